@@ -1,0 +1,3 @@
+from evmlm.cli import main
+
+main()
