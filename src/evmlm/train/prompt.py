@@ -1,0 +1,75 @@
+"""THE prompt format of evmlm: TAC (+ resolved signature, contract context) -> Solidity.
+
+One format, used by fine-tuning (:mod:`evmlm.train.finetune`), decompilation
+(:mod:`evmlm.decompile`) and evaluation (:mod:`evmlm.evaluate`)::
+
+    <|signature|>transfer(address,uint256)          (only when the signature is known)
+    <|context|>mapping(address => uint256) _balances; (only when there is contract context)
+    <|tac|>function 0xa9059cbb transfer(address,uint256)
+      block 0x1a4 prev=[0x0] succ=[0x1c2,0x1be]
+        ...
+    <|solidity|>
+
+The prompt ends on the special token ``<|solidity|>`` and the completion starts with a newline:
+a byte-level BPE never merges across a special token, so the tokenised prompt is always a
+prefix of the tokenised prompt + completion and the supervised span starts exactly at the
+completion (FIELD-NOTES, "TRL / PEFT / transformers 5 pitfalls": trailing ``{\\n`` merges with
+the completion's indentation otherwise). The completion ends with ``<|endoftext|>`` (EOS),
+which generation stops at.
+"""
+
+from __future__ import annotations
+
+SIGNATURE_TOKEN = "<|signature|>"
+CONTEXT_TOKEN = "<|context|>"
+TAC_TOKEN = "<|tac|>"
+SOLIDITY_TOKEN = "<|solidity|>"
+EOS_TOKEN = "<|endoftext|>"
+PAD_TOKEN = "<|pad|>"
+
+#: Every special token of the format, in vocabulary order (ids 0..5 of a trained tokenizer).
+SPECIAL_TOKENS: tuple[str, ...] = (EOS_TOKEN, PAD_TOKEN, SIGNATURE_TOKEN, CONTEXT_TOKEN, TAC_TOKEN, SOLIDITY_TOKEN)
+
+
+def _clean(text: str | None) -> str:
+    return (text or "").strip()
+
+
+def build_prompt(tac: str, signature: str | None = None, contract_context: str | None = None) -> str:
+    """The prompt for one function: optional signature and contract-context fields, then the TAC.
+
+    ``tac``: the printed TAC of one function (DESIGN.md "TAC"); ``signature``: the resolved
+    text signature such as ``transfer(address,uint256)`` or None; ``contract_context``: the
+    state-variable / event / modifier declarations the function uses, or None. Empty fields
+    are left out. Returns text ending in ``<|solidity|>``. Raises ValueError for empty ``tac``.
+    """
+    tac = _clean(tac)
+    if not tac:
+        raise ValueError("build_prompt: tac is empty; pass the printed TAC of one function")
+    parts = []
+    if _clean(signature):
+        parts.append(f"{SIGNATURE_TOKEN}{_clean(signature)}\n")
+    if _clean(contract_context):
+        parts.append(f"{CONTEXT_TOKEN}{_clean(contract_context)}\n")
+    parts.append(f"{TAC_TOKEN}{tac}\n")
+    parts.append(SOLIDITY_TOKEN)
+    return "".join(parts)
+
+
+def build_completion(solidity: str) -> str:
+    """The completion (training target) for a function's Solidity source: ``"\\n" + source``.
+
+    The EOS token is not included: the trainer appends the tokenizer's EOS
+    (``<|endoftext|>``). Raises ValueError for empty ``solidity``.
+    """
+    body = _clean(solidity)
+    if not body:
+        raise ValueError("build_completion: solidity is empty")
+    return "\n" + body
+
+
+def extract_solidity(generated: str) -> str:
+    """The Solidity part of a model's output: text after ``<|solidity|>`` (when echoed), up to EOS."""
+    if SOLIDITY_TOKEN in generated:
+        generated = generated.split(SOLIDITY_TOKEN, 1)[1]
+    return generated.split(EOS_TOKEN, 1)[0].strip()
