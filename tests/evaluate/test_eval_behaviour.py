@@ -1,0 +1,81 @@
+"""Splicing and differential execution on a real contract compiled with solc-js."""
+
+from __future__ import annotations
+
+import pytest
+
+from evmlm.evaluate.behaviour import call_inputs, compare_behaviour, splice_function
+from evmlm.evaluate.errors import SpliceError
+
+PATH = "Counter.sol"
+BUMP_SELECTOR = "0xb20eb4c4"
+
+
+def _creation(source: str, solcjs) -> tuple[str, list]:
+    c = solcjs({PATH: source})["contracts"][PATH]["Counter"]
+    return c["evm"]["bytecode"]["object"], c["abi"]
+
+
+def _bump_range(source: str) -> tuple[int, int]:
+    data = source.encode()
+    start = data.index(b"function bump")
+    end = data.index(b"function double")
+    end = data.rindex(b"}", start, end) + 1
+    return start, end - start
+
+
+def test_splice_replaces_exact_byte_range() -> None:
+    src = "contract C { /* é */ function f() public {} }"
+    start = src.encode().index(b"function")
+    length = len(b"function f() public {}")
+    assert splice_function(src, start, length, "function g() public {}") == "contract C { /* é */ function g() public {} }"
+    with pytest.raises(SpliceError):
+        splice_function(src, start, 10_000, "")
+    with pytest.raises(SpliceError):
+        splice_function(src, src.encode().index("é".encode()) + 1, 1, "")  # inside the 2-byte é
+
+
+def test_call_inputs_has_edges_and_32_random() -> None:
+    inputs = call_inputs(["uint256", "address", "bool"], n_random=32)
+    assert len(inputs) == 35
+    assert inputs[0][0] == 0 and inputs[2][0] == 2**256 - 1
+    assert call_inputs(["uint8[2]"], n_random=1, seed=3) == call_inputs(["uint8[2]"], n_random=1, seed=3)
+
+
+def test_identical_function_behaves_the_same(counter_source: str, solcjs) -> None:
+    code, abi = _creation(counter_source, solcjs)
+    start, length = _bump_range(counter_source)
+    same_text = counter_source.encode()[start : start + length].decode()
+    spliced, _ = _creation(splice_function(counter_source, start, length, same_text), solcjs)
+    res = compare_behaviour(code, spliced, abi, BUMP_SELECTOR)
+    assert res.same is True and res.n_calls == 2 * 35 and res.n_different == 0
+
+
+def test_changed_storage_write_does_not_behave_the_same(counter_source: str, solcjs) -> None:
+    code, abi = _creation(counter_source, solcjs)
+    start, length = _bump_range(counter_source)
+    text = counter_source.encode()[start : start + length].decode()
+    changed = text.replace("balances[msg.sender] += amount;", "balances[owner] += amount;")
+    assert changed != text
+    spliced, _ = _creation(splice_function(counter_source, start, length, changed), solcjs)
+    res = compare_behaviour(code, spliced, abi, BUMP_SELECTOR)
+    assert res.same is False
+    assert res.first_difference is not None and "storage slot" in res.first_difference
+    # the deployer is the owner: only the stranger's successful calls differ
+    assert 0 < res.n_different < res.n_calls
+
+
+def test_changed_event_and_guard_are_differences(counter_source: str, solcjs) -> None:
+    code, abi = _creation(counter_source, solcjs)
+    start, length = _bump_range(counter_source)
+    text = counter_source.encode()[start : start + length].decode()
+    for changed, what in ((text.replace("emit Bumped(msg.sender, amount);", "emit Bumped(msg.sender, amount + 1);"), "logs"), (text.replace("amount < 1000", "amount < 100"), "success")):
+        spliced, _ = _creation(splice_function(counter_source, start, length, changed), solcjs)
+        res = compare_behaviour(code, spliced, abi, BUMP_SELECTOR)
+        assert res.same is False and what in (res.first_difference or "")
+
+
+def test_unknown_selector_is_undetermined(counter_source: str, solcjs) -> None:
+    code, abi = _creation(counter_source, solcjs)
+    res = compare_behaviour(code, code, abi, "0xdeadbeef")
+    assert res.same is None and "not in the contract ABI" in (res.first_difference or "")
