@@ -118,32 +118,120 @@ class TokenizerConfig:
     """Byte-level BPE tokenizer (see :mod:`evmlm.train.tokenizer`)."""
 
     vocab_size: int = 8192
+    min_frequency: int = 2  # a pair must occur this often to be merged
+    include_tac: bool = True  # train on the dataset's train-split TAC as well as Solidity
 
     def __post_init__(self) -> None:
         _require(self.vocab_size >= 512, "tokenizer.vocab_size", "must be >= 512")
+        _require(self.vocab_size <= 1 << 20, "tokenizer.vocab_size", "must be <= 1048576")
+        _require(self.min_frequency >= 1, "tokenizer.min_frequency", "must be >= 1")
+
+
+def _check_trainer(section: str, c: Any) -> None:
+    """Checks shared by PretrainConfig and FinetuneConfig (the HF Trainer's knobs)."""
+    _require(c.max_steps >= 1, f"{section}.max_steps", "must be >= 1")
+    _require(c.batch_size >= 1, f"{section}.batch_size", "must be >= 1")
+    _require(c.grad_accum >= 1, f"{section}.grad_accum", "must be >= 1")
+    _require(c.learning_rate > 0, f"{section}.learning_rate", "must be > 0")
+    _require(c.warmup_steps >= 0, f"{section}.warmup_steps", "must be >= 0")
+    _require(c.weight_decay >= 0, f"{section}.weight_decay", "must be >= 0")
+    _require(c.max_grad_norm > 0, f"{section}.max_grad_norm", "must be > 0")
+    _require(c.logging_steps >= 1, f"{section}.logging_steps", "must be >= 1")
+    _require(c.eval_steps >= 1, f"{section}.eval_steps", "must be >= 1")
+    _require(c.save_steps >= 1, f"{section}.save_steps", "must be >= 1")
+    _require(c.save_total_limit >= 1, f"{section}.save_total_limit", "must be >= 1")
+    _require(c.time_budget_s is None or c.time_budget_s > 0, f"{section}.time_budget_s", "must be > 0 seconds (or null for none)")
+    _require(c.early_stopping_patience is None or c.early_stopping_patience >= 1, f"{section}.early_stopping_patience", "must be >= 1 evaluations (or null for off)")
+    _require(
+        c.early_stopping_patience is None or c.save_steps % c.eval_steps == 0,
+        f"{section}.save_steps",
+        f"must be a multiple of {section}.eval_steps when early stopping is on (the best checkpoint is kept)",
+    )
+    _require(c.dataloader_workers >= 0, f"{section}.dataloader_workers", "must be >= 0")
 
 
 @dataclass(frozen=True)
 class PretrainConfig:
-    """From-scratch pretraining (see :mod:`evmlm.train.pretrain`)."""
+    """From-scratch pretraining of a Llama size preset (see :mod:`evmlm.train.pretrain`).
 
-    preset: str = "tiny"
-    max_steps: int = 500
+    Defaults are the CPU recipe of ``evmlm run``: the ``small`` (~4M) preset for ~8 minutes on
+    2 cores (FIELD-NOTES: best 10-minute CPU shape; AdamW lr 2e-3, batch 8 x 256 tokens, bf16).
+    """
+
+    preset: str = "small"
+    context_length: int | None = None  # tokens per packed sequence; None = the preset's
+    include_tac: bool = True  # add the dataset's train-split TAC to the Solidity
+    val_fraction: float = 0.05  # share of Solidity files held out for validation loss
+    batch_size: int = 8
+    grad_accum: int = 1
+    learning_rate: float = 2e-3
+    min_lr_ratio: float = 0.1  # cosine decays to learning_rate * min_lr_ratio
+    warmup_steps: int = 50
+    weight_decay: float = 0.1
+    max_grad_norm: float = 1.0
+    max_steps: int = 1000
+    time_budget_s: float | None = 480.0  # stop (with a checkpoint) after this many seconds
+    logging_steps: int = 10
+    eval_steps: int = 100
+    eval_batches: int = 16  # validation loss over at most this many batches
+    save_steps: int = 100
+    save_total_limit: int = 2
+    early_stopping_patience: int | None = None  # evaluations without improvement; None = off
+    bf16: bool = True  # bf16 autocast (CPU: ~2x faster, FIELD-NOTES)
+    dataloader_workers: int = 0
 
     def __post_init__(self) -> None:
-        _require(self.max_steps >= 1, "pretrain.max_steps", "must be >= 1")
+        _check_trainer("pretrain", self)
+        _require(bool(self.preset), "pretrain.preset", "must name a preset (tiny, small, medium, base, large)")
+        _require(self.context_length is None or self.context_length >= 8, "pretrain.context_length", "must be >= 8 tokens")
+        _require(0.0 < self.val_fraction < 0.5, "pretrain.val_fraction", "must be in (0, 0.5)")
+        _require(0.0 <= self.min_lr_ratio <= 1.0, "pretrain.min_lr_ratio", "must be in [0, 1]")
+        _require(self.eval_batches >= 1, "pretrain.eval_batches", "must be >= 1")
 
 
 @dataclass(frozen=True)
 class FinetuneConfig:
-    """Fine-tuning TAC -> Solidity (see :mod:`evmlm.train.finetune`)."""
+    """Fine-tuning TAC -> Solidity, loss on the completion only (see :mod:`evmlm.train.finetune`).
+
+    Defaults are the CPU recipe of ``evmlm run``: LoRA (r 16, alpha 32, all linear layers) on
+    this run's pretrained model for ~6 minutes.
+    """
 
     method: Literal["full", "lora", "qlora"] = "lora"
-    base_model: str | None = None  # None = this run's pretrained model
-    max_steps: int = 200
+    base_model: str | None = None  # local HF model dir or cached hub name; None = this run's pretrained model
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    lora_targets: Literal["attention", "mlp", "all"] = "all"  # attention = q/k/v/o, mlp = gate/up/down
+    max_length: int = 1024  # tokens of prompt + completion; the TAC is cut (by lines) to fit
+    epochs: float = 3.0
+    batch_size: int = 4
+    grad_accum: int = 1
+    learning_rate: float = 1e-3
+    lr_scheduler: Literal["linear", "cosine", "constant_with_warmup"] = "cosine"
+    warmup_steps: int = 10
+    weight_decay: float = 0.01
+    max_grad_norm: float = 1.0
+    max_steps: int = 400  # upper bound; training stops at epochs or max_steps, whichever first
+    time_budget_s: float | None = 360.0
+    logging_steps: int = 5
+    eval_steps: int = 20
+    save_steps: int = 20
+    save_total_limit: int = 2
+    early_stopping_patience: int | None = 5
+    bf16: bool = True
+    gradient_checkpointing: bool = False
+    dataloader_workers: int = 0
+    max_eval_examples: int | None = 256  # cap on the validation examples evaluated each time
 
     def __post_init__(self) -> None:
-        _require(self.max_steps >= 1, "finetune.max_steps", "must be >= 1")
+        _check_trainer("finetune", self)
+        _require(self.lora_r >= 1, "finetune.lora_r", "must be >= 1")
+        _require(self.lora_alpha >= 1, "finetune.lora_alpha", "must be >= 1")
+        _require(0.0 <= self.lora_dropout < 1.0, "finetune.lora_dropout", "must be in [0, 1)")
+        _require(self.max_length >= 32, "finetune.max_length", "must be >= 32 tokens")
+        _require(self.epochs > 0, "finetune.epochs", "must be > 0")
+        _require(self.max_eval_examples is None or self.max_eval_examples >= 1, "finetune.max_eval_examples", "must be >= 1")
 
 
 @dataclass(frozen=True)
