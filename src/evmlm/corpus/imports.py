@@ -1,0 +1,183 @@
+"""Import resolution: a root file plus every file it imports, as one standard-JSON job.
+
+Source unit names (the keys solc sees) are *logical paths*: the root package's files keep
+their import path (``@openzeppelin/contracts/token/ERC20/ERC20.sol``); a dependency is
+placed under a versioned prefix (``@openzeppelin/contracts@3.4.2-solc-0.7/...``) so two
+versions of one package never collide. The solc remappings that make solc resolve each
+import exactly as this module did are part of the job (``context:prefix=target``, solc docs
+"Import Remapping"): one entry per (importing package, imported package name).
+"""
+
+from __future__ import annotations
+
+import logging
+import posixpath
+import re
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+from evmlm.corpus.packages import Package
+from evmlm.solc.versions import strip_comments
+
+log = logging.getLogger(__name__)
+
+IMPORT_RE = re.compile(r"\bimport\s+(?:[^;\"']*?\bfrom\s+)?[\"']([^\"']+)[\"']", re.S)
+
+
+def imports_of(text: str) -> list[str]:
+    """Import paths of a Solidity source, in order (comments ignored)."""
+    return IMPORT_RE.findall(strip_comments(text))
+
+
+def parse_remapping(r: str) -> tuple[str, str, str]:
+    """``[context:]prefix=target`` -> ``(context, prefix, target)``."""
+    left, _, target = r.partition("=")
+    ctx, sep, prefix = left.rpartition(":")
+    if not sep:
+        ctx, prefix = "", left
+    return ctx, prefix, target
+
+
+def apply_remappings(remappings: Sequence[str], importer: str, path: str) -> str:
+    """Apply solc remapping rules: longest matching context wins, then longest prefix."""
+    best: tuple[int, int, str, str] | None = None
+    for r in remappings:
+        ctx, prefix, target = parse_remapping(r)
+        if importer.startswith(ctx) and path.startswith(prefix) and prefix:
+            cand = (len(ctx), len(prefix), prefix, target)
+            if best is None or cand[:2] > best[:2]:
+                best = cand
+    if best is None:
+        return path
+    return best[3] + path[len(best[2]) :]
+
+
+def _join(importer: str, rel: str) -> str:
+    base = posixpath.dirname(importer)
+    joined = posixpath.normpath(posixpath.join(base, rel)) if base else posixpath.normpath(rel)
+    return joined.lstrip("/")
+
+
+@dataclass
+class Job:
+    """The sources of one compile: ``sources`` logical path -> text, the solc ``remappings``,
+    the ``targets`` whose contracts are wanted, ``origins`` (logical path -> package spec) and
+    ``missing`` imports (``"importer: import"``) that no package provides."""
+
+    sources: dict[str, str] = field(default_factory=dict)
+    remappings: list[str] = field(default_factory=list)
+    targets: list[str] = field(default_factory=list)
+    origins: dict[str, str] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+
+
+class ImportResolver:
+    """Resolves imports against a universe of packages (the bundled corpus plus any others)."""
+
+    def __init__(self, packages: Iterable[Package]):
+        self.packages = list(packages)
+        self._by_name: dict[str, list[Package]] = {}
+        for p in self.packages:
+            self._by_name.setdefault(p.name, []).append(p)
+        self._names = sorted(self._by_name, key=len, reverse=True)
+
+    def default(self, name: str) -> Package | None:
+        """The version an undeclared import of ``name`` means: the corpus (non-dependency) entry listed last."""
+        cands = self._by_name.get(name) or []
+        main = [p for p in cands if not p.dependency]
+        return (main or cands or [None])[-1]
+
+    def find(self, name: str, version: str) -> Package | None:
+        for p in self._by_name.get(name, ()):
+            if p.version == version:
+                return p
+        return None
+
+    def job(self, root: Package, rels: Sequence[str], *, remappings: Sequence[str] = ()) -> Job:
+        """Build the job compiling ``rels`` (package-relative paths of ``root``) and their imports.
+
+        ``remappings`` (solc syntax) apply first to files of an in-memory root (``root.files``),
+        so a job's earlier ``CompileResult.sources`` + ``remappings`` compile again unchanged.
+        """
+        job = Job(remappings=list(remappings))
+        prefix_of: dict[int, str] = {}
+
+        def prefix(p: Package) -> str:
+            if p is root:
+                return f"{p.name}/" if p.name else ""
+            return f"{p.name}@{p.version}/"
+
+        seen: set[str] = set()
+        queue: deque[tuple[str, Package, str]] = deque()
+        for rel in rels:
+            logical = prefix(root) + rel
+            job.targets.append(logical)
+            queue.append((logical, root, rel))
+        remaps: dict[str, str] = {}
+        while queue:
+            logical, pkg, rel = queue.popleft()
+            if logical in seen:
+                continue
+            text = pkg.read(rel)
+            if text is None:
+                job.missing.append(f"{logical}: file not found in {pkg.spec}")
+                continue
+            seen.add(logical)
+            job.sources[logical] = text
+            job.origins[logical] = pkg.spec
+            for imp in imports_of(text):
+                hit = self._resolve(root, pkg, logical, imp, prefix, remaps, job.remappings)
+                if hit is None:
+                    job.missing.append(f"{logical}: {imp}")
+                    continue
+                dep_logical, dep_pkg, dep_rel = hit
+                if dep_logical not in seen:
+                    queue.append((dep_logical, dep_pkg, dep_rel))
+        job.remappings.extend(f"{k}={v}" for k, v in sorted(remaps.items()) if f"{k}={v}" not in job.remappings)
+        del prefix_of
+        return job
+
+    def _resolve(self, root: Package, pkg: Package, logical: str, imp: str, prefix, remaps: dict[str, str], given: Sequence[str]):
+        own = prefix(pkg)
+        if pkg.files is not None and given:
+            mapped = apply_remappings(given, logical, imp if not imp.startswith(".") else _join(logical, imp))
+            if mapped in pkg.files:
+                return mapped, pkg, mapped
+        if imp.startswith("."):
+            target = _join(logical, imp)
+            if target.startswith(own):
+                return target, pkg, target[len(own) :]
+            return None
+        if pkg.files is not None and imp in pkg.files:
+            return imp, pkg, imp
+        # package-internal remappings (e.g. bedrock's "src/" -> package "src/")
+        best = None
+        for a, b in pkg.remappings:
+            if imp.startswith(a) and (best is None or len(a) > len(best[0])):
+                best = (a, b)
+        if best is not None:
+            rel = posixpath.normpath(best[1] + imp[len(best[0]) :])
+            if own + best[0] != own + best[1] or own:
+                key = f"{own.rstrip('/') + '/' if own else ''}"
+                remaps[f"{own}:{best[0]}" if own else best[0]] = own + best[1]
+            return own + rel, pkg, rel
+        for name in self._names:
+            if not imp.startswith(name + "/"):
+                continue
+            if name == pkg.name:
+                dep = pkg
+            elif name == root.name and root.files is None:
+                dep = root
+            elif name in pkg.deps:
+                dep = self.find(name, pkg.deps[name]) or self.default(name)
+            else:
+                dep = self.default(name)
+            if dep is None:
+                return None
+            target = prefix(dep)
+            if target != name + "/":
+                remaps[f"{own}:{name}/" if own else f"{name}/"] = target
+            rel = imp[len(name) + 1 :]
+            return target + rel, dep, rel
+        return None
