@@ -28,6 +28,8 @@ if [ ! -f "$nstamp" ] || [ "$(cat "$nstamp")" != "$nwant" ]; then
   echo "$nwant" > "$nstamp"
 fi
 
+bash scripts/setup_panoramix.sh  # the Panoramix baseline in its own venv (.venv-panoramix)
+
 # The bundled corpora (npm tarballs listed in package.json's evmlmCorpus), unpacked under vendor/.
 if [ -f scripts/fetch_corpora.py ]; then
   "$VPY" scripts/fetch_corpora.py

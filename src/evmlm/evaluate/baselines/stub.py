@@ -1,0 +1,47 @@
+"""Signature-only baseline: the function header from the resolved signature, with an empty body.
+
+What a decompiler gets for free from a selector database; any model must beat it on every
+metric except, by construction, strict signature match.
+"""
+
+from __future__ import annotations
+
+import re
+
+_SIG = re.compile(r"^\s*([A-Za-z_$][A-Za-z0-9_$]*)\((.*)\)\s*$", re.S)
+
+
+def _split_types(params: str) -> list[str]:
+    parts, depth, cur = [], 0, ""
+    for ch in params:
+        if ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+            continue
+        depth += ch == "("
+        depth -= ch == ")"
+        cur += ch
+    if cur:
+        parts.append(cur)
+    return [p.strip() for p in parts if p.strip()]
+
+
+def _location(t: str) -> str:
+    return " memory" if t in ("bytes", "string") or t.endswith("]") or t.startswith("(") else ""
+
+
+def signature_stub(signature: str | None, selector: str | None = None, *, payable: bool = False, view_like: bool = False) -> str:
+    """``function name(type arg0, ...) external [payable|view] {}`` for a text signature.
+
+    ``signature``: ``"transfer(address,uint256)"`` or None (then the function is named after
+    ``selector``: ``function func_a9059cbb() external {}``). Tuple parameters keep their ABI
+    spelling. Never raises.
+    """
+    m = _SIG.match(signature or "")
+    if m:
+        name, params = m.group(1), _split_types(m.group(2))
+    else:
+        name, params = f"func_{(selector or '0x00000000').lower().removeprefix('0x')}", []
+    args = ", ".join(f"{t}{_location(t)} arg{i}" for i, t in enumerate(params))
+    mut = " payable" if payable else (" view" if view_like else "")
+    return f"function {name}({args}) external{mut} {{}}"
