@@ -100,17 +100,32 @@ class LiftConfig:
 
 @dataclass(frozen=True)
 class DatasetConfig:
-    """Pairing, filtering, dedup and splits (see :mod:`evmlm.dataset`)."""
+    """Pairing, filtering, dedup and splits (see :mod:`evmlm.dataset`).
+
+    ``min_tokens``/``max_tokens``: length range of prompt + target in whitespace tokens (the
+    paper's 50–20,000, arXiv 2506.19624). ``near_dup_threshold``: MinHash-LSH Jaccard threshold
+    on normalised Solidity. ``split``: train/validation/test shares of pairs, by group.
+    ``seed``: the split's seed. ``wrappers``: generate, compile and lift concrete wrappers for
+    abstract contracts and library functions. ``artifact_dirs``: folders searched for JSON
+    artifacts whose ABIs feed the signature database; ``signature_files``: 4byte-style files
+    (TSV ``selector<TAB>signature`` or 4byte JSON) imported into it.
+    """
 
     min_tokens: int = 50
     max_tokens: int = 20000
     near_dup_threshold: float = 0.9
     split: tuple[float, float, float] = (0.85, 0.10, 0.05)
+    seed: int = 0
+    wrappers: bool = True
+    artifact_dirs: tuple[str, ...] = ("vendor/corpora",)
+    signature_files: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _require(0 < self.min_tokens <= self.max_tokens, "dataset.min_tokens", "must be > 0 and <= dataset.max_tokens")
         _require(0.0 < self.near_dup_threshold <= 1.0, "dataset.near_dup_threshold", "must be in (0, 1]")
         _require(abs(sum(self.split) - 1.0) < 1e-6 and all(x >= 0 for x in self.split), "dataset.split", "must be three non-negative shares summing to 1")
+        for f in self.signature_files:
+            _require(Path(f).is_file(), "dataset.signature_files", f"{f}: file not found; pass existing TSV or 4byte JSON files")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,437 @@
+"""Build the pair dataset from compile results and lifted contracts.
+
+Steps (each counted in ``stats.json["build"]``):
+
+1. **Pair** (per compile result, in a process pool, resumable): every lifted public function of
+   every compiled contract is paired with its most-derived Solidity definition
+   (:mod:`evmlm.dataset.pairing`). Each compile result's raw pairs go to a shard
+   ``_work/pairs/<digest>.jsonl`` (atomic); a shard that exists is reused, so an interrupted
+   build resumes where it stopped. The digest covers the compile key, the lifted TAC and
+   :data:`PAIRING_VERSION`, so a changed lifter output re-pairs only what changed.
+2. **Wrappers** (:mod:`evmlm.dataset.wrappers`): abstract contracts and libraries get generated
+   concrete wrappers, compiled, lifted and paired the same way (also sharded).
+3. **Signatures**: a :class:`~evmlm.dataset.signatures.SignatureDB` from every ABI of the
+   compile results, the npm JSON artifacts under ``vendor/`` and the configured 4byte files;
+   each record's ``signature`` is the database's resolution of its selector.
+4. **Filter**, **dedup**, **split** (+ leakage check, which fails the build), **export**,
+   **statistics**.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from evmlm import atomic
+from evmlm.config import DatasetConfig
+from evmlm.dataset import dedup as dedup_mod
+from evmlm.dataset.export import export
+from evmlm.dataset.filters import apply_filters, whitespace_tokens
+from evmlm.dataset.pairing import AstIndex, SourceFunction
+from evmlm.dataset.signatures import SignatureDB
+from evmlm.dataset.split import assign_splits, check_leakage
+from evmlm.dataset.stats import write_stats
+
+log = logging.getLogger(__name__)
+
+PAIRING_VERSION = 1  # bump when a shard's content would change for the same inputs
+WORK_DIR = "_work"
+
+
+@dataclass(frozen=True)
+class LiftedFn:
+    """The parts of a lifted function a pair needs (from ``evmlm.evm.LiftedFunction``)."""
+
+    selector: str  # "0x" + 8 hex
+    tac: str
+    complexity: int
+    n_blocks: int
+
+
+@dataclass(frozen=True)
+class LiftedContractRef:
+    """One lifted contract of one compile result."""
+
+    source_path: str
+    name: str
+    functions: tuple[LiftedFn, ...]
+
+
+@dataclass
+class BuildCounts:
+    """Counts of one build, written to ``stats.json["build"]``."""
+
+    compile_results: int = 0
+    contracts: int = 0
+    shards_reused: int = 0
+    shards_built: int = 0
+    pairing: dict[str, int] = field(default_factory=lambda: {"resolved": 0, "unresolved": 0, "no_body": 0, "no_tac": 0, "failed_results": 0})
+
+
+def lifted_functions(functions: Iterable[Any]) -> tuple[LiftedFn, ...]:
+    """Public functions (with a selector) of a lifted contract as :class:`LiftedFn` records."""
+    out = []
+    for f in functions:
+        sel = getattr(f, "selector", None) if not isinstance(f, Mapping) else f.get("selector")
+        if not sel:
+            continue
+        get = (lambda k, d=None: f.get(k, d)) if isinstance(f, Mapping) else (lambda k, d=None: getattr(f, k, d))
+        kind = get("kind", "public")
+        if kind not in (None, "public"):
+            continue
+        out.append(LiftedFn(selector=str(sel).lower(), tac=get("tac") or "", complexity=int(get("complexity") or 0), n_blocks=int(get("n_blocks") or 0)))
+    return tuple(sorted(out, key=lambda x: x.selector))
+
+
+def _setting_fields(setting: Any) -> dict[str, Any]:
+    if isinstance(setting, str):
+        from evmlm.solc import get_setting
+
+        setting = get_setting(setting)
+    return {
+        "setting": setting.name,
+        "optimizer": bool(setting.optimizer),
+        "runs": int(setting.runs),
+        "via_ir": bool(setting.via_ir),
+        "evm_version": setting.evm_version,
+    }
+
+
+def package_of(path: str, packages: Mapping[str, str]) -> str:
+    """The corpus package of a source path: the manifest's entry, else ``@scope/name`` or the
+    first path component."""
+    if path in packages:
+        return packages[path]
+    parts = path.split("/")
+    if parts[0].startswith("@") and len(parts) > 1:
+        return "/".join(parts[:2])
+    return parts[0] if len(parts) > 1 else ""
+
+
+def make_record(fn: SourceFunction, lifted: LiftedFn, *, contract: str, compile_key: str, version: str, setting: Mapping[str, Any], packages: Mapping[str, str], origin: str) -> dict[str, Any]:
+    """One raw pair record (no ``signature`` resolution, ``cluster_id`` or ``split`` yet)."""
+    rid = hashlib.sha256(f"{compile_key}\0{contract}\0{lifted.selector}\0{origin}".encode()).hexdigest()[:24]
+    return {
+        "id": rid,
+        "contract": contract,
+        "source_package": package_of(fn.source_path, packages),
+        "compiler_version": version,
+        **setting,
+        "compile_key": compile_key,
+        "source_path": fn.source_path,
+        "source_start": fn.source_start,
+        "source_length": fn.source_length,
+        "selector": lifted.selector,
+        "true_signature": fn.signature,
+        "visibility": fn.visibility,
+        "state_mutability": fn.state_mutability,
+        "kind": fn.kind,
+        "defining_contract": fn.defining_contract,
+        "origin": origin,
+        "tac": lifted.tac,
+        "solidity": fn.solidity,
+        "contract_context": fn.contract_context,
+        "n_tac_lines": sum(1 for line in lifted.tac.splitlines() if line.strip()),
+        "n_solidity_tokens": whitespace_tokens(fn.solidity),
+        "complexity": lifted.complexity,
+    }
+
+
+def pair_result(result: Any, contracts: Sequence[LiftedContractRef], packages: Mapping[str, str], *, origin: str = "corpus") -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Raw pair records for the lifted contracts of one compile result, and pairing counts."""
+    index = AstIndex(result.sources, result.asts)
+    setting = _setting_fields(result.setting)
+    artifacts = {(a.source_path, a.name): a for a in result.contracts}
+    records: list[dict[str, Any]] = []
+    counts = {"resolved": 0, "unresolved": 0, "no_body": 0, "no_tac": 0}
+    for c in contracts:
+        art = artifacts.get((c.source_path, c.name))
+        if art is None or (c.source_path, c.name) not in index.contracts:
+            counts["unresolved"] += len(c.functions)
+            continue
+        fns, cnt = index.resolve(c.source_path, c.name, art.method_identifiers)
+        for k in ("unresolved", "no_body"):
+            counts[k] += cnt[k]
+        by_sel = {f.selector: f for f in c.functions}
+        for fn in fns:
+            lifted = by_sel.get(fn.selector)
+            if lifted is None:
+                counts["no_tac"] += 1
+                continue
+            counts["resolved"] += 1
+            records.append(make_record(fn, lifted, contract=f"{c.source_path}:{c.name}", compile_key=result.key, version=result.version, setting=setting, packages=packages, origin=origin))
+    return records, counts
+
+
+def shard_digest(compile_key: str, contracts: Sequence[LiftedContractRef]) -> str:
+    h = hashlib.sha256(f"v{PAIRING_VERSION}\0{compile_key}".encode())
+    for c in contracts:
+        h.update(f"\0{c.source_path}:{c.name}".encode())
+        for f in c.functions:
+            h.update(f"\0{f.selector}\0{f.complexity}\0".encode())
+            h.update(hashlib.sha256(f.tac.encode()).digest())
+    return h.hexdigest()[:32]
+
+
+def write_shard(path: Path, records: Sequence[dict[str, Any]], counts: Mapping[str, int], signatures: Iterable[tuple[str, str]] = ()) -> None:
+    """A shard: a header line (counts, every (signature, selector) of the compile result's
+    contracts for the signature database), then one raw record per line (atomic)."""
+    with atomic.atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.write(json.dumps({"counts": dict(counts), "signatures": sorted(set(signatures))}, sort_keys=True) + "\n")
+        for r in records:
+            f.write(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n")
+
+
+def read_shard(path: Path) -> tuple[list[dict[str, Any]], dict[str, int], list[tuple[str, str]]]:
+    """(records, counts, (signature, selector) pairs) of a shard written by :func:`write_shard`."""
+    with open(path, encoding="utf-8") as f:
+        head = json.loads(f.readline())
+        return [json.loads(line) for line in f if line.strip()], head["counts"], [tuple(x) for x in head.get("signatures", [])]
+
+
+def result_signatures(result: Any) -> list[tuple[str, str]]:
+    """(signature, 8-hex selector) of every contract (interfaces and abstract ones included)."""
+    return sorted({(sig, sel) for a in result.contracts for sig, sel in a.method_identifiers.items()})
+
+
+# ------------------------------------------------------------------ compile / lift adapters
+
+
+def group_lifted(lift_dir: Path) -> dict[str, list[LiftedContractRef]]:
+    """compile key → lifted contracts, from ``evmlm.evm.stage.iter_lifted`` (sorted)."""
+    from evmlm.evm.stage import iter_lifted
+
+    out: dict[str, list[LiftedContractRef]] = {}
+    for key, source_path, name, lifted in iter_lifted(lift_dir):
+        functions = lifted.get("functions", []) if isinstance(lifted, Mapping) else getattr(lifted, "functions", [])
+        out.setdefault(key, []).append(LiftedContractRef(source_path, name, lifted_functions(functions)))
+    return {k: sorted(v, key=lambda c: (c.source_path, c.name)) for k, v in sorted(out.items())}
+
+
+def _pair_job(args: tuple[str, str, list[LiftedContractRef], dict[str, str], str]) -> tuple[str, int, str | None]:
+    compile_dir, key, contracts, packages, shard = args
+    from evmlm.solc.stage import load_result
+
+    try:
+        result = load_result(Path(compile_dir), key)
+        records, counts = pair_result(result, contracts, packages)
+    except Exception as e:  # a batch job records the failure and goes on
+        log.warning("pairing compile result %s failed: %s", key, e)
+        return key, 0, f"{type(e).__name__}: {e}"
+    write_shard(Path(shard), records, counts, result_signatures(result))
+    return key, len(records), None
+
+
+def run_pairing(compile_dir: Path, lifted: Mapping[str, Sequence[LiftedContractRef]], packages: Mapping[str, str], work: Path, *, workers: int, counts: BuildCounts) -> list[Path]:
+    """Pair every compile result (resuming from existing shards); return the shard paths."""
+    shard_dir = work / "pairs"
+    shard_dir.mkdir(parents=True, exist_ok=True)
+    jobs = []
+    shards = []
+    for key, contracts in lifted.items():
+        shard = shard_dir / f"{shard_digest(key, contracts)}.jsonl"
+        shards.append(shard)
+        if shard.is_file():
+            counts.shards_reused += 1
+        else:
+            jobs.append((str(compile_dir), key, list(contracts), dict(packages), str(shard)))
+    counts.compile_results = len(lifted)
+    counts.contracts = sum(len(v) for v in lifted.values())
+    failed = []
+    if jobs:
+        bar = tqdm(total=len(jobs), desc="pairing", unit="result")
+        if workers > 1 and len(jobs) > 1:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                for key, _, err in pool.map(_pair_job, jobs, chunksize=4):
+                    bar.update()
+                    if err:
+                        failed.append(key)
+        else:
+            for job in jobs:
+                key, _, err = _pair_job(job)
+                bar.update()
+                if err:
+                    failed.append(key)
+        bar.close()
+    counts.shards_built = len(jobs) - len(failed)
+    counts.pairing["failed_results"] = len(failed)
+    keep = {s.name for s in shards}
+    for stale in shard_dir.glob("*.jsonl"):
+        if stale.name not in keep:
+            stale.unlink()
+    return [s for s in shards if s.is_file()]
+
+
+# ------------------------------------------------------------------ signatures
+
+
+def build_signature_db(signatures: Iterable[tuple[str, str]], *, artifact_dirs: Sequence[Path] = (), files: Sequence[str | Path] = ()) -> tuple[SignatureDB, dict[str, int]]:
+    """Signature database from (signature, selector) pairs of compile outputs, the ABIs of JSON
+    artifacts under ``artifact_dirs`` and 4byte-style ``files``; return it with source counts."""
+    db = SignatureDB()
+    counts = {"compile_signatures": 0, "artifact_files": 0, "artifact_abis": 0, "imported": 0}
+    for sig, sel in signatures:
+        counts["compile_signatures"] += 1
+        db.add(sig, sel)
+    for d in artifact_dirs:
+        if Path(d).is_dir():
+            c = db.add_artifacts(d)
+            counts["artifact_files"] += c["files"]
+            counts["artifact_abis"] += c["with_abi"]
+    for f in files:
+        counts["imported"] += db.import_file(f)
+    counts["selectors"] = len(db)
+    counts["collisions"] = len(db.collisions())
+    return db, counts
+
+
+def resolve_signatures(records: Iterable[dict[str, Any]], db: SignatureDB) -> dict[str, int]:
+    """Set each record's ``signature`` from the database: the true signature when the database
+    lists it for the selector, else the unique candidate, else None. Returns counts."""
+    counts = {"resolved": 0, "collision_resolved": 0, "unknown": 0}
+    for r in records:
+        true = r.pop("true_signature", None)
+        found = db.lookup(r["selector"])
+        if true in found:
+            r["signature"] = true
+            counts["collision_resolved" if len(found) > 1 else "resolved"] += 1
+        elif len(found) == 1:
+            r["signature"] = found[0]
+            counts["resolved"] += 1
+        else:
+            r["signature"] = None
+            counts["unknown"] += 1
+    return counts
+
+
+# ------------------------------------------------------------------ finish
+
+
+def finish(raw: list[dict[str, Any]], out_dir: Path, config: DatasetConfig, *, seed: int, build: dict[str, Any]) -> dict[str, Any]:
+    """Filter, dedup, split, leakage check, export and statistics. Returns the statistics.
+
+    Raises :class:`evmlm.dataset.split.LeakageError` (nothing is exported then).
+    """
+    raw = sorted(raw, key=lambda r: r["id"])
+    build["raw_pairs"] = len(raw)
+    kept, dropped = apply_filters(tqdm(raw, desc="filters", unit="pair", leave=False), config.min_tokens, config.max_tokens)
+    build["filters"] = dropped
+    build["after_filters"] = len(kept)
+    d = dedup_mod.dedup(kept, config.near_dup_threshold, seed=seed + 1)
+    build["exact_dup_dropped"] = d.exact_dropped
+    build["after_exact_dedup"] = len(kept) - d.exact_dropped
+    build["distinct_functions_before_near_dup"] = d.n_bodies_before
+    build["near_dup_dropped"] = d.near_dup_dropped
+    build["near_dup_threshold"] = config.near_dup_threshold
+    build["split_sizes"] = assign_splits(d.records, config.split, seed)
+    build["leakage_check"] = check_leakage(d.records)
+    export(d.records, out_dir)
+    return write_stats(d.records, build, out_dir)
+
+
+def summary_line(stats: Mapping[str, Any]) -> str:
+    b = stats["build"]
+    s = stats["splits"]
+    return (
+        f"{stats['total_pairs']:,} pairs ({s['train']:,}/{s['validation']:,}/{s['test']:,}), "
+        f"{stats['distinct_functions']:,} distinct functions; {b['raw_pairs']:,} raw, {b['after_exact_dedup']:,} before near-dup removal; "
+        f"signatures {100 * stats['signature_coverage']['share']:.1f}% of public functions"
+    )
+
+
+def raw_from_shards(shards: Iterable[Path]) -> tuple[list[dict[str, Any]], dict[str, int], set[tuple[str, str]]]:
+    """All raw records, summed counts and (signature, selector) pairs of the shards."""
+    records: list[dict[str, Any]] = []
+    totals: dict[str, int] = {}
+    sigs: set[tuple[str, str]] = set()
+    for s in shards:
+        rs, cnt, sg = read_shard(s)
+        records.extend(rs)
+        sigs.update(sg)
+        for k, v in cnt.items():
+            totals[k] = totals.get(k, 0) + v
+    return records, totals, sigs
+
+
+def default_workers() -> int:
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+ProgressFn = Callable[[str], None]
+
+
+def read_packages(corpus_dir: Path | None) -> dict[str, str]:
+    """Source path → package from the corpus manifest (``corpus/manifest.jsonl``); {} if absent."""
+    if corpus_dir is None or not (corpus_dir / "manifest.jsonl").is_file():
+        return {}
+    out = {}
+    with open(corpus_dir / "manifest.jsonl", encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                e = json.loads(line)
+                if e.get("path") and e.get("package"):
+                    out[e["path"]] = e["package"]
+    return out
+
+
+def build_dataset(
+    *,
+    compile_dir: Path,
+    lift_dir: Path,
+    out_dir: Path,
+    config: DatasetConfig,
+    corpus_dir: Path | None = None,
+    workers: int = 2,
+    lifted: Mapping[str, Sequence[LiftedContractRef]] | None = None,
+) -> dict[str, Any]:
+    """Build the dataset into ``out_dir`` (see the module doc); return the statistics dict.
+
+    ``lifted`` (compile key → lifted contracts) defaults to what ``evmlm.evm.stage.iter_lifted``
+    yields for ``lift_dir``. Raises LeakageError when the split leaks (nothing exported).
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    work = out_dir / WORK_DIR
+    counts = BuildCounts()
+    if lifted is None:
+        lifted = group_lifted(lift_dir)
+    packages = read_packages(corpus_dir)
+    shards = run_pairing(compile_dir, lifted, packages, work, workers=workers, counts=counts)
+    raw, pair_counts, sigs = raw_from_shards(shards)
+    n_corpus = len(raw)
+    wrapper_counts: dict[str, Any] = {}
+    if config.wrappers:
+        from evmlm.dataset.wrappers import run_wrappers
+
+        w_shards, wrapper_counts = run_wrappers(compile_dir, sorted(lifted), packages, work, config=config, workers=workers)
+        w_raw, w_counts, w_sigs = raw_from_shards(w_shards)
+        raw.extend(w_raw)
+        sigs.update(w_sigs)
+        for k, v in w_counts.items():
+            wrapper_counts[f"pairing_{k}"] = v
+    db, sig_counts = build_signature_db(sigs, artifact_dirs=[Path(d) for d in config.artifact_dirs], files=config.signature_files)
+    db.save(out_dir / "signatures.tsv")
+    atomic.write_json(out_dir / "signature_collisions.json", db.collisions())
+    sig_resolution = resolve_signatures(raw, db)
+    build: dict[str, Any] = {
+        "compile_results": counts.compile_results,
+        "contracts": counts.contracts,
+        "pairing": {**counts.pairing, **pair_counts},
+        "pairs_corpus": n_corpus,
+        "pairs_wrappers": len(raw) - n_corpus,
+        "wrappers": wrapper_counts,
+        "signature_db": sig_counts,
+        "signature_resolution": sig_resolution,
+        "seed": config.seed,
+    }
+    stats = finish(raw, out_dir, config, seed=config.seed, build=build)
+    log.info("dataset: %s (shards reused %d, built %d)", summary_line(stats), counts.shards_reused, counts.shards_built)
+    return stats
