@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -251,13 +252,60 @@ class FinetuneConfig:
 
 @dataclass(frozen=True)
 class EvalConfig:
-    """Evaluation of the decompiler and baselines (see :mod:`evmlm.evaluate`)."""
+    """Evaluation of the decompiler and baselines (see :mod:`evmlm.evaluate`).
+
+    ``max_functions``: cap on evaluated functions (a deterministic sample of the split; None =
+    all) — it bounds the stage's time (generation, and recompiles of 4 systems per function);
+    ``baselines``: any of panoramix, retrieval, signature_stub; ``behaviour``: run the
+    recompile and behaves-the-same checks; ``n_random_calls``: random ABI-encoded calls per
+    function and caller (plus 3 edge-value calls); ``panoramix_timeout_s``: per contract,
+    seconds; ``max_new_tokens``/``batch_size``: generation (tokens per function, prompts per
+    batch); ``n_examples``: side-by-side examples in report.md.
+    """
 
     split: Literal["train", "validation", "test"] = "test"
-    max_functions: int | None = None
+    max_functions: int | None = 40
+    baselines: tuple[str, ...] = ("panoramix", "retrieval", "signature_stub")
+    behaviour: bool = True
+    n_random_calls: int = 32
+    panoramix_timeout_s: float = 30.0
+    max_new_tokens: int = 256
+    batch_size: int = 8
+    n_examples: int = 5
+    seed: int = 0
 
     def __post_init__(self) -> None:
         _require(self.max_functions is None or self.max_functions >= 1, "evaluate.max_functions", "must be >= 1")
+        for b in self.baselines:
+            _require(b in ("panoramix", "retrieval", "signature_stub"), "evaluate.baselines", f"unknown baseline {b!r} (panoramix, retrieval, signature_stub)")
+        _require(self.n_random_calls >= 1, "evaluate.n_random_calls", "must be >= 1 (the issue asks for >= 32)")
+        _require(self.panoramix_timeout_s > 0, "evaluate.panoramix_timeout_s", "must be > 0 seconds")
+        _require(self.max_new_tokens >= 1, "evaluate.max_new_tokens", "must be >= 1")
+        _require(self.batch_size >= 1, "evaluate.batch_size", "must be >= 1")
+        _require(self.n_examples >= 0, "evaluate.n_examples", "must be >= 0")
+
+
+@dataclass(frozen=True)
+class DecompileConfig:
+    """``evmlm decompile`` (see :mod:`evmlm.decompile`); not a run stage.
+
+    ``max_new_tokens``: generated tokens per function; ``batch_size``: prompts per generate
+    call (left-padded); ``temperature``: 0 = greedy; ``pragma``: the version pragma of the
+    assembled file; ``contract_name``: its contract's name.
+    """
+
+    max_new_tokens: int = 384
+    batch_size: int = 4
+    temperature: float = 0.0
+    pragma: str = "^0.8.0"
+    contract_name: str = "Decompiled"
+
+    def __post_init__(self) -> None:
+        _require(self.max_new_tokens >= 1, "decompile.max_new_tokens", "must be >= 1")
+        _require(self.batch_size >= 1, "decompile.batch_size", "must be >= 1")
+        _require(self.temperature >= 0, "decompile.temperature", "must be >= 0")
+        _require(bool(re.fullmatch(r"[\^~>=<]*\s*\d+\.\d+\.\d+(\s+[\^~>=<]*\s*\d+\.\d+\.\d+)*", self.pragma.strip())), "decompile.pragma", f"not a version pragma: {self.pragma!r} (e.g. ^0.8.0)")
+        _require(bool(re.fullmatch(r"[A-Za-z_$][A-Za-z0-9_$]*", self.contract_name)), "decompile.contract_name", "must be a Solidity identifier")
 
 
 @dataclass(frozen=True)
