@@ -88,6 +88,16 @@ class ImportResolver:
         main = [p for p in cands if not p.dependency]
         return (main or cands or [None])[-1]
 
+    def _package_target(self, target: str) -> tuple[Package, str] | None:
+        """``"name@version/sub/"`` -> (that package, ``"sub/"``) when it names a known package."""
+        for name in self._names:
+            if target.startswith(name + "@"):
+                ver, _, sub = target[len(name) + 1 :].partition("/")
+                dep = self.find(name, ver)
+                if dep is not None:
+                    return dep, sub
+        return None
+
     def find(self, name: str, version: str) -> Package | None:
         for p in self._by_name.get(name, ()):
             if p.version == version:
@@ -101,7 +111,6 @@ class ImportResolver:
         so a job's earlier ``CompileResult.sources`` + ``remappings`` compile again unchanged.
         """
         job = Job(remappings=list(remappings))
-        prefix_of: dict[int, str] = {}
 
         def prefix(p: Package) -> str:
             if p is root:
@@ -135,7 +144,6 @@ class ImportResolver:
                 if dep_logical not in seen:
                     queue.append((dep_logical, dep_pkg, dep_rel))
         job.remappings.extend(f"{k}={v}" for k, v in sorted(remaps.items()) if f"{k}={v}" not in job.remappings)
-        del prefix_of
         return job
 
     def _resolve(self, root: Package, pkg: Package, logical: str, imp: str, prefix, remaps: dict[str, str], given: Sequence[str]):
@@ -157,10 +165,17 @@ class ImportResolver:
             if imp.startswith(a) and (best is None or len(a) > len(best[0])):
                 best = (a, b)
         if best is not None:
-            rel = posixpath.normpath(best[1] + imp[len(best[0]) :])
-            if own + best[0] != own + best[1] or own:
-                key = f"{own.rstrip('/') + '/' if own else ''}"
-                remaps[f"{own}:{best[0]}" if own else best[0]] = own + best[1]
+            a, b = best
+            other = self._package_target(b)
+            if other is not None:  # remapped into another package: "prefix=name@version/sub/"
+                dep, sub = other
+                rel = posixpath.normpath(sub + imp[len(a) :]) if sub or imp[len(a) :] else ""
+                target = prefix(dep)
+                remaps[f"{own}:{a}" if own else a] = target + sub
+                return target + rel, dep, rel
+            rel = posixpath.normpath(b + imp[len(a) :])
+            if own + a != own + b:
+                remaps[f"{own}:{a}" if own else a] = own + b
             return own + rel, pkg, rel
         for name in self._names:
             if not imp.startswith(name + "/"):

@@ -1,0 +1,183 @@
+"""The compile stage: every corpus file, under every configured setting, as its own job.
+
+A job is one corpus file plus everything it imports (so one bad file fails alone); only the
+file's own contracts get bytecode (``outputSelection``), ASTs come for every source. Jobs are
+grouped by resolved compiler version so warm worker processes are reused, run on
+``compile.workers`` threads, and cached by content (a rerun compiles nothing).
+
+Outputs under ``compile/``: ``index.jsonl`` (one line per file x setting: ``path``,
+``package``, ``version``, ``setting``, ``status`` ok | failed | skipped, ``key``, ``solc``,
+``contracts``, ``reason``, ``message``), ``results/<key>.json.gz`` (one :class:`CompileResult`
+each, gzip JSON) and ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import os
+import shutil
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Iterator
+
+from tqdm import tqdm
+
+from evmlm import atomic
+from evmlm.config import CompileConfig
+from evmlm.corpus.imports import ImportResolver, Job
+from evmlm.corpus.manifest import read_manifest, read_packages
+from evmlm.corpus.packages import Package
+from evmlm.errors import EvmlmError
+from evmlm.solc.compiler import CompileError, CompileResult, UnsupportedSettingError, cache_path, choose_version, compile_job
+from evmlm.solc.driver import CompilerPool
+from evmlm.solc.settings import CompileSetting, get_setting
+from evmlm.solc.versions import PragmaError
+
+log = logging.getLogger(__name__)
+
+INDEX = "index.jsonl"
+RESULTS = "results"
+
+
+def _result_path(compile_dir: Path, key: str) -> Path:
+    return compile_dir / RESULTS / f"{key}.json.gz"
+
+
+def load_result(compile_dir: str | Path, key: str) -> CompileResult:
+    """One stored result by its key. Raises EvmlmError when it is not there."""
+    p = _result_path(Path(compile_dir), key)
+    if not p.is_file():
+        raise EvmlmError(f"{p}: no compile result with key {key}; run `evmlm compile` first")
+    with gzip.open(p, "rt", encoding="utf-8") as f:
+        rec = json.load(f)
+    return CompileResult.from_json(rec["result"] if "result" in rec else rec)
+
+
+def read_index(compile_dir: str | Path) -> list[dict[str, Any]]:
+    p = Path(compile_dir) / INDEX
+    if not p.is_file():
+        raise EvmlmError(f"{p}: no compile index; run `evmlm compile` first")
+    with open(p, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def iter_results(compile_dir: str | Path) -> Iterator[CompileResult]:
+    """Every successful compile of the stage, in index order (file, then setting)."""
+    seen: set[str] = set()
+    for e in read_index(compile_dir):
+        if e["status"] == "ok" and e["key"] not in seen:
+            seen.add(e["key"])
+            yield load_result(compile_dir, e["key"])
+
+
+def _store(compile_dir: Path, key: str) -> None:
+    """Place the cached result under results/ (a hard link when possible, else a copy)."""
+    dst = _result_path(compile_dir, key)
+    if dst.is_file():
+        return
+    src = cache_path(key)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(src, tmp)
+    except OSError:
+        shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+
+
+def _plan(entries: list[dict[str, Any]], packages: list[Package]) -> list[tuple[dict[str, Any], Job, str | None, str | None]]:
+    """(entry, job, resolved version or None, version error) per manifest entry."""
+    resolver = ImportResolver(packages)
+    by_spec = {(p.name, p.version): p for p in packages}
+    plan = []
+    for e in entries:
+        pkg = by_spec.get((e["package"], e["version"]))
+        if pkg is None:
+            plan.append((e, Job(targets=[e["path"]], missing=[f"{e['path']}: package {e['package']}@{e['version']} not recorded"]), None, "package not recorded"))
+            continue
+        job = resolver.job(pkg, [e["rel"]])
+        try:
+            version, err = choose_version(job.sources), None
+        except PragmaError as ex:
+            version, err = None, str(ex)
+        plan.append((e, job, version, err))
+    return plan
+
+
+def compile_corpus(entries: list[dict[str, Any]], packages: list[Package], cfg: CompileConfig, out_dir: Path, *, progress: bool = True) -> dict[str, Any]:
+    """Compile every entry under every setting into ``out_dir``; returns the summary dict."""
+    settings = [get_setting(s) for s in cfg.settings]
+    plan = _plan(entries, packages)
+    jobs = [(i, s) for i in range(len(plan)) for s in settings]
+    jobs.sort(key=lambda js: (plan[js[0]][2] or "", js[1].name, js[0]))  # group by compiler version
+    pool = CompilerPool(max_procs=cfg.workers + 2)
+    rows: dict[tuple[int, str], dict[str, Any]] = {}
+
+    def one(js: tuple[int, CompileSetting]) -> tuple[tuple[int, str], dict[str, Any]]:
+        i, setting = js
+        e, job, version, verr = plan[i]
+        row = {"path": e["path"], "package": e["package"], "version": e["version"], "setting": setting.name, "solc": version}
+        try:
+            if verr is not None:
+                raise CompileError(f"{e['path']}: {verr}", reason="no compiler" if "no installed" in verr else "conflicting pragmas")
+            r = compile_job(job.sources, job.targets, setting=setting, version=version, remappings=job.remappings,
+                            missing=job.missing, pool=pool, timeout_s=cfg.timeout_s)
+            _store(out_dir, r.key)
+            row |= {"status": "ok", "key": r.key, "contracts": [c.name for c in r.contracts],
+                    "deployable": [c.name for c in r.contracts if c.runtime_bytecode]}
+        except UnsupportedSettingError as ex:
+            row |= {"status": "skipped", "key": None, "reason": ex.reason, "message": str(ex)}
+        except CompileError as ex:
+            row |= {"status": "failed", "key": ex.key, "reason": ex.reason, "message": str(ex)[:500]}
+        return (i, setting.name), row
+
+    try:
+        with ThreadPoolExecutor(max_workers=cfg.workers) as ex, tqdm(total=len(jobs), desc="compile", unit="job", disable=not progress) as bar:
+            for k, row in ex.map(one, jobs):
+                rows[k] = row
+                bar.update(1)
+    finally:
+        pool.close()
+    ordered = [rows[(i, s.name)] for i in range(len(plan)) for s in settings]
+    atomic.write_text(out_dir / INDEX, "".join(json.dumps(r, sort_keys=True) + "\n" for r in ordered))
+    ok_files = {r["path"] + "\0" + r["package"] + r["version"] for r in ordered if r["status"] == "ok"}
+    reasons = Counter(r["reason"] for r in ordered if r["status"] == "failed")
+    files_failed_all = Counter()
+    by_file: dict[str, list[dict[str, Any]]] = {}
+    for r in ordered:
+        by_file.setdefault(r["path"] + "\0" + r["package"] + r["version"], []).append(r)
+    for f, rs in by_file.items():
+        if f not in ok_files:
+            failed = [r for r in rs if r["status"] == "failed"]
+            files_failed_all[failed[0]["reason"] if failed else "skipped"] += 1
+    contracts = sum(len(r.get("contracts") or []) for r in ordered if r["status"] == "ok")
+    deployable = sum(len(r.get("deployable") or []) for r in ordered if r["status"] == "ok")
+    n = len(plan)
+    share = len(ok_files) / n if n else 0.0
+    summary = {
+        "files": n, "jobs": len(ordered), "files_ok": len(ok_files), "share_ok": round(share, 4),
+        "jobs_ok": sum(r["status"] == "ok" for r in ordered), "jobs_failed": sum(r["status"] == "failed" for r in ordered),
+        "jobs_skipped": sum(r["status"] == "skipped" for r in ordered), "contracts": contracts, "deployable": deployable,
+        "failures_by_reason": dict(reasons.most_common()), "files_failed_by_reason": dict(files_failed_all.most_common()),
+        "processes_started": pool.started, "settings": [s.name for s in settings],
+    }
+    reasons_txt = ", ".join(f"{k} {v}" for k, v in files_failed_all.most_common(5)) or "none"
+    summary["line"] = (f"{len(ok_files)}/{n} files compiled under >=1 setting ({100 * share:.1f}%); {summary['jobs_ok']} jobs ok, "
+                       f"{summary['jobs_failed']} failed, {summary['jobs_skipped']} skipped; {contracts} contracts ({deployable} with bytecode); "
+                       f"failed files by reason: {reasons_txt}")
+    atomic.write_json(out_dir / "summary.json", summary)
+    return summary
+
+
+def run_stage(ctx: Any) -> dict[str, Any]:
+    """Pipeline entry: compile the corpus manifest of this run."""
+    corpus_dir = ctx.dir_of("corpus")
+    entries = read_manifest(corpus_dir)
+    packages = read_packages(corpus_dir)
+    summary = compile_corpus(entries, packages, ctx.config.compile, Path(ctx.stage_dir))
+    log.info("compile: %s", summary["line"])
+    return summary
