@@ -1,0 +1,435 @@
+"""Bytecode → Solidity with a trained model: the user-facing inference path (``evmlm decompile``).
+
+Steps: load runtime bytecode (hex text, a file, or a compiler artifact JSON that may also carry
+``abi`` and ``storageLayout``), lift it to TAC per function (:func:`evmlm.evm.lift_contract`),
+resolve each selector to a text signature (the artifact's ABI first, then a
+:class:`evmlm.dataset.SignatureDB`), build one prompt per function
+(:func:`evmlm.train.prompt.build_prompt`), generate (batched, left-padded; streamed per
+function when ``on_text`` is given), and assemble one ``.sol`` file: pragma, contract, state
+variables from the storage layout (solc's ``storageLayout`` when known, else evmole's
+inferred one), events whose topic0 occurs in LOG statements, then the functions in selector
+order, each preceded by a comment naming its selector.
+
+Every generated function is checked with tree-sitter-solidity; one that does not parse is
+kept in the file as a comment that says why, so the assembled file always parses and the
+reason is stated per function (also in :attr:`FunctionOutput.error`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from evmlm.config import DecompileConfig
+from evmlm.errors import EvmlmError
+
+log = logging.getLogger(__name__)
+
+_TOPIC = re.compile(r"0x[0-9a-fA-F]{64}\b")
+
+
+class DecompileInputError(EvmlmError):
+    """The decompile input is not bytecode, a readable file or an artifact with bytecode."""
+
+
+@dataclass(frozen=True)
+class DecompileInput:
+    """Runtime bytecode with what an artifact may add. ``name``: where it came from (for messages)."""
+
+    bytecode: bytes
+    abi: list[Any] | None = None
+    storage_layout: dict[str, Any] | None = None
+    name: str = "bytecode"
+    contract_name: str | None = None
+
+
+def read_input(source: str | bytes | Mapping[str, Any]) -> DecompileInput:
+    """Parse a decompile input: hex text (``0x`` optional), a path to a hex / binary / artifact
+    JSON file, raw bytes, or an artifact mapping (Hardhat/Foundry/Truffle ``deployedBytecode``,
+    solc standard-JSON ``evm.deployedBytecode.object``; ``abi`` and ``storageLayout`` are kept).
+
+    Raises :class:`DecompileInputError` for an unreadable file and the lifter's
+    ``BytecodeError`` for input that is not bytecode.
+    """
+    from evmlm.evm.disasm import load_bytecode
+
+    name = "bytecode"
+    obj: Any = source
+    if isinstance(source, str) and not source.strip().startswith("{") and not re.fullmatch(r"\s*(0[xX])?[0-9a-fA-F\s]*", source):
+        path = Path(source).expanduser()
+        if not path.is_file():
+            raise DecompileInputError(f"{source}: neither hex bytecode nor an existing file; pass runtime bytecode as hex, a file or an artifact JSON")
+        name = str(path)
+        data = path.read_bytes()
+        try:
+            text = data.decode("utf-8")
+            obj = json.loads(text) if text.lstrip().startswith("{") else text
+        except UnicodeDecodeError:
+            obj = data
+        except json.JSONDecodeError as e:
+            raise DecompileInputError(f"{path}: looks like JSON but does not parse ({e.msg} at line {e.lineno}); pass a valid artifact") from e
+    elif isinstance(source, str) and source.strip().startswith("{"):
+        try:
+            obj = json.loads(source)
+        except json.JSONDecodeError as e:
+            raise DecompileInputError(f"input JSON does not parse ({e.msg}); pass a valid artifact") from e
+    abi = layout = cname = None
+    if isinstance(obj, Mapping):
+        abi = obj.get("abi") if isinstance(obj.get("abi"), list) else None
+        layout = obj.get("storageLayout") if isinstance(obj.get("storageLayout"), Mapping) else None
+        cname = obj.get("contractName") if isinstance(obj.get("contractName"), str) else None
+    return DecompileInput(load_bytecode(obj, what=name), abi, dict(layout) if layout else None, name, cname)
+
+
+# ----------------------------------------------------------------------------------- generation
+
+
+def generate_completions(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[str],
+    *,
+    max_new_tokens: int = 256,
+    batch_size: int = 4,
+    temperature: float = 0.0,
+    seed: int = 0,
+    on_text: Callable[[int, str], None] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[tuple[str, float]]:
+    """Generate a completion per prompt: ``[(solidity text, seconds), ...]`` in prompt order.
+
+    Prompts are tokenised without added special tokens, sorted by length, left-padded and
+    generated ``batch_size`` at a time (input ids ``(batch, seq)``); a prompt longer than the
+    model's context minus ``max_new_tokens`` keeps its head and its final ``<|solidity|>``
+    token. ``on_text(i, text)``: stream prompt ``i``'s text as it is generated (then prompts
+    run one at a time); ``progress(n)``: called with the number of prompts just finished.
+    The returned seconds are the batch's time divided among its prompts. Text is cut at EOS
+    (:func:`evmlm.train.prompt.extract_solidity`).
+    """
+    import torch
+    from transformers import set_seed
+
+    from evmlm.train.prompt import extract_solidity
+
+    set_seed(seed)
+    ctx = int(getattr(model.config, "max_position_embeddings", 2048) or 2048)
+    limit = max(8, ctx - max_new_tokens)
+    encoded = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    for i, ids in enumerate(encoded):
+        if len(ids) > limit:
+            encoded[i] = ids[: limit - 1] + ids[-1:]
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    eos_id = tokenizer.eos_token_id
+    gen_kwargs: dict[str, Any] = dict(max_new_tokens=max_new_tokens, pad_token_id=pad_id, eos_token_id=eos_id, do_sample=temperature > 0)
+    if temperature > 0:
+        gen_kwargs["temperature"] = temperature
+    out: list[tuple[str, float] | None] = [None] * len(prompts)
+    model.eval()
+    if on_text is not None:
+        from transformers import TextIteratorStreamer
+        import threading
+
+        for i, ids in enumerate(encoded):
+            t0 = time.perf_counter()
+            streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=False)
+            inp = torch.tensor([ids])
+            th = threading.Thread(target=lambda: _generate(model, inp, torch.ones_like(inp), streamer=streamer, **gen_kwargs))
+            th.start()
+            text = ""
+            for piece in streamer:
+                text += piece
+                on_text(i, piece)
+            th.join()
+            out[i] = (extract_solidity(text), time.perf_counter() - t0)
+            if progress:
+                progress(1)
+        return [o for o in out if o is not None]
+    order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
+    for b in range(0, len(order), batch_size):
+        idx = order[b : b + batch_size]
+        width = max(len(encoded[i]) for i in idx)
+        input_ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
+        attention = torch.zeros((len(idx), width), dtype=torch.long)
+        for row, i in enumerate(idx):  # left padding: the prompts end where generation starts
+            ids = encoded[i]
+            input_ids[row, width - len(ids) :] = torch.tensor(ids)
+            attention[row, width - len(ids) :] = 1
+        t0 = time.perf_counter()
+        gen = _generate(model, input_ids, attention, **gen_kwargs)
+        seconds = (time.perf_counter() - t0) / len(idx)
+        for row, i in enumerate(idx):
+            text = tokenizer.decode(gen[row, width:], skip_special_tokens=False)
+            out[i] = (extract_solidity(text), seconds)
+        if progress:
+            progress(len(idx))
+    return [o for o in out if o is not None]
+
+
+def _generate(model: Any, input_ids: Any, attention_mask: Any, **kwargs: Any) -> Any:
+    import torch
+
+    with torch.no_grad():
+        return model.generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+
+
+# ----------------------------------------------------------------------------------- assembly
+
+
+@dataclass
+class FunctionOutput:
+    """One decompiled function. ``selector``: ``"0xa9059cbb"`` (None for fallback/receive);
+    ``output``: the model's Solidity; ``seconds``: generation time; ``error``: why the output
+    is not in the file as code (does not parse, generation failed), else None."""
+
+    selector: str | None
+    kind: str
+    signature: str | None
+    tac: str
+    output: str = ""
+    seconds: float = 0.0
+    error: str | None = None
+
+
+@dataclass
+class DecompileResult:
+    """The assembled ``source`` (one .sol file), per-function outputs, and timings (seconds)."""
+
+    source: str
+    functions: list[FunctionOutput]
+    state_variables: list[str] = field(default_factory=list)
+    events: list[str] = field(default_factory=list)
+    lift_seconds: float = 0.0
+    generate_seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def state_variable_declarations(storage_layout: Mapping[str, Any] | None, bytecode: bytes | None = None) -> list[str]:
+    """Declarations of state variables in slot order.
+
+    From solc's ``storageLayout`` (labels and types; struct-typed variables become comments,
+    contract types ``address``, enum types ``uint8``); without it, from evmole's inferred
+    layout (``var_<slot>_<offset>``). Returns declaration lines without indentation.
+    """
+    lines: list[str] = []
+    if storage_layout and storage_layout.get("storage") is not None:
+        types = storage_layout.get("types") or {}
+        for v in sorted(storage_layout["storage"], key=lambda v: (int(v["slot"]), int(v.get("offset", 0)))):
+            label = (types.get(v["type"]) or {}).get("label", v["type"])
+            label = re.sub(r"\bcontract [A-Za-z_$][\w$]*", "address", label)
+            label = re.sub(r"\benum [A-Za-z_$][\w.$]*", "uint8", label)
+            decl = f"{label} {v['label']}; // slot {v['slot']}" + (f", offset {v['offset']}" if int(v.get("offset", 0)) else "")
+            lines.append(f"// {decl} (struct type)" if "struct " in label else decl)
+        return lines
+    if bytecode:
+        try:
+            import evmole
+
+            info = evmole.contract_info(bytecode, storage=True)
+        except Exception as e:  # evmole raises plain exceptions on odd code; the layout is optional
+            log.debug("evmole storage layout failed: %s", e)
+            return lines
+        for rec in sorted(info.storage or [], key=lambda r: (int(r.slot, 16), r.offset)):
+            slot = int(rec.slot, 16)
+            if slot > 2**32:  # hashed slots (ERC-7201 namespaces) are not declarable by position
+                lines.append(f"// {rec.type} at slot {hex(slot)}, offset {rec.offset}")
+                continue
+            lines.append(f"{rec.type} var_{slot}_{rec.offset}; // slot {slot}" + (f", offset {rec.offset}" if rec.offset else ""))
+    return lines
+
+
+def event_declarations(tacs: Sequence[str], abi: Sequence[Mapping[str, Any]] | None) -> list[str]:
+    """Events whose topic0 appears in the TAC (LOG statements); named from the ABI when it has them.
+
+    Unnamed topics become comments (``// event 0x...``). Topic0 = keccak-256 of the event's
+    canonical signature (Solidity ABI spec, "Events").
+    """
+    from eth_utils import keccak
+
+    seen: list[str] = []
+    for tac in tacs:
+        for line in tac.splitlines():
+            if "LOG" in line or "emit" in line.lower() or "event" in line.lower():
+                for t in _TOPIC.findall(line):
+                    if t.lower() not in seen:
+                        seen.append(t.lower())
+    by_topic: dict[str, Mapping[str, Any]] = {}
+    for item in abi or []:
+        if item.get("type") == "event":
+            from evmlm.evaluate.behaviour import abi_type
+
+            sig = f"{item['name']}({','.join(abi_type(p) for p in item.get('inputs', []))})"
+            by_topic["0x" + keccak(text=sig).hex()] = item
+    out = []
+    for t in seen:
+        ev = by_topic.get(t)
+        if ev is None:
+            out.append(f"// event with topic0 {t}")
+            continue
+        params = ", ".join(f"{p['type']}{' indexed' if p.get('indexed') else ''}{' ' + p['name'] if p.get('name') else ''}" for p in ev.get("inputs", []))
+        out.append(f"event {ev['name']}({params});")
+    return out
+
+
+def check_function_syntax(text: str) -> str | None:
+    """None when ``text`` parses as one Solidity function (tree-sitter), else the reason (one line)."""
+    from evmlm.evaluate.structure import _parser
+
+    if not text.strip():
+        return "the model produced no text"
+    tree = _parser().parse(f"contract __C {{\n{text}\n}}".encode("utf-8"))
+    root = tree.root_node
+    fns = [n for n in root.children[0].children[-1].children if n.type in ("function_definition", "fallback_receive_definition")] if root.children and root.children[0].children else []
+    if root.has_error:
+        err = _first_error(root)
+        where = f" at line {err.start_point[0]}, column {err.start_point[1] + 1}" if err is not None else ""
+        return f"not valid Solidity (syntax error{where})"
+    if not fns:
+        return "no function definition in the output"
+    return None
+
+
+def _first_error(node: Any) -> Any | None:
+    if node.type == "ERROR" or node.is_missing:
+        return node
+    for c in node.children:
+        if c.has_error or c.is_missing:
+            found = _first_error(c)
+            if found is not None:
+                return found
+    return None
+
+
+def assemble_source(functions: Sequence[FunctionOutput], state_variables: Sequence[str], events: Sequence[str], config: DecompileConfig) -> str:
+    """One .sol file: license, pragma, contract with state variables, events and functions.
+
+    Functions come in selector order (fallback/receive last), each after ``// selector 0x...``;
+    a function with an ``error`` is kept as a comment that states the error.
+    """
+    lines = ["// SPDX-License-Identifier: UNLICENSED", "// Decompiled by evmlm; review before use.", f"pragma solidity {config.pragma.strip()};", "", f"contract {config.contract_name} {{"]
+    for decl in state_variables:
+        lines.append(f"    {decl}")
+    if state_variables:
+        lines.append("")
+    for ev in events:
+        lines.append(f"    {ev}")
+    if events:
+        lines.append("")
+    for fn in sorted(functions, key=lambda f: (f.selector is None, f.selector or f.kind)):
+        head = f"    // selector {fn.selector}" if fn.selector else f"    // {fn.kind} function"
+        if fn.signature:
+            head += f": {fn.signature}"
+        lines.append(head)
+        if fn.error:
+            lines.append(f"    // not included as code: {fn.error}")
+            body = fn.output.replace("*/", "* /")
+            if body.strip():
+                lines.append("    /*")
+                lines.extend(f"    {ln}" for ln in body.splitlines())
+                lines.append("    */")
+        else:
+            lines.extend(f"    {ln}" if ln.strip() else "" for ln in fn.output.strip().splitlines())
+        lines.append("")
+    if lines[-1] == "":
+        lines.pop()
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------------- the API
+
+
+def resolve_signature(selector: str | None, abi: Sequence[Mapping[str, Any]] | None, signatures: Any | None, lifted_signature: str | None = None) -> str | None:
+    """Text signature of ``selector``: the lifter's, then the ABI's, then the database's first entry."""
+    if lifted_signature:
+        return lifted_signature
+    if selector is None:
+        return None
+    from eth_utils import keccak
+
+    from evmlm.evaluate.behaviour import abi_type
+
+    sel = selector.lower().removeprefix("0x")
+    for item in abi or []:
+        if item.get("type") == "function":
+            sig = f"{item['name']}({','.join(abi_type(p) for p in item.get('inputs', []))})"
+            if keccak(text=sig)[:4].hex() == sel:
+                return sig
+    if signatures is not None:
+        if isinstance(signatures, Mapping):
+            found = signatures.get("0x" + sel) or signatures.get(sel)
+            return found if isinstance(found, str) else (found[0] if found else None)
+        hits = signatures.lookup("0x" + sel)
+        return hits[0] if hits else None
+    return None
+
+
+def decompile(
+    bytecode: str | bytes | Mapping[str, Any] | DecompileInput,
+    model_dir: str | Path | None = None,
+    *,
+    model: Any = None,
+    tokenizer: Any = None,
+    selector: str | None = None,
+    signatures: Any | None = None,
+    config: DecompileConfig | None = None,
+    on_text: Callable[[int, str], None] | None = None,
+    on_function: Callable[[FunctionOutput], None] | None = None,
+) -> DecompileResult:
+    """Decompile runtime bytecode to one Solidity file with the model in ``model_dir``.
+
+    ``bytecode``: see :func:`read_input`; ``model_dir``: a run's ``finetune/model`` (merged),
+    ``finetune/adapter`` or any local HF causal-LM folder (or pass ``model`` and
+    ``tokenizer``); ``selector``: decompile only this function (``"0xa9059cbb"``);
+    ``signatures``: a :class:`evmlm.dataset.SignatureDB` or mapping selector → signature;
+    ``on_text(i, piece)``: stream generated text of the i-th function; ``on_function``: called
+    with each finished function.
+
+    Raises the lifter's ``BytecodeError`` for bad bytecode, :class:`DecompileInputError` for
+    an unreadable input or a selector the contract does not have, and the model loader's
+    error for a missing model folder.
+    """
+    from evmlm.evm import lift_contract
+    from evmlm.train.prompt import build_prompt
+
+    cfg = config or DecompileConfig()
+    inp = bytecode if isinstance(bytecode, DecompileInput) else read_input(bytecode)
+    if model is None or tokenizer is None:
+        if model_dir is None:
+            raise DecompileInputError("no model: pass a model folder (e.g. runs/<name>/finetune/model)")
+        from evmlm.train import load_for_inference
+
+        model, tokenizer = load_for_inference(model_dir)
+    t0 = time.perf_counter()
+    lifted = lift_contract(inp.bytecode, abi=inp.abi, storage_layout=inp.storage_layout)
+    lift_seconds = time.perf_counter() - t0
+    funcs = [f for f in lifted.functions if f.kind != "internal"]
+    if selector is not None:
+        want = "0x" + selector.lower().removeprefix("0x").rjust(8, "0")
+        funcs = [f for f in funcs if (f.selector or "").lower() == want]
+        if not funcs:
+            have = ", ".join(sorted(f.selector for f in lifted.functions if f.selector)) or "none"
+            raise DecompileInputError(f"{inp.name}: no function with selector {want} (selectors: {have})")
+    outputs = [FunctionOutput(f.selector, f.kind, resolve_signature(f.selector, inp.abi, signatures, f.signature), f.tac) for f in funcs]
+    prompts = []
+    for fo in outputs:
+        prompts.append(build_prompt(fo.tac, fo.signature, None))
+    t1 = time.perf_counter()
+    if prompts:
+        gens = generate_completions(model, tokenizer, prompts, max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size, temperature=cfg.temperature, on_text=on_text)
+        for fo, (text, secs) in zip(outputs, gens):
+            fo.output, fo.seconds = text, round(secs, 3)
+            fo.error = check_function_syntax(text)
+            if on_function is not None:
+                on_function(fo)
+    generate_seconds = time.perf_counter() - t1
+    state_vars = state_variable_declarations(inp.storage_layout, inp.bytecode)
+    events = event_declarations([f.tac for f in funcs], inp.abi)
+    source = assemble_source(outputs, state_vars, events, cfg)
+    return DecompileResult(source, outputs, state_vars, events, round(lift_seconds, 3), round(generate_seconds, 3))
