@@ -52,7 +52,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("lift", "evmlm.evm.stage:run_stage", ("lift",), ("compile",)),
     Stage("dataset", "evmlm.dataset.stage:run_stage", ("dataset",), ("corpus", "compile", "lift")),
     Stage("tokenizer", "evmlm.train.stage:run_tokenizer_stage", ("tokenizer",), ("corpus", "dataset")),
-    Stage("pretrain", "evmlm.train.stage:run_pretrain_stage", ("pretrain",), ("corpus", "tokenizer")),
+    Stage("pretrain", "evmlm.train.stage:run_pretrain_stage", ("pretrain",), ("corpus", "dataset", "tokenizer")),
     Stage("finetune", "evmlm.train.stage:run_finetune_stage", ("finetune",), ("dataset", "tokenizer", "pretrain")),
     Stage("evaluate", "evmlm.evaluate.stage:run_stage", ("evaluate",), ("compile", "dataset", "finetune")),
 )
