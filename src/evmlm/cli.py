@@ -100,6 +100,42 @@ def show_config(ctx: typer.Context, config: ConfigOpt = None, name: NameOpt = No
     typer.echo(dump_yaml(load_run_config(config, name, ctx.args)), nl=False)
 
 
+# ---------------------------------------------------------------- dataset (issue 4)
+dataset_app = typer.Typer(help="The TAC -> Solidity pair dataset: build, statistics, signature database.", no_args_is_help=True)
+app.add_typer(dataset_app, name="dataset")
+
+
+@dataset_app.command("build", context_settings=_EXTRA)
+def dataset_build(ctx: typer.Context, config: ConfigOpt = None, name: NameOpt = None) -> None:
+    """Build runs/<name>/dataset/ (runs corpus, compile and lift first when needed; resumes)."""
+    run_chain(config, name, ctx.args, "dataset")
+
+
+@dataset_app.command("stats", context_settings=_EXTRA)
+def dataset_stats(ctx: typer.Context, config: ConfigOpt = None, name: NameOpt = None, as_json: Annotated[bool, typer.Option("--json", help="Print stats.json as is.")] = False) -> None:
+    """Print the statistics of a built dataset (runs/<name>/dataset/stats.json)."""
+    from evmlm.dataset.cli import format_stats, read_stats
+
+    stats = read_stats(load_run_config(config, name, ctx.args).run_dir / "dataset")
+    typer.echo(json.dumps(stats, indent=2, ensure_ascii=False) if as_json else format_stats(stats))
+
+
+@dataset_app.command("signatures")
+def dataset_signatures(
+    selectors: Annotated[Optional[list[str]], typer.Argument(help="Selectors to look up (0x + 8 hex).")] = None,
+    db: Annotated[Optional[Path], typer.Option("--db", help="Signature TSV (default: runs/default/dataset/signatures.tsv).")] = None,
+    add: Annotated[Optional[list[Path]], typer.Option("--import", help="Also import this 4byte-style file (TSV or 4byte JSON; repeatable).")] = None,
+    artifacts: Annotated[Optional[list[Path]], typer.Option("--artifacts", help="Also read the ABIs of JSON artifacts under this folder (repeatable).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Write the merged database to this TSV.")] = None,
+    collisions: Annotated[bool, typer.Option("--collisions", help="List selectors with more than one signature.")] = False,
+) -> None:
+    """Look up selectors in the signature database; merge 4byte files and artifact ABIs into it."""
+    from evmlm.dataset.cli import signatures_command
+
+    for line in signatures_command(selectors or [], db=db, imports=add or [], artifacts=artifacts or [], out=out, collisions=collisions):
+        typer.echo(line)
+
+
 def main() -> None:
     """Console entry point: one-line errors for user mistakes, exit status 2."""
     try:
