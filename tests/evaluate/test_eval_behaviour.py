@@ -79,3 +79,20 @@ def test_unknown_selector_is_undetermined(counter_source: str, solcjs) -> None:
     code, abi = _creation(counter_source, solcjs)
     res = compare_behaviour(code, code, abi, "0xdeadbeef")
     assert res.same is None and "not in the contract ABI" in (res.first_difference or "")
+
+
+def test_recompile_through_evmlm_solc(counter_source: str) -> None:
+    from evmlm.evaluate.behaviour import recompile
+    from evmlm.solc import compile_sources
+
+    result = compile_sources({PATH: counter_source}, setting="opt200", version="0.8.26")
+    start, length = _bump_range(counter_source)
+    text = counter_source.encode()[start : start + length].decode()
+    ok = recompile(result, PATH, "Counter", start, length, text.replace("balances[msg.sender]", "balances[owner]"))
+    assert ok.ok and ok.error is None and ok.creation_bytecode != ok.original_creation_bytecode
+    res = compare_behaviour(ok.original_creation_bytecode, ok.creation_bytecode, ok.abi, BUMP_SELECTOR)
+    assert res.same is False
+    bad = recompile(result, PATH, "Counter", start, length, text.replace("count += amount;", "counter += amount;"))
+    assert not bad.ok and "Undeclared identifier" in (bad.error or "") and bad.creation_bytecode is None
+    with pytest.raises(SpliceError):
+        recompile(result, "Other.sol", "Counter", start, length, text)

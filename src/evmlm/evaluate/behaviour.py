@@ -73,39 +73,29 @@ class RecompileResult:
     abi: list[Any]
 
 
-def recompile(
-    sources: Mapping[str, str],
-    source_path: str,
-    contract_name: str,
-    source_start: int,
-    source_length: int,
-    decompiled: str,
-    *,
-    setting: Any = "opt200",
-    version: str | None = None,
-) -> RecompileResult:
-    """Splice ``decompiled`` into ``sources[source_path]`` and compile the job again.
+def recompile(original: Any, source_path: str, contract_name: str, source_start: int, source_length: int, decompiled: str) -> RecompileResult:
+    """Splice ``decompiled`` into the original compile job and compile it again.
 
-    ``sources``: every source of the original compile job (path → text); ``setting`` and
-    ``version``: the original compiler setting and solc version. The original job is compiled
-    too (content-addressed cache: free when it was compiled before) to get the original
-    creation bytecode. Raises :class:`SpliceError` for a missing file or bad offsets; a solc
-    error in the spliced job is a result (``ok=False``), not an exception.
+    ``original``: the function's :class:`evmlm.solc.CompileResult` (its sources, solc version,
+    setting and remappings are reused, so the job is compiled exactly as before);
+    ``source_path``/``contract_name``: the function's contract; ``source_start``/
+    ``source_length``: the function's UTF-8 byte range in ``source_path``. Raises
+    :class:`SpliceError` for a missing file, contract or bad offsets; a solc error in the
+    spliced job is a result (``ok=False``, ``error`` = solc's first error), not an exception.
     """
     from evmlm.solc import CompileError, compile_sources
 
-    if source_path not in sources:
+    if source_path not in original.sources:
         raise SpliceError(f"{source_path}: not among the compile job's sources; cannot splice")
-    original = compile_sources(dict(sources), setting=setting, version=version)
     orig = _find_contract(original.contracts, source_path, contract_name)
     if orig is None:
         raise SpliceError(f"{source_path}:{contract_name}: contract not in the original compile output")
-    spliced_sources = dict(sources)
-    spliced_sources[source_path] = splice_function(sources[source_path], source_start, source_length, decompiled)
+    spliced_sources = dict(original.sources)
+    spliced_sources[source_path] = splice_function(original.sources[source_path], source_start, source_length, decompiled)
     try:
-        spliced = compile_sources(spliced_sources, setting=setting, version=version or original.version)
+        spliced = compile_sources(spliced_sources, setting=original.setting, version=original.version, remappings=tuple(original.remappings))
     except CompileError as e:
-        return RecompileResult(False, str(e).splitlines()[0] if str(e) else "solc error", None, orig.creation_bytecode, list(orig.abi))
+        return RecompileResult(False, (str(e).splitlines() or ["solc error"])[0], None, orig.creation_bytecode, list(orig.abi))
     new = _find_contract(spliced.contracts, source_path, contract_name)
     if new is None:
         return RecompileResult(False, f"{contract_name} is missing from the spliced compile output", None, orig.creation_bytecode, list(orig.abi))
