@@ -136,6 +136,74 @@ def dataset_signatures(
         typer.echo(line)
 
 
+# ---------------------------------------------------------------- training (issue 6)
+tokenizer_app = typer.Typer(help="The run's byte-level BPE tokenizer.", no_args_is_help=True)
+app.add_typer(tokenizer_app, name="tokenizer")
+
+
+@tokenizer_app.command("train", context_settings=_EXTRA)
+def tokenizer_train(ctx: typer.Context, config: ConfigOpt = None, name: NameOpt = None) -> None:
+    """Train runs/<name>/tokenizer/ on the corpus's Solidity and the dataset's TAC."""
+    run_chain(config, name, ctx.args, "tokenizer")
+
+
+ResumeOpt = Annotated[bool, typer.Option("--resume/--no-resume", help="Continue from the newest checkpoint (--no-resume: start afresh).")]
+
+
+@app.command(context_settings=_EXTRA)
+def pretrain(ctx: typer.Context, config: ConfigOpt = None, name: NameOpt = None, resume: ResumeOpt = True) -> None:
+    """Pretrain a Llama size preset (--pretrain.preset=tiny|small|...) into runs/<name>/pretrain/model."""
+    _train_chain(config, name, ctx.args, "pretrain", resume)
+
+
+@app.command(context_settings=_EXTRA)
+def finetune(
+    ctx: typer.Context,
+    config: ConfigOpt = None,
+    name: NameOpt = None,
+    method: Annotated[Optional[str], typer.Option("--method", help="full | lora | qlora (= --finetune.method).")] = None,
+    base_model: Annotated[Optional[str], typer.Option("--base-model", help="Local HF model folder or cached hub name (default: this run's pretrained model).")] = None,
+    resume: ResumeOpt = True,
+) -> None:
+    """Fine-tune TAC -> Solidity into runs/<name>/finetune/{model,adapter}."""
+    extra = list(ctx.args) + ([f"--finetune.method={method}"] if method else []) + ([f"--finetune.base_model={base_model}"] if base_model else [])
+    _train_chain(config, name, extra, "finetune", resume)
+
+
+def _train_chain(config: Path | None, name: str | None, extra: list[str], stage: str, resume: bool) -> None:
+    if not resume:
+        from evmlm.train.stage import clear_checkpoints
+
+        clear_checkpoints(load_run_config(config, name, extra).run_dir, stage)
+    run_chain(config, name, extra, stage, force=None if resume else [stage])
+
+
+@app.command()
+def sample(
+    model: Annotated[Path, typer.Option("--model", "-m", help="Model folder: merged model, adapter or HF model.")],
+    prompt: Annotated[Optional[str], typer.Option("--prompt", "-p", help="Prompt text.")] = None,
+    file: Annotated[Optional[Path], typer.Option("--file", "-f", help="Read the prompt from this file.")] = None,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", help="New tokens to generate.")] = 256,
+    temperature: Annotated[float, typer.Option(help="0 = greedy.")] = 0.8,
+    top_k: Annotated[int, typer.Option("--top-k", help="0 = off.")] = 50,
+    top_p: Annotated[float, typer.Option("--top-p", help="1.0 = off.")] = 0.95,
+    seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
+) -> None:
+    """Sample a continuation from a model, streamed to the terminal."""
+    from evmlm.train.inference import SamplingConfig, load_for_inference, sample as run_sample
+
+    if (prompt is None) == (file is None):
+        raise typer.BadParameter("give exactly one of --prompt or --file")
+    if file is not None and not file.is_file():
+        raise typer.BadParameter(f"{file}: no such file")
+    text = prompt if prompt is not None else file.read_text(encoding="utf-8")
+    cfg = SamplingConfig(max_new_tokens=max_tokens, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
+    m, tok = load_for_inference(model)
+    typer.echo(text, nl=False)
+    run_sample(m, tok, text, cfg, on_text=lambda s: typer.echo(s, nl=False))
+    typer.echo()
+
+
 def main() -> None:
     """Console entry point: one-line errors for user mistakes, exit status 2."""
     try:
