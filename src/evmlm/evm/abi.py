@@ -1,0 +1,98 @@
+"""What the lifter takes from a contract ABI: selectors, signatures, events, errors, mutability.
+
+Selectors and event topics are the first 4 / all 32 bytes of keccak-256 of the canonical
+signature (Solidity ABI specification, "Function Selector" and "Events"). Tuple parameters are
+written as ``(t1,t2)`` followed by any array suffix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+from eth_utils import keccak
+
+from evmlm.evm.disasm import BytecodeError
+
+
+def canonical_type(param: Mapping[str, Any]) -> str:
+    t = str(param.get("type", ""))
+    if t.startswith("tuple"):
+        return "(" + ",".join(canonical_type(c) for c in param.get("components", [])) + ")" + t[5:]
+    return t
+
+
+def signature_of(entry: Mapping[str, Any]) -> str:
+    """``name(type1,type2)`` of an ABI function, event or error entry."""
+    return f"{entry.get('name', '')}(" + ",".join(canonical_type(p) for p in entry.get("inputs", [])) + ")"
+
+
+def selector_of(signature: str) -> int:
+    """The 4-byte function selector of a canonical signature, as an int."""
+    return int.from_bytes(keccak(text=signature)[:4], "big")
+
+
+def topic_of(signature: str) -> int:
+    """The 32-byte event topic0 of a canonical event signature, as an int."""
+    return int.from_bytes(keccak(text=signature), "big")
+
+
+@dataclass
+class AbiInfo:
+    """Lookups built from an ABI: selector -> (signature, mutability); topic0 -> event; selector -> error."""
+
+    functions: dict[int, tuple[str, str]] = field(default_factory=dict)
+    events: dict[int, tuple[str, str]] = field(default_factory=dict)  # topic0 -> (name, signature)
+    errors: dict[int, tuple[str, str]] = field(default_factory=dict)  # selector -> (name, signature)
+    fallback: str | None = None  # mutability, None when absent
+    receive: bool = False
+    given: bool = False
+
+    @classmethod
+    def from_abi(cls, abi: Sequence[Mapping[str, Any]] | None, *, what: str = "abi") -> "AbiInfo":
+        """Raises :class:`BytecodeError` when ``abi`` is not a list of ABI entries."""
+        info = cls()
+        if abi is None:
+            return info
+        if not isinstance(abi, (list, tuple)) or not all(isinstance(e, Mapping) for e in abi):
+            raise BytecodeError(f"{what}: an ABI must be a JSON list of entries (objects with 'type')")
+        info.given = True
+        for e in abi:
+            kind = e.get("type", "function")
+            mut = str(e.get("stateMutability") or ("payable" if e.get("payable") else ("view" if e.get("constant") else "nonpayable")))
+            if kind == "function":
+                sig = signature_of(e)
+                info.functions[selector_of(sig)] = (sig, mut)
+            elif kind == "event":
+                sig = signature_of(e)
+                info.events[topic_of(sig)] = (str(e.get("name")), sig)
+            elif kind == "error":
+                sig = signature_of(e)
+                info.errors[selector_of(sig)] = (str(e.get("name")), sig)
+            elif kind == "fallback":
+                info.fallback = mut
+            elif kind == "receive":
+                info.receive = True
+        return info
+
+
+#: Well-known events and errors, used when no ABI is given (topic0 / selector -> (name, signature)).
+COMMON_EVENTS = {topic_of(s): (s.split("(")[0], s) for s in (
+    "Transfer(address,address,uint256)", "Approval(address,address,uint256)", "ApprovalForAll(address,address,bool)",
+    "OwnershipTransferred(address,address)", "Paused(address)", "Unpaused(address)", "Deposit(address,uint256)",
+    "Withdrawal(address,uint256)", "Sync(uint112,uint112)", "Swap(address,uint256,uint256,uint256,uint256,address)",
+    "Mint(address,uint256,uint256)", "Burn(address,uint256,uint256,address)", "RoleGranted(bytes32,address,address)",
+    "RoleRevoked(bytes32,address,address)", "Upgraded(address)", "Initialized(uint8)", "Initialized(uint64)",
+    "TransferSingle(address,address,address,uint256,uint256)", "TransferBatch(address,address,address,uint256[],uint256[])",
+)}
+COMMON_ERRORS = {selector_of(s): (s.split("(")[0], s) for s in (
+    "Error(string)", "Panic(uint256)", "OwnableUnauthorizedAccount(address)", "ERC20InsufficientBalance(address,uint256,uint256)",
+    "ERC20InsufficientAllowance(address,uint256,uint256)", "ERC20InvalidSender(address)", "ERC20InvalidReceiver(address)",
+    "ERC20InvalidApprover(address)", "ERC20InvalidSpender(address)", "ReentrancyGuardReentrantCall()", "EnforcedPause()",
+)}
+COMMON_FUNCTIONS = {selector_of(s): s for s in (
+    "transfer(address,uint256)", "transferFrom(address,address,uint256)", "approve(address,uint256)",
+    "balanceOf(address)", "totalSupply()", "allowance(address,address)", "decimals()", "name()", "symbol()",
+    "safeTransferFrom(address,address,uint256)", "ownerOf(uint256)", "getReserves()", "deposit()", "withdraw(uint256)",
+    "onERC721Received(address,address,uint256,bytes)", "permit(address,address,uint256,uint256,uint8,bytes32,bytes32)",
+)}

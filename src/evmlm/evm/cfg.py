@@ -1,0 +1,434 @@
+"""Context-sensitive control-flow graph by abstract interpretation of the EVM stack.
+
+The whole runtime code is walked from offset 0 with an abstract stack whose items are:
+``None`` (unknown), an ``int`` constant, a :class:`Label` (a constant pushed by a PUSH whose
+value is a JUMPDEST: a jump target or return address), a small ``frozenset`` of constants
+(at most :data:`MAX_SET` values, the join of differing constants), or a :class:`Sym` marker used
+to read the dispatcher (the selector ``shr(224, calldataload(0))``, ``selector == c``,
+``calldatasize < 4``, ``calldatasize == 0``).
+
+A CFG *node* is a basic block in a *context*: the positions and values of the labels on the
+stack at block entry (which also fixes the stack height). Shared internal functions are so
+cloned per return-address context and callers do not merge — the context-sensitive walk of
+Vandal/Gigahorse-style decompilers (Grech et al., "Gigahorse", ICSE 2019, §3). When a block is
+reached in more than ``max_contexts_per_block`` contexts, further contexts flow into one
+*merged* node for that block (labels joined into sets) and the block is reported as a
+context-bound fallback. A jump whose target is unknown is *unresolved*: counted per jump site
+and reported, never dropped silently. A constant target that is not a JUMPDEST is an
+exceptional halt (``invalid_jumps``), as the EVM specifies (yellow paper §9.4.3).
+
+Errors: :class:`AnalysisLimitError` when the walk exceeds ``max_nodes`` nodes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+from itertools import product
+from typing import Iterable, Union
+
+from evmlm.errors import EvmlmError
+from evmlm.evm.disasm import BasicBlock, Instruction, basic_blocks, disassemble
+
+log = logging.getLogger(__name__)
+
+MAX_SET = 8
+MERGED = "*"
+WORD = (1 << 256) - 1
+SIGN = 1 << 255
+
+
+class AnalysisLimitError(EvmlmError, RuntimeError):
+    """The CFG walk exceeded its node budget (``lift.max_nodes``); raise it for bigger contracts."""
+
+
+class Label(int):
+    """A constant pushed by PUSH whose value is a valid JUMPDEST (a jump target or return address)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"L{int(self):#x}"
+
+
+@dataclass(frozen=True, slots=True)
+class Sym:
+    """A dispatcher marker: kind in sel, seleq, selne, cdl0, cds, cdslt4, cdsge4, cdsz, cdsnz."""
+
+    kind: str
+    c: int = 0
+
+
+Value = Union[None, int, frozenset, Sym]
+NodeKey = tuple  # (pc, ctx) with ctx a tuple of labels/None per stack slot, or MERGED
+
+
+def _signed(x: int) -> int:
+    return x - (1 << 256) if x & SIGN else x
+
+
+def fold(name: str, a: list[int]) -> int | None:
+    """Evaluate a pure EVM operation on constant operands (``a[0]`` = top of stack).
+
+    Semantics of the yellow paper, Appendix H; returns None for non-pure operations.
+    """
+    if name == "ADD":
+        return (a[0] + a[1]) & WORD
+    if name == "SUB":
+        return (a[0] - a[1]) & WORD
+    if name == "MUL":
+        return (a[0] * a[1]) & WORD
+    if name == "DIV":
+        return a[0] // a[1] if a[1] else 0
+    if name == "MOD":
+        return a[0] % a[1] if a[1] else 0
+    if name == "SDIV":
+        x, y = _signed(a[0]), _signed(a[1])
+        return (abs(x) // abs(y) * (1 if (x < 0) == (y < 0) else -1)) & WORD if y else 0
+    if name == "SMOD":
+        x, y = _signed(a[0]), _signed(a[1])
+        return (abs(x) % abs(y) * (-1 if x < 0 else 1)) & WORD if y else 0
+    if name == "ADDMOD":
+        return (a[0] + a[1]) % a[2] if a[2] else 0
+    if name == "MULMOD":
+        return (a[0] * a[1]) % a[2] if a[2] else 0
+    if name == "EXP":
+        return pow(a[0], a[1], 1 << 256)
+    if name == "SIGNEXTEND":
+        if a[0] >= 31:
+            return a[1]
+        bit = 8 * a[0] + 7
+        mask = (1 << bit) - 1
+        return (a[1] | (WORD ^ mask)) & WORD if a[1] & (1 << bit) else a[1] & mask
+    if name == "LT":
+        return int(a[0] < a[1])
+    if name == "GT":
+        return int(a[0] > a[1])
+    if name == "SLT":
+        return int(_signed(a[0]) < _signed(a[1]))
+    if name == "SGT":
+        return int(_signed(a[0]) > _signed(a[1]))
+    if name == "EQ":
+        return int(a[0] == a[1])
+    if name == "ISZERO":
+        return int(a[0] == 0)
+    if name == "AND":
+        return a[0] & a[1]
+    if name == "OR":
+        return a[0] | a[1]
+    if name == "XOR":
+        return a[0] ^ a[1]
+    if name == "NOT":
+        return WORD ^ a[0]
+    if name == "BYTE":
+        return (a[1] >> (8 * (31 - a[0]))) & 0xFF if a[0] < 32 else 0
+    if name == "SHL":
+        return (a[1] << a[0]) & WORD if a[0] < 256 else 0
+    if name == "SHR":
+        return a[1] >> a[0] if a[0] < 256 else 0
+    if name == "SAR":
+        return (_signed(a[1]) >> min(a[0], 256)) & WORD
+    return None
+
+
+PURE = frozenset({"ADD", "SUB", "MUL", "DIV", "MOD", "SDIV", "SMOD", "ADDMOD", "MULMOD", "EXP", "SIGNEXTEND", "LT", "GT", "SLT", "SGT", "EQ", "ISZERO", "AND", "OR", "XOR", "NOT", "BYTE", "SHL", "SHR", "SAR"})
+
+
+def _as_set(v: Value) -> frozenset | None:
+    if isinstance(v, frozenset):
+        return v
+    if isinstance(v, int):
+        return frozenset((int(v),))
+    return None
+
+
+def join(a: Value, b: Value) -> Value:
+    """Least upper bound of two abstract values (constants join into sets of ≤ MAX_SET, then unknown)."""
+    if a is b:
+        return a
+    if type(a) is type(b) and a == b:
+        return a
+    sa, sb = _as_set(a), _as_set(b)
+    if sa is None or sb is None:
+        return None
+    s = sa | sb
+    if len(s) == 1:
+        return next(iter(s))
+    return s if len(s) <= MAX_SET else None
+
+
+def _sym_op(name: str, args: list[Value]) -> Value:
+    """Dispatcher markers: selector extraction and comparisons against the selector / calldatasize."""
+    x, y = args[0], args[1] if len(args) > 1 else None
+    if name == "SHR" and x == 224 and isinstance(y, Sym) and y.kind == "cdl0":
+        return Sym("sel")
+    if name == "DIV" and isinstance(x, Sym) and x.kind == "cdl0" and y == 1 << 224:
+        return Sym("sel")
+    if name == "AND":
+        if isinstance(x, Sym) and x.kind == "sel" and y == 0xFFFFFFFF:
+            return x
+        if isinstance(y, Sym) and y.kind == "sel" and x == 0xFFFFFFFF:
+            return y
+    if name in ("EQ", "SUB", "XOR"):
+        for s, c in ((x, y), (y, x)):
+            if isinstance(s, Sym) and s.kind == "sel" and isinstance(c, int) and c <= 0xFFFFFFFF:
+                return Sym("seleq" if name == "EQ" else "selne", int(c))
+    if name == "ISZERO" and isinstance(x, Sym):
+        flip = {"seleq": "selne", "selne": "seleq", "cdslt4": "cdsge4", "cdsge4": "cdslt4", "cds": "cdsz", "cdsz": "cdsnz", "cdsnz": "cdsz"}
+        if x.kind in flip:
+            return Sym(flip[x.kind], x.c)
+    if name == "LT" and isinstance(x, Sym) and x.kind == "cds" and y == 4:
+        return Sym("cdslt4")
+    if name == "GT" and x == 4 and isinstance(y, Sym) and y.kind == "cds":
+        return Sym("cdslt4")
+    if name == "SLT" and isinstance(x, Sym) and x.kind == "cds" and y == 4:
+        return Sym("cdslt4")
+    return None
+
+
+def eval_op(ins: Instruction, args: list[Value], code_size: int) -> Value:
+    """Abstract result of a one-output instruction given abstract operands (top first)."""
+    name = ins.name
+    if name in PURE:
+        if all(isinstance(a, int) for a in args):
+            return fold(name, [int(a) for a in args])  # type: ignore[arg-type]
+        sets = [_as_set(a) for a in args]
+        if all(s is not None for s in sets):
+            n = 1
+            for s in sets:
+                n *= len(s)  # type: ignore[arg-type]
+            if n <= MAX_SET:
+                out = frozenset(fold(name, list(c)) for c in product(*sets))  # type: ignore[arg-type,misc]
+                return next(iter(out)) if len(out) == 1 else out  # type: ignore[return-value]
+            return None
+        return _sym_op(name, args)
+    if name == "PC":
+        return ins.pc
+    if name == "CODESIZE":
+        return code_size
+    if name == "CALLDATALOAD" and args[0] == 0:
+        return Sym("cdl0")
+    if name == "CALLDATASIZE":
+        return Sym("cds")
+    return None
+
+
+@dataclass
+class Node:
+    """A block in a context: its abstract entry stack (top last) and successor node keys."""
+
+    key: NodeKey
+    block: BasicBlock
+    entry: tuple
+    succ: list = field(default_factory=list)
+    unresolved: bool = False
+    invalid_jump: bool = False
+
+
+@dataclass
+class Dispatch:
+    """What the walk read from the dispatcher: selector -> entry node, fallback and receive entries."""
+
+    selectors: dict[int, NodeKey] = field(default_factory=dict)
+    fallback: NodeKey | None = None
+    receive: NodeKey | None = None
+    has_selector_check: bool = False
+
+
+def context_of(stack: tuple) -> tuple:
+    return tuple(v if type(v) is Label else None for v in stack)
+
+
+class ContractCFG:
+    """The context-sensitive CFG of one runtime bytecode (metadata already stripped).
+
+    Attributes: ``blocks`` (start offset -> :class:`BasicBlock`), ``jumpdests``, ``nodes``
+    (key -> :class:`Node`), ``preds``, ``dispatch``, ``fallback_blocks`` (offsets of blocks that
+    hit the context bound), ``unresolved_jumps`` (offsets of jump instructions whose target
+    stayed unknown), ``invalid_jumps`` (offsets of jumps to a constant that is not a JUMPDEST).
+    """
+
+    def __init__(self, code: bytes, *, max_contexts_per_block: int = 64, max_nodes: int = 200_000, full_size: int | None = None) -> None:
+        self.code = code
+        self.code_size = full_size if full_size is not None else len(code)
+        self.instructions = disassemble(code)
+        self.blocks = basic_blocks(self.instructions)
+        self.jumpdests = frozenset(i.pc for i in self.instructions if i.name == "JUMPDEST")
+        self.max_contexts = max_contexts_per_block
+        self.max_nodes = max_nodes
+        self.nodes: dict[NodeKey, Node] = {}
+        self.contexts: dict[int, int] = {}
+        self.dispatch = Dispatch()
+        self.fallback_blocks: set[int] = set()
+        self.unresolved_jumps: set[int] = set()
+        self.invalid_jumps: set[int] = set()
+        self._walk()
+        self.preds: dict[NodeKey, list[NodeKey]] = {k: [] for k in self.nodes}
+        for n in self.nodes.values():
+            for s in n.succ:
+                if n.key not in self.preds[s]:
+                    self.preds[s].append(n.key)
+
+    # -- abstract execution of one block ------------------------------------------------------
+    def run_block(self, block: BasicBlock, entry: tuple) -> tuple[list[Value] | None, Value, Value]:
+        """Execute ``block`` abstractly. Returns (exit stack or None on underflow/overflow,
+        jump target, jump condition) where the last two are for a final JUMP/JUMPI."""
+        st = list(entry)
+        target: Value = None
+        cond: Value = None
+        jd = self.jumpdests
+        for ins in block.instructions:
+            op = ins.op
+            name = op.name
+            if ins.arg is not None:
+                st.append(Label(ins.arg) if ins.arg in jd else ins.arg)
+            elif name.startswith("DUP"):
+                n = op.pops
+                if len(st) < n:
+                    return None, None, None
+                st.append(st[-n])
+            elif name.startswith("SWAP"):
+                n = op.pops
+                if len(st) < n:
+                    return None, None, None
+                st[-1], st[-n] = st[-n], st[-1]
+            else:
+                if len(st) < op.pops:
+                    return None, None, None
+                args = st[len(st) - op.pops :][::-1] if op.pops else []
+                if op.pops:
+                    del st[len(st) - op.pops :]
+                if name == "JUMP":
+                    target = args[0]
+                elif name == "JUMPI":
+                    target, cond = args[0], args[1]
+                elif op.pushes:
+                    st.append(eval_op(ins, args, self.code_size))
+            if len(st) > 1024:
+                return None, None, None
+        return st, target, cond
+
+    def _node_for(self, pc: int, stack: list[Value]) -> tuple[NodeKey, tuple]:
+        ctx = context_of(tuple(stack))
+        key = (pc, ctx)
+        if key in self.nodes:
+            return key, tuple(stack)
+        n = self.contexts.get(pc, 0)
+        if n >= self.max_contexts:
+            if pc not in self.fallback_blocks:
+                log.debug("block %#x: more than %d contexts; merging further contexts", pc, self.max_contexts)
+            self.fallback_blocks.add(pc)
+            return (pc, MERGED), tuple(v if type(v) is not Label else int(v) for v in stack)
+        self.contexts[pc] = n + 1
+        return key, tuple(stack)
+
+    def _targets(self, ins: Instruction, target: Value, node: Node) -> list[int]:
+        vals = _as_set(target)
+        if vals is None:
+            self.unresolved_jumps.add(ins.pc)
+            node.unresolved = True
+            return []
+        good = sorted(v for v in vals if v in self.jumpdests)
+        if len(good) < len(vals):
+            self.invalid_jumps.add(ins.pc)
+            node.invalid_jump = True
+        return good
+
+    def _walk(self) -> None:
+        if 0 not in self.blocks:
+            return
+        start = (0, ())
+        self.nodes[start] = Node(start, self.blocks[0], ())
+        self.contexts[0] = 1
+        work = deque([start])
+        queued = {start}
+        d = self.dispatch
+        while work:
+            key = work.popleft()
+            queued.discard(key)
+            node = self.nodes[key]
+            block = node.block
+            exit_stack, target, cond = self.run_block(block, node.entry)
+            node.succ = []
+            if exit_stack is None:
+                continue
+            last = block.last
+            nexts: list[int] = []
+            if last.name == "JUMP":
+                nexts = self._targets(last, target, node)
+            elif last.name == "JUMPI":
+                fall = block.end
+                if isinstance(cond, int) and not isinstance(cond, bool):
+                    nexts = self._targets(last, target, node) if cond else ([fall] if fall in self.blocks else [])
+                else:
+                    nexts = self._targets(last, target, node) + ([fall] if fall in self.blocks else [])
+            elif last.name not in ("STOP", "RETURN", "REVERT", "INVALID", "SELFDESTRUCT"):
+                if block.end in self.blocks:
+                    nexts = [block.end]
+            for pc in nexts:
+                skey, sstack = self._node_for(pc, exit_stack)
+                old = self.nodes.get(skey)
+                if old is None:
+                    if len(self.nodes) >= self.max_nodes:
+                        raise AnalysisLimitError(f"CFG walk exceeded {self.max_nodes} nodes; raise --lift.max_nodes or lower --lift.max_contexts_per_block")
+                    self.nodes[skey] = Node(skey, self.blocks[pc], sstack)
+                    changed = True
+                else:
+                    new = self._join_stacks(old.entry, sstack)
+                    changed = new != old.entry
+                    if changed:
+                        old.entry = new
+                if skey not in node.succ:
+                    node.succ.append(skey)
+                if changed and skey not in queued:
+                    work.append(skey)
+                    queued.add(skey)
+            if last.name == "JUMPI" and isinstance(cond, Sym):
+                self._read_dispatch(cond, node, last, block.end)
+
+    @staticmethod
+    def _join_stacks(a: tuple, b: tuple) -> tuple:
+        if len(a) != len(b):
+            n = min(len(a), len(b))
+            a, b = a[len(a) - n :], b[len(b) - n :]
+        return tuple(join(x, y) for x, y in zip(a, b))
+
+    def _read_dispatch(self, cond: Sym, node: Node, last: Instruction, fall: int) -> None:
+        d = self.dispatch
+        by_pc = {k[0]: k for k in node.succ}
+        tgt_keys = [k for k in node.succ if k[0] != fall]
+        tgt = tgt_keys[0] if len(tgt_keys) == 1 else None
+        ft = by_pc.get(fall)
+        if cond.kind == "seleq" and tgt is not None:
+            d.selectors.setdefault(cond.c, tgt)
+            d.has_selector_check = True
+        elif cond.kind == "selne" and ft is not None:
+            d.selectors.setdefault(cond.c, ft)
+            d.has_selector_check = True
+        elif cond.kind == "cdslt4" and tgt is not None and d.fallback is None:
+            d.fallback = tgt
+        elif cond.kind == "cdsge4" and ft is not None and d.fallback is None:
+            d.fallback = ft
+        elif cond.kind == "cdsz" and tgt is not None and d.receive is None:
+            d.receive = tgt
+            d.fallback = ft if ft is not None else d.fallback
+        elif cond.kind in ("cdsnz", "cds") and ft is not None and d.receive is None:
+            d.receive = ft
+            d.fallback = tgt if tgt is not None else d.fallback
+
+    # -- queries ------------------------------------------------------------------------------
+    def reachable(self, start: NodeKey, stop: Iterable[NodeKey] = ()) -> list[NodeKey]:
+        """Nodes reachable from ``start`` (breadth-first order, ``start`` first), not entering ``stop``."""
+        stop_set = set(stop)
+        seen = {start}
+        order = [start]
+        q = deque([start])
+        while q:
+            k = q.popleft()
+            for s in self.nodes[k].succ:
+                if s not in seen and s not in stop_set:
+                    seen.add(s)
+                    order.append(s)
+                    q.append(s)
+        return order

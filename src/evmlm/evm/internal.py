@@ -1,0 +1,97 @@
+"""Internal (private/internal Solidity) functions by the call/return pattern.
+
+Solidity's legacy and via-IR code generators call an internal function by pushing a return
+address (a JUMPDEST) and the arguments, then jumping to the callee's entry; the callee returns
+with a JUMP to a target taken from the stack it was entered with. A *call site* is a block whose
+final JUMP goes to a constant it pushed itself while another JUMPDEST constant it pushed stays
+on the stack; the call is confirmed when some block's final JUMP, whose target came from its
+entry stack (a *return jump*), goes to that return address.
+
+Each internal function is lifted once, in the context of its first call site; nested calls
+are inlined in that context and the return edges back to the caller are cut.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from evmlm.evm.cfg import ContractCFG, NodeKey
+from evmlm.evm.disasm import BasicBlock
+
+
+def _local_jump(block: BasicBlock, jumpdests: frozenset[int]) -> tuple[object, list[int]]:
+    """(target origin, JUMPDEST constants pushed in the block still on the stack at the final JUMP).
+
+    Origins: ``("push", value)`` for a constant pushed in the block, ``("in", depth)`` for an entry
+    slot, None for a computed value.
+    """
+    st: list[object] = []
+    consumed = 0
+    for ins in block.instructions[:-1]:
+        op = ins.op
+        n = op.pops
+        while len(st) < n:
+            st.insert(0, ("in", consumed))
+            consumed += 1
+        if ins.arg is not None:
+            st.append(("push", ins.arg))
+        elif op.name.startswith("DUP"):
+            st.append(st[-n])
+        elif op.name.startswith("SWAP"):
+            st[-1], st[-n] = st[-n], st[-1]
+        else:
+            if n:
+                del st[len(st) - n :]
+            st.extend([None] * op.pushes)
+    if not st:
+        st.insert(0, ("in", consumed))
+    target = st[-1]
+    pushed = [v[1] for v in st[:-1] if isinstance(v, tuple) and v[0] == "push" and v[1] in jumpdests]  # type: ignore[index]
+    return target, pushed
+
+
+def find_internal_functions(cfg: ContractCFG) -> list[tuple[NodeKey, list[NodeKey]]]:
+    """Internal functions as (entry node, body nodes), one per entry offset, sorted by offset."""
+    local: dict[int, tuple[object, list[int]]] = {}
+    returns: set[int] = set()
+    for pc, block in cfg.blocks.items():
+        if block.last.name == "JUMP":
+            local[pc] = _local_jump(block, cfg.jumpdests)
+    for key, node in cfg.nodes.items():
+        origin = local.get(key[0], (None, []))[0]
+        if isinstance(origin, tuple) and origin[0] == "in":
+            returns.update(s[0] for s in node.succ)
+    sites: dict[int, tuple[NodeKey, int]] = {}
+    for key, node in cfg.nodes.items():
+        origin, pushed = local.get(key[0], (None, []))
+        if not (isinstance(origin, tuple) and origin[0] == "push"):
+            continue
+        ret = next((r for r in reversed(pushed) if r in returns and r != origin[1]), None)
+        if ret is None:
+            continue
+        for s in node.succ:
+            if s[0] == origin[1] and s[0] not in sites:
+                sites[s[0]] = (s, ret)
+    out = []
+    for entry in sorted(sites):
+        start, ret = sites[entry]
+        out.append((start, _body(cfg, start, ret, local)))
+    return out
+
+
+def _body(cfg: ContractCFG, start: NodeKey, ret: int, local: dict[int, tuple[object, list[int]]]) -> list[NodeKey]:
+    seen = {start}
+    order = [start]
+    q = deque([start])
+    while q:
+        k = q.popleft()
+        origin = local.get(k[0], (None, []))[0]
+        is_return = isinstance(origin, tuple) and origin[0] == "in"
+        for s in cfg.nodes[k].succ:
+            if is_return and s[0] == ret:
+                continue
+            if s not in seen:
+                seen.add(s)
+                order.append(s)
+                q.append(s)
+    return order

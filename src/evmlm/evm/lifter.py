@@ -1,0 +1,238 @@
+"""``lift_contract``: runtime bytecode -> context-sensitive CFG -> functions -> TAC per function.
+
+Functions come from the dispatcher read by the CFG walk (:mod:`evmlm.evm.cfg`): one public
+function per ``selector == c`` branch (linear and binary-search dispatchers alike), the
+fallback (the ``calldatasize < 4`` / no-match target) and receive (the ``calldatasize == 0``
+branch). Internal functions are recognised by the call/return pattern (:mod:`evmlm.evm.internal`).
+A function's body is every CFG node reachable from its entry node, so shared internal code is
+inlined in each caller's own context. Signatures and mutability come from the ABI when given,
+else from evmole (selectors' argument types and state mutability); the CFG is the authority
+for bodies.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from typing import Any, Mapping, Sequence
+
+from evmlm.evm import tac
+from evmlm.evm.abi import COMMON_FUNCTIONS, AbiInfo
+from evmlm.evm.cfg import ContractCFG, NodeKey
+from evmlm.evm.disasm import load_bytecode, split_metadata
+from evmlm.evm.opcodes import HALTS, STATE_CHANGING
+from evmlm.evm.ssa import build_ssa, to_tac
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LiftedFunction:
+    """One recovered function and its TAC.
+
+    ``selector`` is ``"0x"`` + 8 hex digits (None for fallback/receive/internal); ``entry`` the
+    bytecode offset (bytes) of its first block; ``tac`` the printed TAC (:mod:`evmlm.evm.tac`);
+    ``n_blocks`` the CFG nodes of its body (clones counted); ``complexity`` McCabe's cyclomatic
+    number E - N + 2 of that graph (McCabe, IEEE TSE 1976); ``blocks`` / ``edges`` the body
+    projected onto bytecode block offsets (for soundness checks).
+    """
+
+    selector: str | None
+    kind: str
+    entry: int
+    signature: str | None
+    tac: str
+    n_blocks: int
+    complexity: int
+    payable: bool
+    view_like: bool
+    n_instructions: int = 0
+    unresolved_jumps: int = 0
+    blocks: tuple[int, ...] = ()
+    edges: tuple[tuple[int, int], ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.selector or (f"internal_{self.entry:#x}" if self.kind == "internal" else self.kind)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["blocks"] = list(self.blocks)
+        d["edges"] = [list(e) for e in self.edges]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "LiftedFunction":
+        d = dict(d)
+        d["blocks"] = tuple(d.get("blocks", ()))
+        d["edges"] = tuple(tuple(e) for e in d.get("edges", ()))
+        return cls(**d)
+
+
+@dataclass
+class LiftedContract:
+    """All functions of one contract plus CFG statistics.
+
+    ``unresolved_jumps``: jump sites whose target stayed unknown; ``context_fallbacks``: blocks
+    that hit ``max_contexts_per_block`` and were merged; ``invalid_jumps``: jump sites with a
+    constant non-JUMPDEST target (exceptional halts); sizes are in bytes.
+    """
+
+    functions: list[LiftedFunction]
+    code_size: int
+    metadata_size: int
+    n_nodes: int
+    unresolved_jumps: int
+    context_fallbacks: int
+    invalid_jumps: int
+
+    def function(self, selector: str) -> LiftedFunction | None:
+        sel = selector.lower() if selector.startswith("0x") else "0x" + selector.lower()
+        return next((f for f in self.functions if f.selector == sel), None)
+
+    @property
+    def selectors(self) -> list[str]:
+        return [f.selector for f in self.functions if f.selector]
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: v for k, v in asdict(self).items() if k != "functions"}
+        d["functions"] = [f.to_dict() for f in self.functions]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "LiftedContract":
+        d = dict(d)
+        d["functions"] = [LiftedFunction.from_dict(f) for f in d.get("functions", [])]
+        return cls(**d)
+
+
+def _evmole_info(code: bytes) -> dict[int, tuple[str | None, str | None]]:
+    """selector -> (argument types, state mutability) from evmole; {} when evmole fails."""
+    try:
+        import evmole
+
+        info = evmole.contract_info(code, selectors=True, arguments=True, state_mutability=True)
+    except Exception as e:  # evmole is advisory only
+        log.debug("evmole failed: %s", e)
+        return {}
+    return {int(f.selector, 16): (f.arguments, f.state_mutability) for f in info.functions or []}
+
+
+def _exits_ok(cfg: ContractCFG, nodes: list[NodeKey]) -> bool:
+    """Whether a region does anything but revert: a STOP/RETURN exit or a state change."""
+    for k in nodes:
+        names = {i.name for i in cfg.nodes[k].block.instructions}
+        if names & STATE_CHANGING or names & {"STOP", "RETURN"}:
+            return True
+    return False
+
+
+def _has_callvalue_guard(cfg: ContractCFG, nodes: list[NodeKey]) -> bool:
+    for k in nodes[:4]:
+        ins = cfg.nodes[k].block.instructions
+        if any(i.name == "CALLVALUE" for i in ins) and ins[-1].name == "JUMPI":
+            return True
+    return False
+
+
+def _body(cfg: ContractCFG, entry: NodeKey, stop: Sequence[NodeKey] = ()) -> list[NodeKey]:
+    return cfg.reachable(entry, stop)
+
+
+def _make_function(cfg: ContractCFG, kind: str, entry: NodeKey, nodes: list[NodeKey], selector: int | None, signature: str | None, payable: bool, recognise: Any) -> LiftedFunction:
+    ssa = build_ssa(cfg, entry, nodes)
+    name = f"{selector:#010x}" if selector is not None else (f"internal_{entry[0]:#x}" if kind == "internal" else kind)
+    inside = set(nodes)
+    ops = {i.name for k in nodes for i in cfg.nodes[k].block.instructions}
+    view_like = not (ops & STATE_CHANGING)
+    flags = tuple(f for f, on in (("payable", payable), ("view", view_like)) if on)
+    f = to_tac(ssa, name, signature, flags)
+    if recognise is not None:
+        f = recognise(f)
+    text = tac.print_function(f)
+    n_edges = sum(1 for k in nodes for s in cfg.nodes[k].succ if s in inside)
+    blocks = tuple(sorted({k[0] for k in nodes}))
+    edges = tuple(sorted({(k[0], s[0]) for k in nodes for s in cfg.nodes[k].succ if s in inside}))
+    return LiftedFunction(
+        selector=f"{selector:#010x}" if selector is not None else None,
+        kind=kind,
+        entry=entry[0],
+        signature=signature,
+        tac=text,
+        n_blocks=len(nodes),
+        complexity=max(1, n_edges - len(nodes) + 2),
+        payable=payable,
+        view_like=view_like,
+        n_instructions=sum(len(cfg.nodes[k].block.instructions) for k in nodes),
+        unresolved_jumps=sum(1 for k in nodes if cfg.nodes[k].unresolved),
+        blocks=blocks,
+        edges=edges,
+    )
+
+
+def lift_contract(
+    bytecode: str | bytes | Mapping[str, Any],
+    *,
+    abi: list | None = None,
+    storage_layout: dict | None = None,
+    config: Any = None,
+    what: str = "bytecode",
+) -> LiftedContract:
+    """Lift runtime bytecode into per-function TAC.
+
+    ``bytecode``: hex (with or without 0x), raw bytes or an artifact (see
+    :func:`evmlm.evm.disasm.load_bytecode`). ``abi`` gives signatures, event and error names;
+    ``storage_layout`` (solc's ``storageLayout``) names state variables; ``config`` is a
+    :class:`evmlm.config.LiftConfig` (recognisers, context bound, node budget).
+    Raises :class:`~evmlm.evm.disasm.BytecodeError` for bad input and
+    :class:`~evmlm.evm.cfg.AnalysisLimitError` when the node budget is exceeded.
+    """
+    from evmlm.config import LiftConfig
+    from evmlm.evm.internal import find_internal_functions
+    from evmlm.evm.recognisers import Recognisers
+
+    cfg_ = config if config is not None else LiftConfig()
+    code = load_bytecode(bytecode, what=what)
+    exe, meta = split_metadata(code)
+    info = AbiInfo.from_abi(abi, what=f"{what} abi")
+    cfg = ContractCFG(exe, max_contexts_per_block=cfg_.max_contexts_per_block, max_nodes=cfg_.max_nodes, full_size=len(code))
+    moles = _evmole_info(code) if not info.given else {}
+    rec = Recognisers(cfg_.recognisers, info, storage_layout, moles)
+    d = cfg.dispatch
+    funcs: list[LiftedFunction] = []
+    entries = set(d.selectors.values())
+    for sel in sorted(d.selectors):
+        key = d.selectors[sel]
+        nodes = _body(cfg, key)
+        if sel in info.functions:
+            sig, mut = info.functions[sel]
+            payable = mut == "payable"
+        else:
+            sig = COMMON_FUNCTIONS.get(sel) if not info.given else None
+            args, mut = moles.get(sel, (None, None))
+            payable = (mut == "payable") if mut else not _has_callvalue_guard(cfg, nodes)
+        funcs.append(_make_function(cfg, "public", key, nodes, sel, sig, payable, rec.for_function(sel, sig)))
+    fb_key = d.fallback if d.has_selector_check else (d.fallback or ((0, ()) if (0, ()) in cfg.nodes else None))
+    if d.receive is not None:
+        nodes = _body(cfg, d.receive, stop=entries)
+        if (info.receive or not info.given) and _exits_ok(cfg, nodes):
+            funcs.append(_make_function(cfg, "receive", d.receive, nodes, None, "receive()", True, rec.for_function(None, None)))
+    if fb_key is not None:
+        stop = entries | ({d.receive} if d.receive else set())
+        nodes = _body(cfg, fb_key, stop=stop)
+        exists = info.fallback is not None if info.given else _exits_ok(cfg, nodes)
+        if exists:
+            payable = info.fallback == "payable" if info.given else not _has_callvalue_guard(cfg, nodes)
+            funcs.append(_make_function(cfg, "fallback", fb_key, nodes, None, "fallback()", payable, rec.for_function(None, None)))
+    if cfg_.internal_functions:
+        for entry_key, nodes in find_internal_functions(cfg):
+            funcs.append(_make_function(cfg, "internal", entry_key, nodes, None, None, False, rec.for_function(None, None)))
+    return LiftedContract(
+        functions=funcs,
+        code_size=len(code),
+        metadata_size=len(meta),
+        n_nodes=len(cfg.nodes),
+        unresolved_jumps=len(cfg.unresolved_jumps),
+        context_fallbacks=len(cfg.fallback_blocks),
+        invalid_jumps=len(cfg.invalid_jumps),
+    )
