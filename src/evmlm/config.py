@@ -64,14 +64,41 @@ class CorpusConfig:
     sources: tuple[str, ...] = ("npm",)  # any of: npm, dir, etherscan, hf
     npm_packages: tuple[str, ...] = ()  # "name@version" from package.json's evmlmCorpus; () = all
     directory: str | None = None
-    remappings: tuple[str, ...] = ()
+    remappings: tuple[str, ...] = ()  # for `dir`: solc-style "prefix=target", target relative to the directory
     max_files: int | None = None  # cap for quick runs (deterministic: first N by path)
+    # Etherscan getsourcecode (API v2). The key is read from the environment variable named here.
+    etherscan_addresses: tuple[str, ...] = ()
+    etherscan_address_file: str | None = None  # one 0x address per line ('#' comments)
+    etherscan_url: str = "https://api.etherscan.io/v2/api"
+    etherscan_chain_id: int = 1
+    etherscan_key_env: str = "ETHERSCAN_API_KEY"
+    etherscan_calls_per_s: float = 4.0  # free tier allows 5 calls/s
+    etherscan_workers: int = 2
+    etherscan_batch_size: int = 25
+    etherscan_retries: int = 5
+    # Hugging Face datasets of verified contracts (names from evmlm.corpus.hf.LOADERS).
+    hf_datasets: tuple[str, ...] = ()
+    hf_data_files: str | None = None  # local Parquet/JSON file or glob to load instead of the hub
+    hf_split: str = "train"
+    hf_max_rows: int | None = 1000
 
     def __post_init__(self) -> None:
         for s in self.sources:
             _require(s in ("npm", "dir", "etherscan", "hf"), "corpus.sources", f"unknown source {s!r} (npm, dir, etherscan, hf)")
         _require(self.max_files is None or self.max_files >= 1, "corpus.max_files", "must be >= 1")
         _require("dir" not in self.sources or bool(self.directory), "corpus.directory", "is required when corpus.sources has 'dir'")
+        for r in self.remappings:
+            _require("=" in r and not r.startswith("="), "corpus.remappings", f"{r!r} is not of the form prefix=target")
+        _require(self.etherscan_calls_per_s > 0, "corpus.etherscan_calls_per_s", "must be > 0 calls per second")
+        _require(self.etherscan_workers >= 1, "corpus.etherscan_workers", "must be >= 1")
+        _require(self.etherscan_batch_size >= 1, "corpus.etherscan_batch_size", "must be >= 1")
+        _require(self.etherscan_retries >= 0, "corpus.etherscan_retries", "must be >= 0")
+        _require(
+            "etherscan" not in self.sources or bool(self.etherscan_addresses or self.etherscan_address_file),
+            "corpus.etherscan_addresses", "needs addresses (or corpus.etherscan_address_file) when corpus.sources has 'etherscan'",
+        )
+        _require("hf" not in self.sources or bool(self.hf_datasets), "corpus.hf_datasets", "needs at least one dataset name when corpus.sources has 'hf'")
+        _require(self.hf_max_rows is None or self.hf_max_rows >= 1, "corpus.hf_max_rows", "must be >= 1")
 
 
 @dataclass(frozen=True)
@@ -92,11 +119,20 @@ class CompileConfig:
 class LiftConfig:
     """Bytecode -> CFG -> TAC (see :mod:`evmlm.evm`)."""
 
-    max_contexts_per_block: int = 64
+    max_contexts_per_block: int = 64  # clones of one block (per return-address context) before merging
     recognisers: tuple[str, ...] = ("args", "msg_sender", "mapping", "storage_vars", "events", "require", "panic", "calls")
+    max_nodes: int = 200_000  # CFG node budget per contract; beyond it the contract fails with a typed error
+    internal_functions: bool = True  # also list internal functions (call/return pattern) as their own entries
+    workers: int = 1  # processes for the lift stage
 
     def __post_init__(self) -> None:
+        from evmlm.evm.recognisers import RECOGNISERS
+
         _require(self.max_contexts_per_block >= 1, "lift.max_contexts_per_block", "must be >= 1")
+        _require(self.max_nodes >= 1, "lift.max_nodes", "must be >= 1")
+        _require(self.workers >= 1, "lift.workers", "must be >= 1")
+        for r in self.recognisers:
+            _require(r in RECOGNISERS, "lift.recognisers", f"unknown recogniser {r!r} (known: {', '.join(RECOGNISERS)})")
 
 
 @dataclass(frozen=True)
