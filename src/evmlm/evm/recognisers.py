@@ -26,12 +26,13 @@ import logging
 import re
 from typing import Any, Callable, Mapping
 
+from evmlm.config import LIFT_RECOGNISERS
 from evmlm.evm import tac
 from evmlm.evm.abi import COMMON_ERRORS, COMMON_EVENTS, COMMON_FUNCTIONS, AbiInfo
 
 log = logging.getLogger(__name__)
 
-RECOGNISERS = ("args", "msg_sender", "mapping", "storage_vars", "events", "require", "panic", "calls")
+RECOGNISERS = LIFT_RECOGNISERS
 
 ERROR_STRING = 0x08C379A0 << 224
 PANIC = 0x4E487B71 << 224
