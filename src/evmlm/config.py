@@ -115,24 +115,26 @@ class CompileConfig:
         _require(self.timeout_s > 0, "compile.timeout_s", "must be > 0 seconds")
 
 
+#: TAC recognisers (see :mod:`evmlm.evm.recognisers`), each switchable through ``lift.recognisers``.
+LIFT_RECOGNISERS = ("args", "msg_sender", "mapping", "storage_vars", "events", "require", "panic", "calls")
+
+
 @dataclass(frozen=True)
 class LiftConfig:
     """Bytecode -> CFG -> TAC (see :mod:`evmlm.evm`)."""
 
     max_contexts_per_block: int = 64  # clones of one block (per return-address context) before merging
-    recognisers: tuple[str, ...] = ("args", "msg_sender", "mapping", "storage_vars", "events", "require", "panic", "calls")
+    recognisers: tuple[str, ...] = LIFT_RECOGNISERS
     max_nodes: int = 200_000  # CFG node budget per contract; beyond it the contract fails with a typed error
     internal_functions: bool = True  # also list internal functions (call/return pattern) as their own entries
     workers: int = 1  # processes for the lift stage
 
     def __post_init__(self) -> None:
-        from evmlm.evm.recognisers import RECOGNISERS
-
         _require(self.max_contexts_per_block >= 1, "lift.max_contexts_per_block", "must be >= 1")
         _require(self.max_nodes >= 1, "lift.max_nodes", "must be >= 1")
         _require(self.workers >= 1, "lift.workers", "must be >= 1")
         for r in self.recognisers:
-            _require(r in RECOGNISERS, "lift.recognisers", f"unknown recogniser {r!r} (known: {', '.join(RECOGNISERS)})")
+            _require(r in LIFT_RECOGNISERS, "lift.recognisers", f"unknown recogniser {r!r} (known: {', '.join(LIFT_RECOGNISERS)})")
 
 
 @dataclass(frozen=True)
