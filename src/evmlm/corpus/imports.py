@@ -157,8 +157,6 @@ class ImportResolver:
             if target.startswith(own):
                 return target, pkg, target[len(own) :]
             return None
-        if pkg.files is not None and imp in pkg.files:
-            return imp, pkg, imp
         # package-internal remappings (e.g. bedrock's "src/" -> package "src/")
         best = None
         for a, b in pkg.remappings:
@@ -177,8 +175,10 @@ class ImportResolver:
             if own + a != own + b:
                 remaps[f"{own}:{a}" if own else a] = own + b
             return own + rel, pkg, rel
+        if not pkg.name and pkg.read(imp) is not None:  # unnamed package (dir, Etherscan, in-memory): own files first
+            return imp, pkg, imp
         for name in self._names:
-            if not imp.startswith(name + "/"):
+            if not name or not imp.startswith(name + "/"):
                 continue
             if name == pkg.name:
                 dep = pkg

@@ -176,6 +176,28 @@ def _first_line(msg: str) -> str:
     return (msg or "").strip().splitlines()[0] if (msg or "").strip() else ""
 
 
+def _where(err: Mapping[str, Any], sources: Mapping[str, str], targets: Sequence[str]) -> str:
+    """``file:line:column`` of a solc error (1-based; solc's ``start`` is a UTF-8 byte offset)."""
+    loc = err.get("sourceLocation") or {}
+    path = loc.get("file") or (targets[0] if targets else "?")
+    start = loc.get("start")
+    text = sources.get(path)
+    if text is None or not isinstance(start, int) or start < 0:
+        return path
+    before = text.encode("utf-8")[:start].decode("utf-8", errors="replace")
+    return f"{path}:{before.count(chr(10)) + 1}:{len(before) - before.rfind(chr(10))}"
+
+
+def _snippet(err: Mapping[str, Any], sources: Mapping[str, str]) -> str:
+    loc = err.get("sourceLocation") or {}
+    text = sources.get(loc.get("file") or "")
+    start, end = loc.get("start"), loc.get("end")
+    if text is None or not isinstance(start, int) or not isinstance(end, int) or start < 0 or end <= start:
+        return ""
+    frag = " ".join(text.encode("utf-8")[start:end].decode("utf-8", errors="replace").split())
+    return f" [{frag[:80]}{'...' if len(frag) > 80 else ''}]"
+
+
 def _reason(err: Mapping[str, Any]) -> str:
     msg = str(err.get("message", ""))
     typ = str(err.get("type", "error"))
@@ -197,9 +219,8 @@ def parse_output(raw: str, *, key: str, version: str, setting: CompileSetting, s
     fatal = [e for e in errs if e.get("severity") == "error"]
     if fatal or not out:
         e0 = fatal[0] if fatal else {"message": "no output", "type": "CompilerCrash"}
-        loc = (e0.get("sourceLocation") or {}).get("file") or (targets[0] if targets else "?")
-        text = _first_line(e0.get("formattedMessage") or e0.get("message", ""))
-        raise CompileError(f"{loc}: solc {version}: {text}", reason=_reason(e0), key=key)
+        raise CompileError(f"{_where(e0, sources, targets)}: solc {version}: {_first_line(e0.get('formattedMessage') or e0.get('message', ''))}{_snippet(e0, sources)}",
+                           reason=_reason(e0), key=key)
     warnings = [_first_line(e.get("formattedMessage") or e.get("message", "")) for e in errs if e.get("severity") != "error"]
     asts = {}
     for path, s in (out.get("sources") or {}).items():
