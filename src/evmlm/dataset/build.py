@@ -392,6 +392,7 @@ def build_dataset(
     corpus_dir: Path | None = None,
     workers: int = 2,
     lifted: Mapping[str, Sequence[LiftedContractRef]] | None = None,
+    lift_config: Any = None,
 ) -> dict[str, Any]:
     """Build the dataset into ``out_dir`` (see the module doc); return the statistics dict.
 
@@ -411,7 +412,7 @@ def build_dataset(
     if config.wrappers:
         from evmlm.dataset.wrappers import run_wrappers
 
-        w_shards, wrapper_counts = run_wrappers(compile_dir, sorted(lifted), packages, work, config=config, workers=workers)
+        w_shards, wrapper_counts = run_wrappers(compile_dir, packages, work, config=config, workers=workers, lift_config=lift_config)
         w_raw, w_counts, w_sigs = raw_from_shards(w_shards)
         raw.extend(w_raw)
         sigs.update(w_sigs)

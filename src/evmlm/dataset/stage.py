@@ -25,6 +25,7 @@ def run_stage(ctx: StageContext) -> dict[str, Any]:
         config=ctx.config.dataset,
         corpus_dir=ctx.dir_of("corpus"),
         workers=ctx.config.run.threads,
+        lift_config=ctx.config.lift,
     )
     b = stats["build"]
     return {
