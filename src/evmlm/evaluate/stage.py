@@ -1,0 +1,167 @@
+"""The ``evaluate`` stage and ``evmlm evaluate``: model and baselines on one split, one report.
+
+:func:`evaluate` loads the split's pair records (and the train split for retrieval), samples
+at most ``EvalConfig.max_functions`` of them, gets predictions from the model and from every
+configured baseline, scores all of them with the same metrics
+(:func:`evmlm.evaluate.runner.score_system`) and writes ``report.json``, ``report.md`` and the
+plots into the output folder (:mod:`evmlm.evaluate.report`).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from evmlm.config import EvalConfig
+from evmlm.evaluate.errors import EvaluationError
+from evmlm.evaluate.runner import MODEL, FunctionScore, predict_model, predict_panoramix, predict_retrieval, predict_stub, score_system, select_functions
+
+log = logging.getLogger(__name__)
+
+
+def _bar(total: int, desc: str) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="fn", disable=None, leave=False)
+
+
+def load_records(dataset_dir: str | Path, split: str) -> list[dict[str, Any]]:
+    """Pair records of one split of the dataset stage folder. Raises EvaluationError when missing."""
+    from evmlm.errors import EvmlmError
+
+    try:
+        from evmlm.dataset import load_split
+
+        return [dict(r) for r in load_split(dataset_dir, split)]
+    except EvmlmError as e:
+        raise EvaluationError(f"{dataset_dir}: cannot load split {split!r} ({e}); run `evmlm dataset` first") from e
+
+
+def compile_loader(compile_dir: str | Path | None) -> Callable[[str], Any] | None:
+    """``compile_key → CompileResult`` from the compile stage folder (cached), or None without one."""
+    if compile_dir is None or not Path(compile_dir).is_dir():
+        return None
+    from evmlm.solc.stage import load_result
+
+    return functools.lru_cache(maxsize=64)(lambda key: load_result(compile_dir, key))
+
+
+def evaluate(
+    model_dir: str | Path | None,
+    dataset_dir: str | Path | None,
+    out_dir: str | Path,
+    *,
+    config: EvalConfig | None = None,
+    compile_dir: str | Path | None = None,
+    model: Any = None,
+    tokenizer: Any = None,
+    records: Sequence[Mapping[str, Any]] | None = None,
+    train_records: Sequence[Mapping[str, Any]] | None = None,
+    load_compile: Callable[[str], Any] | None = None,
+    run_name: str = "",
+) -> dict[str, Any]:
+    """Evaluate a model and the baselines on one split; write the report into ``out_dir``.
+
+    ``model_dir``: a merged model / adapter / HF model folder (or pass ``model`` and
+    ``tokenizer``); ``dataset_dir``: the dataset stage folder (or pass ``records`` and
+    ``train_records``); ``compile_dir``: the compile stage folder, for Panoramix's bytecode and
+    the recompile / behaviour checks (or pass ``load_compile``: compile_key → CompileResult).
+    Returns a summary dict with a one-line ``line``. Raises EvaluationError when there is no
+    data, and the model loader's error for a bad model folder.
+    """
+    cfg = config or EvalConfig()
+    t_start = time.perf_counter()
+    if records is None:
+        if dataset_dir is None:
+            raise EvaluationError("no dataset: pass the dataset stage folder (runs/<name>/dataset)")
+        records = load_records(dataset_dir, cfg.split)
+    recs = select_functions(records, cfg.max_functions, cfg.seed)
+    if not recs:
+        raise EvaluationError(f"split {cfg.split!r} has no functions to evaluate; build a larger dataset or pick another split")
+    if load_compile is None:
+        load_compile = compile_loader(compile_dir)
+    if model is None or tokenizer is None:
+        if model_dir is None:
+            raise EvaluationError("no model: pass --model DIR (a merged model, an adapter or a Hugging Face model folder)")
+        from evmlm.train import load_for_inference
+
+        model, tokenizer = load_for_inference(model_dir)
+
+    predictions: dict[str, dict[str, tuple[str, float]]] = {}
+    failures: dict[str, dict[str, str]] = {}
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    with _bar(len(recs), "generate (model)") as bar:
+        predictions[MODEL] = predict_model(recs, model, tokenizer, cfg, progress=bar.update)
+    timings[MODEL] = time.perf_counter() - t0
+    for name in cfg.baselines:
+        t0 = time.perf_counter()
+        if name == "panoramix":
+            with _bar(len(recs), "panoramix") as bar:
+                predictions[name], failures[name] = predict_panoramix(recs, load_compile, cfg.panoramix_timeout_s, progress=bar.update)
+        elif name == "retrieval":
+            if train_records is None:
+                train_records = load_records(dataset_dir, "train") if dataset_dir is not None else []
+            predictions[name] = predict_retrieval(recs, train_records)
+        elif name == "signature_stub":
+            predictions[name] = predict_stub(recs)
+        timings[name] = time.perf_counter() - t0
+
+    scores: dict[str, list[FunctionScore]] = {}
+    for name, preds in predictions.items():
+        t0 = time.perf_counter()
+        with _bar(len(recs), f"score {name}") as bar:
+            scores[name] = score_system(name, recs, preds, failures=failures.get(name), load_compile=load_compile, config=cfg, progress=bar.update)
+        timings[f"score_{name}"] = time.perf_counter() - t0
+
+    from evmlm.evaluate.report import build_report, write_report
+
+    meta = {
+        "run": run_name,
+        "model": str(model_dir) if model_dir is not None else getattr(getattr(model, "config", None), "name_or_path", "in-memory model"),
+        "split": cfg.split,
+        "max_new_tokens": cfg.max_new_tokens,
+        "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.__dict__.items()},
+        "timings_s": {k: round(v, 2) for k, v in timings.items()},
+        "seconds": round(time.perf_counter() - t_start, 2),
+    }
+    report = build_report(recs, scores, meta=meta)
+    files = write_report(Path(out_dir), report, recs, scores, cfg.n_examples)
+    ov = report["overall"]
+    m = ov[MODEL]
+    parts = [f"model sim {m['similarity_mean']:.2f} edit {m['edit_distance_mean']:.2f} same {m['behaves_same']:.0%}"]
+    for name in cfg.baselines:
+        if ov.get(name, {}).get("n"):
+            parts.append(f"{name} sim {ov[name]['similarity_mean']:.2f} edit {ov[name]['edit_distance_mean']:.2f} same {ov[name]['behaves_same']:.0%}")
+    line = f"{len(recs)} {cfg.split} functions: " + "; ".join(parts)
+    if report["findings"] and "NOT" in report["findings"][0]:
+        line += " (model does not beat retrieval)"
+    return {"line": line, "n_functions": len(recs), "files": files, "overall": ov, "findings": report["findings"], "seconds": meta["seconds"]}
+
+
+def model_dir_of(finetune_dir: Path) -> Path:
+    """The model folder the finetune stage wrote: ``model/`` (merged), else ``adapter/``."""
+    for sub in ("model", "adapter"):
+        if (finetune_dir / sub).is_dir():
+            return finetune_dir / sub
+    raise EvaluationError(f"{finetune_dir}: no model/ or adapter/; run `evmlm run --until finetune` first")
+
+
+def run_stage(ctx: Any) -> dict[str, Any]:
+    """The ``evaluate`` stage: the run's fine-tuned model and the baselines on ``evaluate.split``."""
+    import torch
+
+    torch.set_num_threads(ctx.config.run.threads)
+    summary = evaluate(
+        model_dir_of(ctx.dir_of("finetune")),
+        ctx.dir_of("dataset"),
+        ctx.stage_dir,
+        config=ctx.config.evaluate,
+        compile_dir=ctx.dir_of("compile"),
+        run_name=ctx.config.run.name,
+    )
+    summary.pop("files", None)
+    return summary
