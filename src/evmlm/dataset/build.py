@@ -412,8 +412,10 @@ def build_dataset(
     if config.wrappers:
         from evmlm.dataset.wrappers import run_wrappers
 
-        w_shards, wrapper_counts = run_wrappers(compile_dir, packages, work, config=config, workers=workers, lift_config=lift_config)
+        w_shards, w_run = run_wrappers(compile_dir, packages, work, config=config, workers=workers, lift_config=lift_config)
         w_raw, w_counts, w_sigs = raw_from_shards(w_shards)
+        wrapper_counts["candidates"] = w_run["candidates"]
+        wrapper_counts["run"] = w_run
         raw.extend(w_raw)
         sigs.update(w_sigs)
         for k, v in w_counts.items():
@@ -428,11 +430,13 @@ def build_dataset(
         "pairing": {**counts.pairing, **pair_counts},
         "pairs_corpus": n_corpus,
         "pairs_wrappers": len(raw) - n_corpus,
-        "wrappers": wrapper_counts,
+        "wrappers": {k: v for k, v in wrapper_counts.items() if k != "run"},
         "signature_db": sig_counts,
         "signature_resolution": sig_resolution,
         "seed": config.seed,
     }
     stats = finish(raw, out_dir, config, seed=config.seed, build=build)
+    # what this run reused (not part of the exported, byte-identical files)
+    atomic.write_json(work / "last_build.json", {"pair_shards_reused": counts.shards_reused, "pair_shards_built": counts.shards_built, "wrappers": wrapper_counts.get("run", {})})
     log.info("dataset: %s (shards reused %d, built %d)", summary_line(stats), counts.shards_reused, counts.shards_built)
     return stats

@@ -122,6 +122,19 @@ def _sig_key(node: Mapping[str, Any]) -> tuple[str, tuple[str, ...]]:
     return node.get("name", ""), tuple(((p.get("typeDescriptions") or {}).get("typeString", "").replace(" calldata", " memory")) for p in params)
 
 
+def _getter_key(node: Mapping[str, Any]) -> tuple[str, tuple[str, ...]]:
+    types = []
+    tn = node.get("typeName") or {}
+    while tn.get("nodeType") in ("Mapping", "ArrayTypeName"):
+        if tn["nodeType"] == "Mapping":
+            types.append((tn.get("keyType", {}).get("typeDescriptions") or {}).get("typeString", ""))
+            tn = tn.get("valueType") or {}
+        else:
+            types.append("uint256")
+            tn = tn.get("baseType") or {}
+    return node.get("name", ""), tuple(types)
+
+
 def abstract_wrapper(index: AstIndex, path: str, cdef: Mapping[str, Any], version: Version) -> str:
     """Source of ``contract <C>__EvmlmConcrete is <C>``. Raises WrapperSkip."""
     name = cdef["name"]
@@ -134,6 +147,9 @@ def abstract_wrapper(index: AstIndex, path: str, cdef: Mapping[str, Any], versio
     for b in bases:
         for n in b.node.get("nodes", []):
             nt = n.get("nodeType")
+            if nt == "VariableDeclaration" and n.get("visibility") == "public":
+                implemented.add(("f", _getter_key(n)))  # a public state variable implements its getter
+                continue
             if nt == "FunctionDefinition" and n.get("kind", "function") == "function":
                 key = ("f", _sig_key(n))
             elif nt == "ModifierDefinition":
