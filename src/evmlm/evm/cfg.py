@@ -12,7 +12,8 @@ stack at block entry (which also fixes the stack height). Shared internal functi
 cloned per return-address context and callers do not merge — the context-sensitive walk of
 Vandal/Gigahorse-style decompilers (Grech et al., "Gigahorse", ICSE 2019, §3). When a block is
 reached in more than ``max_contexts_per_block`` contexts, further contexts flow into one
-*merged* node for that block (labels joined into sets) and the block is reported as a
+*merged* node keyed by the stack height and only the innermost two return addresses
+(k-limiting; outer labels joined into sets of JUMPDESTs) and the block is reported as a
 context-bound fallback. A jump whose target is unknown is *unresolved*: counted per jump site
 and reported, never dropped silently. A constant target that is not a JUMPDEST is an
 exceptional halt (``invalid_jumps``), as the EVM specifies (yellow paper §9.4.3).
@@ -34,7 +35,14 @@ from evmlm.evm.disasm import BasicBlock, Instruction, basic_blocks, disassemble
 log = logging.getLogger(__name__)
 
 MAX_SET = 8
+MERGED_SET = 256  # merged (context-bound) nodes keep up to this many return addresses per slot
 MERGED = "*"
+MERGED_K = 2  # return addresses kept in the context of a merged node
+
+
+def is_merged(key: tuple) -> bool:
+    """Whether a node key is a merged (context-bound fallback) node."""
+    return bool(key[1]) and isinstance(key[1][0], str)
 WORD = (1 << 256) - 1
 SIGN = 1 << 255
 
@@ -61,7 +69,7 @@ class Sym:
 
 
 Value = Union[None, int, frozenset, Sym]
-NodeKey = tuple  # (pc, ctx) with ctx a tuple of labels/None per stack slot, or MERGED
+NodeKey = tuple  # (pc, ctx): ctx a tuple of labels/None per stack slot, or ("*", height, top labels) when merged
 
 
 def _signed(x: int) -> int:
@@ -143,8 +151,10 @@ def _as_set(v: Value) -> frozenset | None:
     return None
 
 
-def join(a: Value, b: Value) -> Value:
-    """Least upper bound of two abstract values (constants join into sets of ≤ MAX_SET, then unknown)."""
+def join(a: Value, b: Value, jumpdests: frozenset[int] = frozenset()) -> Value:
+    """Least upper bound of two abstract values: constants join into sets of at most
+    :data:`MAX_SET` values (:data:`MERGED_SET` when all are JUMPDESTs: return addresses merged
+    past the context bound), then unknown."""
     if a is b:
         return a
     if type(a) is type(b) and a == b:
@@ -155,7 +165,9 @@ def join(a: Value, b: Value) -> Value:
     s = sa | sb
     if len(s) == 1:
         return next(iter(s))
-    return s if len(s) <= MAX_SET else None
+    if len(s) <= MAX_SET or (len(s) <= MERGED_SET and s <= jumpdests):
+        return s
+    return None
 
 
 def _sym_op(name: str, args: list[Value]) -> Value:
@@ -259,6 +271,7 @@ class ContractCFG:
         self.max_nodes = max_nodes
         self.nodes: dict[NodeKey, Node] = {}
         self.contexts: dict[int, int] = {}
+        self.merged: dict[int, int] = {}
         self.dispatch = Dispatch()
         self.fallback_blocks: set[int] = set()
         self.unresolved_jumps: set[int] = set()
@@ -271,10 +284,15 @@ class ContractCFG:
                     self.preds[s].append(n.key)
 
     # -- abstract execution of one block ------------------------------------------------------
-    def run_block(self, block: BasicBlock, entry: tuple) -> tuple[list[Value] | None, Value, Value]:
+    def run_block(self, block: BasicBlock, entry: tuple, lenient: bool = False) -> tuple[list[Value] | None, Value, Value]:
         """Execute ``block`` abstractly. Returns (exit stack or None on underflow/overflow,
-        jump target, jump condition) where the last two are for a final JUMP/JUMPI."""
+        jump target, jump condition) where the last two are for a final JUMP/JUMPI.
+        ``lenient`` (merged nodes, whose joined stack may be shorter than the real one) reads
+        unknown values below the stack instead of treating underflow as a halt."""
         st = list(entry)
+        if lenient:
+            need = sum(i.op.pops for i in block.instructions)
+            st[:0] = [None] * max(0, need - len(st))
         target: Value = None
         cond: Value = None
         jd = self.jumpdests
@@ -319,7 +337,15 @@ class ContractCFG:
             if pc not in self.fallback_blocks:
                 log.debug("block %#x: more than %d contexts; merging further contexts", pc, self.max_contexts)
             self.fallback_blocks.add(pc)
-            return (pc, MERGED), tuple(v if type(v) is not Label else int(v) for v in stack)
+            # k-limited context: keep the innermost MERGED_K return addresses (and the height),
+            # forget the outer ones (they join into sets of JUMPDESTs).
+            labels = [(i, int(v)) for i, v in enumerate(stack) if type(v) is Label][-MERGED_K:]
+            mkey = (pc, (MERGED, len(stack), tuple(labels)))
+            if mkey not in self.nodes and self.merged.get(pc, 0) >= self.max_contexts:
+                mkey = (pc, (MERGED, len(stack), ()))
+            if mkey not in self.nodes:
+                self.merged[pc] = self.merged.get(pc, 0) + 1
+            return mkey, tuple(stack)
         self.contexts[pc] = n + 1
         return key, tuple(stack)
 
@@ -349,7 +375,7 @@ class ContractCFG:
             queued.discard(key)
             node = self.nodes[key]
             block = node.block
-            exit_stack, target, cond = self.run_block(block, node.entry)
+            exit_stack, target, cond = self.run_block(block, node.entry, lenient=is_merged(key))
             node.succ = []
             if exit_stack is None:
                 continue
@@ -375,7 +401,7 @@ class ContractCFG:
                     self.nodes[skey] = Node(skey, self.blocks[pc], sstack)
                     changed = True
                 else:
-                    new = self._join_stacks(old.entry, sstack)
+                    new = self._join_stacks(old.entry, sstack, self.jumpdests)
                     changed = new != old.entry
                     if changed:
                         old.entry = new
@@ -388,11 +414,11 @@ class ContractCFG:
                 self._read_dispatch(cond, node, last, block.end)
 
     @staticmethod
-    def _join_stacks(a: tuple, b: tuple) -> tuple:
+    def _join_stacks(a: tuple, b: tuple, jumpdests: frozenset[int]) -> tuple:
         if len(a) != len(b):
             n = min(len(a), len(b))
             a, b = a[len(a) - n :], b[len(b) - n :]
-        return tuple(join(x, y) for x, y in zip(a, b))
+        return tuple(join(x, y, jumpdests) for x, y in zip(a, b))
 
     def _read_dispatch(self, cond: Sym, node: Node, last: Instruction, fall: int) -> None:
         d = self.dispatch
