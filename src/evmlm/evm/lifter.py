@@ -197,7 +197,7 @@ def lift_contract(
     info = AbiInfo.from_abi(abi, what=f"{what} abi")
     cfg = ContractCFG(exe, max_contexts_per_block=cfg_.max_contexts_per_block, max_nodes=cfg_.max_nodes, full_size=len(code))
     moles = _evmole_info(code) if not info.given else {}
-    rec = Recognisers(cfg_.recognisers, info, storage_layout, moles)
+    rec = Recognisers(cfg_.recognisers, info, storage_layout, moles, code)
     d = cfg.dispatch
     funcs: list[LiftedFunction] = []
     entries = set(d.selectors.values())

@@ -13,11 +13,13 @@ Names (``lift.recognisers``):
 - ``events``: ``LOGn`` with a known topic0 (ABI events, else a table of common ones) ->
   ``EMIT(Name, offset, size, topics…)``.
 - ``require``: ``Error(string)`` encodings (selector 0x08c379a0, offset, length, data words) ->
-  ``ERROR(ptr, "reason")``; custom errors with a known selector -> ``ERROR(ptr, Name)``.
+  ``ERROR(ptr, "reason")`` (data words stored as constants, or CODECOPY'd from the code by
+  0.4-0.5 code); custom errors with a known selector -> ``ERROR(ptr, Name)``.
 - ``panic``: a block that encodes ``Panic(uint256)`` (selector 0x4e487b71; 0x11 = checked
   arithmetic over/underflow) and reverts -> the single statement ``PANIC(code)``.
 - ``calls``: CALL / STATICCALL / DELEGATECALL / CALLCODE whose input starts with a constant
-  selector get the note ``callee 0x<selector> [signature]``.
+  selector (stored in the call's block, else in the nearest predecessor that stores one; also
+  ``OR``-ed in by ``abi.encodeWithSelector``) get the note ``callee 0x<selector> [signature]``.
 """
 
 from __future__ import annotations
@@ -109,8 +111,9 @@ def _subst(o: tac.Operand, ren: dict[str, tac.Operand], deep: bool = True) -> ta
 class Recognisers:
     """The enabled recognisers with what they need (ABI info, storage layout, evmole types)."""
 
-    def __init__(self, enabled: tuple[str, ...] | list[str], info: AbiInfo, layout: Mapping[str, Any] | None, moles: Mapping[int, tuple[str | None, str | None]]) -> None:
+    def __init__(self, enabled: tuple[str, ...] | list[str], info: AbiInfo, layout: Mapping[str, Any] | None, moles: Mapping[int, tuple[str | None, str | None]], code: bytes = b"") -> None:
         self.enabled = frozenset(enabled)
+        self.code = code
         self.info = info
         self.slots = _slot_names(layout)
         self.moles = moles
@@ -224,11 +227,15 @@ class Recognisers:
     def _require(self, f: tac.Function) -> None:
         defs = self._defs(f)
         stores: list[tuple[tac.Block, tac.Stmt, Any, int]] = []
+        copies: list[tuple[tac.Stmt, Any, int]] = []  # CODECOPY of a string literal (0.4-0.5 codegen)
         for b in f.blocks:
             for s in b.stmts:
                 if s.op == "MSTORE" and len(s.args) == 2:
                     base, off = self._base_off(s.args[0], defs)
                     stores.append((b, s, base, off))
+                elif s.op == "CODECOPY" and len(s.args) == 3 and all(isinstance(a, tac.Const) for a in s.args[1:]):
+                    base, off = self._base_off(s.args[0], defs)
+                    copies.append((s, base, off))
         errors = dict(COMMON_ERRORS)
         errors.update(self.info.errors)
         for b, s, base, off in stores:
@@ -246,7 +253,12 @@ class Recognisers:
                 if off + 4 in same:
                     used.append(same[off + 4])
                 ok = True
-                for k in range((n + 31) // 32):
+                cc = next(((st, st.args[1].value, st.args[2].value) for st, ba, o in copies if ba == base and o == off + 0x44), None)  # type: ignore[union-attr]
+                if cc is not None and cc[2] >= n and self.code:
+                    data = self.code[cc[1] : cc[1] + n]
+                    used.append(cc[0])
+                    n = len(data)
+                for k in range(0 if data else (n + 31) // 32):
                     w = same.get(off + 0x44 + 32 * k)
                     if w is None or not isinstance(w.args[1], tac.Const):
                         ok = False
@@ -309,15 +321,46 @@ class Recognisers:
     def _calls(self, f: tac.Function) -> None:
         known = dict(COMMON_FUNCTIONS)
         known.update({k: v[0] for k, v in self.info.functions.items()})
+        defs = self._defs(f)
+
+        def selector(v: tac.Operand) -> int | None:
+            if isinstance(v, tac.Var) and v.name in defs and defs[v.name].op == "OR":
+                v = next((a for a in defs[v.name].args if isinstance(a, tac.Const)), v)
+            if isinstance(v, tac.Const) and v.value and not v.value & LOW224 and v.value not in (ERROR_STRING, PANIC):
+                return v.value >> 224
+            return None
+
+        last_in_block: dict[str, int] = {}  # block label -> last selector stored in it
         for b in f.blocks:
-            last_sel: dict[str, int] = {}
             for s in b.stmts:
-                if s.op == "MSTORE" and isinstance(s.args[1], tac.Const) and s.args[1].value and not s.args[1].value & LOW224:
-                    last_sel[tac.format_operand(s.args[0])] = s.args[1].value >> 224
-                    last_sel["*"] = s.args[1].value >> 224
+                if s.op == "MSTORE" and (sel := selector(s.args[1])) is not None:
+                    last_in_block[b.label] = sel
+        by_label = {b.label: b for b in f.blocks}
+
+        def from_preds(b: tac.Block) -> int | None:
+            seen, frontier = {b.label}, list(b.prev)
+            for _ in range(8):
+                nxt = []
+                for lab in frontier:
+                    if lab in last_in_block:
+                        return last_in_block[lab]
+                    if lab not in seen and lab in by_label:
+                        seen.add(lab)
+                        nxt.extend(by_label[lab].prev)
+                frontier = nxt
+            return None
+
+        for b in f.blocks:
+            here: dict[str, int] = {}
+            latest: int | None = None
+            for s in b.stmts:
+                if s.op == "MSTORE" and (sel := selector(s.args[1])) is not None:
+                    here[tac.format_operand(s.args[0])] = latest = sel
                 elif s.op in ("CALL", "CALLCODE", "STATICCALL", "DELEGATECALL") and len(s.args) >= 6:
                     inp = s.args[3] if s.op in ("CALL", "CALLCODE") else s.args[2]
-                    sel = last_sel.get(tac.format_operand(inp), last_sel.get("*"))
+                    sel = here.get(tac.format_operand(inp), latest)
+                    if sel is None:
+                        sel = from_preds(b)
                     if sel is not None:
                         sig = known.get(sel)
                         s.note = f"callee {sel:#010x}" + (f" {sig}" if sig else "")
