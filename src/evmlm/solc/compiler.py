@@ -82,7 +82,11 @@ class CompileResult:
     ``sources``: path -> text of every source in the job; ``asts``: path -> solc AST;
     ``errors``: solc's warnings (formatted, first line each); ``remappings``: solc remappings
     used (pass them back to :func:`compile_sources` with ``sources`` to compile the job again);
-    ``targets``: the paths whose contracts were compiled."""
+    ``targets``: the paths whose contracts were compiled; ``source_ids``: path -> solc source unit
+    id, the file index used in ``source_map`` and in AST ``src`` fields. AST ids and source ids
+    are those of the compiler run that produced the result (the compile stage compiles several
+    files of one package in one run, see :func:`compile_batch`), so always map through these
+    fields, never through the order of ``sources``."""
 
     key: str
     version: str
@@ -93,6 +97,7 @@ class CompileResult:
     errors: list[str] = field(default_factory=list)
     remappings: list[str] = field(default_factory=list)
     targets: list[str] = field(default_factory=list)
+    source_ids: dict[str, int] = field(default_factory=dict)
 
     def contract(self, name: str, source_path: str | None = None) -> ContractArtifact:
         """The contract called ``name`` (in ``source_path`` when given). Raises KeyError."""
@@ -112,6 +117,7 @@ class CompileResult:
             key=d["key"], version=d["version"], setting=CompileSetting(**d["setting"]), sources=dict(d["sources"]),
             asts=dict(d["asts"]), contracts=[ContractArtifact(**c) for c in d["contracts"]], errors=list(d.get("errors", [])),
             remappings=list(d.get("remappings", [])), targets=list(d.get("targets", [])),
+            source_ids={k: int(v) for k, v in (d.get("source_ids") or {}).items()},
         )
 
 
@@ -209,24 +215,40 @@ def _reason(err: Mapping[str, Any]) -> str:
     return typ
 
 
-def parse_output(raw: str, *, key: str, version: str, setting: CompileSetting, sources: Mapping[str, str], remappings: Sequence[str], targets: Sequence[str]) -> CompileResult:
-    """Turn solc's standard-JSON output into a CompileResult. Raises CompileError on solc errors."""
+def _load_output(raw: str, version: str, first: str, key: str | None) -> dict[str, Any]:
     try:
         out = json.loads(raw) if raw else {}
     except ValueError as e:
-        raise CompileError(f"{targets[0] if targets else '?'}: solc {version} returned invalid JSON ({e})", reason="compiler crash", key=key) from e
-    errs = out.get("errors") or []
-    fatal = [e for e in errs if e.get("severity") == "error"]
-    if fatal or not out:
-        e0 = fatal[0] if fatal else {"message": "no output", "type": "CompilerCrash"}
-        raise CompileError(f"{_where(e0, sources, targets)}: solc {version}: {_first_line(e0.get('formattedMessage') or e0.get('message', ''))}{_snippet(e0, sources)}",
-                           reason=_reason(e0), key=key)
-    warnings = [_first_line(e.get("formattedMessage") or e.get("message", "")) for e in errs if e.get("severity") != "error"]
-    asts = {}
+        raise CompileError(f"{first}: solc {version} returned invalid JSON ({e})", reason="compiler crash", key=key) from e
+    return out
+
+
+def _fatal(out: Mapping[str, Any]) -> list[dict[str, Any]]:
+    errs = [e for e in (out.get("errors") or []) if e.get("severity") == "error"]
+    if not out:
+        errs = [{"message": "no output", "type": "CompilerCrash"}]
+    return errs
+
+
+def _raise_fatal(e0: Mapping[str, Any], *, version: str, sources: Mapping[str, str], targets: Sequence[str], key: str | None) -> None:
+    raise CompileError(f"{_where(e0, sources, targets)}: solc {version}: {_first_line(e0.get('formattedMessage') or e0.get('message', ''))}{_snippet(e0, sources)}",
+                       reason=_reason(e0), key=key)
+
+
+def _result(out: Mapping[str, Any], *, key: str, version: str, setting: CompileSetting, sources: Mapping[str, str], remappings: Sequence[str], targets: Sequence[str]) -> CompileResult:
+    """The part of a (possibly larger) solc output that belongs to one job."""
+    warnings = [_first_line(e.get("formattedMessage") or e.get("message", "")) for e in (out.get("errors") or [])
+                if e.get("severity") != "error" and ((e.get("sourceLocation") or {}).get("file") in sources or not e.get("sourceLocation"))]
+    asts: dict[str, dict] = {}
+    ids: dict[str, int] = {}
     for path, s in (out.get("sources") or {}).items():
+        if path not in sources:
+            continue
         ast = s.get("ast") or s.get("legacyAST")
         if ast is not None:
             asts[path] = ast
+        if isinstance(s.get("id"), int):
+            ids[path] = s["id"]
     contracts = []
     for path in targets:
         for name, c in sorted((out.get("contracts") or {}).get(path, {}).items()):
@@ -241,7 +263,16 @@ def parse_output(raw: str, *, key: str, version: str, setting: CompileSetting, s
                 storage_layout=c.get("storageLayout"),
             ))
     return CompileResult(key=key, version=version, setting=setting, sources=dict(sources), asts=asts, contracts=contracts,
-                         errors=warnings[:50], remappings=list(remappings), targets=list(targets))
+                         errors=warnings[:50], remappings=list(remappings), targets=list(targets), source_ids=ids)
+
+
+def parse_output(raw: str, *, key: str, version: str, setting: CompileSetting, sources: Mapping[str, str], remappings: Sequence[str], targets: Sequence[str]) -> CompileResult:
+    """Turn solc's standard-JSON output into a CompileResult. Raises CompileError on solc errors."""
+    out = _load_output(raw, version, targets[0] if targets else "?", key)
+    fatal = _fatal(out)
+    if fatal:
+        _raise_fatal(fatal[0], version=version, sources=sources, targets=targets, key=key)
+    return _result(out, key=key, version=version, setting=setting, sources=sources, remappings=remappings, targets=targets)
 
 
 def choose_version(sources: Mapping[str, str]) -> str:
@@ -300,6 +331,97 @@ def compile_job(
     if use_cache:
         _cache_put(key, {"ok": True, "result": result.to_json()})
     return result
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One per-file job of a batch: its sources (file + imports), targets and remappings."""
+
+    sources: Mapping[str, str]
+    targets: tuple[str, ...]
+    remappings: tuple[str, ...] = ()
+
+
+def compile_batch(
+    jobs: Sequence[JobSpec],
+    *,
+    setting: CompileSetting | str,
+    version: str,
+    pool: CompilerPool | None = None,
+    timeout_s: float = 300.0,
+    use_cache: bool = True,
+    _depth: int = 0,
+) -> list[CompileResult | CompileError]:
+    """Compile several per-file jobs (same compiler, compatible remappings) in one solc run.
+
+    Each job's result is what :func:`compile_job` would return for it (same key, bytecode,
+    ABI; AST ids and source ids are those of the shared run) and is cached under its own key.
+    When the shared run fails, the jobs that contain the failing file are compiled one by one
+    (so a failure stays with its file) and the others are batched again (up to 3 rounds).
+    Returns one CompileResult or CompileError per job, in order.
+    """
+    setting = get_setting(setting)
+    out: list[CompileResult | CompileError | None] = [None] * len(jobs)
+    keys = [job_key(version, setting, j.sources, j.remappings, j.targets) for j in jobs]
+    todo: list[int] = []
+    for i, (j, k) in enumerate(zip(jobs, keys)):
+        if not supports(setting, version):
+            out[i] = UnsupportedSettingError(f"{j.targets[0]}: setting {setting.name} needs solc >= 0.8.13 (resolved {version})", reason="unsupported setting")
+            continue
+        rec = _cache_get(k) if use_cache else None
+        if rec is None:
+            todo.append(i)
+        elif rec.get("ok"):
+            r = CompileResult.from_json(rec["result"])
+            r.setting = setting
+            out[i] = r
+        else:
+            out[i] = CompileError(rec["message"], reason=rec.get("reason", "error"), key=k)
+
+    def single(i: int) -> None:
+        j = jobs[i]
+        try:
+            out[i] = compile_job(j.sources, j.targets, setting=setting, version=version, remappings=j.remappings, pool=pool, timeout_s=timeout_s, use_cache=use_cache)
+        except CompileError as e:
+            out[i] = e
+
+    if len(todo) == 1 or (todo and _depth >= 3):
+        for i in todo:
+            single(i)
+        todo = []
+    if todo:
+        sources: dict[str, str] = {}
+        remaps: list[str] = []
+        targets: list[str] = []
+        for i in todo:
+            sources.update(jobs[i].sources)
+            remaps.extend(r for r in jobs[i].remappings if r not in remaps)
+            targets.extend(jobs[i].targets)
+        inp = standard_input(sources, setting, remaps, targets)
+        try:
+            raw = (pool or default_pool()).compile(version, inp, timeout_s * max(1, len(todo) // 4))
+            parsed: dict[str, Any] | None = _load_output(raw, version, targets[0], None)
+        except (CompilerUnavailableError, CompileError):
+            parsed = None
+        fatal = _fatal(parsed) if parsed is not None else [{}]
+        if not fatal:
+            for i in todo:
+                j = jobs[i]
+                r = _result(parsed, key=keys[i], version=version, setting=setting, sources=j.sources, remappings=j.remappings, targets=j.targets)
+                if use_cache:
+                    _cache_put(keys[i], {"ok": True, "result": r.to_json()})
+                out[i] = r
+        else:
+            bad_files = {(e.get("sourceLocation") or {}).get("file") for e in fatal}
+            suspects = [i for i in todo if None in bad_files or any(f in jobs[i].sources for f in bad_files)]
+            rest = [i for i in todo if i not in suspects]
+            for i in suspects:
+                single(i)
+            if rest:
+                again = compile_batch([jobs[i] for i in rest], setting=setting, version=version, pool=pool, timeout_s=timeout_s, use_cache=use_cache, _depth=_depth + 1)
+                for i, r in zip(rest, again):
+                    out[i] = r
+    return [r for r in out if r is not None] if all(r is not None for r in out) else [r if r is not None else CompileError("internal: job not run") for r in out]
 
 
 def compile_sources(

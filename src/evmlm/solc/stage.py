@@ -1,9 +1,11 @@
 """The compile stage: every corpus file, under every configured setting, as its own job.
 
-A job is one corpus file plus everything it imports (so one bad file fails alone); only the
-file's own contracts get bytecode (``outputSelection``), ASTs come for every source. Jobs are
-grouped by resolved compiler version so warm worker processes are reused, run on
-``compile.workers`` threads, and cached by content (a rerun compiles nothing).
+A job is one corpus file plus everything it imports; only the file's own contracts get
+bytecode (``outputSelection``), ASTs come for every source. Jobs of one package that resolve to
+the same compiler run together in one solc call (shared imports analysed once); when that call
+fails, the files behind the error are compiled alone, so a failure stays with its file. Batches
+are ordered by compiler version so warm worker processes are reused, run on
+``compile.workers`` threads, and every job is cached by content (a rerun compiles nothing).
 
 Outputs under ``compile/``: ``index.jsonl`` (one line per file x setting: ``path``,
 ``package``, ``version``, ``setting``, ``status`` ok | failed | skipped, ``key``, ``solc``,
@@ -31,7 +33,7 @@ from evmlm.corpus.imports import ImportResolver, Job
 from evmlm.corpus.manifest import read_manifest, read_packages
 from evmlm.corpus.packages import Package
 from evmlm.errors import EvmlmError
-from evmlm.solc.compiler import CompileError, CompileResult, UnsupportedSettingError, cache_path, choose_version, compile_job
+from evmlm.solc.compiler import CompileError, CompileResult, JobSpec, UnsupportedSettingError, cache_path, choose_version, compile_batch
 from evmlm.solc.driver import CompilerPool
 from evmlm.solc.settings import CompileSetting, get_setting
 from evmlm.solc.versions import PragmaError
@@ -108,38 +110,61 @@ def _plan(entries: list[dict[str, Any]], packages: list[Package]) -> list[tuple[
     return plan
 
 
+BATCH_FILES = 40  # files of one package compiled in one solc run (a failure falls back to per-file)
+
+
 def compile_corpus(entries: list[dict[str, Any]], packages: list[Package], cfg: CompileConfig, out_dir: Path, *, progress: bool = True) -> dict[str, Any]:
-    """Compile every entry under every setting into ``out_dir``; returns the summary dict."""
+    """Compile every entry under every setting into ``out_dir``; returns the summary dict.
+
+    Files of one package that resolve to the same compiler are compiled together in batches of
+    up to :data:`BATCH_FILES` (shared imports are analysed once; see
+    :func:`evmlm.solc.compiler.compile_batch`), on ``compile.workers`` threads.
+    """
     settings = [get_setting(s) for s in cfg.settings]
     plan = _plan(entries, packages)
-    jobs = [(i, s) for i in range(len(plan)) for s in settings]
-    jobs.sort(key=lambda js: (plan[js[0]][2] or "", js[1].name, js[0]))  # group by compiler version
     pool = CompilerPool(max_procs=cfg.workers + 2)
     rows: dict[tuple[int, str], dict[str, Any]] = {}
 
-    def one(js: tuple[int, CompileSetting]) -> tuple[tuple[int, str], dict[str, Any]]:
-        i, setting = js
-        e, job, version, verr = plan[i]
-        row = {"path": e["path"], "package": e["package"], "version": e["version"], "setting": setting.name, "solc": version}
-        try:
-            if verr is not None:
-                raise CompileError(f"{e['path']}: {verr}", reason="no compiler" if "no installed" in verr else "conflicting pragmas")
-            r = compile_job(job.sources, job.targets, setting=setting, version=version, remappings=job.remappings,
-                            missing=job.missing, pool=pool, timeout_s=cfg.timeout_s)
+    def base(i: int, setting: CompileSetting) -> dict[str, Any]:
+        e, _, version, _ = plan[i]
+        return {"path": e["path"], "package": e["package"], "version": e["version"], "setting": setting.name, "solc": version}
+
+    def record(i: int, setting: CompileSetting, r: CompileResult | CompileError) -> None:
+        row = base(i, setting)
+        if isinstance(r, CompileResult):
             _store(out_dir, r.key)
             row |= {"status": "ok", "key": r.key, "contracts": [c.name for c in r.contracts],
                     "deployable": [c.name for c in r.contracts if c.runtime_bytecode]}
-        except UnsupportedSettingError as ex:
-            row |= {"status": "skipped", "key": None, "reason": ex.reason, "message": str(ex)}
-        except CompileError as ex:
-            row |= {"status": "failed", "key": ex.key, "reason": ex.reason, "message": str(ex)[:500]}
-        return (i, setting.name), row
+        elif isinstance(r, UnsupportedSettingError):
+            row |= {"status": "skipped", "key": None, "reason": r.reason, "message": str(r)}
+        else:
+            row |= {"status": "failed", "key": r.key, "reason": r.reason, "message": str(r)[:500]}
+        rows[(i, setting.name)] = row
+
+    groups: dict[tuple[str, str, str], list[int]] = {}
+    for i, (e, job, version, verr) in enumerate(plan):
+        for setting in settings:
+            if verr is not None:
+                record(i, setting, CompileError(f"{e['path']}: {verr}", reason="no compiler" if "no installed" in verr else "conflicting pragmas"))
+            elif job.missing:
+                miss = job.missing[0]
+                record(i, setting, CompileError(f"{miss.split(': ', 1)[0]}: import {miss.split(': ', 1)[-1]!r} not found in the corpus packages", reason="missing import"))
+        if verr is None and not job.missing:
+            groups.setdefault((f"{e['package']}@{e['version']}", version or "", e["source"] if "source" in e else ""), []).append(i)
+    batches = [(key[1], setting, members[k : k + BATCH_FILES]) for key, members in sorted(groups.items(), key=lambda kv: kv[0][1])
+               for setting in settings for k in range(0, len(members), BATCH_FILES)]
+
+    def run(b: tuple[str, CompileSetting, list[int]]) -> tuple[tuple[str, CompileSetting, list[int]], list[CompileResult | CompileError]]:
+        version, setting, members = b
+        specs = [JobSpec(plan[i][1].sources, tuple(plan[i][1].targets), tuple(plan[i][1].remappings)) for i in members]
+        return b, compile_batch(specs, setting=setting, version=version, pool=pool, timeout_s=cfg.timeout_s)
 
     try:
-        with ThreadPoolExecutor(max_workers=cfg.workers) as ex, tqdm(total=len(jobs), desc="compile", unit="job", disable=not progress) as bar:
-            for k, row in ex.map(one, jobs):
-                rows[k] = row
-                bar.update(1)
+        with ThreadPoolExecutor(max_workers=cfg.workers) as ex, tqdm(total=len(plan) * len(settings), initial=len(rows), desc="compile", unit="file", disable=not progress) as bar:
+            for (version, setting, members), results in ex.map(run, batches):
+                for i, r in zip(members, results):
+                    record(i, setting, r)
+                bar.update(len(members))
     finally:
         pool.close()
     ordered = [rows[(i, s.name)] for i in range(len(plan)) for s in settings]

@@ -1,0 +1,205 @@
+"""The Etherscan client against a real HTTP server on 127.0.0.1 (no mock objects)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from evmlm.corpus.etherscan import EtherscanClient, EtherscanError, parse_source_code, read_addresses, write_contract
+from evmlm.corpus.imports import ImportResolver
+from evmlm.solc import compile_sources
+
+KEY = "SECRETKEY1234567890ABCDEFGHIJKLMN"
+TOKEN = "// SPDX-License-Identifier: MIT\npragma solidity ^0.8.0;\nimport \"./Math.sol\";\ncontract Token { mapping(address => uint256) public balanceOf;\n function mint(uint256 a) external { balanceOf[msg.sender] = Math.add(balanceOf[msg.sender], a); } }\n"
+MATH = "// SPDX-License-Identifier: MIT\npragma solidity ^0.8.0;\nlibrary Math { function add(uint256 a, uint256 b) internal pure returns (uint256) { return a + b; } }\n"
+SINGLE = "pragma solidity ^0.7.0;\ncontract Single { uint256 public x; function set(uint256 v) external { x = v; } }\n"
+ADDR = {
+    "single": "0x" + "11" * 20,
+    "multi": "0x" + "22" * 20,
+    "stdjson": "0x" + "33" * 20,
+    "unverified": "0x" + "44" * 20,
+    "ratelimited": "0x" + "55" * 20,
+    "flaky": "0x" + "66" * 20,
+    "down": "0x" + "77" * 20,
+}
+
+
+def _entry(name: str, code: str, **kw) -> dict:
+    base = {"SourceCode": code, "ABI": "[]", "ContractName": name, "CompilerVersion": "v0.8.19+commit.7dd6d404", "OptimizationUsed": "1",
+            "Runs": "200", "ConstructorArguments": "", "EVMVersion": "Default", "Library": "", "LicenseType": "MIT", "Proxy": "0",
+            "Implementation": "", "SwarmSource": ""}
+    return base | kw
+
+
+def _answers() -> dict[str, dict]:
+    multi = json.dumps({"contracts/Token.sol": {"content": TOKEN}, "contracts/Math.sol": {"content": MATH}})
+    std = "{" + json.dumps({"language": "Solidity", "sources": {"src/Token.sol": {"content": TOKEN.replace('"./Math.sol"', '"lib/Math.sol"')}, "lib/Math.sol": {"content": MATH}},
+                            "settings": {"optimizer": {"enabled": True, "runs": 200}, "remappings": []}}) + "}"
+    ok = lambda e: {"status": "1", "message": "OK", "result": [e]}  # noqa: E731
+    return {
+        ADDR["single"]: ok(_entry("Single", SINGLE, CompilerVersion="v0.7.6+commit.7338295f", OptimizationUsed="0")),
+        ADDR["multi"]: ok(_entry("Token", multi)),
+        ADDR["stdjson"]: ok(_entry("Token", std, EVMVersion="paris")),
+        ADDR["unverified"]: ok(_entry("", "", ABI="Contract source code not verified")),
+    }
+
+
+class Server:
+    """An Etherscan-like API: answers per address, a server-side rate limit, injected failures."""
+
+    def __init__(self, rate_limit_per_s: float = 1000.0):
+        self.answers = _answers()
+        self.calls: list[tuple[float, str]] = []
+        self.keys_seen: set[str] = set()
+        self.fail_plan = {ADDR["ratelimited"]: ["ratelimit", "ratelimit"], ADDR["flaky"]: ["429", "503"], ADDR["down"]: ["500"] * 50}
+        self.answers[ADDR["ratelimited"]] = self.answers[ADDR["single"]]
+        self.answers[ADDR["flaky"]] = self.answers[ADDR["multi"]]
+        self.min_gap = 1.0 / rate_limit_per_s
+        self.lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *a):  # keep test output clean
+                pass
+
+            def do_GET(self):
+                q = {k: v[0] for k, v in parse_qs(urlparse(self.path).query).items()}
+                now = time.monotonic()
+                with server.lock:
+                    last = server.calls[-1][0] if server.calls else -1e9
+                    server.calls.append((now, q.get("address", "")))
+                    server.keys_seen.add(q.get("apikey", ""))
+                    plan = server.fail_plan.get(q.get("address", ""), [])
+                    step = plan.pop(0) if plan else None
+                if q.get("apikey") != KEY:
+                    return self._json(200, {"status": "0", "message": "NOTOK", "result": "Invalid API Key (#err2)|1"})
+                if now - last < server.min_gap * 0.9 or step == "ratelimit":
+                    return self._json(200, {"status": "0", "message": "NOTOK", "result": "Max rate limit reached"})
+                if step in ("429", "503", "500"):
+                    return self._json(int(step), {"status": "0", "message": "error", "result": "try later"})
+                ans = server.answers.get(q.get("address", "").lower())
+                if ans is None:
+                    return self._json(200, {"status": "0", "message": "NOTOK", "result": "Invalid Address format"})
+                return self._json(200, ans)
+
+            def _json(self, code, obj):
+                data = json.dumps(obj).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v2/api"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server():
+    with Server() as s:
+        yield s
+
+
+def client(server: Server, tmp_path: Path, **kw) -> EtherscanClient:
+    opts = {"url": server.url, "calls_per_s": 50.0, "retries": 3, "cache_dir": tmp_path / "cache", "backoff_s": 0.01} | kw
+    return EtherscanClient(KEY, **opts)
+
+
+def test_three_source_formats(server, tmp_path):
+    with client(server, tmp_path) as c:
+        single = c.fetch(ADDR["single"])
+        multi = c.fetch(ADDR["multi"])
+        std = c.fetch(ADDR["stdjson"])
+        assert c.fetch(ADDR["unverified"]) is None
+    assert single.source_format == "single" and single.sources == {"Single.sol": SINGLE} and not single.optimizer
+    assert multi.source_format == "multi-file" and set(multi.sources) == {"contracts/Token.sol", "contracts/Math.sol"}
+    assert std.source_format == "standard-json" and std.evm_version == "paris" and std.optimizer and std.runs == 200
+    assert std.license == "MIT" and std.compiler_version.startswith("v0.8.19")
+
+
+def test_fetched_sources_compile(server, tmp_path):
+    with client(server, tmp_path) as c:
+        std = c.fetch(ADDR["stdjson"])
+    pkg = write_contract(std, tmp_path / "out")
+    job = ImportResolver([pkg]).job(pkg, ["src/Token.sol"])
+    assert not job.missing and set(job.sources) == {"src/Token.sol", "lib/Math.sol"}
+    r = compile_sources(std.sources)
+    assert "mint(uint256)" in r.contract("Token").method_identifiers
+
+
+def test_rate_limit_spaces_calls(tmp_path):
+    with Server(rate_limit_per_s=10.0) as srv, client(srv, tmp_path, calls_per_s=8.0) as c:
+        addrs = [ADDR["single"], ADDR["multi"], ADDR["stdjson"], ADDR["unverified"]] * 2
+        t0 = time.monotonic()
+        found, failed = c.fetch_many(addrs, workers=4, batch_size=3, progress=False)
+        elapsed = time.monotonic() - t0
+        gaps = [b[0] - a[0] for a, b in zip(srv.calls, srv.calls[1:])]
+    assert len(found) == 3 and failed == {ADDR["unverified"]: "not verified"}
+    assert len(srv.calls) == 4  # duplicates fetched once
+    assert elapsed >= 3 / 8.0 * 0.9
+    assert min(gaps) >= 1 / 8.0 * 0.8  # never faster than the configured rate, across 4 threads
+
+
+def test_retries_on_rate_limit_answer_429_and_5xx(server, tmp_path):
+    with client(server, tmp_path) as c:
+        assert c.fetch(ADDR["ratelimited"]).name == "Single"  # two "Max rate limit reached", then OK
+        assert c.fetch(ADDR["flaky"]).name == "Token"  # 429, 503, then OK
+        with pytest.raises(EtherscanError, match="gave up after 4 tries"):
+            c.fetch(ADDR["down"])
+    per_addr = [a for _, a in server.calls]
+    assert per_addr.count(ADDR["ratelimited"]) == 3 and per_addr.count(ADDR["flaky"]) == 3 and per_addr.count(ADDR["down"]) == 4
+
+
+def test_cache_means_a_rerun_makes_no_calls(server, tmp_path):
+    addrs = [ADDR["single"], ADDR["multi"], ADDR["stdjson"]]
+    with client(server, tmp_path) as c:
+        first, _ = c.fetch_many(addrs, progress=False)
+    n = len(server.calls)
+    with client(server, tmp_path) as c2:
+        again, _ = c2.fetch_many(addrs, progress=False)
+        assert c2.calls == 0
+    assert len(server.calls) == n and [x.sources for x in again] == [x.sources for x in first]
+
+
+def test_key_never_in_logs_errors_or_cache(server, tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
+    with client(server, tmp_path) as c:
+        c.fetch_many([ADDR["single"], ADDR["flaky"], ADDR["down"]], progress=False)
+        assert KEY not in repr(c)
+    with EtherscanClient("WRONGKEY_abcdef123456", url=server.url, cache_dir=None, backoff_s=0.01) as bad:
+        with pytest.raises(EtherscanError) as ei:
+            bad.fetch(ADDR["single"])
+    assert "Invalid API Key" in str(ei.value) and "WRONGKEY" not in str(ei.value)
+    assert KEY in server.keys_seen  # the key was sent ...
+    text = caplog.text + "".join(p.read_text() for p in (tmp_path / "cache").rglob("*") if p.is_file())
+    assert "HTTP Request" in caplog.text  # httpx did log its requests ...
+    assert KEY not in text and "WRONGKEY" not in text  # ... but never the key
+
+
+def test_bad_input_is_a_clear_error(server, tmp_path):
+    with client(server, tmp_path) as c:
+        with pytest.raises(EtherscanError, match="not a 0x-prefixed 20-byte hex address"):
+            c.fetch("0x1234")
+    with pytest.raises(EtherscanError, match="API key is empty"):
+        EtherscanClient("", url=server.url)
+    with pytest.raises(EtherscanError, match="does not parse"):
+        parse_source_code("{{not json}}", "X")
+    f = tmp_path / "addrs.txt"
+    f.write_text(f"# list\n{ADDR['single']}  # usdt\n\n{ADDR['multi']}\n")
+    assert read_addresses([ADDR["stdjson"]], str(f)) == [ADDR["stdjson"], ADDR["single"], ADDR["multi"]]
