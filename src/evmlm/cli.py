@@ -27,9 +27,10 @@ NameOpt = Annotated[Optional[str], typer.Option("--name", help="Run name: output
 
 
 def _setup_logging(verbose: bool = False) -> None:
+    from rich.console import Console
     from rich.logging import RichHandler
 
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s", handlers=[RichHandler(show_path=False, console=None)], force=True)
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s", handlers=[RichHandler(show_path=False, console=Console(stderr=True))], force=True)
     for noisy in ("httpx", "urllib3", "filelock", "datasets", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -203,6 +204,74 @@ def sample(
     run_sample(m, tok, text, cfg, on_text=lambda s: typer.echo(s, nl=False))
     typer.echo()
 
+
+# ---------------------------------------------------------------- evaluate + decompile (issue 5)
+@app.command("evaluate", context_settings=_EXTRA)
+def evaluate_(
+    ctx: typer.Context,
+    config: ConfigOpt = None,
+    name: NameOpt = None,
+    model: Annotated[Optional[Path], typer.Option("--model", "-m", help="Model folder (merged, adapter or HF model). Default: the run's fine-tuned model (runs the whole chain).")] = None,
+    split: Annotated[Optional[str], typer.Option("--split", help="train | validation | test (= --evaluate.split).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Report folder for --model (default: runs/<name>/evaluate-<model folder name>).")] = None,
+) -> None:
+    """Score a model and the baselines (Panoramix, retrieval, signature stub) on a split; write report.json, report.md and plots."""
+    extra = list(ctx.args) + ([f"--evaluate.split={split}"] if split else [])
+    if model is None:
+        run_chain(config, name, extra, "evaluate")
+        return
+    from evmlm.evaluate.stage import evaluate as run_evaluate
+    from evmlm.pipeline import run_pipeline
+
+    cfg = load_run_config(config, name, extra)
+    run_pipeline(cfg, until="dataset", on_stage=_print_stage)
+    target = out or cfg.run_dir / f"evaluate-{model.resolve().name}"
+    summary = run_evaluate(model, cfg.run_dir / "dataset", target, config=cfg.evaluate, compile_dir=cfg.run_dir / "compile", run_name=cfg.run.name)
+    typer.echo(f"[evaluate] {summary['line']}")
+    typer.echo(f"report: {target / 'report.md'}")
+
+
+@app.command()
+def decompile(
+    source: Annotated[str, typer.Argument(help="Runtime bytecode as hex, a file (hex or binary), or a compiler artifact JSON.")],
+    model: Annotated[Path, typer.Option("--model", "-m", help="Model folder: a run's finetune/model or finetune/adapter, or any local HF model.")],
+    selector: Annotated[Optional[str], typer.Option("--selector", "-s", help="Decompile only this function (0x + 8 hex).")] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="sol (one Solidity file) or json (per-function TAC, output, timings, errors).")] = "sol",
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write to this file instead of stdout.")] = None,
+    signatures: Annotated[Optional[Path], typer.Option("--signatures", help="Selector -> signature TSV (default: the model's run dataset/signatures.tsv when present).")] = None,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", help="New tokens per function.")] = 384,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Functions per generate call.")] = 4,
+    temperature: Annotated[float, typer.Option(help="0 = greedy.")] = 0.0,
+    stream: Annotated[Optional[bool], typer.Option("--stream/--no-stream", help="Stream generation to stderr (default: when stderr is a terminal).")] = None,
+) -> None:
+    """Decompile runtime bytecode into one Solidity file (or JSON), function by function."""
+    from evmlm import atomic
+    from evmlm.config import DecompileConfig
+    from evmlm.decompile import decompile as run_decompile
+    from evmlm.decompile import load_signature_db
+
+    if fmt not in ("sol", "json"):
+        raise typer.BadParameter("--format must be sol or json")
+    cfg = DecompileConfig(max_new_tokens=max_tokens, batch_size=batch_size, temperature=temperature)
+    live = sys.stderr.isatty() if stream is None else stream
+    current = [-1]
+
+    def on_text(i: int, piece: str) -> None:
+        if current[0] != i:
+            current[0] = i
+            typer.echo(f"\n--- function {i + 1} ---", err=True)
+        typer.echo(piece, nl=False, err=True)
+
+    result = run_decompile(source, model, selector=selector, signatures=load_signature_db(signatures, model), config=cfg, on_text=on_text if live else None)
+    text = json.dumps(result.to_json(), indent=2) + "\n" if fmt == "json" else result.source
+    if live:
+        typer.echo("", err=True)
+    if out is not None:
+        atomic.write_text(out, text)
+        bad = sum(1 for f in result.functions if f.error)
+        typer.echo(f"wrote {out}: {len(result.functions)} functions ({bad} kept as comments), lift {result.lift_seconds:.2f} s, generate {result.generate_seconds:.1f} s", err=True)
+    else:
+        typer.echo(text, nl=False)
 
 def main() -> None:
     """Console entry point: one-line errors for user mistakes, exit status 2."""

@@ -31,6 +31,7 @@ from evmlm.errors import EvmlmError
 log = logging.getLogger(__name__)
 
 _TOPIC = re.compile(r"0x[0-9a-fA-F]{64}\b")
+_EMIT = re.compile(r"\bEMIT\(([A-Za-z_$][\w$]*)")
 
 
 class DecompileInputError(EvmlmError):
@@ -245,33 +246,43 @@ def state_variable_declarations(storage_layout: Mapping[str, Any] | None, byteco
 
 
 def event_declarations(tacs: Sequence[str], abi: Sequence[Mapping[str, Any]] | None) -> list[str]:
-    """Events whose topic0 appears in the TAC (LOG statements); named from the ABI when it has them.
+    """Events emitted in the TAC, declared from the ABI when it has them, in order of appearance.
 
-    Unnamed topics become comments (``// event 0x...``). Topic0 = keccak-256 of the event's
-    canonical signature (Solidity ABI spec, "Events").
+    The lifter prints ``LOGn(..., topic0, ...)`` for an unknown event and ``EMIT(Name, ...)``
+    when the ABI names it. Topic0 = keccak-256 of the event's canonical signature (Solidity ABI
+    spec, "Events"). Events the ABI does not describe become comments (``// event 0x...``).
     """
     from eth_utils import keccak
 
+    from evmlm.evaluate.behaviour import abi_type
+
+    by_topic: dict[str, Mapping[str, Any]] = {}
+    by_name: dict[str, Mapping[str, Any]] = {}
+    for item in abi or []:
+        if item.get("type") == "event":
+            sig = f"{item['name']}({','.join(abi_type(p) for p in item.get('inputs', []))})"
+            by_topic["0x" + keccak(text=sig).hex()] = item
+            by_name.setdefault(str(item["name"]), item)
     seen: list[str] = []
     for tac in tacs:
         for line in tac.splitlines():
-            if "LOG" in line or "emit" in line.lower() or "event" in line.lower():
+            for name in _EMIT.findall(line):
+                if name not in seen:
+                    seen.append(name)
+            if "LOG" in line:
                 for t in _TOPIC.findall(line):
                     if t.lower() not in seen:
                         seen.append(t.lower())
-    by_topic: dict[str, Mapping[str, Any]] = {}
-    for item in abi or []:
-        if item.get("type") == "event":
-            from evmlm.evaluate.behaviour import abi_type
-
-            sig = f"{item['name']}({','.join(abi_type(p) for p in item.get('inputs', []))})"
-            by_topic["0x" + keccak(text=sig).hex()] = item
-    out = []
-    for t in seen:
-        ev = by_topic.get(t)
+    out: list[str] = []
+    declared: set[str] = set()
+    for key in seen:
+        ev = by_topic.get(key) or by_name.get(key)
         if ev is None:
-            out.append(f"// event with topic0 {t}")
+            out.append(f"// event {key} (not in the ABI)" if not key.startswith("0x") else f"// event with topic0 {key}")
             continue
+        if ev["name"] in declared:
+            continue
+        declared.add(ev["name"])
         params = ", ".join(f"{p['type']}{' indexed' if p.get('indexed') else ''}{' ' + p['name'] if p.get('name') else ''}" for p in ev.get("inputs", []))
         out.append(f"event {ev['name']}({params});")
     return out
@@ -433,3 +444,22 @@ def decompile(
     events = event_declarations([f.tac for f in funcs], inp.abi)
     source = assemble_source(outputs, state_vars, events, cfg)
     return DecompileResult(source, outputs, state_vars, events, round(lift_seconds, 3), round(generate_seconds, 3))
+
+
+def load_signature_db(path: str | Path | None, model_dir: str | Path | None = None) -> Any | None:
+    """The selector → signature database: ``path`` (a TSV), else ``<run>/dataset/signatures.tsv``
+    beside a model at ``<run>/finetune/model``, else None. Raises DecompileInputError for a
+    ``path`` that does not exist."""
+    from evmlm.dataset import SignatureDB
+
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise DecompileInputError(f"{p}: signature file not found; pass a selector<TAB>signature TSV (e.g. runs/<name>/dataset/signatures.tsv)")
+        return SignatureDB.load(p)
+    if model_dir is not None:
+        guess = Path(model_dir).resolve().parent.parent / "dataset" / "signatures.tsv"
+        if guess.is_file():
+            log.info("signatures: %s", guess)
+            return SignatureDB.load(guess)
+    return None

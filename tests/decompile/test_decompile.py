@@ -1,0 +1,108 @@
+"""`evmlm decompile` on a contract written here (outside the corpus), compiled with solc-js."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from evmlm import decompile as dec
+from evmlm.config import DecompileConfig
+
+from conftest import ROOT, PIGGY, solc_errors, solcjs  # noqa: E402  (tests/decompile/conftest.py)
+
+
+def _sources_of(names: list[str]) -> dict[str, str]:
+    """Piggy's functions' source text by name (tree-sitter byte ranges)."""
+    from evmlm.evaluate.structure import _parser
+
+    data = PIGGY.read_bytes()
+    out, stack = {}, [_parser().parse(data).root_node]
+    while stack:
+        n = stack.pop()
+        if n.type == "function_definition":
+            name = next(c for c in n.children if c.type == "identifier").text.decode()
+            out[name] = data[n.start_byte : n.end_byte].decode()
+        stack.extend(n.children)
+    return {k: out[k] for k in names}
+
+
+def test_untrained_model_output_still_gives_a_file_solc_parses(piggy, tiny_model_dir: Path) -> None:
+    res = dec.decompile({"deployedBytecode": piggy["evm"]["deployedBytecode"]["object"], "abi": piggy["abi"], "storageLayout": piggy["storageLayout"]}, tiny_model_dir, config=DecompileConfig(max_new_tokens=16, batch_size=4))
+    sels = [f.selector for f in res.functions if f.selector]
+    assert sels == sorted(sels) and len(sels) == 8  # 4 functions + 4 public getters
+    # every function either parses or states why not, in the result and in the file
+    for f in res.functions:
+        assert f.error is None or f.error in res.source
+        assert f"// selector {f.selector}" in res.source if f.selector else True
+    assert "address keeper; // slot 0" in res.source and "bool locked; // slot 3" in res.source
+    assert "event Saved(address indexed who, uint256 amount);" in res.source
+    out = solcjs({"Decompiled.sol": res.source}, stop_after_parsing=True)
+    assert not solc_errors(out), solc_errors(out)
+
+
+def test_good_outputs_are_kept_as_code_and_parse_with_solc(piggy, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bodies = _sources_of(["save", "lock", "smash", "share"])
+    by_selector = {"0x" + s: bodies[sig.split("(")[0]] for sig, s in _method_ids(piggy).items() if sig.split("(")[0] in bodies}
+
+    def fake_generate(model, tokenizer, prompts, **kw):  # stands in for a well-trained model
+        out = []
+        for p in prompts:
+            sel = next(s for s in by_selector if s in p) if any(s in p for s in by_selector) else None
+            out.append((by_selector[sel] if sel else "function broken( {", 0.01))
+        return out
+
+    monkeypatch.setattr(dec, "generate_completions", fake_generate)
+    res = dec.decompile(piggy["evm"]["deployedBytecode"]["object"], tiny_model_dir, config=DecompileConfig(contract_name="Piggy2"))
+    good = [f for f in res.functions if f.selector in by_selector]
+    assert len(good) == 4 and all(f.error is None for f in good)
+    bad = [f for f in res.functions if f.selector not in by_selector]
+    assert bad and all(f.error and "syntax error" in f.error for f in bad)
+    assert "function smash(address payable to)" in res.source and "contract Piggy2 {" in res.source
+    # no storage layout given: evmole's inferred one
+    assert "var_0_0" in res.source
+    out = solcjs({"Piggy2.sol": res.source}, stop_after_parsing=True)
+    assert not solc_errors(out), solc_errors(out)
+
+
+def _method_ids(piggy) -> dict[str, str]:
+    from eth_utils import keccak
+
+    from evmlm.evaluate.behaviour import abi_type
+
+    return {f"{i['name']}({','.join(abi_type(p) for p in i['inputs'])})": keccak(text=f"{i['name']}({','.join(abi_type(p) for p in i['inputs'])})")[:4].hex() for i in piggy["abi"] if i["type"] == "function"}
+
+
+def test_selector_filter_and_errors(piggy, tiny_model_dir: Path) -> None:
+    code = piggy["evm"]["deployedBytecode"]["object"]
+    sel = "0x" + _method_ids(piggy)["lock(bool)"]
+    res = dec.decompile(code, tiny_model_dir, selector=sel, config=DecompileConfig(max_new_tokens=8))
+    assert [f.selector for f in res.functions] == [sel]
+    with pytest.raises(dec.DecompileInputError, match="no function with selector 0xdeadbeef"):
+        dec.decompile(code, tiny_model_dir, selector="0xdeadbeef")
+    with pytest.raises(dec.DecompileInputError, match="neither hex bytecode nor an existing file"):
+        dec.read_input("no/such/file.bin")
+    from evmlm.evm import BytecodeError
+
+    with pytest.raises(BytecodeError):
+        dec.read_input("0x6")
+
+
+def test_cli_decompile_file_json_and_sol(piggy, tiny_model_dir: Path, tmp_path: Path) -> None:
+    artifact = tmp_path / "Piggy.json"
+    artifact.write_text(json.dumps({"contractName": "Piggy", "abi": piggy["abi"], "deployedBytecode": "0x" + piggy["evm"]["deployedBytecode"]["object"]}))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    cmd = [sys.executable, "-m", "evmlm", "decompile", str(artifact), "--model", str(tiny_model_dir), "--max-tokens", "8", "--no-stream"]
+    proc = subprocess.run(cmd + ["--format", "json"], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert len(data["functions"]) == 8 and all("tac" in f and "seconds" in f and "error" in f for f in data["functions"])
+    sol = tmp_path / "out.sol"
+    proc = subprocess.run(cmd + ["--out", str(sol)], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert proc.returncode == 0 and sol.read_text().startswith("// SPDX-License-Identifier")
+    bad = subprocess.run([sys.executable, "-m", "evmlm", "decompile", "0xzz", "--model", str(tiny_model_dir)], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: ") and len(bad.stderr.strip().splitlines()) == 1
