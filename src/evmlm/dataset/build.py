@@ -19,6 +19,7 @@ Steps (each counted in ``stats.json["build"]``):
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -146,10 +147,25 @@ def make_record(fn: SourceFunction, lifted: LiftedFn, *, contract: str, compile_
     }
 
 
-def pair_result(result: Any, contracts: Sequence[LiftedContractRef], packages: Mapping[str, str], *, origin: str = "corpus") -> tuple[list[dict[str, Any]], dict[str, int]]:
-    """Raw pair records for the lifted contracts of one compile result, and pairing counts."""
-    index = AstIndex(result.sources, result.asts)
-    setting = _setting_fields(result.setting)
+def pair_result(
+    result: Any,
+    contracts: Sequence[LiftedContractRef],
+    packages: Mapping[str, str],
+    *,
+    origin: str = "corpus",
+    index: AstIndex | None = None,
+    compile_key: str | None = None,
+    setting: Any = None,
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Raw pair records for the lifted contracts of one compile result, and pairing counts.
+
+    ``compile_key``/``setting`` override the result's own: a result compiled from the same
+    sources with the same compiler under another setting has the same ASTs and method
+    identifiers, so one loaded result serves all its settings (``index`` reused too).
+    """
+    index = index or AstIndex(result.sources, result.asts)
+    fields = _setting_fields(setting if setting is not None else result.setting)
+    key = compile_key or result.key
     artifacts = {(a.source_path, a.name): a for a in result.contracts}
     records: list[dict[str, Any]] = []
     counts = {"resolved": 0, "unresolved": 0, "no_body": 0, "no_tac": 0}
@@ -168,7 +184,7 @@ def pair_result(result: Any, contracts: Sequence[LiftedContractRef], packages: M
                 counts["no_tac"] += 1
                 continue
             counts["resolved"] += 1
-            records.append(make_record(fn, lifted, contract=f"{c.source_path}:{c.name}", compile_key=result.key, version=result.version, setting=setting, packages=packages, origin=origin))
+            records.append(make_record(fn, lifted, contract=f"{c.source_path}:{c.name}", compile_key=key, version=result.version, setting=fields, packages=packages, origin=origin))
     return records, counts
 
 
@@ -217,52 +233,87 @@ def group_lifted(lift_dir: Path) -> dict[str, list[LiftedContractRef]]:
     return {k: sorted(v, key=lambda c: (c.source_path, c.name)) for k, v in sorted(out.items())}
 
 
-def _pair_job(args: tuple[str, str, list[LiftedContractRef], dict[str, str], str]) -> tuple[str, int, str | None]:
-    compile_dir, key, contracts, packages, shard = args
+@dataclass(frozen=True)
+class PairTask:
+    """One compile result to pair: its key, setting name (None = read it from the result),
+    lifted contracts and shard path."""
+
+    key: str
+    setting: str | None
+    contracts: tuple[LiftedContractRef, ...]
+    shard: str
+
+
+def _pair_group(args: tuple[str, list[PairTask], dict[str, str]]) -> list[tuple[str, str | None]]:
+    """Pair a group of compile results that share sources and compiler (one per setting):
+    the first result is loaded and indexed once and serves the others."""
+    compile_dir, tasks, packages = args
     from evmlm.solc.stage import load_result
 
-    try:
-        result = load_result(Path(compile_dir), key)
-        records, counts = pair_result(result, contracts, packages)
-    except Exception as e:  # a batch job records the failure and goes on
-        log.warning("pairing compile result %s failed: %s", key, e)
-        return key, 0, f"{type(e).__name__}: {e}"
-    write_shard(Path(shard), records, counts, result_signatures(result))
-    return key, len(records), None
+    out: list[tuple[str, str | None]] = []
+    result = index = None
+    for t in tasks:
+        try:
+            if result is None or t.setting is None:
+                result = load_result(Path(compile_dir), t.key)
+                index = AstIndex(result.sources, result.asts)
+            records, counts = pair_result(result, t.contracts, packages, index=index, compile_key=t.key, setting=t.setting)
+            write_shard(Path(t.shard), records, counts, result_signatures(result))
+            out.append((t.key, None))
+        except Exception as e:  # a batch job records the failure and goes on
+            log.warning("pairing compile result %s failed: %s", t.key, e)
+            out.append((t.key, f"{type(e).__name__}: {e}"))
+    return out
+
+
+def _index_groups(compile_dir: Path) -> dict[str, tuple[tuple[str, str], str | None]]:
+    """compile key → ((file path, solc version), setting name) from ``compile/index.jsonl``."""
+    p = compile_dir / "index.jsonl"
+    out: dict[str, tuple[tuple[str, str], str | None]] = {}
+    if p.is_file():
+        with open(p, encoding="utf-8") as f:
+            for line in f:
+                if line.strip():
+                    e = json.loads(line)
+                    if e.get("key") and e.get("status") == "ok":
+                        out[e["key"]] = ((str(e.get("path")), str(e.get("solc"))), e.get("setting"))
+    return out
 
 
 def run_pairing(compile_dir: Path, lifted: Mapping[str, Sequence[LiftedContractRef]], packages: Mapping[str, str], work: Path, *, workers: int, counts: BuildCounts) -> list[Path]:
     """Pair every compile result (resuming from existing shards); return the shard paths."""
     shard_dir = work / "pairs"
     shard_dir.mkdir(parents=True, exist_ok=True)
-    jobs = []
+    groups_of = _index_groups(compile_dir)
+    groups: dict[Any, list[PairTask]] = {}
     shards = []
     for key, contracts in lifted.items():
         shard = shard_dir / f"{shard_digest(key, contracts)}.jsonl"
         shards.append(shard)
         if shard.is_file():
             counts.shards_reused += 1
-        else:
-            jobs.append((str(compile_dir), key, list(contracts), dict(packages), str(shard)))
+            continue
+        group, setting = groups_of.get(key, ((key, ""), None))
+        groups.setdefault(group, []).append(PairTask(key, setting, tuple(contracts), str(shard)))
     counts.compile_results = len(lifted)
     counts.contracts = sum(len(v) for v in lifted.values())
+    jobs = [(str(compile_dir), tasks, dict(packages)) for _, tasks in sorted(groups.items())]
+    n_tasks = sum(len(t) for _, t, _ in jobs)
     failed = []
     if jobs:
-        bar = tqdm(total=len(jobs), desc="pairing", unit="result")
-        if workers > 1 and len(jobs) > 1:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                for key, _, err in pool.map(_pair_job, jobs, chunksize=4):
+        bar = tqdm(total=n_tasks, desc="pairing", unit="result")
+        with contextlib.ExitStack() as stack:
+            if workers > 1 and len(jobs) > 1:
+                results: Iterable[list[tuple[str, str | None]]] = stack.enter_context(ProcessPoolExecutor(max_workers=workers)).map(_pair_group, jobs, chunksize=2)
+            else:
+                results = map(_pair_group, jobs)
+            for done in results:
+                for key, err in done:
                     bar.update()
                     if err:
                         failed.append(key)
-        else:
-            for job in jobs:
-                key, _, err = _pair_job(job)
-                bar.update()
-                if err:
-                    failed.append(key)
         bar.close()
-    counts.shards_built = len(jobs) - len(failed)
+    counts.shards_built = n_tasks - len(failed)
     counts.pairing["failed_results"] = len(failed)
     keep = {s.name for s in shards}
     for stale in shard_dir.glob("*.jsonl"):
