@@ -109,12 +109,19 @@ def _record(stage_dir: Path) -> dict[str, Any] | None:
 
 
 def fingerprint(config: RunConfig, stage: Stage, run_dir: Path) -> str:
-    """Hash of the stage's config sections and the output digests of the stages it needs."""
+    """Hash of the stage's config sections, the output digests of the stages it needs, and, when
+    the stage module defines ``input_digest(config) -> str``, its outside inputs (e.g. the files
+    of a local corpus directory)."""
     upstream = {}
     for n in stage.needs:
         rec = _record(run_dir / n)
         upstream[n] = rec["output_digest"] if rec else None
-    return _digest({"stage": stage.name, "config": {s: to_dict(config.section(s)) for s in stage.sections}, "upstream": upstream})
+    try:
+        extra = getattr(importlib.import_module(stage.target.split(":")[0]), "input_digest", None)
+    except ImportError:  # a stage whose module has not landed yet
+        extra = None
+    inputs = extra(config) if extra is not None else None
+    return _digest({"stage": stage.name, "config": {s: to_dict(config.section(s)) for s in stage.sections}, "upstream": upstream, **({"inputs": inputs} if inputs is not None else {})})
 
 
 def is_current(config: RunConfig, stage: Stage, run_dir: Path) -> bool:

@@ -98,9 +98,11 @@ def parse_source_code(source_code: str, name: str) -> tuple[dict[str, str], list
             data = json.loads(s[1:-1])
         except ValueError as e:
             raise EtherscanError(f"{name}: standard-JSON SourceCode does not parse ({e})") from e
-        srcs = {p: v.get("content", "") for p, v in (data.get("sources") or {}).items()}
-        remaps = list((data.get("settings") or {}).get("remappings") or [])
-        return srcs, remaps, "standard-json"
+        if isinstance(data.get("sources"), dict):
+            srcs = {p: v.get("content", "") for p, v in data["sources"].items()}
+            remaps = list((data.get("settings") or {}).get("remappings") or [])
+            return srcs, remaps, "standard-json"
+        s = s[1:-1].strip()  # some exports double-brace a plain multi-file mapping
     if s.startswith("{"):
         try:
             data = json.loads(s)

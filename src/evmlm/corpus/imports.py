@@ -118,19 +118,20 @@ class ImportResolver:
             return f"{p.name}@{p.version}/"
 
         seen: set[str] = set()
-        queue: deque[tuple[str, Package, str]] = deque()
+        queue: deque[tuple[str, Package, str, str | None]] = deque()
         for rel in rels:
             logical = prefix(root) + rel
             job.targets.append(logical)
-            queue.append((logical, root, rel))
+            queue.append((logical, root, rel, None))
         remaps: dict[str, str] = {}
         while queue:
-            logical, pkg, rel = queue.popleft()
+            logical, pkg, rel, via = queue.popleft()
             if logical in seen:
                 continue
             text = pkg.read(rel)
             if text is None:
-                job.missing.append(f"{logical}: file not found in {pkg.spec}")
+                if via not in job.missing:
+                    job.missing.append(via or f"{logical}: file not found in {pkg.spec}")
                 continue
             seen.add(logical)
             job.sources[logical] = text
@@ -142,7 +143,7 @@ class ImportResolver:
                     continue
                 dep_logical, dep_pkg, dep_rel = hit
                 if dep_logical not in seen:
-                    queue.append((dep_logical, dep_pkg, dep_rel))
+                    queue.append((dep_logical, dep_pkg, dep_rel, f"{logical}: {imp}"))
         job.remappings.extend(f"{k}={v}" for k, v in sorted(remaps.items()) if f"{k}={v}" not in job.remappings)
         return job
 
@@ -172,7 +173,7 @@ class ImportResolver:
                 remaps[f"{own}:{a}" if own else a] = target + sub
                 return target + rel, dep, rel
             rel = posixpath.normpath(b + imp[len(a) :])
-            if own + a != own + b:
+            if own + b != a:  # solc must rewrite the import exactly as we did
                 remaps[f"{own}:{a}" if own else a] = own + b
             return own + rel, pkg, rel
         if not pkg.name and pkg.read(imp) is not None:  # unnamed package (dir, Etherscan, in-memory): own files first

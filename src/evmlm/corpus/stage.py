@@ -116,3 +116,24 @@ def run_stage(ctx: Any) -> dict[str, Any]:
     line = f"{len(entries)} files ({n_lines:,} lines) from {len(by_pkg)} packages; excluded {sum(why.values())} ({', '.join(f'{k}: {v}' for k, v in why.most_common(4))})"
     log.info("corpus: %s", line)
     return {"line": line, "files": len(entries), "packages": dict(by_pkg), "excluded": dict(why), "lines": n_lines}
+
+
+def input_digest(config: Any) -> str:
+    """Digest of the corpus stage's outside inputs, for the run chain's skip check: package.json's
+    ``evmlmCorpus`` (pinned npm packages are immutable), the local directory's files (path, size,
+    mtime in ns) and the Etherscan address file. Etherscan/HF answers are cached, so their config
+    (already hashed) stands for them."""
+    cfg: CorpusConfig = config.corpus
+    h = hashlib.sha256()
+    try:
+        h.update(json.dumps([p.to_json() for p in npm_packages()], sort_keys=True).encode())
+    except CorpusError:
+        h.update(b"no-npm")
+    if "dir" in cfg.sources and cfg.directory:
+        root = Path(cfg.directory).expanduser()
+        for p in sorted(root.rglob("*.sol")) if root.is_dir() else []:
+            st = p.stat()
+            h.update(f"{p.relative_to(root).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    if cfg.etherscan_address_file and Path(cfg.etherscan_address_file).is_file():
+        h.update(Path(cfg.etherscan_address_file).read_bytes())
+    return h.hexdigest()
