@@ -93,16 +93,21 @@ def test_selector_filter_and_errors(piggy, tiny_model_dir: Path) -> None:
 
 
 def test_cli_decompile_file_json_and_sol(piggy, tiny_model_dir: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from evmlm.cli import app
+
     artifact = tmp_path / "Piggy.json"
     artifact.write_text(json.dumps({"contractName": "Piggy", "abi": piggy["abi"], "deployedBytecode": "0x" + piggy["evm"]["deployedBytecode"]["object"]}))
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    cmd = [sys.executable, "-m", "evmlm", "decompile", str(artifact), "--model", str(tiny_model_dir), "--max-tokens", "8", "--no-stream"]
-    proc = subprocess.run(cmd + ["--format", "json"], capture_output=True, text=True, env=env, cwd=ROOT)
-    assert proc.returncode == 0, proc.stderr
-    data = json.loads(proc.stdout)
+    args = ["decompile", str(artifact), "--model", str(tiny_model_dir), "--max-tokens", "8", "--no-stream"]
+    res = CliRunner().invoke(app, args + ["--format", "json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
     assert len(data["functions"]) == 8 and all("tac" in f and "seconds" in f and "error" in f for f in data["functions"])
     sol = tmp_path / "out.sol"
-    proc = subprocess.run(cmd + ["--out", str(sol)], capture_output=True, text=True, env=env, cwd=ROOT)
-    assert proc.returncode == 0 and sol.read_text().startswith("// SPDX-License-Identifier")
-    bad = subprocess.run([sys.executable, "-m", "evmlm", "decompile", "0xzz", "--model", str(tiny_model_dir)], capture_output=True, text=True, env=env, cwd=ROOT)
+    res = CliRunner().invoke(app, args + ["--out", str(sol)])
+    assert res.exit_code == 0 and sol.read_text().startswith("// SPDX-License-Identifier")
+    assert not solc_errors(solcjs({"out.sol": sol.read_text()}, stop_after_parsing=True))
+    # the console entry point: a one-line error and exit status 2 for input that is not bytecode
+    bad = subprocess.run([sys.executable, "-m", "evmlm", "decompile", "0xzz", "--model", str(tiny_model_dir)], capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, cwd=ROOT)
     assert bad.returncode == 2 and bad.stderr.startswith("error: ") and len(bad.stderr.strip().splitlines()) == 1
