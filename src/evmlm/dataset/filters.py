@@ -60,14 +60,23 @@ def has_body(record: dict[str, Any]) -> bool:
     return record["solidity"].rstrip().endswith("}")
 
 
-def check(record: dict[str, Any], min_tokens: int, max_tokens: int) -> str | None:
-    """The name of the first filter ``record`` fails, or None when it passes all."""
+def check(record: dict[str, Any], min_tokens: int, max_tokens: int, parse_cache: dict[tuple[str, str], bool] | None = None) -> str | None:
+    """The name of the first filter ``record`` fails, or None when it passes all.
+
+    ``parse_cache`` memoises the syntax check per (kind, Solidity text): the same function
+    compiled under several settings is parsed once."""
     tac = record.get("tac") or ""
     if not any(line.strip() and not line.lstrip().startswith(("function ", "block ")) for line in tac.splitlines()):
         return "tac_empty"
     if not has_body(record):
         return "no_body"
-    if not solidity_parses(record["solidity"], kind=record.get("kind", "function")):
+    key = (record.get("kind", "function"), record["solidity"])
+    ok = parse_cache.get(key) if parse_cache is not None else None
+    if ok is None:
+        ok = solidity_parses(record["solidity"], kind=key[0])
+        if parse_cache is not None:
+            parse_cache[key] = ok
+    if not ok:
         return "solidity_unparsable"
     n = prompt_tokens(record) + whitespace_tokens(record["solidity"])
     if n < min_tokens:
@@ -81,8 +90,9 @@ def apply_filters(records: Iterable[dict[str, Any]], min_tokens: int, max_tokens
     """Split records into kept ones and per-filter drop counts (every name in FILTERS present)."""
     kept = []
     dropped: Counter[str] = Counter({name: 0 for name in FILTERS})
+    cache: dict[tuple[str, str], bool] = {}
     for r in records:
-        why = check(r, min_tokens, max_tokens)
+        why = check(r, min_tokens, max_tokens, cache)
         if why is None:
             kept.append(r)
         else:
