@@ -23,6 +23,7 @@ from evmlm.corpus.stage import build_manifest
         ("src/test-helpers/Helper.sol", "folder test-helpers/"),
         ("scripts/Thing.sol", "folder scripts/"),
         ("lib/forge-std/src/Test.sol", "folder lib/"),
+        ("contracts/lib/Math.sol", None),  # only a top-level lib/ is vendored code
         ("contracts/TokenMock.sol", "test/mock file name"),
         ("contracts/MockOracle.sol", "test/mock file name"),
         ("contracts/Testament.sol", None),  # "Test" must be a word of its own
@@ -76,7 +77,7 @@ def test_versioned_dependency_folders_and_internal_remappings(tmp_path):
     assert job.sources["@lib/core@3.0.0/Math.sol"] == "library Math3 {}"  # the declared dependency version
     assert "app/:@lib/core/=@lib/core@3.0.0/" in job.remappings and "app/:src/=app/src/" in job.remappings
     undeclared = r.job(other, ["O.sol"])
-    assert undeclared.sources.get("@lib/core@4.0.0/Math.sol") == "library Math4 {}"  # newest listed version
+    assert undeclared.sources.get("@lib/core@4.0.0/Math.sol") == "library Math4 {}"  # the newest version
     broken = r.job(_pkg(tmp_path, "b", "1", {"X.sol": 'import "./Nope.sol";'}), ["X.sol"])
     assert broken.missing == ["b/X.sol: ./Nope.sol"]
 

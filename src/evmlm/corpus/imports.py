@@ -17,6 +17,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
+from semantic_version import Version
+
 from evmlm.corpus.packages import Package
 from evmlm.solc.versions import strip_comments
 
@@ -53,6 +55,13 @@ def apply_remappings(remappings: Sequence[str], importer: str, path: str) -> str
     return best[3] + path[len(best[2]) :]
 
 
+def _semver(v: str) -> Version:
+    try:
+        return Version.coerce(v)
+    except ValueError:
+        return Version("0.0.0")
+
+
 def _join(importer: str, rel: str) -> str:
     base = posixpath.dirname(importer)
     joined = posixpath.normpath(posixpath.join(base, rel)) if base else posixpath.normpath(rel)
@@ -83,10 +92,9 @@ class ImportResolver:
         self._names = sorted(self._by_name, key=len, reverse=True)
 
     def default(self, name: str) -> Package | None:
-        """The version an undeclared import of ``name`` means: the corpus (non-dependency) entry listed last."""
+        """The version an undeclared import of ``name`` means: the newest one present."""
         cands = self._by_name.get(name) or []
-        main = [p for p in cands if not p.dependency]
-        return (main or cands or [None])[-1]
+        return max(cands, key=lambda p: _semver(p.version)) if cands else None
 
     def _package_target(self, target: str) -> tuple[Package, str] | None:
         """``"name@version/sub/"`` -> (that package, ``"sub/"``) when it names a known package."""

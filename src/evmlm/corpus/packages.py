@@ -38,7 +38,7 @@ class CorpusError(EvmlmError):
 EXCLUDED_DIRS = frozenset({
     "test", "tests", "testing", "test-helpers", "test_helpers", "testhelpers", "test-utils", "testutils",
     "mock", "mocks", "script", "scripts", "echidna", "fuzz", "fuzzing", "certora", "harness", "harnesses",
-    "invariants", "node_modules", "lib", "build", "artifacts", "dist", "out", "cache", "typechain",
+    "invariants", "node_modules", "build", "artifacts", "dist", "out", "cache", "typechain",
     "forge-std", "vendor", "external-deps", "examples-tests",
 })
 _EXCLUDED_STEM = re.compile(r"^(Mock|Test|Fuzz|Echidna)(?=[A-Z_0-9]|$)|(Mock|Mocks|Test|Tests|Harness|Helper|Helpers)$")
@@ -47,8 +47,8 @@ _EXCLUDED_STEM = re.compile(r"^(Mock|Test|Fuzz|Echidna)(?=[A-Z_0-9]|$)|(Mock|Moc
 def excluded(rel_path: str) -> str | None:
     """Why a package-relative path is not part of the corpus, or None when it is.
 
-    Rules: not a ``.sol`` file; Foundry test/script files (``*.t.sol``, ``*.s.sol``); any folder
-    in :data:`EXCLUDED_DIRS` (case-insensitive); a file stem starting with Mock/Test/Fuzz/Echidna
+    Rules: not a ``.sol`` file; Foundry test/script files (``*.t.sol``, ``*.s.sol``); a top-level
+    ``lib/`` (Foundry's vendored dependencies); any folder in :data:`EXCLUDED_DIRS` (case-insensitive); a file stem starting with Mock/Test/Fuzz/Echidna
     or ending in Mock/Test/Tests/Harness/Helper(s).
     """
     p = PurePosixPath(rel_path)
@@ -56,6 +56,8 @@ def excluded(rel_path: str) -> str | None:
         return "not .sol"
     if p.name.endswith((".t.sol", ".s.sol")):
         return "foundry test/script"
+    if len(p.parts) > 1 and p.parts[0] == "lib":  # Foundry's vendored dependencies (git submodules)
+        return "folder lib/"
     for part in p.parts[:-1]:
         if part.lower() in EXCLUDED_DIRS:
             return f"folder {part}/"

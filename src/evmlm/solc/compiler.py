@@ -19,7 +19,7 @@ import json
 import logging
 import os
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -107,9 +107,12 @@ class CompileResult:
         raise KeyError(f"{name} not in compile result {self.key[:12]} ({', '.join(c.name for c in self.contracts)})")
 
     def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["setting"] = self.setting.as_dict()
-        return d
+        """Plain-data form (shares the AST dicts, no deep copy: ASTs are large)."""
+        return {
+            "key": self.key, "version": self.version, "setting": self.setting.as_dict(), "sources": self.sources,
+            "asts": self.asts, "contracts": [dict(vars(c)) for c in self.contracts], "errors": self.errors,
+            "remappings": self.remappings, "targets": self.targets, "source_ids": self.source_ids,
+        }
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> "CompileResult":
@@ -156,7 +159,7 @@ def _cache_get(key: str) -> dict | None:
 
 
 def _cache_put(key: str, record: dict) -> None:
-    data = gzip.compress(json.dumps(record, separators=(",", ":")).encode("utf-8"), compresslevel=5)
+    data = gzip.compress(json.dumps(record, separators=(",", ":")).encode("utf-8"), compresslevel=1)
     atomic.write_bytes(cache_path(key), data)
 
 
