@@ -2,7 +2,8 @@
 
 A preset fixes the shape (hidden size, layers, heads, FFN size, context length); the vocabulary
 size comes from the tokenizer. Parameter counts below are for an 8,192-token vocabulary with
-tied input/output embeddings (as Llama 3.2 1B/3B do). ``small`` is the best 10-minute CPU
+tied input/output embeddings (as Llama 3.2 1B/3B do). Every linear layer's input size is a
+multiple of 64, the NF4 block size bitsandbytes' CPU 4-bit kernels need (QLoRA). ``small`` is the best 10-minute CPU
 pretraining shape measured on this machine (FIELD-NOTES, "ML stack on this CPU": d=192,
 6 layers, 6 heads, FFN 512, context 256).
 """
@@ -41,10 +42,10 @@ class ModelPreset:
 PRESETS: dict[str, ModelPreset] = {
     p.name: p
     for p in (
-        ModelPreset("tiny", 96, 2, 4, 256, 256),  # ~1.0M params: tests
+        ModelPreset("tiny", 128, 2, 4, 256, 256),  # ~1.4M params: tests
         ModelPreset("small", 192, 6, 6, 512, 256),  # ~4.2M: CPU default
         ModelPreset("medium", 256, 8, 8, 704, 512),  # ~8.5M
-        ModelPreset("base", 512, 8, 8, 1376, 1024),  # ~29M
+        ModelPreset("base", 512, 8, 8, 1408, 1024),  # ~29M
         ModelPreset("large", 768, 12, 12, 2048, 1024, 4),  # ~85M (GQA, 4 KV heads)
     )
 }

@@ -41,11 +41,22 @@ class QLoRAUnsupportedError(EvmlmError):
     """bitsandbytes 4-bit quantisation does not work on this platform."""
 
 
-def check_qlora_platform() -> None:
+def check_qlora_platform(base: str | None = None) -> None:
     """Quantise and run one small NF4 layer; raise QLoRAUnsupportedError if that fails.
 
+    On CPU, bitsandbytes' 4-bit kernels need every quantised layer's input size to be a multiple
+    of the NF4 block size (64): checked on ``base``'s config (hidden and intermediate size).
     Called before any data or model work so an unsupported platform fails in a second.
     """
+    import torch
+
+    if base is not None and not torch.cuda.is_available():
+        from transformers import AutoConfig
+
+        c = AutoConfig.from_pretrained(base)
+        bad = {k: getattr(c, k) for k in ("hidden_size", "intermediate_size") if getattr(c, k, 0) % 64}
+        if bad:
+            raise QLoRAUnsupportedError(f"finetune.method=qlora: {base} has {bad}; bitsandbytes' CPU NF4 kernels need multiples of 64; use --finetune.method=lora")
     try:
         import bitsandbytes as bnb
         import torch
@@ -261,14 +272,14 @@ def finetune(
     from evmlm.train.callbacks import plot_loss_curve, standard_callbacks
     from evmlm.train.inference import resolve_model_path
 
-    if cfg.method == "qlora":
-        check_qlora_platform()
     if threads:
         torch.set_num_threads(threads)
     out = Path(out_dir)
     base = resolve_model_path(base_model)
     if Path(base).is_dir():
         base = str(Path(base).resolve())
+    if cfg.method == "qlora":
+        check_qlora_platform(base)
     tokenizer = _load_tokenizer(base, tokenizer_dir if not (Path(base) / "tokenizer_config.json").is_file() else None)
     new_ids = _add_prompt_tokens(tokenizer)
 
@@ -313,14 +324,14 @@ def finetune(
     last = get_last_checkpoint(str(out / "checkpoints")) if resume and (out / "checkpoints").is_dir() else None
     if last:
         log.info("resuming from %s", last)
-    res = trainer.train(resume_from_checkpoint=last)
-    state = trainer.state
-    runtime = float(res.metrics.get("train_runtime", 0.0)) or 1e-9
     seen_before = 0
     if last:
         import json
 
         seen_before = json.loads((Path(last) / "trainer_state.json").read_text()).get("num_input_tokens_seen", 0) or 0
+    res = trainer.train(resume_from_checkpoint=last)
+    state = trainer.state
+    runtime = float(res.metrics.get("train_runtime", 0.0)) or 1e-9
     eval_losses = sorted({int(r["step"]): float(r["eval_loss"]) for r in state.log_history if "eval_loss" in r}.items())
     result = FinetuneResult(
         method=cfg.method,
