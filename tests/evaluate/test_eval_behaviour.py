@@ -96,3 +96,21 @@ def test_recompile_through_evmlm_solc(counter_source: str) -> None:
     assert not bad.ok and "Undeclared identifier" in (bad.error or "") and bad.creation_bytecode is None
     with pytest.raises(SpliceError):
         recompile(result, "Other.sol", "Counter", start, length, text)
+
+
+def test_inherited_function_is_spliced_into_the_base_file() -> None:
+    from evmlm.evaluate.behaviour import recompile
+    from evmlm.solc import compile_sources
+
+    base = "// SPDX-License-Identifier: MIT\npragma solidity ^0.8.20;\ncontract Base {\n    uint256 public x;\n    function set(uint256 v) public virtual { x = v; }\n}\n"
+    child = '// SPDX-License-Identifier: MIT\npragma solidity ^0.8.20;\nimport "./Base.sol";\ncontract Child is Base {}\n'
+    result = compile_sources({"Base.sol": base, "Child.sol": child}, setting="opt200", version="0.8.26")
+    fn = "function set(uint256 v) public virtual { x = v; }"
+    start = base.encode().index(fn.encode())
+    rc = recompile(result, "Base.sol", "Child.sol:Child", start, len(fn), fn.replace("x = v;", "x = v + 1;"))
+    assert rc.ok, rc.error
+    sel = result.contract("Child", "Child.sol").method_identifiers["set(uint256)"]
+    res = compare_behaviour(rc.original_creation_bytecode, rc.creation_bytecode, rc.abi, sel)
+    assert res.same is False and "storage slot 0x0" in (res.first_difference or "")
+    same = recompile(result, "Base.sol", "Child.sol:Child", start, len(fn), fn)
+    assert compare_behaviour(same.original_creation_bytecode, same.creation_bytecode, same.abi, sel).same is True

@@ -73,13 +73,15 @@ class RecompileResult:
     abi: list[Any]
 
 
-def recompile(original: Any, source_path: str, contract_name: str, source_start: int, source_length: int, decompiled: str) -> RecompileResult:
+def recompile(original: Any, source_path: str, contract: str, source_start: int, source_length: int, decompiled: str) -> RecompileResult:
     """Splice ``decompiled`` into the original compile job and compile it again.
 
     ``original``: the function's :class:`evmlm.solc.CompileResult` (its sources, solc version,
     setting and remappings are reused, so the job is compiled exactly as before);
-    ``source_path``/``contract_name``: the function's contract; ``source_start``/
-    ``source_length``: the function's UTF-8 byte range in ``source_path``. Raises
+    ``source_path``: the file that defines the function (for an inherited function, a base
+    contract's file); ``contract``: the deployed contract, ``"path:Name"`` (or just ``Name``
+    when it is in ``source_path``); ``source_start``/``source_length``: the function's UTF-8
+    byte range in ``source_path``. Raises
     :class:`SpliceError` for a missing file, contract or bad offsets; a solc error in the
     spliced job is a result (``ok=False``, ``error`` = solc's first error), not an exception.
     """
@@ -87,16 +89,17 @@ def recompile(original: Any, source_path: str, contract_name: str, source_start:
 
     if source_path not in original.sources:
         raise SpliceError(f"{source_path}: not among the compile job's sources; cannot splice")
-    orig = _find_contract(original.contracts, source_path, contract_name)
+    contract_path, contract_name = contract.rsplit(":", 1) if ":" in contract else (source_path, contract)
+    orig = _find_contract(original.contracts, contract_path, contract_name)
     if orig is None:
-        raise SpliceError(f"{source_path}:{contract_name}: contract not in the original compile output")
+        raise SpliceError(f"{contract_path}:{contract_name}: contract not in the original compile output")
     spliced_sources = dict(original.sources)
     spliced_sources[source_path] = splice_function(original.sources[source_path], source_start, source_length, decompiled)
     try:
         spliced = compile_sources(spliced_sources, setting=original.setting, version=original.version, remappings=tuple(original.remappings))
     except CompileError as e:
         return RecompileResult(False, (str(e).splitlines() or ["solc error"])[0], None, orig.creation_bytecode, list(orig.abi))
-    new = _find_contract(spliced.contracts, source_path, contract_name)
+    new = _find_contract(spliced.contracts, contract_path, contract_name)
     if new is None:
         return RecompileResult(False, f"{contract_name} is missing from the spliced compile output", None, orig.creation_bytecode, list(orig.abi))
     return RecompileResult(True, None, new.creation_bytecode, orig.creation_bytecode, list(orig.abi))

@@ -207,8 +207,8 @@ def _check_behaviour(s: FunctionScore, r: Mapping[str, Any], hyp: str, syntax: s
         return
     try:
         result = load_compile(str(r["compile_key"]))
-        path, name = str(r["contract"]).rsplit(":", 1)
-        rc = recompile(result, str(r.get("source_path") or path), name, int(r["source_start"]), int(r["source_length"]), hyp)
+        contract = str(r["contract"])
+        rc = recompile(result, str(r.get("source_path") or contract.rsplit(":", 1)[0]), contract, int(r["source_start"]), int(r["source_length"]), hyp)
     except EvmlmError as e:
         s.note = s.note or f"recompile not checked: {e}"
         return

@@ -44,9 +44,30 @@ def compile_loader(compile_dir: str | Path | None) -> Callable[[str], Any] | Non
     """``compile_key → CompileResult`` from the compile stage folder (cached), or None without one."""
     if compile_dir is None or not Path(compile_dir).is_dir():
         return None
+    import gzip
+    import json
+
+    from evmlm.errors import EvmlmError
+    from evmlm.solc import CompileResult
+    from evmlm.solc.compiler import cache_path
     from evmlm.solc.stage import load_result
 
-    return functools.lru_cache(maxsize=64)(lambda key: load_result(compile_dir, key))
+    @functools.lru_cache(maxsize=64)
+    def load(key: str) -> Any:
+        try:
+            return load_result(compile_dir, key)
+        except EvmlmError:
+            # jobs compiled by later stages (the dataset's concrete wrappers) are only in the compile cache
+            p = cache_path(key)
+            if not p.is_file():
+                raise
+            with gzip.open(p, "rt", encoding="utf-8") as f:
+                rec = json.load(f)
+            if not rec.get("ok", True) or "result" not in rec:
+                raise
+            return CompileResult.from_json(rec["result"])
+
+    return load
 
 
 def evaluate(
