@@ -200,8 +200,12 @@ def lora_config(cfg: FinetuneConfig, new_token_ids: Sequence[int] = ()):  # -> p
     )
 
 
-def sft_config(cfg: FinetuneConfig, output_dir: Path, *, max_steps: int, seed: int = 0):  # -> trl.SFTConfig
-    """TRL settings of a fine-tuning run (CPU-safe: ``use_cpu`` when there is no GPU)."""
+def sft_config(cfg: FinetuneConfig, output_dir: Path, *, max_steps: int, seed: int = 0, eval_on_start: bool = True):  # -> trl.SFTConfig
+    """TRL settings of a fine-tuning run (CPU-safe: ``use_cpu`` when there is no GPU).
+
+    ``eval_on_start``: evaluate before the first step (the eval-loss curve's step-0 point; off
+    when resuming, where that point exists already).
+    """
     import torch
     from trl import SFTConfig
 
@@ -224,7 +228,7 @@ def sft_config(cfg: FinetuneConfig, output_dir: Path, *, max_steps: int, seed: i
         logging_first_step=True,
         eval_strategy="steps",
         eval_steps=cfg.eval_steps,
-        eval_on_start=True,
+        eval_on_start=eval_on_start,
         save_strategy="steps",
         save_steps=cfg.save_steps,
         save_total_limit=cfg.save_total_limit,
@@ -305,7 +309,8 @@ def finetune(
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
 
-    args = sft_config(cfg, out / "checkpoints", max_steps=max_steps, seed=seed)
+    last = get_last_checkpoint(str(out / "checkpoints")) if resume and (out / "checkpoints").is_dir() else None
+    args = sft_config(cfg, out / "checkpoints", max_steps=max_steps, seed=seed, eval_on_start=last is None)
     cbs = standard_callbacks(
         tb_dir=out / "tb",
         curve_path=out / "loss_curve.png",
@@ -321,7 +326,6 @@ def finetune(
         processing_class=tokenizer,
         callbacks=[*cbs, *callbacks],
     )
-    last = get_last_checkpoint(str(out / "checkpoints")) if resume and (out / "checkpoints").is_dir() else None
     if last:
         log.info("resuming from %s", last)
     seen_before = 0
