@@ -13,8 +13,10 @@ cloned per return-address context and callers do not merge — the context-sensi
 Vandal/Gigahorse-style decompilers (Grech et al., "Gigahorse", ICSE 2019, §3). When a block is
 reached in more than ``max_contexts_per_block`` contexts, further contexts flow into one
 *merged* node keyed by the stack height and only the innermost two return addresses
-(k-limiting; outer labels joined into sets of JUMPDESTs) and the block is reported as a
-context-bound fallback. A jump whose target is unknown is *unresolved*: counted per jump site
+(k-limiting; outer labels joined into sets of JUMPDESTs); past the bound again, into one node
+per block for any stack height and the block is reported as a
+context-bound fallback; so is a context holding the same return address twice (recursion:
+the same call site active twice), which would otherwise clone without end. A jump whose target is unknown is *unresolved*: counted per jump site
 and reported, never dropped silently. A constant target that is not a JUMPDEST is an
 exceptional halt (``invalid_jumps``), as the EVM specifies (yellow paper §9.4.3).
 
@@ -333,7 +335,9 @@ class ContractCFG:
         if key in self.nodes:
             return key, tuple(stack)
         n = self.contexts.get(pc, 0)
-        if n >= self.max_contexts:
+        labels_in_ctx = [v for v in ctx if v is not None]
+        recursive = len(labels_in_ctx) != len(set(labels_in_ctx))  # one call site active twice
+        if n >= self.max_contexts or recursive:
             if pc not in self.fallback_blocks:
                 log.debug("block %#x: more than %d contexts; merging further contexts", pc, self.max_contexts)
             self.fallback_blocks.add(pc)
@@ -342,7 +346,9 @@ class ContractCFG:
             labels = [(i, int(v)) for i, v in enumerate(stack) if type(v) is Label][-MERGED_K:]
             mkey = (pc, (MERGED, len(stack), tuple(labels)))
             if mkey not in self.nodes and self.merged.get(pc, 0) >= self.max_contexts:
-                mkey = (pc, (MERGED, len(stack), ()))
+                # last tier: one node per block for any height (stacks joined from the top,
+                # truncated to the shortest), so recursion that grows the stack converges
+                mkey = (pc, (MERGED, -1, ()))
             if mkey not in self.nodes:
                 self.merged[pc] = self.merged.get(pc, 0) + 1
             return mkey, tuple(stack)

@@ -18,6 +18,7 @@ import json
 import logging
 import random
 import sys
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,6 +107,7 @@ class SelectorReport:
     failures: list[tuple[str, str]] = field(default_factory=list)
     misses: list[tuple[str, str, str]] = field(default_factory=list)  # contract, selector, signature
     extras: list[tuple[str, str]] = field(default_factory=list)
+    seconds: list[tuple[float, str]] = field(default_factory=list)  # lift time per contract
 
     @property
     def precision(self) -> float:
@@ -126,11 +128,13 @@ def selector_recovery(contracts: Iterable[Contract], *, progress: bool = False) 
     rep = SelectorReport()
     for c in tqdm(list(contracts), desc="selectors", unit="contract", disable=not progress):
         want = {f"{selector_of(signature_of(e)):#010x}": signature_of(e) for e in c.abi if e.get("type", "function") == "function"}
+        t0 = time.perf_counter()
         try:
             got = set(lift_contract(c.runtime, what=c.name).selectors)
         except Exception as e:  # a failure is a miss of every selector, recorded
             rep.failures.append((c.name, f"{type(e).__name__}: {e}"))
             got = set()
+        rep.seconds.append((time.perf_counter() - t0, c.name))
         rep.contracts += 1
         rep.true_pos += len(got & set(want))
         rep.false_pos += len(got - set(want))
@@ -392,6 +396,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  extra {sel}  in {name}")
         for name, err in rep.failures[:20]:
             print(f"  failed {name}: {err}")
+        for sec, name in sorted(rep.seconds, reverse=True)[:5]:
+            print(f"  slowest {sec:.2f} s  {name}")
         out: dict[str, Any] = {"contracts": rep.contracts, "tp": rep.true_pos, "fp": rep.false_pos, "fn": rep.false_neg, "precision": rep.precision, "recall": rep.recall, "f1": rep.f1, "misses": rep.misses, "extras": rep.extras, "failures": rep.failures}
     else:
         srep = soundness(contracts, calls_per_function=args.calls, seed=args.seed, progress=True)

@@ -238,12 +238,16 @@ class Recognisers:
                     copies.append((s, base, off))
         errors = dict(COMMON_ERRORS)
         errors.update(self.info.errors)
+        by_base: dict[Any, dict[int, tac.Stmt]] = {}
+        for _b, st, ba, o in stores:
+            by_base.setdefault(ba, {})[o] = st
+        dropped: set[int] = set()
         for b, s, base, off in stores:
             val = s.args[1]
             if not isinstance(val, tac.Const) or val.value & LOW224 or not val.value:
                 continue
             if val.value == ERROR_STRING:
-                same = {o: st for bb, st, ba, o in stores if ba == base and st is not s}
+                same = by_base.get(base, {})
                 ln = same.get(off + 0x24)
                 if ln is None or not isinstance(ln.args[1], tac.Const) or ln.args[1].value > 4096:
                     continue
@@ -268,15 +272,17 @@ class Recognisers:
                 if not ok:
                     continue
                 reason = data[:n].decode("utf-8", errors="replace")
-                idx = b.stmts.index(s)
+                idx = next(i for i, x in enumerate(b.stmts) if x is s)
                 b.stmts[idx] = tac.Stmt(None, "ERROR", (s.args[0], tac.Str(reason)))
-                for bb in f.blocks:
-                    bb.stmts = [x for x in bb.stmts if not any(x is u for u in used)]
+                dropped.update(id(u) for u in used)
             elif (val.value >> 224) in errors and val.value != PANIC:
                 name = errors[val.value >> 224][0]
                 idx = next((i for i, x in enumerate(b.stmts) if x is s), None)
                 if idx is not None:
                     b.stmts[idx] = tac.Stmt(None, "ERROR", (s.args[0], tac.Var(name)))
+        if dropped:
+            for bb in f.blocks:
+                bb.stmts = [x for x in bb.stmts if id(x) not in dropped]
 
     def _mapping(self, f: tac.Function) -> None:
         ren: dict[str, tac.Operand] = {}

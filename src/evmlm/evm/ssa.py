@@ -228,23 +228,35 @@ class _Builder:
         return FunctionSSA(self.nodes, labels, self.preds, self.succ, phis, {k: self.code[k].stmts for k in self.nodes})
 
     def _remove_trivial_phis(self) -> dict[SVar, object]:
+        """Replace PHIs whose operands are one value (besides themselves) by that value.
+
+        A worklist over PHI users with path-compressed lookups (Braun et al. 2013, §3.1)."""
         repl: dict[SVar, object] = {}
 
         def find(v: object) -> object:
-            while isinstance(v, SVar) and v in repl:
-                v = repl[v]
-            return v
+            root = v
+            while isinstance(root, SVar) and root in repl:
+                root = repl[root]
+            while isinstance(v, SVar) and v in repl and repl[v] is not root:
+                repl[v], v = root, repl[v]
+            return root
 
-        changed = True
-        while changed:
-            changed = False
-            for p in self.phis:
-                if p in repl:
-                    continue
-                ops = {find(o) for o in p.phi_ops} - {p}  # type: ignore[union-attr]
-                if len(ops) == 1:
-                    repl[p] = ops.pop()
-                    changed = True
+        users: dict[SVar, list[SVar]] = {}
+        for p in self.phis:
+            for o in p.phi_ops:  # type: ignore[union-attr]
+                if isinstance(o, SVar) and o.phi_ops is not None:
+                    users.setdefault(o, []).append(p)
+        work = list(self.phis)
+        while work:
+            p = work.pop()
+            if p in repl:
+                continue
+            ops = {find(o) for o in p.phi_ops} - {p}  # type: ignore[union-attr]
+            if len(ops) == 1:
+                repl[p] = ops.pop()
+                work.extend(u for u in users.get(p, ()) if u not in repl)
+        for p in list(repl):
+            repl[p] = find(p)
         return repl
 
     def _dead_code(self, live_phis: list[SVar]) -> None:
