@@ -93,6 +93,25 @@ def compile_(ctx: typer.Context, config: ConfigOpt = None, name: NameOpt = None)
     run_chain(config, name, ctx.args, "compile")
 
 
+@app.command("etherscan", context_settings=_EXTRA)
+def etherscan(
+    ctx: typer.Context,
+    addresses: Annotated[Optional[list[str]], typer.Argument(help="Contract addresses (0x...).")] = None,
+    out: Annotated[Path, typer.Option(help="Folder for the sources (one subfolder per address).")] = Path("vendor/etherscan"),
+    address_file: Annotated[Optional[Path], typer.Option(help="File with one address per line.")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Fetch verified sources from Etherscan (key from $ETHERSCAN_API_KEY; cached, rate-limited)."""
+    from dataclasses import replace
+
+    from evmlm.corpus.etherscan import fetch_to_dir
+
+    cfg = load_run_config(config, None, ctx.args).corpus
+    cfg = replace(cfg, etherscan_addresses=tuple(addresses or ()) + cfg.etherscan_addresses,
+                  etherscan_address_file=str(address_file) if address_file else cfg.etherscan_address_file)
+    typer.echo(fetch_to_dir(cfg, out)["line"])
+
+
 @app.command("show-config", context_settings=_EXTRA)
 def show_config(ctx: typer.Context, config: ConfigOpt = None, name: NameOpt = None) -> None:
     """Print the resolved config as YAML."""

@@ -296,3 +296,26 @@ def etherscan_packages(cfg: Any, out_root: Path, *, cache_dir: Path | None = Pat
         log.warning("etherscan %s: %s", a, why)
     log.info("etherscan: %d verified, %d failed, %d HTTP calls", len(found), len(failed), client.calls)
     return [write_contract(c, out_root) for c in found]
+
+
+def fetch_to_dir(cfg: Any, out_dir: Path, *, progress: bool = True) -> dict[str, Any]:
+    """Fetch ``cfg``'s addresses (a CorpusConfig) into ``out_dir/<address>/`` (usable as a
+    ``dir`` corpus). Returns a summary dict with a one-line ``line``. Raises CorpusError when
+    the key variable is unset."""
+    key = os.environ.get(cfg.etherscan_key_env, "")
+    if not key:
+        raise CorpusError(f"${cfg.etherscan_key_env} is not set; export your Etherscan API key in it")
+    addrs = read_addresses(cfg.etherscan_addresses, cfg.etherscan_address_file)
+    with EtherscanClient(key, url=cfg.etherscan_url, chain_id=cfg.etherscan_chain_id, calls_per_s=cfg.etherscan_calls_per_s,
+                         retries=cfg.etherscan_retries) as client:
+        found, failed = client.fetch_many(addrs, workers=cfg.etherscan_workers, batch_size=cfg.etherscan_batch_size, progress=progress)
+    files = 0
+    for c in found:
+        write_contract(c, out_dir)
+        files += len(c.sources)
+    reasons: dict[str, int] = {}
+    for why in failed.values():
+        k = "not verified" if why == "not verified" else why.split(": ", 1)[-1][:60]
+        reasons[k] = reasons.get(k, 0) + 1
+    line = f"{len(found)}/{len(addrs)} verified contracts, {files} files -> {out_dir}; {client.calls} HTTP calls; failed: {reasons or 'none'}"
+    return {"line": line, "verified": len(found), "failed": failed, "calls": client.calls}
