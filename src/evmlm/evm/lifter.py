@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 from evmlm.evm import tac
 from evmlm.evm.abi import COMMON_FUNCTIONS, AbiInfo
 from evmlm.evm.cfg import ContractCFG, NodeKey
-from evmlm.evm.disasm import load_bytecode, split_metadata
+from evmlm.evm.disasm import BytecodeError, load_bytecode, split_metadata
 from evmlm.evm.opcodes import HALTS, STATE_CHANGING
 from evmlm.evm.ssa import build_ssa, to_tac
 
@@ -121,9 +121,12 @@ def _evmole_info(code: bytes) -> dict[int, tuple[str | None, str | None]]:
 def _exits_ok(cfg: ContractCFG, nodes: list[NodeKey]) -> bool:
     """Whether a region does anything but revert: a STOP/RETURN exit or a state change."""
     for k in nodes:
-        names = {i.name for i in cfg.nodes[k].block.instructions}
+        block = cfg.nodes[k].block
+        names = {i.name for i in block.instructions}
         if names & STATE_CHANGING or names & {"STOP", "RETURN"}:
             return True
+        if block.last.name not in HALTS and block.last.name not in ("JUMP", "JUMPI") and block.end >= len(cfg.code):
+            return True  # running off the end of the code is a STOP
     return False
 
 
@@ -236,3 +239,76 @@ def lift_contract(
         context_fallbacks=len(cfg.fallback_blocks),
         invalid_jumps=len(cfg.invalid_jumps),
     )
+
+
+def read_lift_input(source: str, *, abi_file: str | None = None, storage_layout_file: str | None = None) -> tuple[Any, list | None, dict | None, str]:
+    """Resolve the ``evmlm lift`` argument: a path (hex text, raw bytes or an artifact JSON with
+    ``abi`` / ``storageLayout`` taken from it) or hex itself. Returns (bytecode input, abi,
+    storage layout, name for errors). Raises :class:`BytecodeError` for unreadable files."""
+    import json
+    from pathlib import Path
+
+    what = "bytecode argument"
+    data: Any = source
+    abi: list | None = None
+    layout: dict | None = None
+    p = Path(source)
+    looks_like_path = len(source) < 4096 and ("/" in source or "." in source or p.exists())
+    if looks_like_path and not p.is_file() and not source.removeprefix("0x").isalnum():
+        raise BytecodeError(f"{source}: no such file; pass runtime bytecode as hex or a file holding it")
+    if looks_like_path and p.is_file():
+        what = str(p)
+        raw = p.read_bytes()
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
+        data = raw if text is None else text
+        if text is not None and text.lstrip().startswith("{"):
+            try:
+                obj = json.loads(text)
+            except json.JSONDecodeError as e:
+                raise BytecodeError(f"{p}: not valid JSON ({e.msg} at line {e.lineno})") from e
+            if isinstance(obj, dict):
+                data = obj
+                abi = obj.get("abi") if isinstance(obj.get("abi"), list) else None
+                layout = obj.get("storageLayout") or obj.get("storage_layout")
+    for path, kind in ((abi_file, "abi"), (storage_layout_file, "storage layout")):
+        if path is None:
+            continue
+        fp = Path(path)
+        try:
+            loaded = json.loads(fp.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise BytecodeError(f"{fp}: cannot read the {kind} JSON ({e}); pass a solc {kind} file") from e
+        if kind == "abi":
+            abi = loaded.get("abi") if isinstance(loaded, dict) else loaded
+        else:
+            layout = loaded.get("storageLayout", loaded) if isinstance(loaded, dict) else None
+            if layout is None:
+                raise BytecodeError(f"{fp}: not a solc storageLayout object")
+    return data, abi, layout, what
+
+
+def render(lc: LiftedContract, *, selector: str | None = None, signature: str | None = None, fmt: str = "tac", internal: bool = True) -> str:
+    """Text of a lifted contract for the CLI: all functions' TAC (or JSON), or one function's.
+
+    Raises :class:`BytecodeError` naming the selectors found when the asked one is not there."""
+    import json
+
+    from evmlm.evm.abi import selector_of
+
+    funcs = [f for f in lc.functions if internal or f.kind != "internal"]
+    if signature is not None:
+        selector = f"{selector_of(signature.replace(' ', '')):#010x}"
+    if selector is not None:
+        f = lc.function(selector)
+        if f is None:
+            have = ", ".join(lc.selectors) or "none"
+            raise BytecodeError(f"selector {selector}: not in this contract (found: {have})")
+        funcs = [f]
+    if fmt == "json":
+        d = lc.to_dict()
+        d["functions"] = [f.to_dict() for f in funcs]
+        return json.dumps(d, indent=1)
+    return "\n".join(f.tac for f in funcs)
