@@ -93,6 +93,34 @@ def compile_(ctx: typer.Context, config: ConfigOpt = None, name: NameOpt = None)
     run_chain(config, name, ctx.args, "compile")
 
 
+@app.command("lift")
+def lift(
+    bytecode: Annotated[str, typer.Argument(help="Runtime bytecode (hex) or a file: hex, raw bytes, or a compiler/Hardhat artifact JSON.")],
+    selector: Annotated[Optional[str], typer.Option(help="Only this function (0x + 8 hex).")] = None,
+    signature: Annotated[Optional[str], typer.Option(help="Only this function, by signature, e.g. 'transfer(address,uint256)'.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="tac or json.")] = "tac",
+    storage_layout: Annotated[Optional[Path], typer.Option("--storage-layout", help="solc storageLayout JSON: names state variables.")] = None,
+    abi: Annotated[Optional[Path], typer.Option("--abi", help="ABI JSON: signatures, event and error names.")] = None,
+    internal: Annotated[bool, typer.Option(help="Also print internal functions.")] = True,
+) -> None:
+    """Lift runtime bytecode to per-function TAC (CFG, functions, SSA, recognisers)."""
+    import time
+
+    from evmlm.evm import lift_contract
+    from evmlm.evm.disasm import BytecodeError
+    from evmlm.evm.lifter import read_lift_input, render
+
+    if fmt not in ("tac", "json"):
+        raise BytecodeError(f"--format {fmt}: expected tac or json")
+    data, abi_list, layout, what = read_lift_input(bytecode, abi_file=str(abi) if abi else None, storage_layout_file=str(storage_layout) if storage_layout else None)
+    t0 = time.perf_counter()
+    lc = lift_contract(data, abi=abi_list, storage_layout=layout, what=what)
+    ms = (time.perf_counter() - t0) * 1000
+    typer.echo(render(lc, selector=selector, signature=signature, fmt=fmt, internal=internal), nl=fmt == "json")
+    kinds = ", ".join(f"{sum(f.kind == k for f in lc.functions)} {k}" for k in ("public", "fallback", "receive", "internal") if any(f.kind == k for f in lc.functions))
+    typer.echo(f"lifted {lc.code_size} bytes in {ms:.0f} ms: {kinds or 'no functions'}; {lc.unresolved_jumps} unresolved jumps, {lc.context_fallbacks} context fallbacks", err=True)
+
+
 @app.command("etherscan", context_settings=_EXTRA)
 def etherscan(
     ctx: typer.Context,
