@@ -10,6 +10,7 @@ import exactly as this module did are part of the job (``context:prefix=target``
 
 from __future__ import annotations
 
+import functools
 import logging
 import posixpath
 import re
@@ -29,7 +30,12 @@ IMPORT_RE = re.compile(r"\bimport\s+(?:[^;\"']*?\bfrom\s+)?[\"']([^\"']+)[\"']",
 
 def imports_of(text: str) -> list[str]:
     """Import paths of a Solidity source, in order (comments ignored)."""
-    return IMPORT_RE.findall(strip_comments(text))
+    return list(_imports(text))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _imports(text: str) -> tuple[str, ...]:
+    return tuple(IMPORT_RE.findall(strip_comments(text)))
 
 
 def parse_remapping(r: str) -> tuple[str, str, str]:
@@ -90,6 +96,14 @@ class ImportResolver:
         for p in self.packages:
             self._by_name.setdefault(p.name, []).append(p)
         self._names = sorted(self._by_name, key=len, reverse=True)
+        self._texts: dict[tuple[int, str], str | None] = {}
+
+    def _read(self, pkg: Package, rel: str) -> str | None:
+        """File text, read once per resolver (jobs share their imports' strings)."""
+        key = (id(pkg), rel)
+        if key not in self._texts:
+            self._texts[key] = pkg.read(rel)
+        return self._texts[key]
 
     def default(self, name: str) -> Package | None:
         """The version an undeclared import of ``name`` means: the newest one present."""
@@ -136,7 +150,7 @@ class ImportResolver:
             logical, pkg, rel, via = queue.popleft()
             if logical in seen:
                 continue
-            text = pkg.read(rel)
+            text = self._read(pkg, rel)
             if text is None:
                 if via not in job.missing:
                     job.missing.append(via or f"{logical}: file not found in {pkg.spec}")

@@ -49,7 +49,12 @@ def strip_comments(text: str) -> str:
 
 def pragmas(text: str) -> list[str]:
     """The ``pragma solidity`` expressions of a source text (comments ignored)."""
-    return [p.strip() for p in PRAGMA_RE.findall(strip_comments(text))]
+    return list(_pragmas(text))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _pragmas(text: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in PRAGMA_RE.findall(strip_comments(text)))
 
 
 def _normalise(expr: str) -> str:
