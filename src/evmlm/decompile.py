@@ -90,6 +90,46 @@ def read_input(source: str | bytes | Mapping[str, Any]) -> DecompileInput:
 # ----------------------------------------------------------------------------------- generation
 
 
+def context_length(model: Any) -> int:
+    """The model's context in tokens (``max_position_embeddings``; 2048 when unknown)."""
+    return int(getattr(getattr(model, "config", None), "max_position_embeddings", 2048) or 2048)
+
+
+def generation_budget(model: Any, max_new_tokens: int) -> tuple[int, int]:
+    """``(prompt tokens, new tokens)`` that fit the model's context: the prompt keeps at least
+    half of the context (new tokens are reduced to fit, as fine-tuning kept examples whose
+    completion fits in half of ``max_length``)."""
+    ctx = context_length(model)
+    new = min(max_new_tokens, ctx - ctx // 2)
+    return ctx - new, new
+
+
+def fit_prompt(tac: str, signature: str | None, contract_context: str | None, tokenizer: Any, budget: int) -> str:
+    """:func:`evmlm.train.prompt.build_prompt` cut to ``budget`` tokens the way fine-tuning cuts
+    it (:func:`evmlm.train.data.to_sft_examples`): drop the contract context, then keep the
+    TAC's first lines (binary search) followed by ``...``."""
+    from evmlm.train.prompt import build_prompt
+
+    def ntok(text: str) -> int:
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    prompt = build_prompt(tac, signature, contract_context)
+    if ntok(prompt) <= budget:
+        return prompt
+    prompt = build_prompt(tac, signature, None)
+    if ntok(prompt) <= budget:
+        return prompt
+    lines = tac.splitlines()
+    lo, hi = 1, len(lines)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if ntok(build_prompt("\n".join(lines[:mid] + ["..."]), signature, None)) <= budget:
+            lo = mid
+        else:
+            hi = mid - 1
+    return build_prompt("\n".join(lines[:lo] + ["..."]), signature, None)
+
+
 def generate_completions(
     model: Any,
     tokenizer: Any,
@@ -105,9 +145,9 @@ def generate_completions(
     """Generate a completion per prompt: ``[(solidity text, seconds), ...]`` in prompt order.
 
     Prompts are tokenised without added special tokens, sorted by length, left-padded and
-    generated ``batch_size`` at a time (input ids ``(batch, seq)``); a prompt longer than the
-    model's context minus ``max_new_tokens`` keeps its head and its final ``<|solidity|>``
-    token. ``on_text(i, text)``: stream prompt ``i``'s text as it is generated (then prompts
+    generated ``batch_size`` at a time (input ids ``(batch, seq)``). New tokens and prompt share
+    the context (:func:`generation_budget`); a prompt still too long keeps its head and its
+    final ``<|solidity|>`` token (fit prompts first with :func:`fit_prompt`). ``on_text(i, text)``: stream prompt ``i``'s text as it is generated (then prompts
     run one at a time); ``progress(n)``: called with the number of prompts just finished.
     The returned seconds are the batch's time divided among its prompts. Text is cut at EOS
     (:func:`evmlm.train.prompt.extract_solidity`).
@@ -118,8 +158,7 @@ def generate_completions(
     from evmlm.train.prompt import extract_solidity
 
     set_seed(seed)
-    ctx = int(getattr(model.config, "max_position_embeddings", 2048) or 2048)
-    limit = max(8, ctx - max_new_tokens)
+    limit, max_new_tokens = generation_budget(model, max_new_tokens)
     encoded = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
     for i, ids in enumerate(encoded):
         if len(ids) > limit:
@@ -407,7 +446,6 @@ def decompile(
     error for a missing model folder.
     """
     from evmlm.evm import lift_contract
-    from evmlm.train.prompt import build_prompt
 
     cfg = config or DecompileConfig()
     inp = bytecode if isinstance(bytecode, DecompileInput) else read_input(bytecode)
@@ -428,9 +466,8 @@ def decompile(
             have = ", ".join(sorted(f.selector for f in lifted.functions if f.selector)) or "none"
             raise DecompileInputError(f"{inp.name}: no function with selector {want} (selectors: {have})")
     outputs = [FunctionOutput(f.selector, f.kind, resolve_signature(f.selector, inp.abi, signatures, f.signature), f.tac) for f in funcs]
-    prompts = []
-    for fo in outputs:
-        prompts.append(build_prompt(fo.tac, fo.signature, None))
+    budget, _ = generation_budget(model, cfg.max_new_tokens)
+    prompts = [fit_prompt(fo.tac, fo.signature, None, tokenizer, budget) for fo in outputs]
     t1 = time.perf_counter()
     if prompts:
         gens = generate_completions(model, tokenizer, prompts, max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size, temperature=cfg.temperature, on_text=on_text)

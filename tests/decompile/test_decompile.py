@@ -111,3 +111,23 @@ def test_cli_decompile_file_json_and_sol(piggy, tiny_model_dir: Path, tmp_path: 
     # the console entry point: a one-line error and exit status 2 for input that is not bytecode
     bad = subprocess.run([sys.executable, "-m", "evmlm", "decompile", "0xzz", "--model", str(tiny_model_dir)], capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, cwd=ROOT)
     assert bad.returncode == 2 and bad.stderr.startswith("error: ") and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_fit_prompt_cuts_like_finetuning(tiny_model_dir: Path) -> None:
+    from transformers import AutoTokenizer
+
+    from evmlm.train.prompt import SOLIDITY_TOKEN, build_prompt
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    tac = "function 0x12345678 f(uint256)\n" + "\n".join(f"    v{i} = ADD(v{i - 1}, 0x{i:x})" for i in range(1, 200))
+    full = build_prompt(tac, "f(uint256)", "uint256 x;")
+    assert dec.fit_prompt(tac, "f(uint256)", "uint256 x;", tok, 100_000) == full
+    cut = dec.fit_prompt(tac, "f(uint256)", "uint256 x;", tok, 120)
+    assert len(tok(cut, add_special_tokens=False)["input_ids"]) <= 120
+    assert cut.endswith("...\n" + SOLIDITY_TOKEN) and "<|context|>" not in cut and cut.startswith("<|signature|>f(uint256)")
+
+    class _M:
+        class config:  # noqa: N801 - mimics a transformers config
+            max_position_embeddings = 256
+
+    assert dec.generation_budget(_M(), 384) == (128, 128) and dec.generation_budget(_M(), 64) == (192, 64)

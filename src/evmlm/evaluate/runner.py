@@ -75,10 +75,10 @@ def select_functions(records: Sequence[Mapping[str, Any]], max_functions: int | 
 
 def predict_model(records: Sequence[Mapping[str, Any]], model: Any, tokenizer: Any, config: EvalConfig, progress: Callable[[int], None] | None = None) -> dict[str, tuple[str, float]]:
     """``id → (solidity, seconds)`` from the model, prompted with TAC, signature and contract context."""
-    from evmlm.decompile import generate_completions
-    from evmlm.train.prompt import build_prompt
+    from evmlm.decompile import fit_prompt, generate_completions, generation_budget
 
-    prompts = [build_prompt(r["tac"], r.get("signature"), r.get("contract_context")) for r in records]
+    budget, _ = generation_budget(model, config.max_new_tokens)
+    prompts = [fit_prompt(r["tac"], r.get("signature"), r.get("contract_context"), tokenizer, budget) for r in records]
     gens = generate_completions(model, tokenizer, prompts, max_new_tokens=config.max_new_tokens, batch_size=config.batch_size, seed=config.seed, progress=progress)
     return {str(r["id"]): g for r, g in zip(records, gens)}
 
