@@ -145,7 +145,9 @@ class DatasetConfig:
     paper's 50–20,000, arXiv 2506.19624). ``near_dup_threshold``: MinHash-LSH Jaccard threshold
     on normalised Solidity. ``split``: train/validation/test shares of pairs, by group.
     ``seed``: the split's seed. ``wrappers``: generate, compile and lift concrete wrappers for
-    abstract contracts and library functions. ``artifact_dirs``: folders searched for JSON
+    abstract contracts and library functions, under the compile settings in
+    ``wrapper_settings`` only (a wrapper compile costs ~1-3 s: all settings would take tens of
+    minutes on the default corpus). ``artifact_dirs``: folders searched for JSON
     artifacts whose ABIs feed the signature database; ``signature_files``: 4byte-style files
     (TSV ``selector<TAB>signature`` or 4byte JSON) imported into it.
     """
@@ -156,6 +158,7 @@ class DatasetConfig:
     split: tuple[float, float, float] = (0.85, 0.10, 0.05)
     seed: int = 0
     wrappers: bool = True
+    wrapper_settings: tuple[str, ...] = ("opt200",)
     artifact_dirs: tuple[str, ...] = ("vendor/corpora",)
     signature_files: tuple[str, ...] = ()
 

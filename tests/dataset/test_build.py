@@ -64,9 +64,10 @@ def test_build_end_to_end_and_rebuild_is_identical(tmp_path, lifted):
     # Token + CappedToken (12 selectors each) x 2 settings + OldCounter (5)
     assert b["pairing"]["resolved"] == 12 * 2 * 2 + 5
     assert b["pairs_corpus"] == 53
-    # wrappers: Base (4 implemented public functions) and MathLib (3 internal functions), 2 settings
-    assert b["pairs_wrappers"] == (4 + 3) * 2
-    assert b["wrappers"]["pairing_abstract"] == 2 and b["wrappers"]["pairing_libraries"] == 2
+    # wrappers (opt200 only): Base (4 implemented public functions) and MathLib (3 internal functions)
+    assert b["pairs_wrappers"] == 4 + 3
+    assert b["wrappers"]["candidates"] == 2  # token.opt200 and old.opt200 (0.5: too old to wrap)
+    assert b["wrappers"]["pairing_abstract"] == 1 and b["wrappers"]["pairing_libraries"] == 1
     assert sum(b["filters"].values()) + b["after_filters"] == b["raw_pairs"]
     assert stats["signature_coverage"]["share"] == 1.0
     assert stats["total_pairs"] == sum(stats["splits"].values()) > 0
@@ -100,5 +101,5 @@ def test_build_end_to_end_and_rebuild_is_identical(tmp_path, lifted):
     build_dataset(compile_dir=compile_dir, lift_dir=tmp_path / "lift", out_dir=out, config=CFG, lifted=lifted, workers=1)
     last = json.loads((out / "_work" / "last_build.json").read_text())
     assert last["pair_shards_reused"] == 2 and last["pair_shards_built"] == 1
-    assert last["wrappers"]["reused"] == 3 and last["wrappers"]["built"] == 0
+    assert last["wrappers"]["reused"] == 2 and last["wrappers"]["built"] == 0
     assert _digest(out) == first

@@ -38,7 +38,7 @@ from evmlm.dataset.pairing import AstIndex, SourceFunction
 
 log = logging.getLogger(__name__)
 
-WRAPPER_VERSION = 1
+WRAPPER_VERSION = 2  # bump when the generated wrappers change
 WRAPPER_DIR = "__evmlm_wrappers__"
 MIN_VERSION = Version("0.6.0")
 
@@ -143,7 +143,7 @@ def abstract_wrapper(index: AstIndex, path: str, cdef: Mapping[str, Any], versio
         raise WrapperSkip("library base")
     # unimplemented functions and modifiers, most-derived first
     implemented: set[Any] = set()
-    stubs: dict[Any, tuple[Any, Mapping[str, Any], list[str]]] = {}
+    stubs: dict[Any, tuple[Any, Mapping[str, Any], list[Any]]] = {}
     for b in bases:
         for n in b.node.get("nodes", []):
             nt = n.get("nodeType")
@@ -161,14 +161,16 @@ def abstract_wrapper(index: AstIndex, path: str, cdef: Mapping[str, Any], versio
                 implemented.add(key)
             elif key not in implemented:
                 if key in stubs:
-                    stubs[key][2].append(b.node["name"])
+                    # list only declarers not already overridden by a more-derived declarer
+                    if not any(b.node["id"] in d.node.get("linearizedBaseContracts", ()) for d in stubs[key][2]):
+                        stubs[key][2].append(b)
                 else:
-                    stubs[key] = (b, n, [b.node["name"]])
+                    stubs[key] = (b, n, [b])
     lines = []
     for key, (b, n, declarers) in stubs.items():
         if key in implemented:
             continue
-        ovr = "override" if len(declarers) == 1 else f"override({', '.join(sorted(set(declarers)))})"
+        ovr = "override" if len(declarers) == 1 else f"override({', '.join(sorted({d.node['name'] for d in declarers}))})"
         params = ", ".join(d for d, _ in _params(index, b.path, n.get("parameters"), prefix="p", allow_storage=n.get("visibility") in ("internal", "private")))
         if n["nodeType"] == "ModifierDefinition":
             lines.append(f"    modifier {n['name']}({params}) {ovr} {{ _; }}")
@@ -398,12 +400,13 @@ def _wrap_job(args: tuple[str, str, dict[str, str], Any, str]) -> tuple[str, str
     return key, None
 
 
-def candidate_keys(compile_dir: Path) -> list[str]:
+def candidate_keys(compile_dir: Path, settings: Sequence[str]) -> list[str]:
     """Compile results that may hold abstract contracts or libraries: every successful job
-    (``compile/index.jsonl``); :func:`plan_wrappers` decides from the AST."""
+    under one of ``settings`` (``compile/index.jsonl``); :func:`plan_wrappers` decides from
+    the AST."""
     from evmlm.solc.stage import read_index
 
-    return sorted({e["key"] for e in read_index(compile_dir) if e.get("status") == "ok" and e.get("key") and e.get("contracts")})
+    return sorted({e["key"] for e in read_index(compile_dir) if e.get("status") == "ok" and e.get("key") and e.get("contracts") and e.get("setting") in settings})
 
 
 def run_wrappers(compile_dir: Path, packages: Mapping[str, str], work: Path, *, config: DatasetConfig, workers: int, lift_config: Any = None) -> tuple[list[Path], dict[str, Any]]:
@@ -411,7 +414,7 @@ def run_wrappers(compile_dir: Path, packages: Mapping[str, str], work: Path, *, 
     shard_dir = work / "wrappers"
     shard_dir.mkdir(parents=True, exist_ok=True)
     lift_tag = hashlib.sha256(repr(lift_config).encode()).hexdigest()[:8]
-    cand = candidate_keys(compile_dir)
+    cand = candidate_keys(compile_dir, config.wrapper_settings)
     jobs, shards = [], []
     for key in cand:
         shard = shard_dir / f"{hashlib.sha256(f'v{WRAPPER_VERSION}:{lift_tag}:{key}'.encode()).hexdigest()[:32]}.jsonl"
