@@ -27,6 +27,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from evmlm.config import DecompileConfig
 from evmlm.errors import EvmlmError
+from evmlm.evaluate.generation import fit_prompt, generate_completions, generation_budget
 
 log = logging.getLogger(__name__)
 
@@ -85,136 +86,6 @@ def read_input(source: str | bytes | Mapping[str, Any]) -> DecompileInput:
         layout = obj.get("storageLayout") if isinstance(obj.get("storageLayout"), Mapping) else None
         cname = obj.get("contractName") if isinstance(obj.get("contractName"), str) else None
     return DecompileInput(load_bytecode(obj, what=name), abi, dict(layout) if layout else None, name, cname)
-
-
-# ----------------------------------------------------------------------------------- generation
-
-
-def context_length(model: Any) -> int:
-    """The model's context in tokens (``max_position_embeddings``; 2048 when unknown)."""
-    return int(getattr(getattr(model, "config", None), "max_position_embeddings", 2048) or 2048)
-
-
-def generation_budget(model: Any, max_new_tokens: int) -> tuple[int, int]:
-    """``(prompt tokens, new tokens)`` that fit the model's context: the prompt keeps at least
-    half of the context (new tokens are reduced to fit, as fine-tuning kept examples whose
-    completion fits in half of ``max_length``)."""
-    ctx = context_length(model)
-    new = min(max_new_tokens, ctx - ctx // 2)
-    return ctx - new, new
-
-
-def fit_prompt(tac: str, signature: str | None, contract_context: str | None, tokenizer: Any, budget: int) -> str:
-    """:func:`evmlm.train.prompt.build_prompt` cut to ``budget`` tokens the way fine-tuning cuts
-    it (:func:`evmlm.train.data.to_sft_examples`): drop the contract context, then keep the
-    TAC's first lines (binary search) followed by ``...``."""
-    from evmlm.train.prompt import build_prompt
-
-    def ntok(text: str) -> int:
-        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
-
-    prompt = build_prompt(tac, signature, contract_context)
-    if ntok(prompt) <= budget:
-        return prompt
-    prompt = build_prompt(tac, signature, None)
-    if ntok(prompt) <= budget:
-        return prompt
-    lines = tac.splitlines()
-    lo, hi = 1, len(lines)
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if ntok(build_prompt("\n".join(lines[:mid] + ["..."]), signature, None)) <= budget:
-            lo = mid
-        else:
-            hi = mid - 1
-    return build_prompt("\n".join(lines[:lo] + ["..."]), signature, None)
-
-
-def generate_completions(
-    model: Any,
-    tokenizer: Any,
-    prompts: Sequence[str],
-    *,
-    max_new_tokens: int = 256,
-    batch_size: int = 4,
-    temperature: float = 0.0,
-    seed: int = 0,
-    on_text: Callable[[int, str], None] | None = None,
-    progress: Callable[[int], None] | None = None,
-) -> list[tuple[str, float]]:
-    """Generate a completion per prompt: ``[(solidity text, seconds), ...]`` in prompt order.
-
-    Prompts are tokenised without added special tokens, sorted by length, left-padded and
-    generated ``batch_size`` at a time (input ids ``(batch, seq)``). New tokens and prompt share
-    the context (:func:`generation_budget`); a prompt still too long keeps its head and its
-    final ``<|solidity|>`` token (fit prompts first with :func:`fit_prompt`). ``on_text(i, text)``: stream prompt ``i``'s text as it is generated (then prompts
-    run one at a time); ``progress(n)``: called with the number of prompts just finished.
-    The returned seconds are the batch's time divided among its prompts. Text is cut at EOS
-    (:func:`evmlm.train.prompt.extract_solidity`).
-    """
-    import torch
-    from transformers import set_seed
-
-    from evmlm.train.prompt import extract_solidity
-
-    set_seed(seed)
-    limit, max_new_tokens = generation_budget(model, max_new_tokens)
-    encoded = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
-    for i, ids in enumerate(encoded):
-        if len(ids) > limit:
-            encoded[i] = ids[: limit - 1] + ids[-1:]
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    eos_id = tokenizer.eos_token_id
-    gen_kwargs: dict[str, Any] = dict(max_new_tokens=max_new_tokens, pad_token_id=pad_id, eos_token_id=eos_id, do_sample=temperature > 0)
-    if temperature > 0:
-        gen_kwargs["temperature"] = temperature
-    out: list[tuple[str, float] | None] = [None] * len(prompts)
-    model.eval()
-    if on_text is not None:
-        from transformers import TextIteratorStreamer
-        import threading
-
-        for i, ids in enumerate(encoded):
-            t0 = time.perf_counter()
-            streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=False)
-            inp = torch.tensor([ids])
-            th = threading.Thread(target=lambda: _generate(model, inp, torch.ones_like(inp), streamer=streamer, **gen_kwargs))
-            th.start()
-            text = ""
-            for piece in streamer:
-                text += piece
-                on_text(i, piece)
-            th.join()
-            out[i] = (extract_solidity(text), time.perf_counter() - t0)
-            if progress:
-                progress(1)
-        return [o for o in out if o is not None]
-    order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
-    for b in range(0, len(order), batch_size):
-        idx = order[b : b + batch_size]
-        width = max(len(encoded[i]) for i in idx)
-        input_ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
-        attention = torch.zeros((len(idx), width), dtype=torch.long)
-        for row, i in enumerate(idx):  # left padding: the prompts end where generation starts
-            ids = encoded[i]
-            input_ids[row, width - len(ids) :] = torch.tensor(ids)
-            attention[row, width - len(ids) :] = 1
-        t0 = time.perf_counter()
-        gen = _generate(model, input_ids, attention, **gen_kwargs)
-        seconds = (time.perf_counter() - t0) / len(idx)
-        for row, i in enumerate(idx):
-            text = tokenizer.decode(gen[row, width:], skip_special_tokens=False)
-            out[i] = (extract_solidity(text), seconds)
-        if progress:
-            progress(len(idx))
-    return [o for o in out if o is not None]
-
-
-def _generate(model: Any, input_ids: Any, attention_mask: Any, **kwargs: Any) -> Any:
-    import torch
-
-    with torch.no_grad():
-        return model.generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
 
 
 # ----------------------------------------------------------------------------------- assembly
