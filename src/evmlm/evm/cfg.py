@@ -300,15 +300,16 @@ class ContractCFG:
         jd = self.jumpdests
         for ins in block.instructions:
             op = ins.op
-            name = op.name
+            name = ins.name
+            b = op.byte
             if ins.arg is not None:
                 st.append(Label(ins.arg) if ins.arg in jd else ins.arg)
-            elif name.startswith("DUP"):
+            elif 0x80 <= b <= 0x8F:  # DUPn
                 n = op.pops
                 if len(st) < n:
                     return None, None, None
                 st.append(st[-n])
-            elif name.startswith("SWAP"):
+            elif 0x90 <= b <= 0x9F:  # SWAPn
                 n = op.pops
                 if len(st) < n:
                     return None, None, None

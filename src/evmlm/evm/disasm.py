@@ -46,10 +46,11 @@ class Instruction:
     pc: int
     op: OpInfo
     arg: int | None = None
+    name: str = ""  # the mnemonic (op.name), stored for speed
 
-    @property
-    def name(self) -> str:
-        return self.op.name
+    def __post_init__(self) -> None:
+        if not self.name:
+            object.__setattr__(self, "name", self.op.name)
 
     @property
     def size(self) -> int:
@@ -168,11 +169,11 @@ def disassemble(code: bytes) -> list[Instruction]:
         if info.push_bytes:
             imm = code[pc + 1 : pc + 1 + info.push_bytes]
             imm = imm + b"\x00" * (info.push_bytes - len(imm))
-            out.append(Instruction(pc, info, int.from_bytes(imm, "big")))
+            out.append(Instruction(pc, info, int.from_bytes(imm, "big"), info.name))
         elif info.name == "PUSH0":
-            out.append(Instruction(pc, info, 0))
+            out.append(Instruction(pc, info, 0, info.name))
         else:
-            out.append(Instruction(pc, info))
+            out.append(Instruction(pc, info, None, info.name))
         pc += 1 + info.push_bytes
     return out
 

@@ -22,6 +22,14 @@ class OpInfo:
     pushes: int
     push_bytes: int = 0
 
+    @property
+    def is_dup(self) -> bool:
+        return 0x80 <= self.byte <= 0x8F
+
+    @property
+    def is_swap(self) -> bool:
+        return 0x90 <= self.byte <= 0x9F
+
 
 _TABLE: list[tuple[int, str, int, int]] = [
     (0x00, "STOP", 0, 0), (0x01, "ADD", 2, 1), (0x02, "MUL", 2, 1), (0x03, "SUB", 2, 1),

@@ -98,6 +98,15 @@ class _Builder:
         return Slot(key, d)
 
     def exec_node(self, key: NodeKey) -> None:
+        """Symbolic execution of a node's block; cached on the CFG (a node's code does not
+        depend on the function it is part of), copied per function."""
+        cache: dict = self.cfg.__dict__.setdefault("_ssa_nodes", {})
+        raw = cache.get(key)
+        if raw is None:
+            raw = cache[key] = self._exec_node(key)
+        self.code[key] = _NodeCode([[v, op, list(args), pc] for v, op, args, pc in raw.stmts], raw.exit, raw.consumed)
+
+    def _exec_node(self, key: NodeKey) -> _NodeCode:
         nc = _NodeCode()
         st: list = []
         code_size = self.cfg.code_size
@@ -109,16 +118,19 @@ class _Builder:
 
         for ins in self.cfg.nodes[key].block.instructions:
             op = ins.op
-            name = op.name
+            name = ins.name
             if ins.arg is not None:
                 st.append(ins.arg)
                 continue
-            if name.startswith("DUP"):
-                need(op.pops)
+            b = op.byte
+            if 0x80 <= b <= 0x8F:  # DUPn
+                if len(st) < op.pops:
+                    need(op.pops)
                 st.append(st[-op.pops])
                 continue
-            if name.startswith("SWAP"):
-                need(op.pops)
+            if 0x90 <= b <= 0x9F:  # SWAPn
+                if len(st) < op.pops:
+                    need(op.pops)
                 st[-1], st[-op.pops] = st[-op.pops], st[-1]
                 continue
             need(op.pops)
@@ -143,7 +155,7 @@ class _Builder:
             else:
                 nc.stmts.append([None, name, args, ins.pc])
         nc.exit = st
-        self.code[key] = nc
+        return nc
 
     def exit_value(self, key: NodeKey, d: int) -> object:
         nc = self.code[key]
