@@ -44,7 +44,7 @@ from evmlm.dataset.stats import write_stats
 
 log = logging.getLogger(__name__)
 
-PAIRING_VERSION = 1  # bump when a shard's content would change for the same inputs
+PAIRING_VERSION = 2  # bump when a shard's content would change for the same inputs
 WORK_DIR = "_work"
 
 

@@ -194,7 +194,8 @@ class AstIndex:
 
     def context(self, node: dict) -> str:
         """Source text of the state variables, events, errors, modifiers, structs and enums that
-        ``node`` references (transitively through modifiers and structs), one per line, grouped
+        ``node`` references (transitively through modifiers, structs and the types of the state
+        variables it uses), one per line, grouped
         by kind in :data:`CONTEXT_KINDS` order, then by file and offset."""
         own_id = node.get("id")
         seen: set[int] = set()
@@ -210,6 +211,8 @@ class AstIndex:
             seen.add(i)
             if nt in ("ModifierDefinition", "StructDefinition"):
                 todo.extend(_referenced_ids(d.node))
+            elif nt == "VariableDeclaration":
+                todo.extend(_referenced_ids(d.node.get("typeName") or {}))  # its struct/enum types
         if node.get("nodeType") == "VariableDeclaration":
             seen.discard(own_id)
         items = []
