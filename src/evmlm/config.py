@@ -215,6 +215,7 @@ class PretrainConfig:
     2 cores (FIELD-NOTES: best 10-minute CPU shape; AdamW lr 2e-3, batch 8 x 256 tokens, bf16).
     """
 
+    enabled: bool = True  # false: no pretraining (finetune.base_model names a ready model)
     preset: str = "small"
     context_length: int | None = None  # tokens per packed sequence; None = the preset's
     include_tac: bool = True  # add the dataset's train-split TAC to the Solidity

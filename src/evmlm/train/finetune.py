@@ -357,6 +357,8 @@ def finetune(
         extra={"steps_per_epoch": steps_per_epoch},
     )
     result.extra["first_epoch_eval_monotonic"] = result.first_epoch_monotonic(steps_per_epoch)
+    if not trainer.is_world_process_zero():
+        return result  # the main process saves
     full_info = {**(info or {}), "base_model": base, "finetune": to_dict(cfg), "result": result.to_dict()}
     plot_loss_curve(state.log_history, out / "loss_curve.png", f"finetune {cfg.method} (completion loss)")
     if cfg.method == "full":

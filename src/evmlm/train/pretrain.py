@@ -160,6 +160,8 @@ def pretrain(
         seconds=runtime,
         resumed_from=last,
     )
+    if not trainer.is_world_process_zero():
+        return result  # the main process saves
     save_model(trainer, tokenizer, out / "model", {**(info or {}), "pretrain": to_dict(cfg), "context_length": ctx_len, "result": result_dict(result)})
     from evmlm.train.callbacks import plot_loss_curve
 

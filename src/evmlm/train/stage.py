@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import shutil
 from pathlib import Path
 from typing import Any, Iterator
@@ -51,19 +52,35 @@ def _tokenizer_digest(tok_dir: Path) -> str:
     return atomic.sha256_file(tok_dir / "tokenizer.json")
 
 
+def _is_main_process() -> bool:
+    """True unless this is a non-zero rank of a ``torchrun`` / ``accelerate launch`` job."""
+    return os.environ.get("RANK", "0") == "0"
+
+
+def _barrier() -> None:
+    """Wait for every process of a multi-process job (no-op in a single process)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        from accelerate import PartialState
+
+        PartialState().wait_for_everyone()
+
+
 def clear_stale_checkpoints(stage_dir: Path, key: dict[str, Any]) -> bool:
     """Remove ``stage_dir/checkpoints`` unless its ``run.json`` records ``key``; then record it.
 
-    Returns True when existing checkpoints are kept (the run can resume from them).
+    Returns True when existing checkpoints are kept (the run can resume from them). In a
+    multi-process job the main process does it while the others wait.
     """
     ck = stage_dir / "checkpoints"
     rec = ck / "run.json"
     digest = _digest(key)
     kept = ck.is_dir() and rec.is_file() and json.loads(rec.read_text()).get("digest") == digest
-    if not kept and ck.exists():
-        log.info("%s: checkpoints belong to other settings or data; starting afresh", ck)
-        shutil.rmtree(ck)
-    atomic.write_json(rec, {"digest": digest, "key": key})
+    if _is_main_process():
+        if not kept and ck.exists():
+            log.info("%s: checkpoints belong to other settings or data; starting afresh", ck)
+            shutil.rmtree(ck)
+        atomic.write_json(rec, {"digest": digest, "key": key})
+    _barrier()
     return kept
 
 
@@ -111,6 +128,8 @@ def run_pretrain_stage(ctx: StageContext) -> dict[str, Any]:
     from evmlm.train.tokenizer import load_tokenizer
 
     cfg = ctx.config.pretrain
+    if not cfg.enabled:
+        return {"line": "disabled (pretrain.enabled=false)", "enabled": False}
     out = ctx.stage_dir
     tok_dir = ctx.dir_of("tokenizer")
     tokenizer = load_tokenizer(tok_dir)
@@ -135,7 +154,8 @@ def run_pretrain_stage(ctx: StageContext) -> dict[str, Any]:
     info = {"config": to_dict(ctx.config), "data": {"train_tokens": n_train, "val_tokens": n_val, "train_sha256": key["train"], "tokenizer_sha256": key["tokenizer"]}}
     res = pretrain(cfg, tokenizer=tokenizer, data_dir=data, out_dir=out, seed=ctx.config.run.seed, threads=ctx.config.run.threads, resume=True, info=info)
     summary = {"line": res.line() + f" ({n_train:,} train / {n_val:,} val tokens, {n_tac} TAC functions)", **result_dict(res), "train_tokens": n_train, "val_tokens": n_val}
-    atomic.write_json(out / "metrics.json", summary)
+    if _is_main_process():
+        atomic.write_json(out / "metrics.json", summary)
     return summary
 
 
@@ -157,6 +177,8 @@ def run_finetune_stage(ctx: StageContext) -> dict[str, Any]:
     cfg = ctx.config.finetune
     out = ctx.stage_dir
     ds_dir = ctx.dir_of("dataset")
+    if cfg.base_model is None and not ctx.config.pretrain.enabled:
+        raise TrainingDataError("finetune.base_model is unset and pretrain.enabled is false; name a base model or enable pretraining")
     base = cfg.base_model or str(ctx.dir_of("pretrain") / "model")
     train = read_pairs(ds_dir, "train")
     val = read_pairs(ds_dir, "validation")
@@ -172,5 +194,6 @@ def run_finetune_stage(ctx: StageContext) -> dict[str, Any]:
     tok_dir = ctx.dir_of("tokenizer") if (ctx.dir_of("tokenizer") / "tokenizer.json").is_file() else None
     res = finetune(cfg, base_model=base, train_records=train, eval_records=val, out_dir=out, tokenizer_dir=tok_dir, seed=ctx.config.run.seed, threads=ctx.config.run.threads, resume=True, info=info)
     summary = {"line": res.line(), **res.to_dict(), "dataset_fingerprint": fingerprint}
-    atomic.write_json(out / "metrics.json", summary)
+    if _is_main_process():
+        atomic.write_json(out / "metrics.json", summary)
     return summary
