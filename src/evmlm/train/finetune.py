@@ -284,7 +284,8 @@ def finetune(
         base = str(Path(base).resolve())
     if cfg.method == "qlora":
         check_qlora_platform(base)
-    tokenizer = _load_tokenizer(base, tokenizer_dir if not (Path(base) / "tokenizer_config.json").is_file() else None)
+    own_tokenizer = not Path(base).is_dir() or (Path(base) / "tokenizer_config.json").is_file()  # hub models have theirs
+    tokenizer = _load_tokenizer(base, None if own_tokenizer else tokenizer_dir)
     new_ids = _add_prompt_tokens(tokenizer)
 
     from datasets import Dataset
