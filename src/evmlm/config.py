@@ -125,13 +125,15 @@ class LiftConfig:
 
     max_contexts_per_block: int = 64  # clones of one block (per return-address context) before merging
     recognisers: tuple[str, ...] = LIFT_RECOGNISERS
-    max_nodes: int = 200_000  # CFG node budget per contract; beyond it the contract fails with a typed error
+    max_nodes: int = 100_000  # CFG node budget per contract; beyond it the contract fails with a typed error
+    max_seconds: float = 60.0  # wall-clock budget per contract (s); beyond it the contract fails with a typed error
     internal_functions: bool = True  # also list internal functions (call/return pattern) as their own entries
     workers: int = 1  # processes for the lift stage
 
     def __post_init__(self) -> None:
         _require(self.max_contexts_per_block >= 1, "lift.max_contexts_per_block", "must be >= 1")
         _require(self.max_nodes >= 1, "lift.max_nodes", "must be >= 1")
+        _require(self.max_seconds > 0, "lift.max_seconds", "must be > 0 seconds")
         _require(self.workers >= 1, "lift.workers", "must be >= 1")
         for r in self.recognisers:
             _require(r in LIFT_RECOGNISERS, "lift.recognisers", f"unknown recogniser {r!r} (known: {', '.join(LIFT_RECOGNISERS)})")

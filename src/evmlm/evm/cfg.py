@@ -20,12 +20,13 @@ the same call site active twice), which would otherwise clone without end. A jum
 and reported, never dropped silently. A constant target that is not a JUMPDEST is an
 exceptional halt (``invalid_jumps``), as the EVM specifies (yellow paper §9.4.3).
 
-Errors: :class:`AnalysisLimitError` when the walk exceeds ``max_nodes`` nodes.
+Errors: :class:`AnalysisLimitError` when the walk exceeds ``max_nodes`` nodes or its deadline.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from itertools import product
@@ -51,6 +52,12 @@ SIGN = 1 << 255
 
 class AnalysisLimitError(EvmlmError, RuntimeError):
     """The CFG walk exceeded its node budget (``lift.max_nodes``); raise it for bigger contracts."""
+
+
+def check_deadline(deadline: float) -> None:
+    """Raise :class:`AnalysisLimitError` when ``time.monotonic()`` is past ``deadline``."""
+    if time.monotonic() > deadline:
+        raise AnalysisLimitError("lifting exceeded its time budget; raise --lift.max_seconds or lower --lift.max_contexts_per_block")
 
 
 class Label(int):
@@ -263,7 +270,7 @@ class ContractCFG:
     stayed unknown), ``invalid_jumps`` (offsets of jumps to a constant that is not a JUMPDEST).
     """
 
-    def __init__(self, code: bytes, *, max_contexts_per_block: int = 64, max_nodes: int = 200_000, full_size: int | None = None) -> None:
+    def __init__(self, code: bytes, *, max_contexts_per_block: int = 64, max_nodes: int = 100_000, full_size: int | None = None, deadline: float | None = None) -> None:
         self.code = code
         self.code_size = full_size if full_size is not None else len(code)
         self.instructions = disassemble(code)
@@ -271,6 +278,7 @@ class ContractCFG:
         self.jumpdests = frozenset(i.pc for i in self.instructions if i.name == "JUMPDEST")
         self.max_contexts = max_contexts_per_block
         self.max_nodes = max_nodes
+        self.deadline = deadline  # time.monotonic() value past which the walk stops
         self.nodes: dict[NodeKey, Node] = {}
         self.contexts: dict[int, int] = {}
         self.merged: dict[int, int] = {}
@@ -377,7 +385,11 @@ class ContractCFG:
         work = deque([start])
         queued = {start}
         d = self.dispatch
+        steps = 0
         while work:
+            steps += 1
+            if self.deadline is not None and steps % 512 == 0:
+                check_deadline(self.deadline)
             key = work.popleft()
             queued.discard(key)
             node = self.nodes[key]

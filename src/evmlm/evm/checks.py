@@ -42,11 +42,15 @@ class Contract:
     abi: list
 
 
-def iter_artifacts(root: str | Path, *, limit: int | None = None) -> Iterator[Contract]:
+MAX_CODE_SIZE = 24_576  # EIP-170: larger runtime code cannot be deployed (Foundry scripts/tests)
+
+
+def iter_artifacts(root: str | Path, *, limit: int | None = None, max_code_size: int | None = MAX_CODE_SIZE) -> Iterator[Contract]:
     """Hardhat/Truffle/Foundry artifacts under ``root`` with non-empty ``deployedBytecode`` and an ABI.
 
-    Skips debug files (``*.dbg.json``) and artifacts whose bytecode has the same hash as one
-    already yielded (packages ship the same contract several times).
+    Skips debug files (``*.dbg.json``), runtime code over ``max_code_size`` bytes (EIP-170's
+    limit by default: such artifacts are scripts and tests that cannot be deployed), and
+    artifacts whose bytecode equals one already yielded (packages ship contracts several times).
     """
     seen: set[str] = set()
     n = 0
@@ -67,7 +71,7 @@ def iter_artifacts(root: str | Path, *, limit: int | None = None) -> Iterator[Co
         if not isinstance(code, str) or len(code.removeprefix("0x")) < 4:
             continue
         key = code.removeprefix("0x").lower()
-        if key in seen:
+        if key in seen or (max_code_size is not None and len(key) // 2 > max_code_size):
             continue
         seen.add(key)
         yield Contract(str(p.relative_to(root)), key, d["abi"])

@@ -13,12 +13,13 @@ for bodies.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping, Sequence
 
 from evmlm.evm import tac
 from evmlm.evm.abi import COMMON_FUNCTIONS, AbiInfo
-from evmlm.evm.cfg import ContractCFG, NodeKey
+from evmlm.evm.cfg import ContractCFG, NodeKey, check_deadline
 from evmlm.evm.disasm import BytecodeError, load_bytecode, split_metadata
 from evmlm.evm.opcodes import HALTS, STATE_CHANGING
 from evmlm.evm.ssa import build_ssa, to_tac
@@ -188,7 +189,8 @@ def lift_contract(
     ``storage_layout`` (solc's ``storageLayout``) names state variables; ``config`` is a
     :class:`evmlm.config.LiftConfig` (recognisers, context bound, node budget).
     Raises :class:`~evmlm.evm.disasm.BytecodeError` for bad input and
-    :class:`~evmlm.evm.cfg.AnalysisLimitError` when the node budget is exceeded.
+    :class:`~evmlm.evm.cfg.AnalysisLimitError` when the node or time budget
+    (``max_nodes``, ``max_seconds``) is exceeded.
     """
     from evmlm.config import LiftConfig
     from evmlm.evm.internal import find_internal_functions
@@ -198,13 +200,15 @@ def lift_contract(
     code = load_bytecode(bytecode, what=what)
     exe, meta = split_metadata(code)
     info = AbiInfo.from_abi(abi, what=f"{what} abi")
-    cfg = ContractCFG(exe, max_contexts_per_block=cfg_.max_contexts_per_block, max_nodes=cfg_.max_nodes, full_size=len(code))
+    deadline = time.monotonic() + cfg_.max_seconds
+    cfg = ContractCFG(exe, max_contexts_per_block=cfg_.max_contexts_per_block, max_nodes=cfg_.max_nodes, full_size=len(code), deadline=deadline)
     moles = _evmole_info(code) if not info.given else {}
     rec = Recognisers(cfg_.recognisers, info, storage_layout, moles, code)
     d = cfg.dispatch
     funcs: list[LiftedFunction] = []
     entries = set(d.selectors.values())
     for sel in sorted(d.selectors):
+        check_deadline(deadline)
         key = d.selectors[sel]
         nodes = _body(cfg, key)
         if sel in info.functions:
@@ -229,6 +233,7 @@ def lift_contract(
             funcs.append(_make_function(cfg, "fallback", fb_key, nodes, None, "fallback()", payable, rec.for_function(None, None)))
     if cfg_.internal_functions:
         for entry_key, nodes in find_internal_functions(cfg):
+            check_deadline(deadline)
             funcs.append(_make_function(cfg, "internal", entry_key, nodes, None, None, False, rec.for_function(None, None)))
     return LiftedContract(
         functions=funcs,
