@@ -18,6 +18,7 @@ FILES = {
     "contracts/Old.sol": "pragma solidity ^0.5.0;\ncontract Old { uint public x; function set(uint v) public { x = v; } }\n",
     "contracts/Broken.sol": "pragma solidity ^0.8.0;\ncontract Broken { function f() public { nope(); } }\n",
     "contracts/Clash.sol": 'pragma solidity ^0.7.0;\nimport "./lib/Math.sol";\ncontract Clash {}\n',
+    "contracts/Legacy.sol": "pragma solidity >=0.6.0 <0.8.0;\ncontract Legacy { function t() public view returns (uint) { return now; } }\n",
     "contracts/mocks/VaultMock.sol": "pragma solidity ^0.8.0;\ncontract VaultMock {}\n",
     "test/Vault.t.sol": "pragma solidity ^0.8.0;\ncontract VaultTest {}\n",
 }
@@ -44,7 +45,7 @@ def test_corpus_and_compile_stages_and_skip_when_current(tmp_path):
     corpus_dir, compile_dir = cfg.run_dir / "corpus", cfg.run_dir / "compile"
 
     files = {s.path: s for s in iter_sources(corpus_dir)}
-    assert set(files) == {"contracts/Vault.sol", "contracts/lib/Math.sol", "contracts/Old.sol", "contracts/Broken.sol", "contracts/Clash.sol"}
+    assert set(files) == {"contracts/Vault.sol", "contracts/lib/Math.sol", "contracts/Old.sol", "contracts/Broken.sol", "contracts/Clash.sol", "contracts/Legacy.sol"}
     assert files["contracts/Old.sol"].pragma == "^0.5.0" and files["contracts/Old.sol"].text == FILES["contracts/Old.sol"]
 
     index = {(r["path"], r["setting"]): r for r in read_index(compile_dir)}
@@ -57,16 +58,19 @@ def test_corpus_and_compile_stages_and_skip_when_current(tmp_path):
     clash = index[("contracts/Clash.sol", "noopt")]
     assert clash["status"] == "failed" and clash["reason"] == "conflicting pragmas" and "Math.sol" in clash["message"]
 
+    legacy = index[("contracts/Legacy.sol", "noopt")]  # `now` is gone in 0.7: retried with the oldest allowed solc
+    assert legacy["status"] == "ok" and legacy["fallback"] and legacy["solc"].startswith("0.6.")
+
     summary = recs[1]["summary"]
-    assert summary["files"] == 5 and summary["files_ok"] == 3 and summary["files_failed_by_reason"] == {"DeclarationError": 1, "conflicting pragmas": 1}
-    assert "3/5 files compiled" in summary["line"]
+    assert summary["files"] == 6 and summary["files_ok"] == 4 and summary["files_failed_by_reason"] == {"DeclarationError": 1, "conflicting pragmas": 1}
+    assert "4/6 files compiled" in summary["line"]
 
     vault = load_result(compile_dir, index[("contracts/Vault.sol", "noopt")]["key"])
     assert vault.contract("Vault").method_identifiers["deposit(uint256)"]
     assert any(p.startswith("@openzeppelin/contracts@") for p in vault.sources)  # bundled corpus import
     assert set(vault.source_ids) == set(vault.asts) == set(vault.sources)
     keys = {r.key for r in iter_results(compile_dir)}
-    assert len(keys) == summary["jobs_ok"] == 5
+    assert len(keys) == summary["jobs_ok"] == 6
 
     again = run_pipeline(cfg, until="compile")
     assert all(r["skipped"] for r in again)
@@ -75,7 +79,7 @@ def test_corpus_and_compile_stages_and_skip_when_current(tmp_path):
     (root / "contracts/Old.sol").write_text(FILES["contracts/Old.sol"] + "// changed\n")
     third = run_pipeline(cfg, until="compile")
     assert not third[0]["skipped"] and not third[1]["skipped"]
-    assert third[1]["summary"]["files_ok"] == 3
+    assert third[1]["summary"]["files_ok"] == 4
 
 
 def test_compile_rerun_uses_the_cache(tmp_path):

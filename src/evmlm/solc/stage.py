@@ -36,7 +36,7 @@ from evmlm.errors import EvmlmError
 from evmlm.solc.compiler import CompileError, CompileResult, JobSpec, UnsupportedSettingError, cache_path, choose_version, compile_batch
 from evmlm.solc.driver import CompilerPool
 from evmlm.solc.settings import CompileSetting, get_setting
-from evmlm.solc.versions import PragmaError
+from evmlm.solc.versions import PragmaError, pragmas, satisfying_versions
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +110,26 @@ def _plan(entries: list[dict[str, Any]], packages: list[Package]) -> list[tuple[
     return plan
 
 
+# solc rejections that an older compiler allowed by the same pragmas often accepts (stricter
+# override / shadowing / conversion rules arrive in later 0.8.x releases).
+RETRY_OLDER = frozenset({"TypeError", "DeclarationError", "SyntaxError", "ParserError"})
+
+
+def _fallback_batches(plan: list, rows: dict[tuple[int, str], dict[str, Any]], settings: list[CompileSetting]) -> list[tuple[str, CompileSetting, list[int]]]:
+    """Batches that retry files solc rejected with the oldest other installed compiler their pragmas allow."""
+    groups: dict[tuple[str, str, str], list[int]] = {}
+    by_name = {s.name: s for s in settings}
+    for (i, sname), row in rows.items():
+        if row["status"] != "failed" or row.get("reason") not in RETRY_OLDER:
+            continue
+        e, job, version, _ = plan[i]
+        others = [v for v in satisfying_versions({p: pragmas(t) for p, t in job.sources.items()}) if v != version]
+        if others:
+            groups.setdefault((f"{e['package']}@{e['version']}", others[-1], sname), []).append(i)
+    return [(v, by_name[sname], sorted(members)[k : k + BATCH_FILES]) for (_, v, sname), members in sorted(groups.items())
+            for k in range(0, len(members), BATCH_FILES)]
+
+
 BATCH_FILES = 40  # files of one package compiled in one solc run (a failure falls back to per-file)
 
 
@@ -118,7 +138,9 @@ def compile_corpus(entries: list[dict[str, Any]], packages: list[Package], cfg: 
 
     Files of one package that resolve to the same compiler are compiled together in batches of
     up to :data:`BATCH_FILES` (shared imports are analysed once; see
-    :func:`evmlm.solc.compiler.compile_batch`), on ``compile.workers`` threads.
+    :func:`evmlm.solc.compiler.compile_batch`), on ``compile.workers`` threads. A file the
+    newest allowed compiler rejects (:data:`RETRY_OLDER`) is tried once more with the oldest
+    installed compiler its pragmas allow; its index row then says ``fallback: true``.
     """
     settings = [get_setting(s) for s in cfg.settings]
     plan = _plan(entries, packages)
@@ -165,6 +187,17 @@ def compile_corpus(entries: list[dict[str, Any]], packages: list[Package], cfg: 
                 for i, r in zip(members, results):
                     record(i, setting, r)
                 bar.update(len(members))
+            retries = _fallback_batches(plan, rows, settings)
+            if retries:
+                bar.total += sum(len(m) for _, _, m in retries)
+                bar.set_description("compile (older solc)")
+                for (version, setting, members), results in ex.map(run, retries):
+                    for i, r in zip(members, results):
+                        if isinstance(r, CompileResult):
+                            record(i, setting, r)
+                            rows[(i, setting.name)]["solc"] = version
+                            rows[(i, setting.name)]["fallback"] = True
+                    bar.update(len(members))
     finally:
         pool.close()
     ordered = [rows[(i, s.name)] for i in range(len(plan)) for s in settings]

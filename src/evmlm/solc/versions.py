@@ -114,6 +114,13 @@ def installed_compilers() -> tuple[Compiler, ...]:
     return tuple(sorted(found.values(), key=lambda c: Version(c.version), reverse=True))
 
 
+def satisfying_versions(file_pragmas: Mapping[str, Iterable[str]], *, installed: Iterable[str] | None = None) -> list[str]:
+    """Every installed compiler version satisfying all pragmas, newest first (may be empty)."""
+    versions = sorted({Version(v) for v in (installed if installed is not None else [c.version for c in installed_compilers()])}, reverse=True)
+    specs = [parse_pragma(expr) for exprs in file_pragmas.values() for expr in exprs]
+    return [str(v) for v in versions if all(spec.match(v) for spec in specs)]
+
+
 def resolve_version(file_pragmas: Mapping[str, Iterable[str]], *, installed: Iterable[str] | None = None) -> str:
     """The newest installed compiler version satisfying every pragma of every file.
 
