@@ -128,6 +128,7 @@ class LiftConfig:
     max_nodes: int = 100_000  # CFG node budget per contract; beyond it the contract fails with a typed error
     max_seconds: float = 60.0  # wall-clock budget per contract (s); beyond it the contract fails with a typed error
     internal_functions: bool = True  # also list internal functions (call/return pattern) as their own entries
+    inline_internal: bool = True  # inline internal calls in each caller (false: CALLPRIVATE statements, the call form)
     workers: int = 1  # processes for the lift stage
 
     def __post_init__(self) -> None:

@@ -114,3 +114,22 @@ def test_metadata_is_not_lifted() -> None:
     lc = lifted("oz496_erc20_0826_opt200")
     assert lc.metadata_size == len(meta) and lc.code_size == len(code)
     assert all(b < len(exe) for f in lc.functions for b in f.blocks)
+
+
+def test_call_form_of_internal_calls() -> None:
+    """lift.inline_internal=false: callers show CALLPRIVATE(0x<entry>, args) instead of the body."""
+    from evmlm.evm import parse_function, print_function
+
+    c = load_fixture("oz496_erc20_0826_noopt")
+    lc = lift_contract(c["runtime_bytecode"], abi=c["abi"], storage_layout=c["storage_layout"], config=LiftConfig(inline_internal=False))
+    inline = lifted("oz496_erc20_0826_noopt")
+    tr, tr_inline = lc.function("0xa9059cbb"), inline.function("0xa9059cbb")
+    assert "CALLPRIVATE(0x" in tr.tac and "SSTORE" not in tr.tac and "SSTORE" in tr_inline.tac
+    assert tr.n_blocks < tr_inline.n_blocks and not tr.view_like  # effects of callees still count
+    callee = int(next(line for line in tr.tac.splitlines() if "CALLPRIVATE(0x" in line and ", v" in line and "= " not in line).split("(")[1].split(",")[0], 16)
+    body = next(f for f in lc.functions if f.kind == "internal" and f.entry == callee)
+    assert "SSTORE(_balances[" in body.tac and "EMIT(Transfer" in body.tac
+    for f in lc.functions:
+        fn = parse_function(f.tac)
+        assert print_function(fn) == f.tac
+        assert all(s.op != "PHI" or s.args for b in fn.blocks for s in b.stmts)

@@ -8,12 +8,15 @@ on the stack; the call is confirmed when some block's final JUMP, whose target c
 entry stack (a *return jump*), goes to that return address.
 
 Each internal function is lifted once, in the context of its first call site; nested calls
-are inlined in that context and the return edges back to the caller are cut.
+are inlined in that context and the return edges back to the caller are cut. For the *call
+form* of TAC (``lift.inline_internal=false``), :func:`call_sites` gives every call site with its
+continuation, so a caller's TAC shows ``CALLPRIVATE(0x<entry>, args…)`` instead of the body.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import dataclass
 
 from evmlm.evm.cfg import ContractCFG, NodeKey
 from evmlm.evm.disasm import BasicBlock
@@ -50,8 +53,21 @@ def _local_jump(block: BasicBlock, jumpdests: frozenset[int]) -> tuple[object, l
     return target, pushed
 
 
-def find_internal_functions(cfg: ContractCFG) -> list[tuple[NodeKey, list[NodeKey]]]:
-    """Internal functions as (entry node, body nodes), one per entry offset, sorted by offset."""
+@dataclass(frozen=True)
+class CallSite:
+    """An internal call: the callee's entry node, the return address, and the caller's
+    continuation nodes (where the callee's return jumps land in this context)."""
+
+    callee: NodeKey
+    ret: int
+    continuations: tuple[NodeKey, ...]
+
+
+def _analyse(cfg: ContractCFG) -> tuple[dict[int, tuple[object, list[int]]], dict[NodeKey, tuple[NodeKey, int]]]:
+    """(local jump analysis per block, call-site node -> (callee node, return address))."""
+    cached = cfg.__dict__.get("_internal")
+    if cached is not None:
+        return cached
     local: dict[int, tuple[object, list[int]]] = {}
     returns: set[int] = set()
     for pc, block in cfg.blocks.items():
@@ -61,7 +77,7 @@ def find_internal_functions(cfg: ContractCFG) -> list[tuple[NodeKey, list[NodeKe
         origin = local.get(key[0], (None, []))[0]
         if isinstance(origin, tuple) and origin[0] == "in":
             returns.update(s[0] for s in node.succ)
-    sites: dict[int, tuple[NodeKey, int]] = {}
+    calls: dict[NodeKey, tuple[NodeKey, int]] = {}
     for key, node in cfg.nodes.items():
         origin, pushed = local.get(key[0], (None, []))
         if not (isinstance(origin, tuple) and origin[0] == "push"):
@@ -70,12 +86,40 @@ def find_internal_functions(cfg: ContractCFG) -> list[tuple[NodeKey, list[NodeKe
         if ret is None:
             continue
         for s in node.succ:
-            if s[0] == origin[1] and s[0] not in sites:
-                sites[s[0]] = (s, ret)
-    out = []
-    for entry in sorted(sites):
-        start, ret = sites[entry]
-        out.append((start, _body(cfg, start, ret, local)))
+            if s[0] == origin[1]:
+                calls[key] = (s, ret)
+    cfg.__dict__["_internal"] = (local, calls)
+    return local, calls
+
+
+def find_internal_functions(cfg: ContractCFG) -> list[tuple[NodeKey, list[NodeKey]]]:
+    """Internal functions as (entry node, body nodes), one per entry offset, sorted by offset."""
+    local, calls = _analyse(cfg)
+    sites: dict[int, tuple[NodeKey, int]] = {}
+    for key in cfg.nodes:
+        if key in calls:
+            callee, ret = calls[key]
+            sites.setdefault(callee[0], (callee, ret))
+    return [(sites[e][0], _body(cfg, sites[e][0], sites[e][1], local)) for e in sorted(sites)]
+
+
+def call_sites(cfg: ContractCFG) -> dict[NodeKey, CallSite]:
+    """Every call-site node with its callee and continuation nodes (for the call form of TAC)."""
+    local, calls = _analyse(cfg)
+    out = {}
+    for key, (callee, ret) in calls.items():
+        conts = _continuations(cfg, callee, ret, local)
+        if conts:
+            out[key] = CallSite(callee, ret, tuple(conts))
+    return out
+
+
+def _continuations(cfg: ContractCFG, start: NodeKey, ret: int, local: dict[int, tuple[object, list[int]]]) -> list[NodeKey]:
+    out: list[NodeKey] = []
+    for k in _body(cfg, start, ret, local):
+        origin = local.get(k[0], (None, []))[0]
+        if isinstance(origin, tuple) and origin[0] == "in":
+            out.extend(s for s in cfg.nodes[k].succ if s[0] == ret and s not in out)
     return out
 
 

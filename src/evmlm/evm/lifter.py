@@ -139,24 +139,40 @@ def _has_callvalue_guard(cfg: ContractCFG, nodes: list[NodeKey]) -> bool:
     return False
 
 
-def _body(cfg: ContractCFG, entry: NodeKey, stop: Sequence[NodeKey] = ()) -> list[NodeKey]:
-    return cfg.reachable(entry, stop)
+def _body(cfg: ContractCFG, entry: NodeKey, stop: Sequence[NodeKey] = (), calls: Mapping[NodeKey, Any] | None = None) -> list[NodeKey]:
+    """Nodes of a function: reachable from ``entry``; with ``calls`` (call form), a call site
+    continues at its continuation instead of entering the callee."""
+    if not calls:
+        return cfg.reachable(entry, stop)
+    stop_set = set(stop)
+    seen, order, i = {entry}, [entry], 0
+    while i < len(order):
+        k = order[i]
+        i += 1
+        nxt = calls[k].continuations if k in calls else cfg.nodes[k].succ
+        for s in nxt:
+            if s not in seen and s not in stop_set:
+                seen.add(s)
+                order.append(s)
+    return order
 
 
-def _make_function(cfg: ContractCFG, kind: str, entry: NodeKey, nodes: list[NodeKey], selector: int | None, signature: str | None, payable: bool, recognise: Any) -> LiftedFunction:
-    ssa = build_ssa(cfg, entry, nodes)
+def _make_function(cfg: ContractCFG, kind: str, entry: NodeKey, nodes: list[NodeKey], selector: int | None, signature: str | None, payable: bool, recognise: Any, calls: Mapping[NodeKey, Any] | None = None) -> LiftedFunction:
+    inside_set = set(nodes)
+    ssa = build_ssa(cfg, entry, nodes, {k: v for k, v in (calls or {}).items() if k in inside_set})
     name = f"{selector:#010x}" if selector is not None else (f"internal_{entry[0]:#x}" if kind == "internal" else kind)
     inside = set(nodes)
-    ops = {i.name for k in nodes for i in cfg.nodes[k].block.instructions}
+    effect_nodes = cfg.reachable(entry) if calls else nodes  # the call form hides callees' effects
+    ops = {i.name for k in effect_nodes for i in cfg.nodes[k].block.instructions}
     view_like = not (ops & STATE_CHANGING)
     flags = tuple(f for f, on in (("payable", payable), ("view", view_like)) if on)
     f = to_tac(ssa, name, signature, flags)
     if recognise is not None:
         f = recognise(f)
     text = tac.print_function(f)
-    n_edges = sum(1 for k in nodes for s in cfg.nodes[k].succ if s in inside)
+    n_edges = sum(len(v) for v in ssa.succ.values())
     blocks = tuple(sorted({k[0] for k in nodes}))
-    edges = tuple(sorted({(k[0], s[0]) for k in nodes for s in cfg.nodes[k].succ if s in inside}))
+    edges = tuple(sorted({(k[0], s[0]) for k in nodes for s in ssa.succ[k]}))
     return LiftedFunction(
         selector=f"{selector:#010x}" if selector is not None else None,
         kind=kind,
@@ -205,12 +221,17 @@ def lift_contract(
     moles = _evmole_info(code) if not info.given else {}
     rec = Recognisers(cfg_.recognisers, info, storage_layout, moles, code)
     d = cfg.dispatch
+    calls = None
+    if not cfg_.inline_internal:
+        from evmlm.evm.internal import call_sites
+
+        calls = call_sites(cfg)
     funcs: list[LiftedFunction] = []
     entries = set(d.selectors.values())
     for sel in sorted(d.selectors):
         check_deadline(deadline)
         key = d.selectors[sel]
-        nodes = _body(cfg, key)
+        nodes = _body(cfg, key, calls=calls)
         if sel in info.functions:
             sig, mut = info.functions[sel]
             payable = mut == "payable"
@@ -218,23 +239,25 @@ def lift_contract(
             sig = COMMON_FUNCTIONS.get(sel) if not info.given else None
             args, mut = moles.get(sel, (None, None))
             payable = (mut == "payable") if mut else not _has_callvalue_guard(cfg, nodes)
-        funcs.append(_make_function(cfg, "public", key, nodes, sel, sig, payable, rec.for_function(sel, sig)))
+        funcs.append(_make_function(cfg, "public", key, nodes, sel, sig, payable, rec.for_function(sel, sig), calls))
     fb_key = d.fallback if d.has_selector_check else (d.fallback or ((0, ()) if (0, ()) in cfg.nodes else None))
     if d.receive is not None:
-        nodes = _body(cfg, d.receive, stop=entries)
+        nodes = _body(cfg, d.receive, stop=entries, calls=calls)
         if (info.receive or not info.given) and _exits_ok(cfg, nodes):
-            funcs.append(_make_function(cfg, "receive", d.receive, nodes, None, "receive()", True, rec.for_function(None, None)))
+            funcs.append(_make_function(cfg, "receive", d.receive, nodes, None, "receive()", True, rec.for_function(None, None), calls))
     if fb_key is not None:
         stop = entries | ({d.receive} if d.receive else set())
-        nodes = _body(cfg, fb_key, stop=stop)
+        nodes = _body(cfg, fb_key, stop=stop, calls=calls)
         exists = info.fallback is not None if info.given else _exits_ok(cfg, nodes)
         if exists:
             payable = info.fallback == "payable" if info.given else not _has_callvalue_guard(cfg, nodes)
-            funcs.append(_make_function(cfg, "fallback", fb_key, nodes, None, "fallback()", payable, rec.for_function(None, None)))
+            funcs.append(_make_function(cfg, "fallback", fb_key, nodes, None, "fallback()", payable, rec.for_function(None, None), calls))
     if cfg_.internal_functions:
         for entry_key, nodes in find_internal_functions(cfg):
             check_deadline(deadline)
-            funcs.append(_make_function(cfg, "internal", entry_key, nodes, None, None, False, rec.for_function(None, None)))
+            if calls is not None:
+                nodes = [n for n in _body(cfg, entry_key, calls=calls) if n in set(nodes)]
+            funcs.append(_make_function(cfg, "internal", entry_key, nodes, None, None, False, rec.for_function(None, None), calls))
     return LiftedContract(
         functions=funcs,
         code_size=len(code),

@@ -7,12 +7,15 @@ operand per predecessor, and PHIs whose operands are all the same value are remo
 al., "Simple and Efficient Construction of Static Single Assignment Form", CC 2013, §2-3).
 Slots the abstract interpretation proved constant in the node's context are constants, so jump
 targets and return addresses print as constants. Pure operations on constants are folded;
-side-effect-free statements whose results are unused are removed.
+side-effect-free statements whose results are unused are removed. In the call form, an
+internal call is one statement, ``v = CALLPRIVATE(0x<entry>, args…)`` (further results as
+``RESULT(v, i)``), and the callee's blocks are left out.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Mapping
 
 from evmlm.evm import tac
 from evmlm.evm.cfg import PURE, ContractCFG, NodeKey, fold
@@ -66,12 +69,13 @@ class FunctionSSA:
 
 
 class _Builder:
-    def __init__(self, cfg: ContractCFG, entry: NodeKey, nodes: list[NodeKey]) -> None:
+    def __init__(self, cfg: ContractCFG, entry: NodeKey, nodes: list[NodeKey], calls: Mapping[NodeKey, Any] | None = None) -> None:
         self.cfg = cfg
         self.entry = entry
         self.nodes = nodes
+        self.calls = calls or {}
         inside = set(nodes)
-        self.succ = {k: [s for s in cfg.nodes[k].succ if s in inside] for k in nodes}
+        self.succ = {k: [s for s in (self.calls[k].continuations if k in self.calls else cfg.nodes[k].succ) if s in inside] for k in nodes}
         self.preds: dict[NodeKey, list[NodeKey]] = {k: [] for k in nodes}
         for k in nodes:
             for s in self.succ[k]:
@@ -105,6 +109,42 @@ class _Builder:
         if raw is None:
             raw = cache[key] = self._exec_node(key)
         self.code[key] = _NodeCode([[v, op, list(args), pc] for v, op, args, pc in raw.stmts], raw.exit, raw.consumed)
+        if key in self.calls:
+            self._call_form(key, self.calls[key])
+
+    def _call_form(self, key: NodeKey, site: Any) -> None:
+        """Replace the call's final JUMP by ``CALLPRIVATE(0x<entry>, args…)`` defining the results.
+
+        Arguments are the stack items above the return address (top first); the number of
+        results follows from the stack heights at the callee's entry and at the continuation.
+        """
+        nc = self.code[key]
+        exit_ = nc.exit
+        pos = next((i for i in range(len(exit_) - 1, -1, -1) if isinstance(exit_[i], int) and exit_[i] == site.ret), None)
+        cont = self.cfg.nodes[site.continuations[0]]
+        callee = self.cfg.nodes[site.callee]
+        if pos is None or isinstance(cont.key[1], tuple) and cont.key[1] and isinstance(cont.key[1][0], str):
+            return
+        n_args = len(exit_) - 1 - pos
+        m = len(cont.entry) - (len(callee.entry) - 1 - n_args)
+        if m < 0:
+            return
+        args = exit_[pos + 1 :][::-1]
+        pc = nc.stmts[-1][3] if nc.stmts else key[0]
+        if nc.stmts and nc.stmts[-1][1] == "JUMP":
+            nc.stmts.pop()
+        results: list = []
+        if m == 0:
+            nc.stmts.append([None, "CALLPRIVATE", [site.callee[0], *args], pc])
+        else:
+            first = self.new(key)
+            nc.stmts.append([first, "CALLPRIVATE", [site.callee[0], *args], pc])
+            results.append(first)
+            for i in range(1, m):
+                v = self.new(key)
+                nc.stmts.append([v, "RESULT", [first, i], pc])
+                results.append(v)
+        nc.exit = exit_[:pos] + results
 
     def _exec_node(self, key: NodeKey) -> _NodeCode:
         nc = _NodeCode()
@@ -172,7 +212,7 @@ class _Builder:
                 break
             ps = self.preds[key]
             if key == self.entry or len(ps) != 1:
-                if key == self.entry and not ps:
+                if not ps:  # the entry (or a node entered only from outside the function)
                     v = self.inputs.get(d)
                     if v is None:
                         v = self.inputs[d] = SVar(0, None, d)
@@ -295,9 +335,10 @@ class _Builder:
                 return
 
 
-def build_ssa(cfg: ContractCFG, entry: NodeKey, nodes: list[NodeKey]) -> FunctionSSA:
-    """SSA form of the function made of ``nodes`` (``entry`` first) of ``cfg``."""
-    return _Builder(cfg, entry, nodes).build()
+def build_ssa(cfg: ContractCFG, entry: NodeKey, nodes: list[NodeKey], calls: Mapping[NodeKey, Any] | None = None) -> FunctionSSA:
+    """SSA form of the function made of ``nodes`` (``entry`` first) of ``cfg``; ``calls`` maps
+    call-site nodes to :class:`evmlm.evm.internal.CallSite` for the call form."""
+    return _Builder(cfg, entry, nodes, calls).build()
 
 
 def to_tac(ssa: FunctionSSA, name: str, signature: str | None, flags: tuple[str, ...]) -> tac.Function:
