@@ -114,3 +114,19 @@ def test_inherited_function_is_spliced_into_the_base_file() -> None:
     assert res.same is False and "storage slot 0x0" in (res.first_difference or "")
     same = recompile(result, "Base.sol", "Child.sol:Child", start, len(fn), fn)
     assert compare_behaviour(same.original_creation_bytecode, same.creation_bytecode, same.abi, sel).same is True
+
+
+def test_abstract_contract_is_checked_through_its_generated_wrapper() -> None:
+    from evmlm.evaluate.behaviour import deployed_contract, recompile
+    from evmlm.solc import compile_sources
+
+    base = "// SPDX-License-Identifier: MIT\npragma solidity ^0.8.20;\nabstract contract Base {\n    uint256 public x;\n    function set(uint256 v) public { x = v; }\n    function hook() internal virtual;\n}\n"
+    wrap = '// SPDX-License-Identifier: MIT\npragma solidity ^0.8.20;\nimport "../Base.sol";\ncontract Base__EvmlmConcrete is Base { function hook() internal override {} }\n'
+    result = compile_sources({"Base.sol": base, "w/Wrap.sol": wrap}, setting="opt200", version="0.8.26")
+    assert deployed_contract(result, "Base.sol:Base").name == "Base__EvmlmConcrete"
+    fn = "function set(uint256 v) public { x = v; }"
+    start = base.encode().index(fn.encode())
+    rc = recompile(result, "Base.sol", "Base.sol:Base", start, len(fn), fn.replace("x = v;", "x = v * 2;"), selector="0x60fe47b1")
+    assert rc.ok and compare_behaviour(rc.original_creation_bytecode, rc.creation_bytecode, rc.abi, "0x60fe47b1").same is False
+    with pytest.raises(SpliceError):
+        deployed_contract(result, "Base.sol:Nope", "0xdeadbeef")

@@ -73,7 +73,7 @@ class RecompileResult:
     abi: list[Any]
 
 
-def recompile(original: Any, source_path: str, contract: str, source_start: int, source_length: int, decompiled: str) -> RecompileResult:
+def recompile(original: Any, source_path: str, contract: str, source_start: int, source_length: int, decompiled: str, *, selector: str | None = None) -> RecompileResult:
     """Splice ``decompiled`` into the original compile job and compile it again.
 
     ``original``: the function's :class:`evmlm.solc.CompileResult` (its sources, solc version,
@@ -81,18 +81,19 @@ def recompile(original: Any, source_path: str, contract: str, source_start: int,
     ``source_path``: the file that defines the function (for an inherited function, a base
     contract's file); ``contract``: the deployed contract, ``"path:Name"`` (or just ``Name``
     when it is in ``source_path``); ``source_start``/``source_length``: the function's UTF-8
-    byte range in ``source_path``. Raises
-    :class:`SpliceError` for a missing file, contract or bad offsets; a solc error in the
+    byte range in ``source_path``; ``selector``: finds the deployed contract when ``contract``
+    names an abstract contract or library that a generated wrapper deploys (see
+    :func:`deployed_contract`). Raises :class:`SpliceError` for a missing file, contract or bad offsets; a solc error in the
     spliced job is a result (``ok=False``, ``error`` = solc's first error), not an exception.
     """
     from evmlm.solc import CompileError, compile_sources
 
     if source_path not in original.sources:
         raise SpliceError(f"{source_path}: not among the compile job's sources; cannot splice")
-    contract_path, contract_name = contract.rsplit(":", 1) if ":" in contract else (source_path, contract)
-    orig = _find_contract(original.contracts, contract_path, contract_name)
-    if orig is None:
-        raise SpliceError(f"{contract_path}:{contract_name}: contract not in the original compile output")
+    if ":" not in contract:
+        contract = f"{source_path}:{contract}"
+    orig = deployed_contract(original, contract, selector)
+    contract_path, contract_name = orig.source_path, orig.name
     spliced_sources = dict(original.sources)
     spliced_sources[source_path] = splice_function(original.sources[source_path], source_start, source_length, decompiled)
     try:
@@ -103,6 +104,29 @@ def recompile(original: Any, source_path: str, contract: str, source_start: int,
     if new is None:
         return RecompileResult(False, f"{contract_name} is missing from the spliced compile output", None, orig.creation_bytecode, list(orig.abi))
     return RecompileResult(True, None, new.creation_bytecode, orig.creation_bytecode, list(orig.abi))
+
+
+def deployed_contract(result: Any, contract: str, selector: str | None = None) -> Any:
+    """The artifact in ``result`` that deploys ``contract`` (``"path:Name"``).
+
+    The named contract itself when it has creation bytecode; else (an abstract contract or a
+    library, deployed through a generated wrapper by the dataset stage) the wrapper
+    ``Name__EvmlmConcrete``, else the first deployable contract whose ABI has ``selector``.
+    Raises :class:`SpliceError` when there is none.
+    """
+    path, name = contract.rsplit(":", 1)
+    found = _find_contract(result.contracts, path, name)
+    if found is not None and found.creation_bytecode:
+        return found
+    sel = (selector or "").lower().removeprefix("0x")
+    deployable = [c for c in result.contracts if c.creation_bytecode]
+    for c in deployable:
+        if c.name == f"{name}__EvmlmConcrete":
+            return c
+    for c in sorted(deployable, key=lambda c: (c.source_path, c.name)):
+        if sel and sel in {v.lower() for v in c.method_identifiers.values()}:
+            return c
+    raise SpliceError(f"{contract}: no deployable contract for it in compile result {str(getattr(result, 'key', ''))[:12]}")
 
 
 def _find_contract(contracts: Iterable[Any], source_path: str, name: str) -> Any | None:

@@ -114,8 +114,9 @@ def predict_panoramix(
     The runtime bytecode comes from the function's compile result (``load_compile(compile_key)``);
     Panoramix gets the same signature the model's prompt gets.
     """
-    from evmlm.evaluate.baselines.panoramix import decompile_panoramix
     from evmlm.errors import EvmlmError
+    from evmlm.evaluate.baselines.panoramix import decompile_panoramix
+    from evmlm.evaluate.behaviour import deployed_contract
 
     out: dict[str, tuple[str, float]] = {}
     failures: dict[str, str] = {}
@@ -128,8 +129,7 @@ def predict_panoramix(
         try:
             if load_compile is None:
                 raise EvmlmError("no compile results to take the bytecode from")
-            path, name = contract.rsplit(":", 1)
-            runtime = load_compile(key).contract(name, path).runtime_bytecode
+            runtime = deployed_contract(load_compile(key), contract, str(recs[0]["selector"])).runtime_bytecode
             texts = decompile_panoramix(runtime, timeout_s=timeout_s, signatures=sigs)
             err = None
         except (EvmlmError, KeyError) as e:
@@ -208,7 +208,7 @@ def _check_behaviour(s: FunctionScore, r: Mapping[str, Any], hyp: str, syntax: s
     try:
         result = load_compile(str(r["compile_key"]))
         contract = str(r["contract"])
-        rc = recompile(result, str(r.get("source_path") or contract.rsplit(":", 1)[0]), contract, int(r["source_start"]), int(r["source_length"]), hyp)
+        rc = recompile(result, str(r.get("source_path") or contract.rsplit(":", 1)[0]), contract, int(r["source_start"]), int(r["source_length"]), hyp, selector=str(r["selector"]))
     except EvmlmError as e:
         s.note = s.note or f"recompile not checked: {e}"
         return
