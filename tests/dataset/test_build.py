@@ -74,6 +74,7 @@ def test_build_end_to_end_and_rebuild_is_identical(tmp_path, lifted):
     rows = [json.loads(x) for x in (out / "pairs.jsonl").read_text(encoding="utf-8").splitlines()]
     assert len(rows) == stats["total_pairs"]
     lib = [r for r in rows if r["origin"] == "wrapper" and r["defining_contract"] == "MathLib.sol:MathLib"]
+    assert all(r["contract"].endswith(":MathLib__EvmlmLibrary") for r in lib)
     assert {r["signature"] for r in lib} <= {"max(uint256,uint256)", "clamp(uint256,uint256,uint256)", "sum(uint256[])"} and lib
     assert all(r["solidity"].startswith("function ") and "internal pure" in r["solidity"] for r in lib)
     for r in rows:

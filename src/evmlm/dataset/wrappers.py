@@ -12,7 +12,9 @@ contracts (solc ≥ 0.6, where ``abstract``/``override`` exist) one wrapper file
 * ``contract <L>__EvmlmLibrary``: one ``external`` function per implemented ``internal``
   library function with an ABI-encodable signature (no ``storage`` parameters, mappings or
   function types), calling ``L.f(...)``. Each is paired with the *library function's* source,
-  its selector and signature being the wrapper's (same name and parameter types).
+  its selector and signature being the wrapper's (same name and parameter types); the
+  record's ``contract`` is the wrapper (``<wrapper file>:<L>__EvmlmLibrary``), whose compile
+  result (``compile_key``, in the compile cache) deploys it.
 
 The wrapper file is compiled with the compile result's version, setting and remappings
 (``evmlm.solc.compile_job``; cached), lifted (``evmlm.evm.lift_contract``) and paired. Per
@@ -38,7 +40,7 @@ from evmlm.dataset.pairing import AstIndex, SourceFunction
 
 log = logging.getLogger(__name__)
 
-WRAPPER_VERSION = 2  # bump when the generated wrappers change
+WRAPPER_VERSION = 3  # bump when the generated wrappers change
 WRAPPER_DIR = "__evmlm_wrappers__"
 MIN_VERSION = Version("0.6.0")
 
@@ -292,7 +294,8 @@ def pair_wrappers(result: Any, plan: WrapperPlan, compiled: Any, lifted: Mapping
     """Pair records from a compiled + lifted wrapper file.
 
     ``lifted``: wrapper contract name → LiftedContract-like (``.functions``). Records get
-    ``origin = "wrapper"``; ``contract`` names the wrapped contract (``path:Name``).
+    ``origin = "wrapper"``; ``contract`` names the wrapped abstract contract (``path:Name``,
+    deployed as ``Name__EvmlmConcrete``) or the library wrapper contract.
     """
     from evmlm.dataset.build import lifted_functions, make_record, _setting_fields
 
@@ -324,7 +327,8 @@ def pair_wrappers(result: Any, plan: WrapperPlan, compiled: Any, lifted: Mapping
                     source_start=start, source_length=length, solidity=text, visibility=target.get("visibility", "internal"),
                     state_mutability=target.get("stateMutability", "nonpayable"), contract_context=index.context(target),
                 )
-                records.append(make_record(fn, by_sel[sel], contract=f"{lib.path}:{lib.contract}", compile_key=compiled.key, version=compiled.version, setting=setting, packages=packages, origin="wrapper"))
+                # the deployed contract is the wrapper (evaluation recompiles and runs it)
+                records.append(make_record(fn, by_sel[sel], contract=f"{plan.path}:{art.name}", compile_key=compiled.key, version=compiled.version, setting=setting, packages=packages, origin="wrapper"))
                 counts["resolved"] += 1
         else:
             fns, _ = index.resolve(plan.path, art.name, art.method_identifiers)
