@@ -304,7 +304,8 @@ class EvalConfig:
     ``baselines``: any of panoramix, retrieval, signature_stub; ``behaviour``: run the
     recompile and behaves-the-same checks; ``n_random_calls``: random ABI-encoded calls per
     function and caller (plus 3 edge-value calls); ``panoramix_timeout_s``: per contract,
-    seconds; ``max_new_tokens``/``batch_size``: generation (tokens per function, prompts per
+    seconds; ``panoramix_budget_s``: for all contracts (the rest are recorded as skipped);
+    ``max_new_tokens``/``batch_size``: generation (tokens per function, prompts per
     batch); ``n_examples``: side-by-side examples in report.md.
     """
 
@@ -313,7 +314,8 @@ class EvalConfig:
     baselines: tuple[str, ...] = ("panoramix", "retrieval", "signature_stub")
     behaviour: bool = True
     n_random_calls: int = 32
-    panoramix_timeout_s: float = 30.0
+    panoramix_timeout_s: float = 20.0
+    panoramix_budget_s: float = 120.0
     max_new_tokens: int = 256
     batch_size: int = 8
     n_examples: int = 5
@@ -325,6 +327,7 @@ class EvalConfig:
             _require(b in ("panoramix", "retrieval", "signature_stub"), "evaluate.baselines", f"unknown baseline {b!r} (panoramix, retrieval, signature_stub)")
         _require(self.n_random_calls >= 1, "evaluate.n_random_calls", "must be >= 1 (the issue asks for >= 32)")
         _require(self.panoramix_timeout_s > 0, "evaluate.panoramix_timeout_s", "must be > 0 seconds")
+        _require(self.panoramix_budget_s > 0, "evaluate.panoramix_budget_s", "must be > 0 seconds")
         _require(self.max_new_tokens >= 1, "evaluate.max_new_tokens", "must be >= 1")
         _require(self.batch_size >= 1, "evaluate.batch_size", "must be >= 1")
         _require(self.n_examples >= 0, "evaluate.n_examples", "must be >= 0")

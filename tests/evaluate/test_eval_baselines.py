@@ -52,3 +52,16 @@ def test_panoramix_missing_venv_is_a_clear_error(monkeypatch: pytest.MonkeyPatch
     monkeypatch.chdir(tmp_path)
     with pytest.raises(panoramix.BaselineError, match="setup_panoramix.sh"):
         panoramix.decompile_panoramix("6080", timeout_s=5)
+
+
+@pytest.mark.skipif(not panoramix.is_available(), reason="run scripts/setup_panoramix.sh (scripts/setup.sh does)")
+def test_panoramix_per_function_texts_and_budget(counter_records, counter_compiled) -> None:
+    from evmlm.evaluate.runner import predict_panoramix
+
+    load = {counter_compiled.key: counter_compiled}.get
+    preds, failures = predict_panoramix(counter_records, load, timeout_s=60)
+    assert not failures
+    assert {r["id"] for r in counter_records} == set(preds)
+    assert preds["counter-bump"][0].startswith("def bump(uint256")
+    preds, failures = predict_panoramix(counter_records, load, timeout_s=60, budget_s=0)
+    assert all(t == "" for t, _ in preds.values()) and all("budget" in f for f in failures.values())

@@ -108,11 +108,13 @@ def predict_panoramix(
     load_compile: Callable[[str], Any] | None,
     timeout_s: float,
     progress: Callable[[int], None] | None = None,
+    budget_s: float | None = None,
 ) -> tuple[dict[str, tuple[str, float]], dict[str, str]]:
     """``(id → (Panoramix text, seconds), id → failure)``; one Panoramix run per contract.
 
     The runtime bytecode comes from the function's compile result (``load_compile(compile_key)``);
-    Panoramix gets the same signature the model's prompt gets.
+    Panoramix gets the same signature the model's prompt gets. ``timeout_s``: per contract;
+    ``budget_s``: for all of them (contracts after it is spent are recorded as skipped).
     """
     from evmlm.errors import EvmlmError
     from evmlm.evaluate.baselines.panoramix import decompile_panoramix
@@ -123,10 +125,13 @@ def predict_panoramix(
     groups: dict[tuple[str, str], list[Mapping[str, Any]]] = defaultdict(list)
     for r in records:
         groups[(str(r.get("compile_key")), str(r["contract"]))].append(r)
+    started = time.perf_counter()
     for (key, contract), recs in groups.items():
         sigs = {str(r["selector"]): r["signature"] for r in recs if r.get("signature") and r.get("selector")}
         t0 = time.perf_counter()
         try:
+            if budget_s is not None and t0 - started >= budget_s:
+                raise EvmlmError(f"skipped: the Panoramix budget of {budget_s:.0f} s is spent (evaluate.panoramix_budget_s)")
             if load_compile is None:
                 raise EvmlmError("no compile results to take the bytecode from")
             runtime = deployed_contract(load_compile(key), contract, str(recs[0]["selector"])).runtime_bytecode

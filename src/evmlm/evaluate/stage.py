@@ -122,7 +122,7 @@ def evaluate(
         t0 = time.perf_counter()
         if name == "panoramix":
             with _bar(len(recs), "panoramix") as bar:
-                predictions[name], failures[name] = predict_panoramix(recs, load_compile, cfg.panoramix_timeout_s, progress=bar.update)
+                predictions[name], failures[name] = predict_panoramix(recs, load_compile, cfg.panoramix_timeout_s, progress=bar.update, budget_s=cfg.panoramix_budget_s)
         elif name == "retrieval":
             if train_records is None:
                 train_records = load_records(dataset_dir, "train") if dataset_dir is not None else []
