@@ -192,7 +192,11 @@ def score_system(
         syntax = check_function_syntax(hyp)
         s.parses = syntax is None
         if config.behaviour:
-            _check_behaviour(s, r, hyp, syntax, load_compile, config)
+            try:
+                _check_behaviour(s, r, hyp, syntax, load_compile, config)
+            except Exception as e:  # a batch job records the failure and goes on
+                log.warning("%s %s: behaviour check failed: %s: %s", system, rid, type(e).__name__, e)
+                s.note = s.note or f"check failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
         scores.append(s)
         if progress:
             progress(1)

@@ -93,6 +93,9 @@ def _decompile_cached(code: str, timeout_s: float, sigs: tuple[tuple[str, str], 
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         raise PanoramixFailed(f"Panoramix failed on bytecode {digest}: {last}")
-    out = json.loads(proc.stdout)
+    try:
+        out = json.loads(proc.stdout)
+    except json.JSONDecodeError as e:
+        raise PanoramixFailed(f"Panoramix printed no result for bytecode {digest} ({e.msg})") from e
     log.debug("panoramix %s: %d functions, problems %s", digest, len(out["functions"]), out["problems"])
     return tuple(sorted(out["functions"].items()))
