@@ -115,6 +115,8 @@ def export(records: Sequence[dict[str, Any]], out_dir: str | Path) -> dict[str, 
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob(".hf.*"):  # left by an interrupted export
+        shutil.rmtree(stale, ignore_errors=True)
     rows = ordered(records)
     write_jsonl(out / PAIRS_FILE, rows)
     feats = features()
