@@ -23,8 +23,7 @@ import contextlib
 import hashlib
 import json
 import logging
-import os
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -413,11 +412,6 @@ def raw_from_shards(shards: Iterable[Path]) -> tuple[list[dict[str, Any]], dict[
     return records, totals, sigs
 
 
-def default_workers() -> int:
-    return max(1, min(2, os.cpu_count() or 1))
-
-
-ProgressFn = Callable[[str], None]
 
 
 def read_packages(corpus_dir: Path | None) -> dict[str, str]:
