@@ -209,6 +209,8 @@ class ImportResolver:
                 dep = root
             elif name in pkg.deps:
                 dep = self.find(name, pkg.deps[name]) or self.default(name)
+            elif name in root.deps:  # a dependency without its own pins uses the root package's
+                dep = self.find(name, root.deps[name]) or self.default(name)
             else:
                 dep = self.default(name)
             if dep is None:

@@ -113,19 +113,31 @@ def _plan(entries: list[dict[str, Any]], packages: list[Package]) -> list[tuple[
 # solc rejections that an older compiler allowed by the same pragmas often accepts (stricter
 # override / shadowing / conversion rules arrive in later 0.8.x releases).
 RETRY_OLDER = frozenset({"TypeError", "DeclarationError", "SyntaxError", "ParserError"})
+FALLBACK_ROUNDS = 2
 
 
-def _fallback_batches(plan: list, rows: dict[tuple[int, str], dict[str, Any]], settings: list[CompileSetting]) -> list[tuple[str, CompileSetting, list[int]]]:
-    """Batches that retry files solc rejected with the oldest other installed compiler their pragmas allow."""
+def _minor(v: str) -> str:
+    return v.rsplit(".", 1)[0]
+
+
+def _fallback_batches(plan: list, rows: dict[tuple[int, str], dict[str, Any]], settings: list[CompileSetting],
+                      tried: dict[tuple[int, str], set[str]]) -> list[tuple[str, CompileSetting, list[int]]]:
+    """Batches that retry files solc rejected with another installed compiler their pragmas allow:
+    the newest of an older minor series not tried yet (0.8.x fails -> 0.7.6), else the oldest allowed."""
     groups: dict[tuple[str, str, str], list[int]] = {}
     by_name = {s.name: s for s in settings}
     for (i, sname), row in rows.items():
         if row["status"] != "failed" or row.get("reason") not in RETRY_OLDER:
             continue
         e, job, version, _ = plan[i]
-        others = [v for v in satisfying_versions({p: pragmas(t) for p, t in job.sources.items()}) if v != version]
-        if others:
-            groups.setdefault((f"{e['package']}@{e['version']}", others[-1], sname), []).append(i)
+        done = tried.setdefault((i, sname), {version} if version else set())
+        cands = [v for v in satisfying_versions({p: pragmas(t) for p, t in job.sources.items()}) if v not in done]
+        if not cands:
+            continue
+        other_series = [v for v in cands if _minor(v) not in {_minor(d) for d in done}]
+        pick = other_series[0] if other_series else cands[-1]
+        done.add(pick)
+        groups.setdefault((f"{e['package']}@{e['version']}", pick, sname), []).append(i)
     return [(v, by_name[sname], sorted(members)[k : k + BATCH_FILES]) for (_, v, sname), members in sorted(groups.items())
             for k in range(0, len(members), BATCH_FILES)]
 
@@ -139,8 +151,9 @@ def compile_corpus(entries: list[dict[str, Any]], packages: list[Package], cfg: 
     Files of one package that resolve to the same compiler are compiled together in batches of
     up to :data:`BATCH_FILES` (shared imports are analysed once; see
     :func:`evmlm.solc.compiler.compile_batch`), on ``compile.workers`` threads. A file the
-    newest allowed compiler rejects (:data:`RETRY_OLDER`) is tried once more with the oldest
-    installed compiler its pragmas allow; its index row then says ``fallback: true``.
+    newest allowed compiler rejects (:data:`RETRY_OLDER`) is tried again (up to
+    :data:`FALLBACK_ROUNDS` times) with another installed compiler its pragmas allow, first the
+    newest of an older minor series, then the oldest; its index row then says ``fallback: true``.
     """
     settings = [get_setting(s) for s in cfg.settings]
     plan = _plan(entries, packages)
@@ -187,10 +200,13 @@ def compile_corpus(entries: list[dict[str, Any]], packages: list[Package], cfg: 
                 for i, r in zip(members, results):
                     record(i, setting, r)
                 bar.update(len(members))
-            retries = _fallback_batches(plan, rows, settings)
-            if retries:
+            tried: dict[tuple[int, str], set[str]] = {}
+            for _ in range(FALLBACK_ROUNDS):
+                retries = _fallback_batches(plan, rows, settings, tried)
+                if not retries:
+                    break
                 bar.total += sum(len(m) for _, _, m in retries)
-                bar.set_description("compile (older solc)")
+                bar.set_description("compile (other solc)")
                 for (version, setting, members), results in ex.map(run, retries):
                     for i, r in zip(members, results):
                         if isinstance(r, CompileResult):

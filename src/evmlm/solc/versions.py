@@ -26,7 +26,8 @@ from evmlm.errors import EvmlmError
 log = logging.getLogger(__name__)
 
 PRAGMA_RE = re.compile(r"pragma\s+solidity\s+([^;]+);")
-_COMMENT_RE = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)
+# A string literal (kept) or a comment (dropped): import paths may contain "//".
+_COMMENT_RE = re.compile(r"(\"(?:\\.|[^\"\\\n])*\"|'(?:\\.|[^'\\\n])*')|//[^\n]*|/\*.*?\*/", re.S)
 
 
 class PragmaError(EvmlmError, ValueError):
@@ -43,8 +44,8 @@ class Compiler:
 
 
 def strip_comments(text: str) -> str:
-    """The text with // and /* */ comments removed (string literals are not special-cased)."""
-    return _COMMENT_RE.sub(" ", text)
+    """The text with // and /* */ comments removed (string literals kept intact)."""
+    return _COMMENT_RE.sub(lambda m: m.group(1) or " ", text)
 
 
 def pragmas(text: str) -> list[str]:
