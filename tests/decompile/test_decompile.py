@@ -131,3 +131,19 @@ def test_fit_prompt_cuts_like_finetuning(tiny_model_dir: Path) -> None:
             max_position_embeddings = 256
 
     assert dec.generation_budget(_M(), 384) == (128, 128) and dec.generation_budget(_M(), 64) == (192, 64)
+
+
+def test_streamed_generation_matches_batched(tiny_model_dir: Path) -> None:
+    from evmlm.evaluate.generation import generate_completions
+    from evmlm.train import load_for_inference
+    from evmlm.train.prompt import build_prompt
+
+    model, tok = load_for_inference(tiny_model_dir)
+    prompts = [build_prompt("function 0x12345678 f()\n  block 0x0\n    STOP()", "f()"), build_prompt("function 0x0dd0a042 lock(bool)\n  block 0x7d\n    v0 = CALLVALUE()", None)]
+    pieces: dict[int, str] = {}
+    streamed = generate_completions(model, tok, prompts, max_new_tokens=12, on_text=lambda i, p: pieces.__setitem__(i, pieces.get(i, "") + p))
+    batched = generate_completions(model, tok, prompts, max_new_tokens=12, batch_size=2)
+    assert set(pieces) == {0, 1}
+    # greedy: left-padded batched generation gives the same text as one-at-a-time streaming
+    assert [t for t, _ in streamed] == [t for t, _ in batched]
+    assert all(s >= 0 for _, s in batched)
