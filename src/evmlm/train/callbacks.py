@@ -90,7 +90,7 @@ def plot_loss_curve(log_history: list[dict[str, Any]], path: str | Path, title: 
     evals = [(r["step"], r["eval_loss"]) for r in log_history if "eval_loss" in r and "step" in r]
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
     if train:
-        ax.plot(*zip(*train), label="train loss", lw=1)
+        ax.plot(*zip(*train), ".-" if len(train) < 30 else "-", label="train loss", lw=1)
     if evals:
         ax.plot(*zip(*evals), "o-", label="eval loss", lw=1.5)
     ax.set_xlabel("step")
