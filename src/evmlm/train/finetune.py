@@ -237,7 +237,7 @@ def sft_config(cfg: FinetuneConfig, output_dir: Path, *, max_steps: int, seed: i
         greater_is_better=False if early else None,
         bf16=cfg.bf16,
         use_cpu=not torch.cuda.is_available(),
-        gradient_checkpointing=cfg.gradient_checkpointing,
+        activation_checkpointing=cfg.gradient_checkpointing,  # transformers 5 name of gradient checkpointing
         dataloader_num_workers=cfg.dataloader_workers,
         dataloader_pin_memory=torch.cuda.is_available(),
         include_num_input_tokens_seen="non_padding",
