@@ -20,7 +20,7 @@ process.stdin.on('end', () => process.stdout.write(solc.compile(input)));
 """
 
 
-def solcjs(sources: dict[str, str], *, stop_after_parsing: bool = False, module: str = "solc0826") -> dict[str, Any]:
+def _solcjs(sources: dict[str, str], *, stop_after_parsing: bool = False, module: str = "solc0826") -> dict[str, Any]:
     """solc-js standard-JSON output (full compile, or parse only)."""
     settings: dict[str, Any] = {"outputSelection": {"*": {"*": ["abi", "evm.deployedBytecode.object", "storageLayout"]}}, "optimizer": {"enabled": True, "runs": 200}}
     if stop_after_parsing:
@@ -30,15 +30,21 @@ def solcjs(sources: dict[str, str], *, stop_after_parsing: bool = False, module:
     return json.loads(proc.stdout)
 
 
-def solc_errors(out: dict[str, Any]) -> list[str]:
+def _solc_errors(out: dict[str, Any]) -> list[str]:
     return [e["formattedMessage"] for e in out.get("errors", []) if e.get("severity") == "error"]
+
+
+@pytest.fixture(scope="session")
+def solcjs():
+    """solc-js standard-JSON compile (or ``stop_after_parsing=True``: parse only) through node."""
+    return _solcjs
 
 
 @pytest.fixture(scope="session")
 def piggy() -> dict[str, Any]:
     """Piggy.sol (written for these tests, outside the corpus) compiled with solc 0.8.26."""
-    out = solcjs({"Piggy.sol": PIGGY.read_text()})
-    assert not solc_errors(out), solc_errors(out)
+    out = _solcjs({"Piggy.sol": PIGGY.read_text()})
+    assert not _solc_errors(out), _solc_errors(out)
     return out["contracts"]["Piggy.sol"]["Piggy"]
 
 

@@ -13,7 +13,12 @@ import pytest
 from evmlm import decompile as dec
 from evmlm.config import DecompileConfig
 
-from conftest import ROOT, PIGGY, solc_errors, solcjs  # noqa: E402  (tests/decompile/conftest.py)
+ROOT = Path(__file__).resolve().parents[2]
+PIGGY = ROOT / "tests" / "fixtures" / "evaluate" / "Piggy.sol"
+
+
+def solc_errors(out: dict) -> list[str]:
+    return [e["formattedMessage"] for e in out.get("errors", []) if e.get("severity") == "error"]
 
 
 def _sources_of(names: list[str]) -> dict[str, str]:
@@ -31,7 +36,7 @@ def _sources_of(names: list[str]) -> dict[str, str]:
     return {k: out[k] for k in names}
 
 
-def test_untrained_model_output_still_gives_a_file_solc_parses(piggy, tiny_model_dir: Path) -> None:
+def test_untrained_model_output_still_gives_a_file_solc_parses(piggy, tiny_model_dir: Path, solcjs) -> None:
     res = dec.decompile({"deployedBytecode": piggy["evm"]["deployedBytecode"]["object"], "abi": piggy["abi"], "storageLayout": piggy["storageLayout"]}, tiny_model_dir, config=DecompileConfig(max_new_tokens=16, batch_size=4))
     sels = [f.selector for f in res.functions if f.selector]
     assert sels == sorted(sels) and len(sels) == 8  # 4 functions + 4 public getters
@@ -45,7 +50,7 @@ def test_untrained_model_output_still_gives_a_file_solc_parses(piggy, tiny_model
     assert not solc_errors(out), solc_errors(out)
 
 
-def test_good_outputs_are_kept_as_code_and_parse_with_solc(piggy, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_good_outputs_are_kept_as_code_and_parse_with_solc(piggy, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch, solcjs) -> None:
     bodies = _sources_of(["save", "lock", "smash", "share"])
     by_selector = {"0x" + s: bodies[sig.split("(")[0]] for sig, s in _method_ids(piggy).items() if sig.split("(")[0] in bodies}
 
@@ -92,7 +97,7 @@ def test_selector_filter_and_errors(piggy, tiny_model_dir: Path) -> None:
         dec.read_input("0x6")
 
 
-def test_cli_decompile_file_json_and_sol(piggy, tiny_model_dir: Path, tmp_path: Path) -> None:
+def test_cli_decompile_file_json_and_sol(piggy, tiny_model_dir: Path, tmp_path: Path, solcjs) -> None:
     from typer.testing import CliRunner
 
     from evmlm.cli import app
