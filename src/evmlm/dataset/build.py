@@ -24,7 +24,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -303,7 +303,8 @@ def run_pairing(compile_dir: Path, lifted: Mapping[str, Sequence[LiftedContractR
         bar = tqdm(total=n_tasks, desc="pairing", unit="result")
         with contextlib.ExitStack() as stack:
             if workers > 1 and len(jobs) > 1:
-                results: Iterable[list[tuple[str, str | None]]] = stack.enter_context(ProcessPoolExecutor(max_workers=workers)).map(_pair_group, jobs, chunksize=2)
+                pool = stack.enter_context(ProcessPoolExecutor(max_workers=workers))
+                results: Iterable[list[tuple[str, str | None]]] = (f.result() for f in as_completed([pool.submit(_pair_group, job) for job in jobs]))
             else:
                 results = map(_pair_group, jobs)
             for done in results:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -430,8 +430,8 @@ def run_wrappers(compile_dir: Path, packages: Mapping[str, str], work: Path, *, 
         bar = tqdm(total=len(jobs), desc="wrappers", unit="result")
         if workers > 1 and len(jobs) > 1:
             with ProcessPoolExecutor(max_workers=workers) as pool:
-                for _, err in pool.map(_wrap_job, jobs, chunksize=2):
-                    failed += err is not None
+                for fut in as_completed([pool.submit(_wrap_job, job) for job in jobs]):
+                    failed += fut.result()[1] is not None
                     bar.update()
         else:
             for job in jobs:
