@@ -211,6 +211,10 @@ class _Builder:
                 v = self.memo[(key, d)]
                 break
             ps = self.preds[key]
+            if d >= len(self.cfg.nodes[key].entry) and key != self.entry:
+                # below the known stack: an underflow at run time (or a merged node's joined,
+                # shortened stack); read it as an input slot instead of chasing it around loops
+                ps = []
             if key == self.entry or len(ps) != 1:
                 if not ps:  # the entry (or a node entered only from outside the function)
                     v = self.inputs.get(d)
