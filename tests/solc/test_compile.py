@@ -112,3 +112,19 @@ def test_a_result_compiles_again_from_its_own_sources():
     r1 = compile_sources(src, setting="noopt")
     r2 = compile_sources(r1.sources, setting="noopt", remappings=r1.remappings, version=r1.version)
     assert r2.contract("MyToken").runtime_bytecode == r1.contract("MyToken").runtime_bytecode
+
+
+def test_batch_isolates_a_failing_file_and_matches_single_compiles():
+    from evmlm.solc.compiler import JobSpec, compile_batch, compile_job
+
+    lib = "pragma solidity ^0.8.0;\nlibrary L { function id(uint x) internal pure returns (uint) { return x; } }\n"
+    a = 'pragma solidity ^0.8.0;\nimport "L.sol";\ncontract A { function f(uint x) external pure returns (uint) { return L.id(x); } }\n'
+    b = 'pragma solidity ^0.8.0;\nimport "L.sol";\ncontract B { function g() external { missingFn(); } }\n'
+    c = "pragma solidity ^0.8.0;\ncontract C { uint public y; }\n"
+    jobs = [JobSpec({"A.sol": a, "L.sol": lib}, ("A.sol",)), JobSpec({"B.sol": b, "L.sol": lib}, ("B.sol",)), JobSpec({"C.sol": c}, ("C.sol",))]
+    ra, rb, rc = compile_batch(jobs, setting="opt200", version="0.8.26")
+    assert isinstance(rb, CompileError) and rb.reason == "DeclarationError" and rb.args[0].startswith("B.sol:3:")
+    assert {x.name for x in ra.contracts} == {"A"} and set(ra.sources) == {"A.sol", "L.sol"} and set(ra.asts) == {"A.sol", "L.sol"}
+    assert {x.name for x in rc.contracts} == {"C"}
+    alone = compile_job({"A.sol": a, "L.sol": lib}, ["A.sol"], setting="opt200", version="0.8.26", use_cache=False)
+    assert alone.key == ra.key and alone.contract("A").runtime_bytecode == ra.contract("A").runtime_bytecode

@@ -424,7 +424,7 @@ def compile_batch(
                 again = compile_batch([jobs[i] for i in rest], setting=setting, version=version, pool=pool, timeout_s=timeout_s, use_cache=use_cache, _depth=_depth + 1)
                 for i, r in zip(rest, again):
                     out[i] = r
-    return [r for r in out if r is not None] if all(r is not None for r in out) else [r if r is not None else CompileError("internal: job not run") for r in out]
+    return [r if r is not None else CompileError(f"{jobs[i].targets[0]}: not compiled", reason="internal") for i, r in enumerate(out)]
 
 
 def compile_sources(
