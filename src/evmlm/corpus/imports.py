@@ -16,7 +16,7 @@ import posixpath
 import re
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from semantic_version import Version
 
@@ -169,7 +169,10 @@ class ImportResolver:
         job.remappings.extend(f"{k}={v}" for k, v in sorted(remaps.items()) if f"{k}={v}" not in job.remappings)
         return job
 
-    def _resolve(self, root: Package, pkg: Package, logical: str, imp: str, prefix, remaps: dict[str, str], given: Sequence[str]):
+    def _resolve(self, root: Package, pkg: Package, logical: str, imp: str, prefix: Callable[[Package], str],
+                 remaps: dict[str, str], given: Sequence[str]) -> tuple[str, Package, str] | None:
+        """(logical path, owning package, package-relative path) of ``imp`` imported by ``logical``
+        (a file of ``pkg``), recording in ``remaps`` any solc remapping the choice needs."""
         own = prefix(pkg)
         if pkg.files is not None and given:
             mapped = apply_remappings(given, logical, imp if not imp.startswith(".") else _join(logical, imp))
