@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--context", type=int, default=256)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: 2, or 1 when the CPU is oversubscribed)")
     ap.add_argument("--fp32", action="store_true", help="no bf16 autocast")
     ap.add_argument("--run", type=Path, default=None, help="use runs/<name>/corpus instead of the test fixture")
     a = ap.parse_args(argv)
@@ -109,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
 
     logging.basicConfig(level=logging.WARNING)
     transformers.logging.set_verbosity_error()
+    from evmlm.train.threads import effective_threads
+
+    a.threads = a.threads or effective_threads(2)
     torch.set_num_threads(a.threads)
     texts = texts_from(a.run)
     tokenizer = train_tokenizer(texts, 8192)
