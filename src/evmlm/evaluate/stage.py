@@ -175,7 +175,9 @@ def run_stage(ctx: Any) -> dict[str, Any]:
     """The ``evaluate`` stage: the run's fine-tuned model and the baselines on ``evaluate.split``."""
     import torch
 
-    torch.set_num_threads(ctx.config.run.threads)
+    from evmlm.train.threads import effective_threads
+
+    torch.set_num_threads(effective_threads(ctx.config.run.threads))  # 1 thread when the CPU is oversubscribed
     summary = evaluate(
         model_dir_of(ctx.dir_of("finetune")),
         ctx.dir_of("dataset"),
