@@ -24,9 +24,12 @@ rerun resumes.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
-from collections.abc import Mapping, Sequence
+import signal
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -279,6 +282,30 @@ def plan_wrappers(result: Any) -> WrapperPlan | None:
 # ------------------------------------------------------------------ compile, lift, pair
 
 
+class LiftTimeout(Exception):
+    """Lifting one wrapper contract exceeded its wall-clock guard."""
+
+
+@contextlib.contextmanager
+def _wall_clock_guard(seconds: float) -> Iterator[None]:
+    """Raise LiftTimeout in the block after ``seconds`` of wall time (SIGALRM; main thread of a
+    POSIX process only — a no-op elsewhere). A backstop to the lifter's own budget."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def _raise(signum: int, frame: Any) -> None:
+        raise LiftTimeout(f"lifting took longer than {seconds:g} s")
+
+    old = signal.signal(signal.SIGALRM, _raise)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
 def _library_function_for(index: AstIndex, wrapper_fn: Mapping[str, Any], library_id: int) -> Mapping[str, Any] | None:
     from evmlm.dataset.pairing import _referenced_ids
 
@@ -356,7 +383,7 @@ def wrap_result(result: Any, packages: Mapping[str, str], lift_config: Any = Non
     from evmlm.solc import CompileError, compile_job
     from evmlm.evm import lift_contract
 
-    counts: dict[str, int] = {"wrapper_files": 0, "abstract": 0, "libraries": 0, "compile_failed": 0, "lift_failed": 0}
+    counts: dict[str, int] = {"wrapper_files": 0, "abstract": 0, "libraries": 0, "compile_failed": 0, "lift_failed": 0, "lift_timeout": 0}
     plan = plan_wrappers(result)
     if plan is None:
         return [], counts, []
@@ -378,10 +405,11 @@ def wrap_result(result: Any, packages: Mapping[str, str], lift_config: Any = Non
     for art in compiled.contracts:
         if art.source_path == plan.path and art.runtime_bytecode:
             try:
-                lifted[art.name] = lift_contract(art.runtime_bytecode, abi=art.abi, storage_layout=art.storage_layout, config=lift_config)
+                with _wall_clock_guard(2 * float(getattr(lift_config, "max_seconds", 60.0))):
+                    lifted[art.name] = lift_contract(art.runtime_bytecode, abi=art.abi, storage_layout=art.storage_layout, config=lift_config)
             except Exception as e:  # a batch job records the failure and goes on
                 log.debug("lifting wrapper %s failed: %s", art.name, e)
-                counts["lift_failed"] += 1
+                counts["lift_timeout" if isinstance(e, LiftTimeout) else "lift_failed"] += 1
     records, pc = pair_wrappers(result, plan, compiled, lifted, packages)
     counts.update({f"pairs_{k}": v for k, v in pc.items()})
     sigs = sorted({(s, v) for a in compiled.contracts if a.source_path == plan.path for s, v in a.method_identifiers.items()})
