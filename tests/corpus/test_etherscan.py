@@ -224,3 +224,21 @@ def test_fetch_to_dir_from_config(server, tmp_path, monkeypatch):
     assert summary["verified"] == 1 and summary["failed"] == {ADDR["unverified"]: "not verified"}
     assert (tmp_path / "out" / ADDR["multi"] / "contracts" / "Token.sol").read_text() == TOKEN
     assert "1/2 verified contracts, 2 files" in summary["line"] and KEY not in summary["line"]
+
+
+def test_corpus_stage_with_etherscan_source(server, tmp_path, monkeypatch):
+    from evmlm.config import load_config
+    from evmlm.corpus import iter_sources
+    from evmlm.pipeline import run_pipeline
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ETHERSCAN_API_KEY", KEY)
+    cfg = load_config(None, {"run.runs_dir": str(tmp_path / "runs"), "corpus.sources": ["etherscan"], "corpus.etherscan_url": server.url,
+                             "corpus.etherscan_addresses": [ADDR["stdjson"], ADDR["single"]], "corpus.etherscan_calls_per_s": 50.0})
+    run_pipeline(cfg, until="corpus")
+    files = {(s.version, s.path) for s in iter_sources(cfg.run_dir / "corpus")}
+    # lib/Math.sol is a vendored dependency (top-level lib/): on disk for imports, not in the manifest
+    assert files == {(ADDR["stdjson"], "src/Token.sol"), (ADDR["single"], "Single.sol")}
+    assert (cfg.run_dir / "corpus" / "sources" / "etherscan" / ADDR["stdjson"] / "lib" / "Math.sol").is_file()
+    text = "".join(p.read_text(errors="replace") for p in (cfg.run_dir).rglob("*") if p.is_file())
+    assert KEY not in text  # the key is in no output file

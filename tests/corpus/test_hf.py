@@ -69,3 +69,21 @@ def test_unknown_dataset_and_missing_file_are_clear_errors(tmp_path):
     with pytest.raises(CorpusError, match="matches no file"):
         list(iter_records("andstor/smart_contracts", data_files=str(tmp_path / "nope.parquet")))
     assert set(LOADERS) == {"andstor/smart_contracts", "seyyedaliayati/solidity-dataset", "mwritescode/slither-audited-smart-contracts"}
+
+
+def test_corpus_stage_with_an_hf_source(tmp_path):
+    from evmlm.config import load_config
+    from evmlm.corpus import iter_sources
+    from evmlm.pipeline import run_pipeline
+
+    rows = [{"contract_name": "Coin", "contract_address": "0x" + "cd" * 20, "language": "Solidity", "source_code": MULTI, "license_type": "MIT",
+             "abi": "[]", "compiler_version": "v0.8.7", "optimization_used": True, "runs": 200, "constructor_arguments": "",
+             "evm_version": "Default", "library": "", "proxy": False, "implementation": "", "swarm_source": ""}]
+    f = _write(tmp_path / "andstor.parquet", rows)
+    cfg = load_config(None, {"run.runs_dir": str(tmp_path / "runs"), "corpus.sources": ["hf"], "corpus.hf_datasets": ["andstor/smart_contracts"],
+                             "corpus.hf_data_files": f})
+    rec = run_pipeline(cfg, until="corpus")[0]
+    files = {s.path: s for s in iter_sources(cfg.run_dir / "corpus")}
+    assert set(files) == {"contracts/Coin.sol", "contracts/I.sol"} and files["contracts/Coin.sol"].text == ERC20ISH
+    assert files["contracts/Coin.sol"].license == "MIT" and files["contracts/Coin.sol"].version == "andstor/smart_contracts:0x" + "cd" * 20
+    assert rec["summary"]["files"] == 2
