@@ -54,7 +54,10 @@ def fetch_one(spec: str, dest_root: Path) -> str:
             raise RuntimeError(f"{spec}: npm pack failed: {msg}")
         unpack = tmpdir / "unpack"
         with tarfile.open(tarballs[0]) as tf:
-            tf.extractall(unpack, filter="data")
+            if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4: refuse links/paths outside the folder
+                tf.extractall(unpack, filter="data")
+            else:  # pragma: no cover
+                tf.extractall(unpack)
         # npm tarballs hold one top folder (usually "package/").
         tops = [p for p in unpack.iterdir()]
         src = tops[0] if len(tops) == 1 and tops[0].is_dir() else unpack
