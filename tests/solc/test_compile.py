@@ -128,3 +128,11 @@ def test_batch_isolates_a_failing_file_and_matches_single_compiles():
     assert {x.name for x in rc.contracts} == {"C"}
     alone = compile_job({"A.sol": a, "L.sol": lib}, ["A.sol"], setting="opt200", version="0.8.26", use_cache=False)
     assert alone.key == ra.key and alone.contract("A").runtime_bytecode == ra.contract("A").runtime_bytecode
+
+
+def test_undeclared_import_picks_a_version_compatible_with_the_pragma():
+    src = {"Old.sol": 'pragma solidity ^0.6.0;\nimport "@openzeppelin/contracts/token/ERC20/ERC20.sol";\n'
+                      'contract Old is ERC20 { constructor() public ERC20("Old", "OLD") {} }\n'}
+    r = compile_sources(src, setting="noopt")
+    assert r.version.startswith("0.6.")
+    assert any(p.startswith("@openzeppelin/contracts@3.4.2/") for p in r.sources)  # OZ 3.x is the newest for 0.6

@@ -21,7 +21,7 @@ from typing import Callable, Iterable, Sequence
 from semantic_version import Version
 
 from evmlm.corpus.packages import Package
-from evmlm.solc.versions import strip_comments
+from evmlm.solc.versions import PragmaError, pragmas, satisfying_versions, strip_comments
 
 log = logging.getLogger(__name__)
 
@@ -105,10 +105,23 @@ class ImportResolver:
             self._texts[key] = pkg.read(rel)
         return self._texts[key]
 
-    def default(self, name: str) -> Package | None:
-        """The version an undeclared import of ``name`` means: the newest one present."""
-        cands = self._by_name.get(name) or []
-        return max(cands, key=lambda p: _semver(p.version)) if cands else None
+    def default(self, name: str, rel: str | None = None, importer_text: str | None = None) -> Package | None:
+        """The version an undeclared import of ``name`` means: the newest one that has ``rel``
+        and whose copy of it has pragmas some installed solc satisfies together with the
+        importer's (so ``pragma ^0.6.0`` importing OpenZeppelin gets 3.x, not 5.x); else the newest."""
+        cands = sorted(self._by_name.get(name) or [], key=lambda p: _semver(p.version), reverse=True)
+        if not cands:
+            return None
+        if rel is not None and importer_text is not None:
+            want = pragmas(importer_text)
+            for p in cands:
+                text = self._read(p, rel)
+                try:
+                    if text is not None and satisfying_versions({"importer": want, "imported": pragmas(text)}):
+                        return p
+                except PragmaError:
+                    continue
+        return cands[0]
 
     def _package_target(self, target: str) -> tuple[Package, str] | None:
         """``"name@version/sub/"`` -> (that package, ``"sub/"``) when it names a known package."""
@@ -215,7 +228,7 @@ class ImportResolver:
             elif name in root.deps:  # a dependency without its own pins uses the root package's
                 dep = self.find(name, root.deps[name]) or self.default(name)
             else:
-                dep = self.default(name)
+                dep = self.default(name, imp[len(name) + 1 :], self._read(pkg, logical[len(own):]))
             if dep is None:
                 return None
             target = prefix(dep)
