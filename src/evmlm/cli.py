@@ -273,7 +273,7 @@ def evaluate_(
     cfg = load_run_config(config, name, extra)
     run_pipeline(cfg, until="dataset", on_stage=_print_stage)
     target = out or cfg.run_dir / f"evaluate-{model.resolve().name}"
-    summary = run_evaluate(model, cfg.run_dir / "dataset", target, config=cfg.evaluate, compile_dir=cfg.run_dir / "compile", run_name=cfg.run.name)
+    summary = run_evaluate(model, cfg.run_dir / "dataset", target, config=cfg.evaluate, compile_dir=cfg.run_dir / "compile", run_name=cfg.run.name, threads=cfg.run.threads)
     typer.echo(f"[evaluate] {summary['line']}")
     typer.echo(f"report: {target / 'report.md'}")
 

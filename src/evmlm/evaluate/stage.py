@@ -83,6 +83,7 @@ def evaluate(
     train_records: Sequence[Mapping[str, Any]] | None = None,
     load_compile: Callable[[str], Any] | None = None,
     run_name: str = "",
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """Evaluate a model and the baselines on one split; write the report into ``out_dir``.
 
@@ -90,11 +91,18 @@ def evaluate(
     ``tokenizer``); ``dataset_dir``: the dataset stage folder (or pass ``records`` and
     ``train_records``); ``compile_dir``: the compile stage folder, for Panoramix's bytecode and
     the recompile / behaviour checks (or pass ``load_compile``: compile_key → CompileResult).
-    Returns a summary dict with a one-line ``line``. Raises EvaluationError when there is no
+    ``threads``: torch threads (``run.threads``; 1 when the CPU is already oversubscribed, see
+    :func:`evmlm.train.threads.effective_threads`). Returns a summary dict with a one-line ``line``. Raises EvaluationError when there is no
     data, and the model loader's error for a bad model folder.
     """
     cfg = config or EvalConfig()
     t_start = time.perf_counter()
+    if threads is not None:
+        import torch
+
+        from evmlm.train.threads import effective_threads
+
+        torch.set_num_threads(effective_threads(threads))
     if records is None:
         if dataset_dir is None:
             raise EvaluationError("no dataset: pass the dataset stage folder (runs/<name>/dataset)")
@@ -173,11 +181,6 @@ def model_dir_of(finetune_dir: Path) -> Path:
 
 def run_stage(ctx: Any) -> dict[str, Any]:
     """The ``evaluate`` stage: the run's fine-tuned model and the baselines on ``evaluate.split``."""
-    import torch
-
-    from evmlm.train.threads import effective_threads
-
-    torch.set_num_threads(effective_threads(ctx.config.run.threads))  # 1 thread when the CPU is oversubscribed
     summary = evaluate(
         model_dir_of(ctx.dir_of("finetune")),
         ctx.dir_of("dataset"),
@@ -185,6 +188,7 @@ def run_stage(ctx: Any) -> dict[str, Any]:
         config=ctx.config.evaluate,
         compile_dir=ctx.dir_of("compile"),
         run_name=ctx.config.run.name,
+        threads=ctx.config.run.threads,
     )
     summary.pop("files", None)
     return summary
