@@ -57,8 +57,10 @@ def collect_packages(cfg: CorpusConfig, out_dir: Path) -> list[Package]:
     for p in all_npm:
         in_corpus = "npm" in cfg.sources and not p.dependency and (not wanted or p.spec in wanted)
         packages.append(p if in_corpus or p.dependency else _as_dependency(p))
-    if "npm" in cfg.sources or any(not p.dependency for p in packages):
-        check_fetched(tuple(p for p in packages))
+    if "npm" in cfg.sources:  # other sources only borrow npm packages for imports when present
+        check_fetched(tuple(packages))
+    else:
+        packages = [p for p in packages if p.root is not None and p.root.is_dir()]
     if "dir" in cfg.sources:
         root = Path(cfg.directory or "").expanduser().resolve()
         if not root.is_dir():
