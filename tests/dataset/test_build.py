@@ -104,3 +104,13 @@ def test_build_end_to_end_and_rebuild_is_identical(tmp_path, lifted):
     assert last["pair_shards_reused"] == 2 and last["pair_shards_built"] == 1
     assert last["wrappers"]["reused"] == 2 and last["wrappers"]["built"] == 0
     assert _digest(out) == first
+
+
+def test_package_of_uses_the_manifest_then_the_path():
+    from evmlm.dataset.build import package_of
+
+    assert package_of("x/y.sol", {"x/y.sol": "@scope/pkg"}) == "@scope/pkg"
+    assert package_of("@balancer-labs/v2-solidity-utils@3.0.1/contracts/A.sol", {}) == "@balancer-labs/v2-solidity-utils"
+    assert package_of("solmate@6.8.0/src/A.sol", {}) == "solmate"
+    assert package_of("@openzeppelin/contracts/token/ERC20/ERC20.sol", {}) == "@openzeppelin/contracts"
+    assert package_of("A.sol", {}) == ""

@@ -23,6 +23,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -43,7 +44,7 @@ from evmlm.dataset.stats import write_stats
 
 log = logging.getLogger(__name__)
 
-PAIRING_VERSION = 2  # bump when a shard's content would change for the same inputs
+PAIRING_VERSION = 3  # bump when a shard's content would change for the same inputs
 WORK_DIR = "_work"
 
 
@@ -113,8 +114,10 @@ def package_of(path: str, packages: Mapping[str, str]) -> str:
         return packages[path]
     parts = path.split("/")
     if parts[0].startswith("@") and len(parts) > 1:
-        return "/".join(parts[:2])
-    return parts[0] if len(parts) > 1 else ""
+        name = "/".join(parts[:2])
+    else:
+        name = parts[0] if len(parts) > 1 else ""
+    return re.sub(r"(?<=.)@\d[\w.\-+]*$", "", name)  # "pkg@1.2.3" (a second version beside the default) -> "pkg"
 
 
 def make_record(fn: SourceFunction, lifted: LiftedFn, *, contract: str, compile_key: str, version: str, setting: Mapping[str, Any], packages: Mapping[str, str], origin: str) -> dict[str, Any]:

@@ -93,6 +93,8 @@ def write_histograms(records: Sequence[Mapping[str, Any]], out_dir: Path) -> lis
 def _table(d: Mapping[str, Any], head: tuple[str, str], limit: int = 15) -> str:
     rows = [f"| {head[0]} | {head[1]} |", "|---|---:|"]
     items = list(d.items())
+    if all(isinstance(v, int) for _, v in items):
+        items.sort(key=lambda kv: (-kv[1], kv[0]))
     rows += [f"| `{k}` | {v:,} |" if isinstance(v, int) else f"| `{k}` | {v} |" for k, v in items[:limit]]
     if len(items) > limit:
         rows.append(f"| … {len(items) - limit} more | |")
@@ -138,7 +140,7 @@ def dataset_card(stats: Mapping[str, Any], images: Sequence[str]) -> str:
         "",
         "## Lengths and complexity",
         "",
-        _table({k: str(v) for k, v in (("TAC lines", stats["n_tac_lines"]), ("Solidity tokens", stats["n_solidity_tokens"]), ("cyclomatic complexity", stats["complexity"]))}, ("measure", "min / max / mean / median")),
+        _table({k: f"{v['min']:,} / {v['max']:,} / {v['mean']:,} / {v['median']:,}" for k, v in (("TAC lines", stats["n_tac_lines"]), ("Solidity tokens (whitespace)", stats["n_solidity_tokens"]), ("cyclomatic complexity", stats["complexity"]))}, ("measure", "min / max / mean / median")),
         "",
         *[f"![{img}]({img})" for img in images],
         "",

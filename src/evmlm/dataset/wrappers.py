@@ -43,7 +43,7 @@ from evmlm.dataset.pairing import AstIndex, SourceFunction
 
 log = logging.getLogger(__name__)
 
-WRAPPER_VERSION = 3  # bump when the generated wrappers change
+WRAPPER_VERSION = 4  # bump when the generated wrappers change
 WRAPPER_DIR = "__evmlm_wrappers__"
 MIN_VERSION = Version("0.6.0")
 
