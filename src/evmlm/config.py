@@ -276,8 +276,8 @@ class FinetuneConfig:
     max_steps: int = 400  # upper bound; training stops at epochs or max_steps, whichever first
     time_budget_s: float | None = 360.0
     logging_steps: int = 5
-    eval_steps: int = 20
-    save_steps: int = 20
+    eval_steps: int = 10
+    save_steps: int = 10
     save_total_limit: int = 2
     early_stopping_patience: int | None = 5
     bf16: bool = True
