@@ -37,9 +37,9 @@ def format_stats(stats: dict[str, Any]) -> str:
         f"before near-dup removal {b['after_exact_dedup']:,}",
         "filters dropped: " + ", ".join(f"{k} {v:,}" for k, v in b["filters"].items()),
         f"signatures: {sig['with_signature']:,} of {sig['public_functions']:,} public functions ({100 * sig['share']:.1f}%)",
-        f"complexity: {stats['complexity']}; TAC lines: {stats['n_tac_lines']}; Solidity tokens: {stats['n_solidity_tokens']}",
-        "compilers: " + ", ".join(f"{k} {v:,}" for k, v in list(stats["per_compiler"].items())[:8]),
-        "settings: " + ", ".join(f"{k} {v:,}" for k, v in stats["per_setting"].items()),
+        *(f"{label} min/max/mean/median: {v['min']:,} / {v['max']:,} / {v['mean']:,} / {v['median']:,}" for label, v in (("cyclomatic complexity", stats["complexity"]), ("TAC lines", stats["n_tac_lines"]), ("Solidity whitespace tokens", stats["n_solidity_tokens"]))),
+        "compilers: " + ", ".join(f"{k} {v:,}" for k, v in sorted(stats["per_compiler"].items(), key=lambda kv: (-kv[1], kv[0]))[:8]),
+        "settings: " + ", ".join(f"{k} {v:,}" for k, v in sorted(stats["per_setting"].items(), key=lambda kv: (-kv[1], kv[0]))),
     ]
     return "\n".join(lines)
 
