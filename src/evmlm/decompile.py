@@ -198,22 +198,43 @@ def event_declarations(tacs: Sequence[str], abi: Sequence[Mapping[str, Any]] | N
     return out
 
 
-def check_function_syntax(text: str) -> str | None:
-    """None when ``text`` parses as one Solidity function (tree-sitter), else the reason (one line)."""
+_MEMBERS = ("function_definition", "fallback_receive_definition", "state_variable_declaration")
+
+
+def _member_syntax(text: str) -> str | None:
     from evmlm.evaluate.structure import _parser
 
-    if not text.strip():
-        return "the model produced no text"
     tree = _parser().parse(f"contract __C {{\n{text}\n}}".encode("utf-8"))
     root = tree.root_node
-    fns = [n for n in root.children[0].children[-1].children if n.type in ("function_definition", "fallback_receive_definition")] if root.children and root.children[0].children else []
+    body = root.children[0].children[-1] if root.children and root.children[0].children else None
+    members = [n for n in body.children if n.type in _MEMBERS] if body is not None else []
     if root.has_error:
         err = _first_error(root)
         where = f" at line {err.start_point[0]}, column {err.start_point[1] + 1}" if err is not None else ""
         return f"not valid Solidity (syntax error{where})"
-    if not fns:
+    if not members:
         return "no function definition in the output"
     return None
+
+
+def check_function_syntax(text: str) -> str | None:
+    """None when ``text`` parses (tree-sitter) as a contract member — a function, or a public
+    state variable (whose getter a selector can belong to; solc's ``src`` of a state variable
+    excludes its ``;``, so a missing final ``;`` is accepted) — else the reason (one line)."""
+    if not text.strip():
+        return "the model produced no text"
+    reason = _member_syntax(text)
+    if reason is not None and not text.rstrip().endswith((";", "}")) and _member_syntax(text.rstrip() + ";") is None:
+        return None
+    return reason
+
+
+def complete_member(text: str) -> str:
+    """``text`` with the final ``;`` a state-variable declaration needs in a file, when missing."""
+    t = text.rstrip()
+    if not t.endswith((";", "}")) and _member_syntax(t) is not None and _member_syntax(t + ";") is None:
+        return t + ";"
+    return text
 
 
 def _first_error(node: Any) -> Any | None:
@@ -255,7 +276,7 @@ def assemble_source(functions: Sequence[FunctionOutput], state_variables: Sequen
                 lines.extend(f"    {ln}" for ln in body.splitlines())
                 lines.append("    */")
         else:
-            lines.extend(f"    {ln}" if ln.strip() else "" for ln in fn.output.strip().splitlines())
+            lines.extend(f"    {ln}" if ln.strip() else "" for ln in complete_member(fn.output.strip()).splitlines())
         lines.append("")
     if lines[-1] == "":
         lines.pop()

@@ -130,3 +130,11 @@ def test_abstract_contract_is_checked_through_its_generated_wrapper() -> None:
     assert rc.ok and compare_behaviour(rc.original_creation_bytecode, rc.creation_bytecode, rc.abi, "0x60fe47b1").same is False
     with pytest.raises(SpliceError):
         deployed_contract(result, "Base.sol:Nope", "0xdeadbeef")
+
+
+def test_constructor_arguments_are_searched_until_the_original_deploys(solcjs) -> None:
+    src = "// SPDX-License-Identifier: MIT\npragma solidity ^0.8.20;\ncontract Gate {\n    uint256 public n;\n    constructor(uint256 n_) { require(n_ > 5, \"small\"); n = n_; }\n    function add(uint256 x) external returns (uint256) { n += x % 7; return n; }\n}\n"
+    c = solcjs({"Gate.sol": src})["contracts"]["Gate.sol"]["Gate"]
+    code = c["evm"]["bytecode"]["object"]
+    res = compare_behaviour(code, code, c["abi"], "0x" + c["evm"]["methodIdentifiers"]["add(uint256)"])
+    assert res.same is True and res.n_calls == 70

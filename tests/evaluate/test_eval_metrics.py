@@ -115,3 +115,22 @@ def test_precision_recall_conventions() -> None:
     assert s.precision_recall(0, 0, 0) == (1.0, 1.0)
     assert s.precision_recall(1, 2, 4) == (0.5, 0.25)
     assert math.isclose(s.f1_from_counts(1, 2, 4), 2 / 6)
+
+
+def test_public_state_variables_give_getter_signatures() -> None:
+    # the dataset stores a getter's source as solc's src of the declaration: without its ';'
+    assert s.analyse_function("bytes32 public constant ADMIN = keccak256('A')").signature == "ADMIN()"
+    assert s.analyse_function("mapping(address => mapping(uint256 id => bool)) public allowed;").signature == "allowed(address,uint256)"
+    assert s.analyse_function("uint[] public xs").signature == "xs(uint256)"
+    assert s.analyse_function("uint private y").signature is None
+    assert s.signature_match("name()", s.analyse_function('string public name = "Wrapped Ether"'))
+
+
+def test_member_syntax_check_accepts_getters_and_names_errors() -> None:
+    from evmlm.decompile import check_function_syntax, complete_member
+
+    assert check_function_syntax('string public name = "W"') is None
+    assert complete_member('string public name = "W"') == 'string public name = "W";'
+    assert check_function_syntax("function f() external {}") is None
+    assert (check_function_syntax("function f( {") or "").startswith("not valid Solidity (syntax error at line 1")
+    assert check_function_syntax("") == "the model produced no text"

@@ -327,7 +327,9 @@ def compare_behaviour(
     ``original_creation`` / ``candidate_creation``: creation bytecode (hex); ``abi``: the
     original contract's ABI (the function's inputs and the constructor's are read from it).
     Makes ``2 × (3 + n_random)`` calls per contract (deployer and stranger callers; payable
-    functions also get 1 wei). Never raises for contract behaviour; see :class:`BehaviourResult`.
+    functions also get 1 wei). Constructor arguments: the first of several edge / random tuples
+    the original accepts, the same for both. Never raises for contract behaviour; see
+    :class:`BehaviourResult`.
     """
     from eth_abi import encode
     from eth_utils import function_signature_to_4byte_selector
@@ -347,16 +349,24 @@ def compare_behaviour(
         inputs = call_inputs(types, n_random=n_random, seed=seed)
         ctor = next((i for i in abi if i.get("type") == "constructor"), None)
         ctor_types = [abi_type(p) for p in (ctor or {}).get("inputs", [])]
-        ctor_args = encode(ctor_types, list(call_inputs(ctor_types, n_random=0)[1])) if ctor_types else b""
+        # constructor arguments: the "one-like" edge tuple first, then the others and 3 random ones
+        ctor_cands = call_inputs(ctor_types, n_random=3, seed=seed) if ctor_types else [()]
+        ctor_cands = [ctor_cands[1], *ctor_cands[:1], *ctor_cands[2:]] if ctor_types else ctor_cands
+        ctor_encoded = [encode(ctor_types, list(a)) if ctor_types else b"" for a in ctor_cands]
         calldatas = [bytes.fromhex(sel) + encode(types, list(args)) for args in inputs]
     except (ValueError, TypeError, OverflowError) as e:
         return BehaviourResult(None, 0, 0, f"cannot encode arguments: {e}")
     if "__$" in original_creation or "__$" in candidate_creation:
         return BehaviourResult(None, 0, 0, "bytecode needs linked libraries")
-    try:
-        orig = _Deployment(original_creation, ctor_args)
-    except RuntimeError as e:
-        return BehaviourResult(None, 0, 0, f"original does not deploy: {str(e)[:80]}")
+    orig = None
+    for ctor_args in ctor_encoded:  # the first arguments the original constructor accepts
+        try:
+            orig = _Deployment(original_creation, ctor_args)
+            break
+        except RuntimeError as e:
+            deploy_error = str(e)[:80]
+    if orig is None:
+        return BehaviourResult(None, 0, 0, f"original does not deploy with {len(ctor_encoded)} argument sets: {deploy_error}")
     try:
         cand = _Deployment(candidate_creation, ctor_args)
     except RuntimeError as e:

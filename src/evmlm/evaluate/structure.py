@@ -175,7 +175,11 @@ def analyse_function(code: str) -> FunctionFacts:
     root = tree.root_node
     fn = next((n for n in _walk(root) if n.type in ("function_definition", "fallback_receive_definition", "constructor_definition")), None)
     if fn is None:
-        return FunctionFacts(parsed=False, has_error=root.has_error, signature=None)
+        var = next((n for n in _walk(root) if n.type == "state_variable_declaration"), None)
+        if var is None:
+            # solc's src of a state variable excludes its ';' (how the dataset stores getters)
+            var = next((n for n in _walk(_parser().parse(f"contract __C {{ {code.strip()}; }}".encode("utf-8")).root_node) if n.type == "state_variable_declaration"), None)
+        return FunctionFacts(parsed=var is not None, has_error=root.has_error, signature=_getter_signature(var) if var is not None else None)
 
     # header: name, parameter types, modifiers, return arity
     name = None
@@ -276,6 +280,30 @@ def analyse_function(code: str) -> FunctionFacts:
                     if member in _LOW_LEVEL or (member not in _BUILTIN_MEMBERS and obj not in ("abi", "super", "this", "type", "string", "bytes")):
                         facts[f"call:{member}"] += 1
     return FunctionFacts(parsed=True, has_error=root.has_error, signature=signature, structure=structure, facts=facts)
+
+
+def _getter_signature(var: Any) -> str | None:
+    """Signature of a public state variable's getter: mapping keys and array indices are its
+    parameters (Solidity docs, "Getter Functions"); None when the variable is not public."""
+    if not any(c.type == "visibility" and _text(c) == "public" for c in var.children):
+        return None
+    name = next((_text(c) for c in var.children if c.type == "identifier"), None)
+    node = next((c for c in var.children if c.type == "type_name"), None)
+    params: list[str] = []
+    while node is not None:
+        kinds = [c.type for c in node.children]
+        if "mapping" in kinds:
+            key = next((c for c in node.named_children if c.type not in ("identifier", "type_name")), None)
+            if key is None:
+                break
+            params.append(canonical_type(_text(key)))
+            node = next((c for c in reversed(node.named_children) if c.type == "type_name"), None)
+        elif kinds and kinds[-1] == "]":
+            params.append("uint256")
+            node = node.named_children[0] if node.named_children else None
+        else:
+            break
+    return f"{name}({','.join(params)})" if name else None
 
 
 def multiset_prf(reference: Counter[str], hypothesis: Counter[str]) -> tuple[int, int, int]:
