@@ -44,3 +44,12 @@ def test_random_values_encode() -> None:
     types = ["uint256", "int24", "address", "bool", "bytes", "bytes32", "string", "uint8[]", "(uint256,address)", "(uint256,bytes)[2]"]
     for _ in range(20):
         eth_abi.encode(types, [random_value(t, rng, ["0x" + "a1" * 20]) for t in types])
+
+
+def test_recover_selectors_equals_lift_contract() -> None:
+    from evmlm.evm import lift_contract
+    from evmlm.evm.lifter import recover_selectors
+
+    for n in FIXTURE_NAMES:
+        code = load_fixture(n)["runtime_bytecode"]
+        assert recover_selectors(code) == lift_contract(code).selectors

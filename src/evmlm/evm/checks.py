@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from evmlm.evm.abi import canonical_type, selector_of, signature_of
 from evmlm.evm.disasm import basic_blocks, disassemble, load_bytecode, split_metadata
-from evmlm.evm.lifter import LiftedContract, lift_contract
+from evmlm.evm.lifter import LiftedContract, lift_contract, recover_selectors
 
 log = logging.getLogger(__name__)
 
@@ -145,13 +145,14 @@ class SelectorReport:
 
 
 def selector_recovery(contracts: Iterable[Contract], *, progress: bool = False) -> SelectorReport:
-    """Lift each contract *without* its ABI and compare recovered selectors with the ABI's."""
+    """Recover each contract's selectors *without* its ABI (the CFG walk of :func:`lift_contract`,
+    :func:`recover_selectors`) and compare them with the compiler's / the ABI's."""
     rep = SelectorReport()
     for c in tqdm(list(contracts), desc="selectors", unit="contract", disable=not progress):
         want = c.expected_selectors()
         t0 = time.perf_counter()
         try:
-            got = set(lift_contract(c.runtime, what=c.name).selectors)
+            got = set(recover_selectors(c.runtime, what=c.name))
         except Exception as e:  # a failure is a miss of every selector, recorded
             rep.failures.append((c.name, f"{type(e).__name__}: {e}"))
             got = set()

@@ -269,6 +269,18 @@ def lift_contract(
     )
 
 
+def recover_selectors(bytecode: str | bytes | Mapping[str, Any], *, config: Any = None, what: str = "bytecode") -> list[str]:
+    """The public selectors ("0x" + 8 hex) that :func:`lift_contract` would lift, from the CFG
+    walk alone (no TAC): the fast path for selector-recovery checks. Same errors as lift_contract."""
+    from evmlm.config import LiftConfig
+
+    cfg_ = config if config is not None else LiftConfig()
+    code = load_bytecode(bytecode, what=what)
+    exe, _ = split_metadata(code)
+    cfg = ContractCFG(exe, max_contexts_per_block=cfg_.max_contexts_per_block, max_nodes=cfg_.max_nodes, full_size=len(code), deadline=time.monotonic() + cfg_.max_seconds)
+    return [f"{s:#010x}" for s in sorted(cfg.dispatch.selectors)]
+
+
 def read_lift_input(source: str, *, abi_file: str | None = None, storage_layout_file: str | None = None) -> tuple[Any, list | None, dict | None, str]:
     """Resolve the ``evmlm lift`` argument: a path (hex text, raw bytes or an artifact JSON with
     ``abi`` / ``storageLayout`` taken from it) or hex itself. Returns (bytecode input, abi,
