@@ -290,8 +290,9 @@ def decompile(
     batch_size: Annotated[int, typer.Option("--batch-size", help="Functions per generate call.")] = 4,
     temperature: Annotated[float, typer.Option(help="0 = greedy.")] = 0.0,
     stream: Annotated[Optional[bool], typer.Option("--stream/--no-stream", help="Stream generation to stderr (default: when stderr is a terminal).")] = None,
+    rpc_url: Annotated[Optional[str], typer.Option("--rpc-url", envvar="EVMLM_RPC_URL", help="JSON-RPC node to fetch the code of an address input.")] = None,
 ) -> None:
-    """Decompile runtime bytecode into one Solidity file (or JSON), function by function."""
+    """Decompile runtime bytecode (hex, file, artifact JSON or an address with --rpc-url) into one Solidity file (or JSON)."""
     from evmlm import atomic
     from evmlm.config import DecompileConfig
     from evmlm.decompile import decompile as run_decompile
@@ -309,7 +310,7 @@ def decompile(
             typer.echo(f"\n--- function {i + 1} ---", err=True)
         typer.echo(piece, nl=False, err=True)
 
-    result = run_decompile(source, model, selector=selector, signatures=load_signature_db(signatures, model), config=cfg, on_text=on_text if live else None)
+    result = run_decompile(source, model, selector=selector, signatures=load_signature_db(signatures, model), config=cfg, on_text=on_text if live else None, rpc_url=rpc_url)
     text = json.dumps(result.to_json(), indent=2) + "\n" if fmt == "json" else result.source
     if live:
         typer.echo("", err=True)

@@ -50,18 +50,53 @@ class DecompileInput:
     contract_name: str | None = None
 
 
-def read_input(source: str | bytes | Mapping[str, Any]) -> DecompileInput:
-    """Parse a decompile input: hex text (``0x`` optional), a path to a hex / binary / artifact
-    JSON file, raw bytes, or an artifact mapping (Hardhat/Foundry/Truffle ``deployedBytecode``,
-    solc standard-JSON ``evm.deployedBytecode.object``; ``abi`` and ``storageLayout`` are kept).
+_ADDRESS = re.compile(r"\s*0[xX][0-9a-fA-F]{40}\s*")
 
-    Raises :class:`DecompileInputError` for an unreadable file and the lifter's
-    ``BytecodeError`` for input that is not bytecode.
+
+def fetch_code(address: str, rpc_url: str, *, timeout_s: float = 20.0) -> str:
+    """Runtime bytecode (hex) of ``address`` from a JSON-RPC node (``eth_getCode`` at ``latest``).
+
+    Retries transport errors 3 times (tenacity, exponential back-off). Raises
+    :class:`DecompileInputError` for an unreachable node, an RPC error or an address without code.
+    """
+    import httpx
+    from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+    @retry(stop=stop_after_attempt(3), wait=wait_exponential(multiplier=0.5, max=4), retry=retry_if_exception_type(httpx.TransportError), reraise=True)
+    def call() -> Any:
+        r = httpx.post(rpc_url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_getCode", "params": [address.strip(), "latest"]}, timeout=timeout_s)
+        r.raise_for_status()
+        return r.json()
+
+    try:
+        reply = call()
+    except (httpx.HTTPError, ValueError) as e:
+        raise DecompileInputError(f"{rpc_url}: eth_getCode failed ({type(e).__name__}: {e}); check the RPC URL") from e
+    if not isinstance(reply, Mapping) or "error" in reply or not isinstance(reply.get("result"), str):
+        raise DecompileInputError(f"{rpc_url}: eth_getCode returned {str(reply.get('error') if isinstance(reply, Mapping) else reply)[:120]}")
+    code = reply["result"]
+    if code in ("0x", ""):
+        raise DecompileInputError(f"{address.strip()}: no code at this address (an EOA or a destroyed contract)")
+    return code
+
+
+def read_input(source: str | bytes | Mapping[str, Any], *, rpc_url: str | None = None) -> DecompileInput:
+    """Parse a decompile input: hex text (``0x`` optional), a path to a hex / binary / artifact
+    JSON file, raw bytes, an artifact mapping (Hardhat/Foundry/Truffle ``deployedBytecode``,
+    solc standard-JSON ``evm.deployedBytecode.object``; ``abi`` and ``storageLayout`` are kept),
+    or a contract address (``0x`` + 40 hex digits) fetched from ``rpc_url``.
+
+    Raises :class:`DecompileInputError` for an unreadable file or an address without an RPC
+    URL, and the lifter's ``BytecodeError`` for input that is not bytecode.
     """
     from evmlm.evm.disasm import load_bytecode
 
     name = "bytecode"
     obj: Any = source
+    if isinstance(source, str) and _ADDRESS.fullmatch(source):
+        if not rpc_url:
+            raise DecompileInputError(f"{source.strip()}: looks like an address; pass --rpc-url (or set EVMLM_RPC_URL) to fetch its code, or pass the bytecode")
+        return DecompileInput(load_bytecode(fetch_code(source, rpc_url), what=source.strip()), name=source.strip())
     if isinstance(source, str) and not source.strip().startswith("{") and not re.fullmatch(r"\s*(0[xX])?[0-9a-fA-F\s]*", source):
         path = Path(source).expanduser()
         if not path.is_file():
@@ -323,6 +358,7 @@ def decompile(
     config: DecompileConfig | None = None,
     on_text: Callable[[int, str], None] | None = None,
     on_function: Callable[[FunctionOutput], None] | None = None,
+    rpc_url: str | None = None,
 ) -> DecompileResult:
     """Decompile runtime bytecode to one Solidity file with the model in ``model_dir``.
 
@@ -331,7 +367,7 @@ def decompile(
     ``tokenizer``); ``selector``: decompile only this function (``"0xa9059cbb"``);
     ``signatures``: a :class:`evmlm.dataset.SignatureDB` or mapping selector → signature;
     ``on_text(i, piece)``: stream generated text of the i-th function; ``on_function``: called
-    with each finished function.
+    with each finished function; ``rpc_url``: JSON-RPC node for an address input.
 
     Raises the lifter's ``BytecodeError`` for bad bytecode, :class:`DecompileInputError` for
     an unreadable input or a selector the contract does not have, and the model loader's
@@ -340,7 +376,7 @@ def decompile(
     from evmlm.evm import lift_contract
 
     cfg = config or DecompileConfig()
-    inp = bytecode if isinstance(bytecode, DecompileInput) else read_input(bytecode)
+    inp = bytecode if isinstance(bytecode, DecompileInput) else read_input(bytecode, rpc_url=rpc_url)
     if model is None or tokenizer is None:
         if model_dir is None:
             raise DecompileInputError("no model: pass a model folder (e.g. runs/<name>/finetune/model)")

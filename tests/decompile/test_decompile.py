@@ -152,3 +152,42 @@ def test_streamed_generation_matches_batched(tiny_model_dir: Path) -> None:
     # greedy: left-padded batched generation gives the same text as one-at-a-time streaming
     assert [t for t, _ in streamed] == [t for t, _ in batched]
     assert all(s >= 0 for _, s in batched)
+
+
+def test_address_input_fetches_code_from_a_local_json_rpc_node(piggy) -> None:
+    import http.server
+    import threading
+
+    code = "0x" + piggy["evm"]["deployedBytecode"]["object"]
+    seen: list[dict] = []
+
+    class Node(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server API
+            req = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            seen.append(req)
+            addr = req["params"][0].lower()
+            result = code if addr == "0x" + "ab" * 20 else "0x"
+            body = json.dumps({"jsonrpc": "2.0", "id": req["id"], "result": result}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Node)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        inp = dec.read_input("0x" + "AB" * 20, rpc_url=url)
+        assert inp.bytecode.hex() == code[2:] and seen[0]["method"] == "eth_getCode" and seen[0]["params"][1] == "latest"
+        with pytest.raises(dec.DecompileInputError, match="no code at this address"):
+            dec.read_input("0x" + "cd" * 20, rpc_url=url)
+        with pytest.raises(dec.DecompileInputError, match="--rpc-url"):
+            dec.read_input("0x" + "ab" * 20)
+    finally:
+        server.shutdown()
+    with pytest.raises(dec.DecompileInputError, match="eth_getCode failed"):
+        dec.fetch_code("0x" + "ab" * 20, url, timeout_s=2)
