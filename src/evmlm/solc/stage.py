@@ -228,6 +228,12 @@ def compile_corpus(entries: list[dict[str, Any]], packages: list[Package], cfg: 
         if f not in ok_files:
             failed = [r for r in rs if r["status"] == "failed"]
             files_failed_all[failed[0]["reason"] if failed else "skipped"] += 1
+    by_package: dict[str, list[int]] = {}
+    for f, rs in by_file.items():
+        pkg = f"{rs[0]['package'] or '(local)'}@{rs[0]['version']}"
+        counts = by_package.setdefault(pkg, [0, 0])
+        counts[0] += f in ok_files
+        counts[1] += 1
     contracts = sum(len(r.get("contracts") or []) for r in ordered if r["status"] == "ok")
     deployable = sum(len(r.get("deployable") or []) for r in ordered if r["status"] == "ok")
     n = len(plan)
@@ -238,6 +244,7 @@ def compile_corpus(entries: list[dict[str, Any]], packages: list[Package], cfg: 
         "jobs_skipped": sum(r["status"] == "skipped" for r in ordered), "contracts": contracts, "deployable": deployable,
         "failures_by_reason": dict(reasons.most_common()), "files_failed_by_reason": dict(files_failed_all.most_common()),
         "processes_started": pool.started, "settings": [s.name for s in settings],
+        "files_ok_by_package": {k: f"{v[0]}/{v[1]}" for k, v in sorted(by_package.items())},
     }
     reasons_txt = ", ".join(f"{k} {v}" for k, v in files_failed_all.most_common(5)) or "none"
     summary["line"] = (f"{len(ok_files)}/{n} files compiled under >=1 setting ({100 * share:.1f}%); {summary['jobs_ok']} jobs ok, "
