@@ -473,6 +473,12 @@ def build_dataset(
     db.save(out_dir / "signatures.tsv")
     atomic.write_json(out_dir / "signature_collisions.json", db.collisions())
     sig_resolution = resolve_signatures(raw, db)
+    # how many public selectors a database *without* this corpus's compile outputs knows (the
+    # situation of decompiling unseen bytecode): npm artifacts + imported 4byte files only
+    external, _ = build_signature_db((), artifact_dirs=[Path(d) for d in config.artifact_dirs], files=config.signature_files)
+    public = [r for r in raw if r["visibility"] in ("public", "external")]
+    sig_resolution["public_known_without_corpus_abis"] = sum(1 for r in public if r["signature"] in external.lookup(r["selector"]))
+    sig_resolution["public"] = len(public)
     build: dict[str, Any] = {
         "compile_results": counts.compile_results,
         "contracts": counts.contracts,
