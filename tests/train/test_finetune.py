@@ -155,3 +155,29 @@ def test_bad_base_model_is_one_line_error(tmp_path: Path, pairs: list[dict[str, 
         _run(BASE_CFG, tmp_path / "nope", pairs, tmp_path / "out")
     with pytest.raises(ModelLoadError, match="not a model folder"):
         _run(BASE_CFG, tmp_path, pairs, tmp_path / "out")
+
+
+def test_qlora_gradients_survive_an_evaluation(tiny_base: Path) -> None:
+    """bitsandbytes repacks 4-bit weights for CPU inference on the first eval pass and that layout has
+    no autograd; evmlm keeps the trainable layout, so gradients after an eval equal those before it."""
+    from peft import get_peft_model
+
+    from evmlm.train.finetune import load_base_model, lora_config
+
+    model = get_peft_model(load_base_model(str(tiny_base), "qlora"), lora_config(FinetuneConfig(lora_dropout=0.0)))
+    for n, p in model.named_parameters():
+        if "lora_B" in n:
+            torch.nn.init.normal_(p, std=0.02)
+    ids = torch.randint(6, 1000, (2, 32), generator=torch.Generator().manual_seed(0))
+    grads = []
+    for _ in range(2):
+        model.zero_grad()
+        model.train()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            model(input_ids=ids, labels=ids).loss.backward()
+        grads.append(next(p.grad.clone() for n, p in model.named_parameters() if "layers.0.self_attn.q_proj.lora_A" in n))
+        model.eval()
+        with torch.no_grad():
+            model(input_ids=ids)  # an evaluation pass between the two training steps
+    assert grads[0].abs().max() > 0
+    assert torch.equal(grads[0], grads[1])

@@ -178,8 +178,25 @@ def load_base_model(base: str, method: str, *, n_tokens: int | None = None, grad
     if method == "qlora":
         from peft import prepare_model_for_kbit_training
 
+        keep_trainable_4bit_layout(model)
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing)
     return model
+
+
+def keep_trainable_4bit_layout(model: Any) -> None:
+    """Stop bitsandbytes repacking 4-bit weights into its CPU inference layout during evaluation.
+
+    bitsandbytes 0.50 converts a ``Linear4bit`` weight to an AVX512-BF16 packed layout the first
+    time it runs in eval mode without grad on a CPU that has AVX512-BF16 (this one does), and
+    never converts it back; in that layout the matmul (``gemv_4bit``) has no autograd kernel,
+    so after the first evaluation the gradient through every frozen 4-bit layer to the layers
+    below is silently dropped (measured: the layer-0 LoRA A gradient differed by 100% of its
+    size after one eval pass; identical with this switch). Evaluation then uses the ordinary
+    dequantising path.
+    """
+    for m in model.modules():
+        if hasattr(m, "support_avx512bf16_for_cpu"):
+            m.support_avx512bf16_for_cpu = False
 
 
 def lora_config(cfg: FinetuneConfig, new_token_ids: Sequence[int] = ()):  # -> peft.LoraConfig
