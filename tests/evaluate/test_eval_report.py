@@ -24,7 +24,9 @@ def test_aggregate_known_values() -> None:
     assert agg["recompiles"] == pytest.approx(2 / 3)
     # micro-averaged facts: overlap 3 of 6 claimed, 3 of 12 due; calls: 0 of 3 claimed, none due
     assert agg["fact_precision"] == pytest.approx(0.5) and agg["fact_recall"] == pytest.approx(0.25)
-    assert agg["fact_precision_call"] == 0.0 and agg["fact_recall_call"] == 1.0
+    assert agg["fact_precision_call"] == 0.0 and agg["fact_recall_call"] is None  # no calls were due
+    none = aggregate([_score("a", "model", 0.1, 0.9, False, facts={"all": [0, 0, 3]})], {"a": "x = 1;"})
+    assert none["fact_precision"] is None and none["fact_recall"] == 0.0  # claimed nothing: precision undefined
     assert agg["corpus_bleu"] == pytest.approx(100.0)
 
 

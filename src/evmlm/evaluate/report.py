@@ -4,7 +4,8 @@ Aggregates are over functions: means of per-function metrics, the paper's two sh
 (arXiv 2506.19624: similarity > 0.8, edit distance < 0.4), corpus BLEU, micro-averaged fact
 precision / recall (summed overlaps over summed counts), and the shares of *all* evaluated
 functions that recompile and that behave the same (an unchecked or undetermined function counts
-as not the same; the number checked is reported beside it). Plots (matplotlib, Agg backend):
+as not the same; the number checked is reported beside it). Aggregate fact precision is None
+("–") when the system claimed no fact at all, recall None when no function had one. Plots (matplotlib, Agg backend):
 similarity histogram and CDF, edit-distance box plot, similarity vs edit-distance scatter.
 """
 
@@ -89,8 +90,8 @@ def aggregate(scores: Sequence[FunctionScore], references: Mapping[str, str]) ->
         r = sum(s.facts.get(kind, [0, 0, 0])[2] for s in scores)
         p, rc = precision_recall(o, h, r)
         suffix = "" if kind == "all" else f"_{kind}"
-        out[f"fact_precision{suffix}"] = p
-        out[f"fact_recall{suffix}"] = rc
+        out[f"fact_precision{suffix}"] = p if h else None  # undefined when the system claimed no fact at all
+        out[f"fact_recall{suffix}"] = rc if r else None  # undefined when no function had such a fact
     return out
 
 
@@ -147,7 +148,7 @@ def findings(overall: Mapping[str, Mapping[str, Any]]) -> list[str]:
             out.append(
                 f"{sys}: similarity > 0.8 for {agg['share_sim_gt_0.8']:.0%}, edit distance < 0.4 for {agg['share_edit_lt_0.4']:.0%}, "
                 f"recompiles {agg['recompiles']:.0%}, behaves the same {agg['behaves_same']:.0%} ({agg['behaviour_checked']} checked), "
-                f"fact precision {agg['fact_precision']:.2f} / recall {agg['fact_recall']:.2f}."
+                f"fact precision {_fmt(agg['fact_precision'])} / recall {_fmt(agg['fact_recall'])}."
             )
     return out
 
@@ -212,6 +213,8 @@ def _save(fig: Any, path: Path) -> str:
 
 
 def _fmt(v: Any) -> str:
+    if v is None:
+        return "–"
     if isinstance(v, float):
         return f"{v:.3f}"
     return str(v)
