@@ -67,3 +67,12 @@ def test_load_split_errors_name_the_folder_and_split(tmp_path):
         load_split(tmp_path, "train")
     with pytest.raises(DatasetNotFoundError, match="unknown split"):
         load_split(tmp_path, "dev")
+
+
+def test_empty_split_keeps_the_schema_and_loads(tmp_path, token_opt):
+    recs = [r for r in _records(token_opt) if r["split"] != "test"]
+    sizes = export(recs, tmp_path)
+    assert sizes["test"] == 0
+    test = load_split(tmp_path, "test")
+    assert test.num_rows == 0 and test.column_names == list(FIELDS)
+    assert pq.read_table(tmp_path / "parquet" / "test.parquet").column_names == list(FIELDS)

@@ -121,10 +121,11 @@ def export(records: Sequence[dict[str, Any]], out_dir: str | Path) -> dict[str, 
     write_jsonl(out / PAIRS_FILE, rows)
     feats = features()
     per_split = {s: [r for r in rows if r["split"] == s] for s in SPLITS}
-    dd = datasets.DatasetDict({s: datasets.Dataset.from_list(per_split[s], features=feats) for s in SPLITS})
+    # column-wise, so that an empty split still gets the full schema
+    dd = datasets.DatasetDict({s: datasets.Dataset.from_dict({f: [r[f] for r in per_split[s]] for f in FIELDS}, features=feats) for s in SPLITS})
     tmp = Path(tempfile.mkdtemp(prefix=".hf.", dir=out))
     try:
-        dd.save_to_disk(str(tmp))
+        dd.save_to_disk(str(tmp), num_shards={s: 1 for s in SPLITS})  # one shard each: deterministic, and an empty split still loads
         _replace_dir(tmp, out / HF_DIR)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
