@@ -10,8 +10,8 @@ else the test fixtures. Measured in one run, one process, on the same contracts:
 - ``evmole``: ``evmole.contract_info(selectors, arguments, state_mutability)`` — function
   extraction only (no bodies), the fast baseline;
 - ``panoramix``: ``evmlm.evaluate.baselines.panoramix.decompile_panoramix`` (its own venv, PUSH0
-  patched, a subprocess per contract, wall-clock timeout) on the first ``--panoramix`` contracts
-  (it takes seconds per contract); a timeout counts as the timeout.
+  patched, a subprocess per contract, wall-clock timeout) on ``--panoramix`` contracts at evenly
+  spaced size ranks (it takes seconds per contract); a timeout counts as the timeout.
 
 Prints median and p95 ms per contract and ratios (baseline time / evmlm time on the same
 contracts; > 1 means evmlm is faster).
@@ -99,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     gc.enable()
 
     pano: list[float] = []
+    picked: list[int] = []
     pano_note = "not run"
     n_p = min(args.panoramix, len(contracts))
     if n_p:
@@ -110,7 +111,10 @@ def main(argv: list[str] | None = None) -> int:
             pano_note = "not run (Panoramix not installed: scripts/setup_panoramix.sh)"
         else:
             timeouts = 0
-            for c, _ in tqdm(contracts[:n_p], desc="panoramix", unit="contract"):
+            # contracts at evenly spaced size ranks (small to large), not the first few
+            by_size = sorted(range(len(contracts)), key=lambda i: len(contracts[i][0].runtime))
+            picked = sorted({by_size[round(k * (len(by_size) - 1) / max(1, n_p - 1))] for k in range(n_p)})
+            for c, _ in tqdm([contracts[i] for i in picked], desc="panoramix", unit="contract"):
                 t0 = time.perf_counter()
                 try:
                     decompile_panoramix(c.runtime, timeout_s=args.timeout)
@@ -125,9 +129,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'evmlm lift (full TAC)':<28}{statistics.median(ours):>12.2f}{_pct(ours, 0.95):>12.2f}{statistics.mean(ours):>12.2f}{1.0:>26.2f}")
     print(f"{'evmole (functions only)':<28}{statistics.median(mole):>12.2f}{_pct(mole, 0.95):>12.2f}{statistics.mean(mole):>12.2f}{statistics.median(mole) / statistics.median(ours):>26.3f}")
     if pano:
-        same = ours[: len(pano)]
+        same = [ours[i] for i in picked]
         print(f"{'panoramix (decompile)':<28}{statistics.median(pano):>12.2f}{_pct(pano, 0.95):>12.2f}{statistics.mean(pano):>12.2f}{statistics.median(pano) / statistics.median(same):>26.1f}")
-        print(f"  panoramix on the first {len(pano)} contracts; evmlm on those: median {statistics.median(same):.2f} ms; per-contract speedup median {statistics.median(p / o for p, o in zip(pano, same)):.1f}x")
+        print(f"  panoramix on {len(pano)} contracts at evenly spaced size ranks; evmlm on those: median {statistics.median(same):.2f} ms, mean {statistics.mean(same):.2f} ms")
+        print(f"  per-contract speedup (panoramix / evmlm): median {statistics.median(p / o for p, o in zip(pano, same)):.1f}x, min {min(p / o for p, o in zip(pano, same)):.1f}x; total time ratio {sum(pano) / sum(same):.1f}x")
     print(f"panoramix: {pano_note}")
     return 0
 
