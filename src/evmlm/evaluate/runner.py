@@ -204,6 +204,7 @@ def score_system(
 
 
 def _check_behaviour(s: FunctionScore, r: Mapping[str, Any], hyp: str, syntax: str | None, load_compile: Callable[[str], Any] | None, config: EvalConfig) -> None:
+    from evmlm.decompile import complete_member
     from evmlm.errors import EvmlmError
     from evmlm.evaluate.behaviour import compare_behaviour, recompile
 
@@ -217,7 +218,10 @@ def _check_behaviour(s: FunctionScore, r: Mapping[str, Any], hyp: str, syntax: s
     try:
         result = load_compile(str(r["compile_key"]))
         contract = str(r["contract"])
-        rc = recompile(result, str(r.get("source_path") or contract.rsplit(":", 1)[0]), contract, int(r["source_start"]), int(r["source_length"]), hyp, selector=str(r["selector"]))
+        # a state-variable declaration in place of a function needs its own ';' (a getter's
+        # source range excludes the ';', which stays in the file)
+        text = complete_member(hyp) if str(r["solidity"]).rstrip().endswith("}") else hyp
+        rc = recompile(result, str(r.get("source_path") or contract.rsplit(":", 1)[0]), contract, int(r["source_start"]), int(r["source_length"]), text, selector=str(r["selector"]))
     except EvmlmError as e:
         s.note = s.note or f"recompile not checked: {e}"
         return
