@@ -418,6 +418,14 @@ def raw_from_shards(shards: Iterable[Path]) -> tuple[list[dict[str, Any]], dict[
 
 
 
+def _resolve_dir(d: str) -> Path:
+    """A relative folder from the config: as given when it exists, else under the repository root."""
+    p = Path(d)
+    if p.is_absolute() or p.is_dir():
+        return p
+    return Path(__file__).resolve().parents[3] / p
+
+
 def read_packages(corpus_dir: Path | None) -> dict[str, str]:
     """Source path → package from the corpus manifest (``corpus/manifest.jsonl``); {} if absent."""
     if corpus_dir is None or not (corpus_dir / "manifest.jsonl").is_file():
@@ -469,13 +477,14 @@ def build_dataset(
         sigs.update(w_sigs)
         for k, v in w_counts.items():
             wrapper_counts[f"pairing_{k}"] = v
-    db, sig_counts = build_signature_db(sigs, artifact_dirs=[Path(d) for d in config.artifact_dirs], files=config.signature_files)
+    artifact_dirs = [_resolve_dir(d) for d in config.artifact_dirs]
+    db, sig_counts = build_signature_db(sigs, artifact_dirs=artifact_dirs, files=config.signature_files)
     db.save(out_dir / "signatures.tsv")
     atomic.write_json(out_dir / "signature_collisions.json", db.collisions())
     sig_resolution = resolve_signatures(raw, db)
     # how many public selectors a database *without* this corpus's compile outputs knows (the
     # situation of decompiling unseen bytecode): npm artifacts + imported 4byte files only
-    external, _ = build_signature_db((), artifact_dirs=[Path(d) for d in config.artifact_dirs], files=config.signature_files)
+    external, _ = build_signature_db((), artifact_dirs=artifact_dirs, files=config.signature_files)
     public = [r for r in raw if r["visibility"] in ("public", "external")]
     sig_resolution["public_known_without_corpus_abis"] = sum(1 for r in public if r["signature"] in external.lookup(r["selector"]))
     sig_resolution["public"] = len(public)
