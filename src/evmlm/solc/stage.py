@@ -247,7 +247,7 @@ def compile_corpus(entries: list[dict[str, Any]], packages: list[Package], cfg: 
         "files_ok_by_package": {k: f"{v[0]}/{v[1]}" for k, v in sorted(by_package.items())},
     }
     reasons_txt = ", ".join(f"{k} {v}" for k, v in files_failed_all.most_common(5)) or "none"
-    summary["line"] = (f"{len(ok_files)}/{n} files compiled under >=1 setting ({100 * share:.1f}%); {summary['jobs_ok']} jobs ok, "
+    summary["line"] = (f"{len(ok_files)}/{n} files compiled under >=1 setting ({100 * share:.2f}%); {summary['jobs_ok']} jobs ok, "
                        f"{summary['jobs_failed']} failed, {summary['jobs_skipped']} skipped; {contracts} contracts ({deployable} with bytecode); "
                        f"failed files by reason: {reasons_txt}")
     atomic.write_json(out_dir / "summary.json", summary)
