@@ -20,7 +20,9 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "train"
 def _threads() -> None:
     import torch
 
-    torch.set_num_threads(2)
+    from evmlm.train.threads import effective_threads
+
+    torch.set_num_threads(effective_threads(2))  # 1 when the shared CPU is oversubscribed
 
 
 @pytest.fixture(scope="session")

@@ -36,7 +36,7 @@ class Snapshot(TrainerCallback):
 
 
 def _run(cfg: FinetuneConfig, base: Path, pairs: list[dict[str, Any]], out: Path, **kw: Any):
-    return finetune(cfg, base_model=base, train_records=split(pairs, "train"), eval_records=split(pairs, "validation"), out_dir=out, threads=2, **kw)
+    return finetune(cfg, base_model=base, train_records=split(pairs, "train"), eval_records=split(pairs, "validation"), out_dir=out, threads=None, **kw)
 
 
 def test_completion_only_loss_masks_the_prompt(tmp_path: Path, tiny_base: Path, tokenizer: Any, pairs: list[dict[str, Any]]) -> None:

@@ -22,7 +22,7 @@ def test_pretrain_tiny_then_resume(tmp_path: Path, tokenizer: Any, sources: list
 
     data = _data(tmp_path, tokenizer, sources)
     cfg = PretrainConfig(preset="tiny", context_length=64, batch_size=4, max_steps=10, warmup_steps=2, logging_steps=2, eval_steps=5, save_steps=5, eval_batches=2, time_budget_s=None, bf16=False)
-    r = pretrain(cfg, tokenizer=tokenizer, data_dir=data, out_dir=tmp_path / "run", threads=2)
+    r = pretrain(cfg, tokenizer=tokenizer, data_dir=data, out_dir=tmp_path / "run", threads=None)
     assert r.steps == 10 and r.resumed_from is None and r.val_loss is not None and r.tokens_per_second > 0
     model_dir = tmp_path / "run" / "model"
     names = {p.name for p in model_dir.iterdir()}
@@ -38,7 +38,7 @@ def test_pretrain_tiny_then_resume(tmp_path: Path, tokenizer: Any, sources: list
 
     from dataclasses import replace
 
-    r2 = pretrain(replace(cfg, max_steps=14), tokenizer=tokenizer, data_dir=data, out_dir=tmp_path / "run", threads=2)
+    r2 = pretrain(replace(cfg, max_steps=14), tokenizer=tokenizer, data_dir=data, out_dir=tmp_path / "run", threads=None)
     assert r2.resumed_from is not None and r2.resumed_from.endswith("checkpoint-10") and r2.steps == 14
 
 
@@ -49,7 +49,7 @@ def test_tensorboard_has_throughput_and_grad_norm(tmp_path: Path, tokenizer: Any
 
     data = _data(tmp_path, tokenizer, sources)
     cfg = PretrainConfig(preset="tiny", context_length=64, batch_size=4, max_steps=6, warmup_steps=1, logging_steps=2, eval_steps=3, save_steps=6, eval_batches=1, time_budget_s=None)
-    pretrain(cfg, tokenizer=tokenizer, data_dir=data, out_dir=tmp_path / "run", threads=2)
+    pretrain(cfg, tokenizer=tokenizer, data_dir=data, out_dir=tmp_path / "run", threads=None)
     acc = EventAccumulator(str(tmp_path / "run" / "tb"))
     acc.Reload()
     tags = set(acc.Tags()["scalars"])
@@ -73,3 +73,15 @@ def test_unknown_preset() -> None:
     with pytest.raises(EvmlmError, match="tiny, small"):
         build_model("huge", 1000)
     assert {"tiny", "small", "base"} <= set(PRESETS)
+
+
+def test_effective_threads_drops_to_one_when_oversubscribed(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from evmlm.train.threads import effective_threads
+
+    cores = os.cpu_count() or 1
+    monkeypatch.setattr(os, "getloadavg", lambda: (cores + 5.0, 0.0, 0.0))
+    assert effective_threads(2) == 1
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert effective_threads(2) == 2 and effective_threads(1) == 1
