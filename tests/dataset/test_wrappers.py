@@ -76,3 +76,24 @@ def test_wall_clock_guard_interrupts_python_code():
             while True:
                 pass
     assert time.perf_counter() - t < 5
+
+
+def test_library_wrappers_pair_when_the_original_ast_ids_came_from_a_batch():
+    """A batched solc run numbers AST nodes across all its files; the wrapper's own run does not.
+
+    Regression: libraries were looked up by the batch run's AST id in the wrapper run's AST.
+    """
+    from evmlm.config import LiftConfig
+    from evmlm.dataset.wrappers import wrap_result
+    from evmlm.solc.compiler import JobSpec, compile_batch
+
+    first = "// SPDX-License-Identifier: MIT\npragma solidity ^0.8.20;\ncontract First { uint256 public x; function set(uint256 v) external { x = v; } }\n"
+    jobs = [JobSpec({"A.sol": first}, ("A.sol",)), JobSpec({"Diamond.sol": DIAMOND}, ("Diamond.sol",))]
+    batch = compile_batch(jobs, setting="opt200", version="0.8.26", use_cache=False)
+    diamond = batch[1]
+    assert not isinstance(diamond, Exception)
+    records, counts, _ = wrap_result(diamond, {}, LiftConfig())
+    library_records = [r for r in records if r["contract"].endswith("Codec__EvmlmLibrary")]
+    assert {r["true_signature"] for r in library_records} == {"pack((uint128,uint128))", "low(uint256)"}
+    assert {r["solidity"].split("(")[0] for r in library_records} == {"function pack", "function low"}
+    assert all(r["defining_contract"] == "Diamond.sol:Codec" for r in library_records)

@@ -59,7 +59,9 @@ class WrapperPlan:
     path: str
     text: str
     abstract: list[str] = field(default_factory=list)  # wrapper contract names
-    libraries: dict[str, int] = field(default_factory=dict)  # wrapper contract name -> library AST id
+    # wrapper contract name -> (source path, library name); not the AST id, which differs
+    # between the original (possibly batched) solc run and the wrapper's own run
+    libraries: dict[str, tuple[str, str]] = field(default_factory=dict)
     skipped: dict[str, int] = field(default_factory=dict)  # reason -> count
 
 
@@ -252,7 +254,7 @@ def plan_wrappers(result: Any) -> WrapperPlan | None:
             if kind == "library":
                 text, _ = library_wrapper(index, path, cdef)
                 parts.append(text)
-                plan.libraries[f"{cname}__EvmlmLibrary"] = cdef["id"]
+                plan.libraries[f"{cname}__EvmlmLibrary"] = (path, cname)
             elif kind == "contract" and cdef.get("abstract", False):
                 has_public = any(
                     (n.get("nodeType") == "FunctionDefinition" and n.get("visibility") in ("public", "external") and n.get("implemented"))
@@ -335,7 +337,7 @@ def pair_wrappers(result: Any, plan: WrapperPlan, compiled: Any, lifted: Mapping
             continue
         by_sel = {f.selector: f for f in lifted_functions(lifted[art.name].functions)}
         if art.name in plan.libraries:
-            lib = index.decls[plan.libraries[art.name]]
+            lib = index.decls[index.contracts[plan.libraries[art.name]]["id"]]
             wrapper_def = index.contracts[(plan.path, art.name)]
             for n in wrapper_def.get("nodes", []):
                 if n.get("nodeType") != "FunctionDefinition" or not n.get("functionSelector"):
