@@ -17,10 +17,12 @@ def test_defaults_are_valid() -> None:
     assert cfg.run_dir == Path("runs") / "default"
 
 
-@pytest.mark.parametrize("name", ["default.yaml", "quick.yaml"])
+@pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "configs").glob("*.yaml")))
 def test_bundled_configs_load(name: str) -> None:
-    cfg = load_config(ROOT / "configs" / name)
-    assert cfg.run.name == name.removesuffix(".yaml")
+    path = ROOT / "configs" / name
+    cfg = load_config(path)
+    assert isinstance(cfg, RunConfig)
+    assert path.read_text().startswith("#"), "a config's first comment line is the command that runs it"
 
 
 def test_yaml_and_flag_override(tmp_path: Path) -> None:
