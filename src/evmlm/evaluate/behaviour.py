@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 from evmlm.evaluate.errors import SpliceError
+from evmlm.evm.abi import tuple_components
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +158,7 @@ def _edge_value(t: str, which: int, addresses: Sequence[str]) -> Any:
         n = int(dim) if dim else (0, 1, 3)[which]
         return [_edge_value(base, which, addresses) for _ in range(n)]
     if t.startswith("("):
-        return tuple(_edge_value(c, which, addresses) for c in _split_tuple(t))
+        return tuple(_edge_value(c, which, addresses) for c in tuple_components(t))
     if t.startswith("uint"):
         bits = int(t[4:] or 256)
         return (0, 1, 2**bits - 1)[which]
@@ -184,7 +185,7 @@ def _random_value(t: str, rng: random.Random, addresses: Sequence[str]) -> Any:
         n = int(dim) if dim else rng.randint(0, 3)
         return [_random_value(base, rng, addresses) for _ in range(n)]
     if t.startswith("("):
-        return tuple(_random_value(c, rng, addresses) for c in _split_tuple(t))
+        return tuple(_random_value(c, rng, addresses) for c in tuple_components(t))
     if t.startswith("uint"):
         bits = int(t[4:] or 256)
         # mix small values (typical amounts, indices) with full-width ones
@@ -203,22 +204,6 @@ def _random_value(t: str, rng: random.Random, addresses: Sequence[str]) -> Any:
     if t == "string":
         return "".join(rng.choice("abcxyz019 ") for _ in range(rng.randint(0, 40)))
     raise ValueError(f"unsupported ABI type {t}")
-
-
-def _split_tuple(t: str) -> list[str]:
-    inner = t[1 : t.rindex(")")]
-    parts, depth, cur = [], 0, ""
-    for ch in inner:
-        if ch == "," and depth == 0:
-            parts.append(cur)
-            cur = ""
-            continue
-        depth += ch == "("
-        depth -= ch == ")"
-        cur += ch
-    if cur:
-        parts.append(cur)
-    return parts
 
 
 def call_inputs(types: Sequence[str], *, n_random: int = 32, seed: int = 0, addresses: Sequence[str] = (DEPLOYER, STRANGER, OTHER)) -> list[tuple[Any, ...]]:

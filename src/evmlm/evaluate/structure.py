@@ -31,6 +31,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from evmlm.evm.abi import split_types
+
 FACT_KINDS = ("call", "write", "event", "guard", "return")
 
 # Member names that are builtins, not external calls (ABI coding, arrays, bytes/strings, types).
@@ -139,20 +141,8 @@ def normalise_signature(signature: str) -> str:
     if not m:
         return re.sub(r"\s+", "", signature)
     name, params = m.groups()
-    parts, depth, cur = [], 0, ""
-    for ch in params:
-        if ch == "," and depth == 0:
-            parts.append(cur)
-            cur = ""
-            continue
-        depth += ch in "(["
-        depth -= ch in ")]"
-        cur += ch
-    if cur.strip():
-        parts.append(cur)
     types = []
-    for p in parts:
-        p = p.strip()
+    for p in split_types(params):
         if p.startswith("tuple(") or p.startswith("("):
             types.append(re.sub(r"\s+", "", p))
             continue

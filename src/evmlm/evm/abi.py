@@ -15,6 +15,35 @@ from eth_utils import keccak
 from evmlm.evm.disasm import BytecodeError
 
 
+def split_types(params: str) -> list[str]:
+    """Split a comma-separated type (or parameter) list at the top level: commas inside tuple
+    parentheses do not split. ``"uint256,(address,bool)[],bytes"`` → ``["uint256",
+    "(address,bool)[]", "bytes"]``. Items are stripped; empty items are dropped."""
+    parts, depth, cur = [], 0, ""
+    for ch in params:
+        if ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+            continue
+        depth += ch == "("
+        depth -= ch == ")"
+        cur += ch
+    parts.append(cur)
+    return [p.strip() for p in parts if p.strip()]
+
+
+def tuple_components(t: str) -> list[str]:
+    """Component types of a tuple type ``(t1,t2,...)`` (an array suffix is ignored)."""
+    return split_types(t[1 : t.rindex(")")])
+
+
+def signature_types(signature: str | None) -> list[str] | None:
+    """Parameter types of ``name(t1,t2,...)``, or None when there is no parameter list."""
+    if not signature or "(" not in signature or ")" not in signature:
+        return None
+    return split_types(signature[signature.index("(") + 1 : signature.rindex(")")])
+
+
 def canonical_type(param: Mapping[str, Any]) -> str:
     t = str(param.get("type", ""))
     if t.startswith("tuple"):

@@ -26,7 +26,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from tqdm import tqdm
 
-from evmlm.evm.abi import canonical_type, selector_of, signature_of
+from evmlm.evm.abi import canonical_type, selector_of, signature_of, tuple_components
 from evmlm.evm.disasm import basic_blocks, disassemble, load_bytecode, split_metadata
 from evmlm.evm.lifter import LiftedContract, lift_contract, recover_selectors
 
@@ -181,9 +181,7 @@ def random_value(t: str, rng: random.Random, actors: Sequence[str], depth: int =
         k = int(n) if n else rng.choice((0, 1, 2, 3))
         return [random_value(base, rng, actors, depth + 1) for _ in range(k)]
     if t.startswith("("):
-        from evmlm.evm.recognisers import _split_types
-
-        return tuple(random_value(p, rng, actors, depth + 1) for p in _split_types("x" + t) or [])
+        return tuple(random_value(p, rng, actors, depth + 1) for p in tuple_components(t))
     if t == "address":
         return rng.choice(actors) if rng.random() < 0.7 else "0x" + rng.randbytes(20).hex()
     if t == "bool":

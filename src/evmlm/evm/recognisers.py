@@ -30,7 +30,7 @@ from typing import Any, Callable, Mapping
 
 from evmlm.config import LIFT_RECOGNISERS
 from evmlm.evm import tac
-from evmlm.evm.abi import COMMON_ERRORS, COMMON_EVENTS, COMMON_FUNCTIONS, AbiInfo
+from evmlm.evm.abi import COMMON_ERRORS, COMMON_EVENTS, COMMON_FUNCTIONS, AbiInfo, signature_types, tuple_components
 
 log = logging.getLogger(__name__)
 
@@ -42,24 +42,6 @@ LOW224 = (1 << 224) - 1
 _VNAME = re.compile(r"v\d+$")
 
 
-def _split_types(sig: str | None) -> list[str] | None:
-    if not sig or "(" not in sig:
-        return None
-    inner = sig[sig.index("(") + 1 : -1]
-    out, depth, cur = [], 0, ""
-    for ch in inner:
-        if ch == "," and depth == 0:
-            out.append(cur)
-            cur = ""
-            continue
-        depth += ch == "("
-        depth -= ch == ")"
-        cur += ch
-    if cur:
-        out.append(cur)
-    return out
-
-
 def _head_words(t: str) -> int:
     """ABI head size in 32-byte words of a type (dynamic types take one word: the offset)."""
     if t.endswith("]"):
@@ -68,7 +50,7 @@ def _head_words(t: str) -> int:
             return 1
         return int(n) * _head_words(base)
     if t.startswith("("):
-        parts = _split_types("x" + t) or []
+        parts = tuple_components(t)
         return 1 if _is_dynamic(t) else sum(_head_words(p) for p in parts)
     return 1
 
@@ -79,7 +61,7 @@ def _is_dynamic(t: str) -> bool:
     if t.endswith("]"):
         return _is_dynamic(t[: t.rindex("[")])
     if t.startswith("("):
-        return any(_is_dynamic(p) for p in _split_types("x" + t) or [])
+        return any(_is_dynamic(p) for p in tuple_components(t))
     return False
 
 
@@ -119,10 +101,10 @@ class Recognisers:
         self.moles = moles
 
     def for_function(self, selector: int | None, signature: str | None) -> Callable[[tac.Function], tac.Function]:
-        types = _split_types(signature)
+        types = signature_types(signature)
         if types is None and selector is not None and self.moles.get(selector, (None, None))[0] is not None:
             args = self.moles[selector][0] or ""
-            types = _split_types(f"f({args})")
+            types = signature_types(f"f({args})")
         return lambda f: self.apply(f, selector is not None, types)
 
     def apply(self, f: tac.Function, public: bool, types: list[str] | None) -> tac.Function:

@@ -8,22 +8,9 @@ from __future__ import annotations
 
 import re
 
+from evmlm.evm.abi import split_types
+
 _SIG = re.compile(r"^\s*([A-Za-z_$][A-Za-z0-9_$]*)\((.*)\)\s*$", re.S)
-
-
-def _split_types(params: str) -> list[str]:
-    parts, depth, cur = [], 0, ""
-    for ch in params:
-        if ch == "," and depth == 0:
-            parts.append(cur)
-            cur = ""
-            continue
-        depth += ch == "("
-        depth -= ch == ")"
-        cur += ch
-    if cur:
-        parts.append(cur)
-    return [p.strip() for p in parts if p.strip()]
 
 
 def _location(t: str) -> str:
@@ -39,7 +26,7 @@ def signature_stub(signature: str | None, selector: str | None = None, *, payabl
     """
     m = _SIG.match(signature or "")
     if m:
-        name, params = m.group(1), _split_types(m.group(2))
+        name, params = m.group(1), split_types(m.group(2))
     else:
         name, params = f"func_{(selector or '0x00000000').lower().removeprefix('0x')}", []
     args = ", ".join(f"{t}{_location(t)} arg{i}" for i, t in enumerate(params))
