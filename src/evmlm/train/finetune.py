@@ -223,43 +223,20 @@ def sft_config(cfg: FinetuneConfig, output_dir: Path, *, max_steps: int, seed: i
     ``eval_on_start``: evaluate before the first step (the eval-loss curve's step-0 point; off
     when resuming, where that point exists already).
     """
-    import torch
     from trl import SFTConfig
 
-    early = cfg.early_stopping_patience is not None
+    from evmlm.train.arguments import shared_trainer_kwargs
+
     return SFTConfig(
-        output_dir=str(output_dir),
+        **shared_trainer_kwargs(cfg, output_dir, seed=seed),
         max_length=cfg.max_length,
         completion_only_loss=True,
         packing=False,
-        per_device_train_batch_size=cfg.batch_size,
-        per_device_eval_batch_size=cfg.batch_size,
-        gradient_accumulation_steps=cfg.grad_accum,
-        learning_rate=cfg.learning_rate,
         lr_scheduler_type=cfg.lr_scheduler,
-        warmup_steps=cfg.warmup_steps,
-        weight_decay=cfg.weight_decay,
-        max_grad_norm=cfg.max_grad_norm,
         max_steps=max_steps,
-        logging_steps=cfg.logging_steps,
-        logging_first_step=True,
-        eval_strategy="steps",
-        eval_steps=cfg.eval_steps,
         eval_on_start=eval_on_start,
-        save_strategy="steps",
-        save_steps=cfg.save_steps,
-        save_total_limit=cfg.save_total_limit,
-        load_best_model_at_end=early,
-        metric_for_best_model="eval_loss" if early else None,
-        greater_is_better=False if early else None,
-        bf16=cfg.bf16,
-        use_cpu=not torch.cuda.is_available(),
         activation_checkpointing=cfg.gradient_checkpointing,  # transformers 5 name of gradient checkpointing
-        dataloader_num_workers=cfg.dataloader_workers,
-        dataloader_pin_memory=torch.cuda.is_available(),
         include_num_input_tokens_seen="non_padding",
-        report_to="none",
-        seed=seed,
     )
 
 

@@ -52,40 +52,17 @@ class PretrainResult:
 
 def training_arguments(cfg: PretrainConfig, output_dir: Path, *, seed: int = 0):  # -> TrainingArguments
     """The Trainer settings of a pretraining run (also used by benchmarks/train_throughput.py)."""
-    import torch
     from transformers import TrainingArguments
 
-    early = cfg.early_stopping_patience is not None
+    from evmlm.train.arguments import shared_trainer_kwargs
+
     return TrainingArguments(
-        output_dir=str(output_dir),
-        per_device_train_batch_size=cfg.batch_size,
-        per_device_eval_batch_size=cfg.batch_size,
-        gradient_accumulation_steps=cfg.grad_accum,
-        learning_rate=cfg.learning_rate,
+        **shared_trainer_kwargs(cfg, output_dir, seed=seed),
         adam_beta1=0.9,
         adam_beta2=0.95,
-        weight_decay=cfg.weight_decay,
-        max_grad_norm=cfg.max_grad_norm,
         lr_scheduler_type="cosine_with_min_lr",
         lr_scheduler_kwargs={"min_lr_rate": cfg.min_lr_ratio},
-        warmup_steps=cfg.warmup_steps,
         max_steps=cfg.max_steps,
-        logging_steps=cfg.logging_steps,
-        logging_first_step=True,
-        eval_strategy="steps",
-        eval_steps=cfg.eval_steps,
-        save_strategy="steps",
-        save_steps=cfg.save_steps,
-        save_total_limit=cfg.save_total_limit,
-        load_best_model_at_end=early,
-        metric_for_best_model="eval_loss" if early else None,
-        greater_is_better=False if early else None,
-        bf16=cfg.bf16,
-        use_cpu=not torch.cuda.is_available(),
-        dataloader_num_workers=cfg.dataloader_workers,
-        dataloader_pin_memory=torch.cuda.is_available(),
-        report_to="none",
-        seed=seed,
     )
 
 
