@@ -27,7 +27,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 from evmlm.config import DecompileConfig
 from evmlm.errors import EvmlmError
-from evmlm.evaluate.generation import fit_prompt, generate_completions, generation_budget
+from evmlm.evaluate.generation import generate_completions, generation_budget
+from evmlm.train.prompt import fit_prompt
 
 log = logging.getLogger(__name__)
 

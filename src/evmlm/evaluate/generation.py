@@ -1,8 +1,8 @@
 """Batched, left-padded generation of Solidity from prompts, shared by decompile and evaluate.
 
 The prompt format is :mod:`evmlm.train.prompt`'s; prompts are fitted to the model's context
-exactly as fine-tuning fits them (:func:`evmlm.train.data.to_sft_examples`), so inference
-sees the distribution training saw.
+by :func:`evmlm.train.prompt.fit_prompt`, the function fine-tuning fits them with, so
+inference sees the distribution training saw.
 """
 
 from __future__ import annotations
@@ -23,32 +23,6 @@ def generation_budget(model: Any, max_new_tokens: int) -> tuple[int, int]:
     ctx = context_length(model)
     new = min(max_new_tokens, ctx - ctx // 2)
     return ctx - new, new
-
-
-def fit_prompt(tac: str, signature: str | None, contract_context: str | None, tokenizer: Any, budget: int) -> str:
-    """:func:`evmlm.train.prompt.build_prompt` cut to ``budget`` tokens the way fine-tuning cuts
-    it (:func:`evmlm.train.data.to_sft_examples`): drop the contract context, then keep the
-    TAC's first lines (binary search) followed by ``...``."""
-    from evmlm.train.prompt import build_prompt
-
-    def ntok(text: str) -> int:
-        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
-
-    prompt = build_prompt(tac, signature, contract_context)
-    if ntok(prompt) <= budget:
-        return prompt
-    prompt = build_prompt(tac, signature, None)
-    if ntok(prompt) <= budget:
-        return prompt
-    lines = tac.splitlines()
-    lo, hi = 1, len(lines)
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if ntok(build_prompt("\n".join(lines[:mid] + ["..."]), signature, None)) <= budget:
-            lo = mid
-        else:
-            hi = mid - 1
-    return build_prompt("\n".join(lines[:lo] + ["..."]), signature, None)
 
 
 def generate_completions(

@@ -75,7 +75,8 @@ def select_functions(records: Sequence[Mapping[str, Any]], max_functions: int | 
 
 def predict_model(records: Sequence[Mapping[str, Any]], model: Any, tokenizer: Any, config: EvalConfig, progress: Callable[[int], None] | None = None) -> dict[str, tuple[str, float]]:
     """``id → (solidity, seconds)`` from the model, prompted with TAC, signature and contract context."""
-    from evmlm.evaluate.generation import fit_prompt, generate_completions, generation_budget
+    from evmlm.evaluate.generation import generate_completions, generation_budget
+    from evmlm.train.prompt import fit_prompt
 
     budget, _ = generation_budget(model, config.max_new_tokens)
     prompts = [fit_prompt(r["tac"], r.get("signature"), r.get("contract_context"), tokenizer, budget) for r in records]

@@ -22,7 +22,7 @@ from torch.utils.data import Dataset
 
 from evmlm import atomic
 from evmlm.errors import EvmlmError
-from evmlm.train.prompt import build_completion, build_prompt
+from evmlm.train.prompt import build_completion, build_prompt, fit_prompt
 
 log = logging.getLogger(__name__)
 
@@ -138,9 +138,10 @@ class SFTExamples:
 def to_sft_examples(records: Iterable[Mapping[str, Any]], tokenizer: Any, max_length: int) -> SFTExamples:
     """Pair records (``tac``, ``signature``, ``contract_context``, ``solidity``) -> prompt/completion rows.
 
-    Keeps each example within ``max_length`` tokens (prompt + completion + EOS): the TAC is cut
-    to its first lines (marked ``...``) and then the contract context dropped; a record whose
-    completion alone exceeds half of ``max_length`` is dropped (counted).
+    Keeps each example within ``max_length`` tokens (prompt + completion + EOS): the prompt is
+    cut by :func:`evmlm.train.prompt.fit_prompt` (contract context dropped, then the TAC cut to
+    its first lines, marked ``...``); a record whose completion alone exceeds half of
+    ``max_length`` is dropped (counted).
     """
 
     def ntok(text: str) -> int:
@@ -155,23 +156,9 @@ def to_sft_examples(records: Iterable[Mapping[str, Any]], tokenizer: Any, max_le
             dropped += 1
             continue
         tac, sig, ctx = r["tac"], r.get("signature"), r.get("contract_context")
-        prompt = build_prompt(tac, sig, ctx)
-        if ntok(prompt) > budget:
+        prompt = fit_prompt(tac, sig, ctx, tokenizer, budget)
+        if prompt != build_prompt(tac, sig, ctx):
             cut += 1
-            if ctx and ntok(build_prompt(tac, sig, None)) <= budget:
-                ctx = None
-            else:
-                ctx = None
-                lines = tac.splitlines()
-                lo, hi = 1, len(lines)  # binary search on the number of TAC lines kept
-                while lo < hi:
-                    mid = (lo + hi + 1) // 2
-                    if ntok(build_prompt("\n".join(lines[:mid] + ["..."]), sig, None)) <= budget:
-                        lo = mid
-                    else:
-                        hi = mid - 1
-                tac = "\n".join(lines[:lo] + ["..."])
-            prompt = build_prompt(tac, sig, ctx)
         rows.append({"prompt": prompt, "completion": completion})
     return SFTExamples(rows, n, cut, dropped)
 

@@ -20,6 +20,8 @@ which generation stops at.
 
 from __future__ import annotations
 
+from typing import Any
+
 SIGNATURE_TOKEN = "<|signature|>"
 CONTEXT_TOKEN = "<|context|>"
 TAC_TOKEN = "<|tac|>"
@@ -54,6 +56,32 @@ def build_prompt(tac: str, signature: str | None = None, contract_context: str |
     parts.append(f"{TAC_TOKEN}{tac}\n")
     parts.append(SOLIDITY_TOKEN)
     return "".join(parts)
+
+
+def fit_prompt(tac: str, signature: str | None, contract_context: str | None, tokenizer: Any, budget: int) -> str:
+    """:func:`build_prompt` cut to at most ``budget`` tokens (of ``tokenizer``, no special tokens
+    added): first the contract context is dropped, then the TAC keeps its first lines (binary
+    search on the line count, at least one) followed by ``...``. The one fitting rule of
+    fine-tuning (:func:`evmlm.train.data.to_sft_examples`), decompilation and evaluation."""
+
+    def ntok(text: str) -> int:
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    prompt = build_prompt(tac, signature, contract_context)
+    if ntok(prompt) <= budget:
+        return prompt
+    prompt = build_prompt(tac, signature, None)
+    if ntok(prompt) <= budget:
+        return prompt
+    lines = tac.splitlines()
+    lo, hi = 1, len(lines)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if ntok(build_prompt("\n".join(lines[:mid] + ["..."]), signature, None)) <= budget:
+            lo = mid
+        else:
+            hi = mid - 1
+    return build_prompt("\n".join(lines[:lo] + ["..."]), signature, None)
 
 
 def build_completion(solidity: str) -> str:
