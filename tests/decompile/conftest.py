@@ -49,15 +49,6 @@ def piggy() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tiny_model_dir(make_tiny_model) -> Path:
     """An untrained ~1M-parameter Llama (preset ``tiny``) + BPE tokenizer trained on a few files."""
-    from evmlm.models.presets import build_model
-    from evmlm.train.tokenizer import train_tokenizer
-
-    texts = [PIGGY.read_text()] + [p.read_text() for p in sorted((ROOT / "tests" / "fixtures" / "train" / "sources").glob("*.sol"))[:6]]
-    tok = train_tokenizer(texts, 600, min_frequency=1, model_max_length=256)
-    model = build_model("tiny", len(tok), eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
-    out = tmp_path_factory.mktemp("tiny_model")
-    model.save_pretrained(out)
-    tok.save_pretrained(out)
-    return out
+    return make_tiny_model(PIGGY.read_text())

@@ -98,16 +98,7 @@ def counter_records(counter_source: str, counter_compiled: Any) -> list[dict[str
 
 
 @pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory, counter_source: str) -> Path:
+def tiny_model(make_tiny_model, counter_source: str) -> Path:
     """A ~1M-parameter Llama (evmlm preset ``tiny``) with a BPE tokenizer trained on a few
     Solidity files, saved as a plain HF model folder (untrained: its output is noise)."""
-    from evmlm.models.presets import build_model
-    from evmlm.train.tokenizer import train_tokenizer
-
-    texts = [counter_source] + [p.read_text() for p in sorted((ROOT / "tests" / "fixtures" / "train" / "sources").glob("*.sol"))[:6]]
-    tok = train_tokenizer(texts, 600, min_frequency=1, model_max_length=256)
-    model = build_model("tiny", len(tok), eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
-    out = tmp_path_factory.mktemp("tiny_model")
-    model.save_pretrained(out)
-    tok.save_pretrained(out)
-    return out
+    return make_tiny_model(counter_source)
