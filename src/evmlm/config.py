@@ -129,7 +129,7 @@ class LiftConfig:
     max_seconds: float = 60.0  # wall-clock budget per contract (s); beyond it the contract fails with a typed error
     internal_functions: bool = True  # also list internal functions (call/return pattern) as their own entries
     inline_internal: bool = True  # inline internal calls in each caller (false: CALLPRIVATE statements, the call form)
-    workers: int = 1  # processes for the lift stage
+    workers: int = 2  # processes for the lift stage (one per core of the 2-core reference machine)
 
     def __post_init__(self) -> None:
         _require(self.max_contexts_per_block >= 1, "lift.max_contexts_per_block", "must be >= 1")
