@@ -106,11 +106,15 @@ class CompileConfig:
     """How sources are compiled (see :mod:`evmlm.solc`)."""
 
     settings: tuple[str, ...] = ("opt200",)  # named settings, see evmlm.solc
+    # compilers per file: the newest installed one its pragmas (and its imports') allow, plus
+    # up to versions-1 more spread over the allowed range (evmlm.solc.versions.spread_versions)
+    versions: int = 1
     workers: int = 2
     timeout_s: float = 300.0
 
     def __post_init__(self) -> None:
         _require(len(self.settings) >= 1, "compile.settings", "needs at least one setting")
+        _require(self.versions >= 1, "compile.versions", "must be >= 1")
         _require(self.workers >= 1, "compile.workers", "must be >= 1")
         _require(self.timeout_s > 0, "compile.timeout_s", "must be > 0 seconds")
 

@@ -92,3 +92,28 @@ def test_compile_rerun_uses_the_cache(tmp_path):
     assert (cfg.run_dir / "compile" / "index.jsonl").read_text() == index1
     assert rec["seconds"] < 5  # every job served from the content-addressed cache
     assert json.loads((cfg.run_dir / "compile" / "summary.json").read_text())["processes_started"] == 0
+
+
+def test_more_compiler_versions_per_file(tmp_path):
+    """compile.versions=2: each file also under the oldest installed solc its pragmas allow."""
+    from evmlm.solc.versions import satisfying_versions, spread_versions
+
+    assert spread_versions(["0.8.37", "0.8.30", "0.8.24", "0.8.20"], 3) == ["0.8.37", "0.8.30", "0.8.20"]
+    assert spread_versions(["0.8.37", "0.8.20"], 5) == ["0.8.37", "0.8.20"]
+    assert spread_versions(["0.5.17"], 2) == ["0.5.17"] and spread_versions([], 2) == []
+
+    root = tmp_path / "src"
+    (root / "contracts").mkdir(parents=True)
+    (root / "contracts/Old.sol").write_text(FILES["contracts/Old.sol"])
+    (root / "contracts/Broken.sol").write_text(FILES["contracts/Broken.sol"])
+    cfg = _config(tmp_path, root, **{"compile.settings": ["opt200"], "compile.versions": 2})
+    recs = run_pipeline(cfg, until="compile")
+    rows = [r for r in read_index(cfg.run_dir / "compile") if r["path"] == "contracts/Old.sol"]
+    allowed = satisfying_versions({"Old.sol": ["^0.5.0"]})
+    assert [r["solc"] for r in rows] == [allowed[0], allowed[-1]] and allowed[0] != allowed[-1]
+    assert [r["status"] for r in rows] == ["ok", "ok"] and rows[1]["extra_version"] and "extra_version" not in rows[0]
+    a, b = (load_result(cfg.run_dir / "compile", r["key"]) for r in rows)
+    assert a.version != b.version and a.contract("Old").method_identifiers == b.contract("Old").method_identifiers
+    broken = [r for r in read_index(cfg.run_dir / "compile") if r["path"] == "contracts/Broken.sol"]
+    assert len(broken) == 2 and all(r["status"] == "failed" for r in broken)  # recorded under both, not raised
+    assert recs[1]["summary"]["extra_version_jobs_ok"] == 1 and recs[1]["summary"]["files_ok"] == 1

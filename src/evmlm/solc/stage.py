@@ -36,7 +36,7 @@ from evmlm.errors import EvmlmError
 from evmlm.solc.compiler import CompileError, CompileResult, JobSpec, UnsupportedSettingError, cache_path, choose_version, compile_batch
 from evmlm.solc.driver import CompilerPool
 from evmlm.solc.settings import CompileSetting, get_setting
-from evmlm.solc.versions import PragmaError, pragmas, satisfying_versions
+from evmlm.solc.versions import PragmaError, pragmas, satisfying_versions, spread_versions
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +145,28 @@ def _fallback_batches(plan: list, rows: dict[tuple[int, str], dict[str, Any]], s
 BATCH_FILES = 40  # files of one package compiled in one solc run (a failure falls back to per-file)
 
 
+def _extra_version_batches(plan: list, rows: dict[tuple[int, str], dict[str, Any]], settings: list[CompileSetting],
+                           versions: int) -> list[tuple[str, CompileSetting, list[int]]]:
+    """Batches that compile each file again under the other compilers
+    :func:`evmlm.solc.versions.spread_versions` picks from those its pragmas (and its imports')
+    allow, ``versions`` in all counting the one its row already used. Files that failed for a
+    reason other than a solc rejection (missing import, no compiler) get none."""
+    if versions <= 1:
+        return []
+    groups: dict[tuple[str, str, str, str], list[int]] = {}
+    by_name = {s.name: s for s in settings}
+    for (i, sname), row in rows.items():
+        e, job, version, verr = plan[i]
+        if verr is not None or job.missing or version is None or row["status"] == "skipped":
+            continue
+        allowed = satisfying_versions({p: pragmas(t) for p, t in job.sources.items()})
+        for v in spread_versions(allowed, versions):
+            if v != row["solc"]:
+                groups.setdefault((f"{e['package']}@{e['version']}", v, sname, e["source"] if "source" in e else ""), []).append(i)
+    return [(v, by_name[sname], sorted(members)[k : k + BATCH_FILES]) for (_, v, sname, _), members in sorted(groups.items())
+            for k in range(0, len(members), BATCH_FILES)]
+
+
 def compile_corpus(entries: list[dict[str, Any]], packages: list[Package], cfg: CompileConfig, out_dir: Path, *, progress: bool = True) -> dict[str, Any]:
     """Compile every entry under every setting into ``out_dir``; returns the summary dict.
 
@@ -154,17 +176,21 @@ def compile_corpus(entries: list[dict[str, Any]], packages: list[Package], cfg: 
     newest allowed compiler rejects (:data:`RETRY_OLDER`) is tried again (up to
     :data:`FALLBACK_ROUNDS` times) with another installed compiler its pragmas allow, first the
     newest of an older minor series, then the oldest; its index row then says ``fallback: true``.
+    With ``compile.versions`` > 1 each file is also compiled with more compilers its pragmas
+    allow (:func:`_extra_version_batches`); those index rows say ``extra_version: true`` and
+    follow the file's row of the same setting.
     """
     settings = [get_setting(s) for s in cfg.settings]
     plan = _plan(entries, packages)
     pool = CompilerPool(max_procs=cfg.workers + 2)
     rows: dict[tuple[int, str], dict[str, Any]] = {}
+    extra_rows: dict[tuple[int, str, str], dict[str, Any]] = {}  # (file, setting, solc) with compile.versions > 1
 
     def base(i: int, setting: CompileSetting) -> dict[str, Any]:
         e, _, version, _ = plan[i]
         return {"path": e["path"], "package": e["package"], "version": e["version"], "setting": setting.name, "solc": version}
 
-    def record(i: int, setting: CompileSetting, r: CompileResult | CompileError) -> None:
+    def make_row(i: int, setting: CompileSetting, r: CompileResult | CompileError) -> dict[str, Any]:
         row = base(i, setting)
         if isinstance(r, CompileResult):
             _store(out_dir, r.key)
@@ -174,7 +200,10 @@ def compile_corpus(entries: list[dict[str, Any]], packages: list[Package], cfg: 
             row |= {"status": "skipped", "key": None, "reason": r.reason, "message": str(r)}
         else:
             row |= {"status": "failed", "key": r.key, "reason": r.reason, "message": str(r)[:500]}
-        rows[(i, setting.name)] = row
+        return row
+
+    def record(i: int, setting: CompileSetting, r: CompileResult | CompileError) -> None:
+        rows[(i, setting.name)] = make_row(i, setting, r)
 
     groups: dict[tuple[str, str, str], list[int]] = {}
     for i, (e, job, version, verr) in enumerate(plan):
@@ -214,9 +243,18 @@ def compile_corpus(entries: list[dict[str, Any]], packages: list[Package], cfg: 
                             rows[(i, setting.name)]["solc"] = version
                             rows[(i, setting.name)]["fallback"] = True
                     bar.update(len(members))
+            extra = _extra_version_batches(plan, rows, settings, cfg.versions)
+            if extra:
+                bar.total += sum(len(m) for _, _, m in extra)
+                bar.set_description("compile (more solc versions)")
+                for (version, setting, members), results in ex.map(run, extra):
+                    for i, r in zip(members, results):
+                        extra_rows[(i, setting.name, version)] = make_row(i, setting, r) | {"solc": version, "extra_version": True}
+                    bar.update(len(members))
     finally:
         pool.close()
-    ordered = [rows[(i, s.name)] for i in range(len(plan)) for s in settings]
+    ordered = [row for i in range(len(plan)) for s in settings
+               for row in [rows[(i, s.name)], *(extra_rows[k] for k in sorted(extra_rows) if k[:2] == (i, s.name))]]
     atomic.write_text(out_dir / INDEX, "".join(json.dumps(r, sort_keys=True) + "\n" for r in ordered))
     ok_files = {r["path"] + "\0" + r["package"] + r["version"] for r in ordered if r["status"] == "ok"}
     reasons = Counter(r["reason"] for r in ordered if r["status"] == "failed")
@@ -243,7 +281,8 @@ def compile_corpus(entries: list[dict[str, Any]], packages: list[Package], cfg: 
         "jobs_ok": sum(r["status"] == "ok" for r in ordered), "jobs_failed": sum(r["status"] == "failed" for r in ordered),
         "jobs_skipped": sum(r["status"] == "skipped" for r in ordered), "contracts": contracts, "deployable": deployable,
         "failures_by_reason": dict(reasons.most_common()), "files_failed_by_reason": dict(files_failed_all.most_common()),
-        "processes_started": pool.started, "settings": [s.name for s in settings],
+        "processes_started": pool.started, "settings": [s.name for s in settings], "versions": cfg.versions,
+        "extra_version_jobs_ok": sum(r["status"] == "ok" for r in extra_rows.values()),
         "files_ok_by_package": {k: f"{v[0]}/{v[1]}" for k, v in sorted(by_package.items())},
     }
     reasons_txt = ", ".join(f"{k} {v}" for k, v in files_failed_all.most_common(5)) or "none"

@@ -17,7 +17,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Sequence
 
 from semantic_version import NpmSpec, Version
 
@@ -120,6 +120,21 @@ def satisfying_versions(file_pragmas: Mapping[str, Iterable[str]], *, installed:
     versions = sorted({Version(v) for v in (installed if installed is not None else [c.version for c in installed_compilers()])}, reverse=True)
     specs = [parse_pragma(expr) for exprs in file_pragmas.values() for expr in exprs]
     return [str(v) for v in versions if all(spec.match(v) for spec in specs)]
+
+
+def spread_versions(candidates: Sequence[str], n: int) -> list[str]:
+    """Up to ``n`` of ``candidates`` (newest first, as :func:`satisfying_versions` gives them):
+    the newest, the oldest, then evenly spaced ranks between, newest first.
+
+    More compilers per file give more distinct bytecode for the same source (different
+    optimizer and code-generator releases); spreading over the allowed range maximises the
+    difference. Example: 18 allowed 0.8.x releases and n=3 → 0.8.37, the middle one, 0.8.20.
+    """
+    if n <= 1 or len(candidates) <= 1:
+        return list(candidates[:1])
+    n = min(n, len(candidates))
+    ranks = sorted({k * (len(candidates) - 1) // (n - 1) for k in range(n)})  # rank k*(L-1)/(n-1), rounded down
+    return [candidates[r] for r in ranks]
 
 
 def resolve_version(file_pragmas: Mapping[str, Iterable[str]], *, installed: Iterable[str] | None = None) -> str:
