@@ -1,5 +1,6 @@
-"""The dataset stage on the default corpus (slow: builds corpus → compile → lift → dataset, or
-reuses a current run). Checks the issue's numbers and that no function leaks across splits."""
+"""The dataset stage on the default corpus at full size (slow: builds corpus → compile → lift →
+dataset with ``configs/dataset-full.yaml``, or reuses a current run of it; ``EVMLM_DATASET_CONFIG``
+names another config). Checks the issue's numbers and that no function leaks across splits."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def built() -> Path:
     from evmlm.pipeline import run_pipeline
 
     os.chdir(ROOT)
-    cfg = load_config(ROOT / "configs" / "default.yaml", [f"--run.name={os.environ.get('EVMLM_DATASET_RUN', 'default')}"])
+    cfg = load_config(ROOT / os.environ.get("EVMLM_DATASET_CONFIG", "configs/dataset-full.yaml"))
     run_pipeline(cfg, until="dataset")
     return cfg.run_dir / "dataset"
 
