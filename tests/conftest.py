@@ -2,12 +2,41 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def solcjs_output(sources: dict[str, str], *, module: str = "solc0826", optimize: bool = True, stop_after_parsing: bool = False) -> dict[str, Any]:
+    """solc's standard-JSON output for ``sources`` (path -> text), compiled by the real solc-js
+    (``module``: an alias from package.json) through node and ``tests/solcjs.js``, without going
+    through :mod:`evmlm.solc`. ``stop_after_parsing``: parse only (output: ASTs). Raises
+    AssertionError with solc's first error message when solc reports an error."""
+    if stop_after_parsing:
+        settings: dict[str, Any] = {"stopAfter": "parsing", "outputSelection": {"*": {"": ["ast"]}}}
+    else:
+        settings = {
+            "optimizer": {"enabled": optimize, "runs": 200},
+            "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object", "evm.methodIdentifiers", "storageLayout"], "": ["ast"]}},
+        }
+    job = {"language": "Solidity", "sources": {p: {"content": t} for p, t in sources.items()}, "settings": settings}
+    proc = subprocess.run(["node", str(ROOT / "tests" / "solcjs.js"), module], input=json.dumps(job), capture_output=True, text=True, cwd=ROOT, check=True)
+    out = json.loads(proc.stdout)
+    errors = [e["formattedMessage"] for e in out.get("errors", []) if e.get("severity") == "error"]
+    if errors:
+        raise AssertionError(errors[0])
+    return out
+
+
+@pytest.fixture(scope="session")
+def solcjs() -> Callable[..., dict[str, Any]]:
+    """The :func:`solcjs_output` helper (the tests are not a package, so it comes as a fixture)."""
+    return solcjs_output
 
 
 @pytest.fixture(scope="session")

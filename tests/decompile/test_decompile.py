@@ -17,10 +17,6 @@ ROOT = Path(__file__).resolve().parents[2]
 PIGGY = ROOT / "tests" / "fixtures" / "evaluate" / "Piggy.sol"
 
 
-def solc_errors(out: dict) -> list[str]:
-    return [e["formattedMessage"] for e in out.get("errors", []) if e.get("severity") == "error"]
-
-
 def _sources_of(names: list[str]) -> dict[str, str]:
     """Piggy's functions' source text by name (tree-sitter byte ranges)."""
     from evmlm.evaluate.structure import _parser
@@ -46,8 +42,7 @@ def test_untrained_model_output_still_gives_a_file_solc_parses(piggy, tiny_model
         assert f"// selector {f.selector}" in res.source if f.selector else True
     assert "address keeper; // slot 0" in res.source and "bool locked; // slot 3" in res.source
     assert "event Saved(address indexed who, uint256 amount);" in res.source
-    out = solcjs({"Decompiled.sol": res.source}, stop_after_parsing=True)
-    assert not solc_errors(out), solc_errors(out)
+    assert solcjs({"Decompiled.sol": res.source}, stop_after_parsing=True)["sources"]  # raises on a solc error
 
 
 def test_good_outputs_are_kept_as_code_and_parse_with_solc(piggy, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch, solcjs) -> None:
@@ -70,8 +65,7 @@ def test_good_outputs_are_kept_as_code_and_parse_with_solc(piggy, tiny_model_dir
     assert "function smash(address payable to)" in res.source and "contract Piggy2 {" in res.source
     # no storage layout given: evmole's inferred one
     assert "var_0_0" in res.source
-    out = solcjs({"Piggy2.sol": res.source}, stop_after_parsing=True)
-    assert not solc_errors(out), solc_errors(out)
+    assert solcjs({"Piggy2.sol": res.source}, stop_after_parsing=True)["sources"]  # raises on a solc error
 
 
 def _method_ids(piggy) -> dict[str, str]:
@@ -112,7 +106,7 @@ def test_cli_decompile_file_json_and_sol(piggy, tiny_model_dir: Path, tmp_path: 
     sol = tmp_path / "out.sol"
     res = CliRunner().invoke(app, args + ["--out", str(sol)])
     assert res.exit_code == 0 and sol.read_text().startswith("// SPDX-License-Identifier")
-    assert not solc_errors(solcjs({"out.sol": sol.read_text()}, stop_after_parsing=True))
+    assert solcjs({"out.sol": sol.read_text()}, stop_after_parsing=True)["sources"]  # raises on a solc error
     # the console entry point: a one-line error and exit status 2 for input that is not bytecode
     bad = subprocess.run([sys.executable, "-m", "evmlm", "decompile", "0xzz", "--model", str(tiny_model_dir)], capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, cwd=ROOT)
     assert bad.returncode == 2 and bad.stderr.startswith("error: ") and len(bad.stderr.strip().splitlines()) == 1
@@ -130,6 +124,24 @@ def test_fit_prompt_cuts_like_finetuning(tiny_model_dir: Path) -> None:
     cut = dec.fit_prompt(tac, "f(uint256)", "uint256 x;", tok, 120)
     assert len(tok(cut, add_special_tokens=False)["input_ids"]) <= 120
     assert cut.endswith("...\n" + SOLIDITY_TOKEN) and "<|context|>" not in cut and cut.startswith("<|signature|>f(uint256)")
+
+    def ntok(text: str) -> int:
+        return len(tok(text, add_special_tokens=False)["input_ids"])
+
+    class _Slow:  # the same tokenizer without offsets: fit_prompt's binary-search path
+        is_fast = False
+
+        def __call__(self, *args, **kwargs):
+            return tok(*args, **kwargs)
+
+    assert dec.fit_prompt(tac, "f(uint256)", "uint256 x;", tok, ntok(full)) == full  # context kept while it fits
+    assert "<|context|>" not in dec.fit_prompt(tac, "f(uint256)", "uint256 x;", tok, ntok(full) - 1)
+    lines = tac.splitlines()
+    for budget in (64, 120, 333, 1000):
+        fast = dec.fit_prompt(tac, "f(uint256)", "uint256 x;", tok, budget)
+        assert fast == dec.fit_prompt(tac, "f(uint256)", "uint256 x;", _Slow(), budget)
+        kept = fast.split("<|tac|>", 1)[1].splitlines().index("...")  # the most lines that fit
+        assert ntok(fast) <= budget and ntok(build_prompt("\n".join(lines[: kept + 1] + ["..."]), "f(uint256)")) > budget
 
     class _M:
         class config:  # noqa: N801 - mimics a transformers config

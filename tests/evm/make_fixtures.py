@@ -31,7 +31,7 @@ def compile_one(name: str, solc: str, files: dict[str, str], keep: list[str], se
     if solc.startswith("solc04"):
         sel["*"]["*"].remove("storageLayout")
     inp = {"language": "Solidity", "sources": {k: {"content": v} for k, v in files.items()}, "settings": settings}
-    res = subprocess.run(["node", str(Path(__file__).parent / "solcjs.js"), solc, *roots], input=json.dumps(inp), capture_output=True, text=True, check=True, cwd=ROOT)
+    res = subprocess.run(["node", str(ROOT / "tests" / "solcjs.js"), solc, *roots], input=json.dumps(inp), capture_output=True, text=True, check=True, cwd=ROOT)
     out = json.loads(res.stdout)
     errs = [e["formattedMessage"] for e in out.get("errors", []) if e["severity"] == "error"]
     if errs:

@@ -20,6 +20,8 @@ which generation stops at.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from typing import Any
 
 SIGNATURE_TOKEN = "<|signature|>"
@@ -60,28 +62,54 @@ def build_prompt(tac: str, signature: str | None = None, contract_context: str |
 
 def fit_prompt(tac: str, signature: str | None, contract_context: str | None, tokenizer: Any, budget: int) -> str:
     """:func:`build_prompt` cut to at most ``budget`` tokens (of ``tokenizer``, no special tokens
-    added): first the contract context is dropped, then the TAC keeps its first lines (binary
-    search on the line count, at least one) followed by ``...``. The one fitting rule of
-    fine-tuning (:func:`evmlm.train.data.to_sft_examples`), decompilation and evaluation."""
+    added): first the contract context is dropped, then the TAC keeps as many of its first lines
+    as fit (at least one) followed by ``...``. The one fitting rule of fine-tuning
+    (:func:`evmlm.train.data.to_sft_examples`), decompilation and evaluation.
+
+    The line count is estimated from the token offsets of one tokenisation of the whole prompt
+    (fast tokenizers) and then corrected a line at a time, so a 20,000-token TAC costs one long
+    tokenisation and a few short ones; slow tokenizers get a binary search over the line count.
+    """
 
     def ntok(text: str) -> int:
         return len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    prompt = build_prompt(tac, signature, contract_context)
-    if ntok(prompt) <= budget:
-        return prompt
     prompt = build_prompt(tac, signature, None)
+    lines = _clean(tac).splitlines()
+
+    def cut(k: int) -> str:
+        return build_prompt("\n".join(lines[:k] + ["..."]), signature, None)
+
+    def fits(k: int) -> bool:
+        return ntok(cut(k)) <= budget
+
+    if getattr(tokenizer, "is_fast", False):
+        offsets = tokenizer(prompt, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+        # the fields are split at their special tokens before BPE, so their counts add up
+        if _clean(contract_context) and len(offsets) + ntok(f"{CONTEXT_TOKEN}{_clean(contract_context)}\n") <= budget:
+            return build_prompt(tac, signature, contract_context)
+        if len(offsets) <= budget:
+            return prompt
+        limit = offsets[budget][0] - prompt.index(TAC_TOKEN) - len(TAC_TOKEN)  # TAC characters before token `budget`
+        ends = list(itertools.accumulate(len(line) + 1 for line in lines))  # end of line i (+ its newline) in the TAC
+        k = min(max(bisect.bisect_right(ends, limit), 1), len(lines))
+        while k > 1 and not fits(k):
+            k -= 1
+        while k < len(lines) and fits(k + 1):
+            k += 1
+        return cut(k)
+    if ntok(full := build_prompt(tac, signature, contract_context)) <= budget:
+        return full
     if ntok(prompt) <= budget:
         return prompt
-    lines = tac.splitlines()
     lo, hi = 1, len(lines)
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        if ntok(build_prompt("\n".join(lines[:mid] + ["..."]), signature, None)) <= budget:
+        if fits(mid):
             lo = mid
         else:
             hi = mid - 1
-    return build_prompt("\n".join(lines[:lo] + ["..."]), signature, None)
+    return cut(lo)
 
 
 def build_completion(solidity: str) -> str:
