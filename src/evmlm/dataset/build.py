@@ -328,24 +328,27 @@ def run_pairing(compile_dir: Path, lifted: Mapping[str, Sequence[LiftedContractR
 # ------------------------------------------------------------------ signatures
 
 
-def build_signature_db(signatures: Iterable[tuple[str, str]], *, artifact_dirs: Sequence[Path] = (), files: Sequence[str | Path] = ()) -> tuple[SignatureDB, dict[str, int]]:
+def build_signature_db(signatures: Iterable[tuple[str, str]], *, artifact_dirs: Sequence[Path] = (), files: Sequence[str | Path] = ()) -> tuple[SignatureDB, SignatureDB, dict[str, int]]:
     """Signature database from (signature, selector) pairs of compile outputs, the ABIs of JSON
-    artifacts under ``artifact_dirs`` and 4byte-style ``files``; return it with source counts."""
-    db = SignatureDB()
+    artifacts under ``artifact_dirs`` and 4byte-style ``files``. Returns (the database, its part
+    from artifacts and files only — what is known of bytecode from outside this corpus —, source
+    counts)."""
+    external = SignatureDB()
     counts = {"compile_signatures": 0, "artifact_files": 0, "artifact_abis": 0, "imported": 0}
-    for sig, sel in signatures:
-        counts["compile_signatures"] += 1
-        db.add(sig, sel)
     for d in artifact_dirs:
         if Path(d).is_dir():
-            c = db.add_artifacts(d)
+            c = external.add_artifacts(d)
             counts["artifact_files"] += c["files"]
             counts["artifact_abis"] += c["with_abi"]
     for f in files:
-        counts["imported"] += db.import_file(f)
+        counts["imported"] += external.import_file(f)
+    db = external.copy()
+    for sig, sel in signatures:
+        counts["compile_signatures"] += 1
+        db.add(sig, sel)
     counts["selectors"] = len(db)
     counts["collisions"] = len(db.collisions())
-    return db, counts
+    return db, external, counts
 
 
 def resolve_signatures(records: Iterable[dict[str, Any]], db: SignatureDB) -> dict[str, int]:
@@ -416,8 +419,6 @@ def raw_from_shards(shards: Iterable[Path]) -> tuple[list[dict[str, Any]], dict[
     return records, totals, sigs
 
 
-
-
 def _resolve_dir(d: str) -> Path:
     """A relative folder from the config: as given when it exists, else under the repository root."""
     p = Path(d)
@@ -478,13 +479,12 @@ def build_dataset(
         for k, v in w_counts.items():
             wrapper_counts[f"pairing_{k}"] = v
     artifact_dirs = [_resolve_dir(d) for d in config.artifact_dirs]
-    db, sig_counts = build_signature_db(sigs, artifact_dirs=artifact_dirs, files=config.signature_files)
+    db, external, sig_counts = build_signature_db(sigs, artifact_dirs=artifact_dirs, files=config.signature_files)
     db.save(out_dir / "signatures.tsv")
     atomic.write_json(out_dir / "signature_collisions.json", db.collisions())
     sig_resolution = resolve_signatures(raw, db)
     # how many public selectors a database *without* this corpus's compile outputs knows (the
     # situation of decompiling unseen bytecode): npm artifacts + imported 4byte files only
-    external, _ = build_signature_db((), artifact_dirs=artifact_dirs, files=config.signature_files)
     public = [r for r in raw if r["visibility"] in ("public", "external")]
     sig_resolution["public_known_without_corpus_abis"] = sum(1 for r in public if r["signature"] in external.lookup(r["selector"]))
     sig_resolution["public"] = len(public)

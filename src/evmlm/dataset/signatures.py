@@ -106,6 +106,12 @@ class SignatureDB:
                 counts["signatures"] += self.add_abi(abi)
         return counts
 
+    def copy(self) -> "SignatureDB":
+        """An independent copy (adding to one does not change the other)."""
+        new = SignatureDB()
+        new._db.update({sel: set(sigs) for sel, sigs in self._db.items()})
+        return new
+
     def lookup(self, selector: str) -> list[str]:
         """All known signatures of ``selector`` ("0x" optional, any case), sorted."""
         sel = _clean_selector(selector)

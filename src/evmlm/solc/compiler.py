@@ -27,7 +27,7 @@ from evmlm import atomic
 from evmlm.errors import EvmlmError
 from evmlm.solc.driver import CompilerPool, CompilerUnavailableError, default_pool
 from evmlm.solc.settings import CompileSetting, get_setting, supports
-from evmlm.solc.versions import PragmaError, pragmas, resolve_version
+from evmlm.solc.versions import PragmaError, pragmas, resolve_version, satisfying_versions
 
 log = logging.getLogger(__name__)
 
@@ -281,6 +281,11 @@ def parse_output(raw: str, *, key: str, version: str, setting: CompileSetting, s
 def choose_version(sources: Mapping[str, str]) -> str:
     """Newest installed solc satisfying every pragma in ``sources``. Raises PragmaError."""
     return resolve_version({p: pragmas(t) for p, t in sources.items()})
+
+
+def allowed_versions(sources: Mapping[str, str]) -> list[str]:
+    """Every installed solc satisfying every pragma in ``sources``, newest first (may be empty)."""
+    return satisfying_versions({p: pragmas(t) for p, t in sources.items()})
 
 
 def compile_job(

@@ -33,10 +33,10 @@ from evmlm.corpus.imports import ImportResolver, Job
 from evmlm.corpus.manifest import read_manifest, read_packages
 from evmlm.corpus.packages import Package
 from evmlm.errors import EvmlmError
-from evmlm.solc.compiler import CompileError, CompileResult, JobSpec, UnsupportedSettingError, cache_path, choose_version, compile_batch
+from evmlm.solc.compiler import CompileError, CompileResult, JobSpec, UnsupportedSettingError, allowed_versions, cache_path, choose_version, compile_batch
 from evmlm.solc.driver import CompilerPool
 from evmlm.solc.settings import CompileSetting, get_setting
-from evmlm.solc.versions import PragmaError, pragmas, satisfying_versions, spread_versions
+from evmlm.solc.versions import PragmaError, spread_versions
 
 log = logging.getLogger(__name__)
 
@@ -125,19 +125,30 @@ def _fallback_batches(plan: list, rows: dict[tuple[int, str], dict[str, Any]], s
     """Batches that retry files solc rejected with another installed compiler their pragmas allow:
     the newest of an older minor series not tried yet (0.8.x fails -> 0.7.6), else the oldest allowed."""
     groups: dict[tuple[str, str, str], list[int]] = {}
-    by_name = {s.name: s for s in settings}
     for (i, sname), row in rows.items():
         if row["status"] != "failed" or row.get("reason") not in RETRY_OLDER:
             continue
         e, job, version, _ = plan[i]
         done = tried.setdefault((i, sname), {version} if version else set())
-        cands = [v for v in satisfying_versions({p: pragmas(t) for p, t in job.sources.items()}) if v not in done]
+        cands = [v for v in allowed_versions(job.sources) if v not in done]
         if not cands:
             continue
         other_series = [v for v in cands if _minor(v) not in {_minor(d) for d in done}]
         pick = other_series[0] if other_series else cands[-1]
         done.add(pick)
-        groups.setdefault((f"{e['package']}@{e['version']}", pick, sname), []).append(i)
+        groups.setdefault((_group_label(e), pick, sname), []).append(i)
+    return _chunked(groups, settings)
+
+
+def _group_label(entry: dict[str, Any]) -> str:
+    """The files compiled together: one package version (and corpus source)."""
+    return f"{entry['package']}@{entry['version']}\0{entry.get('source', '')}"
+
+
+def _chunked(groups: dict[tuple[str, str, str], list[int]], settings: list[CompileSetting]) -> list[tuple[str, CompileSetting, list[int]]]:
+    """``(group label, solc version, setting name) -> files`` as batches of up to
+    :data:`BATCH_FILES` files: (version, setting, files), in key order."""
+    by_name = {s.name: s for s in settings}
     return [(v, by_name[sname], sorted(members)[k : k + BATCH_FILES]) for (_, v, sname), members in sorted(groups.items())
             for k in range(0, len(members), BATCH_FILES)]
 
@@ -153,18 +164,15 @@ def _extra_version_batches(plan: list, rows: dict[tuple[int, str], dict[str, Any
     reason other than a solc rejection (missing import, no compiler) get none."""
     if versions <= 1:
         return []
-    groups: dict[tuple[str, str, str, str], list[int]] = {}
-    by_name = {s.name: s for s in settings}
+    groups: dict[tuple[str, str, str], list[int]] = {}
     for (i, sname), row in rows.items():
         e, job, version, verr = plan[i]
         if verr is not None or job.missing or version is None or row["status"] == "skipped":
             continue
-        allowed = satisfying_versions({p: pragmas(t) for p, t in job.sources.items()})
-        for v in spread_versions(allowed, versions):
+        for v in spread_versions(allowed_versions(job.sources), versions):
             if v != row["solc"]:
-                groups.setdefault((f"{e['package']}@{e['version']}", v, sname, e["source"] if "source" in e else ""), []).append(i)
-    return [(v, by_name[sname], sorted(members)[k : k + BATCH_FILES]) for (_, v, sname, _), members in sorted(groups.items())
-            for k in range(0, len(members), BATCH_FILES)]
+                groups.setdefault((_group_label(e), v, sname), []).append(i)
+    return _chunked(groups, settings)
 
 
 def compile_corpus(entries: list[dict[str, Any]], packages: list[Package], cfg: CompileConfig, out_dir: Path, *, progress: bool = True) -> dict[str, Any]:
@@ -205,7 +213,7 @@ def compile_corpus(entries: list[dict[str, Any]], packages: list[Package], cfg: 
     def record(i: int, setting: CompileSetting, r: CompileResult | CompileError) -> None:
         rows[(i, setting.name)] = make_row(i, setting, r)
 
-    groups: dict[tuple[str, str, str], list[int]] = {}
+    groups: dict[tuple[str, str], list[int]] = {}  # (group label, solc version) -> files; batches keep a version's runs together
     for i, (e, job, version, verr) in enumerate(plan):
         for setting in settings:
             if verr is not None:
@@ -214,7 +222,7 @@ def compile_corpus(entries: list[dict[str, Any]], packages: list[Package], cfg: 
                 miss = job.missing[0]
                 record(i, setting, CompileError(f"{miss.split(': ', 1)[0]}: import {miss.split(': ', 1)[-1]!r} not found in the corpus packages", reason="missing import"))
         if verr is None and not job.missing:
-            groups.setdefault((f"{e['package']}@{e['version']}", version or "", e["source"] if "source" in e else ""), []).append(i)
+            groups.setdefault((_group_label(e), version or ""), []).append(i)
     batches = [(key[1], setting, members[k : k + BATCH_FILES]) for key, members in sorted(groups.items(), key=lambda kv: kv[0][1])
                for setting in settings for k in range(0, len(members), BATCH_FILES)]
 
@@ -253,8 +261,10 @@ def compile_corpus(entries: list[dict[str, Any]], packages: list[Package], cfg: 
                     bar.update(len(members))
     finally:
         pool.close()
-    ordered = [row for i in range(len(plan)) for s in settings
-               for row in [rows[(i, s.name)], *(extra_rows[k] for k in sorted(extra_rows) if k[:2] == (i, s.name))]]
+    extras_of: dict[tuple[int, str], list[dict[str, Any]]] = {}
+    for (i, sname, _), row in sorted(extra_rows.items()):
+        extras_of.setdefault((i, sname), []).append(row)
+    ordered = [row for i in range(len(plan)) for s in settings for row in [rows[(i, s.name)], *extras_of.get((i, s.name), [])]]
     atomic.write_text(out_dir / INDEX, "".join(json.dumps(r, sort_keys=True) + "\n" for r in ordered))
     ok_files = {r["path"] + "\0" + r["package"] + r["version"] for r in ordered if r["status"] == "ok"}
     reasons = Counter(r["reason"] for r in ordered if r["status"] == "failed")

@@ -145,11 +145,10 @@ def resolve_version(file_pragmas: Mapping[str, Iterable[str]], *, installed: Ite
     message names two files whose ranges do not overlap) or when none of the installed
     compilers satisfies them (the message names the range; install one in package.json).
     """
-    versions = sorted({Version(v) for v in (installed if installed is not None else [c.version for c in installed_compilers()])}, reverse=True)
+    found = satisfying_versions(file_pragmas, installed=installed)
+    if found:
+        return found[0]
     specs = [(path, expr, parse_pragma(expr)) for path, exprs in file_pragmas.items() for expr in exprs]
-    for v in versions:
-        if all(spec.match(v) for _, _, spec in specs):
-            return str(v)
     releases = [v for v in _ALL_RELEASES if all(spec.match(v) for _, _, spec in specs)]
     if not releases:
         for i, (pa, ea, sa) in enumerate(specs):
