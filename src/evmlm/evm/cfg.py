@@ -309,15 +309,14 @@ class ContractCFG:
         for ins in block.instructions:
             op = ins.op
             name = ins.name
-            b = op.byte
             if ins.arg is not None:
                 st.append(Label(ins.arg) if ins.arg in jd else ins.arg)
-            elif 0x80 <= b <= 0x8F:  # DUPn
+            elif op.is_dup:
                 n = op.pops
                 if len(st) < n:
                     return None, None, None
                 st.append(st[-n])
-            elif 0x90 <= b <= 0x9F:  # SWAPn
+            elif op.is_swap:
                 n = op.pops
                 if len(st) < n:
                     return None, None, None

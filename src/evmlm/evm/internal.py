@@ -38,9 +38,9 @@ def _local_jump(block: BasicBlock, jumpdests: frozenset[int]) -> tuple[object, l
             consumed += 1
         if ins.arg is not None:
             st.append(("push", ins.arg))
-        elif op.name.startswith("DUP"):
+        elif op.is_dup:
             st.append(st[-n])
-        elif op.name.startswith("SWAP"):
+        elif op.is_swap:
             st[-1], st[-n] = st[-n], st[-1]
         else:
             if n:

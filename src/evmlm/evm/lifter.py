@@ -158,10 +158,9 @@ def _body(cfg: ContractCFG, entry: NodeKey, stop: Sequence[NodeKey] = (), calls:
 
 
 def _make_function(cfg: ContractCFG, kind: str, entry: NodeKey, nodes: list[NodeKey], selector: int | None, signature: str | None, payable: bool, recognise: Any, calls: Mapping[NodeKey, Any] | None = None) -> LiftedFunction:
-    inside_set = set(nodes)
-    ssa = build_ssa(cfg, entry, nodes, {k: v for k, v in (calls or {}).items() if k in inside_set})
-    name = f"{selector:#010x}" if selector is not None else (f"internal_{entry[0]:#x}" if kind == "internal" else kind)
     inside = set(nodes)
+    ssa = build_ssa(cfg, entry, nodes, {k: v for k, v in (calls or {}).items() if k in inside})
+    name = f"{selector:#010x}" if selector is not None else (f"internal_{entry[0]:#x}" if kind == "internal" else kind)
     effect_nodes = cfg.reachable(entry) if calls else nodes  # the call form hides callees' effects
     ops = {i.name for k in effect_nodes for i in cfg.nodes[k].block.instructions}
     view_like = not (ops & STATE_CHANGING)
@@ -256,7 +255,8 @@ def lift_contract(
         for entry_key, nodes in find_internal_functions(cfg):
             check_deadline(deadline)
             if calls is not None:
-                nodes = [n for n in _body(cfg, entry_key, calls=calls) if n in set(nodes)]
+                keep = set(nodes)
+                nodes = [n for n in _body(cfg, entry_key, calls=calls) if n in keep]
             funcs.append(_make_function(cfg, "internal", entry_key, nodes, None, None, False, rec.for_function(None, None), calls))
     return LiftedContract(
         functions=funcs,

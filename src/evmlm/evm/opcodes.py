@@ -9,26 +9,26 @@ DIFFICULTY's byte 0x44. Bytes not listed are INVALID (they halt execution).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
 class OpInfo:
-    """One opcode: ``pops``/``pushes`` are stack items; ``push_bytes`` is the immediate size (PUSHn)."""
+    """One opcode: ``pops``/``pushes`` are stack items; ``push_bytes`` is the immediate size
+    (PUSHn); ``is_dup``/``is_swap``: DUP1-16 (0x80-0x8F) / SWAP1-16 (0x90-0x9F), stored because
+    the CFG walk and SSA construction test them for every instruction."""
 
     byte: int
     name: str
     pops: int
     pushes: int
     push_bytes: int = 0
+    is_dup: bool = field(init=False)
+    is_swap: bool = field(init=False)
 
-    @property
-    def is_dup(self) -> bool:
-        return 0x80 <= self.byte <= 0x8F
-
-    @property
-    def is_swap(self) -> bool:
-        return 0x90 <= self.byte <= 0x9F
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "is_dup", 0x80 <= self.byte <= 0x8F)
+        object.__setattr__(self, "is_swap", 0x90 <= self.byte <= 0x9F)
 
 
 _TABLE: list[tuple[int, str, int, int]] = [

@@ -162,13 +162,12 @@ class _Builder:
             if ins.arg is not None:
                 st.append(ins.arg)
                 continue
-            b = op.byte
-            if 0x80 <= b <= 0x8F:  # DUPn
+            if op.is_dup:
                 if len(st) < op.pops:
                     need(op.pops)
                 st.append(st[-op.pops])
                 continue
-            if 0x90 <= b <= 0x9F:  # SWAPn
+            if op.is_swap:
                 if len(st) < op.pops:
                     need(op.pops)
                 st[-1], st[-op.pops] = st[-op.pops], st[-1]
