@@ -253,24 +253,29 @@ def _member_syntax(text: str) -> str | None:
     return None
 
 
+def _completed_member(text: str) -> tuple[str, str | None]:
+    """(``text``, with the final ``;`` a state-variable declaration needs in a file when only
+    that is missing; the syntax problem of the result, or None). solc's ``src`` of a state
+    variable excludes its ``;``, which is how the dataset stores getters."""
+    reason = _member_syntax(text)
+    t = text.rstrip()
+    if reason is not None and not t.endswith((";", "}")) and _member_syntax(t + ";") is None:
+        return t + ";", None
+    return text, reason
+
+
 def check_function_syntax(text: str) -> str | None:
     """None when ``text`` parses (tree-sitter) as a contract member — a function, or a public
-    state variable (whose getter a selector can belong to; solc's ``src`` of a state variable
-    excludes its ``;``, so a missing final ``;`` is accepted) — else the reason (one line)."""
+    state variable (whose getter a selector can belong to; a missing final ``;`` is accepted)
+    — else the reason (one line)."""
     if not text.strip():
         return "the model produced no text"
-    reason = _member_syntax(text)
-    if reason is not None and not text.rstrip().endswith((";", "}")) and _member_syntax(text.rstrip() + ";") is None:
-        return None
-    return reason
+    return _completed_member(text)[1]
 
 
 def complete_member(text: str) -> str:
     """``text`` with the final ``;`` a state-variable declaration needs in a file, when missing."""
-    t = text.rstrip()
-    if not t.endswith((";", "}")) and _member_syntax(t) is not None and _member_syntax(t + ";") is None:
-        return t + ";"
-    return text
+    return _completed_member(text)[0]
 
 
 def _first_error(node: Any) -> Any | None:
