@@ -107,7 +107,7 @@ def test_build_end_to_end_and_rebuild_is_identical(tmp_path, lifted):
 
 
 def test_package_of_uses_the_manifest_then_the_path():
-    from evmlm.dataset.build import package_of
+    from evmlm.dataset.records import package_of
 
     assert package_of("x/y.sol", {"x/y.sol": "@scope/pkg"}) == "@scope/pkg"
     assert package_of("@balancer-labs/v2-solidity-utils@3.0.1/contracts/A.sol", {}) == "@balancer-labs/v2-solidity-utils"

@@ -6,8 +6,9 @@ Steps (each counted in ``stats.json["build"]``):
    every compiled contract is paired with its most-derived Solidity definition
    (:mod:`evmlm.dataset.pairing`). Each compile result's raw pairs go to a shard
    ``_work/pairs/<digest>.jsonl`` (atomic); a shard that exists is reused, so an interrupted
-   build resumes where it stopped. The digest covers the compile key, the lifted TAC and
-   :data:`PAIRING_VERSION`, so a changed lifter output re-pairs only what changed.
+   build resumes where it stopped (records and shards: :mod:`evmlm.dataset.records`). The
+   digest covers the compile key, the lifted TAC and :data:`PAIRING_VERSION`, so a changed
+   lifter output re-pairs only what changed.
 2. **Wrappers** (:mod:`evmlm.dataset.wrappers`): abstract contracts and libraries get generated
    concrete wrappers, compiled, lifted and paired the same way (also sharded).
 3. **Signatures**: a :class:`~evmlm.dataset.signatures.SignatureDB` from every ABI of the
@@ -23,7 +24,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -36,26 +36,25 @@ from evmlm import atomic
 from evmlm.config import DatasetConfig
 from evmlm.dataset import dedup as dedup_mod
 from evmlm.dataset.export import export
-from evmlm.dataset.filters import apply_filters, whitespace_tokens
-from evmlm.dataset.pairing import AstIndex, SourceFunction
+from evmlm.dataset.filters import apply_filters
+from evmlm.dataset.pairing import AstIndex
+from evmlm.dataset.records import (
+    LiftedFn,
+    lifted_functions,
+    make_record,
+    read_shard,
+    setting_fields,
+    write_shard,
+)
 from evmlm.dataset.signatures import SignatureDB
 from evmlm.dataset.split import assign_splits, check_leakage
 from evmlm.dataset.stats import write_stats
+from evmlm.dataset.wrappers import run_wrappers
 
 log = logging.getLogger(__name__)
 
 PAIRING_VERSION = 3  # bump when a shard's content would change for the same inputs
 WORK_DIR = "_work"
-
-
-@dataclass(frozen=True)
-class LiftedFn:
-    """The parts of a lifted function a pair needs (from ``evmlm.evm.LiftedFunction``)."""
-
-    selector: str  # "0x" + 8 hex
-    tac: str
-    complexity: int
-    n_blocks: int
 
 
 @dataclass(frozen=True)
@@ -78,77 +77,6 @@ class BuildCounts:
     pairing: dict[str, int] = field(default_factory=lambda: {"resolved": 0, "unresolved": 0, "no_body": 0, "no_tac": 0, "failed_results": 0})
 
 
-def lifted_functions(functions: Iterable[Any]) -> tuple[LiftedFn, ...]:
-    """Public functions (with a selector) of a lifted contract as :class:`LiftedFn` records."""
-    out = []
-    for f in functions:
-        sel = getattr(f, "selector", None) if not isinstance(f, Mapping) else f.get("selector")
-        if not sel:
-            continue
-        get = (lambda k, d=None: f.get(k, d)) if isinstance(f, Mapping) else (lambda k, d=None: getattr(f, k, d))
-        kind = get("kind", "public")
-        if kind not in (None, "public"):
-            continue
-        out.append(LiftedFn(selector=str(sel).lower(), tac=get("tac") or "", complexity=int(get("complexity") or 0), n_blocks=int(get("n_blocks") or 0)))
-    return tuple(sorted(out, key=lambda x: x.selector))
-
-
-def _setting_fields(setting: Any) -> dict[str, Any]:
-    if isinstance(setting, str):
-        from evmlm.solc import get_setting
-
-        setting = get_setting(setting)
-    return {
-        "setting": setting.name,
-        "optimizer": bool(setting.optimizer),
-        "runs": int(setting.runs),
-        "via_ir": bool(setting.via_ir),
-        "evm_version": setting.evm_version,
-    }
-
-
-def package_of(path: str, packages: Mapping[str, str]) -> str:
-    """The corpus package of a source path: the manifest's entry, else ``@scope/name`` or the
-    first path component."""
-    if path in packages:
-        return packages[path]
-    parts = path.split("/")
-    if parts[0].startswith("@") and len(parts) > 1:
-        name = "/".join(parts[:2])
-    else:
-        name = parts[0] if len(parts) > 1 else ""
-    return re.sub(r"(?<=.)@\d[\w.\-+]*$", "", name)  # "pkg@1.2.3" (a second version beside the default) -> "pkg"
-
-
-def make_record(fn: SourceFunction, lifted: LiftedFn, *, contract: str, compile_key: str, version: str, setting: Mapping[str, Any], packages: Mapping[str, str], origin: str) -> dict[str, Any]:
-    """One raw pair record (no ``signature`` resolution, ``cluster_id`` or ``split`` yet)."""
-    rid = hashlib.sha256(f"{compile_key}\0{contract}\0{lifted.selector}\0{origin}".encode()).hexdigest()[:24]
-    return {
-        "id": rid,
-        "contract": contract,
-        "source_package": package_of(fn.source_path, packages),
-        "compiler_version": version,
-        **setting,
-        "compile_key": compile_key,
-        "source_path": fn.source_path,
-        "source_start": fn.source_start,
-        "source_length": fn.source_length,
-        "selector": lifted.selector,
-        "true_signature": fn.signature,
-        "visibility": fn.visibility,
-        "state_mutability": fn.state_mutability,
-        "kind": fn.kind,
-        "defining_contract": fn.defining_contract,
-        "origin": origin,
-        "tac": lifted.tac,
-        "solidity": fn.solidity,
-        "contract_context": fn.contract_context,
-        "n_tac_lines": sum(1 for line in lifted.tac.splitlines() if line.strip()),
-        "n_solidity_tokens": whitespace_tokens(fn.solidity),
-        "complexity": lifted.complexity,
-    }
-
-
 def pair_result(
     result: Any,
     contracts: Sequence[LiftedContractRef],
@@ -166,7 +94,7 @@ def pair_result(
     identifiers, so one loaded result serves all its settings (``index`` reused too).
     """
     index = index or AstIndex(result.sources, result.asts)
-    fields = _setting_fields(setting if setting is not None else result.setting)
+    fields = setting_fields(setting if setting is not None else result.setting)
     key = compile_key or result.key
     artifacts = {(a.source_path, a.name): a for a in result.contracts}
     records: list[dict[str, Any]] = []
@@ -198,22 +126,6 @@ def shard_digest(compile_key: str, contracts: Sequence[LiftedContractRef]) -> st
             h.update(f"\0{f.selector}\0{f.complexity}\0".encode())
             h.update(hashlib.sha256(f.tac.encode()).digest())
     return h.hexdigest()[:32]
-
-
-def write_shard(path: Path, records: Sequence[dict[str, Any]], counts: Mapping[str, int], signatures: Iterable[tuple[str, str]] = ()) -> None:
-    """A shard: a header line (counts, every (signature, selector) of the compile result's
-    contracts for the signature database), then one raw record per line (atomic)."""
-    with atomic.atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
-        f.write(json.dumps({"counts": dict(counts), "signatures": sorted(set(signatures))}, sort_keys=True) + "\n")
-        for r in records:
-            f.write(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n")
-
-
-def read_shard(path: Path) -> tuple[list[dict[str, Any]], dict[str, int], list[tuple[str, str]]]:
-    """(records, counts, (signature, selector) pairs) of a shard written by :func:`write_shard`."""
-    with open(path, encoding="utf-8") as f:
-        head = json.loads(f.readline())
-        return [json.loads(line) for line in f if line.strip()], head["counts"], [tuple(x) for x in head.get("signatures", [])]
 
 
 def result_signatures(result: Any) -> list[tuple[str, str]]:
@@ -468,8 +380,6 @@ def build_dataset(
     n_corpus = len(raw)
     wrapper_counts: dict[str, Any] = {}
     if config.wrappers:
-        from evmlm.dataset.wrappers import run_wrappers
-
         w_shards, w_run = run_wrappers(compile_dir, packages, work, config=config, workers=workers, lift_config=lift_config)
         w_raw, w_counts, w_sigs = raw_from_shards(w_shards)
         wrapper_counts["candidates"] = w_run["candidates"]

@@ -40,6 +40,7 @@ from tqdm import tqdm
 
 from evmlm.config import DatasetConfig
 from evmlm.dataset.pairing import AstIndex, SourceFunction
+from evmlm.dataset.records import lifted_functions, make_record, setting_fields, write_shard
 
 log = logging.getLogger(__name__)
 
@@ -326,10 +327,8 @@ def pair_wrappers(result: Any, plan: WrapperPlan, compiled: Any, lifted: Mapping
     ``origin = "wrapper"``; ``contract`` names the wrapped abstract contract (``path:Name``,
     deployed as ``Name__EvmlmConcrete``) or the library wrapper contract.
     """
-    from evmlm.dataset.build import lifted_functions, make_record, _setting_fields
-
     index = AstIndex(compiled.sources, compiled.asts)
-    setting = _setting_fields(compiled.setting)
+    setting = setting_fields(compiled.setting)
     counts = {"resolved": 0, "no_tac": 0, "stubs": 0}
     records: list[dict[str, Any]] = []
     for art in compiled.contracts:
@@ -419,7 +418,6 @@ def wrap_result(result: Any, packages: Mapping[str, str], lift_config: Any = Non
 
 
 def _wrap_job(args: tuple[str, str, dict[str, str], Any, str]) -> tuple[str, str | None]:
-    from evmlm.dataset.build import write_shard
     from evmlm.solc.stage import load_result
 
     compile_dir, key, packages, lift_config, shard = args
