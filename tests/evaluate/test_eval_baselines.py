@@ -48,7 +48,7 @@ def test_panoramix_decompiles_push0_bytecode(counter_source: str, solcjs) -> Non
 
 def test_panoramix_missing_venv_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     monkeypatch.setenv("EVMLM_PANORAMIX_PYTHON", str(tmp_path / "nope"))
-    monkeypatch.setattr(panoramix, "_REPO_ROOT", tmp_path)
+    monkeypatch.setattr(panoramix, "repo_root", lambda: tmp_path)
     monkeypatch.chdir(tmp_path)
     with pytest.raises(panoramix.BaselineError, match="setup_panoramix.sh"):
         panoramix.decompile_panoramix("6080", timeout_s=5)

@@ -34,6 +34,7 @@ from tqdm import tqdm
 
 from evmlm import atomic
 from evmlm.config import DatasetConfig
+from evmlm.corpus.packages import repo_root
 from evmlm.dataset import dedup as dedup_mod
 from evmlm.dataset.export import export
 from evmlm.dataset.filters import apply_filters
@@ -332,11 +333,13 @@ def raw_from_shards(shards: Iterable[Path]) -> tuple[list[dict[str, Any]], dict[
 
 
 def _resolve_dir(d: str) -> Path:
-    """A relative folder from the config: as given when it exists, else under the repository root."""
+    """A relative folder from the config: as given (from the working directory) when it exists,
+    else under the project root (:func:`evmlm.corpus.packages.repo_root`, the folder whose
+    ``vendor/corpora`` the corpus stage reads too)."""
     p = Path(d)
     if p.is_absolute() or p.is_dir():
         return p
-    return Path(__file__).resolve().parents[3] / p
+    return repo_root() / p
 
 
 def read_packages(corpus_dir: Path | None) -> dict[str, str]:

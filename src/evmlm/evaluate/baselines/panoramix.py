@@ -23,12 +23,12 @@ import subprocess
 from pathlib import Path
 from typing import Mapping
 
+from evmlm.corpus.packages import repo_root
 from evmlm.evaluate.errors import BaselineError
 
 log = logging.getLogger(__name__)
 
 RUNNER = Path(__file__).with_name("panoramix_runner.py")
-_REPO_ROOT = Path(__file__).resolve().parents[4]
 
 
 class PanoramixTimeout(BaselineError):
@@ -40,15 +40,22 @@ class PanoramixFailed(BaselineError):
 
 
 def panoramix_python() -> Path:
-    """The Python of the Panoramix venv: ``$EVMLM_PANORAMIX_PYTHON``, else ``.venv-panoramix`` in the
-    repository or the current directory. Raises :class:`BaselineError` when none exists."""
+    """The Python of the Panoramix venv: ``$EVMLM_PANORAMIX_PYTHON``, else ``.venv-panoramix`` in
+    the project root (:func:`evmlm.corpus.packages.repo_root`, where ``scripts/setup_panoramix.sh``
+    puts it) or the current directory. Raises :class:`BaselineError` when none exists."""
     env = os.environ.get("EVMLM_PANORAMIX_PYTHON")
     cands = [Path(env)] if env else []
-    cands += [_REPO_ROOT / ".venv-panoramix" / "bin" / "python", Path.cwd() / ".venv-panoramix" / "bin" / "python"]
+    cands += [d / ".venv-panoramix" / "bin" / "python" for d in (repo_root(), Path.cwd())]
     for c in cands:
         if c.is_file():
             return c
     raise BaselineError("Panoramix is not installed (.venv-panoramix missing); run scripts/setup_panoramix.sh")
+
+
+def cache_dir() -> Path:
+    """Panoramix's cache folder (its ``XDG_CACHE_HOME``): ``.cache/panoramix`` in the project
+    root (:func:`evmlm.corpus.packages.repo_root`), never inside the installed package."""
+    return repo_root() / ".cache" / "panoramix"
 
 
 def is_available() -> bool:
@@ -80,7 +87,7 @@ def _decompile_cached(code: str, timeout_s: float, sigs: tuple[tuple[str, str], 
     py = panoramix_python()
     job = json.dumps({"bytecode": code, "signatures": dict(sigs)})
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    cache = _REPO_ROOT / ".cache" / "panoramix"
+    cache = cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
     env["XDG_CACHE_HOME"] = str(cache)  # Panoramix writes its caches there
     digest = hashlib.sha256(code.encode()).hexdigest()[:12]
