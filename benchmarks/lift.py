@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from evmlm.evm import lift_contract
-from evmlm.evm.checks import Contract, iter_compiled
+from evmlm.evm.checks import Contract
 
 
 def _fixtures(root: Path) -> list[tuple[Contract, dict | None]]:

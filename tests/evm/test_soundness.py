@@ -8,7 +8,6 @@ functions, 20 random ABI-encoded calls each. The full figure comes from
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import pytest
 
 from evmlm.evm.checks import Contract, SoundnessReport, _Tracer, check_contract, iter_artifacts, soundness
 
-from .conftest import FIXTURES, FIXTURE_NAMES, load_fixture
+from .conftest import FIXTURE_NAMES, load_fixture
 
 VENDOR = Path(__file__).resolve().parents[2] / "vendor" / "corpora"
 

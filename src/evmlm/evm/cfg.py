@@ -383,7 +383,6 @@ class ContractCFG:
         self.contexts[0] = 1
         work = deque([start])
         queued = {start}
-        d = self.dispatch
         steps = 0
         while work:
             steps += 1

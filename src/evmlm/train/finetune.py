@@ -97,7 +97,7 @@ class FinetuneResult:
 
     def first_epoch_monotonic(self, steps_per_epoch: int) -> bool:
         """Whether eval loss decreased at every evaluation within the first epoch."""
-        first = [l for s, l in self.eval_losses if s <= steps_per_epoch]
+        first = [loss for s, loss in self.eval_losses if s <= steps_per_epoch]
         return all(b < a for a, b in zip(first, first[1:]))
 
     def line(self) -> str:
