@@ -219,7 +219,8 @@ class PretrainConfig:
     """From-scratch pretraining of a Llama size preset (see :mod:`evmlm.train.pretrain`).
 
     Defaults are the CPU recipe of ``evmlm run``: the ``small`` (~4M) preset for ~8 minutes on
-    2 cores (FIELD-NOTES: best 10-minute CPU shape; AdamW lr 2e-3, batch 8 x 256 tokens, bf16).
+    2 cores (the best 10-minute CPU shape measured: AdamW lr 2e-3, batch 8 x 256 tokens, bf16;
+    docs/architecture.md, "Training on the CPU").
     """
 
     enabled: bool = True  # false: no pretraining (finetune.base_model names a ready model)
@@ -242,7 +243,7 @@ class PretrainConfig:
     save_steps: int = 100
     save_total_limit: int = 2
     early_stopping_patience: int | None = None  # evaluations without improvement; None = off
-    bf16: bool = True  # bf16 autocast (CPU: ~2x faster, FIELD-NOTES)
+    bf16: bool = True  # bf16 autocast (CPU: ~2x faster; docs/architecture.md)
     dataloader_workers: int = 0
 
     def __post_init__(self) -> None:

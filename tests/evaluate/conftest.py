@@ -43,7 +43,7 @@ def counter_compiled(counter_source: str) -> Any:
 
 @pytest.fixture(scope="session")
 def counter_records(counter_source: str, counter_compiled: Any) -> list[dict[str, Any]]:
-    """Pair records (DESIGN.md fields) for Counter's functions with bodies."""
+    """Pair records (docs/architecture.md fields) for Counter's functions with bodies."""
     art = counter_compiled.contract("Counter", "Counter.sol")
     ranges = function_ranges(counter_source)
     data = counter_source.encode()

@@ -33,7 +33,8 @@ def test_extract_solidity() -> None:
 
 
 def test_prompt_is_token_prefix_of_prompt_plus_completion(pairs: list[dict[str, Any]], tokenizer: Any) -> None:
-    """The supervised span starts exactly at the completion for every real pair (FIELD-NOTES pitfall)."""
+    """The supervised span starts exactly at the completion for every real pair
+    (docs/architecture.md, "Prompt")."""
     for r in pairs:
         p = build_prompt(r["tac"], r["signature"], r["contract_context"])
         c = build_completion(r["solidity"])

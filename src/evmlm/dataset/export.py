@@ -35,7 +35,7 @@ PAIRS_FILE = "pairs.jsonl"
 HF_DIR = "hf"
 PARQUET_DIR = "parquet"
 
-# Pair record schema (DESIGN.md "Pair record" + what evaluation needs to recompile), in order.
+# Pair record schema (docs/architecture.md, "Pair record"), in order.
 SCHEMA: tuple[tuple[str, str], ...] = (
     ("id", "string"),
     ("contract", "string"),  # "path:Name" of the deployed contract

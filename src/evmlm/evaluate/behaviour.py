@@ -1,7 +1,8 @@
 """Does a decompiled function compile in its contract, and does it behave like the original?
 
 Two checks, both on the function's *own contract*, never on a fragment compiled alone
-(FIELD-NOTES: fragments fail for lack of state variables and modifiers):
+(fragments fail for lack of state variables and modifiers; docs/architecture.md, "Evaluation
+design"):
 
 - **recompiles** (:func:`recompile`): the decompiled text is spliced into the original source
   file at the function's UTF-8 byte range (``source_start``, ``source_length``) and the whole

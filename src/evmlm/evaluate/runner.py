@@ -1,6 +1,6 @@
 """Evaluation core: predictions of the model and the baselines on the same functions, scored.
 
-:func:`evaluate_records` takes pair records (DESIGN.md "Pair record": ``id``, ``tac``,
+:func:`evaluate_records` takes pair records (docs/architecture.md "Pair record": ``id``, ``tac``,
 ``solidity``, ``signature``, ``selector``, ``contract`` = ``path:Name``, ``source_path``,
 ``source_start``, ``source_length``, ``compile_key``, ...) and returns one
 :class:`FunctionScore` per (system, function). Systems: ``model`` (the fine-tuned decompiler)

@@ -14,8 +14,8 @@ free function) is parsed once into a :class:`FunctionFacts`:
   calls that may leave the contract), ``write:<root variable>`` (assignments whose root
   variable is not a parameter or local: storage writes), ``event:<Name>`` (``emit``),
   ``guard:<require|assert|revert|modifier name>``, ``return:<n values>``. Precision and recall
-  are multiset overlaps; they catch hallucinated calls and writes (FIELD-NOTES, public
-  reimplementation of arXiv 2506.19624).
+  are multiset overlaps; they catch hallucinated calls and writes (docs/architecture.md,
+  "Evaluation design").
 - ``signature``: the normalised ABI-style signature ``name(type,...)`` (``uint`` → ``uint256``,
   ``int`` → ``int256``, ``byte`` → ``bytes1``, data locations, ``payable`` and parameter names
   dropped). Struct, enum and contract types keep their source name (they are compared

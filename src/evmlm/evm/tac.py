@@ -1,6 +1,6 @@
 """Three-address code (TAC): the data model, its one printer and its one parser.
 
-Text form (DESIGN.md, "Core formats")::
+Text form (docs/architecture.md, "Formats")::
 
     function 0xa9059cbb transfer(address,uint256) payable view
       block 0x1a4 prev=[0x0] succ=[0x1c2,0x1be_1]

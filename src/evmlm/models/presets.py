@@ -4,8 +4,8 @@ A preset fixes the shape (hidden size, layers, heads, FFN size, context length);
 size comes from the tokenizer. Parameter counts below are for an 8,192-token vocabulary with
 tied input/output embeddings (as Llama 3.2 1B/3B do). Every linear layer's input size is a
 multiple of 64, the NF4 block size bitsandbytes' CPU 4-bit kernels need (QLoRA). ``small`` is the best 10-minute CPU
-pretraining shape measured on this machine (FIELD-NOTES, "ML stack on this CPU": d=192,
-6 layers, 6 heads, FFN 512, context 256).
+pretraining shape measured on the 2-core reference machine (d=192, 6 layers, 6 heads, FFN 512,
+context 256; docs/architecture.md, "Training on the CPU").
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ One format, used by fine-tuning (:mod:`evmlm.train.finetune`), decompilation
 The prompt ends on the special token ``<|solidity|>`` and the completion starts with a newline:
 a byte-level BPE never merges across a special token, so the tokenised prompt is always a
 prefix of the tokenised prompt + completion and the supervised span starts exactly at the
-completion (FIELD-NOTES, "TRL / PEFT / transformers 5 pitfalls": trailing ``{\\n`` merges with
-the completion's indentation otherwise). The completion ends with ``<|endoftext|>`` (EOS),
+completion (docs/architecture.md, "Prompt": trailing ``{\\n`` merges with the completion's
+indentation otherwise). The completion ends with ``<|endoftext|>`` (EOS),
 which generation stops at.
 """
 
@@ -42,7 +42,7 @@ def _clean(text: str | None) -> str:
 def build_prompt(tac: str, signature: str | None = None, contract_context: str | None = None) -> str:
     """The prompt for one function: optional signature and contract-context fields, then the TAC.
 
-    ``tac``: the printed TAC of one function (DESIGN.md "TAC"); ``signature``: the resolved
+    ``tac``: the printed TAC of one function (:mod:`evmlm.evm.tac`); ``signature``: the resolved
     text signature such as ``transfer(address,uint256)`` or None; ``contract_context``: the
     state-variable / event / modifier declarations the function uses, or None. Empty fields
     are left out. Returns text ending in ``<|solidity|>``. Raises ValueError for empty ``tac``.

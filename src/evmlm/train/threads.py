@@ -1,9 +1,10 @@
 """How many torch threads to train with on a CPU that may be shared.
 
-Measured on this 2-core machine (small preset, batch 8 x 256, bf16): quiet, 2 threads are ~1.8x
-1 thread (FIELD-NOTES); with the 1-minute load average at 19, 2 threads gave 54-96 tok/s and
-1 thread 295 tok/s, because each OpenMP parallel region waits for its slowest, descheduled
-thread. So when the machine is already oversubscribed, one thread is used.
+Measured on the 2-core reference machine (small preset, batch 8 x 256, bf16;
+docs/architecture.md, "Training on the CPU"): quiet, 2 threads are ~1.8x 1 thread; with the
+1-minute load average at 19, 2 threads gave 54-96 tok/s and 1 thread 295 tok/s, because each
+OpenMP parallel region waits for its slowest, descheduled thread. So when the machine is
+already oversubscribed, one thread is used.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 Panoramix (``panoramix-decompiler==0.6.1``) is installed by ``scripts/setup_panoramix.sh`` into
 ``.venv-panoramix`` because its pinned dependencies clash with evmlm's. Each contract is
 decompiled by ``panoramix_runner.py`` in that venv, which adds PUSH0 (EIP-3855) to Panoramix's
-opcode table and replaces its signature database with the signatures passed in (FIELD-NOTES:
-the bundled one unpacks to 846 MB and breaks on ``dbm.dumb``).
+opcode table and replaces its signature database with the signatures passed in (the bundled
+one unpacks to 846 MB and breaks on ``dbm.dumb``; docs/architecture.md, "Bytecode tools").
 
 Usage (also from benchmarks)::
 

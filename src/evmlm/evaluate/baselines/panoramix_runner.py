@@ -3,7 +3,7 @@
 Reads a JSON job ``{"bytecode": hex, "signatures": {"0x12345678": "name(type,...)"}}`` on
 stdin and writes ``{"functions": {"0x12345678": text}, "problems": [...]}`` on stdout.
 
-Run-time patches (FIELD-NOTES, "Bytecode tools"): PUSH0 (0x5f, EIP-3855) is added to the
+Run-time patches (docs/architecture.md, "Bytecode tools"): PUSH0 (0x5f, EIP-3855) is added to the
 opcode table (Panoramix 0.6.1 predates Shanghai and would decompile 0.8.20+ code to a bare
 revert), and the bundled signature database (846 MB unpacked, breaks on ``dbm.dumb``) is
 replaced by the job's own signatures, the same ones the model's prompt gets.
