@@ -242,3 +242,44 @@ def test_corpus_stage_with_etherscan_source(server, tmp_path, monkeypatch):
     assert (cfg.run_dir / "corpus" / "sources" / "etherscan" / ADDR["stdjson"] / "lib" / "Math.sol").is_file()
     text = "".join(p.read_text(errors="replace") for p in (cfg.run_dir).rglob("*") if p.is_file())
     assert KEY not in text  # the key is in no output file
+
+
+def test_verified_contract_cannot_read_local_files_through_imports(server, tmp_path, monkeypatch):
+    """A verified contract importing an absolute path and a ``../`` path: both are recorded
+    compile failures ("import outside the corpus"); neither file's text reaches the run folder
+    or the compile cache. A clean contract compiles beside them (positive control)."""
+    from evmlm.config import load_config
+    from evmlm.pipeline import run_pipeline
+    from evmlm.solc.stage import read_index
+
+    marker = "SECRET_MARKER_91c2e7"
+    secret = f"// {marker}\npragma solidity ^0.8.0;\ncontract Secret {{ uint256 public constant X = 7; }}\n"
+    (tmp_path / "secret_abs.sol").write_text(secret)
+    (tmp_path / "secret_rel.sol").write_text(secret)
+    runs = tmp_path / "runs"
+    # the package root is runs/default/corpus/sources/etherscan/<address>/: six levels below tmp_path
+    rel_import = "../" * 6 + "secret_rel.sol"
+    absolute, relative = "0x" + "a1" * 20, "0x" + "a2" * 20
+    for addr, imp in ((absolute, str(tmp_path / "secret_abs.sol")), (relative, rel_import)):
+        code = f'pragma solidity ^0.8.0;\nimport "{imp}";\ncontract Leak {{ function x() external pure returns (uint256) {{ return 1; }} }}\n'
+        server.answers[addr] = {"status": "1", "message": "OK", "result": [_entry("Leak", code)]}
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ETHERSCAN_API_KEY", KEY)
+    monkeypatch.setenv("EVMLM_CACHE_DIR", str(tmp_path / "compile-cache"))
+    cfg = load_config(None, {"run.runs_dir": str(runs), "corpus.sources": ["etherscan"], "corpus.etherscan_url": server.url,
+                             "corpus.etherscan_addresses": [absolute, relative, ADDR["single"]], "corpus.etherscan_calls_per_s": 50.0})
+    run_pipeline(cfg, until="compile")
+    rows = {r["version"]: r for r in read_index(cfg.run_dir / "compile")}
+    assert rows[ADDR["single"]]["status"] == "ok"  # positive control: a clean contract compiles
+    for addr in (absolute, relative):
+        assert rows[addr]["status"] == "failed" and rows[addr]["reason"] == "import outside the corpus"
+    assert "points outside the corpus" in rows[absolute]["message"]
+    stored = [p for d in (cfg.run_dir, tmp_path / "compile-cache") for p in d.rglob("*") if p.is_file()]
+    assert any(p.name.endswith(".json.gz") for p in stored)  # the compile results and cache exist ...
+    for p in stored:  # ... and hold neither secret (gzip files read decompressed)
+        data = p.read_bytes()
+        if p.name.endswith(".gz"):
+            import gzip
+
+            data = gzip.decompress(data)
+        assert marker.encode() not in data, p

@@ -451,7 +451,7 @@ def compile_sources(
     Raises CompileError naming the file and solc's first error (also for missing imports and
     unsatisfiable pragmas), UnknownSettingError for a bad setting name.
     """
-    from evmlm.corpus.imports import ImportResolver
+    from evmlm.corpus.imports import OUTSIDE, ImportResolver
     from evmlm.corpus.packages import CorpusError, Package, npm_packages
 
     if not sources:
@@ -465,6 +465,9 @@ def compile_sources(
         remappings = _derive_remappings(files, {p.name for p in universe})
     root = Package(name="", version="0", files=files, source="memory")
     job = ImportResolver([root, *universe]).job(root, sorted(files), remappings=remappings)
+    if job.outside:
+        imp = job.outside[0]
+        raise CompileError(f"{imp.split(': ', 1)[0]}: import {imp.split(': ', 1)[-1]!r} points outside the corpus; not read", reason=OUTSIDE)
     return compile_job(job.sources, job.targets, setting=setting, version=version, remappings=job.remappings, missing=job.missing, timeout_s=timeout_s)
 
 

@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from evmlm import atomic
 from evmlm.config import CompileConfig
-from evmlm.corpus.imports import ImportResolver, Job
+from evmlm.corpus.imports import OUTSIDE, ImportResolver, Job
 from evmlm.corpus.manifest import read_manifest, read_packages
 from evmlm.corpus.packages import Package
 from evmlm.errors import EvmlmError
@@ -167,7 +167,7 @@ def _extra_version_batches(plan: list, rows: dict[tuple[int, str], dict[str, Any
     groups: dict[tuple[str, str, str], list[int]] = {}
     for (i, sname), row in rows.items():
         e, job, version, verr = plan[i]
-        if verr is not None or job.missing or version is None or row["status"] == "skipped":
+        if verr is not None or job.missing or job.outside or version is None or row["status"] == "skipped":
             continue
         for v in spread_versions(allowed_versions(job.sources), versions):
             if v != row["solc"]:
@@ -216,12 +216,16 @@ def compile_corpus(entries: list[dict[str, Any]], packages: list[Package], cfg: 
     groups: dict[tuple[str, str], list[int]] = {}  # (group label, solc version) -> files; batches keep a version's runs together
     for i, (e, job, version, verr) in enumerate(plan):
         for setting in settings:
-            if verr is not None:
+            if job.outside:
+                imp = job.outside[0]
+                record(i, setting, CompileError(f"{imp.split(': ', 1)[0]}: import {imp.split(': ', 1)[-1]!r} points outside the corpus "
+                                                "(its own files, the bundled packages, declared remappings); not read", reason=OUTSIDE))
+            elif verr is not None:
                 record(i, setting, CompileError(f"{e['path']}: {verr}", reason="no compiler" if "no installed" in verr else "conflicting pragmas"))
             elif job.missing:
                 miss = job.missing[0]
                 record(i, setting, CompileError(f"{miss.split(': ', 1)[0]}: import {miss.split(': ', 1)[-1]!r} not found in the corpus packages", reason="missing import"))
-        if verr is None and not job.missing:
+        if verr is None and not job.missing and not job.outside:
             groups.setdefault((_group_label(e), version or ""), []).append(i)
     batches = [(key[1], setting, members[k : k + BATCH_FILES]) for key, members in sorted(groups.items(), key=lambda kv: kv[0][1])
                for setting in settings for k in range(0, len(members), BATCH_FILES)]
