@@ -22,7 +22,6 @@ import logging
 import os
 import re
 import shutil
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -195,7 +194,7 @@ def write_sources(sources: Mapping[str, str], base: Path, what: str) -> None:
     the disk refuses."""
     names = file_names(sources, what)
     base.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{base.name}.", dir=base.parent))
+    tmp = atomic.make_temp_dir(base.parent, base.name)
     try:
         for name, text in sources.items():
             atomic.write_text(tmp / names[name], text)

@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import shutil
+import stat
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -76,19 +77,34 @@ def iter_results(compile_dir: str | Path) -> Iterator[CompileResult]:
 
 
 def _store(compile_dir: Path, key: str) -> None:
-    """Place the cached result under results/ (a hard link when possible, else a copy)."""
+    """Place the cached result under results/: a hard link when the cache file has the mode a
+    new file gets here (umask), else a copy (a cache entry written 0600 by an older version)."""
     dst = _result_path(compile_dir, key)
     if dst.is_file():
         return
     src = cache_path(key)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    tmp.unlink(missing_ok=True)
-    try:
-        os.link(src, tmp)
-    except OSError:
+    with atomic.atomic_path(dst) as tmp:
+        if stat.S_IMODE(src.stat().st_mode) == stat.S_IMODE(tmp.stat().st_mode):
+            tmp.unlink()
+            try:
+                os.link(src, tmp)
+                return
+            except OSError:
+                pass
         shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
+
+
+def _prune_results(compile_dir: Path, rows: list[dict[str, Any]]) -> int:
+    """Delete every file under results/ that no ``ok`` index row names (left by an interrupted
+    or differently configured earlier run; they would count in the stage's output digest).
+    Returns how many were deleted."""
+    keep = {_result_path(compile_dir, r["key"]).name for r in rows if r["status"] == "ok"}
+    gone = 0
+    for p in (compile_dir / RESULTS).iterdir() if (compile_dir / RESULTS).is_dir() else ():
+        if p.name not in keep and (p.is_file() or p.is_symlink()):
+            p.unlink()
+            gone += 1
+    return gone
 
 
 def _plan(entries: list[dict[str, Any]], packages: list[Package]) -> list[tuple[dict[str, Any], Job, str | None, str | None]]:
@@ -270,6 +286,9 @@ def compile_corpus(entries: list[dict[str, Any]], packages: list[Package], cfg: 
         extras_of.setdefault((i, sname), []).append(row)
     ordered = [row for i in range(len(plan)) for s in settings for row in [rows[(i, s.name)], *extras_of.get((i, s.name), [])]]
     atomic.write_text(out_dir / INDEX, "".join(json.dumps(r, sort_keys=True) + "\n" for r in ordered))
+    pruned = _prune_results(out_dir, ordered)
+    if pruned:
+        log.info("compile: removed %d results no index row names", pruned)
     ok_files = {r["path"] + "\0" + r["package"] + r["version"] for r in ordered if r["status"] == "ok"}
     reasons = Counter(r["reason"] for r in ordered if r["status"] == "failed")
     files_failed_all = Counter()
