@@ -21,7 +21,7 @@ from typing import Callable, Iterable, Sequence
 from semantic_version import Version
 
 from evmlm.corpus.packages import Package, contained_rel
-from evmlm.solc.versions import PragmaError, pragmas, satisfying_versions, strip_comments
+from evmlm.corpus.source_text import strip_comments
 
 log = logging.getLogger(__name__)
 
@@ -103,14 +103,19 @@ _OUTSIDE = object()  # :meth:`ImportResolver._resolve`'s answer for an import le
 class ImportResolver:
     """Resolves imports against a universe of packages (the bundled corpus plus any others).
 
+    ``compatible(importer_text, imported_text)``: whether two files can be compiled together
+    (their pragmas); it picks the version of an undeclared import (:meth:`default`). None: the
+    newest version.
+
     Containment: an import resolves only to a file of the importing source's own package, of
     another package in the universe, or through a declared remapping into one of them; the
     file must lie inside that package's folder (:meth:`Package.inside`, symbolic links
     followed). Anything else lands in :attr:`Job.outside` and is never read.
     """
 
-    def __init__(self, packages: Iterable[Package]):
+    def __init__(self, packages: Iterable[Package], *, compatible: Callable[[str, str], bool] | None = None):
         self.packages = list(packages)
+        self.compatible = compatible
         self._by_name: dict[str, list[Package]] = {}
         for p in self.packages:
             self._by_name.setdefault(p.name, []).append(p)
@@ -137,20 +142,17 @@ class ImportResolver:
 
     def default(self, name: str, rel: str | None = None, importer_text: str | None = None) -> Package | None:
         """The version an undeclared import of ``name`` means: the newest one that has ``rel``
-        and whose copy of it has pragmas some installed solc satisfies together with the
-        importer's (so ``pragma ^0.6.0`` importing OpenZeppelin gets 3.x, not 5.x); else the newest."""
+        and whose copy of it the resolver's ``compatible(importer_text, its_text)`` accepts (the
+        compile side passes :func:`evmlm.solc.versions.compatible_pragmas`, so ``pragma
+        ^0.6.0`` importing OpenZeppelin gets 3.x, not 5.x); else the newest."""
         cands = sorted(self._by_name.get(name) or [], key=lambda p: _semver(p.version), reverse=True)
         if not cands:
             return None
-        if rel is not None and importer_text is not None:
-            want = pragmas(importer_text)
+        if rel is not None and importer_text is not None and self.compatible is not None:
             for p in cands:
                 text = self._read(p, rel)
-                try:
-                    if text is not None and satisfying_versions({"importer": want, "imported": pragmas(text)}):
-                        return p
-                except PragmaError:
-                    continue
+                if text is not None and self.compatible(importer_text, text):
+                    return p
         return cands[0]
 
     def _package_target(self, target: str) -> tuple[Package, str] | None:

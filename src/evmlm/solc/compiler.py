@@ -24,10 +24,18 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from evmlm import atomic
+from evmlm.corpus.imports import OUTSIDE, ImportResolver
+from evmlm.corpus.packages import CorpusError, Package, npm_packages
 from evmlm.errors import EvmlmError
 from evmlm.solc.driver import CompilerPool, CompilerUnavailableError, default_pool
 from evmlm.solc.settings import CompileSetting, get_setting, supports
-from evmlm.solc.versions import PragmaError, pragmas, resolve_version, satisfying_versions
+from evmlm.solc.versions import (
+    PragmaError,
+    compatible_pragmas,
+    pragmas,
+    resolve_version,
+    satisfying_versions,
+)
 
 log = logging.getLogger(__name__)
 
@@ -451,9 +459,6 @@ def compile_sources(
     Raises CompileError naming the file and solc's first error (also for missing imports and
     unsatisfiable pragmas), UnknownSettingError for a bad setting name.
     """
-    from evmlm.corpus.imports import OUTSIDE, ImportResolver
-    from evmlm.corpus.packages import CorpusError, Package, npm_packages
-
     if not sources:
         raise CompileError("compile_sources: no sources given; pass a mapping path -> Solidity text", reason="no sources")
     try:
@@ -464,7 +469,7 @@ def compile_sources(
     if not remappings:
         remappings = _derive_remappings(files, {p.name for p in universe})
     root = Package(name="", version="0", files=files, source="memory")
-    job = ImportResolver([root, *universe]).job(root, sorted(files), remappings=remappings)
+    job = ImportResolver([root, *universe], compatible=compatible_pragmas).job(root, sorted(files), remappings=remappings)
     if job.outside:
         imp = job.outside[0]
         raise CompileError(f"{imp.split(': ', 1)[0]}: import {imp.split(': ', 1)[-1]!r} points outside the corpus; not read", reason=OUTSIDE)

@@ -37,7 +37,7 @@ from evmlm.errors import EvmlmError
 from evmlm.solc.compiler import CompileError, CompileResult, JobSpec, UnsupportedSettingError, allowed_versions, cache_path, choose_version, compile_batch
 from evmlm.solc.driver import CompilerPool
 from evmlm.solc.settings import CompileSetting, get_setting
-from evmlm.solc.versions import PragmaError, spread_versions
+from evmlm.solc.versions import PragmaError, compatible_pragmas, spread_versions
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ def _prune_results(compile_dir: Path, rows: list[dict[str, Any]]) -> int:
 
 def _plan(entries: list[dict[str, Any]], packages: list[Package]) -> list[tuple[dict[str, Any], Job, str | None, str | None]]:
     """(entry, job, resolved version or None, version error) per manifest entry."""
-    resolver = ImportResolver(packages)
+    resolver = ImportResolver(packages, compatible=compatible_pragmas)
     by_spec = {(p.name, p.version): p for p in packages}
     plan = []
     for e in entries:
