@@ -379,3 +379,11 @@ def test_etherscan_command_exit_status_and_overrides_after_addresses(server, tmp
     assert "0/2 verified contracts" in none.output and f"{ADDR['unverified']}: not verified" in none.output
     assert "malformed answer: Runs 'abc' is not a whole number" in none.output
     assert set(json.loads((tmp_path / "out2" / "failures.json").read_text())) == {ADDR["unverified"], "0x" + "b3" * 20}
+
+
+def test_failure_kinds(server, tmp_path):
+    server.answers["0x" + "99" * 20] = {"status": "0", "message": "NOTOK", "result": "Invalid Address format"}
+    with client(server, tmp_path) as c:
+        _, failed = c.fetch_many(["0x1234", ADDR["down"], ADDR["unverified"], "0x" + "99" * 20], progress=False)
+    assert {a: f.kind for a, f in failed.items()} == {"0x1234": "bad address", ADDR["down"]: "gave up",
+                                                       ADDR["unverified"]: "not verified", "0x" + "99" * 20: "refused"}

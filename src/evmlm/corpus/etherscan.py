@@ -60,6 +60,24 @@ class MalformedAnswerError(EtherscanError):
     kind = "malformed answer"
 
 
+class BadAddressError(EtherscanError):
+    """The address is not a 0x-prefixed 20-byte hex string (nothing was asked)."""
+
+    kind = "bad address"
+
+
+class GaveUpError(EtherscanError):
+    """Transient failures (429, 5xx, rate-limit answers, transport errors) outlasted the retries."""
+
+    kind = "gave up"
+
+
+class SourceWriteError(EtherscanError):
+    """The disk refused a contract's files (nothing of it is left behind)."""
+
+    kind = "write failed"
+
+
 @dataclass(frozen=True)
 class Failure:
     """Why one address gave no contract: ``kind`` (``not verified``, ``malformed answer``,
@@ -190,8 +208,7 @@ def file_names(sources: Mapping[str, str], what: str) -> dict[str, str]:
 def write_sources(sources: Mapping[str, str], base: Path, what: str) -> None:
     """Write ``sources`` (name -> text) as the files :func:`file_names` gives, under ``base``,
     all or nothing: they are written into a temporary folder beside ``base`` that then replaces
-    it. Raises MalformedAnswerError for bad names, EtherscanError (kind ``write failed``) when
-    the disk refuses."""
+    it. Raises MalformedAnswerError for bad names, SourceWriteError when the disk refuses."""
     names = file_names(sources, what)
     base.parent.mkdir(parents=True, exist_ok=True)
     tmp = atomic.make_temp_dir(base.parent, base.name)
@@ -204,9 +221,7 @@ def write_sources(sources: Mapping[str, str], base: Path, what: str) -> None:
             base.unlink()
         os.replace(tmp, base)
     except OSError as e:
-        err = EtherscanError(f"{what}: cannot write its sources under {base} ({e.strerror or e})")
-        err.kind = "write failed"
-        raise err from None
+        raise SourceWriteError(f"{what}: cannot write its sources under {base} ({e.strerror or e})") from None
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -297,35 +312,25 @@ class EtherscanClient:
             raise MalformedAnswerError(f"{address}: result[0] is a {type(result[0]).__name__}, not an object")
         return result[0]
 
-    def _cached(self, address: str) -> dict[str, Any] | None:
-        """The cached ``result[0]`` of ``address`` when it is there and still valid."""
+    def _cached(self, address: str) -> tuple[dict[str, Any], VerifiedContract | None] | None:
+        """The cached ``result[0]`` of ``address`` and its contract, when cached and still valid."""
         cf = self._cache_file(address)
         if cf is None or not cf.is_file():
             return None
         try:
             raw = json.loads(cf.read_text(encoding="utf-8"))
-            contract_from_answer(address, raw)
-            return raw
+            return raw, contract_from_answer(address, raw)
         except (OSError, ValueError, EtherscanError) as e:
             log.warning("etherscan cache %s unusable (%s); fetching again", cf, str(e)[:120])
             return None
 
-    def fetch_raw(self, address: str) -> dict[str, Any]:
-        """The ``result[0]`` object for ``address``, validated (:func:`contract_from_answer`)
-        before it is cached, so a malformed answer fails once and is asked again next time; a
-        cached answer is used when present and valid.
-
-        Raises EtherscanError for a malformed address (kind ``bad address``), a permanent
-        refusal, when retries run out (kind ``gave up``); MalformedAnswerError for an answer
-        not in the documented shape.
-        """
+    def _fetch(self, address: str) -> tuple[dict[str, Any], VerifiedContract | None]:
         if not ADDRESS_RE.match(address):
-            err = EtherscanError(f"{address}: not a 0x-prefixed 20-byte hex address")
-            err.kind = "bad address"
-            raise err
-        raw = self._cached(address)
-        if raw is not None:
-            return raw
+            raise BadAddressError(f"{address}: not a 0x-prefixed 20-byte hex address")
+        hit = self._cached(address)
+        if hit is not None:
+            return hit
+        raw: dict[str, Any] = {}
         try:
             for attempt in Retrying(stop=stop_after_attempt(self.retries + 1), wait=wait_exponential(multiplier=self.backoff_s, max=30),
                                     retry=retry_if_exception_type(_Retryable), reraise=False):
@@ -333,21 +338,28 @@ class EtherscanClient:
                     raw = self._request(address)
         except RetryError as e:
             last = e.last_attempt.exception()
-            err = EtherscanError(f"{redact(str(last), self._key)} (gave up after {self.retries + 1} tries)")
-            err.kind = "gave up"
-            raise err from None
-        assert raw is not None
-        contract_from_answer(address, raw)  # raises before anything is cached
+            raise GaveUpError(f"{redact(str(last), self._key)} (gave up after {self.retries + 1} tries)") from None
+        contract = contract_from_answer(address, raw)  # raises before anything is cached
         cf = self._cache_file(address)
         if cf is not None:
             atomic.write_json(cf, raw)
-        return raw
+        return raw, contract
+
+    def fetch_raw(self, address: str) -> dict[str, Any]:
+        """The ``result[0]`` object for ``address``, validated (:func:`contract_from_answer`)
+        before it is cached, so a malformed answer fails each time it is asked and never sticks;
+        a cached answer is used when present and still valid.
+
+        Raises BadAddressError, EtherscanError (a permanent refusal), GaveUpError (retries ran
+        out), MalformedAnswerError (an answer not in the documented shape).
+        """
+        return self._fetch(address)[0]
 
     def fetch(self, address: str) -> VerifiedContract | None:
         """The verified contract at ``address``, or None when it is not verified.
 
-        Raises EtherscanError / MalformedAnswerError (see :meth:`fetch_raw`)."""
-        return contract_from_answer(address, self.fetch_raw(address))
+        Raises as :meth:`fetch_raw`."""
+        return self._fetch(address)[1]
 
     def fetch_many(self, addresses: Iterable[str], *, workers: int = 2, batch_size: int = 25,
                    progress: bool = True) -> tuple[list[VerifiedContract], dict[str, Failure]]:
@@ -449,8 +461,8 @@ def write_contract(c: VerifiedContract, root: Path) -> Package:
     :func:`write_sources`) and its metadata beside them as ``root/<address>.etherscan.json``
     (outside the sources' folder, so no source name can reach it); describe it as a Package.
 
-    Raises MalformedAnswerError for source names that are not files, EtherscanError (kind
-    ``write failed``) when the disk refuses."""
+    Raises MalformedAnswerError for source names that are not files, SourceWriteError when the
+    disk refuses."""
     base = root / c.address
     write_sources(c.sources, base, c.address)
     atomic.write_json(root / f"{c.address}{META_SUFFIX}", {k: v for k, v in asdict(c).items() if k != "sources"})
