@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import posixpath
 import re
 from dataclasses import dataclass, field
@@ -150,9 +151,10 @@ class Package:
             return
         if self.root is None or not self.root.is_dir():
             return
-        for p in sorted(self.root.rglob("*.sol")):
+        found = [Path(d) / f for d, _, files in os.walk(self.root) for f in files if f.endswith(".sol")]  # linked folders not entered
+        for p in sorted(found):
             rel = p.relative_to(self.root).as_posix()
-            if p.is_file() and self.inside(rel):
+            if p.is_file() and (not p.is_symlink() or self.inside(rel)):
                 yield rel
 
     def to_json(self) -> dict:
