@@ -194,6 +194,8 @@ def test_key_never_in_logs_errors_or_cache(server, tmp_path, caplog):
 
 
 def test_bad_input_is_a_clear_error(server, tmp_path):
+    from evmlm.corpus.packages import CorpusError
+
     with client(server, tmp_path) as c:
         with pytest.raises(EtherscanError, match="not a 0x-prefixed 20-byte hex address"):
             c.fetch("0x1234")
@@ -204,6 +206,9 @@ def test_bad_input_is_a_clear_error(server, tmp_path):
     f = tmp_path / "addrs.txt"
     f.write_text(f"# list\n{ADDR['single']}  # usdt\n\n{ADDR['multi']}\n")
     assert read_addresses([ADDR["stdjson"]], str(f)) == [ADDR["stdjson"], ADDR["single"], ADDR["multi"]]
+    (tmp_path / "binary.txt").write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(CorpusError, match="not a readable text file"):
+        read_addresses([], str(tmp_path / "binary.txt"))
 
 
 def test_fetch_to_dir_from_config(server, tmp_path, monkeypatch):
@@ -379,6 +384,13 @@ def test_etherscan_command_exit_status_and_overrides_after_addresses(server, tmp
     assert "0/2 verified contracts" in none.output and f"{ADDR['unverified']}: not verified" in none.output
     assert "malformed answer: Runs 'abc' is not a whole number" in none.output
     assert set(json.loads((tmp_path / "out2" / "failures.json").read_text())) == {ADDR["unverified"], "0x" + "b3" * 20}
+    (tmp_path / "afile").write_text("x")
+    monkeypatch.setattr("sys.argv", ["evmlm", "etherscan", ADDR["single"], *flags, "--out", "afile"])
+    from evmlm.cli import main
+
+    with pytest.raises(SystemExit) as ei:  # through the real entry point: one line, exit 2
+        main()
+    assert ei.value.code == 2 and (tmp_path / "afile").read_text() == "x"
 
 
 def test_failure_kinds(server, tmp_path):

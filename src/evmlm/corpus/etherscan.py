@@ -439,13 +439,19 @@ def contract_from_answer(address: str, raw: object) -> VerifiedContract | None:
 
 
 def read_addresses(addresses: Iterable[str], address_file: str | None) -> list[str]:
-    """Addresses from the config list plus a file (one per line, ``#`` comments)."""
+    """Addresses from the config list plus a file (one per line, ``#`` comments).
+
+    Raises CorpusError when the file is missing, unreadable or not UTF-8 text."""
     out = [str(a) for a in addresses]
     if address_file:
         p = Path(address_file)
         if not p.is_file():
             raise CorpusError(f"corpus.etherscan_address_file: {p} does not exist")
-        for line in p.read_text().splitlines():
+        try:
+            text = p.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise CorpusError(f"corpus.etherscan_address_file: {p} is not a readable text file of addresses ({e})") from None
+        for line in text.splitlines():
             line = line.split("#", 1)[0].strip()
             if line:
                 out.append(line)
@@ -512,6 +518,8 @@ def fetch_to_dir(cfg: Any, out_dir: Path, *, progress: bool = True) -> dict[str,
     key = os.environ.get(cfg.etherscan_key_env, "")
     if not key:
         raise CorpusError(f"${cfg.etherscan_key_env} is not set; export your Etherscan API key in it")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise CorpusError(f"--out {out_dir}: is a file; give a folder (one subfolder per address goes there)")
     addrs = read_addresses(cfg.etherscan_addresses, cfg.etherscan_address_file)
     with _client(cfg, key, Path(".cache/evmlm/etherscan")) as client:
         found, failed = client.fetch_many(addrs, workers=cfg.etherscan_workers, batch_size=cfg.etherscan_batch_size, progress=progress)
