@@ -12,7 +12,14 @@ import pytest
 
 from evmlm import atomic, pipeline
 from evmlm.config import load_config
-from evmlm.pipeline import STAGES, Stage, StageContext, UndeclaredConfigError, fingerprint, stage_config
+from evmlm.pipeline import (
+    STAGES,
+    Stage,
+    StageContext,
+    UndeclaredConfigError,
+    fingerprint,
+    stage_config,
+)
 
 
 @pytest.fixture
@@ -46,7 +53,10 @@ def test_etherscan_sources_folder_respects_the_umask(tmp_path, umask):
 
     umask(0o022)
     write_sources({"contracts/A.sol": "contract A {}"}, tmp_path / "out" / "0xabc", "0xabc")
-    assert _mode(tmp_path / "out" / "0xabc") == 0o755 and _mode(tmp_path / "out" / "0xabc" / "contracts" / "A.sol") == 0o644
+    assert (
+        _mode(tmp_path / "out" / "0xabc") == 0o755
+        and _mode(tmp_path / "out" / "0xabc" / "contracts" / "A.sol") == 0o644
+    )
 
 
 # ------------------------------------------------------------------ compile/results pruning
@@ -59,9 +69,20 @@ def test_compile_results_hold_only_what_the_index_names(tmp_path, monkeypatch, u
     monkeypatch.setenv("EVMLM_CACHE_DIR", str(tmp_path / "cache"))
     src = tmp_path / "src"
     src.mkdir()
-    (src / "A.sol").write_text("pragma solidity ^0.8.0;\ncontract A { uint256 public x; function set(uint256 v) external { x = v; } }\n")
-    cfg = load_config(None, {"run.runs_dir": str(tmp_path / "runs"), "run.name": "t", "corpus.sources": ["dir"],
-                             "corpus.directory": str(src), "compile.settings": ["noopt"], "compile.workers": 1})
+    (src / "A.sol").write_text(
+        "pragma solidity ^0.8.0;\ncontract A { uint256 public x; function set(uint256 v) external { x = v; } }\n"
+    )
+    cfg = load_config(
+        None,
+        {
+            "run.runs_dir": str(tmp_path / "runs"),
+            "run.name": "t",
+            "corpus.sources": ["dir"],
+            "corpus.directory": str(src),
+            "compile.settings": ["noopt"],
+            "compile.workers": 1,
+        },
+    )
     results = cfg.run_dir / "compile" / "results"
     results.mkdir(parents=True)
     stray = results / ("ab" * 32 + ".json.gz")  # left by an interrupted run with another corpus
@@ -72,7 +93,10 @@ def test_compile_results_hold_only_what_the_index_names(tmp_path, monkeypatch, u
     assert len(ok) == 1
     assert sorted(p.name for p in results.iterdir()) == [f"{k}.json.gz" for k in sorted(ok)]
     outputs = recs[-1]["outputs"]
-    assert not any(k.startswith("results/") and k[len("results/"):-len(".json.gz")] not in ok for k in outputs)
+    assert not any(
+        k.startswith("results/") and k[len("results/") : -len(".json.gz")] not in ok
+        for k in outputs
+    )
     assert all(_mode(p) == 0o644 for p in results.iterdir())
 
 
@@ -96,16 +120,24 @@ def second_stage(ctx: StageContext) -> dict:
 
 
 def sneaky_stage(ctx: StageContext) -> dict:
-    return {"threads": ctx.threads, "seed": ctx.config.run.seed, "workers": ctx.config.compile.workers}
+    return {
+        "threads": ctx.threads,
+        "seed": ctx.config.run.seed,
+        "workers": ctx.config.compile.workers,
+    }
 
 
 @pytest.fixture
 def chain(monkeypatch):
     CALLS.clear()
-    monkeypatch.setattr(pipeline, "STAGES", (
-        Stage("first", f"{__name__}:first_stage", ("run.seed",), ()),
-        Stage("second", f"{__name__}:second_stage", ("compile",), ("first",)),
-    ))
+    monkeypatch.setattr(
+        pipeline,
+        "STAGES",
+        (
+            Stage("first", f"{__name__}:first_stage", ("run.seed",), ()),
+            Stage("second", f"{__name__}:second_stage", ("compile",), ("first",)),
+        ),
+    )
 
 
 def _cfg(tmp_path: Path, **over: object):
@@ -138,13 +170,24 @@ def test_a_stage_sees_only_the_config_it_declares(tmp_path, monkeypatch):
     cfg = _cfg(tmp_path, **{"run.seed": 3, "run.threads": 2})
     view = stage_config(cfg, Stage("x", "m:f", ("pretrain", "run.seed"), ()))
     assert view.run.seed == 3 and view.pretrain == cfg.pretrain
-    for read in (lambda: view.run.threads, lambda: view.run.name, lambda: view.compile.workers, lambda: view.run_dir):
+    for read in (
+        lambda: view.run.threads,
+        lambda: view.run.name,
+        lambda: view.compile.workers,
+        lambda: view.run_dir,
+    ):
         with pytest.raises(UndeclaredConfigError, match="declare"):
             read()
-    monkeypatch.setattr(pipeline, "STAGES", (Stage("sneaky", f"{__name__}:sneaky_stage", ("run.seed",), ()),))
+    monkeypatch.setattr(
+        pipeline, "STAGES", (Stage("sneaky", f"{__name__}:sneaky_stage", ("run.seed",), ()),)
+    )
     with pytest.raises(UndeclaredConfigError, match="sneaky reads compile.workers"):
         pipeline.run_pipeline(cfg)
-    monkeypatch.setattr(pipeline, "STAGES", (Stage("sneaky", f"{__name__}:sneaky_stage", ("run.seed", "compile.workers"), ()),))
+    monkeypatch.setattr(
+        pipeline,
+        "STAGES",
+        (Stage("sneaky", f"{__name__}:sneaky_stage", ("run.seed", "compile.workers"), ()),),
+    )
     rec = pipeline.run_pipeline(cfg)[0]
     assert rec["summary"] == {"threads": 2, "seed": 3, "workers": cfg.compile.workers}
 
@@ -152,7 +195,13 @@ def test_a_stage_sees_only_the_config_it_declares(tmp_path, monkeypatch):
 def test_run_seed_changes_the_training_fingerprints(tmp_path):
     """pretrain and finetune read run.seed: a new seed must rerun them (and only what reads it)."""
     a, b = _cfg(tmp_path), _cfg(tmp_path, **{"run.seed": 7})
-    changed = {s.name for s in STAGES if fingerprint(a, s, tmp_path / "t") != fingerprint(b, s, tmp_path / "t")}
+    changed = {
+        s.name
+        for s in STAGES
+        if fingerprint(a, s, tmp_path / "t") != fingerprint(b, s, tmp_path / "t")
+    }
     assert changed == {"pretrain", "finetune"}
     threads = _cfg(tmp_path, **{"run.threads": 1})
-    assert all(fingerprint(a, s, tmp_path / "t") == fingerprint(threads, s, tmp_path / "t") for s in STAGES)
+    assert all(
+        fingerprint(a, s, tmp_path / "t") == fingerprint(threads, s, tmp_path / "t") for s in STAGES
+    )

@@ -37,17 +37,30 @@ def _assert_not_read(job, secret: Path) -> None:
     assert not any(secret.name in k for k in job.sources)
 
 
-@pytest.mark.parametrize(("rel", "want"), [
-    ("a/b.sol", "a/b.sol"), ("a/./b.sol", "a/b.sol"), ("a/../b.sol", "b.sol"),
-    ("/etc/passwd", None), ("../x.sol", None), ("a/../../x.sol", None), ("..", None), (".", None),
-    ("", None), ("a\0.sol", None),
-])
+@pytest.mark.parametrize(
+    ("rel", "want"),
+    [
+        ("a/b.sol", "a/b.sol"),
+        ("a/./b.sol", "a/b.sol"),
+        ("a/../b.sol", "b.sol"),
+        ("/etc/passwd", None),
+        ("../x.sol", None),
+        ("a/../../x.sol", None),
+        ("..", None),
+        (".", None),
+        ("", None),
+        ("a\0.sol", None),
+    ],
+)
 def test_contained_rel(rel, want):
     assert contained_rel(rel) == want
 
 
 def test_absolute_import_is_outside_and_not_read(tmp_path, secret):
-    pkg = _dir_pkg(tmp_path / "corpus", {"A.sol": f'pragma solidity ^0.8.0;\nimport "{secret}";\ncontract A {{}}\n'})
+    pkg = _dir_pkg(
+        tmp_path / "corpus",
+        {"A.sol": f'pragma solidity ^0.8.0;\nimport "{secret}";\ncontract A {{}}\n'},
+    )
     job = ImportResolver([pkg]).job(pkg, ["A.sol"])
     assert job.outside == [f"A.sol: {secret}"] and not job.missing
     assert set(job.sources) == {"A.sol"}
@@ -56,11 +69,14 @@ def test_absolute_import_is_outside_and_not_read(tmp_path, secret):
 
 
 def test_dotdot_import_is_outside_and_not_read(tmp_path, secret):
-    pkg = _dir_pkg(tmp_path / "corpus", {
-        "sub/A.sol": 'import "../../private/secret.sol";\ncontract A {}\n',
-        "B.sol": 'import "./sub/../C.sol";\ncontract B {}\n',  # climbs but stays inside: fine
-        "C.sol": "contract C {}\n",
-    })
+    pkg = _dir_pkg(
+        tmp_path / "corpus",
+        {
+            "sub/A.sol": 'import "../../private/secret.sol";\ncontract A {}\n',
+            "B.sol": 'import "./sub/../C.sol";\ncontract B {}\n',  # climbs but stays inside: fine
+            "C.sol": "contract C {}\n",
+        },
+    )
     r = ImportResolver([pkg])
     job = r.job(pkg, ["sub/A.sol"])
     assert job.outside == ["sub/A.sol: ../../private/secret.sol"]
@@ -72,11 +88,15 @@ def test_dotdot_import_is_outside_and_not_read(tmp_path, secret):
 
 def test_named_package_cannot_climb_out(tmp_path, secret):
     lib = _dir_pkg(tmp_path / "vendor" / "lib@1", {"Math.sol": "library Math {}\n"}, name="lib")
-    app = _dir_pkg(tmp_path / "vendor" / "app@1", {
-        "A.sol": 'import "lib/../../../private/secret.sol";\ncontract A {}\n',
-        "B.sol": 'import "../../../private/secret.sol";\ncontract B {}\n',
-        "C.sol": 'import "lib/Math.sol";\ncontract C {}\n',
-    }, name="app")
+    app = _dir_pkg(
+        tmp_path / "vendor" / "app@1",
+        {
+            "A.sol": 'import "lib/../../../private/secret.sol";\ncontract A {}\n',
+            "B.sol": 'import "../../../private/secret.sol";\ncontract B {}\n',
+            "C.sol": 'import "lib/Math.sol";\ncontract C {}\n',
+        },
+        name="app",
+    )
     r = ImportResolver([lib, app])
     for rel in ("A.sol", "B.sol"):
         job = r.job(app, [rel])
@@ -87,8 +107,11 @@ def test_named_package_cannot_climb_out(tmp_path, secret):
 
 
 def test_remapping_out_of_the_package_is_outside(tmp_path, secret):
-    pkg = _dir_pkg(tmp_path / "corpus", {"A.sol": 'import "leak/secret.sol";\ncontract A {}\n'},
-                   remappings=(("leak/", "../private/"),))
+    pkg = _dir_pkg(
+        tmp_path / "corpus",
+        {"A.sol": 'import "leak/secret.sol";\ncontract A {}\n'},
+        remappings=(("leak/", "../private/"),),
+    )
     job = ImportResolver([pkg]).job(pkg, ["A.sol"])
     assert job.outside == ["A.sol: leak/secret.sol"]
     _assert_not_read(job, secret)
@@ -96,11 +119,21 @@ def test_remapping_out_of_the_package_is_outside(tmp_path, secret):
 
 def test_symlinks_pointing_outside(tmp_path, secret):
     root = tmp_path / "corpus"
-    pkg = _dir_pkg(root, {"A.sol": 'import "./link.sol";\nimport "./dir/secret.sol";\ncontract A {}\n', "In.sol": "contract In {}\n"})
+    pkg = _dir_pkg(
+        root,
+        {
+            "A.sol": 'import "./link.sol";\nimport "./dir/secret.sol";\ncontract A {}\n',
+            "In.sol": "contract In {}\n",
+        },
+    )
     os.symlink(secret, root / "link.sol")
     os.symlink(secret.parent, root / "dir")
     os.symlink(root / "In.sol", root / "Alias.sol")  # a link that stays inside is an ordinary file
-    assert list(pkg.sol_files()) == ["A.sol", "Alias.sol", "In.sol"]  # link.sol (outside) is not a corpus file
+    assert list(pkg.sol_files()) == [
+        "A.sol",
+        "Alias.sol",
+        "In.sol",
+    ]  # link.sol (outside) is not a corpus file
     job = ImportResolver([pkg]).job(pkg, ["A.sol"])
     assert job.outside == ["A.sol: ./link.sol", "A.sol: ./dir/secret.sol"]
     _assert_not_read(job, secret)
@@ -109,5 +142,7 @@ def test_symlinks_pointing_outside(tmp_path, secret):
 
 def test_compile_sources_never_reads_an_absolute_import(secret):
     with pytest.raises(CompileError) as ei:
-        compile_sources({"A.sol": f'pragma solidity ^0.8.0;\nimport "{secret}";\ncontract A {{}}\n'})
+        compile_sources(
+            {"A.sol": f'pragma solidity ^0.8.0;\nimport "{secret}";\ncontract A {{}}\n'}
+        )
     assert ei.value.reason == "missing import" and MARKER not in str(ei.value)
