@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 
-_FILE_MODE = 0o666  # the mode open() asks for: the process umask then takes its bits away, as for any new file
+# the modes open() and mkdir() ask for: the process umask then takes bits away, as for any new file
+_FILE_MODE = 0o666
 _DIR_MODE = 0o777
 
 

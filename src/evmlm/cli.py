@@ -142,11 +142,19 @@ def etherscan(
     given = list(addresses or ())
     overrides = [a for a in given if a.startswith("-")] + list(ctx.args)
     cfg = load_run_config(config, None, overrides).corpus
-    cfg = replace(cfg, etherscan_addresses=tuple(a for a in given if not a.startswith("-")) + cfg.etherscan_addresses,
-                  etherscan_address_file=str(address_file) if address_file else cfg.etherscan_address_file)
+    cfg = replace(
+        cfg,
+        etherscan_addresses=tuple(a for a in given if not a.startswith("-"))
+        + cfg.etherscan_addresses,
+        etherscan_address_file=str(address_file) if address_file else cfg.etherscan_address_file,
+    )
     summary = fetch_to_dir(cfg, out)
     for addr, why in summary["failed"].items():
-        msg = why.message[len(addr) + 2 :] if why.message.lower().startswith(f"{addr.lower()}: ") else why.message
+        msg = (
+            why.message[len(addr) + 2 :]
+            if why.message.lower().startswith(f"{addr.lower()}: ")
+            else why.message
+        )
         typer.echo(f"{addr}: {why.kind}" + (f": {msg}" if msg != why.kind else ""), err=True)
     typer.echo(summary["line"])
     if summary["failed"]:

@@ -62,12 +62,33 @@ STAGES: tuple[Stage, ...] = (
     Stage("corpus", "evmlm.corpus.stage:run_stage", ("corpus",), ()),
     Stage("compile", "evmlm.solc.stage:run_stage", ("compile",), ("corpus",)),
     Stage("lift", "evmlm.evm.stage:run_stage", ("lift",), ("compile",)),
-    Stage("dataset", "evmlm.dataset.stage:run_stage", ("dataset", "lift"), ("corpus", "compile", "lift")),
-    Stage("tokenizer", "evmlm.train.stage:run_tokenizer_stage", ("tokenizer",), ("corpus", "dataset")),
-    Stage("pretrain", "evmlm.train.stage:run_pretrain_stage", ("pretrain", "run.seed"), ("corpus", "dataset", "tokenizer")),
-    Stage("finetune", "evmlm.train.stage:run_finetune_stage", ("finetune", "pretrain.enabled", "run.seed"),
-          ("dataset", "tokenizer", "pretrain")),
-    Stage("evaluate", "evmlm.evaluate.stage:run_stage", ("evaluate",), ("compile", "dataset", "finetune")),
+    Stage(
+        "dataset",
+        "evmlm.dataset.stage:run_stage",
+        ("dataset", "lift"),
+        ("corpus", "compile", "lift"),
+    ),
+    Stage(
+        "tokenizer", "evmlm.train.stage:run_tokenizer_stage", ("tokenizer",), ("corpus", "dataset")
+    ),
+    Stage(
+        "pretrain",
+        "evmlm.train.stage:run_pretrain_stage",
+        ("pretrain", "run.seed"),
+        ("corpus", "dataset", "tokenizer"),
+    ),
+    Stage(
+        "finetune",
+        "evmlm.train.stage:run_finetune_stage",
+        ("finetune", "pretrain.enabled", "run.seed"),
+        ("dataset", "tokenizer", "pretrain"),
+    ),
+    Stage(
+        "evaluate",
+        "evmlm.evaluate.stage:run_stage",
+        ("evaluate",),
+        ("compile", "dataset", "finetune"),
+    ),
 )
 
 
@@ -83,8 +104,10 @@ class _Undeclared:
             raise AttributeError(field)
         if field in self._fields:
             return self._fields[field]
-        raise UndeclaredConfigError(f"stage {self._stage} reads {self._name}.{field}, which its Stage.sections do not declare "
-                                    "(its fingerprint would not cover it); declare it in evmlm.pipeline.STAGES")
+        raise UndeclaredConfigError(
+            f"stage {self._stage} reads {self._name}.{field}, which its Stage.sections do not "
+            "declare (its fingerprint would not cover it); declare it in evmlm.pipeline.STAGES"
+        )
 
 
 def _split(item: str) -> tuple[str, str | None]:
@@ -100,8 +123,11 @@ def stage_config(config: RunConfig, stage: Stage) -> RunConfig:
     for sec, f in map(_split, stage.sections):
         if f is not None and sec not in whole:
             some.setdefault(sec, {})[f] = getattr(config.section(sec), f)
-    hidden = {f.name: _Undeclared(stage.name, f.name, some.get(f.name, {}))
-              for f in dataclasses.fields(config) if f.name not in whole}
+    hidden = {
+        f.name: _Undeclared(stage.name, f.name, some.get(f.name, {}))
+        for f in dataclasses.fields(config)
+        if f.name not in whole
+    }
     return dataclasses.replace(config, **hidden)
 
 
@@ -112,7 +138,9 @@ def declared_config(config: RunConfig, stage: Stage) -> dict[str, Any]:
     for item in stage.sections:
         sec, f = _split(item)
         value = config.section(sec) if f is None else getattr(config.section(sec), f)
-        out[item] = to_dict(value) if dataclasses.is_dataclass(value) else json.loads(json.dumps(value))
+        out[item] = (
+            to_dict(value) if dataclasses.is_dataclass(value) else json.loads(json.dumps(value))
+        )
     return out
 
 
@@ -185,8 +213,14 @@ def fingerprint(config: RunConfig, stage: Stage, run_dir: Path) -> str:
     except ImportError:  # a stage whose module has not landed yet
         extra = None
     inputs = extra(stage_config(config, stage)) if extra is not None else None
-    return _digest({"stage": stage.name, "config": declared_config(config, stage), "upstream": upstream,
-                    **({"inputs": inputs} if inputs is not None else {})})
+    return _digest(
+        {
+            "stage": stage.name,
+            "config": declared_config(config, stage),
+            "upstream": upstream,
+            **({"inputs": inputs} if inputs is not None else {}),
+        }
+    )
 
 
 def is_current(config: RunConfig, stage: Stage, run_dir: Path) -> bool:
@@ -209,7 +243,9 @@ def run_stage(config: RunConfig, stage: Stage, run_dir: Path, *, force: bool = F
     fp = fingerprint(config, stage, run_dir)
     log.info("stage %s: running", stage.name)
     t0 = time.perf_counter()
-    ctx = StageContext(config=stage_config(config, stage), run_dir=run_dir, stage=stage, threads=config.run.threads)
+    ctx = StageContext(
+        config=stage_config(config, stage), run_dir=run_dir, stage=stage, threads=config.run.threads
+    )
     summary = stage.load()(ctx) or {}
     seconds = time.perf_counter() - t0
     outputs = _outputs(stage_dir)

@@ -154,7 +154,9 @@ def parse_source_code(source_code: str, name: str) -> tuple[dict[str, str], list
         try:
             data = json.loads(s[1:-1])
         except ValueError as e:
-            raise MalformedAnswerError(f"{name}: standard-JSON SourceCode does not parse ({e})") from e
+            raise MalformedAnswerError(
+                f"{name}: standard-JSON SourceCode does not parse ({e})"
+            ) from e
         if isinstance(data, dict) and isinstance(data.get("sources"), dict):
             srcs = {str(p): _content(p, v, name) for p, v in data["sources"].items()}
             settings = data.get("settings") or {}
@@ -162,7 +164,9 @@ def parse_source_code(source_code: str, name: str) -> tuple[dict[str, str], list
             if remaps is None:
                 remaps = []
             if not isinstance(remaps, list) or not all(isinstance(r, str) for r in remaps):
-                raise MalformedAnswerError(f"{name}: standard-JSON settings.remappings is not a list of strings")
+                raise MalformedAnswerError(
+                    f"{name}: standard-JSON settings.remappings is not a list of strings"
+                )
             return srcs, list(remaps), "standard-json"
         s = s[1:-1].strip()  # some exports double-brace a plain multi-file mapping
     if s.startswith("{"):
@@ -173,7 +177,9 @@ def parse_source_code(source_code: str, name: str) -> tuple[dict[str, str], list
         if isinstance(data, dict) and isinstance(data.get("sources"), dict):
             data = data["sources"]
         if not isinstance(data, dict):
-            raise MalformedAnswerError(f"{name}: multi-file SourceCode is not a JSON object of path -> source")
+            raise MalformedAnswerError(
+                f"{name}: multi-file SourceCode is not a JSON object of path -> source"
+            )
         return {str(p): _content(p, v, name) for p, v in data.items()}, [], "multi-file"
     return {f"{name or 'Contract'}.sol": source_code}, [], "single"
 
@@ -191,9 +197,13 @@ def file_names(sources: Mapping[str, str], what: str) -> dict[str, str]:
     for name in sources:
         rel = contained_rel(name.lstrip("/")) if name.strip() else None
         if rel is None:
-            raise MalformedAnswerError(f"{what}: source name {name!r} cannot be a file (empty, NUL or outside its folder)")
+            raise MalformedAnswerError(
+                f"{what}: source name {name!r} cannot be a file (empty, NUL or outside its folder)"
+            )
         if rel in by_file:
-            raise MalformedAnswerError(f"{what}: sources {by_file[rel]!r} and {name!r} are one file {rel!r}")
+            raise MalformedAnswerError(
+                f"{what}: sources {by_file[rel]!r} and {name!r} are one file {rel!r}"
+            )
         by_file[rel] = name
         out[name] = rel
     for rel, name in by_file.items():
@@ -201,7 +211,9 @@ def file_names(sources: Mapping[str, str], what: str) -> dict[str, str]:
         for k in range(1, len(parts)):
             folder = "/".join(parts[:k])
             if folder in by_file:
-                raise MalformedAnswerError(f"{what}: source {by_file[folder]!r} is also the folder of {name!r}")
+                raise MalformedAnswerError(
+                    f"{what}: source {by_file[folder]!r} is also the folder of {name!r}"
+                )
     return out
 
 
@@ -221,7 +233,9 @@ def write_sources(sources: Mapping[str, str], base: Path, what: str) -> None:
             base.unlink()
         os.replace(tmp, base)
     except OSError as e:
-        raise SourceWriteError(f"{what}: cannot write its sources under {base} ({e.strerror or e})") from None
+        raise SourceWriteError(
+            f"{what}: cannot write its sources under {base} ({e.strerror or e})"
+        ) from None
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -299,7 +313,9 @@ class EtherscanClient:
         except ValueError:
             raise _Retryable(f"{address}: answer is not JSON") from None
         if not isinstance(body, dict):
-            raise MalformedAnswerError(f"{address}: answer is a JSON {type(body).__name__}, not an object")
+            raise MalformedAnswerError(
+                f"{address}: answer is a JSON {type(body).__name__}, not an object"
+            )
         result = body.get("result")
         if str(body.get("status")) != "1":
             text = result if isinstance(result, str) else str(body.get("message", ""))
@@ -309,7 +325,9 @@ class EtherscanClient:
         if not isinstance(result, list) or not result:
             raise MalformedAnswerError(f"{address}: result is not a non-empty list")
         if not isinstance(result[0], dict):
-            raise MalformedAnswerError(f"{address}: result[0] is a {type(result[0]).__name__}, not an object")
+            raise MalformedAnswerError(
+                f"{address}: result[0] is a {type(result[0]).__name__}, not an object"
+            )
         return result[0]
 
     def _cached(self, address: str) -> tuple[dict[str, Any], VerifiedContract | None] | None:
@@ -338,7 +356,9 @@ class EtherscanClient:
                     raw = self._request(address)
         except RetryError as e:
             last = e.last_attempt.exception()
-            raise GaveUpError(f"{redact(str(last), self._key)} (gave up after {self.retries + 1} tries)") from None
+            raise GaveUpError(
+                f"{redact(str(last), self._key)} (gave up after {self.retries + 1} tries)"
+            ) from None
         contract = contract_from_answer(address, raw)  # raises before anything is cached
         cf = self._cache_file(address)
         if cf is not None:
@@ -389,7 +409,15 @@ class EtherscanClient:
 
 
 _IDENT = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*$")
-_TEXT_FIELDS = ("SourceCode", "ContractName", "CompilerVersion", "OptimizationUsed", "Runs", "EVMVersion", "LicenseType")
+_TEXT_FIELDS = (
+    "SourceCode",
+    "ContractName",
+    "CompilerVersion",
+    "OptimizationUsed",
+    "Runs",
+    "EVMVersion",
+    "LicenseType",
+)
 
 
 def contract_from_answer(address: str, raw: object) -> VerifiedContract | None:
@@ -413,7 +441,9 @@ def contract_from_answer(address: str, raw: object) -> VerifiedContract | None:
         return None
     name = str(raw.get("ContractName") or "Contract")
     if not _IDENT.match(name):
-        raise MalformedAnswerError(f"{addr}: ContractName {name[:60]!r} is not a Solidity identifier")
+        raise MalformedAnswerError(
+            f"{addr}: ContractName {name[:60]!r} is not a Solidity identifier"
+        )
     runs = raw.get("Runs")
     runs_text = "200" if runs is None or runs == "" else str(runs).strip()
     if not runs_text.isdigit():
@@ -432,9 +462,16 @@ def contract_from_answer(address: str, raw: object) -> VerifiedContract | None:
     evm = str(raw.get("EVMVersion") or "")
     lic = str(raw.get("LicenseType") or "") or None
     return VerifiedContract(
-        address=addr, name=name, sources=srcs, remappings=remaps, compiler_version=str(raw.get("CompilerVersion") or ""),
-        optimizer=str(raw.get("OptimizationUsed", "0")) == "1", runs=int(runs_text),
-        evm_version=None if evm.lower() in ("", "default") else evm, license=None if lic == "None" else lic, source_format=fmt,
+        address=addr,
+        name=name,
+        sources=srcs,
+        remappings=remaps,
+        compiler_version=str(raw.get("CompilerVersion") or ""),
+        optimizer=str(raw.get("OptimizationUsed", "0")) == "1",
+        runs=int(runs_text),
+        evm_version=None if evm.lower() in ("", "default") else evm,
+        license=None if lic == "None" else lic,
+        source_format=fmt,
     )
 
 
@@ -450,7 +487,9 @@ def read_addresses(addresses: Iterable[str], address_file: str | None) -> list[s
         try:
             text = p.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as e:
-            raise CorpusError(f"corpus.etherscan_address_file: {p} is not a readable text file of addresses ({e})") from None
+            raise CorpusError(
+                f"corpus.etherscan_address_file: {p} is not a readable text file of addresses ({e})"
+            ) from None
         for line in text.splitlines():
             line = line.split("#", 1)[0].strip()
             if line:
@@ -471,12 +510,16 @@ def write_contract(c: VerifiedContract, root: Path) -> Package:
     disk refuses."""
     base = root / c.address
     write_sources(c.sources, base, c.address)
-    atomic.write_json(root / f"{c.address}{META_SUFFIX}", {k: v for k, v in asdict(c).items() if k != "sources"})
+    atomic.write_json(
+        root / f"{c.address}{META_SUFFIX}", {k: v for k, v in asdict(c).items() if k != "sources"}
+    )
     remaps = tuple((a, b) for a, b in parse_remappings([r.split(":", 1)[-1] for r in c.remappings], where=c.address))
     return Package(name="", version=c.address, root=base, remappings=remaps, license=c.license, source="etherscan")
 
 
-def _write_all(found: list[VerifiedContract], failed: dict[str, Failure], root: Path) -> list[Package]:
+def _write_all(
+    found: list[VerifiedContract], failed: dict[str, Failure], root: Path
+) -> list[Package]:
     """Write every contract (a write failure joins ``failed``), then ``root/failures.json``
     (address -> ``{kind, message}``, every failure of this batch)."""
     packages = []
@@ -490,8 +533,14 @@ def _write_all(found: list[VerifiedContract], failed: dict[str, Failure], root: 
 
 
 def _client(cfg: Any, key: str, cache_dir: Path | None) -> EtherscanClient:
-    return EtherscanClient(key, url=cfg.etherscan_url, chain_id=cfg.etherscan_chain_id, calls_per_s=cfg.etherscan_calls_per_s,
-                           retries=cfg.etherscan_retries, cache_dir=cache_dir)
+    return EtherscanClient(
+        key,
+        url=cfg.etherscan_url,
+        chain_id=cfg.etherscan_chain_id,
+        calls_per_s=cfg.etherscan_calls_per_s,
+        retries=cfg.etherscan_retries,
+        cache_dir=cache_dir,
+    )
 
 
 def etherscan_packages(cfg: Any, out_root: Path, *, cache_dir: Path | None = Path(".cache/evmlm/etherscan"), progress: bool = True) -> list[Package]:
@@ -506,7 +555,9 @@ def etherscan_packages(cfg: Any, out_root: Path, *, cache_dir: Path | None = Pat
     packages = _write_all(found, failed, out_root)
     for a, why in failed.items():
         log.warning("etherscan %s: %s: %s", a, why.kind, why.message)
-    log.info("etherscan: %d verified, %d failed, %d HTTP calls", len(packages), len(failed), client.calls)
+    log.info(
+        "etherscan: %d verified, %d failed, %d HTTP calls", len(packages), len(failed), client.calls
+    )
     return packages
 
 
@@ -519,7 +570,9 @@ def fetch_to_dir(cfg: Any, out_dir: Path, *, progress: bool = True) -> dict[str,
     if not key:
         raise CorpusError(f"${cfg.etherscan_key_env} is not set; export your Etherscan API key in it")
     if out_dir.exists() and not out_dir.is_dir():
-        raise CorpusError(f"--out {out_dir}: is a file; give a folder (one subfolder per address goes there)")
+        raise CorpusError(
+            f"--out {out_dir}: is a file; give a folder (one subfolder per address goes there)"
+        )
     addrs = read_addresses(cfg.etherscan_addresses, cfg.etherscan_address_file)
     with _client(cfg, key, Path(".cache/evmlm/etherscan")) as client:
         found, failed = client.fetch_many(addrs, workers=cfg.etherscan_workers, batch_size=cfg.etherscan_batch_size, progress=progress)
@@ -527,5 +580,6 @@ def fetch_to_dir(cfg: Any, out_dir: Path, *, progress: bool = True) -> dict[str,
     files = sum(len(c.sources) for c in found if c.address not in failed)
     reasons = dict(Counter(f.kind for f in failed.values()).most_common())
     n = len(dict.fromkeys(a.strip() for a in addrs if a.strip()))
-    line = f"{len(packages)}/{n} verified contracts, {files} files -> {out_dir}; {client.calls} HTTP calls; failed: {reasons or 'none'}"
+    line = (f"{len(packages)}/{n} verified contracts, {files} files -> {out_dir}; "
+            f"{client.calls} HTTP calls; failed: {reasons or 'none'}")
     return {"line": line, "verified": len(packages), "failed": failed, "calls": client.calls}

@@ -97,6 +97,15 @@ class Job:
 
 
 OUTSIDE = "import outside the corpus"  # the compile failure reason of a Job with ``outside``
+
+
+def outside_message(entry: str) -> str:
+    """The one-line failure message of a :attr:`Job.outside` entry ``"importer: import"``."""
+    importer, _, imp = entry.partition(": ")
+    return (f"{importer}: import {imp!r} points outside the corpus (its own files, the bundled "
+            "packages, declared remappings); not read")
+
+
 _OUTSIDE = object()  # :meth:`ImportResolver._resolve`'s answer for an import leaving the corpus
 
 
@@ -113,7 +122,9 @@ class ImportResolver:
     followed). Anything else lands in :attr:`Job.outside` and is never read.
     """
 
-    def __init__(self, packages: Iterable[Package], *, compatible: Callable[[str, str], bool] | None = None):
+    def __init__(
+        self, packages: Iterable[Package], *, compatible: Callable[[str, str], bool] | None = None
+    ):
         self.packages = list(packages)
         self.compatible = compatible
         self._by_name: dict[str, list[Package]] = {}
@@ -217,8 +228,16 @@ class ImportResolver:
         job.remappings.extend(f"{k}={v}" for k, v in sorted(remaps.items()) if f"{k}={v}" not in job.remappings)
         return job
 
-    def _resolve(self, root: Package, pkg: Package, logical: str, imp: str, prefix: Callable[[Package], str],
-                 remaps: dict[str, str], given: Sequence[str]) -> tuple[str, Package, str] | None | object:
+    def _resolve(
+        self,
+        root: Package,
+        pkg: Package,
+        logical: str,
+        imp: str,
+        prefix: Callable[[Package], str],
+        remaps: dict[str, str],
+        given: Sequence[str],
+    ) -> tuple[str, Package, str] | None | object:
         """(logical path, owning package, package-relative path) of ``imp`` imported by ``logical``
         (a file of ``pkg``), recording in ``remaps`` any solc remapping the choice needs; None
         when no package has it; :data:`_OUTSIDE` when it leaves the corpus (an absolute path or

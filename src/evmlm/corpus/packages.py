@@ -151,7 +151,9 @@ class Package:
             return
         if self.root is None or not self.root.is_dir():
             return
-        found = [Path(d) / f for d, _, files in os.walk(self.root) for f in files if f.endswith(".sol")]  # linked folders not entered
+        found = [
+            Path(d) / f for d, _, files in os.walk(self.root) for f in files if f.endswith(".sol")
+        ]  # linked folders not entered
         for p in sorted(found):
             rel = p.relative_to(self.root).as_posix()
             if p.is_file() and (not p.is_symlink() or self.inside(rel)):

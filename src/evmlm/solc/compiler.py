@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from evmlm import atomic
-from evmlm.corpus.imports import OUTSIDE, ImportResolver
+from evmlm.corpus.imports import OUTSIDE, ImportResolver, outside_message
 from evmlm.corpus.packages import CorpusError, Package, npm_packages
 from evmlm.errors import EvmlmError
 from evmlm.solc.driver import CompilerPool, CompilerUnavailableError, default_pool
@@ -469,10 +469,11 @@ def compile_sources(
     if not remappings:
         remappings = _derive_remappings(files, {p.name for p in universe})
     root = Package(name="", version="0", files=files, source="memory")
-    job = ImportResolver([root, *universe], compatible=compatible_pragmas).job(root, sorted(files), remappings=remappings)
+    job = ImportResolver([root, *universe], compatible=compatible_pragmas).job(
+        root, sorted(files), remappings=remappings
+    )
     if job.outside:
-        imp = job.outside[0]
-        raise CompileError(f"{imp.split(': ', 1)[0]}: import {imp.split(': ', 1)[-1]!r} points outside the corpus; not read", reason=OUTSIDE)
+        raise CompileError(outside_message(job.outside[0]), reason=OUTSIDE)
     return compile_job(job.sources, job.targets, setting=setting, version=version, remappings=job.remappings, missing=job.missing, timeout_s=timeout_s)
 
 

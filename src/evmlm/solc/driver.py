@@ -104,10 +104,18 @@ def run_native(compiler: Compiler, standard_input: str, timeout_s: float) -> str
     working directory, the base path) then finds nothing on disk to read."""
     try:
         with tempfile.TemporaryDirectory(prefix="evmlm-solc-") as empty:
-            proc = subprocess.run([compiler.location, "--standard-json"], input=standard_input, capture_output=True,
-                                  text=True, timeout=timeout_s, cwd=empty)
+            proc = subprocess.run(
+                [compiler.location, "--standard-json"],
+                input=standard_input,
+                capture_output=True,
+                text=True,
+                timeout=timeout_s,
+                cwd=empty,
+            )
     except subprocess.TimeoutExpired as e:
-        raise CompilerUnavailableError(f"native solc {compiler.version} timed out after {timeout_s:.0f} s") from e
+        raise CompilerUnavailableError(
+            f"native solc {compiler.version} timed out after {timeout_s:.0f} s"
+        ) from e
     return proc.stdout
 
 

@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from evmlm import atomic
 from evmlm.config import CompileConfig
-from evmlm.corpus.imports import OUTSIDE, ImportResolver, Job
+from evmlm.corpus.imports import OUTSIDE, ImportResolver, Job, outside_message
 from evmlm.corpus.manifest import read_manifest, read_packages
 from evmlm.corpus.packages import Package
 from evmlm.errors import EvmlmError
@@ -183,7 +183,13 @@ def _extra_version_batches(plan: list, rows: dict[tuple[int, str], dict[str, Any
     groups: dict[tuple[str, str, str], list[int]] = {}
     for (i, sname), row in rows.items():
         e, job, version, verr = plan[i]
-        if verr is not None or job.missing or job.outside or version is None or row["status"] == "skipped":
+        if (
+            verr is not None
+            or job.missing
+            or job.outside
+            or version is None
+            or row["status"] == "skipped"
+        ):
             continue
         for v in spread_versions(allowed_versions(job.sources), versions):
             if v != row["solc"]:
@@ -233,9 +239,7 @@ def compile_corpus(entries: list[dict[str, Any]], packages: list[Package], cfg: 
     for i, (e, job, version, verr) in enumerate(plan):
         for setting in settings:
             if job.outside:
-                imp = job.outside[0]
-                record(i, setting, CompileError(f"{imp.split(': ', 1)[0]}: import {imp.split(': ', 1)[-1]!r} points outside the corpus "
-                                                "(its own files, the bundled packages, declared remappings); not read", reason=OUTSIDE))
+                record(i, setting, CompileError(outside_message(job.outside[0]), reason=OUTSIDE))
             elif verr is not None:
                 record(i, setting, CompileError(f"{e['path']}: {verr}", reason="no compiler" if "no installed" in verr else "conflicting pragmas"))
             elif job.missing:

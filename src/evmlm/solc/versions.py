@@ -24,8 +24,19 @@ from semantic_version import NpmSpec, Version
 from evmlm.corpus.source_text import PRAGMA_RE, pragmas, strip_comments
 from evmlm.errors import EvmlmError
 
-__all__ = ["PRAGMA_RE", "Compiler", "PragmaError", "compatible_pragmas", "installed_compilers", "parse_pragma", "pragmas",
-           "resolve_version", "satisfying_versions", "spread_versions", "strip_comments"]
+__all__ = [
+    "PRAGMA_RE",
+    "Compiler",
+    "PragmaError",
+    "compatible_pragmas",
+    "installed_compilers",
+    "parse_pragma",
+    "pragmas",
+    "resolve_version",
+    "satisfying_versions",
+    "spread_versions",
+    "strip_comments",
+]
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +122,11 @@ def compatible_pragmas(importer_text: str, imported_text: str) -> bool:
     pragma does not parse). :class:`evmlm.corpus.imports.ImportResolver` takes it to pick the
     version of an undeclared import."""
     try:
-        return bool(satisfying_versions({"importer": pragmas(importer_text), "imported": pragmas(imported_text)}))
+        return bool(
+            satisfying_versions(
+                {"importer": pragmas(importer_text), "imported": pragmas(imported_text)}
+            )
+        )
     except PragmaError:
         return False
 
