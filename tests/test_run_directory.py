@@ -205,3 +205,15 @@ def test_run_seed_changes_the_training_fingerprints(tmp_path):
     assert all(
         fingerprint(a, s, tmp_path / "t") == fingerprint(threads, s, tmp_path / "t") for s in STAGES
     )
+
+
+def test_dataset_hf_folder_respects_the_umask(tmp_path, umask):
+    from evmlm.dataset.export import export
+
+    umask(0o022)
+    records = [
+        {"id": f"r{i}", "split": s, "tac": "x", "solidity": "y"}
+        for i, s in enumerate(["train", "validation", "test"])
+    ]
+    export(records, tmp_path)  # fields a record lacks are written as null
+    assert _mode(tmp_path / "hf") == 0o755 and _mode(tmp_path / "pairs.jsonl") == 0o644
