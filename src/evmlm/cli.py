@@ -129,15 +129,36 @@ def etherscan(
     address_file: Annotated[Optional[Path], typer.Option(help="File with one address per line.")] = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Fetch verified sources from Etherscan (key from $ETHERSCAN_API_KEY; cached, rate-limited)."""
+    """Fetch verified sources from Etherscan (key from $ETHERSCAN_API_KEY; cached, rate-limited).
+
+    Exit status 0 when every address gave a verified contract, 1 when any failed (each failure
+    is printed and recorded in OUT/failures.json)."""
     from dataclasses import replace
 
     from evmlm.corpus.etherscan import fetch_to_dir
 
-    cfg = load_run_config(config, None, ctx.args).corpus
-    cfg = replace(cfg, etherscan_addresses=tuple(addresses or ()) + cfg.etherscan_addresses,
-                  etherscan_address_file=str(address_file) if address_file else cfg.etherscan_address_file)
-    typer.echo(fetch_to_dir(cfg, out)["line"])
+    # the variadic ADDRESSES swallows unknown options (--section.field=value overrides)
+    # wherever they stand: they are overrides, never addresses
+    given = list(addresses or ())
+    overrides = [a for a in given if a.startswith("-")] + list(ctx.args)
+    cfg = load_run_config(config, None, overrides).corpus
+    cfg = replace(
+        cfg,
+        etherscan_addresses=tuple(a for a in given if not a.startswith("-"))
+        + cfg.etherscan_addresses,
+        etherscan_address_file=str(address_file) if address_file else cfg.etherscan_address_file,
+    )
+    summary = fetch_to_dir(cfg, out)
+    for addr, why in summary["failed"].items():
+        msg = (
+            why.message[len(addr) + 2 :]
+            if why.message.lower().startswith(f"{addr.lower()}: ")
+            else why.message
+        )
+        typer.echo(f"{addr}: {why.kind}" + (f": {msg}" if msg != why.kind else ""), err=True)
+    typer.echo(summary["line"])
+    if summary["failed"]:
+        sys.exit(1)
 
 
 @app.command("show-config", context_settings=_EXTRA)

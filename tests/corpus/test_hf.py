@@ -87,3 +87,57 @@ def test_corpus_stage_with_an_hf_source(tmp_path):
     assert set(files) == {"contracts/Coin.sol", "contracts/I.sol"} and files["contracts/Coin.sol"].text == ERC20ISH
     assert files["contracts/Coin.sol"].license == "MIT" and files["contracts/Coin.sol"].version == "andstor/smart_contracts:0x" + "cd" * 20
     assert rec["summary"]["files"] == 2
+
+
+def test_records_with_bad_file_names_are_skipped_and_write_nothing(tmp_path):
+    from evmlm.config import load_config
+    from evmlm.corpus import iter_sources
+    from evmlm.corpus.etherscan import MalformedAnswerError
+    from evmlm.corpus.hf import ContractRecord
+    from evmlm.pipeline import run_pipeline
+
+    bad = ContractRecord(key="evil", sources={"ok.sol": ERC20ISH, "../../escape.sol": ERC20ISH})
+    with pytest.raises(MalformedAnswerError, match="cannot be a file"):
+        write_record(bad, tmp_path / "out", "andstor/smart_contracts")
+    assert not (tmp_path / "out").exists() or not any(
+        p.is_file() for p in (tmp_path / "out").rglob("*")
+    )
+    base = {
+        "language": "Solidity",
+        "license_type": "MIT",
+        "abi": "[]",
+        "compiler_version": "v0.8.7",
+        "optimization_used": True,
+        "runs": 200,
+        "constructor_arguments": "",
+        "evm_version": "Default",
+        "library": "",
+        "proxy": False,
+        "implementation": "",
+        "swarm_source": "",
+    }
+    rows = [
+        base
+        | {"contract_name": "Coin", "contract_address": "0x" + "cd" * 20, "source_code": MULTI},
+        base
+        | {
+            "contract_name": "Coin",
+            "contract_address": "0x" + "ce" * 20,
+            "source_code": json.dumps(
+                {"/a.sol": {"content": ERC20ISH}, "a.sol": {"content": ERC20ISH}}
+            ),
+        },
+    ]
+    cfg = load_config(
+        None,
+        {
+            "run.runs_dir": str(tmp_path / "runs"),
+            "corpus.sources": ["hf"],
+            "corpus.hf_datasets": ["andstor/smart_contracts"],
+            "corpus.hf_data_files": _write(tmp_path / "rows.parquet", rows),
+        },
+    )
+    run_pipeline(cfg, until="corpus")  # the bad record is logged and skipped; the dataset goes on
+    assert {s.version for s in iter_sources(cfg.run_dir / "corpus")} == {
+        "andstor/smart_contracts:0x" + "cd" * 20
+    }

@@ -61,3 +61,14 @@ def test_training_stages_run_then_skip(tmp_path: Path) -> None:
         assert is_current(cfg, stages[name], run)
     cfg2 = load_config(None, [*TINY, f"--run.runs_dir={tmp_path / 'runs'}", "--run.name=t", "--finetune.lora_targets=attention"])
     assert is_current(cfg2, stages["pretrain"], run) and not is_current(cfg2, stages["finetune"], run)
+    # both training stages read run.seed: a new seed reruns them (the tokenizer does not read it)
+    cfg3 = load_config(
+        None, [*TINY, f"--run.runs_dir={tmp_path / 'runs'}", "--run.name=t", "--run.seed=1"]
+    )
+    assert is_current(cfg3, stages["tokenizer"], run)
+    assert not is_current(cfg3, stages["pretrain"], run) and not is_current(
+        cfg3, stages["finetune"], run
+    )
+    assert (
+        info["config"]["run.seed"] == 0 and "run" not in info["config"]
+    )  # the model records what the stage read

@@ -21,8 +21,10 @@ import json
 import logging
 import os
 import re
+import shutil
 import threading
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,7 +35,7 @@ from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_a
 from tqdm import tqdm
 
 from evmlm import atomic
-from evmlm.corpus.packages import CorpusError, Package, parse_remappings
+from evmlm.corpus.packages import CorpusError, Package, contained_rel, parse_remappings
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +44,53 @@ _KEY_RE = re.compile(r"(apikey=)[^&\s]+", re.I)
 
 
 class EtherscanError(CorpusError):
-    """Etherscan refused a request for good (bad key, bad address) or kept failing after retries."""
+    """Etherscan refused a request for good (bad key, bad address) or kept failing after retries.
+
+    ``kind`` classifies the failure for the per-address record (:class:`Failure`)."""
+
+    kind = "refused"
+
+
+class MalformedAnswerError(EtherscanError):
+    """An answer that is not the documented shape: a body that is not a JSON object, a
+    ``result[0]`` that is not one, a field of the wrong type (``Runs: "abc"``), a
+    ``SourceCode`` JSON that does not parse or a source named so that it cannot be a file
+    (empty, NUL, climbing out with ``..``, two names for one file)."""
+
+    kind = "malformed answer"
+
+
+class BadAddressError(EtherscanError):
+    """The address is not a 0x-prefixed 20-byte hex string (nothing was asked)."""
+
+    kind = "bad address"
+
+
+class GaveUpError(EtherscanError):
+    """Transient failures (429, 5xx, rate-limit answers, transport errors) outlasted the retries."""
+
+    kind = "gave up"
+
+
+class SourceWriteError(EtherscanError):
+    """The disk refused a contract's files (nothing of it is left behind)."""
+
+    kind = "write failed"
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why one address gave no contract: ``kind`` (``not verified``, ``malformed answer``,
+    ``refused``, ``bad address``, ``gave up``, ``write failed``) and a one-line ``message``."""
+
+    kind: str
+    message: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"kind": self.kind, "message": self.message}
+
+
+NOT_VERIFIED = Failure("not verified", "not verified")
 
 
 class _Retryable(Exception):
@@ -87,31 +135,110 @@ class VerifiedContract:
     source_format: str = "single"
 
 
+def _content(path: str, v: object, name: str) -> str:
+    if isinstance(v, dict):
+        v = v.get("content", "")
+    if not isinstance(v, str):
+        raise MalformedAnswerError(f"{name}: source {path!r} has no text content")
+    return v
+
+
 def parse_source_code(source_code: str, name: str) -> tuple[dict[str, str], list[str], str]:
     """Etherscan ``SourceCode`` -> (sources, remappings, format) for the three formats above.
 
-    Raises EtherscanError when a JSON-looking answer does not parse.
+    Raises MalformedAnswerError when a JSON-looking answer does not parse or is not a mapping
+    of path -> ``{"content": text}`` (or text), or remappings are not strings.
     """
     s = source_code.strip()
     if s.startswith("{{") and s.endswith("}}"):
         try:
             data = json.loads(s[1:-1])
         except ValueError as e:
-            raise EtherscanError(f"{name}: standard-JSON SourceCode does not parse ({e})") from e
-        if isinstance(data.get("sources"), dict):
-            srcs = {p: v.get("content", "") for p, v in data["sources"].items()}
-            remaps = list((data.get("settings") or {}).get("remappings") or [])
-            return srcs, remaps, "standard-json"
+            raise MalformedAnswerError(
+                f"{name}: standard-JSON SourceCode does not parse ({e})"
+            ) from e
+        if isinstance(data, dict) and isinstance(data.get("sources"), dict):
+            srcs = {str(p): _content(p, v, name) for p, v in data["sources"].items()}
+            settings = data.get("settings") or {}
+            remaps = settings.get("remappings") if isinstance(settings, dict) else None
+            if remaps is None:
+                remaps = []
+            if not isinstance(remaps, list) or not all(isinstance(r, str) for r in remaps):
+                raise MalformedAnswerError(
+                    f"{name}: standard-JSON settings.remappings is not a list of strings"
+                )
+            return srcs, list(remaps), "standard-json"
         s = s[1:-1].strip()  # some exports double-brace a plain multi-file mapping
     if s.startswith("{"):
         try:
             data = json.loads(s)
         except ValueError as e:
-            raise EtherscanError(f"{name}: multi-file SourceCode does not parse ({e})") from e
-        if "sources" in data and isinstance(data["sources"], dict):
+            raise MalformedAnswerError(f"{name}: multi-file SourceCode does not parse ({e})") from e
+        if isinstance(data, dict) and isinstance(data.get("sources"), dict):
             data = data["sources"]
-        return {p: (v.get("content", "") if isinstance(v, dict) else str(v)) for p, v in data.items()}, [], "multi-file"
+        if not isinstance(data, dict):
+            raise MalformedAnswerError(
+                f"{name}: multi-file SourceCode is not a JSON object of path -> source"
+            )
+        return {str(p): _content(p, v, name) for p, v in data.items()}, [], "multi-file"
     return {f"{name or 'Contract'}.sol": source_code}, [], "single"
+
+
+def file_names(sources: Mapping[str, str], what: str) -> dict[str, str]:
+    """Source name -> the relative file it is written to: a leading ``/`` dropped, then
+    normalised (:func:`evmlm.corpus.packages.contained_rel`).
+
+    Raises MalformedAnswerError naming ``what`` when a name is empty, holds a NUL, climbs out
+    of its folder with ``..``, or when two names land on one file (``/a.sol`` and ``a.sol``) or
+    one file is the folder of another (``a`` and ``a/b.sol``): nothing is ever overwritten.
+    """
+    out: dict[str, str] = {}
+    by_file: dict[str, str] = {}
+    for name in sources:
+        rel = contained_rel(name.lstrip("/")) if name.strip() else None
+        if rel is None:
+            raise MalformedAnswerError(
+                f"{what}: source name {name!r} cannot be a file (empty, NUL or outside its folder)"
+            )
+        if rel in by_file:
+            raise MalformedAnswerError(
+                f"{what}: sources {by_file[rel]!r} and {name!r} are one file {rel!r}"
+            )
+        by_file[rel] = name
+        out[name] = rel
+    for rel, name in by_file.items():
+        parts = rel.split("/")
+        for k in range(1, len(parts)):
+            folder = "/".join(parts[:k])
+            if folder in by_file:
+                raise MalformedAnswerError(
+                    f"{what}: source {by_file[folder]!r} is also the folder of {name!r}"
+                )
+    return out
+
+
+def write_sources(sources: Mapping[str, str], base: Path, what: str) -> None:
+    """Write ``sources`` (name -> text) as the files :func:`file_names` gives, under ``base``,
+    all or nothing: they are written into a temporary folder beside ``base`` that then replaces
+    it. Raises MalformedAnswerError for bad names, SourceWriteError when the disk refuses."""
+    names = file_names(sources, what)
+    base.parent.mkdir(parents=True, exist_ok=True)
+    tmp = atomic.make_temp_dir(base.parent, base.name)
+    try:
+        for name, text in sources.items():
+            atomic.write_text(tmp / names[name], text)
+        if base.is_dir() and not base.is_symlink():
+            shutil.rmtree(base)
+        elif base.exists() or base.is_symlink():
+            base.unlink()
+        os.replace(tmp, base)
+    except OSError as e:
+        raise SourceWriteError(
+            f"{what}: cannot write its sources under {base} ({e.strerror or e})"
+        ) from None
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 class RateLimiter:
@@ -185,6 +312,10 @@ class EtherscanClient:
             body = resp.json()
         except ValueError:
             raise _Retryable(f"{address}: answer is not JSON") from None
+        if not isinstance(body, dict):
+            raise MalformedAnswerError(
+                f"{address}: answer is a JSON {type(body).__name__}, not an object"
+            )
         result = body.get("result")
         if str(body.get("status")) != "1":
             text = result if isinstance(result, str) else str(body.get("message", ""))
@@ -192,19 +323,32 @@ class EtherscanClient:
                 raise _Retryable(f"{address}: {text}")
             raise EtherscanError(f"{address}: Etherscan says {redact(text, self._key)!r}")
         if not isinstance(result, list) or not result:
-            raise EtherscanError(f"{address}: unexpected answer shape")
+            raise MalformedAnswerError(f"{address}: result is not a non-empty list")
+        if not isinstance(result[0], dict):
+            raise MalformedAnswerError(
+                f"{address}: result[0] is a {type(result[0]).__name__}, not an object"
+            )
         return result[0]
 
-    def fetch_raw(self, address: str) -> dict[str, Any]:
-        """The ``result[0]`` object for ``address`` (from the cache when present).
-
-        Raises EtherscanError for a malformed address, a permanent refusal, or when retries run out.
-        """
-        if not ADDRESS_RE.match(address):
-            raise EtherscanError(f"{address}: not a 0x-prefixed 20-byte hex address")
+    def _cached(self, address: str) -> tuple[dict[str, Any], VerifiedContract | None] | None:
+        """The cached ``result[0]`` of ``address`` and its contract, when cached and still valid."""
         cf = self._cache_file(address)
-        if cf is not None and cf.is_file():
-            return json.loads(cf.read_text())
+        if cf is None or not cf.is_file():
+            return None
+        try:
+            raw = json.loads(cf.read_text(encoding="utf-8"))
+            return raw, contract_from_answer(address, raw)
+        except (OSError, ValueError, EtherscanError) as e:
+            log.warning("etherscan cache %s unusable (%s); fetching again", cf, str(e)[:120])
+            return None
+
+    def _fetch(self, address: str) -> tuple[dict[str, Any], VerifiedContract | None]:
+        if not ADDRESS_RE.match(address):
+            raise BadAddressError(f"{address}: not a 0x-prefixed 20-byte hex address")
+        hit = self._cached(address)
+        if hit is not None:
+            return hit
+        raw: dict[str, Any] = {}
         try:
             for attempt in Retrying(stop=stop_after_attempt(self.retries + 1), wait=wait_exponential(multiplier=self.backoff_s, max=30),
                                     retry=retry_if_exception_type(_Retryable), reraise=False):
@@ -212,40 +356,46 @@ class EtherscanClient:
                     raw = self._request(address)
         except RetryError as e:
             last = e.last_attempt.exception()
-            raise EtherscanError(f"{redact(str(last), self._key)} (gave up after {self.retries + 1} tries)") from None
+            raise GaveUpError(
+                f"{redact(str(last), self._key)} (gave up after {self.retries + 1} tries)"
+            ) from None
+        contract = contract_from_answer(address, raw)  # raises before anything is cached
+        cf = self._cache_file(address)
         if cf is not None:
             atomic.write_json(cf, raw)
-        return raw
+        return raw, contract
+
+    def fetch_raw(self, address: str) -> dict[str, Any]:
+        """The ``result[0]`` object for ``address``, validated (:func:`contract_from_answer`)
+        before it is cached, so a malformed answer fails each time it is asked and never sticks;
+        a cached answer is used when present and still valid.
+
+        Raises BadAddressError, EtherscanError (a permanent refusal), GaveUpError (retries ran
+        out), MalformedAnswerError (an answer not in the documented shape).
+        """
+        return self._fetch(address)[0]
 
     def fetch(self, address: str) -> VerifiedContract | None:
-        """The verified contract at ``address``, or None when it is not verified."""
-        raw = self.fetch_raw(address)
-        code = raw.get("SourceCode") or ""
-        if not code.strip():
-            return None
-        name = raw.get("ContractName") or "Contract"
-        srcs, remaps, fmt = parse_source_code(code, name)
-        evm = raw.get("EVMVersion") or ""
-        lic = raw.get("LicenseType") or None
-        return VerifiedContract(
-            address=address.lower(), name=name, sources=srcs, remappings=remaps, compiler_version=raw.get("CompilerVersion", ""),
-            optimizer=str(raw.get("OptimizationUsed", "0")) == "1", runs=int(raw.get("Runs") or 200),
-            evm_version=None if evm.lower() in ("", "default") else evm, license=None if lic in ("None", "") else lic, source_format=fmt,
-        )
+        """The verified contract at ``address``, or None when it is not verified.
 
-    def fetch_many(self, addresses: Iterable[str], *, workers: int = 2, batch_size: int = 25, progress: bool = True) -> tuple[list[VerifiedContract], dict[str, str]]:
-        """Fetch addresses in batches on ``workers`` threads. Returns (verified contracts, failures
-        address -> reason); unverified addresses are failures with reason ``not verified``."""
+        Raises as :meth:`fetch_raw`."""
+        return self._fetch(address)[1]
+
+    def fetch_many(self, addresses: Iterable[str], *, workers: int = 2, batch_size: int = 25,
+                   progress: bool = True) -> tuple[list[VerifiedContract], dict[str, Failure]]:
+        """Fetch addresses in batches on ``workers`` threads. Returns (verified contracts,
+        failures address -> :class:`Failure`); an unverified address is :data:`NOT_VERIFIED`.
+        One address's failure never stops the batch."""
         addrs = list(dict.fromkeys(a.strip() for a in addresses if a.strip()))
         found: list[VerifiedContract] = []
-        failed: dict[str, str] = {}
+        failed: dict[str, Failure] = {}
 
-        def one(a: str) -> tuple[str, VerifiedContract | None, str | None]:
+        def one(a: str) -> tuple[str, VerifiedContract | None, Failure | None]:
             try:
                 c = self.fetch(a)
-                return a, c, None if c else "not verified"
+                return a, c, None if c else NOT_VERIFIED
             except EtherscanError as e:
-                return a, None, str(e)
+                return a, None, Failure(e.kind, str(e))
 
         with ThreadPoolExecutor(max_workers=max(1, workers)) as ex, tqdm(total=len(addrs), desc="etherscan", unit="addr", disable=not progress) as bar:
             for i in range(0, len(addrs), batch_size):
@@ -253,69 +403,183 @@ class EtherscanClient:
                     if c is not None:
                         found.append(c)
                     else:
-                        failed[a] = err or "unknown"
+                        failed[a] = err or Failure("unknown", "unknown")
                     bar.update(1)
         return found, failed
 
 
+_IDENT = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*$")
+_TEXT_FIELDS = (
+    "SourceCode",
+    "ContractName",
+    "CompilerVersion",
+    "OptimizationUsed",
+    "Runs",
+    "EVMVersion",
+    "LicenseType",
+)
+
+
+def contract_from_answer(address: str, raw: object) -> VerifiedContract | None:
+    """Etherscan's ``result[0]`` for ``address`` -> the contract, or None when not verified.
+
+    Checks the shape before anything is used: an object whose ``SourceCode``,
+    ``ContractName``, ``CompilerVersion``, ``OptimizationUsed``, ``Runs``, ``EVMVersion`` and
+    ``LicenseType`` are strings (or numbers) when present, ``Runs`` a whole number >= 0 (200
+    when empty), ``ContractName`` a Solidity identifier, and source names that are files
+    (:func:`file_names`). Raises MalformedAnswerError naming the address and the field.
+    """
+    addr = address.lower()
+    if not isinstance(raw, dict):
+        raise MalformedAnswerError(f"{addr}: answer is a {type(raw).__name__}, not an object")
+    for k in _TEXT_FIELDS:
+        v = raw.get(k)
+        if v is not None and (not isinstance(v, (str, int, float)) or isinstance(v, bool)):
+            raise MalformedAnswerError(f"{addr}: field {k} is a {type(v).__name__}, not text")
+    code = str(raw.get("SourceCode") or "")
+    if not code.strip():
+        return None
+    name = str(raw.get("ContractName") or "Contract")
+    if not _IDENT.match(name):
+        raise MalformedAnswerError(
+            f"{addr}: ContractName {name[:60]!r} is not a Solidity identifier"
+        )
+    runs = raw.get("Runs")
+    runs_text = "200" if runs is None or runs == "" else str(runs).strip()
+    if not runs_text.isdigit():
+        raise MalformedAnswerError(f"{addr}: Runs {runs_text[:20]!r} is not a whole number")
+    try:
+        srcs, remaps, fmt = parse_source_code(code, name)
+    except MalformedAnswerError as e:
+        raise MalformedAnswerError(f"{addr}: {e}") from None
+    if not srcs:
+        raise MalformedAnswerError(f"{addr}: SourceCode holds no sources")
+    file_names(srcs, addr)
+    try:
+        parse_remappings([r.split(":", 1)[-1] for r in remaps], where=addr)
+    except CorpusError as e:
+        raise MalformedAnswerError(str(e)) from None
+    evm = str(raw.get("EVMVersion") or "")
+    lic = str(raw.get("LicenseType") or "") or None
+    return VerifiedContract(
+        address=addr,
+        name=name,
+        sources=srcs,
+        remappings=remaps,
+        compiler_version=str(raw.get("CompilerVersion") or ""),
+        optimizer=str(raw.get("OptimizationUsed", "0")) == "1",
+        runs=int(runs_text),
+        evm_version=None if evm.lower() in ("", "default") else evm,
+        license=None if lic == "None" else lic,
+        source_format=fmt,
+    )
+
+
 def read_addresses(addresses: Iterable[str], address_file: str | None) -> list[str]:
-    """Addresses from the config list plus a file (one per line, ``#`` comments)."""
+    """Addresses from the config list plus a file (one per line, ``#`` comments).
+
+    Raises CorpusError when the file is missing, unreadable or not UTF-8 text."""
     out = [str(a) for a in addresses]
     if address_file:
         p = Path(address_file)
         if not p.is_file():
             raise CorpusError(f"corpus.etherscan_address_file: {p} does not exist")
-        for line in p.read_text().splitlines():
+        try:
+            text = p.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise CorpusError(
+                f"corpus.etherscan_address_file: {p} is not a readable text file of addresses ({e})"
+            ) from None
+        for line in text.splitlines():
             line = line.split("#", 1)[0].strip()
             if line:
                 out.append(line)
     return out
 
 
+META_SUFFIX = ".etherscan.json"  # <address>.etherscan.json beside the <address>/ folder of sources
+FAILURES = "failures.json"
+
+
 def write_contract(c: VerifiedContract, root: Path) -> Package:
-    """Write a verified contract's files under ``root/<address>/`` (atomically) and describe it as a Package."""
+    """Write a verified contract's files under ``root/<address>/`` (all or nothing, see
+    :func:`write_sources`) and its metadata beside them as ``root/<address>.etherscan.json``
+    (outside the sources' folder, so no source name can reach it); describe it as a Package.
+
+    Raises MalformedAnswerError for source names that are not files, SourceWriteError when the
+    disk refuses."""
     base = root / c.address
-    for path, text in c.sources.items():
-        rel = path.lstrip("/").replace("..", "__")
-        atomic.write_text(base / rel, text)
-    atomic.write_json(base / "_etherscan.json", {k: v for k, v in asdict(c).items() if k != "sources"})
+    write_sources(c.sources, base, c.address)
+    atomic.write_json(
+        root / f"{c.address}{META_SUFFIX}", {k: v for k, v in asdict(c).items() if k != "sources"}
+    )
     remaps = tuple((a, b) for a, b in parse_remappings([r.split(":", 1)[-1] for r in c.remappings], where=c.address))
     return Package(name="", version=c.address, root=base, remappings=remaps, license=c.license, source="etherscan")
 
 
+def _write_all(
+    found: list[VerifiedContract], failed: dict[str, Failure], root: Path
+) -> list[Package]:
+    """Write every contract (a write failure joins ``failed``), then ``root/failures.json``
+    (address -> ``{kind, message}``, every failure of this batch)."""
+    packages = []
+    for c in found:
+        try:
+            packages.append(write_contract(c, root))
+        except EtherscanError as e:
+            failed[c.address] = Failure(e.kind, str(e))
+    atomic.write_json(root / FAILURES, {a: f.to_json() for a, f in sorted(failed.items())})
+    return packages
+
+
+def _client(cfg: Any, key: str, cache_dir: Path | None) -> EtherscanClient:
+    return EtherscanClient(
+        key,
+        url=cfg.etherscan_url,
+        chain_id=cfg.etherscan_chain_id,
+        calls_per_s=cfg.etherscan_calls_per_s,
+        retries=cfg.etherscan_retries,
+        cache_dir=cache_dir,
+    )
+
+
 def etherscan_packages(cfg: Any, out_root: Path, *, cache_dir: Path | None = Path(".cache/evmlm/etherscan"), progress: bool = True) -> list[Package]:
-    """Corpus-stage hook: fetch the configured addresses, write their files, return their packages."""
+    """Corpus-stage hook: fetch the configured addresses, write their files, return their
+    packages. Failed addresses are logged and recorded in ``out_root/failures.json``."""
     key = os.environ.get(cfg.etherscan_key_env, "")
     if not key:
         raise CorpusError(f"corpus.sources has 'etherscan' but ${cfg.etherscan_key_env} is not set; export your Etherscan API key in it")
     addrs = read_addresses(cfg.etherscan_addresses, cfg.etherscan_address_file)
-    with EtherscanClient(key, url=cfg.etherscan_url, chain_id=cfg.etherscan_chain_id, calls_per_s=cfg.etherscan_calls_per_s,
-                         retries=cfg.etherscan_retries, cache_dir=cache_dir) as client:
+    with _client(cfg, key, cache_dir) as client:
         found, failed = client.fetch_many(addrs, workers=cfg.etherscan_workers, batch_size=cfg.etherscan_batch_size, progress=progress)
+    packages = _write_all(found, failed, out_root)
     for a, why in failed.items():
-        log.warning("etherscan %s: %s", a, why)
-    log.info("etherscan: %d verified, %d failed, %d HTTP calls", len(found), len(failed), client.calls)
-    return [write_contract(c, out_root) for c in found]
+        log.warning("etherscan %s: %s: %s", a, why.kind, why.message)
+    log.info(
+        "etherscan: %d verified, %d failed, %d HTTP calls", len(packages), len(failed), client.calls
+    )
+    return packages
 
 
 def fetch_to_dir(cfg: Any, out_dir: Path, *, progress: bool = True) -> dict[str, Any]:
     """Fetch ``cfg``'s addresses (a CorpusConfig) into ``out_dir/<address>/`` (usable as a
-    ``dir`` corpus). Returns a summary dict with a one-line ``line``. Raises CorpusError when
-    the key variable is unset."""
+    ``dir`` corpus). Returns a summary dict: ``line`` (one line), ``verified``, ``failed``
+    (address -> :class:`Failure`, also written to ``out_dir/failures.json``), ``calls``.
+    Raises CorpusError when the key variable is unset."""
     key = os.environ.get(cfg.etherscan_key_env, "")
     if not key:
         raise CorpusError(f"${cfg.etherscan_key_env} is not set; export your Etherscan API key in it")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise CorpusError(
+            f"--out {out_dir}: is a file; give a folder (one subfolder per address goes there)"
+        )
     addrs = read_addresses(cfg.etherscan_addresses, cfg.etherscan_address_file)
-    with EtherscanClient(key, url=cfg.etherscan_url, chain_id=cfg.etherscan_chain_id, calls_per_s=cfg.etherscan_calls_per_s,
-                         retries=cfg.etherscan_retries) as client:
+    with _client(cfg, key, Path(".cache/evmlm/etherscan")) as client:
         found, failed = client.fetch_many(addrs, workers=cfg.etherscan_workers, batch_size=cfg.etherscan_batch_size, progress=progress)
-    files = 0
-    for c in found:
-        write_contract(c, out_dir)
-        files += len(c.sources)
-    reasons: dict[str, int] = {}
-    for why in failed.values():
-        k = "not verified" if why == "not verified" else why.split(": ", 1)[-1][:60]
-        reasons[k] = reasons.get(k, 0) + 1
-    line = f"{len(found)}/{len(addrs)} verified contracts, {files} files -> {out_dir}; {client.calls} HTTP calls; failed: {reasons or 'none'}"
-    return {"line": line, "verified": len(found), "failed": failed, "calls": client.calls}
+    packages = _write_all(found, failed, out_dir)
+    files = sum(len(c.sources) for c in found if c.address not in failed)
+    reasons = dict(Counter(f.kind for f in failed.values()).most_common())
+    n = len(dict.fromkeys(a.strip() for a in addrs if a.strip()))
+    line = (f"{len(packages)}/{n} verified contracts, {files} files -> {out_dir}; "
+            f"{client.calls} HTTP calls; failed: {reasons or 'none'}")
+    return {"line": line, "verified": len(packages), "failed": failed, "calls": client.calls}

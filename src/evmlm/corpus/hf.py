@@ -23,8 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from evmlm import atomic
-from evmlm.corpus.etherscan import EtherscanError, parse_source_code
+from evmlm.corpus.etherscan import EtherscanError, parse_source_code, write_sources
 from evmlm.corpus.packages import CorpusError, Package, parse_remappings
 
 log = logging.getLogger(__name__)
@@ -142,10 +141,13 @@ def _slug(text: str) -> str:
 
 
 def write_record(rec: ContractRecord, root: Path, dataset: str) -> Package:
-    """Write a record's files under ``root/<dataset>/<key>/`` and describe it as a Package."""
+    """Write a record's files under ``root/<dataset>/<key>/`` (all or nothing, see
+    :func:`evmlm.corpus.etherscan.write_sources`) and describe it as a Package.
+
+    Raises EtherscanError (MalformedAnswerError for source names that cannot be files) or
+    CorpusError for a malformed remapping."""
     base = root / _slug(dataset) / _slug(rec.key)
-    for path, text in rec.sources.items():
-        atomic.write_text(base / path.lstrip("/").replace("..", "__"), text)
+    write_sources(rec.sources, base, f"{dataset} {rec.key}")
     remaps = parse_remappings([r.split(":", 1)[-1] for r in rec.remappings], where=rec.key)
     return Package(name="", version=f"{dataset}:{rec.key}", root=base, remappings=remaps, license=rec.license, source="hf")
 
@@ -156,7 +158,11 @@ def hf_packages(cfg: Any, out_root: Path) -> list[Package]:
     for name in cfg.hf_datasets:
         n = 0
         for rec in iter_records(name, split=cfg.hf_split, data_files=cfg.hf_data_files, max_rows=cfg.hf_max_rows):
-            out.append(write_record(rec, out_root, name))
+            try:
+                out.append(write_record(rec, out_root, name))
+            except CorpusError as e:  # one bad record is skipped, the dataset goes on
+                log.warning("%s: %s", rec.key, e)
+                continue
             n += 1
         log.info("hf %s: %d contracts", name, n)
     return out

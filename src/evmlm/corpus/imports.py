@@ -20,8 +20,8 @@ from typing import Callable, Iterable, Sequence
 
 from semantic_version import Version
 
-from evmlm.corpus.packages import Package
-from evmlm.solc.versions import PragmaError, pragmas, satisfying_versions, strip_comments
+from evmlm.corpus.packages import Package, contained_rel
+from evmlm.corpus.source_text import strip_comments
 
 log = logging.getLogger(__name__)
 
@@ -69,34 +69,80 @@ def _semver(v: str) -> Version:
 
 
 def _join(importer: str, rel: str) -> str:
+    return _join_raw(importer, rel).lstrip("/")
+
+
+def _join_raw(importer: str, rel: str) -> str:
+    """``rel`` (``./x``, ``../x``) relative to the importer's folder, normalised; may start
+    with ``..`` (climbing out) -- solc's rule for relative imports."""
     base = posixpath.dirname(importer)
-    joined = posixpath.normpath(posixpath.join(base, rel)) if base else posixpath.normpath(rel)
-    return joined.lstrip("/")
+    return posixpath.normpath(posixpath.join(base, rel)) if base else posixpath.normpath(rel)
 
 
 @dataclass
 class Job:
     """The sources of one compile: ``sources`` logical path -> text, the solc ``remappings``,
-    the ``targets`` whose contracts are wanted, ``origins`` (logical path -> package spec) and
-    ``missing`` imports (``"importer: import"``) that no package provides."""
+    the ``targets`` whose contracts are wanted, ``origins`` (logical path -> package spec),
+    ``missing`` imports (``"importer: import"``) that no package provides and ``outside``
+    imports (same form) that point outside the corpus -- an absolute path, a ``..`` climbing
+    out of the package, a remapping target or a symbolic link leading elsewhere; they are
+    never read."""
 
     sources: dict[str, str] = field(default_factory=dict)
     remappings: list[str] = field(default_factory=list)
     targets: list[str] = field(default_factory=list)
     origins: dict[str, str] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
+    outside: list[str] = field(default_factory=list)
+
+
+OUTSIDE = "import outside the corpus"  # the compile failure reason of a Job with ``outside``
+
+
+def outside_message(entry: str) -> str:
+    """The one-line failure message of a :attr:`Job.outside` entry ``"importer: import"``."""
+    importer, _, imp = entry.partition(": ")
+    return (f"{importer}: import {imp!r} points outside the corpus (its own files, the bundled "
+            "packages, declared remappings); not read")
+
+
+_OUTSIDE = object()  # :meth:`ImportResolver._resolve`'s answer for an import leaving the corpus
 
 
 class ImportResolver:
-    """Resolves imports against a universe of packages (the bundled corpus plus any others)."""
+    """Resolves imports against a universe of packages (the bundled corpus plus any others).
 
-    def __init__(self, packages: Iterable[Package]):
+    ``compatible(importer_text, imported_text)``: whether two files can be compiled together
+    (their pragmas); it picks the version of an undeclared import (:meth:`default`). None: the
+    newest version.
+
+    Containment: an import resolves only to a file of the importing source's own package, of
+    another package in the universe, or through a declared remapping into one of them; the
+    file must lie inside that package's folder (:meth:`Package.inside`, symbolic links
+    followed). Anything else lands in :attr:`Job.outside` and is never read.
+    """
+
+    def __init__(
+        self, packages: Iterable[Package], *, compatible: Callable[[str, str], bool] | None = None
+    ):
         self.packages = list(packages)
+        self.compatible = compatible
         self._by_name: dict[str, list[Package]] = {}
         for p in self.packages:
             self._by_name.setdefault(p.name, []).append(p)
         self._names = sorted(self._by_name, key=len, reverse=True)
         self._texts: dict[tuple[int, str], str | None] = {}
+        self._contained: dict[tuple[int, str], bool] = {}
+
+    def _inside(self, pkg: Package, rel: str) -> bool:
+        """:meth:`Package.inside` for a package on disk, once per resolver; True in memory
+        (a key that is not there is simply missing: nothing is read)."""
+        if pkg.files is not None:
+            return True
+        key = (id(pkg), rel)
+        if key not in self._contained:
+            self._contained[key] = pkg.inside(rel)
+        return self._contained[key]
 
     def _read(self, pkg: Package, rel: str) -> str | None:
         """File text, read once per resolver (jobs share their imports' strings)."""
@@ -107,20 +153,17 @@ class ImportResolver:
 
     def default(self, name: str, rel: str | None = None, importer_text: str | None = None) -> Package | None:
         """The version an undeclared import of ``name`` means: the newest one that has ``rel``
-        and whose copy of it has pragmas some installed solc satisfies together with the
-        importer's (so ``pragma ^0.6.0`` importing OpenZeppelin gets 3.x, not 5.x); else the newest."""
+        and whose copy of it the resolver's ``compatible(importer_text, its_text)`` accepts (the
+        compile side passes :func:`evmlm.solc.versions.compatible_pragmas`, so ``pragma
+        ^0.6.0`` importing OpenZeppelin gets 3.x, not 5.x); else the newest."""
         cands = sorted(self._by_name.get(name) or [], key=lambda p: _semver(p.version), reverse=True)
         if not cands:
             return None
-        if rel is not None and importer_text is not None:
-            want = pragmas(importer_text)
+        if rel is not None and importer_text is not None and self.compatible is not None:
             for p in cands:
                 text = self._read(p, rel)
-                try:
-                    if text is not None and satisfying_versions({"importer": want, "imported": pragmas(text)}):
-                        return p
-                except PragmaError:
-                    continue
+                if text is not None and self.compatible(importer_text, text):
+                    return p
         return cands[0]
 
     def _package_target(self, target: str) -> tuple[Package, str] | None:
@@ -173,6 +216,9 @@ class ImportResolver:
             job.origins[logical] = pkg.spec
             for imp in imports_of(text):
                 hit = self._resolve(root, pkg, logical, imp, prefix, remaps, job.remappings)
+                if hit is _OUTSIDE or (hit is not None and not self._inside(hit[1], hit[2])):
+                    job.outside.append(f"{logical}: {imp}")
+                    continue
                 if hit is None:
                     job.missing.append(f"{logical}: {imp}")
                     continue
@@ -182,20 +228,33 @@ class ImportResolver:
         job.remappings.extend(f"{k}={v}" for k, v in sorted(remaps.items()) if f"{k}={v}" not in job.remappings)
         return job
 
-    def _resolve(self, root: Package, pkg: Package, logical: str, imp: str, prefix: Callable[[Package], str],
-                 remaps: dict[str, str], given: Sequence[str]) -> tuple[str, Package, str] | None:
+    def _resolve(
+        self,
+        root: Package,
+        pkg: Package,
+        logical: str,
+        imp: str,
+        prefix: Callable[[Package], str],
+        remaps: dict[str, str],
+        given: Sequence[str],
+    ) -> tuple[str, Package, str] | None | object:
         """(logical path, owning package, package-relative path) of ``imp`` imported by ``logical``
-        (a file of ``pkg``), recording in ``remaps`` any solc remapping the choice needs."""
+        (a file of ``pkg``), recording in ``remaps`` any solc remapping the choice needs; None
+        when no package has it; :data:`_OUTSIDE` when it leaves the corpus (an absolute path or
+        a ``..`` out of a package on disk). The caller still checks the answer's containment."""
         own = prefix(pkg)
         if pkg.files is not None and given:
             mapped = apply_remappings(given, logical, imp if not imp.startswith(".") else _join(logical, imp))
             if mapped in pkg.files:
                 return mapped, pkg, mapped
+        on_disk = pkg.files is None
+        if on_disk and imp.startswith("/"):
+            return _OUTSIDE
         if imp.startswith("."):
-            target = _join(logical, imp)
-            if target.startswith(own):
+            target = _join_raw(logical, imp)
+            if target.startswith(own) and contained_rel(target[len(own) :]) is not None:
                 return target, pkg, target[len(own) :]
-            return None
+            return _OUTSIDE if on_disk else None
         # package-internal remappings (e.g. bedrock's "src/" -> package "src/")
         best = None
         for a, b in pkg.remappings:
@@ -214,8 +273,11 @@ class ImportResolver:
             if own + b != a:  # solc must rewrite the import exactly as we did
                 remaps[f"{own}:{a}" if own else a] = own + b
             return own + rel, pkg, rel
-        if not pkg.name and pkg.read(imp) is not None:  # unnamed package (dir, Etherscan, in-memory): own files first
-            return imp, pkg, imp
+        if not pkg.name:  # unnamed package (dir, Etherscan, in-memory): own files first
+            if on_disk and not self._inside(pkg, imp):
+                return _OUTSIDE
+            if self._read(pkg, imp) is not None:
+                return imp, pkg, imp
         for name in self._names:
             if not name or not imp.startswith(name + "/"):
                 continue

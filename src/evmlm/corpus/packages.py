@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import posixpath
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -66,6 +68,21 @@ def excluded(rel_path: str) -> str | None:
     return None
 
 
+_REAL_ROOTS: dict[Path, Path] = {}  # package root -> its real path (symlinks resolved), asked often
+
+
+def contained_rel(rel: str) -> str | None:
+    """``rel`` normalised (``a/./b`` -> ``a/b``) when it is a relative POSIX path that stays
+    inside its folder; None when it is empty, absolute, climbs out with ``..`` or holds a NUL
+    (no file may be named so)."""
+    if not rel or "\0" in rel or rel.startswith("/"):
+        return None
+    norm = posixpath.normpath(rel)
+    if norm in (".", "..") or norm.startswith("../"):
+        return None
+    return norm
+
+
 @dataclass(frozen=True)
 class Package:
     """A folder of Solidity sources importable as ``name/...``.
@@ -90,10 +107,11 @@ class Package:
         return f"{self.name}@{self.version}"
 
     def read(self, rel: str) -> str | None:
-        """Text of a package-relative file, or None when it does not exist."""
+        """Text of a package-relative file, or None when it does not exist or lies outside the
+        package (:meth:`inside` is False): a read never leaves ``root``."""
         if self.files is not None:
             return self.files.get(rel)
-        if self.root is None:
+        if self.root is None or not self.inside(rel):
             return None
         p = self.root / rel
         try:
@@ -101,19 +119,45 @@ class Package:
         except OSError:
             return None
 
+    def inside(self, rel: str) -> bool:
+        """Whether ``rel`` names a place inside the package: for in-memory ``files``, a key of
+        them; on disk, a relative path (:func:`contained_rel`) that, symbolic links followed,
+        stays under ``root``. A path that does not exist yet but would stay inside counts."""
+        if self.files is not None:
+            return rel in self.files
+        if self.root is None or contained_rel(rel) is None:
+            return False
+        real_root = self._real_root()
+        try:
+            return (self.root / rel).resolve().is_relative_to(real_root)
+        except (OSError, RuntimeError):  # a symlink loop
+            return False
+
+    def _real_root(self) -> Path:
+        assert self.root is not None
+        real = _REAL_ROOTS.get(self.root)
+        if real is None:
+            real = _REAL_ROOTS[self.root] = self.root.resolve()
+        return real
+
     def disk_path(self, rel: str) -> Path | None:
         return None if self.root is None else self.root / rel
 
     def sol_files(self) -> Iterator[str]:
-        """Package-relative paths of every .sol file, sorted."""
+        """Package-relative paths of every .sol file, sorted. On disk, a file whose symbolic
+        link points outside ``root`` is left out (:meth:`inside`)."""
         if self.files is not None:
             yield from sorted(k for k in self.files if k.endswith(".sol"))
             return
         if self.root is None or not self.root.is_dir():
             return
-        for p in sorted(self.root.rglob("*.sol")):
-            if p.is_file():
-                yield p.relative_to(self.root).as_posix()
+        found = [
+            Path(d) / f for d, _, files in os.walk(self.root) for f in files if f.endswith(".sol")
+        ]  # linked folders not entered
+        for p in sorted(found):
+            rel = p.relative_to(self.root).as_posix()
+            if p.is_file() and (not p.is_symlink() or self.inside(rel)):
+                yield rel
 
     def to_json(self) -> dict:
         return {

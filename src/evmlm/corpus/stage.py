@@ -20,7 +20,7 @@ from evmlm import atomic
 from evmlm.config import CorpusConfig
 from evmlm.corpus.manifest import MANIFEST, PACKAGES
 from evmlm.corpus.packages import CorpusError, Package, check_fetched, excluded, npm_packages, parse_remappings
-from evmlm.solc.versions import pragmas
+from evmlm.corpus.source_text import pragmas
 
 log = logging.getLogger(__name__)
 

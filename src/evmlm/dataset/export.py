@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -123,7 +122,7 @@ def export(records: Sequence[dict[str, Any]], out_dir: str | Path) -> dict[str, 
     per_split = {s: [r for r in rows if r["split"] == s] for s in SPLITS}
     # column-wise, so that an empty split still gets the full schema
     dd = datasets.DatasetDict({s: datasets.Dataset.from_dict({f: [r[f] for r in per_split[s]] for f in FIELDS}, features=feats) for s in SPLITS})
-    tmp = Path(tempfile.mkdtemp(prefix=".hf.", dir=out))
+    tmp = atomic.make_temp_dir(out, "hf")  # mode 0777 less the umask (mkdtemp gives 0700)
     try:
         dd.save_to_disk(str(tmp), num_shards={s: 1 for s in SPLITS})  # one shard each: deterministic, and an empty split still loads
         _replace_dir(tmp, out / HF_DIR)

@@ -24,7 +24,7 @@ def run_stage(ctx: StageContext) -> dict[str, Any]:
         out_dir=ctx.stage_dir,
         config=ctx.config.dataset,
         corpus_dir=ctx.dir_of("corpus"),
-        workers=ctx.config.run.threads,
+        workers=ctx.threads,
         lift_config=ctx.config.lift,
     )
     b = stats["build"]

@@ -187,8 +187,8 @@ def run_stage(ctx: Any) -> dict[str, Any]:
         ctx.stage_dir,
         config=ctx.config.evaluate,
         compile_dir=ctx.dir_of("compile"),
-        run_name=ctx.config.run.name,
-        threads=ctx.config.run.threads,
+        run_name=ctx.run_dir.name,
+        threads=ctx.threads,
     )
     summary.pop("files", None)
     return summary

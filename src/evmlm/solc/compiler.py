@@ -24,10 +24,18 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from evmlm import atomic
+from evmlm.corpus.imports import OUTSIDE, ImportResolver, outside_message
+from evmlm.corpus.packages import CorpusError, Package, npm_packages
 from evmlm.errors import EvmlmError
 from evmlm.solc.driver import CompilerPool, CompilerUnavailableError, default_pool
 from evmlm.solc.settings import CompileSetting, get_setting, supports
-from evmlm.solc.versions import PragmaError, pragmas, resolve_version, satisfying_versions
+from evmlm.solc.versions import (
+    PragmaError,
+    compatible_pragmas,
+    pragmas,
+    resolve_version,
+    satisfying_versions,
+)
 
 log = logging.getLogger(__name__)
 
@@ -451,9 +459,6 @@ def compile_sources(
     Raises CompileError naming the file and solc's first error (also for missing imports and
     unsatisfiable pragmas), UnknownSettingError for a bad setting name.
     """
-    from evmlm.corpus.imports import ImportResolver
-    from evmlm.corpus.packages import CorpusError, Package, npm_packages
-
     if not sources:
         raise CompileError("compile_sources: no sources given; pass a mapping path -> Solidity text", reason="no sources")
     try:
@@ -464,7 +469,11 @@ def compile_sources(
     if not remappings:
         remappings = _derive_remappings(files, {p.name for p in universe})
     root = Package(name="", version="0", files=files, source="memory")
-    job = ImportResolver([root, *universe]).job(root, sorted(files), remappings=remappings)
+    job = ImportResolver([root, *universe], compatible=compatible_pragmas).job(
+        root, sorted(files), remappings=remappings
+    )
+    if job.outside:
+        raise CompileError(outside_message(job.outside[0]), reason=OUTSIDE)
     return compile_job(job.sources, job.targets, setting=setting, version=version, remappings=job.remappings, missing=job.missing, timeout_s=timeout_s)
 
 

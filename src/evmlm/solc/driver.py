@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import subprocess
+import tempfile
 import threading
 import time
 from collections import OrderedDict
@@ -98,11 +99,23 @@ class NodeWorker:
 
 
 def run_native(compiler: Compiler, standard_input: str, timeout_s: float) -> str:
-    """One ``solc --standard-json`` run of a native binary."""
+    """One ``solc --standard-json`` run of a native binary, in an empty temporary folder: every
+    source comes in ``standard_input``, and solc's own import reader (allowed only under its
+    working directory, the base path) then finds nothing on disk to read."""
     try:
-        proc = subprocess.run([compiler.location, "--standard-json"], input=standard_input, capture_output=True, text=True, timeout=timeout_s)
+        with tempfile.TemporaryDirectory(prefix="evmlm-solc-") as empty:
+            proc = subprocess.run(
+                [compiler.location, "--standard-json"],
+                input=standard_input,
+                capture_output=True,
+                text=True,
+                timeout=timeout_s,
+                cwd=empty,
+            )
     except subprocess.TimeoutExpired as e:
-        raise CompilerUnavailableError(f"native solc {compiler.version} timed out after {timeout_s:.0f} s") from e
+        raise CompilerUnavailableError(
+            f"native solc {compiler.version} timed out after {timeout_s:.0f} s"
+        ) from e
     return proc.stdout
 
 

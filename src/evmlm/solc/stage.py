@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import shutil
+import stat
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -29,14 +30,14 @@ from tqdm import tqdm
 
 from evmlm import atomic
 from evmlm.config import CompileConfig
-from evmlm.corpus.imports import ImportResolver, Job
+from evmlm.corpus.imports import OUTSIDE, ImportResolver, Job, outside_message
 from evmlm.corpus.manifest import read_manifest, read_packages
 from evmlm.corpus.packages import Package
 from evmlm.errors import EvmlmError
 from evmlm.solc.compiler import CompileError, CompileResult, JobSpec, UnsupportedSettingError, allowed_versions, cache_path, choose_version, compile_batch
 from evmlm.solc.driver import CompilerPool
 from evmlm.solc.settings import CompileSetting, get_setting
-from evmlm.solc.versions import PragmaError, spread_versions
+from evmlm.solc.versions import PragmaError, compatible_pragmas, spread_versions
 
 log = logging.getLogger(__name__)
 
@@ -76,24 +77,39 @@ def iter_results(compile_dir: str | Path) -> Iterator[CompileResult]:
 
 
 def _store(compile_dir: Path, key: str) -> None:
-    """Place the cached result under results/ (a hard link when possible, else a copy)."""
+    """Place the cached result under results/: a hard link when the cache file has the mode a
+    new file gets here (umask), else a copy (a cache entry written 0600 by an older version)."""
     dst = _result_path(compile_dir, key)
     if dst.is_file():
         return
     src = cache_path(key)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    tmp.unlink(missing_ok=True)
-    try:
-        os.link(src, tmp)
-    except OSError:
+    with atomic.atomic_path(dst) as tmp:
+        if stat.S_IMODE(src.stat().st_mode) == stat.S_IMODE(tmp.stat().st_mode):
+            tmp.unlink()
+            try:
+                os.link(src, tmp)
+                return
+            except OSError:
+                pass
         shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
+
+
+def _prune_results(compile_dir: Path, rows: list[dict[str, Any]]) -> int:
+    """Delete every file under results/ that no ``ok`` index row names (left by an interrupted
+    or differently configured earlier run; they would count in the stage's output digest).
+    Returns how many were deleted."""
+    keep = {_result_path(compile_dir, r["key"]).name for r in rows if r["status"] == "ok"}
+    gone = 0
+    for p in (compile_dir / RESULTS).iterdir() if (compile_dir / RESULTS).is_dir() else ():
+        if p.name not in keep and (p.is_file() or p.is_symlink()):
+            p.unlink()
+            gone += 1
+    return gone
 
 
 def _plan(entries: list[dict[str, Any]], packages: list[Package]) -> list[tuple[dict[str, Any], Job, str | None, str | None]]:
     """(entry, job, resolved version or None, version error) per manifest entry."""
-    resolver = ImportResolver(packages)
+    resolver = ImportResolver(packages, compatible=compatible_pragmas)
     by_spec = {(p.name, p.version): p for p in packages}
     plan = []
     for e in entries:
@@ -167,7 +183,13 @@ def _extra_version_batches(plan: list, rows: dict[tuple[int, str], dict[str, Any
     groups: dict[tuple[str, str, str], list[int]] = {}
     for (i, sname), row in rows.items():
         e, job, version, verr = plan[i]
-        if verr is not None or job.missing or version is None or row["status"] == "skipped":
+        if (
+            verr is not None
+            or job.missing
+            or job.outside
+            or version is None
+            or row["status"] == "skipped"
+        ):
             continue
         for v in spread_versions(allowed_versions(job.sources), versions):
             if v != row["solc"]:
@@ -216,12 +238,14 @@ def compile_corpus(entries: list[dict[str, Any]], packages: list[Package], cfg: 
     groups: dict[tuple[str, str], list[int]] = {}  # (group label, solc version) -> files; batches keep a version's runs together
     for i, (e, job, version, verr) in enumerate(plan):
         for setting in settings:
-            if verr is not None:
+            if job.outside:
+                record(i, setting, CompileError(outside_message(job.outside[0]), reason=OUTSIDE))
+            elif verr is not None:
                 record(i, setting, CompileError(f"{e['path']}: {verr}", reason="no compiler" if "no installed" in verr else "conflicting pragmas"))
             elif job.missing:
                 miss = job.missing[0]
                 record(i, setting, CompileError(f"{miss.split(': ', 1)[0]}: import {miss.split(': ', 1)[-1]!r} not found in the corpus packages", reason="missing import"))
-        if verr is None and not job.missing:
+        if verr is None and not job.missing and not job.outside:
             groups.setdefault((_group_label(e), version or ""), []).append(i)
     batches = [(key[1], setting, members[k : k + BATCH_FILES]) for key, members in sorted(groups.items(), key=lambda kv: kv[0][1])
                for setting in settings for k in range(0, len(members), BATCH_FILES)]
@@ -266,6 +290,9 @@ def compile_corpus(entries: list[dict[str, Any]], packages: list[Package], cfg: 
         extras_of.setdefault((i, sname), []).append(row)
     ordered = [row for i in range(len(plan)) for s in settings for row in [rows[(i, s.name)], *extras_of.get((i, s.name), [])]]
     atomic.write_text(out_dir / INDEX, "".join(json.dumps(r, sort_keys=True) + "\n" for r in ordered))
+    pruned = _prune_results(out_dir, ordered)
+    if pruned:
+        log.info("compile: removed %d results no index row names", pruned)
     ok_files = {r["path"] + "\0" + r["package"] + r["version"] for r in ordered if r["status"] == "ok"}
     reasons = Counter(r["reason"] for r in ordered if r["status"] == "failed")
     files_failed_all = Counter()

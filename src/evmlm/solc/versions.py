@@ -21,14 +21,24 @@ from typing import Iterable, Mapping, Sequence
 
 from semantic_version import NpmSpec, Version
 
+from evmlm.corpus.source_text import PRAGMA_RE, pragmas, strip_comments
 from evmlm.errors import EvmlmError
 
+__all__ = [
+    "PRAGMA_RE",
+    "Compiler",
+    "PragmaError",
+    "compatible_pragmas",
+    "installed_compilers",
+    "parse_pragma",
+    "pragmas",
+    "resolve_version",
+    "satisfying_versions",
+    "spread_versions",
+    "strip_comments",
+]
+
 log = logging.getLogger(__name__)
-
-PRAGMA_RE = re.compile(r"pragma\s+solidity\s+([^;]+);")
-# A string literal (kept) or a comment (dropped): import paths may contain "//".
-_COMMENT_RE = re.compile(r"(\"(?:\\.|[^\"\\\n])*\"|'(?:\\.|[^'\\\n])*')|//[^\n]*|/\*.*?\*/", re.S)
-
 
 class PragmaError(EvmlmError, ValueError):
     """A version pragma cannot be parsed, pragmas conflict, or no installed compiler satisfies them."""
@@ -41,21 +51,6 @@ class Compiler:
     version: str
     kind: str
     location: str
-
-
-def strip_comments(text: str) -> str:
-    """The text with // and /* */ comments removed (string literals kept intact)."""
-    return _COMMENT_RE.sub(lambda m: m.group(1) or " ", text)
-
-
-def pragmas(text: str) -> list[str]:
-    """The ``pragma solidity`` expressions of a source text (comments ignored)."""
-    return list(_pragmas(text))
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def _pragmas(text: str) -> tuple[str, ...]:
-    return tuple(p.strip() for p in PRAGMA_RE.findall(strip_comments(text)))
 
 
 def _normalise(expr: str) -> str:
@@ -120,6 +115,20 @@ def satisfying_versions(file_pragmas: Mapping[str, Iterable[str]], *, installed:
     versions = sorted({Version(v) for v in (installed if installed is not None else [c.version for c in installed_compilers()])}, reverse=True)
     specs = [parse_pragma(expr) for exprs in file_pragmas.values() for expr in exprs]
     return [str(v) for v in versions if all(spec.match(v) for spec in specs)]
+
+
+def compatible_pragmas(importer_text: str, imported_text: str) -> bool:
+    """Whether some installed compiler satisfies the pragmas of both texts (False when either
+    pragma does not parse). :class:`evmlm.corpus.imports.ImportResolver` takes it to pick the
+    version of an undeclared import."""
+    try:
+        return bool(
+            satisfying_versions(
+                {"importer": pragmas(importer_text), "imported": pragmas(imported_text)}
+            )
+        )
+    except PragmaError:
+        return False
 
 
 def spread_versions(candidates: Sequence[str], n: int) -> list[str]:

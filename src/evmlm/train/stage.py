@@ -152,8 +152,8 @@ def run_pretrain_stage(ctx: StageContext) -> dict[str, Any]:
     n_val = write_token_file(val_texts, tokenizer, data / "val.bin")
     key = {"pretrain": to_dict(cfg), "tokenizer": _tokenizer_digest(tok_dir), "train": atomic.sha256_file(data / "train.bin"), "seed": ctx.config.run.seed}
     clear_stale_checkpoints(out, key)
-    info = {"config": to_dict(ctx.config), "data": {"train_tokens": n_train, "val_tokens": n_val, "train_sha256": key["train"], "tokenizer_sha256": key["tokenizer"]}}
-    res = pretrain(cfg, tokenizer=tokenizer, data_dir=data, out_dir=out, seed=ctx.config.run.seed, threads=effective_threads(ctx.config.run.threads), resume=True, info=info)
+    info = {"config": ctx.declared(), "data": {"train_tokens": n_train, "val_tokens": n_val, "train_sha256": key["train"], "tokenizer_sha256": key["tokenizer"]}}
+    res = pretrain(cfg, tokenizer=tokenizer, data_dir=data, out_dir=out, seed=ctx.config.run.seed, threads=effective_threads(ctx.threads), resume=True, info=info)
     summary = {"line": res.line() + f" ({n_train:,} train / {n_val:,} val tokens, {n_tac} TAC functions)", **result_dict(res), "train_tokens": n_train, "val_tokens": n_val}
     if _is_main_process():
         atomic.write_json(out / "metrics.json", summary)
@@ -191,9 +191,9 @@ def run_finetune_stage(ctx: StageContext) -> dict[str, Any]:
     fingerprint = dataset_fingerprint(ds_dir)
     base_digest = atomic.sha256_file(Path(base) / "model.safetensors") if (Path(base) / "model.safetensors").is_file() else base
     clear_stale_checkpoints(out, {"finetune": to_dict(cfg), "dataset": fingerprint, "base": base_digest, "seed": ctx.config.run.seed})
-    info = {"config": to_dict(ctx.config), "dataset_fingerprint": fingerprint, "base_model_sha256": base_digest}
+    info = {"config": ctx.declared(), "dataset_fingerprint": fingerprint, "base_model_sha256": base_digest}
     tok_dir = ctx.dir_of("tokenizer") if (ctx.dir_of("tokenizer") / "tokenizer.json").is_file() else None
-    res = finetune(cfg, base_model=base, train_records=train, eval_records=val, out_dir=out, tokenizer_dir=tok_dir, seed=ctx.config.run.seed, threads=effective_threads(ctx.config.run.threads), resume=True, info=info)
+    res = finetune(cfg, base_model=base, train_records=train, eval_records=val, out_dir=out, tokenizer_dir=tok_dir, seed=ctx.config.run.seed, threads=effective_threads(ctx.threads), resume=True, info=info)
     summary = {"line": res.line(), **res.to_dict(), "dataset_fingerprint": fingerprint}
     if _is_main_process():
         atomic.write_json(out / "metrics.json", summary)
