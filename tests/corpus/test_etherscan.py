@@ -313,8 +313,13 @@ def test_verified_contract_cannot_read_local_files_through_imports(server, tmp_p
 
 def _malformed_answers() -> dict[str, object]:
     """address -> an answer body that breaks the documented shape (the server sends it as is)."""
-    ok = lambda e: {"status": "1", "message": "OK", "result": [e]}  # noqa: E731
-    multi = lambda files: json.dumps({p: {"content": TOKEN} for p in files})
+
+    def ok(e: object) -> dict[str, object]:
+        return {"status": "1", "message": "OK", "result": [e]}
+
+    def multi(files: list[str]) -> str:
+        return json.dumps({p: {"content": TOKEN} for p in files})
+
     return {
         "0x" + "b1" * 20: [{"status": "1"}],  # a list body
         "0x" + "b2" * 20: {
