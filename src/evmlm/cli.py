@@ -321,22 +321,62 @@ def decompile(
     else:
         typer.echo(text, nl=False)
 
-def main() -> None:
-    """Console entry point: one-line errors for user mistakes, exit status 2."""
-    try:
-        app(standalone_mode=False)
-    except EvmlmError as e:
-        typer.echo(f"error: {e}", err=True)
-        sys.exit(2)
-    except (typer.Abort, KeyboardInterrupt):
-        typer.echo("aborted", err=True)
-        sys.exit(130)
-    except Exception as e:  # click usage errors
-        import click
 
-        if isinstance(e, click.exceptions.ClickException):
-            e.show()
-            sys.exit(e.exit_code)
-        if isinstance(e, click.exceptions.Exit):
-            sys.exit(e.exit_code)
-        raise
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _usage_error(e: Exception) -> str:
+    """One line for a click/typer usage error: the command, what is wrong, where help is."""
+    ctx = getattr(e, "ctx", None)
+    where = ctx.command_path if ctx is not None else "evmlm"
+    fmt = getattr(e, "format_message", None)
+    return f"error: {where}: {_one_line(fmt() if fmt else e)} (see '{where} --help')"
+
+
+def _interrupted(signum: int, frame: Any) -> None:
+    """SIGINT: stop the solc workers first (compile threads then fail fast instead of restarting
+    them), then interrupt the main thread as Python's default handler does."""
+    from evmlm.solc.driver import stop_all_workers
+
+    stop_all_workers()
+    raise KeyboardInterrupt
+
+
+def run_cli(args: list[str] | None = None) -> int:
+    """Run the command line on ``args`` (default ``sys.argv[1:]``); returns the exit status.
+
+    0 success; 2 a usage error or a user error (:class:`EvmlmError`: bad input, missing path,
+    bad config), printed as one line on stderr; 130 interrupted (Ctrl-C); 1 a bug (traceback).
+    """
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError
+
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, _interrupted)
+    try:
+        rv = app(args=args, prog_name="evmlm", standalone_mode=False)
+    except EvmlmError as e:
+        typer.echo(f"error: {_one_line(e)}", err=True)
+        return 2
+    except NoArgsIsHelpError as e:
+        typer.echo(e.format_message(), err=True)
+        return 2
+    except ClickException as e:  # typer's vendored click: usage errors, bad parameters
+        typer.echo(_usage_error(e), err=True)
+        return 2 if e.exit_code == 1 else e.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        rv = 130
+    finally:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+    if rv == 130:  # typer turns KeyboardInterrupt into Exit(130) and returns its code
+        typer.echo("interrupted", err=True)
+    return rv if isinstance(rv, int) else 0
+
+
+def main() -> None:
+    """Console entry point (``evmlm``, ``python -m evmlm``): exits with :func:`run_cli`'s status."""
+    sys.exit(run_cli())
