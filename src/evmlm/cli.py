@@ -61,9 +61,32 @@ def _print_stage(rec: dict[str, Any]) -> None:
     typer.echo(f"[{rec['stage']}] {state}" + (f": {line}" if line else ""))
 
 
+def _check_stages(until: str | None, force: list[str] | None) -> None:
+    """Raise a usage error for an unknown ``--until`` / ``--force`` stage (before any work)."""
+    from evmlm.pipeline import stage_names
+
+    names = stage_names()
+    for flag, value in [("--until", until)] + [("--force", f) for f in force or ()]:
+        if value is not None and value not in names:
+            raise typer.BadParameter(f"unknown stage {value!r} (stages: {', '.join(names)})", param_hint=f"'{flag}'")
+
+
+def _check_out(path: Path, *, folder: bool) -> None:
+    """Fail before any work when an output path cannot be written: ``folder`` (a report folder)
+    must not be a file; a file must not be a folder, and an existing parent must be a folder."""
+    if folder and path.exists() and not path.is_dir():
+        raise typer.BadParameter(f"{path}: is a file; pass a folder for the report", param_hint="'--out'")
+    if not folder and path.is_dir():
+        raise typer.BadParameter(f"{path}: is a folder; pass a file name to write", param_hint="'--out'")
+    parent = next((q for q in path.absolute().parents if q.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise typer.BadParameter(f"{path}: {parent} is a file, not a folder", param_hint="'--out'")
+
+
 def run_chain(config: Path | None, name: str | None, extra: list[str], until: str | None, force: list[str] | None = None) -> None:
     from evmlm.pipeline import run_pipeline
 
+    _check_stages(until, force)
     cfg = load_run_config(config, name, extra)
     run_pipeline(cfg, until=until, force=tuple(force or ()), on_stage=_print_stage)
     typer.echo(f"run directory: {cfg.run_dir}")
@@ -107,11 +130,10 @@ def lift(
     import time
 
     from evmlm.evm import lift_contract
-    from evmlm.evm.disasm import BytecodeError
     from evmlm.evm.lifter import read_lift_input, render
 
     if fmt not in ("tac", "json"):
-        raise BytecodeError(f"--format {fmt}: expected tac or json")
+        raise typer.BadParameter(f"{fmt!r}: expected tac or json", param_hint="'--format'")
     data, abi_list, layout, what = read_lift_input(bytecode, abi_file=str(abi) if abi else None, storage_layout_file=str(storage_layout) if storage_layout else None)
     t0 = time.perf_counter()
     lc = lift_contract(data, abi=abi_list, storage_layout=layout, what=what)
@@ -269,10 +291,13 @@ def evaluate_(
         return
     from evmlm.evaluate.stage import evaluate as run_evaluate
     from evmlm.pipeline import run_pipeline
+    from evmlm.train.inference import check_model
 
     cfg = load_run_config(config, name, extra)
-    run_pipeline(cfg, until="dataset", on_stage=_print_stage)
+    check_model(model)  # cheap (no weights loaded): before the chain up to the dataset runs
     target = out or cfg.run_dir / f"evaluate-{model.resolve().name}"
+    _check_out(target, folder=True)
+    run_pipeline(cfg, until="dataset", on_stage=_print_stage)
     summary = run_evaluate(model, cfg.run_dir / "dataset", target, config=cfg.evaluate, compile_dir=cfg.run_dir / "compile", run_name=cfg.run.name, threads=cfg.run.threads)
     typer.echo(f"[evaluate] {summary['line']}")
     typer.echo(f"report: {target / 'report.md'}")
@@ -298,9 +323,14 @@ def decompile(
     from evmlm.decompile import decompile as run_decompile
     from evmlm.decompile import load_signature_db
 
+    from evmlm.train.inference import check_model
+
     if fmt not in ("sol", "json"):
-        raise typer.BadParameter("--format must be sol or json")
+        raise typer.BadParameter(f"{fmt!r}: expected sol or json", param_hint="'--format'")
     cfg = DecompileConfig(max_new_tokens=max_tokens, batch_size=batch_size, temperature=temperature)
+    if out is not None:
+        _check_out(out, folder=False)
+    check_model(model)  # cheap checks before lifting, fetching or generating
     live = sys.stderr.isatty() if stream is None else stream
     current = [-1]
 
