@@ -67,8 +67,16 @@ def _keep_logging() -> None:
 # (command words, case) -> (extra arguments; {} placeholders name fixture files), and a word the
 # one-line message must contain. Commands that read the run config share the config cases.
 CONFIG_COMMANDS = [
-    ["run"], ["corpus"], ["compile"], ["show-config"], ["dataset", "build"], ["dataset", "stats"],
-    ["tokenizer", "train"], ["pretrain"], ["finetune"], ["evaluate"],
+    ["run"],
+    ["corpus"],
+    ["compile"],
+    ["show-config"],
+    ["dataset", "build"],
+    ["dataset", "stats"],
+    ["tokenizer", "train"],
+    ["pretrain"],
+    ["finetune"],
+    ["evaluate"],
 ]
 CONFIG_CASES = {
     "missing argument": (["--config"], "requires an argument"),
@@ -125,16 +133,30 @@ OTHER = {
         "bad value": (["--until", "bogus"], "--until"),
     },
 }
-CASES = [(tuple(c), case, args, word) for c in CONFIG_COMMANDS for case, (args, word) in CONFIG_CASES.items()]
-CASES += [(c, case, args, word) for c, cases in OTHER.items() for case, (args, word) in cases.items()]
-CASE_IDS = [" ".join(c) + ": " + case + ("" if (c, case) not in [(x[0], x[1]) for x in CASES[:i]] else " 2")
-            for i, (c, case, _, _) in enumerate(CASES)]
+CASES = [
+    (tuple(c), case, args, word)
+    for c in CONFIG_COMMANDS
+    for case, (args, word) in CONFIG_CASES.items()
+]
+CASES += [
+    (c, case, args, word) for c, cases in OTHER.items() for case, (args, word) in cases.items()
+]
+CASE_IDS = [
+    " ".join(c) + ": " + case + ("" if (c, case) not in [(x[0], x[1]) for x in CASES[:i]] else " 2")
+    for i, (c, case, _, _) in enumerate(CASES)
+]
 
 
 @pytest.mark.parametrize(("command", "case", "args", "word"), CASES, ids=CASE_IDS)
 def test_usage_errors_are_one_line_exit_2(
-    command: tuple[str, ...], case: str, args: list[str], word: str, files: dict[str, Path],
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    command: tuple[str, ...],
+    case: str,
+    args: list[str],
+    word: str,
+    files: dict[str, Path],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.chdir(tmp_path)  # no configs/default.yaml: nothing of the repo's runs is touched
 
@@ -159,15 +181,35 @@ def test_usage_errors_are_one_line_exit_2(
 
 @pytest.mark.parametrize(
     "args",
-    [["lift"], ["lift", "0x6000", "--bogus"], ["sample", "-m", "x", "-p", "y", "--max-tokens", "abc"], ["bogus"],
-     ["decompile", "0x6000", "-m", "{missing}"], ["show-config", "--config", "{binary}"]],
-    ids=["missing argument", "unknown option", "bad value", "unknown command", "missing path", "corrupt file"],
+    [
+        ["lift"],
+        ["lift", "0x6000", "--bogus"],
+        ["sample", "-m", "x", "-p", "y", "--max-tokens", "abc"],
+        ["bogus"],
+        ["decompile", "0x6000", "-m", "{missing}"],
+        ["show-config", "--config", "{binary}"],
+    ],
+    ids=[
+        "missing argument",
+        "unknown option",
+        "bad value",
+        "unknown command",
+        "missing path",
+        "corrupt file",
+    ],
 )
 def test_entry_point_subprocess(args: list[str], files: dict[str, Path]) -> None:
     """``python -m evmlm`` (the installed entry point), as a user runs it."""
     argv = [a.format(**{k: str(v) for k, v in files.items()}) for a in args]
-    r = subprocess.run([sys.executable, "-m", "evmlm", *argv], cwd=files["dir"], capture_output=True, text=True,
-                       timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    r = subprocess.run(
+        [sys.executable, "-m", "evmlm", *argv],
+        check=False,
+        cwd=files["dir"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
     assert r.returncode == 2, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and r.stderr.startswith("error: "), r.stderr
     assert r.stdout == ""

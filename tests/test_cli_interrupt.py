@@ -26,7 +26,8 @@ def _sources(folder: Path, n: int = 80) -> Path:
         )
         (folder / f"C{i}.sol").write_text(
             "// SPDX-License-Identifier: MIT\npragma solidity ^0.8.0;\n"
-            f"contract C{i} {{\n    event E(uint256, uint256);\n    mapping(uint256 => uint256) s;\n{fns}\n}}\n"
+            f"contract C{i} {{\n    event E(uint256, uint256);\n"
+            f"    mapping(uint256 => uint256) s;\n{fns}\n}}\n"
         )
     return folder
 
@@ -37,16 +38,31 @@ def _start_compiling(tmp_path: Path) -> tuple[subprocess.Popen[str], list[psutil
     src = _sources(tmp_path / "src")
     env = {**os.environ, "EVMLM_CACHE_DIR": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "evmlm", "run", "--corpus.sources=[dir]", f"--corpus.directory={src}",
-         f"--run.runs_dir={tmp_path / 'runs'}", "--until", "compile"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "evmlm",
+            "run",
+            "--corpus.sources=[dir]",
+            f"--corpus.directory={src}",
+            f"--run.runs_dir={tmp_path / 'runs'}",
+            "--until",
+            "compile",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     deadline = time.monotonic() + 60
     workers: list[psutil.Process] = []
     while not workers and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.1)
         try:
-            workers = [c for c in psutil.Process(proc.pid).children(recursive=True) if c.name() == "node"]
+            workers = [
+                c for c in psutil.Process(proc.pid).children(recursive=True) if c.name() == "node"
+            ]
         except psutil.Error:
             pass
     assert workers, "no node worker started"
@@ -97,8 +113,22 @@ def test_interrupt_outside_compile_is_130(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text("{}")  # passes the cheap model-folder check
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "evmlm", "decompile", "0x" + "ab" * 20, "--model", str(tmp_path), "--rpc-url", url],
-            cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "evmlm",
+                "decompile",
+                "0x" + "ab" * 20,
+                "--model",
+                str(tmp_path),
+                "--rpc-url",
+                url,
+            ],
+            cwd=ROOT,
+            env={**os.environ, "HF_HUB_OFFLINE": "1"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         conn, _ = srv.accept()  # the request arrived: the CLI is waiting for the answer
         proc.send_signal(signal.SIGINT)

@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -130,13 +132,14 @@ def lift(
     import time
 
     from evmlm.evm import lift_contract
-    from evmlm.evm.lifter import read_lift_input, render
+    from evmlm.evm.inputs import read_bytecode_input
+    from evmlm.evm.lifter import render
 
     if fmt not in ("tac", "json"):
         raise typer.BadParameter(f"{fmt!r}: expected tac or json", param_hint="'--format'")
-    data, abi_list, layout, what = read_lift_input(bytecode, abi_file=str(abi) if abi else None, storage_layout_file=str(storage_layout) if storage_layout else None)
+    inp = read_bytecode_input(bytecode, abi_file=abi, storage_layout_file=storage_layout)
     t0 = time.perf_counter()
-    lc = lift_contract(data, abi=abi_list, storage_layout=layout, what=what)
+    lc = lift_contract(inp.bytecode, abi=inp.abi, storage_layout=inp.storage_layout, what=inp.name)
     ms = (time.perf_counter() - t0) * 1000
     typer.echo(render(lc, selector=selector, signature=signature, fmt=fmt, internal=internal), nl=fmt == "json")
     kinds = ", ".join(f"{sum(f.kind == k for f in lc.functions)} {k}" for k in ("public", "fallback", "receive", "internal") if any(f.kind == k for f in lc.functions))
@@ -379,10 +382,8 @@ def run_cli(args: list[str] | None = None) -> int:
     0 success; 2 a usage error or a user error (:class:`EvmlmError`: bad input, missing path,
     bad config), printed as one line on stderr; 130 interrupted (Ctrl-C); 1 a bug (traceback).
     """
+    # typer 0.29 (pinned) raises its vendored click's exceptions, not click's own
     from typer._click.exceptions import ClickException, NoArgsIsHelpError
-
-    import signal
-    import threading
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, _interrupted)

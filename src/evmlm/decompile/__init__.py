@@ -17,7 +17,6 @@ reason is stated per function (also in :attr:`FunctionOutput.error`).
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -27,6 +26,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from evmlm.config import DecompileConfig
 from evmlm.errors import EvmlmError
+from evmlm.evm.inputs import BytecodeInput, read_bytecode_input
 from evmlm.evaluate.generation import generate_completions, generation_budget
 from evmlm.train.prompt import fit_prompt
 
@@ -37,18 +37,12 @@ _EMIT = re.compile(r"\bEMIT\(([A-Za-z_$][\w$]*)")
 
 
 class DecompileInputError(EvmlmError):
-    """The decompile input is not bytecode, a readable file or an artifact with bytecode."""
+    """An address without an RPC URL or code, an unreachable node, or a selector the contract
+    does not have. (Bytecode input itself fails with the lifter's ``BytecodeError``.)"""
 
 
-@dataclass(frozen=True)
-class DecompileInput:
-    """Runtime bytecode with what an artifact may add. ``name``: where it came from (for messages)."""
-
-    bytecode: bytes
-    abi: list[Any] | None = None
-    storage_layout: dict[str, Any] | None = None
-    name: str = "bytecode"
-    contract_name: str | None = None
+#: The decompile input: :class:`evmlm.evm.inputs.BytecodeInput` (bytecode, ABI, storage layout).
+DecompileInput = BytecodeInput
 
 
 _ADDRESS = re.compile(r"\s*0[xX][0-9a-fA-F]{40}\s*")
@@ -81,47 +75,22 @@ def fetch_code(address: str, rpc_url: str, *, timeout_s: float = 20.0) -> str:
     return code
 
 
-def read_input(source: str | bytes | Mapping[str, Any], *, rpc_url: str | None = None) -> DecompileInput:
-    """Parse a decompile input: hex text (``0x`` optional), a path to a hex / binary / artifact
-    JSON file, raw bytes, an artifact mapping (Hardhat/Foundry/Truffle ``deployedBytecode``,
-    solc standard-JSON ``evm.deployedBytecode.object``; ``abi`` and ``storageLayout`` are kept),
-    or a contract address (``0x`` + 40 hex digits) fetched from ``rpc_url``.
+def read_input(source: str | bytes | Mapping[str, Any], *, rpc_url: str | None = None) -> BytecodeInput:
+    """Parse a decompile input: a contract address (``0x`` + 40 hex digits) fetched from
+    ``rpc_url``, else anything :func:`evmlm.evm.inputs.read_bytecode_input` reads (hex, a hex /
+    binary / artifact JSON file, raw bytes, an artifact mapping; ``abi`` and ``storageLayout``
+    are kept).
 
-    Raises :class:`DecompileInputError` for an unreadable file or an address without an RPC
-    URL, and the lifter's ``BytecodeError`` for input that is not bytecode.
+    Raises :class:`DecompileInputError` for an address without an RPC URL or code, and the
+    lifter's ``BytecodeError`` for input that is not bytecode or a readable file.
     """
     from evmlm.evm.disasm import load_bytecode
 
-    name = "bytecode"
-    obj: Any = source
     if isinstance(source, str) and _ADDRESS.fullmatch(source):
         if not rpc_url:
             raise DecompileInputError(f"{source.strip()}: looks like an address; pass --rpc-url (or set EVMLM_RPC_URL) to fetch its code, or pass the bytecode")
-        return DecompileInput(load_bytecode(fetch_code(source, rpc_url), what=source.strip()), name=source.strip())
-    if isinstance(source, str) and not source.strip().startswith("{") and not re.fullmatch(r"\s*(0[xX])?[0-9a-fA-F\s]*", source):
-        path = Path(source).expanduser()
-        if not path.is_file():
-            raise DecompileInputError(f"{source}: neither hex bytecode nor an existing file; pass runtime bytecode as hex, a file or an artifact JSON")
-        name = str(path)
-        data = path.read_bytes()
-        try:
-            text = data.decode("utf-8")
-            obj = json.loads(text) if text.lstrip().startswith("{") else text
-        except UnicodeDecodeError:
-            obj = data
-        except json.JSONDecodeError as e:
-            raise DecompileInputError(f"{path}: looks like JSON but does not parse ({e.msg} at line {e.lineno}); pass a valid artifact") from e
-    elif isinstance(source, str) and source.strip().startswith("{"):
-        try:
-            obj = json.loads(source)
-        except json.JSONDecodeError as e:
-            raise DecompileInputError(f"input JSON does not parse ({e.msg}); pass a valid artifact") from e
-    abi = layout = cname = None
-    if isinstance(obj, Mapping):
-        abi = obj.get("abi") if isinstance(obj.get("abi"), list) else None
-        layout = obj.get("storageLayout") if isinstance(obj.get("storageLayout"), Mapping) else None
-        cname = obj.get("contractName") if isinstance(obj.get("contractName"), str) else None
-    return DecompileInput(load_bytecode(obj, what=name), abi, dict(layout) if layout else None, name, cname)
+        return BytecodeInput(load_bytecode(fetch_code(source, rpc_url), what=source.strip()), name=source.strip())
+    return read_bytecode_input(source)
 
 
 # ----------------------------------------------------------------------------------- assembly
@@ -198,16 +167,13 @@ def event_declarations(tacs: Sequence[str], abi: Sequence[Mapping[str, Any]] | N
     when the ABI names it. Topic0 = keccak-256 of the event's canonical signature (Solidity ABI
     spec, "Events"). Events the ABI does not describe become comments (``// event 0x...``).
     """
-    from eth_utils import keccak
-
-    from evmlm.evaluate.behaviour import abi_type
+    from evmlm.evm.abi import signature_of, topic_of
 
     by_topic: dict[str, Mapping[str, Any]] = {}
     by_name: dict[str, Mapping[str, Any]] = {}
     for item in abi or []:
         if item.get("type") == "event":
-            sig = f"{item['name']}({','.join(abi_type(p) for p in item.get('inputs', []))})"
-            by_topic["0x" + keccak(text=sig).hex()] = item
+            by_topic[f"{topic_of(signature_of(item)):#066x}"] = item
             by_name.setdefault(str(item["name"]), item)
     seen: list[str] = []
     for tac in tacs:
@@ -334,15 +300,13 @@ def resolve_signature(selector: str | None, abi: Sequence[Mapping[str, Any]] | N
         return lifted_signature
     if selector is None:
         return None
-    from eth_utils import keccak
-
-    from evmlm.evaluate.behaviour import abi_type
+    from evmlm.evm.abi import selector_of, signature_of
 
     sel = selector.lower().removeprefix("0x")
     for item in abi or []:
         if item.get("type") == "function":
-            sig = f"{item['name']}({','.join(abi_type(p) for p in item.get('inputs', []))})"
-            if keccak(text=sig)[:4].hex() == sel:
+            sig = signature_of(item)
+            if f"{selector_of(sig):08x}" == sel:
                 return sig
     if signatures is not None:
         if isinstance(signatures, Mapping):
@@ -354,7 +318,7 @@ def resolve_signature(selector: str | None, abi: Sequence[Mapping[str, Any]] | N
 
 
 def decompile(
-    bytecode: str | bytes | Mapping[str, Any] | DecompileInput,
+    bytecode: str | bytes | Mapping[str, Any] | BytecodeInput,
     model_dir: str | Path | None = None,
     *,
     model: Any = None,
@@ -382,7 +346,7 @@ def decompile(
     from evmlm.evm import lift_contract
 
     cfg = config or DecompileConfig()
-    inp = bytecode if isinstance(bytecode, DecompileInput) else read_input(bytecode, rpc_url=rpc_url)
+    inp = bytecode if isinstance(bytecode, BytecodeInput) else read_input(bytecode, rpc_url=rpc_url)
     if model is None or tokenizer is None:
         if model_dir is None:
             raise DecompileInputError("no model: pass a model folder (e.g. runs/<name>/finetune/model)")

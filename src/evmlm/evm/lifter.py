@@ -281,55 +281,6 @@ def recover_selectors(bytecode: str | bytes | Mapping[str, Any], *, config: Any 
     return [f"{s:#010x}" for s in sorted(cfg.dispatch.selectors)]
 
 
-def read_lift_input(source: str, *, abi_file: str | None = None, storage_layout_file: str | None = None) -> tuple[Any, list | None, dict | None, str]:
-    """Resolve the ``evmlm lift`` argument: a path (hex text, raw bytes or an artifact JSON with
-    ``abi`` / ``storageLayout`` taken from it) or hex itself. Returns (bytecode input, abi,
-    storage layout, name for errors). Raises :class:`BytecodeError` for unreadable files."""
-    import json
-    from pathlib import Path
-
-    what = "bytecode argument"
-    data: Any = source
-    abi: list | None = None
-    layout: dict | None = None
-    p = Path(source)
-    looks_like_path = len(source) < 4096 and ("/" in source or "." in source or p.exists())
-    if looks_like_path and not p.is_file() and not source.removeprefix("0x").isalnum():
-        raise BytecodeError(f"{source}: no such file; pass runtime bytecode as hex or a file holding it")
-    if looks_like_path and p.is_file():
-        what = str(p)
-        raw = p.read_bytes()
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            text = None
-        data = raw if text is None else text
-        if text is not None and text.lstrip().startswith("{"):
-            try:
-                obj = json.loads(text)
-            except json.JSONDecodeError as e:
-                raise BytecodeError(f"{p}: not valid JSON ({e.msg} at line {e.lineno})") from e
-            if isinstance(obj, dict):
-                data = obj
-                abi = obj.get("abi") if isinstance(obj.get("abi"), list) else None
-                layout = obj.get("storageLayout") or obj.get("storage_layout")
-    for path, kind in ((abi_file, "abi"), (storage_layout_file, "storage layout")):
-        if path is None:
-            continue
-        fp = Path(path)
-        try:
-            loaded = json.loads(fp.read_text())
-        except (OSError, json.JSONDecodeError) as e:
-            raise BytecodeError(f"{fp}: cannot read the {kind} JSON ({e}); pass a solc {kind} file") from e
-        if kind == "abi":
-            abi = loaded.get("abi") if isinstance(loaded, dict) else loaded
-        else:
-            layout = loaded.get("storageLayout", loaded) if isinstance(loaded, dict) else None
-            if layout is None:
-                raise BytecodeError(f"{fp}: not a solc storageLayout object")
-    return data, abi, layout, what
-
-
 def render(lc: LiftedContract, *, selector: str | None = None, signature: str | None = None, fmt: str = "tac", internal: bool = True) -> str:
     """Text of a lifted contract for the CLI: all functions' TAC (or JSON), or one function's.
 
