@@ -320,7 +320,12 @@ def decompile(
     stream: Annotated[Optional[bool], typer.Option("--stream/--no-stream", help="Stream generation to stderr (default: when stderr is a terminal).")] = None,
     rpc_url: Annotated[Optional[str], typer.Option("--rpc-url", envvar="EVMLM_RPC_URL", help="JSON-RPC node to fetch the code of an address input.")] = None,
 ) -> None:
-    """Decompile runtime bytecode (hex, file, artifact JSON or an address with --rpc-url) into one Solidity file (or JSON)."""
+    """Decompile runtime bytecode (hex, file, artifact JSON or an address with --rpc-url) into one Solidity file (or JSON).
+
+    Exit status 0 when the file is written; 2 for bad input, with one line on stderr and
+    nothing written -- also for bytecode with no function at all (no dispatcher, fallback or
+    receive: often creation bytecode instead of runtime bytecode).
+    """
     from evmlm import atomic
     from evmlm.config import DecompileConfig
     from evmlm.decompile import decompile as run_decompile

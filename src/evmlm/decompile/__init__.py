@@ -41,6 +41,11 @@ class DecompileInputError(EvmlmError):
     does not have. (Bytecode input itself fails with the lifter's ``BytecodeError``.)"""
 
 
+class NoFunctionsError(DecompileInputError):
+    """The bytecode has no function to decompile: no dispatcher, fallback or receive (often
+    creation bytecode passed instead of runtime bytecode). ``evmlm decompile`` exits 2."""
+
+
 #: The decompile input: :class:`evmlm.evm.inputs.BytecodeInput` (bytecode, ABI, storage layout).
 DecompileInput = BytecodeInput
 
@@ -48,11 +53,45 @@ DecompileInput = BytecodeInput
 _ADDRESS = re.compile(r"\s*0[xX][0-9a-fA-F]{40}\s*")
 
 
+def redact_url(url: str) -> str:
+    """``url`` cut after the host (``scheme://host[:port]/...``): an RPC URL usually carries a
+    provider key in its path, query or credentials, so messages never show more."""
+    from urllib.parse import urlsplit
+
+    try:
+        u = urlsplit(url.strip())
+        host = u.hostname or ""
+        port = f":{u.port}" if u.port is not None else ""
+    except ValueError:  # e.g. a port that is not a number
+        return "<the RPC URL>"
+    if not u.scheme or not host:
+        return "<the RPC URL>"
+    rest = "/..." if (u.path not in ("", "/") or u.query or u.fragment or u.username or u.password) else ""
+    host = f"[{host}]" if ":" in host else host
+    return f"{u.scheme}://{host}{port}{rest}"
+
+
+def _scrub(text: str, url: str, redacted: str) -> str:
+    """``text`` without ``url`` (nor its parts after the host): library messages quote it."""
+    from urllib.parse import urlsplit
+
+    text = text.replace(url, redacted).replace(url.rstrip("/"), redacted)
+    try:
+        u = urlsplit(url)
+    except ValueError:
+        return text
+    secrets = [u.path.strip("/"), *u.path.split("/"), u.query, *re.split(r"[&=]", u.query)]
+    for secret in sorted({x for x in (*secrets, u.username, u.password) if x and len(x) >= 4}, key=len, reverse=True):
+        text = text.replace(secret, "...")
+    return text
+
+
 def fetch_code(address: str, rpc_url: str, *, timeout_s: float = 20.0) -> str:
     """Runtime bytecode (hex) of ``address`` from a JSON-RPC node (``eth_getCode`` at ``latest``).
 
     Retries transport errors 3 times (tenacity, exponential back-off). Raises
-    :class:`DecompileInputError` for an unreachable node, an RPC error or an address without code.
+    :class:`DecompileInputError` for an unreachable node, an RPC error or an address without
+    code; its message shows the URL only up to the host (:func:`redact_url`).
     """
     import httpx
     from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
@@ -63,12 +102,17 @@ def fetch_code(address: str, rpc_url: str, *, timeout_s: float = 20.0) -> str:
         r.raise_for_status()
         return r.json()
 
+    where = redact_url(rpc_url)
     try:
         reply = call()
-    except (httpx.HTTPError, ValueError) as e:
-        raise DecompileInputError(f"{rpc_url}: eth_getCode failed ({type(e).__name__}: {e}); check the RPC URL") from e
+    except httpx.HTTPStatusError as e:
+        raise DecompileInputError(f"{where}: eth_getCode failed (HTTP {e.response.status_code} {e.response.reason_phrase}); check the RPC URL") from e
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError) as e:
+        detail = _scrub(f"{type(e).__name__}: {e}", rpc_url, where)
+        raise DecompileInputError(f"{where}: eth_getCode failed ({detail}); check the RPC URL") from e
     if not isinstance(reply, Mapping) or "error" in reply or not isinstance(reply.get("result"), str):
-        raise DecompileInputError(f"{rpc_url}: eth_getCode returned {str(reply.get('error') if isinstance(reply, Mapping) else reply)[:120]}")
+        detail = str(reply.get("error") if isinstance(reply, Mapping) else reply)[:120]
+        raise DecompileInputError(f"{where}: eth_getCode returned {_scrub(detail, rpc_url, where)}")
     code = reply["result"]
     if code in ("0x", ""):
         raise DecompileInputError(f"{address.strip()}: no code at this address (an EOA or a destroyed contract)")
@@ -340,29 +384,36 @@ def decompile(
     with each finished function; ``rpc_url``: JSON-RPC node for an address input.
 
     Raises the lifter's ``BytecodeError`` for bad bytecode, :class:`DecompileInputError` for
-    an unreadable input or a selector the contract does not have, and the model loader's
-    error for a missing model folder.
+    an unreadable input or a selector the contract does not have, :class:`NoFunctionsError`
+    when the bytecode has no function at all, and the model loader's error for a bad model
+    folder (the model is loaded last, after these cheap checks).
     """
     from evmlm.evm import lift_contract
 
     cfg = config or DecompileConfig()
     inp = bytecode if isinstance(bytecode, BytecodeInput) else read_input(bytecode, rpc_url=rpc_url)
-    if model is None or tokenizer is None:
-        if model_dir is None:
-            raise DecompileInputError("no model: pass a model folder (e.g. runs/<name>/finetune/model)")
-        from evmlm.train import load_for_inference
-
-        model, tokenizer = load_for_inference(model_dir)
+    if (model is None or tokenizer is None) and model_dir is None:
+        raise DecompileInputError("no model: pass a model folder (e.g. runs/<name>/finetune/model)")
     t0 = time.perf_counter()
     lifted = lift_contract(inp.bytecode, abi=inp.abi, storage_layout=inp.storage_layout)
     lift_seconds = time.perf_counter() - t0
     funcs = [f for f in lifted.functions if f.kind != "internal"]
+    if not funcs:
+        raise NoFunctionsError(
+            f"{inp.name}: no functions found (no selector dispatcher, and no fallback or receive"
+            " that does more than revert): nothing to decompile; if this is creation bytecode,"
+            " pass the runtime (deployed) bytecode"
+        )
     if selector is not None:
         want = "0x" + selector.lower().removeprefix("0x").rjust(8, "0")
         funcs = [f for f in funcs if (f.selector or "").lower() == want]
         if not funcs:
             have = ", ".join(sorted(f.selector for f in lifted.functions if f.selector)) or "none"
             raise DecompileInputError(f"{inp.name}: no function with selector {want} (selectors: {have})")
+    if model is None or tokenizer is None:  # after the cheap checks above
+        from evmlm.train import load_for_inference
+
+        model, tokenizer = load_for_inference(model_dir)
     outputs = [FunctionOutput(f.selector, f.kind, resolve_signature(f.selector, inp.abi, signatures, f.signature), f.tac) for f in funcs]
     budget, _ = generation_budget(model, cfg.max_new_tokens)
     prompts = [fit_prompt(fo.tac, fo.signature, None, tokenizer, budget) for fo in outputs]

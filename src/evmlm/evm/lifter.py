@@ -3,7 +3,8 @@
 Functions come from the dispatcher read by the CFG walk (:mod:`evmlm.evm.cfg`): one public
 function per ``selector == c`` branch (linear and binary-search dispatchers alike), the
 fallback (the ``calldatasize < 4`` / no-match target) and receive (the ``calldatasize == 0``
-branch). Internal functions are recognised by the call/return pattern (:mod:`evmlm.evm.internal`).
+branch). Fallback and receive exist when their code does more than revert (the bytecode
+decides; an ABI entry adds one whose body only reverts, the ABI never removes one). Internal functions are recognised by the call/return pattern (:mod:`evmlm.evm.internal`).
 A function's body is every CFG node reachable from its entry node, so shared internal code is
 inlined in each caller's own context. Signatures and mutability come from the ABI when given,
 else from evmole (selectors' argument types and state mutability); the CFG is the authority
@@ -242,14 +243,18 @@ def lift_contract(
     fb_key = d.fallback if d.has_selector_check else (d.fallback or ((0, ()) if (0, ()) in cfg.nodes else None))
     if d.receive is not None:
         nodes = _body(cfg, d.receive, stop=entries, calls=calls)
-        if (info.receive or not info.given) and _exits_ok(cfg, nodes):
+        if info.receive or _exits_ok(cfg, nodes):
             funcs.append(_make_function(cfg, "receive", d.receive, nodes, None, "receive()", True, rec.for_function(None, None), calls))
     if fb_key is not None:
         stop = entries | ({d.receive} if d.receive else set())
         nodes = _body(cfg, fb_key, stop=stop, calls=calls)
-        exists = info.fallback is not None if info.given else _exits_ok(cfg, nodes)
-        if exists:
-            payable = info.fallback == "payable" if info.given else not _has_callvalue_guard(cfg, nodes)
+        # The bytecode decides: an ABI without a fallback entry (or an empty ABI) does not hide
+        # a fallback that does something; an ABI entry adds one that only reverts.
+        if info.fallback is not None or _exits_ok(cfg, nodes):
+            if info.fallback is not None:
+                payable = info.fallback == "payable"
+            else:
+                payable = not _has_callvalue_guard(cfg, nodes)
             funcs.append(_make_function(cfg, "fallback", fb_key, nodes, None, "fallback()", payable, rec.for_function(None, None), calls))
     if cfg_.internal_functions:
         for entry_key, nodes in find_internal_functions(cfg):
