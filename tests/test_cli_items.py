@@ -290,7 +290,7 @@ class _Node(http.server.BaseHTTPRequestHandler):
     """A JSON-RPC node that fails: HTTP 401 for /v3/… paths, else a JSON-RPC error quoting the
     request path (as some providers echo the key)."""
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server API
+    def do_POST(self) -> None:  # http.server's API
         self.rfile.read(int(self.headers["Content-Length"]))
         if self.path.startswith("/v3/"):
             self.send_response(401)
@@ -366,7 +366,7 @@ def test_streamed_generation_error_is_raised_not_hung(model: Path) -> None:
     def run() -> None:
         try:
             generate_streamed(m, tok, lambda s: None, input_ids=ids, max_new_tokens=4, num_beams=0)
-        except Exception as e:  # the error must reach the caller
+        except ValueError as e:  # the error must reach the caller
             result["error"] = e
 
     t = threading.Thread(target=run, daemon=True)

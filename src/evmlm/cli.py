@@ -70,16 +70,22 @@ def _check_stages(until: str | None, force: list[str] | None) -> None:
     names = stage_names()
     for flag, value in [("--until", until)] + [("--force", f) for f in force or ()]:
         if value is not None and value not in names:
-            raise typer.BadParameter(f"unknown stage {value!r} (stages: {', '.join(names)})", param_hint=f"'{flag}'")
+            raise typer.BadParameter(
+                f"unknown stage {value!r} (stages: {', '.join(names)})", param_hint=f"'{flag}'"
+            )
 
 
 def _check_out(path: Path, *, folder: bool) -> None:
     """Fail before any work when an output path cannot be written: ``folder`` (a report folder)
     must not be a file; a file must not be a folder, and an existing parent must be a folder."""
     if folder and path.exists() and not path.is_dir():
-        raise typer.BadParameter(f"{path}: is a file; pass a folder for the report", param_hint="'--out'")
+        raise typer.BadParameter(
+            f"{path}: is a file; pass a folder for the report", param_hint="'--out'"
+        )
     if not folder and path.is_dir():
-        raise typer.BadParameter(f"{path}: is a folder; pass a file name to write", param_hint="'--out'")
+        raise typer.BadParameter(
+            f"{path}: is a folder; pass a file name to write", param_hint="'--out'"
+        )
     parent = next((q for q in path.absolute().parents if q.exists()), None)
     if parent is not None and not parent.is_dir():
         raise typer.BadParameter(f"{path}: {parent} is a file, not a folder", param_hint="'--out'")
@@ -320,7 +326,8 @@ def decompile(
     stream: Annotated[Optional[bool], typer.Option("--stream/--no-stream", help="Stream generation to stderr (default: when stderr is a terminal).")] = None,
     rpc_url: Annotated[Optional[str], typer.Option("--rpc-url", envvar="EVMLM_RPC_URL", help="JSON-RPC node to fetch the code of an address input.")] = None,
 ) -> None:
-    """Decompile runtime bytecode (hex, file, artifact JSON or an address with --rpc-url) into one Solidity file (or JSON).
+    """Decompile runtime bytecode (hex, file, artifact JSON or an address with --rpc-url)
+    into one Solidity file (or JSON).
 
     Exit status 0 when the file is written; 2 for bad input, with one line on stderr and
     nothing written -- also for bytecode with no function at all (no dispatcher, fallback or
@@ -375,9 +382,9 @@ def _usage_error(e: Exception) -> str:
 def _interrupted(signum: int, frame: Any) -> None:
     """SIGINT: stop the solc workers first (compile threads then fail fast instead of restarting
     them), then interrupt the main thread as Python's default handler does."""
-    from evmlm.solc.driver import stop_all_workers
-
-    stop_all_workers()
+    driver = sys.modules.get("evmlm.solc.driver")  # loaded only when something compiles
+    if driver is not None:
+        driver.stop_all_workers()
     raise KeyboardInterrupt
 
 

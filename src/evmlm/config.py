@@ -56,7 +56,11 @@ class RunSection:
     threads: int = 2  # torch / worker threads; throughput collapses when cores are oversubscribed
 
     def __post_init__(self) -> None:
-        _require(bool(_RUN_NAME.fullmatch(self.name)), "run.name", f"{self.name!r}: must be one folder name (letters, digits, '.', '_', '-'; not starting with '.' or '-')")
+        _require(
+            bool(_RUN_NAME.fullmatch(self.name)), "run.name",
+            f"{self.name!r}: must be one folder name (letters, digits, '.', '_', '-';"
+            " not starting with '.' or '-')",
+        )
         _require(self.threads >= 1, "run.threads", "must be >= 1")
 
 
@@ -522,7 +526,9 @@ def _load_yaml(text: str, where: str) -> Any:
     try:
         json.dumps(data, default=str)
     except (ValueError, RecursionError) as e:  # ValueError: "Circular reference detected"
-        raise ConfigError(f"{where}: a YAML alias refers to itself (recursive structure); remove it") from e
+        raise ConfigError(
+            f"{where}: a YAML alias refers to itself (recursive structure); remove it"
+        ) from e
     return data
 
 
@@ -541,7 +547,10 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | S
         try:
             text = p.read_text(encoding="utf-8")
         except UnicodeDecodeError as e:
-            raise ConfigError(f"{p}: not a text file (byte {e.start} is not UTF-8); pass a YAML config to --config") from e
+            raise ConfigError(
+                f"{p}: not a text file (byte {e.start} is not UTF-8);"
+                " pass a YAML config to --config"
+            ) from e
         except OSError as e:
             raise ConfigError(f"{p}: cannot read the config file ({e.strerror})") from e
         loaded = _load_yaml(text, str(p))

@@ -26,8 +26,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 from evmlm.config import DecompileConfig
 from evmlm.errors import EvmlmError
-from evmlm.evm.inputs import BytecodeInput, read_bytecode_input
 from evmlm.evaluate.generation import generate_completions, generation_budget
+from evmlm.evm.inputs import BytecodeInput, read_bytecode_input
 from evmlm.train.prompt import fit_prompt
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,8 @@ def redact_url(url: str) -> str:
         return "<the RPC URL>"
     if not u.scheme or not host:
         return "<the RPC URL>"
-    rest = "/..." if (u.path not in ("", "/") or u.query or u.fragment or u.username or u.password) else ""
+    hidden = u.path not in ("", "/") or u.query or u.fragment or u.username or u.password
+    rest = "/..." if hidden else ""
     host = f"[{host}]" if ":" in host else host
     return f"{u.scheme}://{host}{port}{rest}"
 
@@ -81,7 +82,8 @@ def _scrub(text: str, url: str, redacted: str) -> str:
     except ValueError:
         return text
     secrets = [u.path.strip("/"), *u.path.split("/"), u.query, *re.split(r"[&=]", u.query)]
-    for secret in sorted({x for x in (*secrets, u.username, u.password) if x and len(x) >= 4}, key=len, reverse=True):
+    secrets = [x for x in (*secrets, u.username, u.password) if x and len(x) >= 4]
+    for secret in sorted(set(secrets), key=len, reverse=True):
         text = text.replace(secret, "...")
     return text
 
@@ -106,10 +108,15 @@ def fetch_code(address: str, rpc_url: str, *, timeout_s: float = 20.0) -> str:
     try:
         reply = call()
     except httpx.HTTPStatusError as e:
-        raise DecompileInputError(f"{where}: eth_getCode failed (HTTP {e.response.status_code} {e.response.reason_phrase}); check the RPC URL") from e
+        status = f"HTTP {e.response.status_code} {e.response.reason_phrase}"
+        raise DecompileInputError(
+            f"{where}: eth_getCode failed ({status}); check the RPC URL"
+        ) from e
     except (httpx.HTTPError, httpx.InvalidURL, ValueError) as e:
         detail = _scrub(f"{type(e).__name__}: {e}", rpc_url, where)
-        raise DecompileInputError(f"{where}: eth_getCode failed ({detail}); check the RPC URL") from e
+        raise DecompileInputError(
+            f"{where}: eth_getCode failed ({detail}); check the RPC URL"
+        ) from e
     if not isinstance(reply, Mapping) or "error" in reply or not isinstance(reply.get("result"), str):
         detail = str(reply.get("error") if isinstance(reply, Mapping) else reply)[:120]
         raise DecompileInputError(f"{where}: eth_getCode returned {_scrub(detail, rpc_url, where)}")
@@ -119,7 +126,9 @@ def fetch_code(address: str, rpc_url: str, *, timeout_s: float = 20.0) -> str:
     return code
 
 
-def read_input(source: str | bytes | Mapping[str, Any], *, rpc_url: str | None = None) -> BytecodeInput:
+def read_input(
+    source: str | bytes | Mapping[str, Any], *, rpc_url: str | None = None
+) -> BytecodeInput:
     """Parse a decompile input: a contract address (``0x`` + 40 hex digits) fetched from
     ``rpc_url``, else anything :func:`evmlm.evm.inputs.read_bytecode_input` reads (hex, a hex /
     binary / artifact JSON file, raw bytes, an artifact mapping; ``abi`` and ``storageLayout``
@@ -133,7 +142,8 @@ def read_input(source: str | bytes | Mapping[str, Any], *, rpc_url: str | None =
     if isinstance(source, str) and _ADDRESS.fullmatch(source):
         if not rpc_url:
             raise DecompileInputError(f"{source.strip()}: looks like an address; pass --rpc-url (or set EVMLM_RPC_URL) to fetch its code, or pass the bytecode")
-        return BytecodeInput(load_bytecode(fetch_code(source, rpc_url), what=source.strip()), name=source.strip())
+        code = load_bytecode(fetch_code(source, rpc_url), what=source.strip())
+        return BytecodeInput(code, name=source.strip())
     return read_bytecode_input(source)
 
 

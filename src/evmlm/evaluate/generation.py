@@ -71,7 +71,10 @@ def generate_completions(
         for i, ids in enumerate(encoded):
             t0 = time.perf_counter()
             inp = torch.tensor([ids])
-            text = generate_streamed(model, tokenizer, lambda piece, i=i: on_text(i, piece), input_ids=inp, attention_mask=torch.ones_like(inp), **gen_kwargs)
+            text = generate_streamed(
+                model, tokenizer, lambda piece, i=i: on_text(i, piece),
+                input_ids=inp, attention_mask=torch.ones_like(inp), **gen_kwargs,
+            )
             out[i] = (extract_solidity(text), time.perf_counter() - t0)
             if progress:
                 progress(1)

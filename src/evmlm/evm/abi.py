@@ -49,7 +49,8 @@ _NAMED = ("function", "event", "error")
 
 def _check_params(params: Any, where: str) -> None:
     if not isinstance(params, list):
-        raise BytecodeError(f"{where}: must be a list of parameters, got {'null' if params is None else type(params).__name__}")
+        got = "null" if params is None else type(params).__name__
+        raise BytecodeError(f"{where}: must be a list of parameters, got {got}")
     for j, prm in enumerate(params):
         if not isinstance(prm, Mapping) or not isinstance(prm.get("type"), str) or not prm["type"]:
             raise BytecodeError(f"{where}[{j}]: a parameter needs a 'type' string, got {prm!r:.80}")
@@ -67,7 +68,10 @@ def check_abi(abi: Any, what: str = "abi") -> list[dict[str, Any]]:
     Raises :class:`BytecodeError` naming ``what`` and the first bad entry (e.g. ``inputs: null``).
     """
     if not isinstance(abi, (list, tuple)):
-        raise BytecodeError(f"{what}: an ABI must be a JSON list of entries (objects with 'type'), got {type(abi).__name__}")
+        raise BytecodeError(
+            f"{what}: an ABI must be a JSON list of entries (objects with 'type'),"
+            f" got {type(abi).__name__}"
+        )
     for i, e in enumerate(abi):
         if not isinstance(e, Mapping):
             raise BytecodeError(f"{what}: entry {i} is not an object (got {type(e).__name__})")
@@ -78,7 +82,9 @@ def check_abi(abi: Any, what: str = "abi") -> list[dict[str, Any]]:
             continue
         name = e.get("name")
         if not isinstance(name, str) or not name:
-            raise BytecodeError(f"{what}: entry {i} ({kind}): 'name' must be a non-empty string, got {name!r:.80}")
+            raise BytecodeError(
+                f"{what}: entry {i} ({kind}): 'name' must be a non-empty string, got {name!r:.80}"
+            )
         _check_params(e.get("inputs", []), f"{what}: entry {i} ({kind} {name}): inputs")
         if kind == "function" and "outputs" in e and e["outputs"] is not None:
             _check_params(e["outputs"], f"{what}: entry {i} ({kind} {name}): outputs")

@@ -4,7 +4,8 @@ Functions come from the dispatcher read by the CFG walk (:mod:`evmlm.evm.cfg`): 
 function per ``selector == c`` branch (linear and binary-search dispatchers alike), the
 fallback (the ``calldatasize < 4`` / no-match target) and receive (the ``calldatasize == 0``
 branch). Fallback and receive exist when their code does more than revert (the bytecode
-decides; an ABI entry adds one whose body only reverts, the ABI never removes one). Internal functions are recognised by the call/return pattern (:mod:`evmlm.evm.internal`).
+decides; an ABI entry adds one whose body only reverts, the ABI never removes one).
+Internal functions are recognised by the call/return pattern (:mod:`evmlm.evm.internal`).
 A function's body is every CFG node reachable from its entry node, so shared internal code is
 inlined in each caller's own context. Signatures and mutability come from the ABI when given,
 else from evmole (selectors' argument types and state mutability); the CFG is the authority

@@ -16,7 +16,9 @@ function compiler(moduleDir) {
   const m = /^(\d+)\.(\d+)\./.exec(version);
   const minor = m ? parseInt(m[2], 10) : 8;
   const major = m ? parseInt(m[1], 10) : 0;
-  const findImports = (path) => ({ error: "File not found (evmlm supplies every source; check remappings): " + path });
+  const findImports = (path) => ({
+    error: "File not found (evmlm supplies every source; check remappings): " + path,
+  });
   const compile = (input) => {
     if (major === 0 && minor <= 4) return solc.compileStandardWrapper(input, findImports);
     if (major === 0 && minor === 5) return solc.compile(input, findImports);
@@ -27,14 +29,19 @@ function compiler(moduleDir) {
 
 if (isMainThread) {
   const readline = require("readline");
-  const worker = new Worker(__filename, { workerData: process.argv[2], resourceLimits: { maxOldGenerationSizeMb: 4096 } });
+  const worker = new Worker(__filename, {
+    workerData: process.argv[2],
+    resourceLimits: { maxOldGenerationSizeMb: 4096 },
+  });
   worker.on("message", (msg) => process.stdout.write(msg + "\n"));
   worker.on("error", (e) => {
     process.stderr.write(String(e && e.stack || e) + "\n");
     process.exit(1);
   });
   worker.on("exit", (code) => process.exit(code || 1));
-  const rl = readline.createInterface({ input: process.stdin, crlfDelay: Infinity, terminal: false });
+  const rl = readline.createInterface({
+    input: process.stdin, crlfDelay: Infinity, terminal: false,
+  });
   rl.on("line", (line) => { if (line.trim()) worker.postMessage(line); });
   rl.on("close", () => process.exit(0));
   // Re-parented (the parent died while another process still holds our stdin): exit too.
@@ -56,7 +63,10 @@ if (isMainThread) {
       output = compile(job.input);
     } catch (e) {
       const message = String(e && e.message || e);
-      output = JSON.stringify({ errors: [{ severity: "error", type: "CompilerCrash", formattedMessage: message, message: message }] });
+      const error = {
+        severity: "error", type: "CompilerCrash", formattedMessage: message, message,
+      };
+      output = JSON.stringify({ errors: [error] });
     }
     parentPort.postMessage(JSON.stringify({ id: job.id, output: output }));
   });

@@ -59,13 +59,19 @@ def _check_weights(folder: Path) -> None:
     from safetensors import SafetensorError, safe_open
 
     if not any(folder.glob(g) for g in _WEIGHT_FILES):
-        raise ModelLoadError(f"{folder}: no weights (no *.safetensors or pytorch_model.bin); pass a complete model folder")
+        raise ModelLoadError(
+            f"{folder}: no weights (no *.safetensors or pytorch_model.bin);"
+            " pass a complete model folder"
+        )
     for f in sorted(folder.glob("*.safetensors")):
         try:
             with safe_open(str(f), framework="pt") as st:
                 st.keys()
         except (SafetensorError, OSError) as e:
-            raise ModelLoadError(f"{f}: corrupt or truncated weights ({' '.join(str(e).split())}); re-save or re-download the model") from e
+            raise ModelLoadError(
+                f"{f}: corrupt or truncated weights ({' '.join(str(e).split())});"
+                " re-save or re-download the model"
+            ) from e
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -92,20 +98,27 @@ def check_model(path: str | Path) -> str:
     if (local / "adapter_config.json").is_file():
         base = _read_json(local / "adapter_config.json").get("base_model_name_or_path")
         if not isinstance(base, str) or not base:
-            raise ModelLoadError(f"{local}: adapter records no base model; load it with PeftModel.from_pretrained(base, path)")
+            raise ModelLoadError(
+                f"{local}: adapter records no base model;"
+                " load it with PeftModel.from_pretrained(base, path)"
+            )
         _check_weights(local)
         base_src = resolve_model_path(base)
         if Path(base_src).is_dir():
             _read_json(Path(base_src) / "config.json")
             _check_weights(Path(base_src))
-            has_tokenizer = has_tokenizer or any((Path(base_src) / f).is_file() for f in _TOKENIZER_FILES)
+            in_base = any((Path(base_src) / f).is_file() for f in _TOKENIZER_FILES)
+            has_tokenizer = has_tokenizer or in_base
         else:
             has_tokenizer = True  # the base is a hub name: its tokenizer comes from the cache
     else:
         _read_json(local / "config.json")
         _check_weights(local)
     if not has_tokenizer:
-        raise ModelLoadError(f"{local}: no tokenizer (tokenizer.json / tokenizer_config.json); save it beside the model with tokenizer.save_pretrained")
+        raise ModelLoadError(
+            f"{local}: no tokenizer (tokenizer.json / tokenizer_config.json);"
+            " save it beside the model with tokenizer.save_pretrained"
+        )
     return src
 
 
@@ -144,9 +157,15 @@ def load_for_inference(path: str | Path, *, dtype: Any = None, device: str | Non
     except ModelLoadError:
         raise
     except OSError as e:
-        raise ModelLoadError(f"{src}: cannot load model ({_first_line(e)}); check the path, or set HF_HUB_OFFLINE=0 to download a hub model") from e
-    except Exception as e:  # transformers/peft/safetensors raise ValueError, KeyError, RuntimeError, SafetensorError... on a bad folder
-        raise ModelLoadError(f"{src}: cannot load model ({type(e).__name__}: {_first_line(e)}); re-save it or pass another model folder") from e
+        raise ModelLoadError(
+            f"{src}: cannot load model ({_first_line(e)}); check the path,"
+            " or set HF_HUB_OFFLINE=0 to download a hub model"
+        ) from e
+    except Exception as e:  # transformers/peft/safetensors: ValueError, KeyError, RuntimeError...
+        raise ModelLoadError(
+            f"{src}: cannot load model ({type(e).__name__}: {_first_line(e)});"
+            " re-save it or pass another model folder"
+        ) from e
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     if device:
@@ -211,7 +230,9 @@ def sample(model: Any, tokenizer: Any, prompt: str, cfg: SamplingConfig, *, on_t
     return generate_streamed(model, tokenizer, on_text, **kwargs)
 
 
-def generate_streamed(model: Any, tokenizer: Any, on_text: Callable[[str], None], **generate_kwargs: Any) -> str:
+def generate_streamed(
+    model: Any, tokenizer: Any, on_text: Callable[[str], None], **generate_kwargs: Any
+) -> str:
     """``model.generate(**generate_kwargs)`` (one sequence) with its new text streamed:
     ``on_text(piece)`` per decoded piece as it is generated; returns the whole new text
     (special tokens kept, the prompt skipped).
@@ -230,7 +251,7 @@ def generate_streamed(model: Any, tokenizer: Any, on_text: Callable[[str], None]
     def run() -> None:
         try:
             _generate(model, {**generate_kwargs, "streamer": streamer})
-        except BaseException as e:  # re-raised in the caller's thread below
+        except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread below
             failed.append(e)
             streamer.end()
 
