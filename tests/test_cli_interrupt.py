@@ -113,7 +113,17 @@ def test_interrupt_outside_compile_is_130(make_tiny_model) -> None:  # type: ign
     srv.settimeout(60)
     url = f"http://127.0.0.1:{srv.getsockname()[1]}/"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "evmlm", "decompile", "0x" + "ab" * 20, "--model", str(model), "--rpc-url", url],
+        [
+            sys.executable,
+            "-m",
+            "evmlm",
+            "decompile",
+            "0x" + "ab" * 20,
+            "--model",
+            str(model),
+            "--rpc-url",
+            url,
+        ],
         cwd=ROOT,
         env={**os.environ, "HF_HUB_OFFLINE": "1"},
         stdout=subprocess.PIPE,

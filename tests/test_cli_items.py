@@ -85,7 +85,9 @@ def test_run_name_must_be_one_safe_folder_name(name: str) -> None:
         RunSection(name=name)
 
 
-@pytest.mark.parametrize("name", ["default", "quick", "dataset-full", "paper-llama-3.2-3b-lora", "run_1"])
+@pytest.mark.parametrize(
+    "name", ["default", "quick", "dataset-full", "paper-llama-3.2-3b-lora", "run_1"]
+)
 def test_run_names_in_use_are_accepted(name: str) -> None:
     assert RunSection(name=name).name == name
 
@@ -170,7 +172,9 @@ def test_corrupt_weights_and_missing_tokenizer_are_model_load_errors(
 
 
 def test_sample_max_tokens_zero(model: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    line = _one_line_error(*_cli(capsys, "sample", "-m", model, "-p", "x", "--max-tokens", "0")[::2])
+    line = _one_line_error(
+        *_cli(capsys, "sample", "-m", model, "-p", "x", "--max-tokens", "0")[::2]
+    )
     assert "--max-tokens must be >= 1" in line
 
 
@@ -185,17 +189,24 @@ def test_evaluate_checks_the_model_before_the_chain(
 
 
 def test_decompile_out_folder_fails_before_generating(
-    model: Path, piggy: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    model: Path,
+    piggy: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     calls: list[Any] = []
-    monkeypatch.setattr("evmlm.decompile.generate_completions", lambda *a, **k: calls.append(a) or [])
+    monkeypatch.setattr(
+        "evmlm.decompile.generate_completions", lambda *a, **k: calls.append(a) or []
+    )
     code = "0x" + piggy["evm"]["deployedBytecode"]["object"]
     line = _one_line_error(*_cli(capsys, "decompile", code, "-m", model, "-o", tmp_path)[::2])
     assert "is a folder" in line and "--out" in line and calls == []
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    line = _one_line_error(*_cli(capsys, "decompile", code, "-m", model, "-o", blocker / "out.sol")[::2])
+    line = _one_line_error(
+        *_cli(capsys, "decompile", code, "-m", model, "-o", blocker / "out.sol")[::2]
+    )
     assert "is a file, not a folder" in line and calls == []
 
 
@@ -205,17 +216,33 @@ def test_decompile_out_folder_fails_before_generating(
 @pytest.mark.parametrize(
     ("entry", "words"),
     [
-        ({"type": "function", "name": "f", "inputs": None}, "inputs: must be a list of parameters, got null"),
-        ({"type": "function", "name": "f", "inputs": "uint256"}, "inputs: must be a list of parameters, got str"),
-        ({"type": "function", "name": "f", "inputs": [{"name": "a"}]}, "inputs[0]: a parameter needs a 'type'"),
-        ({"type": "event", "name": "E", "inputs": [{"type": "tuple"}]}, "components: must be a list"),
+        (
+            {"type": "function", "name": "f", "inputs": None},
+            "inputs: must be a list of parameters, got null",
+        ),
+        (
+            {"type": "function", "name": "f", "inputs": "uint256"},
+            "inputs: must be a list of parameters, got str",
+        ),
+        (
+            {"type": "function", "name": "f", "inputs": [{"name": "a"}]},
+            "inputs[0]: a parameter needs a 'type'",
+        ),
+        (
+            {"type": "event", "name": "E", "inputs": [{"type": "tuple"}]},
+            "components: must be a list",
+        ),
         ({"type": "function", "name": 3, "inputs": []}, "'name' must be a non-empty string"),
         ({"type": ["function"]}, "'type' must be a string"),
         ("function f()", "entry 0 is not an object"),
     ],
 )
 def test_bad_abi_entries_are_one_line_errors(
-    entry: Any, words: str, piggy: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    entry: Any,
+    words: str,
+    piggy: dict[str, Any],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     code = piggy["evm"]["deployedBytecode"]["object"]
     with pytest.raises(BytecodeError, match=words.replace("[", r"\[").replace("]", r"\]")):
@@ -238,10 +265,21 @@ def test_storage_layout_entry_without_slot(
     line = _one_line_error(*_cli(capsys, "lift", code, "--storage-layout", lf)[::2])
     assert f"layout.json: storageLayout entry 0 ({label}): no 'slot'" in line
     art = tmp_path / "Piggy.json"
-    art.write_text(json.dumps({"deployedBytecode": code, "abi": piggy["abi"], "storageLayout": layout}))
+    art.write_text(
+        json.dumps({"deployedBytecode": code, "abi": piggy["abi"], "storageLayout": layout})
+    )
     line = _one_line_error(*_cli(capsys, "decompile", art, "-m", model)[::2])
     assert f"storageLayout entry 0 ({label}): no 'slot'" in line
-    assert _cli(capsys, "lift", code, "--storage-layout", _write(tmp_path / "ok.json", piggy["storageLayout"]))[0] == 0
+    assert (
+        _cli(
+            capsys,
+            "lift",
+            code,
+            "--storage-layout",
+            _write(tmp_path / "ok.json", piggy["storageLayout"]),
+        )[0]
+        == 0
+    )
 
 
 def _write(path: Path, data: Any) -> Path:
@@ -257,8 +295,10 @@ def test_empty_abi_does_not_hide_a_real_fallback(
 ) -> None:
     with_fb = fallback_contracts["WithFallback"]
     code = with_fb["evm"]["deployedBytecode"]["object"]
-    kinds = {abi_name: [f.kind for f in lift_contract(code, abi=abi).functions if f.kind != "internal"]
-             for abi_name, abi in (("none", None), ("empty", []), ("full", with_fb["abi"]))}
+    kinds = {
+        abi_name: [f.kind for f in lift_contract(code, abi=abi).functions if f.kind != "internal"]
+        for abi_name, abi in (("none", None), ("empty", []), ("full", with_fb["abi"]))
+    }
     assert all(k.count("fallback") == 1 for k in kinds.values()), kinds
     empty = _write(tmp_path / "empty.json", [])
     status, _, err = _cli(capsys, "lift", "0x" + code, "--abi", empty, "--no-internal")
@@ -266,7 +306,10 @@ def test_empty_abi_does_not_hide_a_real_fallback(
     # negative control: no fallback in the source, none in the lift (with or without an ABI)
     no_fb = fallback_contracts["NoFallback"]
     for abi in (None, [], no_fb["abi"]):
-        assert "fallback" not in [f.kind for f in lift_contract(no_fb["evm"]["deployedBytecode"]["object"], abi=abi).functions]
+        assert "fallback" not in [
+            f.kind
+            for f in lift_contract(no_fb["evm"]["deployedBytecode"]["object"], abi=abi).functions
+        ]
 
 
 def test_decompile_of_bytecode_without_functions_says_so(
@@ -296,7 +339,13 @@ class _Node(http.server.BaseHTTPRequestHandler):
             self.send_response(401)
             self.end_headers()
             return
-        body = json.dumps({"jsonrpc": "2.0", "id": 1, "error": {"code": -32000, "message": f"bad key in {self.path}"}})
+        body = json.dumps(
+            {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "error": {"code": -32000, "message": f"bad key in {self.path}"},
+            }
+        )
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -307,10 +356,15 @@ class _Node(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_rpc_url_is_redacted_after_the_host(model: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_rpc_url_is_redacted_after_the_host(
+    model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from evmlm.decompile import redact_url
 
-    assert redact_url("https://mainnet.infura.io/v3/0123456789abcdef") == "https://mainnet.infura.io/..."
+    assert (
+        redact_url("https://mainnet.infura.io/v3/0123456789abcdef")
+        == "https://mainnet.infura.io/..."
+    )
     assert redact_url("https://u:p@node.example:8545/?apikey=K") == "https://node.example:8545/..."
     assert redact_url("http://127.0.0.1:8545") == "http://127.0.0.1:8545"
     server = http.server.HTTPServer(("127.0.0.1", 0), _Node)
@@ -318,8 +372,14 @@ def test_rpc_url_is_redacted_after_the_host(model: Path, capsys: pytest.CaptureF
     host = f"http://127.0.0.1:{server.server_address[1]}"
     secret = "SECRETKEY0123456789"
     try:
-        for url in (f"{host}/v3/{secret}", f"{host}/rpc?apikey={secret}", f"http://user:{secret}@127.0.0.1:9/x"):
-            line = _one_line_error(*_cli(capsys, "decompile", "0x" + "ab" * 20, "-m", model, "--rpc-url", url)[::2])
+        for url in (
+            f"{host}/v3/{secret}",
+            f"{host}/rpc?apikey={secret}",
+            f"http://user:{secret}@127.0.0.1:9/x",
+        ):
+            line = _one_line_error(
+                *_cli(capsys, "decompile", "0x" + "ab" * 20, "-m", model, "--rpc-url", url)[::2]
+            )
             assert secret not in line and "eth_getCode" in line, line
             assert "127.0.0.1" in line and "/..." in line
     finally:
@@ -330,7 +390,10 @@ def test_rpc_url_is_redacted_after_the_host(model: Path, capsys: pytest.CaptureF
 
 
 def test_lift_and_decompile_read_input_alike(
-    piggy: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    piggy: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     from evmlm import decompile as dec
     from evmlm.evm.inputs import read_bytecode_input
@@ -338,7 +401,10 @@ def test_lift_and_decompile_read_input_alike(
     monkeypatch.chdir(tmp_path)
     code = piggy["evm"]["deployedBytecode"]["object"]
     Path("beef").write_text(code)  # a file whose name is hex digits: the file is read
-    art = _write(tmp_path / "a.json", {"deployedBytecode": code, "abi": piggy["abi"], "storage_layout": piggy["storageLayout"]})
+    art = _write(
+        tmp_path / "a.json",
+        {"deployedBytecode": code, "abi": piggy["abi"], "storage_layout": piggy["storageLayout"]},
+    )
     for src in ("beef", str(art), "0x" + code, code):
         a, b = read_bytecode_input(src), dec.read_input(src)
         assert a == b and a.bytecode.hex() == code
@@ -375,5 +441,7 @@ def test_streamed_generation_error_is_raised_not_hung(model: Path) -> None:
     assert not t.is_alive(), "streamed generation hung on a generation error"
     assert isinstance(result.get("error"), ValueError)
     pieces: list[str] = []
-    text = generate_streamed(m, tok, pieces.append, input_ids=ids, max_new_tokens=4, do_sample=False)
+    text = generate_streamed(
+        m, tok, pieces.append, input_ids=ids, max_new_tokens=4, do_sample=False
+    )
     assert text == "".join(pieces) and pieces
