@@ -75,8 +75,10 @@ def _still_running(workers: list[psutil.Process]) -> list[psutil.Process]:
     return [w for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
 
 
-def test_ctrl_c_exits_130_and_leaves_no_worker(tmp_path: Path) -> None:
+def test_ctrl_c_exits_130_and_leaves_no_child_process(tmp_path: Path) -> None:
     proc, workers = _start_compiling(tmp_path)
+    children = psutil.Process(proc.pid).children(recursive=True)  # workers and anything else
+    assert {w.pid for w in workers} <= {c.pid for c in children}
     t0 = time.monotonic()
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
@@ -85,7 +87,7 @@ def test_ctrl_c_exits_130_and_leaves_no_worker(tmp_path: Path) -> None:
     assert err.strip().splitlines()[-1] == "interrupted" and "Traceback" not in err
     assert "run directory" not in out  # it did not carry on to the end
     assert seconds < 10, f"took {seconds:.1f} s to stop"
-    assert _still_running(workers) == []
+    assert _still_running(children) == []
 
 
 def test_killed_run_leaves_no_orphan_worker(tmp_path: Path) -> None:
