@@ -337,7 +337,6 @@ def decompile(
     from evmlm.config import DecompileConfig
     from evmlm.decompile import decompile as run_decompile
     from evmlm.decompile import load_signature_db
-
     from evmlm.train.inference import check_model
 
     if fmt not in ("sol", "json"):
@@ -397,8 +396,8 @@ def run_cli(args: list[str] | None = None) -> int:
     # typer 0.29 (pinned) raises its vendored click's exceptions, not click's own
     from typer._click.exceptions import ClickException, NoArgsIsHelpError
 
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, _interrupted)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, _interrupted) if main_thread else None
     try:
         rv = app(args=args, prog_name="evmlm", standalone_mode=False)
     except EvmlmError as e:
@@ -413,8 +412,8 @@ def run_cli(args: list[str] | None = None) -> int:
     except (typer.Abort, KeyboardInterrupt):
         rv = 130
     finally:
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGINT, signal.default_int_handler)
+        if main_thread:
+            signal.signal(signal.SIGINT, previous)
     if rv == 130:  # typer turns KeyboardInterrupt into Exit(130) and returns its code
         typer.echo("interrupted", err=True)
     return rv if isinstance(rv, int) else 0
