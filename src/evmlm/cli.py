@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -61,9 +63,38 @@ def _print_stage(rec: dict[str, Any]) -> None:
     typer.echo(f"[{rec['stage']}] {state}" + (f": {line}" if line else ""))
 
 
+def _check_stages(until: str | None, force: list[str] | None) -> None:
+    """Raise a usage error for an unknown ``--until`` / ``--force`` stage (before any work)."""
+    from evmlm.pipeline import stage_names
+
+    names = stage_names()
+    for flag, value in [("--until", until)] + [("--force", f) for f in force or ()]:
+        if value is not None and value not in names:
+            raise typer.BadParameter(
+                f"unknown stage {value!r} (stages: {', '.join(names)})", param_hint=f"'{flag}'"
+            )
+
+
+def _check_out(path: Path, *, folder: bool) -> None:
+    """Fail before any work when an output path cannot be written: ``folder`` (a report folder)
+    must not be a file; a file must not be a folder, and an existing parent must be a folder."""
+    if folder and path.exists() and not path.is_dir():
+        raise typer.BadParameter(
+            f"{path}: is a file; pass a folder for the report", param_hint="'--out'"
+        )
+    if not folder and path.is_dir():
+        raise typer.BadParameter(
+            f"{path}: is a folder; pass a file name to write", param_hint="'--out'"
+        )
+    parent = next((q for q in path.absolute().parents if q.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise typer.BadParameter(f"{path}: {parent} is a file, not a folder", param_hint="'--out'")
+
+
 def run_chain(config: Path | None, name: str | None, extra: list[str], until: str | None, force: list[str] | None = None) -> None:
     from evmlm.pipeline import run_pipeline
 
+    _check_stages(until, force)
     cfg = load_run_config(config, name, extra)
     run_pipeline(cfg, until=until, force=tuple(force or ()), on_stage=_print_stage)
     typer.echo(f"run directory: {cfg.run_dir}")
@@ -107,14 +138,14 @@ def lift(
     import time
 
     from evmlm.evm import lift_contract
-    from evmlm.evm.disasm import BytecodeError
-    from evmlm.evm.lifter import read_lift_input, render
+    from evmlm.evm.inputs import read_bytecode_input
+    from evmlm.evm.lifter import render
 
     if fmt not in ("tac", "json"):
-        raise BytecodeError(f"--format {fmt}: expected tac or json")
-    data, abi_list, layout, what = read_lift_input(bytecode, abi_file=str(abi) if abi else None, storage_layout_file=str(storage_layout) if storage_layout else None)
+        raise typer.BadParameter(f"{fmt!r}: expected tac or json", param_hint="'--format'")
+    inp = read_bytecode_input(bytecode, abi_file=abi, storage_layout_file=storage_layout)
     t0 = time.perf_counter()
-    lc = lift_contract(data, abi=abi_list, storage_layout=layout, what=what)
+    lc = lift_contract(inp.bytecode, abi=inp.abi, storage_layout=inp.storage_layout, what=inp.name)
     ms = (time.perf_counter() - t0) * 1000
     typer.echo(render(lc, selector=selector, signature=signature, fmt=fmt, internal=internal), nl=fmt == "json")
     kinds = ", ".join(f"{sum(f.kind == k for f in lc.functions)} {k}" for k in ("public", "fallback", "receive", "internal") if any(f.kind == k for f in lc.functions))
@@ -290,10 +321,13 @@ def evaluate_(
         return
     from evmlm.evaluate.stage import evaluate as run_evaluate
     from evmlm.pipeline import run_pipeline
+    from evmlm.train.inference import check_model
 
     cfg = load_run_config(config, name, extra)
-    run_pipeline(cfg, until="dataset", on_stage=_print_stage)
+    check_model(model)  # cheap (no weights loaded): before the chain up to the dataset runs
     target = out or cfg.run_dir / f"evaluate-{model.resolve().name}"
+    _check_out(target, folder=True)
+    run_pipeline(cfg, until="dataset", on_stage=_print_stage)
     summary = run_evaluate(model, cfg.run_dir / "dataset", target, config=cfg.evaluate, compile_dir=cfg.run_dir / "compile", run_name=cfg.run.name, threads=cfg.run.threads)
     typer.echo(f"[evaluate] {summary['line']}")
     typer.echo(f"report: {target / 'report.md'}")
@@ -313,15 +347,25 @@ def decompile(
     stream: Annotated[Optional[bool], typer.Option("--stream/--no-stream", help="Stream generation to stderr (default: when stderr is a terminal).")] = None,
     rpc_url: Annotated[Optional[str], typer.Option("--rpc-url", envvar="EVMLM_RPC_URL", help="JSON-RPC node to fetch the code of an address input.")] = None,
 ) -> None:
-    """Decompile runtime bytecode (hex, file, artifact JSON or an address with --rpc-url) into one Solidity file (or JSON)."""
+    """Decompile runtime bytecode (hex, file, artifact JSON or an address with --rpc-url)
+    into one Solidity file (or JSON).
+
+    Exit status 0 when the file is written; 2 for bad input, with one line on stderr and
+    nothing written -- also for bytecode with no function at all (no dispatcher, fallback or
+    receive: often creation bytecode instead of runtime bytecode).
+    """
     from evmlm import atomic
     from evmlm.config import DecompileConfig
     from evmlm.decompile import decompile as run_decompile
     from evmlm.decompile import load_signature_db
+    from evmlm.train.inference import check_model
 
     if fmt not in ("sol", "json"):
-        raise typer.BadParameter("--format must be sol or json")
+        raise typer.BadParameter(f"{fmt!r}: expected sol or json", param_hint="'--format'")
     cfg = DecompileConfig(max_new_tokens=max_tokens, batch_size=batch_size, temperature=temperature)
+    if out is not None:
+        _check_out(out, folder=False)
+    check_model(model)  # cheap checks before lifting, fetching or generating
     live = sys.stderr.isatty() if stream is None else stream
     current = [-1]
 
@@ -342,22 +386,60 @@ def decompile(
     else:
         typer.echo(text, nl=False)
 
-def main() -> None:
-    """Console entry point: one-line errors for user mistakes, exit status 2."""
-    try:
-        app(standalone_mode=False)
-    except EvmlmError as e:
-        typer.echo(f"error: {e}", err=True)
-        sys.exit(2)
-    except (typer.Abort, KeyboardInterrupt):
-        typer.echo("aborted", err=True)
-        sys.exit(130)
-    except Exception as e:  # click usage errors
-        import click
 
-        if isinstance(e, click.exceptions.ClickException):
-            e.show()
-            sys.exit(e.exit_code)
-        if isinstance(e, click.exceptions.Exit):
-            sys.exit(e.exit_code)
-        raise
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _usage_error(e: Exception) -> str:
+    """One line for a click/typer usage error: the command, what is wrong, where help is."""
+    ctx = getattr(e, "ctx", None)
+    where = ctx.command_path if ctx is not None else "evmlm"
+    fmt = getattr(e, "format_message", None)
+    return f"error: {where}: {_one_line(fmt() if fmt else e)} (see '{where} --help')"
+
+
+def _interrupted(signum: int, frame: Any) -> None:
+    """SIGINT: stop the solc workers first (compile threads then fail fast instead of restarting
+    them), then interrupt the main thread as Python's default handler does."""
+    driver = sys.modules.get("evmlm.solc.driver")  # loaded only when something compiles
+    if driver is not None:
+        driver.stop_all_workers()
+    raise KeyboardInterrupt
+
+
+def run_cli(args: list[str] | None = None) -> int:
+    """Run the command line on ``args`` (default ``sys.argv[1:]``); returns the exit status.
+
+    0 success; 2 a usage error or a user error (:class:`EvmlmError`: bad input, missing path,
+    bad config), printed as one line on stderr; 130 interrupted (Ctrl-C); 1 a bug (traceback).
+    """
+    # typer 0.29 (pinned) raises its vendored click's exceptions, not click's own
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, _interrupted) if main_thread else None
+    try:
+        rv = app(args=args, prog_name="evmlm", standalone_mode=False)
+    except EvmlmError as e:
+        typer.echo(f"error: {_one_line(e)}", err=True)
+        return 2
+    except NoArgsIsHelpError as e:
+        typer.echo(e.format_message(), err=True)
+        return 2
+    except ClickException as e:  # typer's vendored click: usage errors, bad parameters
+        typer.echo(_usage_error(e), err=True)
+        return 2 if e.exit_code == 1 else e.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        rv = 130
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGINT, previous)
+    if rv == 130:  # typer turns KeyboardInterrupt into Exit(130) and returns its code
+        typer.echo("interrupted", err=True)
+    return rv if isinstance(rv, int) else 0
+
+
+def main() -> None:
+    """Console entry point (``evmlm``, ``python -m evmlm``): exits with :func:`run_cli`'s status."""
+    sys.exit(run_cli())

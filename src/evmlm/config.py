@@ -43,6 +43,9 @@ def _require(ok: bool, key: str, message: str) -> None:
 # --------------------------------------------------------------------------------------------
 
 
+_RUN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")  # one safe path component: no '/', '.', '..'
+
+
 @dataclass(frozen=True)
 class RunSection:
     """Where runs go and process-wide settings."""
@@ -53,7 +56,11 @@ class RunSection:
     threads: int = 2  # torch / worker threads; throughput collapses when cores are oversubscribed
 
     def __post_init__(self) -> None:
-        _require(bool(self.name) and "/" not in self.name, "run.name", "must be a non-empty name without '/'")
+        _require(
+            bool(_RUN_NAME.fullmatch(self.name)), "run.name",
+            f"{self.name!r}: must be one folder name (letters, digits, '.', '_', '-';"
+            " not starting with '.' or '-')",
+        )
         _require(self.threads >= 1, "run.threads", "must be >= 1")
 
 
@@ -488,7 +495,7 @@ def parse_overrides(args: Sequence[str]) -> dict[str, Any]:
                 raise ConfigError(f"{a[2:]}: flag needs a value")
             k, v = a[2:], args[i + 1]
             i += 1
-        out[k.replace("-", "_")] = yaml.safe_load(v) if v != "" else ""
+        out[k.replace("-", "_")] = _load_yaml(v, f"--{k}") if v != "" else ""
         i += 1
     return out
 
@@ -507,6 +514,25 @@ def _apply(data: dict[str, Any], dotted: Mapping[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _load_yaml(text: str, where: str) -> Any:
+    """``yaml.safe_load`` of a config file or flag value, as plain (acyclic) data.
+
+    Raises ConfigError naming ``where`` for invalid YAML and for a recursive alias
+    (``a: &x [*x]``: PyYAML builds a cyclic structure, which no config field can hold).
+    """
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{where}: not valid YAML ({' '.join(str(e).split())})") from e
+    try:
+        json.dumps(data, default=str)
+    except (ValueError, RecursionError) as e:  # ValueError: "Circular reference detected"
+        raise ConfigError(
+            f"{where}: a YAML alias refers to itself (recursive structure); remove it"
+        ) from e
+    return data
+
+
 def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | Sequence[str] = ()) -> RunConfig:
     """Load a :class:`RunConfig` from a YAML file (or defaults when ``path`` is None).
 
@@ -520,9 +546,15 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | S
         if not p.is_file():
             raise ConfigError(f"{p}: config file not found; pass an existing YAML file to --config")
         try:
-            loaded = yaml.safe_load(p.read_text())
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{p}: not valid YAML ({e})") from e
+            text = p.read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:
+            raise ConfigError(
+                f"{p}: not a text file (byte {e.start} is not UTF-8);"
+                " pass a YAML config to --config"
+            ) from e
+        except OSError as e:
+            raise ConfigError(f"{p}: cannot read the config file ({e.strerror})") from e
+        loaded = _load_yaml(text, str(p))
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"{p}: expected a mapping of sections at the top level")
         data = loaded or {}

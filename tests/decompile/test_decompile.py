@@ -83,9 +83,10 @@ def test_selector_filter_and_errors(piggy, tiny_model_dir: Path) -> None:
     assert [f.selector for f in res.functions] == [sel]
     with pytest.raises(dec.DecompileInputError, match="no function with selector 0xdeadbeef"):
         dec.decompile(code, tiny_model_dir, selector="0xdeadbeef")
-    with pytest.raises(dec.DecompileInputError, match="neither hex bytecode nor an existing file"):
-        dec.read_input("no/such/file.bin")
     from evmlm.evm import BytecodeError
+
+    with pytest.raises(BytecodeError, match="neither hex bytecode nor an existing file"):
+        dec.read_input("no/such/file.bin")
 
     with pytest.raises(BytecodeError):
         dec.read_input("0x6")

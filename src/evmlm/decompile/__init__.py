@@ -17,7 +17,6 @@ reason is stated per function (also in :attr:`FunctionOutput.error`).
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -28,6 +27,7 @@ from typing import Any, Callable, Mapping, Sequence
 from evmlm.config import DecompileConfig
 from evmlm.errors import EvmlmError
 from evmlm.evaluate.generation import generate_completions, generation_budget
+from evmlm.evm.inputs import BytecodeInput, read_bytecode_input
 from evmlm.train.prompt import fit_prompt
 
 log = logging.getLogger(__name__)
@@ -37,28 +37,63 @@ _EMIT = re.compile(r"\bEMIT\(([A-Za-z_$][\w$]*)")
 
 
 class DecompileInputError(EvmlmError):
-    """The decompile input is not bytecode, a readable file or an artifact with bytecode."""
+    """An address without an RPC URL or code, an unreachable node, or a selector the contract
+    does not have. (Bytecode input itself fails with the lifter's ``BytecodeError``.)"""
 
 
-@dataclass(frozen=True)
-class DecompileInput:
-    """Runtime bytecode with what an artifact may add. ``name``: where it came from (for messages)."""
+class NoFunctionsError(DecompileInputError):
+    """The bytecode has no function to decompile: no dispatcher, fallback or receive (often
+    creation bytecode passed instead of runtime bytecode). ``evmlm decompile`` exits 2."""
 
-    bytecode: bytes
-    abi: list[Any] | None = None
-    storage_layout: dict[str, Any] | None = None
-    name: str = "bytecode"
-    contract_name: str | None = None
+
+#: The decompile input: :class:`evmlm.evm.inputs.BytecodeInput` (bytecode, ABI, storage layout).
+DecompileInput = BytecodeInput
 
 
 _ADDRESS = re.compile(r"\s*0[xX][0-9a-fA-F]{40}\s*")
+
+
+def redact_url(url: str) -> str:
+    """``url`` cut after the host (``scheme://host[:port]/...``): an RPC URL usually carries a
+    provider key in its path, query or credentials, so messages never show more."""
+    from urllib.parse import urlsplit
+
+    try:
+        u = urlsplit(url.strip())
+        host = u.hostname or ""
+        port = f":{u.port}" if u.port is not None else ""
+    except ValueError:  # e.g. a port that is not a number
+        return "<the RPC URL>"
+    if not u.scheme or not host:
+        return "<the RPC URL>"
+    hidden = u.path not in ("", "/") or u.query or u.fragment or u.username or u.password
+    rest = "/..." if hidden else ""
+    host = f"[{host}]" if ":" in host else host
+    return f"{u.scheme}://{host}{port}{rest}"
+
+
+def _scrub(text: str, url: str, redacted: str) -> str:
+    """``text`` without ``url`` (nor its parts after the host): library messages quote it."""
+    from urllib.parse import urlsplit
+
+    text = text.replace(url, redacted).replace(url.rstrip("/"), redacted)
+    try:
+        u = urlsplit(url)
+    except ValueError:
+        return text
+    secrets = [u.path.strip("/"), *u.path.split("/"), u.query, *re.split(r"[&=]", u.query)]
+    secrets = [x for x in (*secrets, u.username, u.password) if x and len(x) >= 4]
+    for secret in sorted(set(secrets), key=len, reverse=True):
+        text = text.replace(secret, "...")
+    return text
 
 
 def fetch_code(address: str, rpc_url: str, *, timeout_s: float = 20.0) -> str:
     """Runtime bytecode (hex) of ``address`` from a JSON-RPC node (``eth_getCode`` at ``latest``).
 
     Retries transport errors 3 times (tenacity, exponential back-off). Raises
-    :class:`DecompileInputError` for an unreachable node, an RPC error or an address without code.
+    :class:`DecompileInputError` for an unreachable node, an RPC error or an address without
+    code; its message shows the URL only up to the host (:func:`redact_url`).
     """
     import httpx
     from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
@@ -69,59 +104,47 @@ def fetch_code(address: str, rpc_url: str, *, timeout_s: float = 20.0) -> str:
         r.raise_for_status()
         return r.json()
 
+    where = redact_url(rpc_url)
     try:
         reply = call()
-    except (httpx.HTTPError, ValueError) as e:
-        raise DecompileInputError(f"{rpc_url}: eth_getCode failed ({type(e).__name__}: {e}); check the RPC URL") from e
+    except httpx.HTTPStatusError as e:
+        status = f"HTTP {e.response.status_code} {e.response.reason_phrase}"
+        raise DecompileInputError(
+            f"{where}: eth_getCode failed ({status}); check the RPC URL"
+        ) from e
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError) as e:
+        detail = _scrub(f"{type(e).__name__}: {e}", rpc_url, where)
+        raise DecompileInputError(
+            f"{where}: eth_getCode failed ({detail}); check the RPC URL"
+        ) from e
     if not isinstance(reply, Mapping) or "error" in reply or not isinstance(reply.get("result"), str):
-        raise DecompileInputError(f"{rpc_url}: eth_getCode returned {str(reply.get('error') if isinstance(reply, Mapping) else reply)[:120]}")
+        detail = str(reply.get("error") if isinstance(reply, Mapping) else reply)[:120]
+        raise DecompileInputError(f"{where}: eth_getCode returned {_scrub(detail, rpc_url, where)}")
     code = reply["result"]
     if code in ("0x", ""):
         raise DecompileInputError(f"{address.strip()}: no code at this address (an EOA or a destroyed contract)")
     return code
 
 
-def read_input(source: str | bytes | Mapping[str, Any], *, rpc_url: str | None = None) -> DecompileInput:
-    """Parse a decompile input: hex text (``0x`` optional), a path to a hex / binary / artifact
-    JSON file, raw bytes, an artifact mapping (Hardhat/Foundry/Truffle ``deployedBytecode``,
-    solc standard-JSON ``evm.deployedBytecode.object``; ``abi`` and ``storageLayout`` are kept),
-    or a contract address (``0x`` + 40 hex digits) fetched from ``rpc_url``.
+def read_input(
+    source: str | bytes | Mapping[str, Any], *, rpc_url: str | None = None
+) -> BytecodeInput:
+    """Parse a decompile input: a contract address (``0x`` + 40 hex digits) fetched from
+    ``rpc_url``, else anything :func:`evmlm.evm.inputs.read_bytecode_input` reads (hex, a hex /
+    binary / artifact JSON file, raw bytes, an artifact mapping; ``abi`` and ``storageLayout``
+    are kept).
 
-    Raises :class:`DecompileInputError` for an unreadable file or an address without an RPC
-    URL, and the lifter's ``BytecodeError`` for input that is not bytecode.
+    Raises :class:`DecompileInputError` for an address without an RPC URL or code, and the
+    lifter's ``BytecodeError`` for input that is not bytecode or a readable file.
     """
     from evmlm.evm.disasm import load_bytecode
 
-    name = "bytecode"
-    obj: Any = source
     if isinstance(source, str) and _ADDRESS.fullmatch(source):
         if not rpc_url:
             raise DecompileInputError(f"{source.strip()}: looks like an address; pass --rpc-url (or set EVMLM_RPC_URL) to fetch its code, or pass the bytecode")
-        return DecompileInput(load_bytecode(fetch_code(source, rpc_url), what=source.strip()), name=source.strip())
-    if isinstance(source, str) and not source.strip().startswith("{") and not re.fullmatch(r"\s*(0[xX])?[0-9a-fA-F\s]*", source):
-        path = Path(source).expanduser()
-        if not path.is_file():
-            raise DecompileInputError(f"{source}: neither hex bytecode nor an existing file; pass runtime bytecode as hex, a file or an artifact JSON")
-        name = str(path)
-        data = path.read_bytes()
-        try:
-            text = data.decode("utf-8")
-            obj = json.loads(text) if text.lstrip().startswith("{") else text
-        except UnicodeDecodeError:
-            obj = data
-        except json.JSONDecodeError as e:
-            raise DecompileInputError(f"{path}: looks like JSON but does not parse ({e.msg} at line {e.lineno}); pass a valid artifact") from e
-    elif isinstance(source, str) and source.strip().startswith("{"):
-        try:
-            obj = json.loads(source)
-        except json.JSONDecodeError as e:
-            raise DecompileInputError(f"input JSON does not parse ({e.msg}); pass a valid artifact") from e
-    abi = layout = cname = None
-    if isinstance(obj, Mapping):
-        abi = obj.get("abi") if isinstance(obj.get("abi"), list) else None
-        layout = obj.get("storageLayout") if isinstance(obj.get("storageLayout"), Mapping) else None
-        cname = obj.get("contractName") if isinstance(obj.get("contractName"), str) else None
-    return DecompileInput(load_bytecode(obj, what=name), abi, dict(layout) if layout else None, name, cname)
+        code = load_bytecode(fetch_code(source, rpc_url), what=source.strip())
+        return BytecodeInput(code, name=source.strip())
+    return read_bytecode_input(source)
 
 
 # ----------------------------------------------------------------------------------- assembly
@@ -198,16 +221,13 @@ def event_declarations(tacs: Sequence[str], abi: Sequence[Mapping[str, Any]] | N
     when the ABI names it. Topic0 = keccak-256 of the event's canonical signature (Solidity ABI
     spec, "Events"). Events the ABI does not describe become comments (``// event 0x...``).
     """
-    from eth_utils import keccak
-
-    from evmlm.evaluate.behaviour import abi_type
+    from evmlm.evm.abi import signature_of, topic_of
 
     by_topic: dict[str, Mapping[str, Any]] = {}
     by_name: dict[str, Mapping[str, Any]] = {}
     for item in abi or []:
         if item.get("type") == "event":
-            sig = f"{item['name']}({','.join(abi_type(p) for p in item.get('inputs', []))})"
-            by_topic["0x" + keccak(text=sig).hex()] = item
+            by_topic[f"{topic_of(signature_of(item)):#066x}"] = item
             by_name.setdefault(str(item["name"]), item)
     seen: list[str] = []
     for tac in tacs:
@@ -334,15 +354,13 @@ def resolve_signature(selector: str | None, abi: Sequence[Mapping[str, Any]] | N
         return lifted_signature
     if selector is None:
         return None
-    from eth_utils import keccak
-
-    from evmlm.evaluate.behaviour import abi_type
+    from evmlm.evm.abi import selector_of, signature_of
 
     sel = selector.lower().removeprefix("0x")
     for item in abi or []:
         if item.get("type") == "function":
-            sig = f"{item['name']}({','.join(abi_type(p) for p in item.get('inputs', []))})"
-            if keccak(text=sig)[:4].hex() == sel:
+            sig = signature_of(item)
+            if f"{selector_of(sig):08x}" == sel:
                 return sig
     if signatures is not None:
         if isinstance(signatures, Mapping):
@@ -354,7 +372,7 @@ def resolve_signature(selector: str | None, abi: Sequence[Mapping[str, Any]] | N
 
 
 def decompile(
-    bytecode: str | bytes | Mapping[str, Any] | DecompileInput,
+    bytecode: str | bytes | Mapping[str, Any] | BytecodeInput,
     model_dir: str | Path | None = None,
     *,
     model: Any = None,
@@ -376,29 +394,36 @@ def decompile(
     with each finished function; ``rpc_url``: JSON-RPC node for an address input.
 
     Raises the lifter's ``BytecodeError`` for bad bytecode, :class:`DecompileInputError` for
-    an unreadable input or a selector the contract does not have, and the model loader's
-    error for a missing model folder.
+    an unreadable input or a selector the contract does not have, :class:`NoFunctionsError`
+    when the bytecode has no function at all, and the model loader's error for a bad model
+    folder (the model is loaded last, after these cheap checks).
     """
     from evmlm.evm import lift_contract
 
     cfg = config or DecompileConfig()
-    inp = bytecode if isinstance(bytecode, DecompileInput) else read_input(bytecode, rpc_url=rpc_url)
-    if model is None or tokenizer is None:
-        if model_dir is None:
-            raise DecompileInputError("no model: pass a model folder (e.g. runs/<name>/finetune/model)")
-        from evmlm.train import load_for_inference
-
-        model, tokenizer = load_for_inference(model_dir)
+    inp = bytecode if isinstance(bytecode, BytecodeInput) else read_input(bytecode, rpc_url=rpc_url)
+    if (model is None or tokenizer is None) and model_dir is None:
+        raise DecompileInputError("no model: pass a model folder (e.g. runs/<name>/finetune/model)")
     t0 = time.perf_counter()
     lifted = lift_contract(inp.bytecode, abi=inp.abi, storage_layout=inp.storage_layout)
     lift_seconds = time.perf_counter() - t0
     funcs = [f for f in lifted.functions if f.kind != "internal"]
+    if not funcs:
+        raise NoFunctionsError(
+            f"{inp.name}: no functions found (no selector dispatcher, and no fallback or receive"
+            " that does more than revert): nothing to decompile; if this is creation bytecode,"
+            " pass the runtime (deployed) bytecode"
+        )
     if selector is not None:
         want = "0x" + selector.lower().removeprefix("0x").rjust(8, "0")
         funcs = [f for f in funcs if (f.selector or "").lower() == want]
         if not funcs:
             have = ", ".join(sorted(f.selector for f in lifted.functions if f.selector)) or "none"
             raise DecompileInputError(f"{inp.name}: no function with selector {want} (selectors: {have})")
+    if model is None or tokenizer is None:  # after the cheap checks above
+        from evmlm.train import load_for_inference
+
+        model, tokenizer = load_for_inference(model_dir)
     outputs = [FunctionOutput(f.selector, f.kind, resolve_signature(f.selector, inp.abi, signatures, f.signature), f.tac) for f in funcs]
     budget, _ = generation_budget(model, cfg.max_new_tokens)
     prompts = [fit_prompt(fo.tac, fo.signature, None, tokenizer, budget) for fo in outputs]

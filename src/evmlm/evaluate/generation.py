@@ -66,20 +66,15 @@ def generate_completions(
     out: list[tuple[str, float] | None] = [None] * len(prompts)
     model.eval()
     if on_text is not None:
-        from transformers import TextIteratorStreamer
-        import threading
+        from evmlm.train.inference import generate_streamed
 
         for i, ids in enumerate(encoded):
             t0 = time.perf_counter()
-            streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=False)
             inp = torch.tensor([ids])
-            th = threading.Thread(target=lambda: _generate(model, inp, torch.ones_like(inp), streamer=streamer, **gen_kwargs))
-            th.start()
-            text = ""
-            for piece in streamer:
-                text += piece
-                on_text(i, piece)
-            th.join()
+            text = generate_streamed(
+                model, tokenizer, lambda piece, i=i: on_text(i, piece),
+                input_ids=inp, attention_mask=torch.ones_like(inp), **gen_kwargs,
+            )
             out[i] = (extract_solidity(text), time.perf_counter() - t0)
             if progress:
                 progress(1)

@@ -44,6 +44,53 @@ def signature_types(signature: str | None) -> list[str] | None:
     return split_types(signature[signature.index("(") + 1 : signature.rindex(")")])
 
 
+_NAMED = ("function", "event", "error")
+
+
+def _check_params(params: Any, where: str) -> None:
+    if not isinstance(params, list):
+        got = "null" if params is None else type(params).__name__
+        raise BytecodeError(f"{where}: must be a list of parameters, got {got}")
+    for j, prm in enumerate(params):
+        if not isinstance(prm, Mapping) or not isinstance(prm.get("type"), str) or not prm["type"]:
+            raise BytecodeError(f"{where}[{j}]: a parameter needs a 'type' string, got {prm!r:.80}")
+        if prm["type"].startswith("tuple"):
+            _check_params(prm.get("components"), f"{where}[{j}].components")
+
+
+def check_abi(abi: Any, what: str = "abi") -> list[dict[str, Any]]:
+    """``abi`` validated as a JSON ABI: a list of objects whose ``type`` (default
+    ``function``) is a string; functions, events and errors have a ``name`` string, and their
+    ``inputs`` (absent = none; ``null`` is an error) and functions' ``outputs`` are lists of
+    parameters with a ``type`` string (tuples with a ``components`` list). Returns it as a list
+    of dicts.
+
+    Raises :class:`BytecodeError` naming ``what`` and the first bad entry (e.g. ``inputs: null``).
+    """
+    if not isinstance(abi, (list, tuple)):
+        raise BytecodeError(
+            f"{what}: an ABI must be a JSON list of entries (objects with 'type'),"
+            f" got {type(abi).__name__}"
+        )
+    for i, e in enumerate(abi):
+        if not isinstance(e, Mapping):
+            raise BytecodeError(f"{what}: entry {i} is not an object (got {type(e).__name__})")
+        kind = e.get("type", "function")
+        if not isinstance(kind, str):
+            raise BytecodeError(f"{what}: entry {i}: 'type' must be a string, got {kind!r:.80}")
+        if kind not in _NAMED:
+            continue
+        name = e.get("name")
+        if not isinstance(name, str) or not name:
+            raise BytecodeError(
+                f"{what}: entry {i} ({kind}): 'name' must be a non-empty string, got {name!r:.80}"
+            )
+        _check_params(e.get("inputs", []), f"{what}: entry {i} ({kind} {name}): inputs")
+        if kind == "function" and "outputs" in e and e["outputs"] is not None:
+            _check_params(e["outputs"], f"{what}: entry {i} ({kind} {name}): outputs")
+    return [dict(e) for e in abi]
+
+
 def canonical_type(param: Mapping[str, Any]) -> str:
     t = str(param.get("type", ""))
     if t.startswith("tuple"):
@@ -79,12 +126,11 @@ class AbiInfo:
 
     @classmethod
     def from_abi(cls, abi: Sequence[Mapping[str, Any]] | None, *, what: str = "abi") -> "AbiInfo":
-        """Raises :class:`BytecodeError` when ``abi`` is not a list of ABI entries."""
+        """Raises :class:`BytecodeError` when ``abi`` is not a valid ABI (:func:`check_abi`)."""
         info = cls()
         if abi is None:
             return info
-        if not isinstance(abi, (list, tuple)) or not all(isinstance(e, Mapping) for e in abi):
-            raise BytecodeError(f"{what}: an ABI must be a JSON list of entries (objects with 'type')")
+        abi = check_abi(abi, what)
         info.given = True
         for e in abi:
             kind = e.get("type", "function")

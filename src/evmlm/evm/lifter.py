@@ -3,7 +3,9 @@
 Functions come from the dispatcher read by the CFG walk (:mod:`evmlm.evm.cfg`): one public
 function per ``selector == c`` branch (linear and binary-search dispatchers alike), the
 fallback (the ``calldatasize < 4`` / no-match target) and receive (the ``calldatasize == 0``
-branch). Internal functions are recognised by the call/return pattern (:mod:`evmlm.evm.internal`).
+branch). Fallback and receive exist when their code does more than revert (the bytecode
+decides; an ABI entry adds one whose body only reverts, the ABI never removes one).
+Internal functions are recognised by the call/return pattern (:mod:`evmlm.evm.internal`).
 A function's body is every CFG node reachable from its entry node, so shared internal code is
 inlined in each caller's own context. Signatures and mutability come from the ABI when given,
 else from evmole (selectors' argument types and state mutability); the CFG is the authority
@@ -242,14 +244,18 @@ def lift_contract(
     fb_key = d.fallback if d.has_selector_check else (d.fallback or ((0, ()) if (0, ()) in cfg.nodes else None))
     if d.receive is not None:
         nodes = _body(cfg, d.receive, stop=entries, calls=calls)
-        if (info.receive or not info.given) and _exits_ok(cfg, nodes):
+        if info.receive or _exits_ok(cfg, nodes):
             funcs.append(_make_function(cfg, "receive", d.receive, nodes, None, "receive()", True, rec.for_function(None, None), calls))
     if fb_key is not None:
         stop = entries | ({d.receive} if d.receive else set())
         nodes = _body(cfg, fb_key, stop=stop, calls=calls)
-        exists = info.fallback is not None if info.given else _exits_ok(cfg, nodes)
-        if exists:
-            payable = info.fallback == "payable" if info.given else not _has_callvalue_guard(cfg, nodes)
+        # The bytecode decides: an ABI without a fallback entry (or an empty ABI) does not hide
+        # a fallback that does something; an ABI entry adds one that only reverts.
+        if info.fallback is not None or _exits_ok(cfg, nodes):
+            if info.fallback is not None:
+                payable = info.fallback == "payable"
+            else:
+                payable = not _has_callvalue_guard(cfg, nodes)
             funcs.append(_make_function(cfg, "fallback", fb_key, nodes, None, "fallback()", payable, rec.for_function(None, None), calls))
     if cfg_.internal_functions:
         for entry_key, nodes in find_internal_functions(cfg):
@@ -279,55 +285,6 @@ def recover_selectors(bytecode: str | bytes | Mapping[str, Any], *, config: Any 
     exe, _ = split_metadata(code)
     cfg = ContractCFG(exe, max_contexts_per_block=cfg_.max_contexts_per_block, max_nodes=cfg_.max_nodes, full_size=len(code), deadline=time.monotonic() + cfg_.max_seconds)
     return [f"{s:#010x}" for s in sorted(cfg.dispatch.selectors)]
-
-
-def read_lift_input(source: str, *, abi_file: str | None = None, storage_layout_file: str | None = None) -> tuple[Any, list | None, dict | None, str]:
-    """Resolve the ``evmlm lift`` argument: a path (hex text, raw bytes or an artifact JSON with
-    ``abi`` / ``storageLayout`` taken from it) or hex itself. Returns (bytecode input, abi,
-    storage layout, name for errors). Raises :class:`BytecodeError` for unreadable files."""
-    import json
-    from pathlib import Path
-
-    what = "bytecode argument"
-    data: Any = source
-    abi: list | None = None
-    layout: dict | None = None
-    p = Path(source)
-    looks_like_path = len(source) < 4096 and ("/" in source or "." in source or p.exists())
-    if looks_like_path and not p.is_file() and not source.removeprefix("0x").isalnum():
-        raise BytecodeError(f"{source}: no such file; pass runtime bytecode as hex or a file holding it")
-    if looks_like_path and p.is_file():
-        what = str(p)
-        raw = p.read_bytes()
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            text = None
-        data = raw if text is None else text
-        if text is not None and text.lstrip().startswith("{"):
-            try:
-                obj = json.loads(text)
-            except json.JSONDecodeError as e:
-                raise BytecodeError(f"{p}: not valid JSON ({e.msg} at line {e.lineno})") from e
-            if isinstance(obj, dict):
-                data = obj
-                abi = obj.get("abi") if isinstance(obj.get("abi"), list) else None
-                layout = obj.get("storageLayout") or obj.get("storage_layout")
-    for path, kind in ((abi_file, "abi"), (storage_layout_file, "storage layout")):
-        if path is None:
-            continue
-        fp = Path(path)
-        try:
-            loaded = json.loads(fp.read_text())
-        except (OSError, json.JSONDecodeError) as e:
-            raise BytecodeError(f"{fp}: cannot read the {kind} JSON ({e}); pass a solc {kind} file") from e
-        if kind == "abi":
-            abi = loaded.get("abi") if isinstance(loaded, dict) else loaded
-        else:
-            layout = loaded.get("storageLayout", loaded) if isinstance(loaded, dict) else None
-            if layout is None:
-                raise BytecodeError(f"{fp}: not a solc storageLayout object")
-    return data, abi, layout, what
 
 
 def render(lc: LiftedContract, *, selector: str | None = None, signature: str | None = None, fmt: str = "tac", internal: bool = True) -> str:

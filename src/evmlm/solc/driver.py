@@ -5,6 +5,11 @@ so it is paid once per process, not per compile); jobs are newline-delimited JSO
 results come back one line each on stdout. A native ``solc`` on PATH whose version matches is run
 as ``solc --standard-json`` per job instead. :class:`CompilerPool` keeps at most ``max_procs``
 processes alive (least recently used idle ones are closed) and is safe to use from threads.
+
+Every live worker is registered; :func:`stop_all_workers` (called by the CLI on Ctrl-C) kills
+them all and refuses new ones, so an interrupted run leaves no ``node`` process behind. A
+worker also exits by itself when its stdin closes or its parent process dies (``worker.js``),
+so a run killed with SIGKILL leaves none for longer than the compile in progress.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from importlib import resources
 from pathlib import Path
@@ -31,6 +37,21 @@ class CompilerUnavailableError(EvmlmError):
     """No compiler process could be started or it died (node missing, module missing, crash)."""
 
 
+_LIVE: "weakref.WeakSet[NodeWorker]" = weakref.WeakSet()
+_LIVE_LOCK = threading.Lock()
+_STOPPED = threading.Event()
+
+
+def stop_all_workers() -> None:
+    """Kill every live solc worker of this process and refuse to start new ones (for Ctrl-C:
+    the compile threads then fail fast instead of restarting workers)."""
+    _STOPPED.set()
+    with _LIVE_LOCK:
+        workers = list(_LIVE)
+    for w in workers:
+        w.close()
+
+
 def worker_script() -> Path:
     return Path(str(resources.files("evmlm.solc").joinpath("worker.js")))
 
@@ -41,6 +62,8 @@ class NodeWorker:
     def __init__(self, compiler: Compiler):
         self.compiler = compiler
         self._next = 0
+        if _STOPPED.is_set():
+            raise CompilerUnavailableError("solc workers were stopped (interrupted)")
         try:
             self.proc = subprocess.Popen(
                 ["node", "--max-old-space-size=4096", str(worker_script()), compiler.location],
@@ -49,6 +72,12 @@ class NodeWorker:
             )
         except OSError as e:
             raise CompilerUnavailableError(f"cannot start node for solc {compiler.version} ({e}); install Node.js and run scripts/setup.sh") from e
+        with _LIVE_LOCK:
+            _LIVE.add(self)
+            stopped = _STOPPED.is_set()  # stop_all_workers ran while this one was starting
+        if stopped:
+            self.close()
+            raise CompilerUnavailableError("solc workers were stopped (interrupted)")
         hello = self.proc.stdout.readline() if self.proc.stdout else ""
         if not hello.strip():
             self.close()
