@@ -187,6 +187,7 @@ def test_cache_means_a_rerun_makes_no_calls(server, tmp_path):
 
 def test_key_never_in_logs_errors_or_cache(server, tmp_path, caplog):
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="httpx")  # the CLI's logging set-up quiets httpx
     with client(server, tmp_path) as c:
         c.fetch_many([ADDR["single"], ADDR["flaky"], ADDR["down"]], progress=False)
         assert KEY not in repr(c)
