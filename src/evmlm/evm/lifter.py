@@ -189,6 +189,17 @@ def _make_function(cfg: ContractCFG, kind: str, entry: NodeKey, nodes: list[Node
     )
 
 
+def _walk(exe: bytes, cfg_: Any, full_size: int, deadline: float) -> ContractCFG:
+    """The CFG of ``exe`` (metadata stripped), Vyper's selector tables resolved first
+    (:mod:`evmlm.evm.vyper`; nothing for code without one)."""
+    from evmlm.evm import vyper
+
+    tables = vyper.read_tables(exe)
+    cfg = ContractCFG(exe, max_contexts_per_block=cfg_.max_contexts_per_block, max_nodes=cfg_.max_nodes, full_size=full_size, deadline=deadline, jump_tables=tables.jump_tables)
+    vyper.apply_to_cfg(cfg, tables)
+    return cfg
+
+
 def lift_contract(
     bytecode: str | bytes | Mapping[str, Any],
     *,
@@ -216,7 +227,7 @@ def lift_contract(
     exe, meta = split_metadata(code)
     info = AbiInfo.from_abi(abi, what=f"{what} abi")
     deadline = time.monotonic() + cfg_.max_seconds
-    cfg = ContractCFG(exe, max_contexts_per_block=cfg_.max_contexts_per_block, max_nodes=cfg_.max_nodes, full_size=len(code), deadline=deadline)
+    cfg = _walk(exe, cfg_, len(code), deadline)
     moles = _evmole_info(code) if not info.given else {}
     rec = Recognisers(cfg_.recognisers, info, storage_layout, moles, code)
     d = cfg.dispatch
@@ -277,7 +288,7 @@ def recover_selectors(bytecode: str | bytes | Mapping[str, Any], *, config: Any 
     cfg_ = config if config is not None else LiftConfig()
     code = load_bytecode(bytecode, what=what)
     exe, _ = split_metadata(code)
-    cfg = ContractCFG(exe, max_contexts_per_block=cfg_.max_contexts_per_block, max_nodes=cfg_.max_nodes, full_size=len(code), deadline=time.monotonic() + cfg_.max_seconds)
+    cfg = _walk(exe, cfg_, len(code), time.monotonic() + cfg_.max_seconds)
     return [f"{s:#010x}" for s in sorted(cfg.dispatch.selectors)]
 
 

@@ -1,0 +1,324 @@
+"""Vyper's selector tables: jump tables in the data section, read by running the dispatcher.
+
+Vyper >= 0.3.10 dispatches external functions through a hash-bucket jump table stored in the
+runtime code's data section (``vyper/codegen/module.py``, ``_selector_section_sparse`` /
+``_selector_section_dense``; see docs/vyper.md):
+
+- *sparse* (``-O gas``, the default, and ``-O codesize`` with at most 4 functions):
+  ``CODECOPY(30, BUCKETS + 2 * (sel % n), 2); JUMP(MLOAD(0))`` into a bucket, then a linear
+  chain of ``sel == c`` checks within the bucket, then ``goto fallback``;
+- *dense* (``-O codesize``): ``CODECOPY`` a 5-byte bucket header (magic, location, size), a
+  perfect hash ``((sel * magic) >> 24) % size`` picks a function-info record
+  (method id <4> | label <2> | calldatasize/payable bits), ``sel == method id`` or
+  ``goto fallback``, then ``JUMP`` to the label;
+- *linear* (``-O none``, and every release before 0.3.10): ``calldatasize < 4`` to the
+  fallback, then a chain of ``sel == c`` checks, which :mod:`evmlm.evm.cfg` reads directly.
+
+The abstract stack of the CFG walk does not model memory, so the table jumps (targets read
+from code into memory) stay unknown there. :func:`read_tables` resolves them by *running* the
+dispatcher concretely from offset 0 (:func:`run_dispatcher`, a small EVM subset: stack,
+memory, code, calldata; no storage, no calls) once per probe selector:
+
+- every residue of the bucket modulus (the divisor of a ``MOD`` whose dividend depends on
+  ``calldataload(0)``, observed while running selector 0): so every table entry of a sparse
+  table, empty buckets (-> fallback) included, is taken by some run;
+- every 4-byte string of the code followed by a 2-byte JUMPDEST offset: the dense table's
+  records ``method id | label``; the real ones pass the ``sel == method id`` check and jump to
+  their function, the others fall back.
+
+A jump whose target came from memory is a *table jump*; its targets over all runs are handed to
+the CFG walk (``ContractCFG(..., jump_tables=...)``). A selector is *dense-dispatched* when its
+run takes a table jump at a site that no non-selector probe reaches (the dense table's final
+jump); its target is that function's entry. The fallback is the first jump target on the path
+of probe selectors that no public function's path visits (:func:`apply_to_cfg`).
+
+Runs are bounded (:data:`MAX_STEPS` instructions) and stop at the first instruction outside the
+subset, so reading a contract with no table costs one short run (no ``CODECOPY`` before the
+first jump: not a Vyper table dispatcher, nothing more is run).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from evmlm.evm.disasm import Instruction, disassemble
+from evmlm.evm.opcodes import HALTS, op_info
+
+if TYPE_CHECKING:
+    from evmlm.evm.cfg import ContractCFG
+
+log = logging.getLogger(__name__)
+
+WORD = (1 << 256) - 1
+MAX_STEPS = 400  # instructions per run: the dispatcher takes < 60; the rest is the body's start
+MAX_PROBES = 4096  # bucket residues probed at most (vyper's bucket counts are ~ #functions)
+CALLDATA_WORDS = 32  # zero argument words after the selector: every calldatasize check passes
+
+# the subset run_dispatcher executes; anything else ends the run
+_PURE = frozenset({"ADD", "SUB", "MUL", "DIV", "MOD", "SDIV", "SMOD", "ADDMOD", "MULMOD", "EXP",
+                   "SIGNEXTEND", "LT", "GT", "SLT", "SGT", "EQ", "ISZERO", "AND", "OR", "XOR",
+                   "NOT", "BYTE", "SHL", "SHR", "SAR"})
+
+
+@dataclass
+class Run:
+    """One concrete run of the dispatcher for ``selector``.
+
+    ``targets``: jump targets taken, in order (bytecode offsets); ``table_jumps``: (jump site,
+    target) for jumps whose target was read from memory; ``moduli``: divisors of ``MOD``s of a
+    selector-derived value; ``codecopy_first``: a ``CODECOPY`` ran before the first jump.
+    """
+
+    selector: int
+    targets: list[int] = field(default_factory=list)
+    table_jumps: list[tuple[int, int]] = field(default_factory=list)
+    moduli: list[int] = field(default_factory=list)
+    codecopy_first: bool = False
+
+
+def run_dispatcher(code: bytes, by_pc: dict[int, Instruction], jumpdests: frozenset[int],
+                   selector: int, max_steps: int = MAX_STEPS) -> Run:
+    """Run ``code`` from offset 0 with calldata ``selector`` (4 bytes, big-endian) followed by
+    :data:`CALLDATA_WORDS` zero words and no value, until a halt, an instruction outside the
+    subset (storage, calls, environment other than calldata/callvalue/code), an invalid jump or
+    ``max_steps`` instructions. Taint: values derived from ``calldataload(0)`` (for ``moduli``)
+    and values loaded from memory (for ``table_jumps``). Never raises on any code."""
+    from evmlm.evm.cfg import fold
+
+    run = Run(selector)
+    calldata = selector.to_bytes(4, "big") + bytes(32 * CALLDATA_WORDS)
+    st: list[int] = []
+    sel_taint: list[bool] = []
+    mem_taint: list[bool] = []
+    mem = bytearray()
+    pc = 0
+    jumped = False
+
+    def mem_extend(end: int) -> bool:
+        if end > 1 << 20:
+            return False
+        if end > len(mem):
+            mem.extend(bytes(((end + 31) // 32) * 32 - len(mem)))
+        return True
+
+    for _ in range(max_steps):
+        ins = by_pc.get(pc)
+        if ins is None:
+            return run
+        op, name = ins.op, ins.name
+        if len(st) < op.pops:
+            return run
+        nxt = pc + ins.size
+        if ins.arg is not None:
+            st.append(ins.arg)
+            sel_taint.append(False)
+            mem_taint.append(False)
+        elif op.is_dup:
+            st.append(st[-op.pops])
+            sel_taint.append(sel_taint[-op.pops])
+            mem_taint.append(mem_taint[-op.pops])
+        elif op.is_swap:
+            n = op.pops
+            for s in (st, sel_taint, mem_taint):
+                s[-1], s[-n] = s[-n], s[-1]
+        elif name == "JUMPDEST":
+            pass
+        elif name in ("JUMP", "JUMPI"):
+            tgt, from_mem = st.pop(), mem_taint.pop()
+            sel_taint.pop()
+            cond = 1
+            if name == "JUMPI":
+                cond = st.pop()
+                sel_taint.pop()
+                mem_taint.pop()
+            if cond:
+                if tgt not in jumpdests:
+                    return run
+                run.targets.append(tgt)
+                if from_mem:
+                    run.table_jumps.append((pc, tgt))
+                nxt = tgt
+            jumped = True
+        else:
+            args = [st.pop() for _ in range(op.pops)]
+            ts = [sel_taint.pop() for _ in range(op.pops)]
+            ms = [mem_taint.pop() for _ in range(op.pops)]
+            out: int | None
+            t_sel, t_mem = any(ts), any(ms)
+            if name in _PURE:
+                out = fold(name, args)
+                if name == "MOD" and ts[0] and not ts[1] and args[1] > 1:
+                    run.moduli.append(args[1])
+            elif name == "CALLDATALOAD":
+                o = args[0]
+                out = int.from_bytes(calldata[o : o + 32].ljust(32, b"\0"), "big") if o < len(calldata) else 0
+                t_sel = o < 4
+            elif name == "CALLDATASIZE":
+                out = len(calldata)
+            elif name == "CALLVALUE":
+                out = 0
+            elif name == "CODESIZE":
+                out = len(code)
+            elif name == "PC":
+                out = pc
+            elif name == "POP":
+                out = None
+            elif name == "MLOAD":
+                if not mem_extend(args[0] + 32):
+                    return run
+                out = int.from_bytes(mem[args[0] : args[0] + 32], "big")
+                t_mem = True
+            elif name in ("MSTORE", "MSTORE8"):
+                size = 32 if name == "MSTORE" else 1
+                if not mem_extend(args[0] + size):
+                    return run
+                val = args[1] if size == 32 else args[1] & 0xFF
+                mem[args[0] : args[0] + size] = val.to_bytes(size, "big")
+                out = None
+            elif name == "CODECOPY":
+                dst, src, size = args
+                if not mem_extend(dst + size) or size > 1 << 16:
+                    return run
+                chunk = code[src : src + size] if src < len(code) else b""
+                mem[dst : dst + size] = chunk.ljust(size, b"\0")
+                if not jumped:
+                    run.codecopy_first = True
+                out = None
+            else:
+                return run  # outside the subset (or a halt)
+            if op.pushes:
+                st.append(0 if out is None else out & WORD)
+                sel_taint.append(t_sel)
+                mem_taint.append(t_mem)
+        pc = nxt
+    return run
+
+
+def _record_candidates(code: bytes, jumpdests: frozenset[int]) -> set[int]:
+    """Every 4-byte string of ``code`` followed by a 2-byte big-endian JUMPDEST offset (the
+    dense table's ``method id | label`` records, and some noise that the runs discard)."""
+    out = set()
+    for p in range(len(code) - 5):
+        if int.from_bytes(code[p + 4 : p + 6], "big") in jumpdests:
+            out.add(int.from_bytes(code[p : p + 4], "big"))
+    return out
+
+
+@dataclass
+class SelectorTables:
+    """What running the dispatcher found (empty when the code has no Vyper table).
+
+    ``jump_tables``: table-jump site -> every target taken there (bytecode offsets);
+    ``dense``: selector -> its function's entry offset (dense tables only); ``probe_runs``:
+    the runs of probe selectors (bucket residues that are no candidate record), for the
+    fallback; ``runs``: every run by selector.
+    """
+
+    jump_tables: dict[int, frozenset[int]] = field(default_factory=dict)
+    dense: dict[int, int] = field(default_factory=dict)
+    dense_site: dict[int, int] = field(default_factory=dict)  # selector -> its table-jump site
+    probe_runs: list[Run] = field(default_factory=list)
+    runs: dict[int, Run] = field(default_factory=dict)
+
+    @property
+    def found(self) -> bool:
+        return bool(self.jump_tables or self.dense)
+
+
+def _gate(code: bytes) -> bool:
+    """Whether the straight-line code at offset 0 executes a ``CODECOPY`` before any jump or
+    halt (Vyper's table dispatchers do; solc's and Vyper's linear ones do not). Decodes at
+    most 64 instructions, so a contract without a table costs next to nothing."""
+    pc = 0
+    for _ in range(64):
+        if pc >= len(code):
+            return False
+        op = op_info(code[pc])
+        if op.name == "CODECOPY":
+            return True
+        if op.name in ("JUMP", "JUMPI", "JUMPDEST") or op.name in HALTS:
+            return False
+        pc += 1 + op.push_bytes
+    return False
+
+
+def read_tables(code: bytes) -> SelectorTables:
+    """Resolve the table jumps of a Vyper selector table in ``code`` (metadata stripped).
+
+    Returns an empty :class:`SelectorTables` for code whose dispatcher copies no code before
+    its first jump (solc, Vyper's linear dispatcher). Cost: one run per bucket residue and per
+    candidate record, each at most :data:`MAX_STEPS` instructions."""
+    out = SelectorTables()
+    if not _gate(code):
+        return out
+    by_pc = {i.pc: i for i in disassemble(code)}
+    jumpdests = frozenset(i.pc for i in by_pc.values() if i.name == "JUMPDEST")
+    first = run_dispatcher(code, by_pc, jumpdests, 0)
+    if not first.codecopy_first:
+        return out
+    n = min(max(first.moduli, default=256), MAX_PROBES)
+    records = _record_candidates(code, jumpdests)
+    probes = [s for s in range(n) if s not in records]
+    for s in sorted(set(probes) | records):
+        r = first if s == 0 else run_dispatcher(code, by_pc, jumpdests, s)
+        out.runs[s] = r
+    out.probe_runs = [out.runs[s] for s in probes]
+    sites: dict[int, set[int]] = {}
+    for r in out.runs.values():
+        for site, tgt in r.table_jumps:
+            sites.setdefault(site, set()).add(tgt)
+    out.jump_tables = {k: frozenset(v) for k, v in sites.items()}
+    probe_sites = {site for r in out.probe_runs for site, _ in r.table_jumps}
+    for s in records:
+        r = out.runs[s]
+        dense = [(site, t) for site, t in r.table_jumps if site not in probe_sites]
+        if dense:
+            out.dense_site[s], out.dense[s] = dense[0]
+    log.debug("vyper tables: %d table-jump sites, %d dense selectors, %d probes",
+              len(out.jump_tables), len(out.dense), len(probes))
+    return out
+
+
+def _first_node(cfg: "ContractCFG", pc: int, preds_at: int | None = None):  # type: ignore[no-untyped-def]
+    """A CFG node key of the block at ``pc`` (the first one walked; one entered from a node of
+    the block whose final jump is at ``preds_at`` when given); None when the walk never reached it."""
+    for key, node in cfg.nodes.items():
+        if preds_at is None and node.block.start == pc:
+            return key
+        if preds_at is not None and node.block.last.pc == preds_at:
+            for s in node.succ:
+                if cfg.nodes[s].block.start == pc:
+                    return s
+    return None
+
+
+def apply_to_cfg(cfg: "ContractCFG", tables: SelectorTables) -> None:
+    """Complete ``cfg.dispatch`` from the tables: the dense selectors' entry nodes and, when the
+    walk found none, the fallback entry (the first target on the probes' paths that every probe
+    takes and no public function's run visits). CFG node keys are used as opaque values."""
+    if not tables.found:
+        return
+    d = cfg.dispatch
+    for sel, entry in sorted(tables.dense.items()):
+        key = _first_node(cfg, entry, tables.dense_site[sel])
+        if key is not None:
+            d.selectors.setdefault(sel, key)
+            d.has_selector_check = True
+    if d.fallback is not None or not tables.probe_runs:
+        return
+    public: set[int] = set()
+    for sel in d.selectors:
+        r = tables.runs.get(sel)
+        if r is None:
+            by_pc = {i.pc: i for b in cfg.blocks.values() for i in b.instructions}
+            r = run_dispatcher(cfg.code, by_pc, cfg.jumpdests, sel)
+        public.update(r.targets)
+    probes = [r for r in tables.probe_runs if r.selector not in d.selectors]
+    if not probes:
+        return
+    common = set(probes[0].targets).intersection(*(set(r.targets) for r in probes[1:]))
+    fb = next((t for t in probes[0].targets if t in common and t not in public), None)
+    if fb is not None:
+        d.fallback = _first_node(cfg, fb)
