@@ -29,8 +29,8 @@ memory, code, calldata; no storage, no calls) once per probe selector:
 A jump whose target came from memory is a *table jump*; its targets over all runs are handed to
 the CFG walk (``ContractCFG(..., jump_tables=...)``). A selector is *dense-dispatched* when its
 run takes a table jump at a site that no non-selector probe reaches (the dense table's final
-jump); its target is that function's entry. The fallback is the first jump target on the path
-of probe selectors that no public function's path visits (:func:`apply_to_cfg`).
+jump); its target is that function's entry. The fallback is the first JUMPDEST that every
+probe selector's run executes and no public function's run does (:func:`apply_to_cfg`).
 
 Runs are bounded (:data:`MAX_STEPS` instructions) and stop at the first instruction outside the
 subset, so reading a contract with no table costs one short run (no ``CODECOPY`` before the
@@ -66,13 +66,15 @@ _PURE = frozenset({"ADD", "SUB", "MUL", "DIV", "MOD", "SDIV", "SMOD", "ADDMOD", 
 class Run:
     """One concrete run of the dispatcher for ``selector``.
 
-    ``targets``: jump targets taken, in order (bytecode offsets); ``table_jumps``: (jump site,
+    ``targets``: jump targets taken, in order (bytecode offsets); ``visited``: JUMPDESTs
+    executed, in order (jumped to or fallen into); ``table_jumps``: (jump site,
     target) for jumps whose target was read from memory; ``moduli``: divisors of ``MOD``s of a
     selector-derived value; ``codecopy_first``: a ``CODECOPY`` ran before the first jump.
     """
 
     selector: int
     targets: list[int] = field(default_factory=list)
+    visited: list[int] = field(default_factory=list)
     table_jumps: list[tuple[int, int]] = field(default_factory=list)
     moduli: list[int] = field(default_factory=list)
     codecopy_first: bool = False
@@ -124,7 +126,7 @@ def run_dispatcher(code: bytes, by_pc: dict[int, Instruction], jumpdests: frozen
             for s in (st, sel_taint, mem_taint):
                 s[-1], s[-n] = s[-n], s[-1]
         elif name == "JUMPDEST":
-            pass
+            run.visited.append(pc)
         elif name in ("JUMP", "JUMPI"):
             tgt, from_mem = st.pop(), mem_taint.pop()
             sel_taint.pop()
@@ -296,8 +298,8 @@ def _first_node(cfg: "ContractCFG", pc: int, preds_at: int | None = None):  # ty
 
 def apply_to_cfg(cfg: "ContractCFG", tables: SelectorTables) -> None:
     """Complete ``cfg.dispatch`` from the tables: the dense selectors' entry nodes and, when the
-    walk found none, the fallback entry (the first target on the probes' paths that every probe
-    takes and no public function's run visits). CFG node keys are used as opaque values."""
+    walk found none, the fallback entry (the first JUMPDEST on the probes' paths that every
+    probe executes and no public function's run does). CFG node keys are used as opaque values."""
     if not tables.found:
         return
     d = cfg.dispatch
@@ -314,11 +316,11 @@ def apply_to_cfg(cfg: "ContractCFG", tables: SelectorTables) -> None:
         if r is None:
             by_pc = {i.pc: i for b in cfg.blocks.values() for i in b.instructions}
             r = run_dispatcher(cfg.code, by_pc, cfg.jumpdests, sel)
-        public.update(r.targets)
+        public.update(r.visited)
     probes = [r for r in tables.probe_runs if r.selector not in d.selectors]
     if not probes:
         return
-    common = set(probes[0].targets).intersection(*(set(r.targets) for r in probes[1:]))
-    fb = next((t for t in probes[0].targets if t in common and t not in public), None)
+    common = set(probes[0].visited).intersection(*(set(r.visited) for r in probes[1:]))
+    fb = next((t for t in probes[0].visited if t in common and t not in public), None)
     if fb is not None:
         d.fallback = _first_node(cfg, fb)

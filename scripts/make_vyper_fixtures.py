@@ -1,0 +1,125 @@
+"""Regenerate the Vyper test fixtures in tests/fixtures/evm/vyper/ (runtime bytecode, ABI and
+method identifiers of snekmate contracts compiled with vyper 0.4.x and 0.3.x).
+
+Different vyper releases cannot share one environment, so each is installed in its own venv
+(gitignored):
+
+    python3 -m venv .venv-vyper04 && .venv-vyper04/bin/pip install vyper==0.4.3 snekmate==0.1.2
+    python3 -m venv .venv-vyper03 && .venv-vyper03/bin/pip install vyper==0.3.10 snekmate==0.0.5
+
+then ``python scripts/make_vyper_fixtures.py`` (``--venv04`` / ``--venv03`` to point elsewhere).
+snekmate 0.1.x (for vyper 0.4) ships modules, made deployable by the small wrappers in
+tests/fixtures/evm/vyper/sources/ (as snekmate's own mocks do; the ERC-1155 one adds a
+payable ``__default__``); snekmate 0.0.5 (for vyper 0.3.10) ships whole contracts.
+Every contract is compiled with ``--optimize gas`` (sparse selector table), ``codesize``
+(dense table) and ``none`` (linear dispatcher). Each fixture records the vyper and snekmate
+versions and the setting; method identifiers are the compiler's, zero-padded to 8 hex digits,
+without the constructor (vyper 0.3 lists ``__init__``, which is not in the runtime code).
+The CI never runs this: the fixtures are committed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "tests" / "fixtures" / "evm" / "vyper"
+SOURCES = OUT / "sources"
+SETTINGS = ("gas", "codesize", "none")
+
+# (fixture stem, contract name, source: wrapper file in SOURCES or path inside snekmate)
+V04 = [
+    ("erc20", "ERC20", "erc20_mock.vy"),
+    ("erc721", "ERC721", "erc721_mock.vy"),
+    ("erc1155_default", "ERC1155", "erc1155_default_mock.vy"),
+    ("erc4626", "ERC4626", "erc4626_mock.vy"),
+]
+V03 = [
+    ("erc20", "ERC20", "snekmate:tokens/ERC20.vy"),
+    ("erc721", "ERC721", "snekmate:tokens/ERC721.vy"),
+    ("erc1155", "ERC1155", "snekmate:tokens/ERC1155.vy"),
+    ("erc4626", "ERC4626", "snekmate:extensions/ERC4626.vy"),
+    ("default", "Default03", "default_03.vy"),
+]
+
+
+def _run(cmd: list[str], cwd: Path) -> str:
+    p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise SystemExit(f"error: {' '.join(cmd)} failed in {cwd}:\n{p.stderr.strip()[-2000:]}")
+    return p.stdout
+
+
+def _versions(venv: Path) -> tuple[str, str]:
+    py = str(venv / "bin" / "python")
+    code = "import importlib.metadata as m; print(m.version('vyper'), m.version('snekmate'))"
+    vy, sn = _run([py, "-c", code], ROOT).split()
+    return vy, sn
+
+
+def _snekmate_dir(venv: Path) -> Path:
+    py = str(venv / "bin" / "python")
+    code = "import importlib.util; print(next(iter(importlib.util.find_spec('snekmate').submodule_search_locations)))"
+    out = _run([py, "-c", code], ROOT).strip()
+    return Path(out)
+
+
+def compile_one(venv: Path, source: str, setting: str) -> dict:
+    """runtime bytecode (hex, no 0x), ABI and method identifiers of one source file."""
+    vyper = str(venv / "bin" / "vyper")
+    if source.startswith("snekmate:"):
+        root = _snekmate_dir(venv)
+        cwd, args = root, ["-p", ".", source.split(":", 1)[1]]
+    else:
+        cwd, args = SOURCES, [source]
+    out = _run([vyper, "--optimize", setting, "-f", "bytecode_runtime,abi,method_identifiers", *args], cwd)
+    lines = [ln for ln in out.splitlines() if ln.strip()]
+    runtime, abi, mids = lines[0].strip(), json.loads(lines[1]), json.loads(lines[2])
+    names = {e["name"] for e in abi if e.get("type") == "function"}
+    mids = {sig: f"{int(h, 16):08x}" for sig, h in mids.items() if sig.split("(")[0] in names}
+    return {"runtime_bytecode": runtime.removeprefix("0x"), "abi": abi, "method_identifiers": mids}
+
+
+def _write(path: Path, obj: dict) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(obj, f, indent=1, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--venv04", type=Path, default=ROOT / ".venv-vyper04")
+    ap.add_argument("--venv03", type=Path, default=ROOT / ".venv-vyper03")
+    args = ap.parse_args(argv)
+    for venv, contracts in ((args.venv04, V04), (args.venv03, V03)):
+        if not (venv / "bin" / "vyper").is_file():
+            print(f"error: {venv}/bin/vyper not found; create the venv as this script's docstring says", file=sys.stderr)
+            return 2
+        vy, sn = _versions(venv)
+        tag = "v" + vy.replace(".", "")
+        for stem, name, source in contracts:
+            for setting in SETTINGS:
+                c = compile_one(venv, source, setting)
+                fixture = {
+                    "compiler": f"vyper-{vy}",
+                    "snekmate": sn,
+                    "setting": {"optimize": setting, "evm_version": "default"},
+                    "source": source,
+                    "contracts": {name: c},
+                }
+                path = OUT / f"{stem}_{tag}_{setting}.json"
+                _write(path, fixture)
+                print(f"{path.relative_to(ROOT)}: {len(c['runtime_bytecode']) // 2} bytes, {len(c['method_identifiers'])} selectors")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
