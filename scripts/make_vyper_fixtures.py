@@ -6,13 +6,17 @@ Different vyper releases cannot share one environment, so each is installed in i
 
     python3 -m venv .venv-vyper04 && .venv-vyper04/bin/pip install vyper==0.4.3 snekmate==0.1.2
     python3 -m venv .venv-vyper03 && .venv-vyper03/bin/pip install vyper==0.3.10 snekmate==0.0.5
+    python3 -m venv .venv-vyper039 && .venv-vyper039/bin/pip install vyper==0.3.9 snekmate==0.0.4
 
-then ``python scripts/make_vyper_fixtures.py`` (``--venv04`` / ``--venv03`` to point elsewhere).
+then ``python scripts/make_vyper_fixtures.py`` (``--venv04`` / ``--venv03`` / ``--venv039`` to
+point elsewhere).
 snekmate 0.1.x (for vyper 0.4) ships modules, made deployable by the small wrappers in
 tests/fixtures/evm/vyper/sources/ (as snekmate's own mocks do; the ERC-1155 one adds a
-payable ``__default__``); snekmate 0.0.5 (for vyper 0.3.10) ships whole contracts.
-Every contract is compiled with ``--optimize gas`` (sparse selector table), ``codesize``
-(dense table) and ``none`` (linear dispatcher). Each fixture records the vyper and snekmate
+payable ``__default__``); snekmate 0.0.5 / 0.0.4 (for vyper 0.3.10 / 0.3.9) ship whole
+contracts (0.0.4 installs them at the top of site-packages). 0.4.3 and 0.3.10 compile every
+contract with ``--optimize gas`` (sparse selector table), ``codesize`` (dense table) and
+``none`` (linear dispatcher); 0.3.9, whose dispatcher is always a linear chain, optimised
+(its default) and with ``--no-optimize``. Each fixture records the vyper and snekmate
 versions and the setting; method identifiers are the compiler's, zero-padded to 8 hex digits,
 without the constructor (vyper 0.3 lists ``__init__``, which is not in the runtime code).
 The CI never runs this: the fixtures are committed.
@@ -31,7 +35,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "tests" / "fixtures" / "evm" / "vyper"
 SOURCES = OUT / "sources"
-SETTINGS = ("gas", "codesize", "none")
+SETTINGS = {"gas": ["--optimize", "gas"], "codesize": ["--optimize", "codesize"], "none": ["--optimize", "none"]}
+SETTINGS_039 = {"opt": [], "noopt": ["--no-optimize"]}
 
 # (fixture stem, contract name, source: wrapper file in SOURCES or path inside snekmate)
 V04 = [
@@ -46,6 +51,12 @@ V03 = [
     ("erc1155", "ERC1155", "snekmate:tokens/ERC1155.vy"),
     ("erc4626", "ERC4626", "snekmate:extensions/ERC4626.vy"),
     ("default", "Default03", "default_03.vy"),
+]
+V039 = [
+    ("erc20", "ERC20", "snekmate:tokens/ERC20.vy"),
+    ("erc721", "ERC721", "snekmate:tokens/ERC721.vy"),
+    ("erc1155", "ERC1155", "snekmate:tokens/ERC1155.vy"),
+    ("erc4626", "ERC4626", "snekmate:extensions/ERC4626.vy"),
 ]
 
 
@@ -65,31 +76,32 @@ def _versions(venv: Path) -> tuple[str, str]:
 
 def _snekmate_dir(venv: Path) -> Path:
     py = str(venv / "bin" / "python")
-    code = "import importlib.util; print(next(iter(importlib.util.find_spec('snekmate').submodule_search_locations)))"
+    code = "import importlib.util, sysconfig; s = importlib.util.find_spec('snekmate'); print(next(iter(s.submodule_search_locations)) if s else sysconfig.get_paths()['purelib'])"
     out = _run([py, "-c", code], ROOT).strip()
     return Path(out)
 
 
-def compile_one(venv: Path, source: str, setting: str) -> dict:
-    """runtime bytecode (hex, no 0x), ABI and method identifiers of one source file."""
+def compile_one(venv: Path, source: str, flags: list[str]) -> dict:
+    """runtime bytecode (hex, no 0x), ABI, method identifiers and storage layout (Vyper's
+    ``-f layout`` storage part) of one source file."""
     vyper = str(venv / "bin" / "vyper")
     if source.startswith("snekmate:"):
         root = _snekmate_dir(venv)
         cwd, args = root, ["-p", ".", source.split(":", 1)[1]]
     else:
         cwd, args = SOURCES, [source]
-    out = _run([vyper, "--optimize", setting, "-f", "bytecode_runtime,abi,method_identifiers", *args], cwd)
+    out = _run([vyper, *flags, "-f", "bytecode_runtime,abi,method_identifiers,layout", *args], cwd)
     lines = [ln for ln in out.splitlines() if ln.strip()]
-    runtime, abi, mids = lines[0].strip(), json.loads(lines[1]), json.loads(lines[2])
+    runtime, abi, mids, layout = lines[0].strip(), json.loads(lines[1]), json.loads(lines[2]), json.loads(lines[3])
     names = {e["name"] for e in abi if e.get("type") == "function"}
     mids = {sig: f"{int(h, 16):08x}" for sig, h in mids.items() if sig.split("(")[0] in names}
-    return {"runtime_bytecode": runtime.removeprefix("0x"), "abi": abi, "method_identifiers": mids}
+    return {"runtime_bytecode": runtime.removeprefix("0x"), "abi": abi, "method_identifiers": mids, "storage_layout": {"storage_layout": layout.get("storage_layout", {})}}
 
 
 def _write(path: Path, obj: dict) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=1, sort_keys=True)
+        json.dump(obj, f, sort_keys=True)
         f.write("\n")
     os.replace(tmp, path)
 
@@ -98,20 +110,21 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--venv04", type=Path, default=ROOT / ".venv-vyper04")
     ap.add_argument("--venv03", type=Path, default=ROOT / ".venv-vyper03")
+    ap.add_argument("--venv039", type=Path, default=ROOT / ".venv-vyper039")
     args = ap.parse_args(argv)
-    for venv, contracts in ((args.venv04, V04), (args.venv03, V03)):
+    for venv, contracts, settings in ((args.venv04, V04, SETTINGS), (args.venv03, V03, SETTINGS), (args.venv039, V039, SETTINGS_039)):
         if not (venv / "bin" / "vyper").is_file():
             print(f"error: {venv}/bin/vyper not found; create the venv as this script's docstring says", file=sys.stderr)
             return 2
         vy, sn = _versions(venv)
         tag = "v" + vy.replace(".", "")
         for stem, name, source in contracts:
-            for setting in SETTINGS:
-                c = compile_one(venv, source, setting)
+            for setting, flags in settings.items():
+                c = compile_one(venv, source, flags)
                 fixture = {
                     "compiler": f"vyper-{vy}",
                     "snekmate": sn,
-                    "setting": {"optimize": setting, "evm_version": "default"},
+                    "setting": {"name": setting, "flags": flags, "evm_version": "default"},
                     "source": source,
                     "contracts": {name: c},
                 }

@@ -76,7 +76,9 @@ class LiftedContract:
 
     ``unresolved_jumps``: jump sites whose target stayed unknown; ``context_fallbacks``: blocks
     that hit ``max_contexts_per_block`` and were merged; ``invalid_jumps``: jump sites with a
-    constant non-JUMPDEST target (exceptional halts); sizes are in bytes.
+    constant non-JUMPDEST target (exceptional halts); sizes are in bytes; ``dialect``: the
+    compiler family the code looks like (``solidity`` / ``vyper``); ``notes``: recognisers
+    that do not apply to it.
     """
 
     functions: list[LiftedFunction]
@@ -86,6 +88,8 @@ class LiftedContract:
     unresolved_jumps: int
     context_fallbacks: int
     invalid_jumps: int
+    dialect: str = "solidity"  # "vyper" for Vyper's code (evmlm.evm.vyper.dialect)
+    notes: tuple[str, ...] = ()  # recognisers that do not apply to this dialect, and why
 
     def function(self, selector: str) -> LiftedFunction | None:
         sel = selector.lower() if selector.startswith("0x") else "0x" + selector.lower()
@@ -104,6 +108,7 @@ class LiftedContract:
     def from_dict(cls, d: Mapping[str, Any]) -> "LiftedContract":
         d = dict(d)
         d["functions"] = [LiftedFunction.from_dict(f) for f in d.get("functions", [])]
+        d["notes"] = tuple(d.get("notes", ()))
         return cls(**d)
 
 
@@ -229,7 +234,9 @@ def lift_contract(
     deadline = time.monotonic() + cfg_.max_seconds
     cfg = _walk(exe, cfg_, len(code), deadline)
     moles = _evmole_info(code) if not info.given else {}
-    rec = Recognisers(cfg_.recognisers, info, storage_layout, moles, code)
+    from evmlm.evm.vyper import dialect
+
+    rec = Recognisers(cfg_.recognisers, info, storage_layout, moles, code, dialect=dialect(exe))
     d = cfg.dispatch
     calls = None
     if not cfg_.inline_internal:
@@ -277,6 +284,8 @@ def lift_contract(
         unresolved_jumps=len(cfg.unresolved_jumps),
         context_fallbacks=len(cfg.fallback_blocks),
         invalid_jumps=len(cfg.invalid_jumps),
+        dialect=rec.dialect,
+        notes=rec.notes,
     )
 
 

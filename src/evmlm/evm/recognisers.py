@@ -20,6 +20,13 @@ Names (``lift.recognisers``):
 - ``calls``: CALL / STATICCALL / DELEGATECALL / CALLCODE whose input starts with a constant
   selector (stored in the call's block, else in the nearest predecessor that stores one; also
   ``OR``-ed in by ``abi.encodeWithSelector``) get the note ``callee 0x<selector> [signature]``.
+
+Vyper code (``dialect="vyper"``, see docs/vyper.md) differs in three forms, handled here:
+a ``HashMap`` entry is ``keccak256(slot . key)`` (slot at 0x0, key at 0x20: the reverse of
+Solidity's order); ``Error(string)`` and an external call's selector are stored unshifted
+(``MSTORE(p, 0x08c379a0)``, data from ``p + 28``). ``panic`` does not apply (Vyper reverts with
+no data where Solidity raises ``Panic``) (:attr:`Recognisers.notes` says so); ``storage_vars`` reads
+Vyper's ``-f layout`` too (:func:`evmlm.evm.vyper.storage_layout`).
 """
 
 from __future__ import annotations
@@ -40,6 +47,10 @@ ERROR_STRING = 0x08C379A0 << 224
 PANIC = 0x4E487B71 << 224
 LOW224 = (1 << 224) - 1
 _VNAME = re.compile(r"v\d+$")
+DIALECTS = ("solidity", "vyper")
+VYPER_NOT_APPLICABLE = {
+    "panic": "Vyper reverts with no data where Solidity raises Panic(uint256)",
+}
 
 
 def _head_words(t: str) -> int:
@@ -69,6 +80,10 @@ def _slot_names(layout: Mapping[str, Any] | None) -> dict[int, str]:
     names: dict[int, str] = {}
     if not layout:
         return names
+    if "storage_layout" in layout:  # Vyper's -f layout
+        from evmlm.evm.vyper import storage_layout
+
+        layout = storage_layout(layout)
     for e in layout.get("storage", []) or []:
         try:
             slot = int(e["slot"])
@@ -93,12 +108,23 @@ def _subst(o: tac.Operand, ren: dict[str, tac.Operand], deep: bool = True) -> ta
 class Recognisers:
     """The enabled recognisers with what they need (ABI info, storage layout, evmole types)."""
 
-    def __init__(self, enabled: tuple[str, ...] | list[str], info: AbiInfo, layout: Mapping[str, Any] | None, moles: Mapping[int, tuple[str | None, str | None]], code: bytes = b"") -> None:
-        self.enabled = frozenset(enabled)
+    def __init__(self, enabled: tuple[str, ...] | list[str], info: AbiInfo, layout: Mapping[str, Any] | None, moles: Mapping[int, tuple[str | None, str | None]], code: bytes = b"", dialect: str = "solidity") -> None:
+        if dialect not in DIALECTS:
+            raise ValueError(f"dialect {dialect!r}: expected one of {DIALECTS}")
+        self.dialect = dialect
+        self.vyper = dialect == "vyper"
+        self.enabled = frozenset(enabled) - (frozenset(VYPER_NOT_APPLICABLE) if self.vyper else frozenset())
         self.code = code
         self.info = info
         self.slots = _slot_names(layout)
         self.moles = moles
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """One line per requested recogniser that does not apply to this code's dialect."""
+        if not self.vyper:
+            return ()
+        return tuple(f"recogniser {k} off for Vyper: {why}" for k, why in VYPER_NOT_APPLICABLE.items())
 
     def for_function(self, selector: int | None, signature: str | None) -> Callable[[tac.Function], tac.Function]:
         types = signature_types(signature)
@@ -112,7 +138,7 @@ class Recognisers:
         if "panic" in on:
             self._panic(f)
         if "require" in on:
-            self._require(f)
+            self._require_vyper(f) if self.vyper else self._require(f)
         ren: dict[str, tac.Operand] = {}
         if "msg_sender" in on:
             self._rename_defs(f, ren, lambda s: s.op == "CALLER" and not s.args, lambda s: tac.Var("msg.sender"))
@@ -266,6 +292,33 @@ class Recognisers:
             for bb in f.blocks:
                 bb.stmts = [x for x in bb.stmts if id(x) not in dropped]
 
+    def _require_vyper(self, f: tac.Function) -> None:
+        """Vyper's ``assert c, "reason"`` / ``raise "reason"``: a reverting block that stores the
+        reason as a length word and constant data words at constant addresses, ABI-encodes it
+        and stores ``0x08c379a0`` unshifted at ``p`` (revert data from ``p + 28``). The block
+        becomes ``ERROR(p + 28, "reason")``; custom errors do not exist before Vyper 0.4's
+        ``raise`` of an interface error, which reverts the same way with its own selector."""
+        for b in f.blocks:
+            if not b.stmts or b.stmts[-1].op != "REVERT":
+                continue
+            stores = {s.args[0].value: s for s in b.stmts if s.op == "MSTORE" and isinstance(s.args[0], tac.Const) and isinstance(s.args[1], tac.Const)}  # type: ignore[union-attr]
+            sel = next((a for a, st in stores.items() if st.args[1].value == ERROR_STRING >> 224), None)  # type: ignore[union-attr]
+            if sel is None:
+                continue
+            for a in sorted(stores):
+                n = stores[a].args[1].value  # type: ignore[union-attr]
+                if a == sel or not 0 < n <= 4096 or any(a + 32 * (k + 1) not in stores for k in range((n + 31) // 32)):
+                    continue
+                data = b"".join(stores[a + 32 * (k + 1)].args[1].value.to_bytes(32, "big") for k in range((n + 31) // 32))  # type: ignore[union-attr]
+                if any(data[n:]):
+                    continue
+                try:
+                    reason = data[:n].decode("utf-8")
+                except UnicodeDecodeError:
+                    continue
+                b.stmts = [tac.Stmt(None, "ERROR", (tac.Const(sel + 28), tac.Str(reason)))]
+                break
+
     def _mapping(self, f: tac.Function) -> None:
         ren: dict[str, tac.Operand] = {}
         for b in f.blocks:
@@ -280,6 +333,8 @@ class Recognisers:
                     mem.clear()
                 if s.op == "KECCAK256" and s.lhs and s.args == (tac.Const(0), tac.Const(0x40)) and 0 in mem and 0x20 in mem:
                     key, slot = mem[0][1].args[1], mem[0x20][1].args[1]
+                    if self.vyper:  # Vyper hashes slot . key (vyper/codegen: sha3_64(slot, key))
+                        key, slot = slot, key
                     base: tac.Operand = slot
                     if isinstance(slot, tac.Const) and "storage_vars" in self.enabled and slot.value in self.slots:
                         base = tac.Var(self.slots[slot.value])
@@ -316,6 +371,8 @@ class Recognisers:
                 v = next((a for a in defs[v.name].args if isinstance(a, tac.Const)), v)
             if isinstance(v, tac.Const) and v.value and not v.value & LOW224 and v.value not in (ERROR_STRING, PANIC):
                 return v.value >> 224
+            if self.vyper and isinstance(v, tac.Const) and 0 < v.value <= 0xFFFFFFFF and v.value != ERROR_STRING >> 224:
+                return v.value  # unshifted; the call's input starts 28 bytes after the store
             return None
 
         last_in_block: dict[str, int] = {}  # block label -> last selector stored in it
@@ -346,6 +403,8 @@ class Recognisers:
                     here[tac.format_operand(s.args[0])] = latest = sel
                 elif s.op in ("CALL", "CALLCODE", "STATICCALL", "DELEGATECALL") and len(s.args) >= 6:
                     inp = s.args[3] if s.op in ("CALL", "CALLCODE") else s.args[2]
+                    if self.vyper and isinstance(inp, tac.Const) and inp.value >= 28:
+                        inp = tac.Const(inp.value - 28)
                     sel = here.get(tac.format_operand(inp), latest)
                     if sel is None:
                         sel = from_preds(b)

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Mapping
 
 from evmlm.evm.disasm import Instruction, disassemble
 from evmlm.evm.opcodes import HALTS, op_info
@@ -324,3 +324,45 @@ def apply_to_cfg(cfg: "ContractCFG", tables: SelectorTables) -> None:
     fb = next((t for t in probes[0].visited if t in common and t not in public), None)
     if fb is not None:
         d.fallback = _first_node(cfg, fb)
+
+
+_PROLOGUES = (
+    bytes.fromhex("5f3560e01c"),  # PUSH0 CALLDATALOAD PUSH1 0xe0 SHR: selector, no memory set up
+    bytes.fromhex("60003560e01c"),  # the same before PUSH0 (Shanghai)
+    bytes.fromhex("600436101561"),  # calldatasize < 4 -> fallback, first (the linear dispatcher)
+    bytes.fromhex("6003361161"),  # calldatasize > 3 -> the dispatcher, first (0.3.9 and older)
+)
+
+
+def dialect(code: bytes) -> str:
+    """``"vyper"`` when ``code`` (metadata stripped) starts like Vyper's dispatchers: the
+    selector read or the ``calldatasize < 4`` check as the very first instructions, or a
+    selector table (:func:`_gate`); ``"solidity"`` otherwise. solc's code always starts by
+    setting the free memory pointer (``PUSH1 0x80 PUSH1 0x40 MSTORE``), Vyper's never does."""
+    if code.startswith(_PROLOGUES) or _gate(code):
+        return "vyper"
+    return "solidity"
+
+
+def storage_layout(layout: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Vyper's ``-f layout`` (``{"storage_layout": {name: {"type", "slot"}, module: {...}}}``,
+    modules nested in 0.4) as solc's ``storageLayout`` shape (``{"storage": [{"label", "slot",
+    "offset", "type"}]}``), labels being the variables' own names. Entries without an integer
+    ``slot`` (e.g. 0.3's ``nonreentrant.lock`` keys are kept: they name their slot) are
+    skipped. Raises nothing on malformed input: what cannot be read is left out."""
+    out: list[dict[str, Any]] = []
+
+    def walk(d: Mapping[str, Any]) -> None:
+        for name, v in d.items():
+            if not isinstance(v, Mapping):
+                continue
+            if isinstance(v.get("slot"), int) and isinstance(v.get("type"), str):
+                label = name.replace(".", "_").replace(" ", "_")
+                out.append({"label": label, "slot": str(v["slot"]), "offset": 0, "type": v["type"]})
+            else:
+                walk(v)
+
+    sl = layout.get("storage_layout")
+    if isinstance(sl, Mapping):
+        walk(sl)
+    return {"storage": out}
