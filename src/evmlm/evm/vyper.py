@@ -54,6 +54,8 @@ log = logging.getLogger(__name__)
 WORD = (1 << 256) - 1
 MAX_STEPS = 400  # instructions per run: the dispatcher takes < 60; the rest is the body's start
 MAX_PROBES = 4096  # bucket residues probed at most (vyper's bucket counts are ~ #functions)
+EMPTY = -1  # the probe "selector" of a run with empty calldata
+LINEAR_PROBES = 8  # probe selectors run on a linear Vyper dispatcher (for its fallback)
 CALLDATA_WORDS = 32  # zero argument words after the selector: every calldatasize check passes
 
 # the subset run_dispatcher executes; anything else ends the run
@@ -83,14 +85,14 @@ class Run:
 def run_dispatcher(code: bytes, by_pc: dict[int, Instruction], jumpdests: frozenset[int],
                    selector: int, max_steps: int = MAX_STEPS) -> Run:
     """Run ``code`` from offset 0 with calldata ``selector`` (4 bytes, big-endian) followed by
-    :data:`CALLDATA_WORDS` zero words and no value, until a halt, an instruction outside the
-    subset (storage, calls, environment other than calldata/callvalue/code), an invalid jump or
+    :data:`CALLDATA_WORDS` zero words (empty calldata for :data:`EMPTY`) and no value, until
+    a halt, an instruction outside the subset (storage, calls, environment other than calldata/callvalue/code), an invalid jump or
     ``max_steps`` instructions. Taint: values derived from ``calldataload(0)`` (for ``moduli``)
     and values loaded from memory (for ``table_jumps``). Never raises on any code."""
     from evmlm.evm.cfg import fold
 
     run = Run(selector)
-    calldata = selector.to_bytes(4, "big") + bytes(32 * CALLDATA_WORDS)
+    calldata = b"" if selector == EMPTY else selector.to_bytes(4, "big") + bytes(32 * CALLDATA_WORDS)
     st: list[int] = []
     sel_taint: list[bool] = []
     mem_taint: list[bool] = []
@@ -253,16 +255,22 @@ def read_tables(code: bytes) -> SelectorTables:
     its first jump (solc, Vyper's linear dispatcher). Cost: one run per bucket residue and per
     candidate record, each at most :data:`MAX_STEPS` instructions."""
     out = SelectorTables()
-    if not _gate(code):
+    table = _gate(code)
+    if not table and not code.startswith(_PROLOGUES):
         return out
     by_pc = {i.pc: i for i in disassemble(code)}
     jumpdests = frozenset(i.pc for i in by_pc.values() if i.name == "JUMPDEST")
+    if not table:  # Vyper's linear dispatcher: probes for the fallback only
+        for s in (EMPTY, *range(LINEAR_PROBES)):
+            out.runs[s] = run_dispatcher(code, by_pc, jumpdests, s)
+        out.probe_runs = list(out.runs.values())
+        return out
     first = run_dispatcher(code, by_pc, jumpdests, 0)
     if not first.codecopy_first:
         return out
     n = min(max(first.moduli, default=256), MAX_PROBES)
     records = _record_candidates(code, jumpdests)
-    probes = [s for s in range(n) if s not in records]
+    probes = [EMPTY, *(s for s in range(n) if s not in records)]
     for s in sorted(set(probes) | records):
         r = first if s == 0 else run_dispatcher(code, by_pc, jumpdests, s)
         out.runs[s] = r
@@ -297,10 +305,10 @@ def _first_node(cfg: "ContractCFG", pc: int, preds_at: int | None = None):  # ty
 
 
 def apply_to_cfg(cfg: "ContractCFG", tables: SelectorTables) -> None:
-    """Complete ``cfg.dispatch`` from the tables: the dense selectors' entry nodes and, when the
-    walk found none, the fallback entry (the first JUMPDEST on the probes' paths that every
+    """Complete ``cfg.dispatch`` from the tables: the dense selectors' entry nodes and the
+    fallback entry (the first JUMPDEST on the probes' paths that every
     probe executes and no public function's run does). CFG node keys are used as opaque values."""
-    if not tables.found:
+    if not (tables.found or tables.probe_runs):
         return
     d = cfg.dispatch
     for sel, entry in sorted(tables.dense.items()):
@@ -308,7 +316,7 @@ def apply_to_cfg(cfg: "ContractCFG", tables: SelectorTables) -> None:
         if key is not None:
             d.selectors.setdefault(sel, key)
             d.has_selector_check = True
-    if d.fallback is not None or not tables.probe_runs:
+    if not tables.probe_runs:
         return
     public: set[int] = set()
     for sel in d.selectors:
@@ -322,8 +330,8 @@ def apply_to_cfg(cfg: "ContractCFG", tables: SelectorTables) -> None:
         return
     common = set(probes[0].visited).intersection(*(set(r.visited) for r in probes[1:]))
     fb = next((t for t in probes[0].visited if t in common and t not in public), None)
-    if fb is not None:
-        d.fallback = _first_node(cfg, fb)
+    if fb is not None:  # replaces the walk's: Vyper's calldatasize < 4 branch is a trampoline
+        d.fallback = _first_node(cfg, fb) or d.fallback
 
 
 _PROLOGUES = (
