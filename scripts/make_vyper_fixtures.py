@@ -61,7 +61,7 @@ V039 = [
 
 
 def _run(cmd: list[str], cwd: Path) -> str:
-    p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
     if p.returncode != 0:
         raise SystemExit(f"error: {' '.join(cmd)} failed in {cwd}:\n{p.stderr.strip()[-2000:]}")
     return p.stdout

@@ -294,7 +294,8 @@ class Recognisers:
 
     def _require_vyper(self, f: tac.Function) -> None:
         """Vyper's ``assert c, "reason"`` / ``raise "reason"``: a reverting block that stores the
-        reason as a length word and constant data words at constant addresses, ABI-encodes it
+        reason as a length word and constant data words (printable UTF-8) at constant
+        addresses, ABI-encodes it
         and stores ``0x08c379a0`` unshifted at ``p`` (revert data from ``p + 28``). The block
         becomes ``ERROR(p + 28, "reason")``; custom errors do not exist before Vyper 0.4's
         ``raise`` of an interface error, which reverts the same way with its own selector."""
@@ -307,7 +308,7 @@ class Recognisers:
                 continue
             for a in sorted(stores):
                 n = stores[a].args[1].value  # type: ignore[union-attr]
-                if a == sel or not 0 < n <= 4096 or any(a + 32 * (k + 1) not in stores for k in range((n + 31) // 32)):
+                if a in (sel, sel + 32) or not 0 < n <= 4096 or any(a + 32 * (k + 1) not in stores for k in range((n + 31) // 32)):
                     continue
                 data = b"".join(stores[a + 32 * (k + 1)].args[1].value.to_bytes(32, "big") for k in range((n + 31) // 32))  # type: ignore[union-attr]
                 if any(data[n:]):
@@ -315,6 +316,8 @@ class Recognisers:
                 try:
                     reason = data[:n].decode("utf-8")
                 except UnicodeDecodeError:
+                    continue
+                if not reason.isprintable():  # an ABI offset or length word, not the text
                     continue
                 b.stmts = [tac.Stmt(None, "ERROR", (tac.Const(sel + 28), tac.Str(reason)))]
                 break

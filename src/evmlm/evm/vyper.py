@@ -40,8 +40,9 @@ first jump: not a Vyper table dispatcher, nothing more is run).
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 from evmlm.evm.disasm import Instruction, disassemble
 from evmlm.evm.opcodes import HALTS, op_info
@@ -291,7 +292,7 @@ def read_tables(code: bytes) -> SelectorTables:
     return out
 
 
-def _first_node(cfg: "ContractCFG", pc: int, preds_at: int | None = None):  # type: ignore[no-untyped-def]
+def _first_node(cfg: ContractCFG, pc: int, preds_at: int | None = None):  # type: ignore[no-untyped-def]
     """A CFG node key of the block at ``pc`` (the first one walked; one entered from a node of
     the block whose final jump is at ``preds_at`` when given); None when the walk never reached it."""
     for key, node in cfg.nodes.items():
@@ -304,7 +305,7 @@ def _first_node(cfg: "ContractCFG", pc: int, preds_at: int | None = None):  # ty
     return None
 
 
-def apply_to_cfg(cfg: "ContractCFG", tables: SelectorTables) -> None:
+def apply_to_cfg(cfg: ContractCFG, tables: SelectorTables) -> None:
     """Complete ``cfg.dispatch`` from the tables: the dense selectors' entry nodes and the
     fallback entry (the first JUMPDEST on the probes' paths that every
     probe executes and no public function's run does). CFG node keys are used as opaque values."""

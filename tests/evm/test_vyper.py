@@ -1,0 +1,209 @@
+"""Vyper bytecode: selector recovery, fallback, soundness and recognisers on snekmate contracts.
+
+The fixtures (tests/fixtures/evm/vyper/, made by scripts/make_vyper_fixtures.py) are snekmate's
+ERC-20, ERC-721, ERC-1155 and ERC-4626 compiled by vyper 0.4.3 and 0.3.10 with
+``--optimize gas`` (sparse selector table), ``codesize`` (dense table) and ``none`` (linear
+chain), and by vyper 0.3.9 (linear chain) optimised and not; two contracts have a payable
+``__default__``. Expected selectors are the compiler's method identifiers.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from evmlm.evm.checks import Contract, SoundnessReport, _Tracer, check_contract, check_fallback, selector_recovery, soundness
+
+from .conftest import FIXTURE_NAMES, lifted as lifted_solc
+
+VYPER = Path(__file__).resolve().parents[1] / "fixtures" / "evm" / "vyper"
+NAMES = sorted(p.stem for p in VYPER.glob("*.json"))
+# one contract per compiler and setting (every dispatcher variant), for the default suite
+QUICK = sorted({n for n in NAMES if n.startswith(("erc20_", "default_", "erc1155_default_"))})
+
+
+@lru_cache(maxsize=None)
+def fixture(name: str) -> dict[str, Any]:
+    d = json.loads((VYPER / f"{name}.json").read_text())
+    ((cname, c),) = d["contracts"].items()
+    return {**c, "name": cname, "compiler": d["compiler"], "setting": d["setting"]}
+
+
+def contract(name: str) -> Contract:
+    c = fixture(name)
+    return Contract(name, c["runtime_bytecode"], c["abi"], c["method_identifiers"])
+
+
+@lru_cache(maxsize=None)
+def lifted(name: str):  # type: ignore[no-untyped-def]
+    from evmlm.evm import lift_contract
+
+    c = fixture(name)
+    return lift_contract(c["runtime_bytecode"], abi=c["abi"], storage_layout=c["storage_layout"])
+
+
+def test_fixtures_cover_the_versions_and_dispatchers() -> None:
+    compilers = {fixture(n)["compiler"] for n in NAMES}
+    assert compilers == {"vyper-0.4.3", "vyper-0.3.10", "vyper-0.3.9"}
+    for v in ("v043", "v0310"):
+        for s in ("gas", "codesize", "none"):
+            assert sum(n.endswith(f"_{v}_{s}") for n in NAMES) >= 4, (v, s)
+    assert sum("_v039_" in n for n in NAMES) >= 8
+    code = {n: fixture(n)["runtime_bytecode"] for n in NAMES}
+    # sparse: CODECOPY of a 2-byte bucket entry; dense: of a 5-byte header; linear: none
+    assert all("601e395f51565b" in code[n] for n in NAMES if n.endswith("_gas"))
+    assert all("601b395f51" in code[n] for n in NAMES if n.endswith("_codesize"))
+    assert not any("601e395f51565b" in code[n] or "601b395f51" in code[n] for n in NAMES if n.endswith(("_none", "_opt", "_noopt")))
+
+
+def test_selector_f1_per_fixture() -> None:
+    """Selectors recovered without the ABI against the compiler's method identifiers."""
+    low = {}
+    for n in NAMES:
+        rep = selector_recovery([contract(n)])
+        assert not rep.failures, rep.failures
+        if rep.f1 < 0.99:
+            low[n] = (rep.f1, rep.misses, rep.extras)
+    assert low == {}
+
+
+def test_without_the_tables_the_dense_and_sparse_dispatchers_are_lost() -> None:
+    """Negative control: the walk alone (no jump tables read) recovers nothing of a dense table
+    and leaves the sparse table's jump unresolved."""
+    import time
+
+    from evmlm.evm.cfg import ContractCFG
+
+    for n in ("erc20_v043_codesize", "erc20_v043_gas"):
+        code = bytes.fromhex(fixture(n)["runtime_bytecode"])
+        cfg = ContractCFG(code, deadline=time.monotonic() + 60)
+        assert cfg.dispatch.selectors == {} and len(cfg.unresolved_jumps) >= 1, n
+        assert len(lifted(n).selectors) == len(fixture(n)["method_identifiers"])
+
+
+def test_fallback_found_without_abi_exactly_where_vyper_has_a_default() -> None:
+    from evmlm.evm import lift_contract
+
+    for n in QUICK + ["erc4626_v0310_codesize", "erc721_v039_opt"]:
+        c = fixture(n)
+        has_default = any(e.get("type") == "fallback" for e in c["abi"])
+        lc = lift_contract(c["runtime_bytecode"])
+        kinds = [f.kind for f in lc.functions]
+        assert ("fallback" in kinds) == has_default, n
+        assert "receive" not in kinds, n
+    assert sum(any(e.get("type") == "fallback" for e in fixture(n)["abi"]) for n in NAMES) >= 6
+
+
+def test_soundness_quick() -> None:
+    """Random ABI calls of every public function, and calls matching no selector for the
+    __default__, executed in py-evm: every executed edge lies in the lifted CFG."""
+    rep = soundness([contract(n) for n in QUICK], calls_per_function=3, seed=3, fallback=True)
+    assert rep.contracts == len(QUICK) and rep.functions >= 180 and rep.skipped == []
+    assert rep.edges > 1500 and rep.entry_not_reached == 0
+    assert rep.counterexamples == [] and rep.edge_share == 1.0 and rep.instruction_share == 1.0
+
+
+@pytest.mark.slow
+def test_soundness_all_fixtures() -> None:
+    rep = soundness([contract(n) for n in NAMES], calls_per_function=20, seed=0, fallback=True)
+    assert rep.contracts == len(NAMES) and rep.functions >= 800 and rep.skipped == []
+    assert rep.entry_not_reached == 0 and rep.counterexamples == []
+    assert rep.edge_share == 1.0 and rep.instruction_share == 1.0
+
+
+def test_a_wrong_vyper_cfg_is_caught() -> None:
+    """Negative controls: a cut edge in a dense-dispatched function, and in the fallback."""
+    from evmlm.evm import lift_contract
+
+    n = "erc1155_default_v043_codesize"
+    lc = lift_contract(fixture(n)["runtime_bytecode"], abi=fixture(n)["abi"])
+    f = lc.function("0x00fdd58e")  # balanceOf(address,uint256)
+    assert f is not None
+    f.edges = tuple(e for e in f.edges if e[0] != f.entry)
+    rep = SoundnessReport()
+    tracer = _Tracer()
+    check_contract(contract(n), calls_per_function=3, rng=random.Random(0), rep=rep, tracer=tracer, lifted=lc)
+    fb = next(x for x in lc.functions if x.kind == "fallback")
+    fb.edges = tuple(e for e in fb.edges if e[0] != fb.entry)
+    check_fallback(contract(n), calls=3, rng=random.Random(0), rep=rep, tracer=tracer, lifted=lc)
+    bad = {x["function"] for x in rep.counterexamples if x["class"] == "edge missing"}
+    assert {"balanceOf(address,uint256)", "fallback"} <= bad
+
+
+def _reason_in_code(reason: str, code: bytes) -> bool:
+    raw = reason.encode()
+    return all(raw[i : i + 32] in code for i in range(0, len(raw), 32))
+
+
+@pytest.mark.parametrize("name", QUICK + ["erc4626_v043_gas", "erc721_v0310_codesize", "erc1155_v039_noopt"])
+def test_recognisers_on_vyper_do_not_misfire(name: str) -> None:
+    c = fixture(name)
+    lc = lifted(name)
+    code = bytes.fromhex(c["runtime_bytecode"])
+    from evmlm.evm.vyper import storage_layout
+
+    slots = {e["label"] for e in storage_layout(c["storage_layout"])["storage"]}
+    events = {e["name"] for e in c["abi"] if e.get("type") == "event"}
+    assert lc.dialect == "vyper" and any("panic" in n for n in lc.notes)
+    n_err = n_map = 0
+    for f in lc.functions:
+        assert "PANIC(" not in f.tac
+        for reason in re.findall(r'ERROR\(0x[0-9a-f]+, "((?:[^"\\]|\\.)*)"\)', f.tac):
+            reason = json.loads(f'"{reason}"')
+            assert reason.isprintable() and _reason_in_code(reason, code), (f.name, reason)
+            n_err += 1
+        for base in re.findall(r"S(?:LOAD|STORE)\(([\w.]+)\[", f.tac):
+            assert base in slots, (f.name, base)  # Vyper's slot . key order: the slot is the base
+            n_map += 1
+        for ev in re.findall(r"EMIT\((\w+),", f.tac):
+            assert ev in events, (f.name, ev)
+        for sel in re.findall(r"# callee (0x[0-9a-f]{8})", f.tac):
+            assert sel != "0x08c379a0"
+    assert n_map > 0
+    if not name.startswith("default_"):
+        assert n_err > 0
+
+
+def test_external_call_selectors_in_vyper_form() -> None:
+    f = lifted("erc4626_v043_gas").function("0x01e1d114")  # totalAssets()
+    assert f is not None and "callee 0x70a08231 balanceOf(address)" in f.tac
+
+
+def test_solidity_code_is_not_taken_for_vyper() -> None:
+    from evmlm.evm.vyper import dialect, read_tables
+
+    for n in FIXTURE_NAMES:
+        lc = lifted_solc(n)
+        assert lc.dialect == "solidity" and lc.notes == (), n
+    from .conftest import load_fixture
+
+    code = bytes.fromhex(load_fixture(FIXTURE_NAMES[0])["runtime_bytecode"].removeprefix("0x"))
+    assert dialect(code) == "solidity" and not read_tables(code).found
+
+
+def test_vyper_storage_layout_nested_modules() -> None:
+    from evmlm.evm.vyper import storage_layout
+
+    got = storage_layout(fixture("erc4626_v043_gas")["storage_layout"])["storage"]
+    by = {e["label"]: int(e["slot"]) for e in got}
+    assert by["owner"] == 0 and by["balanceOf"] == 1 and by["allowance"] == 2
+    assert storage_layout({}) == {"storage": []}
+
+
+def test_dense_table_runs_reach_each_function_once() -> None:
+    """Every method id of a dense table is dispatched by its own run to one entry, distinct per
+    selector; runs of non-selectors never take that jump."""
+    from evmlm.evm.vyper import read_tables
+
+    c = fixture("erc721_v043_codesize")
+    t = read_tables(bytes.fromhex(c["runtime_bytecode"]))
+    want = {int(v, 16) for v in c["method_identifiers"].values()}
+    assert set(t.dense) == want and len(set(t.dense.values())) == len(want)
+    assert len(set(t.dense_site.values())) == 1
+    assert all(site not in t.dense_site.values() for r in t.probe_runs for site, _ in r.table_jumps)
