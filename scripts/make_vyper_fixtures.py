@@ -16,7 +16,8 @@ payable ``__default__``); snekmate 0.0.5 / 0.0.4 (for vyper 0.3.10 / 0.3.9) ship
 contracts (0.0.4 installs them at the top of site-packages). 0.4.3 and 0.3.10 compile every
 contract with ``--optimize gas`` (sparse selector table), ``codesize`` (dense table) and
 ``none`` (linear dispatcher); 0.3.9, whose dispatcher is always a linear chain, optimised
-(its default) and with ``--no-optimize``. Each fixture records the vyper and snekmate
+(its default) and with ``--no-optimize``; 0.4.3 also with the experimental Venom backend
+(``--experimental-codegen``, gas and codesize). Each fixture records the vyper and snekmate
 versions and the setting; method identifiers are the compiler's, zero-padded to 8 hex digits,
 without the constructor (vyper 0.3 lists ``__init__``, which is not in the runtime code).
 The CI never runs this: the fixtures are committed.
@@ -37,6 +38,9 @@ OUT = ROOT / "tests" / "fixtures" / "evm" / "vyper"
 SOURCES = OUT / "sources"
 SETTINGS = {"gas": ["--optimize", "gas"], "codesize": ["--optimize", "codesize"], "none": ["--optimize", "none"]}
 SETTINGS_039 = {"opt": [], "noopt": ["--no-optimize"]}
+# 0.4's experimental Venom backend: its own code for the same selector tables
+SETTINGS_04 = {**SETTINGS, "venom_gas": ["--experimental-codegen", "--optimize", "gas"],
+               "venom_codesize": ["--experimental-codegen", "--optimize", "codesize"]}
 
 # (fixture stem, contract name, source: wrapper file in SOURCES or path inside snekmate)
 V04 = [
@@ -112,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--venv03", type=Path, default=ROOT / ".venv-vyper03")
     ap.add_argument("--venv039", type=Path, default=ROOT / ".venv-vyper039")
     args = ap.parse_args(argv)
-    for venv, contracts, settings in ((args.venv04, V04, SETTINGS), (args.venv03, V03, SETTINGS), (args.venv039, V039, SETTINGS_039)):
+    for venv, contracts, settings in ((args.venv04, V04, SETTINGS_04), (args.venv03, V03, SETTINGS), (args.venv039, V039, SETTINGS_039)):
         if not (venv / "bin" / "vyper").is_file():
             print(f"error: {venv}/bin/vyper not found; create the venv as this script's docstring says", file=sys.stderr)
             return 2

@@ -209,7 +209,7 @@ def _sym_op(name: str, args: list[Value]) -> Value:
         return Sym("cdslt4")
     if name == "SLT" and isinstance(x, Sym) and x.kind == "cds" and y == 4:
         return Sym("cdslt4")
-    if name == "GT" and isinstance(x, Sym) and x.kind == "cds" and y == 3:
+    if (name == "GT" and isinstance(x, Sym) and x.kind == "cds" and y == 3) or (name == "LT" and x == 3 and isinstance(y, Sym) and y.kind == "cds"):
         return Sym("cdsge4")
     return None
 

@@ -29,8 +29,8 @@ memory, code, calldata; no storage, no calls) once per probe selector:
 A jump whose target came from memory is a *table jump*; its targets over all runs are handed to
 the CFG walk (``ContractCFG(..., jump_tables=...)``). A selector is *dense-dispatched* when its
 run takes a table jump at a site that no non-selector probe reaches (the dense table's final
-jump); its target is that function's entry. The fallback is the first JUMPDEST that every
-probe selector's run executes and no public function's run does (:func:`apply_to_cfg`).
+jump); its target is that function's entry. The fallback is the first block that every
+probe's run enters and no public function's run does (:func:`apply_to_cfg`).
 
 Runs are bounded (:data:`MAX_STEPS` instructions) and stop at the first instruction outside the
 subset, so reading a contract with no table costs one short run (no ``CODECOPY`` before the
@@ -69,8 +69,9 @@ _PURE = frozenset({"ADD", "SUB", "MUL", "DIV", "MOD", "SDIV", "SMOD", "ADDMOD", 
 class Run:
     """One concrete run of the dispatcher for ``selector``.
 
-    ``targets``: jump targets taken, in order (bytecode offsets); ``visited``: JUMPDESTs
-    executed, in order (jumped to or fallen into); ``table_jumps``: (jump site,
+    ``targets``: jump targets taken, in order (bytecode offsets); ``visited``: basic blocks
+    entered, in order (JUMPDESTs executed and fall-throughs of JUMPIs not taken);
+    ``table_jumps``: (jump site,
     target) for jumps whose target was read from memory; ``moduli``: divisors of ``MOD``s of a
     selector-derived value; ``codecopy_first``: a ``CODECOPY`` ran before the first jump.
     """
@@ -145,6 +146,8 @@ def run_dispatcher(code: bytes, by_pc: dict[int, Instruction], jumpdests: frozen
                 if from_mem:
                     run.table_jumps.append((pc, tgt))
                 nxt = tgt
+            elif nxt not in jumpdests:
+                run.visited.append(nxt)  # the fall-through block of a JUMPI not taken
             jumped = True
         else:
             args = [st.pop() for _ in range(op.pops)]
@@ -307,8 +310,8 @@ def _first_node(cfg: ContractCFG, pc: int, preds_at: int | None = None):  # type
 
 def apply_to_cfg(cfg: ContractCFG, tables: SelectorTables) -> None:
     """Complete ``cfg.dispatch`` from the tables: the dense selectors' entry nodes and the
-    fallback entry (the first JUMPDEST on the probes' paths that every
-    probe executes and no public function's run does). CFG node keys are used as opaque values."""
+    fallback entry (the first block on the probes' paths that every probe enters and no
+    public function's run does). CFG node keys are used as opaque values."""
     if not (tables.found or tables.probe_runs):
         return
     d = cfg.dispatch
