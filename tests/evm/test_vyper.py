@@ -99,16 +99,23 @@ def test_without_the_tables_the_dense_and_sparse_dispatchers_are_lost() -> None:
         assert len(lifted(n).selectors) == len(fixture(n)["method_identifiers"])
 
 
-def test_fallback_found_without_abi_exactly_where_vyper_has_a_default() -> None:
+def test_fallback_and_payable_found_without_abi() -> None:
+    """Without the ABI: a fallback exactly where Vyper has a ``__default__``, and every public
+    function's payable flag as the ABI's stateMutability says (Vyper checks callvalue in the
+    function, in the dense table's dispatcher, or before the whole chain in 0.3.9)."""
     from evmlm.evm import lift_contract
+    from evmlm.evm.abi import selector_of, signature_of
 
-    for n in QUICK + ["erc4626_v0310_codesize", "erc721_v039_opt"]:
+    for n in QUICK + ["erc4626_v0310_codesize", "erc721_v039_opt", "erc1155_v039_noopt"]:
         c = fixture(n)
         has_default = any(e.get("type") == "fallback" for e in c["abi"])
         lc = lift_contract(c["runtime_bytecode"])
         kinds = [f.kind for f in lc.functions]
         assert ("fallback" in kinds) == has_default, n
         assert "receive" not in kinds, n
+        want = {f"{selector_of(signature_of(e)):#010x}": e["stateMutability"] == "payable" for e in c["abi"] if e.get("type") == "function"}
+        got = {f.selector: f.payable for f in lc.functions if f.selector}
+        assert got == want, n
     assert sum(any(e.get("type") == "fallback" for e in fixture(n)["abi"]) for n in NAMES) >= 6
 
 

@@ -194,15 +194,15 @@ def _make_function(cfg: ContractCFG, kind: str, entry: NodeKey, nodes: list[Node
     )
 
 
-def _walk(exe: bytes, cfg_: Any, full_size: int, deadline: float) -> ContractCFG:
+def _walk(exe: bytes, cfg_: Any, full_size: int, deadline: float) -> tuple[ContractCFG, Any]:
     """The CFG of ``exe`` (metadata stripped), Vyper's selector tables resolved first
-    (:mod:`evmlm.evm.vyper`; nothing for code without one)."""
+    (:mod:`evmlm.evm.vyper`; empty for code without one), and those tables."""
     from evmlm.evm import vyper
 
     tables = vyper.read_tables(exe)
     cfg = ContractCFG(exe, max_contexts_per_block=cfg_.max_contexts_per_block, max_nodes=cfg_.max_nodes, full_size=full_size, deadline=deadline, jump_tables=tables.jump_tables)
     vyper.apply_to_cfg(cfg, tables)
-    return cfg
+    return cfg, tables
 
 
 def lift_contract(
@@ -232,11 +232,12 @@ def lift_contract(
     exe, meta = split_metadata(code)
     info = AbiInfo.from_abi(abi, what=f"{what} abi")
     deadline = time.monotonic() + cfg_.max_seconds
-    cfg = _walk(exe, cfg_, len(code), deadline)
+    cfg, tables = _walk(exe, cfg_, len(code), deadline)
     moles = _evmole_info(code) if not info.given else {}
     from evmlm.evm.vyper import dialect
 
     rec = Recognisers(cfg_.recognisers, info, storage_layout, moles, code, dialect=dialect(exe))
+    vy = rec.dialect == "vyper"
     d = cfg.dispatch
     calls = None
     if not cfg_.inline_internal:
@@ -255,7 +256,10 @@ def lift_contract(
         else:
             sig = COMMON_FUNCTIONS.get(sel) if not info.given else None
             args, mut = moles.get(sel, (None, None))
-            payable = (mut == "payable") if mut else not _has_callvalue_guard(cfg, nodes)
+            if vy:  # evmole reads unoptimised Vyper functions as payable; dense tables check value
+                payable = tables.payable.get(sel, not _has_callvalue_guard(cfg, nodes))
+            else:
+                payable = (mut == "payable") if mut else not _has_callvalue_guard(cfg, nodes)
         funcs.append(_make_function(cfg, "public", key, nodes, sel, sig, payable, rec.for_function(sel, sig), calls))
     fb_key = d.fallback if d.has_selector_check else (d.fallback or ((0, ()) if (0, ()) in cfg.nodes else None))
     if d.receive is not None:
@@ -297,7 +301,7 @@ def recover_selectors(bytecode: str | bytes | Mapping[str, Any], *, config: Any 
     cfg_ = config if config is not None else LiftConfig()
     code = load_bytecode(bytecode, what=what)
     exe, _ = split_metadata(code)
-    cfg = _walk(exe, cfg_, len(code), time.monotonic() + cfg_.max_seconds)
+    cfg, _ = _walk(exe, cfg_, len(code), time.monotonic() + cfg_.max_seconds)
     return [f"{s:#010x}" for s in sorted(cfg.dispatch.selectors)]
 
 

@@ -73,7 +73,8 @@ class Run:
     entered, in order (JUMPDESTs executed and fall-throughs of JUMPIs not taken);
     ``table_jumps``: (jump site,
     target) for jumps whose target was read from memory; ``moduli``: divisors of ``MOD``s of a
-    selector-derived value; ``codecopy_first``: a ``CODECOPY`` ran before the first jump.
+    selector-derived value; ``codecopy_first``: a ``CODECOPY`` ran before the first jump;
+    ``end``: the offset of the instruction the run stopped at.
     """
 
     selector: int
@@ -82,13 +83,15 @@ class Run:
     table_jumps: list[tuple[int, int]] = field(default_factory=list)
     moduli: list[int] = field(default_factory=list)
     codecopy_first: bool = False
+    end: int = 0  # the offset where the run stopped
 
 
 def run_dispatcher(code: bytes, by_pc: dict[int, Instruction], jumpdests: frozenset[int],
-                   selector: int, max_steps: int = MAX_STEPS) -> Run:
+                   selector: int, max_steps: int = MAX_STEPS, value: int = 0) -> Run:
     """Run ``code`` from offset 0 with calldata ``selector`` (4 bytes, big-endian) followed by
-    :data:`CALLDATA_WORDS` zero words (empty calldata for :data:`EMPTY`) and no value, until
-    a halt, an instruction outside the subset (storage, calls, environment other than calldata/callvalue/code), an invalid jump or
+    :data:`CALLDATA_WORDS` zero words (empty calldata for :data:`EMPTY`) and ``value`` wei,
+    until a halt, an instruction outside the subset (storage, calls, environment other than
+    calldata, callvalue and code), an invalid jump or
     ``max_steps`` instructions. Taint: values derived from ``calldataload(0)`` (for ``moduli``)
     and values loaded from memory (for ``table_jumps``). Never raises on any code."""
     from evmlm.evm.cfg import fold
@@ -110,6 +113,7 @@ def run_dispatcher(code: bytes, by_pc: dict[int, Instruction], jumpdests: frozen
         return True
 
     for _ in range(max_steps):
+        run.end = pc
         ins = by_pc.get(pc)
         if ins is None:
             return run
@@ -166,7 +170,7 @@ def run_dispatcher(code: bytes, by_pc: dict[int, Instruction], jumpdests: frozen
             elif name == "CALLDATASIZE":
                 out = len(calldata)
             elif name == "CALLVALUE":
-                out = 0
+                out = value
             elif name == "CODESIZE":
                 out = len(code)
             elif name == "PC":
@@ -219,7 +223,11 @@ class SelectorTables:
     """What running the dispatcher found (empty when the code has no Vyper table).
 
     ``jump_tables``: table-jump site -> every target taken there (bytecode offsets);
-    ``dense``: selector -> its function's entry offset (dense tables only); ``probe_runs``:
+    ``dense``: selector -> its function's entry offset (dense tables only); ``payable``:
+    selector -> whether its run with 1 wei takes the same path as with none (Vyper checks
+    callvalue first: in the function, in the dense table's dispatcher, or for all functions
+    before the selector chain in 0.3.9 and older; filled by :func:`apply_to_cfg`);
+    ``probe_runs``:
     the runs of probe selectors (bucket residues that are no candidate record), for the
     fallback; ``runs``: every run by selector.
     """
@@ -227,6 +235,7 @@ class SelectorTables:
     jump_tables: dict[int, frozenset[int]] = field(default_factory=dict)
     dense: dict[int, int] = field(default_factory=dict)
     dense_site: dict[int, int] = field(default_factory=dict)  # selector -> its table-jump site
+    payable: dict[int, bool] = field(default_factory=dict)  # selector -> accepts value
     probe_runs: list[Run] = field(default_factory=list)
     runs: dict[int, Run] = field(default_factory=dict)
 
@@ -320,14 +329,12 @@ def apply_to_cfg(cfg: ContractCFG, tables: SelectorTables) -> None:
         if key is not None:
             d.selectors.setdefault(sel, key)
             d.has_selector_check = True
-    if not tables.probe_runs:
-        return
     public: set[int] = set()
+    by_pc = {i.pc: i for b in cfg.blocks.values() for i in b.instructions}
     for sel in d.selectors:
-        r = tables.runs.get(sel)
-        if r is None:
-            by_pc = {i.pc: i for b in cfg.blocks.values() for i in b.instructions}
-            r = run_dispatcher(cfg.code, by_pc, cfg.jumpdests, sel)
+        r = tables.runs.get(sel) or run_dispatcher(cfg.code, by_pc, cfg.jumpdests, sel)
+        paid = run_dispatcher(cfg.code, by_pc, cfg.jumpdests, sel, value=1)
+        tables.payable[sel] = (paid.visited, paid.end) == (r.visited, r.end)
         public.update(r.visited)
     probes = [r for r in tables.probe_runs if r.selector not in d.selectors]
     if not probes:
