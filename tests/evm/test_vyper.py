@@ -235,3 +235,21 @@ def test_dense_table_runs_reach_each_function_once() -> None:
     assert set(t.dense) == want and len(set(t.dense.values())) == len(want)
     assert len(set(t.dense_site.values())) == 1
     assert all(site not in t.dense_site.values() for r in t.probe_runs for site, _ in r.table_jumps)
+
+
+def test_evmlm_lift_on_vyper_bytecode(tmp_path: Path) -> None:
+    """`evmlm lift` as a user runs it: hex of a dense-table contract, Vyper's own layout file."""
+    import subprocess
+    import sys
+
+    c = fixture("erc4626_v043_codesize")
+    (tmp_path / "vault.hex").write_text(c["runtime_bytecode"])
+    (tmp_path / "layout.json").write_text(json.dumps(c["storage_layout"]))
+    src = Path(__file__).resolve().parents[2] / "src"
+    args = [str(tmp_path / "vault.hex"), "--storage-layout", str(tmp_path / "layout.json"), "--no-internal"]
+    r = subprocess.run([sys.executable, "-m", "evmlm", "lift", *args], capture_output=True, text=True, timeout=120, env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(src)})
+    assert r.returncode == 0, r.stderr
+    assert "29 public" in r.stderr and "0 unresolved jumps" in r.stderr
+    assert "vyper code: recogniser panic off" in r.stderr
+    assert r.stdout.count("function 0x") == 29 and "# callee 0x70a08231" in r.stdout
+    assert "SLOAD(totalSupply)" in r.stdout and "balanceOf[" in r.stdout
