@@ -12,7 +12,7 @@ then ``python scripts/make_vyper_fixtures.py`` (``--venv04`` / ``--venv03`` / ``
 point elsewhere).
 snekmate 0.1.x (for vyper 0.4) ships modules, made deployable by the small wrappers in
 tests/fixtures/evm/vyper/sources/ (as snekmate's own mocks do; the ERC-1155 one adds a
-payable ``__default__``); snekmate 0.0.5 / 0.0.4 (for vyper 0.3.10 / 0.3.9) ship whole
+payable ``__default__``; the TimelockController has its own); snekmate 0.0.5 / 0.0.4 (for vyper 0.3.10 / 0.3.9) ship whole
 contracts (0.0.4 installs them at the top of site-packages). 0.4.3 and 0.3.10 compile every
 contract with ``--optimize gas`` (sparse selector table), ``codesize`` (dense table) and
 ``none`` (linear dispatcher); 0.3.9, whose dispatcher is always a linear chain, optimised
@@ -48,12 +48,14 @@ V04 = [
     ("erc721", "ERC721", "erc721_mock.vy"),
     ("erc1155_default", "ERC1155", "erc1155_default_mock.vy"),
     ("erc4626", "ERC4626", "erc4626_mock.vy"),
+    ("timelock", "TimelockController", "timelock_controller_mock.vy"),
 ]
 V03 = [
     ("erc20", "ERC20", "snekmate:tokens/ERC20.vy"),
     ("erc721", "ERC721", "snekmate:tokens/ERC721.vy"),
     ("erc1155", "ERC1155", "snekmate:tokens/ERC1155.vy"),
     ("erc4626", "ERC4626", "snekmate:extensions/ERC4626.vy"),
+    ("timelock", "TimelockController", "snekmate:governance/TimelockController.vy"),
     ("default", "Default03", "default_03.vy"),
 ]
 V039 = [

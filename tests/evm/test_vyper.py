@@ -106,7 +106,7 @@ def test_fallback_and_payable_found_without_abi() -> None:
     from evmlm.evm import lift_contract
     from evmlm.evm.abi import selector_of, signature_of
 
-    for n in QUICK + ["erc4626_v0310_codesize", "erc721_v039_opt", "erc1155_v039_noopt"]:
+    for n in QUICK + ["erc4626_v0310_codesize", "erc721_v039_opt", "erc1155_v039_noopt", "timelock_v043_venom_codesize", "timelock_v0310_none"]:
         c = fixture(n)
         has_default = any(e.get("type") == "fallback" for e in c["abi"])
         lc = lift_contract(c["runtime_bytecode"])
@@ -170,7 +170,7 @@ def _reason_in_code(reason: str, name: str) -> bool:
     return all(raw[i : i + 32] in code for i in range(0, len(raw), 32))
 
 
-@pytest.mark.parametrize("name", QUICK + ["erc4626_v043_gas", "erc721_v0310_codesize", "erc1155_v039_noopt"])
+@pytest.mark.parametrize("name", QUICK + ["erc4626_v043_gas", "erc721_v0310_codesize", "erc1155_v039_noopt", "timelock_v043_gas"])
 def test_recognisers_on_vyper_do_not_misfire(name: str) -> None:
     c = fixture(name)
     lc = lifted(name)
