@@ -253,3 +253,21 @@ def test_evmlm_lift_on_vyper_bytecode(tmp_path: Path) -> None:
     assert "vyper code: recogniser panic off" in r.stderr
     assert r.stdout.count("function 0x") == 29 and "# callee 0x70a08231" in r.stdout
     assert "SLOAD(totalSupply)" in r.stdout and "balanceOf[" in r.stdout
+
+
+def test_table_reader_never_raises_on_vyper_looking_garbage() -> None:
+    """Random code behind Vyper's prologues (and a mutated real table) is read without error."""
+    from evmlm.evm.vyper import _PROLOGUES, read_tables
+
+    rng = random.Random(7)
+    real = bytearray(bytes.fromhex(fixture("erc20_v043_codesize")["runtime_bytecode"]))
+    for i in range(150):
+        if i % 3 == 2:
+            code = bytearray(real)
+            for _ in range(20):
+                code[rng.randrange(len(code))] = rng.randrange(256)
+            code = bytes(code)
+        else:
+            code = rng.choice(_PROLOGUES) + rng.randbytes(rng.randrange(0, 400))
+        t = read_tables(code)
+        assert all(isinstance(v, frozenset) for v in t.jump_tables.values())
