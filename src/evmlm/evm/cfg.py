@@ -274,6 +274,8 @@ class ContractCFG:
     (key -> :class:`Node`), ``preds``, ``dispatch``, ``fallback_blocks`` (offsets of blocks that
     hit the context bound), ``unresolved_jumps`` (offsets of jump instructions whose target
     stayed unknown), ``invalid_jumps`` (offsets of jumps to a constant that is not a JUMPDEST).
+    ``jump_tables`` (jump offset -> targets, e.g. Vyper's selector tables read by
+    :func:`evmlm.evm.vyper.read_tables`) is used only where the abstract target is unknown.
     """
 
     def __init__(self, code: bytes, *, max_contexts_per_block: int = 64, max_nodes: int = 100_000, full_size: int | None = None, deadline: float | None = None, jump_tables: Mapping[int, frozenset[int]] | None = None) -> None:
