@@ -378,6 +378,9 @@ class Recognisers:
                 return v.value  # unshifted; the call's input starts 28 bytes after the store
             return None
 
+        if self.vyper:
+            self._calls_vyper(f, known, selector)
+            return
         last_in_block: dict[str, int] = {}  # block label -> last selector stored in it
         for b in f.blocks:
             for s in b.stmts:
@@ -406,11 +409,53 @@ class Recognisers:
                     here[tac.format_operand(s.args[0])] = latest = sel
                 elif s.op in ("CALL", "CALLCODE", "STATICCALL", "DELEGATECALL") and len(s.args) >= 6:
                     inp = s.args[3] if s.op in ("CALL", "CALLCODE") else s.args[2]
-                    if self.vyper and isinstance(inp, tac.Const) and inp.value >= 28:
-                        inp = tac.Const(inp.value - 28)
                     sel = here.get(tac.format_operand(inp), latest)
                     if sel is None:
                         sel = from_preds(b)
+                    if sel is not None:
+                        sig = known.get(sel)
+                        s.note = f"callee {sel:#010x}" + (f" {sig}" if sig else "")
+
+
+    @staticmethod
+    def _calls_vyper(f: tac.Function, known: Mapping[int, str], selector: Callable[[tac.Operand], int | None]) -> None:
+        """Vyper's external calls: the selector stored unshifted at a constant ``p`` and the
+        call's input at the constant ``p + 28``; the store is looked for at exactly ``p``, in
+        the call's block before it, else in the nearest predecessor that writes ``p`` (no
+        other constant stands in for it: memory holds many small constants)."""
+        last: dict[str, dict[int, int | None]] = {}  # block -> address -> selector last stored
+        for b in f.blocks:
+            mem: dict[int, int | None] = {}
+            for s in b.stmts:
+                if s.op == "MSTORE" and isinstance(s.args[0], tac.Const):
+                    mem[s.args[0].value] = selector(s.args[1])
+            last[b.label] = mem
+        by_label = {b.label: b for b in f.blocks}
+
+        def from_preds(b: tac.Block, addr: int) -> int | None:
+            seen, frontier = {b.label}, list(b.prev)
+            for _ in range(8):
+                nxt = []
+                for lab in frontier:
+                    if addr in last.get(lab, {}):
+                        return last[lab][addr]
+                    if lab not in seen and lab in by_label:
+                        seen.add(lab)
+                        nxt.extend(by_label[lab].prev)
+                frontier = nxt
+            return None
+
+        for b in f.blocks:
+            here: dict[int, int | None] = {}
+            for s in b.stmts:
+                if s.op == "MSTORE" and isinstance(s.args[0], tac.Const):
+                    here[s.args[0].value] = selector(s.args[1])
+                elif s.op in ("CALL", "CALLCODE", "STATICCALL", "DELEGATECALL") and len(s.args) >= 6:
+                    inp = s.args[3] if s.op in ("CALL", "CALLCODE") else s.args[2]
+                    if not isinstance(inp, tac.Const) or inp.value < 28:
+                        continue
+                    addr = inp.value - 28
+                    sel = here[addr] if addr in here else from_preds(b, addr)
                     if sel is not None:
                         sig = known.get(sel)
                         s.note = f"callee {sel:#010x}" + (f" {sig}" if sig else "")
