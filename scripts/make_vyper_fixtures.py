@@ -89,7 +89,7 @@ def _snekmate_dir(venv: Path) -> Path:
 
 def compile_one(venv: Path, source: str, flags: list[str]) -> dict:
     """runtime bytecode (hex, no 0x), ABI, method identifiers and storage layout (Vyper's
-    ``-f layout`` storage part) of one source file."""
+    ``-f layout``: storage slots and immutables) of one source file."""
     vyper = str(venv / "bin" / "vyper")
     if source.startswith("snekmate:"):
         root = _snekmate_dir(venv)
@@ -101,7 +101,16 @@ def compile_one(venv: Path, source: str, flags: list[str]) -> dict:
     runtime, abi, mids, layout = lines[0].strip(), json.loads(lines[1]), json.loads(lines[2]), json.loads(lines[3])
     names = {e["name"] for e in abi if e.get("type") == "function"}
     mids = {sig: f"{int(h, 16):08x}" for sig, h in mids.items() if sig.split("(")[0] in names}
-    return {"runtime_bytecode": runtime.removeprefix("0x"), "abi": abi, "method_identifiers": mids, "storage_layout": {"storage_layout": layout.get("storage_layout", {})}}
+    layout = _no_paths({k: layout[k] for k in ("storage_layout", "code_layout") if k in layout})
+    return {"runtime_bytecode": runtime.removeprefix("0x"), "abi": abi, "method_identifiers": mids, "storage_layout": layout}
+
+
+def _no_paths(obj: object) -> object:
+    """The layout with interface types named by their file's stem (vyper 0.4 writes the
+    absolute path of the .vyi file, which would leak this machine's paths into the fixture)."""
+    if isinstance(obj, dict):
+        return {k: (Path(v).stem if k == "type" and isinstance(v, str) and "/" in v else _no_paths(v)) for k, v in obj.items()}
+    return obj
 
 
 def _write(path: Path, obj: dict) -> None:

@@ -297,3 +297,18 @@ def test_solidity_readings_misfire_on_vyper(monkeypatch: pytest.MonkeyPatch) -> 
     f = lc.function("0xa9059cbb")
     assert lc.dialect == "solidity" and f is not None
     assert re.search(r"SLOAD\(v\d+\[(balanceOf|0x1)\]\)", f.tac) and "ERROR(" not in f.tac
+
+
+def test_vyper_immutables_named_from_the_code_layout() -> None:
+    """Immutables live past the runtime code (appended at deployment) and are CODECOPY'd."""
+    from evmlm.evm.vyper import immutables
+
+    assert immutables({}) == {} and immutables({"code_layout": {"m": {"x": {"offset": 0, "length": 32, "type": "uint8"}}}}) == {0: ("x", 32)}
+    f = lifted("erc4626_v043_gas").function("0x01e1d114")  # totalAssets(): _ASSET.balanceOf(self)
+    assert f is not None and "# immutable _ASSET" in f.tac
+    g = lifted("erc20_v0310_codesize").function("0x06fdde03")  # name()
+    assert g is not None and "# immutable name" in g.tac
+    for n in QUICK:
+        for h in lifted(n).functions:
+            for m in re.finditer(r"CODECOPY\(\S+, (0x[0-9a-f]+), \S+\)  # immutable", h.tac):
+                assert int(m.group(1), 16) >= len(fixture(n)["runtime_bytecode"]) // 2

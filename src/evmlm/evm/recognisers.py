@@ -26,7 +26,8 @@ a ``HashMap`` entry is ``keccak256(slot . key)`` (slot at 0x0, key at 0x20: the 
 Solidity's order); ``Error(string)`` and an external call's selector are stored unshifted
 (``MSTORE(p, 0x08c379a0)``, data from ``p + 28``). ``panic`` does not apply (Vyper reverts with
 no data where Solidity raises ``Panic``) (:attr:`Recognisers.notes` says so); ``storage_vars`` reads
-Vyper's ``-f layout`` too (:func:`evmlm.evm.vyper.storage_layout`).
+Vyper's ``-f layout`` too (:func:`evmlm.evm.vyper.storage_layout`) and notes the immutables that
+Vyper reads by ``CODECOPY`` from past the runtime code (``# immutable asset``).
 """
 
 from __future__ import annotations
@@ -117,6 +118,11 @@ class Recognisers:
         self.code = code
         self.info = info
         self.slots = _slot_names(layout)
+        self.immutables: dict[int, tuple[str, int]] = {}
+        if self.vyper and layout:
+            from evmlm.evm.vyper import immutables
+
+            self.immutables = immutables(layout)
         self.moles = moles
 
     @property
@@ -150,6 +156,8 @@ class Recognisers:
             self._mapping(f)
         if "storage_vars" in on and self.slots:
             self._storage(f)
+        if "storage_vars" in on and self.immutables:
+            self._immutables_vyper(f)
         if "events" in on:
             self._events(f)
         if "calls" in on:
@@ -353,6 +361,19 @@ class Recognisers:
             for s in b.stmts:
                 if s.op in ("SLOAD", "SSTORE") and isinstance(s.args[0], tac.Const) and s.args[0].value in self.slots:
                     s.args = (tac.Var(self.slots[s.args[0].value]), *s.args[1:])
+
+    def _immutables_vyper(self, f: tac.Function) -> None:
+        """Vyper's immutables: ``CODECOPY(dst, len(code) + offset, n)`` gets the note
+        ``immutable <name>`` (``+k`` inside a longer one) from the layout's ``code_layout``."""
+        spans = sorted(self.immutables.items())
+        for b in f.blocks:
+            for s in b.stmts:
+                if s.op != "CODECOPY" or len(s.args) != 3 or not isinstance(s.args[1], tac.Const):
+                    continue
+                off = s.args[1].value - len(self.code)
+                hit = next(((o, nm) for o, (nm, n) in spans if o <= off < o + n), None)
+                if hit is not None:
+                    s.note = f"immutable {hit[1]}" + (f"+{off - hit[0]}" if off != hit[0] else "")
 
     def _events(self, f: tac.Function) -> None:
         events = dict(COMMON_EVENTS)

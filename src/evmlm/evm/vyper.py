@@ -385,3 +385,25 @@ def storage_layout(layout: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]
     if isinstance(sl, Mapping):
         walk(sl)
     return {"storage": out}
+
+
+def immutables(layout: Mapping[str, Any] | None) -> dict[int, tuple[str, int]]:
+    """Vyper's immutables from ``-f layout``'s ``code_layout`` (modules nested in 0.4): byte
+    offset after the end of the runtime code -> (name, length in bytes). Vyper appends their
+    values to the runtime code at deployment and reads them with ``CODECOPY``. Empty for no or
+    malformed input."""
+    out: dict[int, tuple[str, int]] = {}
+
+    def walk(d: Mapping[str, Any]) -> None:
+        for name, v in d.items():
+            if not isinstance(v, Mapping):
+                continue
+            if isinstance(v.get("offset"), int) and isinstance(v.get("length"), int):
+                out[v["offset"]] = (name, v["length"])
+            else:
+                walk(v)
+
+    cl = (layout or {}).get("code_layout")
+    if isinstance(cl, Mapping):
+        walk(cl)
+    return out
