@@ -7,16 +7,18 @@ Different vyper releases cannot share one environment, so each is installed in i
     python3 -m venv .venv-vyper04 && .venv-vyper04/bin/pip install vyper==0.4.3 snekmate==0.1.2
     python3 -m venv .venv-vyper03 && .venv-vyper03/bin/pip install vyper==0.3.10 snekmate==0.0.5
     python3 -m venv .venv-vyper039 && .venv-vyper039/bin/pip install vyper==0.3.9 snekmate==0.0.4
+    python3 -m venv .venv-vyper02 && .venv-vyper02/bin/pip install vyper==0.2.16
 
-then ``python scripts/make_vyper_fixtures.py`` (``--venv04`` / ``--venv03`` / ``--venv039`` to
-point elsewhere).
+then ``python scripts/make_vyper_fixtures.py`` (``--venv04`` / ``--venv03`` / ``--venv039`` /
+``--venv02`` to point elsewhere).
 snekmate 0.1.x (for vyper 0.4) ships modules, made deployable by the small wrappers in
 tests/fixtures/evm/vyper/sources/ (as snekmate's own mocks do; the ERC-1155 one adds a
 payable ``__default__``; the TimelockController has its own); snekmate 0.0.5 / 0.0.4 (for vyper 0.3.10 / 0.3.9) ship whole
 contracts (0.0.4 installs them at the top of site-packages). 0.4.3 and 0.3.10 compile every
 contract with ``--optimize gas`` (sparse selector table), ``codesize`` (dense table) and
 ``none`` (linear dispatcher); 0.3.9, whose dispatcher is always a linear chain, optimised
-(its default) and with ``--no-optimize``; 0.4.3 also with the experimental Venom backend
+(its default) and with ``--no-optimize``; 0.2.16 (no snekmate; the small ``__default__``
+contract; no optimisation flags) as it is; 0.4.3 also with the experimental Venom backend
 (``--experimental-codegen``, gas and codesize). Each fixture records the vyper and snekmate
 versions and the setting; method identifiers are the compiler's, zero-padded to 8 hex digits,
 without the constructor (vyper 0.3 lists ``__init__``, which is not in the runtime code).
@@ -58,6 +60,7 @@ V03 = [
     ("timelock", "TimelockController", "snekmate:governance/TimelockController.vy"),
     ("default", "Default03", "default_03.vy"),
 ]
+V02 = [("default", "Default02", "default_02.vy")]
 V039 = [
     ("erc20", "ERC20", "snekmate:tokens/ERC20.vy"),
     ("erc721", "ERC721", "snekmate:tokens/ERC721.vy"),
@@ -75,7 +78,8 @@ def _run(cmd: list[str], cwd: Path) -> str:
 
 def _versions(venv: Path) -> tuple[str, str]:
     py = str(venv / "bin" / "python")
-    code = "import importlib.metadata as m; print(m.version('vyper'), m.version('snekmate'))"
+    code = ("import importlib.metadata as m\ntry: s = m.version('snekmate')\nexcept m.PackageNotFoundError: s = '-'\n"
+            "print(m.version('vyper'), s)")
     vy, sn = _run([py, "-c", code], ROOT).split()
     return vy, sn
 
@@ -101,6 +105,8 @@ def compile_one(venv: Path, source: str, flags: list[str]) -> dict:
     runtime, abi, mids, layout = lines[0].strip(), json.loads(lines[1]), json.loads(lines[2]), json.loads(lines[3])
     names = {e["name"] for e in abi if e.get("type") == "function"}
     mids = {sig: f"{int(h, 16):08x}" for sig, h in mids.items() if sig.split("(")[0] in names}
+    if "storage_layout" not in layout:  # 0.2: one flat map with a location per variable
+        layout = {"storage_layout": {k: v for k, v in layout.items() if v.get("location") == "storage"}}
     layout = _no_paths({k: layout[k] for k in ("storage_layout", "code_layout") if k in layout})
     return {"runtime_bytecode": runtime.removeprefix("0x"), "abi": abi, "method_identifiers": mids, "storage_layout": layout}
 
@@ -126,8 +132,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--venv04", type=Path, default=ROOT / ".venv-vyper04")
     ap.add_argument("--venv03", type=Path, default=ROOT / ".venv-vyper03")
     ap.add_argument("--venv039", type=Path, default=ROOT / ".venv-vyper039")
+    ap.add_argument("--venv02", type=Path, default=ROOT / ".venv-vyper02")
     args = ap.parse_args(argv)
-    for venv, contracts, settings in ((args.venv04, V04, SETTINGS_04), (args.venv03, V03, SETTINGS), (args.venv039, V039, SETTINGS_039)):
+    runs = ((args.venv04, V04, SETTINGS_04), (args.venv03, V03, SETTINGS), (args.venv039, V039, SETTINGS_039), (args.venv02, V02, {"opt": []}))
+    for venv, contracts, settings in runs:
         if not (venv / "bin" / "vyper").is_file():
             print(f"error: {venv}/bin/vyper not found; create the venv as this script's docstring says", file=sys.stderr)
             return 2

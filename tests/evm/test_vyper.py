@@ -1,10 +1,12 @@
 """Vyper bytecode: selector recovery, fallback, soundness and recognisers on snekmate contracts.
 
 The fixtures (tests/fixtures/evm/vyper/, made by scripts/make_vyper_fixtures.py) are snekmate's
-ERC-20, ERC-721, ERC-1155 and ERC-4626 compiled by vyper 0.4.3 and 0.3.10 with
-``--optimize gas`` (sparse selector table), ``codesize`` (dense table) and ``none`` (linear
-chain), 0.4.3 also by its experimental Venom backend (gas, codesize), and by vyper 0.3.9 (linear chain) optimised and not; two contracts have a payable
-``__default__``. Expected selectors are the compiler's method identifiers.
+ERC-20, ERC-721, ERC-1155, ERC-4626 and TimelockController compiled by vyper 0.4.3 and 0.3.10
+with ``--optimize gas`` (sparse selector table), ``codesize`` (dense table) and ``none``
+(linear chain), 0.4.3 also by its experimental Venom backend (gas, codesize), by vyper 0.3.9
+(linear chain) optimised and not, and a small contract by 0.3.10 and 0.2.16 (selector read
+through memory). The TimelockController, the ERC-1155 wrapper and the small contract have a
+payable ``__default__``. Expected selectors are the compiler's method identifiers.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ def lifted(name: str):  # type: ignore[no-untyped-def]
 
 def test_fixtures_cover_the_versions_and_dispatchers() -> None:
     compilers = {fixture(n)["compiler"] for n in NAMES}
-    assert compilers == {"vyper-0.4.3", "vyper-0.3.10", "vyper-0.3.9"}
+    assert compilers == {"vyper-0.4.3", "vyper-0.3.10", "vyper-0.3.9", "vyper-0.2.16"}
     for v in ("v043", "v0310"):
         for s in ("gas", "codesize", "none"):
             assert sum(n.endswith(f"_{v}_{s}") for n in NAMES) >= 4, (v, s)

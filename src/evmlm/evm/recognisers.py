@@ -332,25 +332,29 @@ class Recognisers:
 
     def _mapping(self, f: tac.Function) -> None:
         ren: dict[str, tac.Operand] = {}
+        # scratch words hashed: 0x0 (solc; Vyper >= 0.3), 0xc0 (Vyper 0.2's FREE_VAR_SPACE)
+        scratch = (0, 0xC0) if self.vyper else (0,)
+        words = {a + d for a in scratch for d in (0, 0x20)}
         for b in f.blocks:
             mem: dict[int, tuple[int, tac.Stmt]] = {}
             drop: set[int] = set()
             keep: list[tac.Stmt] = []
             for s in b.stmts:
                 s.args = tuple(_subst(a, ren) for a in s.args)
-                if s.op == "MSTORE" and isinstance(s.args[0], tac.Const) and s.args[0].value in (0, 0x20):
+                if s.op == "MSTORE" and isinstance(s.args[0], tac.Const) and s.args[0].value in words:
                     mem[s.args[0].value] = (len(keep), s)
                 elif s.op in ("MSTORE", "MSTORE8", "CALLDATACOPY", "CODECOPY", "RETURNDATACOPY", "MCOPY", "EXTCODECOPY", "CALL", "STATICCALL", "DELEGATECALL", "CALLCODE"):
                     mem.clear()
-                if s.op == "KECCAK256" and s.lhs and s.args == (tac.Const(0), tac.Const(0x40)) and 0 in mem and 0x20 in mem:
-                    key, slot = mem[0][1].args[1], mem[0x20][1].args[1]
+                at = s.args[0].value if s.op == "KECCAK256" and len(s.args) == 2 and isinstance(s.args[0], tac.Const) else -1
+                if at in scratch and s.lhs and s.args[1] == tac.Const(0x40) and at in mem and at + 0x20 in mem:
+                    key, slot = mem[at][1].args[1], mem[at + 0x20][1].args[1]
                     if self.vyper:  # Vyper hashes slot . key (vyper/codegen: sha3_64(slot, key))
                         key, slot = slot, key
                     base: tac.Operand = slot
                     if isinstance(slot, tac.Const) and "storage_vars" in self.enabled and slot.value in self.slots:
                         base = tac.Var(self.slots[slot.value])
                     ren[s.lhs] = tac.Index(base, key)
-                    drop.update((mem[0][0], mem[0x20][0]))
+                    drop.update((mem[at][0], mem[at + 0x20][0]))
                     continue
                 keep.append(s)
             b.stmts = [s for i, s in enumerate(keep) if i not in drop]

@@ -329,8 +329,10 @@ def apply_to_cfg(cfg: ContractCFG, tables: SelectorTables) -> None:
         if key is not None:
             d.selectors.setdefault(sel, key)
             d.has_selector_check = True
-    public: set[int] = set()
     by_pc = {i.pc: i for b in cfg.blocks.values() for i in b.instructions}
+    if not d.selectors and tables.probe_runs:
+        _linear_by_runs(cfg, tables, by_pc)
+    public: set[int] = set()
     for sel in d.selectors:
         r = tables.runs.get(sel) or run_dispatcher(cfg.code, by_pc, cfg.jumpdests, sel)
         paid = run_dispatcher(cfg.code, by_pc, cfg.jumpdests, sel, value=1)
@@ -343,6 +345,23 @@ def apply_to_cfg(cfg: ContractCFG, tables: SelectorTables) -> None:
     fb = next((t for t in probes[0].visited if t in common and t not in public), None)
     if fb is not None:  # replaces the walk's: Vyper's calldatasize < 4 branch is a trampoline
         d.fallback = _first_node(cfg, fb) or d.fallback
+
+
+def _linear_by_runs(cfg: ContractCFG, tables: SelectorTables, by_pc: dict[int, Instruction]) -> None:
+    """Selectors of a linear chain the CFG walk cannot read (Vyper 0.2: the selector is
+    ``MLOAD(0)`` after ``MSTORE(28, calldataload(0))``, and the walk does not model memory):
+    every ``PUSH1``-``PUSH4`` constant is run as a selector; one whose run enters a block that
+    no probe's run enters is a selector, that block its entry."""
+    seen = {t for r in tables.probe_runs for t in r.visited}
+    consts = {i.arg for i in by_pc.values() if i.arg is not None and 1 <= i.op.push_bytes <= 4}
+    for c in sorted(consts):
+        r = tables.runs.get(c) or run_dispatcher(cfg.code, by_pc, cfg.jumpdests, c)
+        entry = next((t for t in r.visited if t not in seen), None)
+        key = _first_node(cfg, entry) if entry is not None else None
+        if key is not None:
+            tables.runs[c] = r
+            cfg.dispatch.selectors[c] = key
+            cfg.dispatch.has_selector_check = True
 
 
 _PROLOGUES = (
