@@ -40,6 +40,7 @@ first jump: not a Vyper table dispatcher, nothing more is run).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -269,7 +270,7 @@ def read_tables(code: bytes) -> SelectorTables:
     candidate record, each at most :data:`MAX_STEPS` instructions."""
     out = SelectorTables()
     table = _gate(code)
-    if not table and not code.startswith(_PROLOGUES):
+    if not table and not _prologue(code):
         return out
     by_pc = {i.pc: i for i in disassemble(code)}
     jumpdests = frozenset(i.pc for i in by_pc.values() if i.name == "JUMPDEST")
@@ -364,20 +365,27 @@ def _linear_by_runs(cfg: ContractCFG, tables: SelectorTables, by_pc: dict[int, I
             cfg.dispatch.has_selector_check = True
 
 
-_PROLOGUES = (
-    bytes.fromhex("5f3560e01c"),  # PUSH0 CALLDATALOAD PUSH1 0xe0 SHR: selector, no memory set up
-    bytes.fromhex("60003560e01c"),  # the same before PUSH0 (Shanghai)
-    bytes.fromhex("600436101561"),  # calldatasize < 4 -> fallback, first (the linear dispatcher)
-    bytes.fromhex("6003361161"),  # calldatasize > 3 -> the dispatcher, first (0.3.9 and older)
+_PROLOGUE = re.compile(
+    rb"\x60\x04\x36\x10\x15\x61\x00\x0d\x57"  # calldatasize < 4 -> fallback (linear; 0.2-0.4)
+    rb"|\x60\x03\x36\x11\x61\x00\x0c\x57"  # calldatasize > 3 -> the chain (0.3.x <= 0.3.9)
+    rb"|(?:\x5f|\x60\x00)\x35\x60\xe0\x1c\x63[\x00-\xff]{4}\x81\x18",  # one bucket: sel ^ c
+    re.DOTALL,
 )
 
 
+def _prologue(code: bytes) -> bool:
+    """Whether ``code`` starts with one of Vyper's table-less dispatcher openings: the
+    ``calldatasize`` check that jumps just past itself, or the selector read followed by
+    ``PUSH4 c; DUP2; XOR`` (a single bucket). Huff's ``DUP1 PUSH4 EQ`` and solc's free memory
+    pointer do not match."""
+    return _PROLOGUE.match(code) is not None
+
+
 def dialect(code: bytes) -> str:
-    """``"vyper"`` when ``code`` (metadata stripped) starts like Vyper's dispatchers: the
-    selector read or the ``calldatasize < 4`` check as the very first instructions, or a
-    selector table (:func:`_gate`); ``"solidity"`` otherwise. solc's code always starts by
+    """``"vyper"`` when ``code`` (metadata stripped) starts like Vyper's dispatchers
+    (:func:`_prologue`, or a selector table: :func:`_gate`); ``"solidity"`` otherwise. solc's code always starts by
     setting the free memory pointer (``PUSH1 0x80 PUSH1 0x40 MSTORE``), Vyper's never does."""
-    if code.startswith(_PROLOGUES) or _gate(code):
+    if _prologue(code) or _gate(code):
         return "vyper"
     return "solidity"
 
