@@ -12,7 +12,8 @@ runtime code's data section (``vyper/codegen/module.py``, ``_selector_section_sp
   (method id <4> | label <2> | calldatasize/payable bits), ``sel == method id`` or
   ``goto fallback``, then ``JUMP`` to the label;
 - *linear* (``-O none``, and every release before 0.3.10): ``calldatasize < 4`` to the
-  fallback, then a chain of ``sel == c`` checks, which :mod:`evmlm.evm.cfg` reads directly.
+  fallback, then a chain of ``sel == c`` checks, which :mod:`evmlm.evm.cfg` reads directly
+  (0.3.x), or with the selector loaded from memory (0.2), which it cannot.
 
 The abstract stack of the CFG walk does not model memory, so the table jumps (targets read
 from code into memory) stay unknown there. :func:`read_tables` resolves them by *running* the
@@ -29,12 +30,16 @@ memory, code, calldata; no storage, no calls) once per probe selector:
 A jump whose target came from memory is a *table jump*; its targets over all runs are handed to
 the CFG walk (``ContractCFG(..., jump_tables=...)``). A selector is *dense-dispatched* when its
 run takes a table jump at a site that no non-selector probe reaches (the dense table's final
-jump); its target is that function's entry. The fallback is the first block that every
-probe's run enters and no public function's run does (:func:`apply_to_cfg`).
+jump); its target is that function's entry. After the walk (:func:`apply_to_cfg`): the
+fallback is the first block that every probe's run (empty calldata included) enters and no
+public function's run does; a function is payable when its run with 1 wei takes the same path
+as with none; and where the walk reads no selector from a Vyper-looking linear chain (0.2
+reads the selector through memory), every small constant is run as a selector.
 
 Runs are bounded (:data:`MAX_STEPS` instructions) and stop at the first instruction outside the
-subset, so reading a contract with no table costs one short run (no ``CODECOPY`` before the
-first jump: not a Vyper table dispatcher, nothing more is run).
+subset. Code that neither copies code before its first jump (:func:`_gate`, at most 64
+instructions decoded) nor opens like Vyper's table-less dispatchers (:func:`_prologue`) is not
+run at all: :func:`dialect` is then ``solidity`` and every result here is empty.
 """
 
 from __future__ import annotations
