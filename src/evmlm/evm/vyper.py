@@ -310,17 +310,28 @@ def read_tables(code: bytes) -> SelectorTables:
     return out
 
 
-def _first_node(cfg: ContractCFG, pc: int, preds_at: int | None = None):  # type: ignore[no-untyped-def]
-    """A CFG node key of the block at ``pc`` (the first one walked; one entered from a node of
-    the block whose final jump is at ``preds_at`` when given); None when the walk never reached it."""
-    for key, node in cfg.nodes.items():
-        if preds_at is None and node.block.start == pc:
-            return key
-        if preds_at is not None and node.block.last.pc == preds_at:
-            for s in node.succ:
-                if cfg.nodes[s].block.start == pc:
+class _Nodes:
+    """CFG node keys (opaque values) by block start and by the offset of a block's last
+    instruction, built once per contract."""
+
+    def __init__(self, cfg: ContractCFG) -> None:
+        self.cfg = cfg
+        self.by_start: dict[int, Any] = {}
+        self.by_last: dict[int, list[Any]] = {}
+        for key, node in cfg.nodes.items():
+            self.by_start.setdefault(node.block.start, key)
+            self.by_last.setdefault(node.block.last.pc, []).append(key)
+
+    def first(self, pc: int, preds_at: int | None = None) -> Any:
+        """A node of the block at ``pc`` (the first one walked; one entered from a node whose
+        block's final jump is at ``preds_at`` when given); None when the walk never got there."""
+        if preds_at is None:
+            return self.by_start.get(pc)
+        for key in self.by_last.get(preds_at, ()):
+            for s in self.cfg.nodes[key].succ:
+                if self.cfg.nodes[s].block.start == pc:
                     return s
-    return None
+        return None
 
 
 def apply_to_cfg(cfg: ContractCFG, tables: SelectorTables) -> None:
@@ -330,14 +341,15 @@ def apply_to_cfg(cfg: ContractCFG, tables: SelectorTables) -> None:
     if not (tables.found or tables.probe_runs):
         return
     d = cfg.dispatch
+    nodes = _Nodes(cfg)
     for sel, entry in sorted(tables.dense.items()):
-        key = _first_node(cfg, entry, tables.dense_site[sel])
+        key = nodes.first(entry, tables.dense_site[sel])
         if key is not None:
             d.selectors.setdefault(sel, key)
             d.has_selector_check = True
     by_pc = {i.pc: i for b in cfg.blocks.values() for i in b.instructions}
     if not d.selectors and tables.probe_runs:
-        _linear_by_runs(cfg, tables, by_pc)
+        _linear_by_runs(cfg, tables, by_pc, nodes)
     public: set[int] = set()
     for sel in d.selectors:
         r = tables.runs.get(sel) or run_dispatcher(cfg.code, by_pc, cfg.jumpdests, sel)
@@ -350,10 +362,10 @@ def apply_to_cfg(cfg: ContractCFG, tables: SelectorTables) -> None:
     common = set(probes[0].visited).intersection(*(set(r.visited) for r in probes[1:]))
     fb = next((t for t in probes[0].visited if t in common and t not in public), None)
     if fb is not None:  # replaces the walk's: Vyper's calldatasize < 4 branch is a trampoline
-        d.fallback = _first_node(cfg, fb) or d.fallback
+        d.fallback = nodes.first(fb) or d.fallback
 
 
-def _linear_by_runs(cfg: ContractCFG, tables: SelectorTables, by_pc: dict[int, Instruction]) -> None:
+def _linear_by_runs(cfg: ContractCFG, tables: SelectorTables, by_pc: dict[int, Instruction], nodes: _Nodes) -> None:
     """Selectors of a linear chain the CFG walk cannot read (Vyper 0.2: the selector is
     ``MLOAD(0)`` after ``MSTORE(28, calldataload(0))``, and the walk does not model memory):
     every ``PUSH1``-``PUSH4`` constant is run as a selector; one whose run enters a block that
@@ -363,7 +375,7 @@ def _linear_by_runs(cfg: ContractCFG, tables: SelectorTables, by_pc: dict[int, I
     for c in sorted(consts):
         r = tables.runs.get(c) or run_dispatcher(cfg.code, by_pc, cfg.jumpdests, c)
         entry = next((t for t in r.visited if t not in seen), None)
-        key = _first_node(cfg, entry) if entry is not None else None
+        key = nodes.first(entry) if entry is not None else None
         if key is not None:
             tables.runs[c] = r
             cfg.dispatch.selectors[c] = key
