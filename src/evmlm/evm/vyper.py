@@ -25,7 +25,8 @@ memory, code, calldata; no storage, no calls) once per probe selector:
   table, empty buckets (-> fallback) included, is taken by some run;
 - every 4-byte string of the code followed by a 2-byte JUMPDEST offset: the dense table's
   records ``method id | label``; the real ones pass the ``sel == method id`` check and jump to
-  their function, the others fall back.
+  their function, the others fall back (run only when empty calldata takes no table jump: a
+  sparse table jumps for any calldata).
 
 A jump whose target came from memory is a *table jump*; its targets over all runs are handed to
 the CFG walk (``ContractCFG(..., jump_tables=...)``). A selector is *dense-dispatched* when its
@@ -288,10 +289,13 @@ def read_tables(code: bytes) -> SelectorTables:
     if not first.codecopy_first:
         return out
     n = min(max(first.moduli, default=256), MAX_PROBES)
-    records = _record_candidates(code, jumpdests)
+    empty = run_dispatcher(code, by_pc, jumpdests, EMPTY)
+    # a sparse table jumps for any calldata (empty too); a dense one only for a method id
+    # that passed its check, so only then are the candidate records worth running
+    records = set() if empty.table_jumps else _record_candidates(code, jumpdests)
     probes = [EMPTY, *(s for s in range(n) if s not in records)]
     for s in sorted(set(probes) | records):
-        r = first if s == 0 else run_dispatcher(code, by_pc, jumpdests, s)
+        r = first if s == 0 else empty if s == EMPTY else run_dispatcher(code, by_pc, jumpdests, s)
         out.runs[s] = r
     out.probe_runs = [out.runs[s] for s in probes]
     sites: dict[int, set[int]] = {}
