@@ -321,3 +321,19 @@ def test_vyper_immutables_named_from_the_code_layout() -> None:
         for h in lifted(n).functions:
             for m in re.finditer(r"CODECOPY\(\S+, (0x[0-9a-f]+), \S+\)  # immutable", h.tac):
                 assert int(m.group(1), 16) >= len(fixture(n)["runtime_bytecode"]) // 2
+
+
+@pytest.mark.skipif(not (Path(__file__).resolve().parents[2] / "vendor" / "corpora").is_dir(), reason="vendor/corpora not fetched (scripts/fetch_corpora.py)")
+def test_no_npm_corpus_artifact_is_read_as_vyper() -> None:
+    """The npm corpora's Solidity (solady's hand-written assembly included) stays Solidity."""
+    from evmlm.evm.checks import iter_artifacts
+    from evmlm.evm.disasm import load_bytecode, split_metadata
+    from evmlm.evm.vyper import dialect
+
+    n, vy = 0, []
+    for c in iter_artifacts(Path(__file__).resolve().parents[2] / "vendor" / "corpora", max_code_size=None):
+        exe, _ = split_metadata(load_bytecode(c.runtime, what=c.name))
+        n += 1
+        if dialect(exe) != "solidity":
+            vy.append(c.name)
+    assert n >= 1000 and vy == []
