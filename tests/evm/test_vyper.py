@@ -337,3 +337,12 @@ def test_no_npm_corpus_artifact_is_read_as_vyper() -> None:
         if dialect(exe) != "solidity":
             vy.append(c.name)
     assert n >= 1000 and vy == []
+
+
+def test_notes_name_only_requested_recognisers() -> None:
+    from evmlm.config import LiftConfig
+    from evmlm.evm import lift_contract
+
+    c = fixture("erc20_v043_gas")
+    lc = lift_contract(c["runtime_bytecode"], abi=c["abi"], config=LiftConfig(recognisers=("args", "mapping")))
+    assert lc.dialect == "vyper" and lc.notes == ()

@@ -114,7 +114,8 @@ class Recognisers:
             raise ValueError(f"dialect {dialect!r}: expected one of {DIALECTS}")
         self.dialect = dialect
         self.vyper = dialect == "vyper"
-        self.enabled = frozenset(enabled) - (frozenset(VYPER_NOT_APPLICABLE) if self.vyper else frozenset())
+        self.requested = frozenset(enabled)
+        self.enabled = self.requested - (frozenset(VYPER_NOT_APPLICABLE) if self.vyper else frozenset())
         self.code = code
         self.info = info
         self.slots = _slot_names(layout)
@@ -130,7 +131,7 @@ class Recognisers:
         """One line per requested recogniser that does not apply to this code's dialect."""
         if not self.vyper:
             return ()
-        return tuple(f"recogniser {k} off for Vyper: {why}" for k, why in VYPER_NOT_APPLICABLE.items())
+        return tuple(f"recogniser {k} off for Vyper: {why}" for k, why in VYPER_NOT_APPLICABLE.items() if k in self.requested)
 
     def for_function(self, selector: int | None, signature: str | None) -> Callable[[tac.Function], tac.Function]:
         types = signature_types(signature)
