@@ -150,6 +150,8 @@ def lift(
     typer.echo(render(lc, selector=selector, signature=signature, fmt=fmt, internal=internal), nl=fmt == "json")
     kinds = ", ".join(f"{sum(f.kind == k for f in lc.functions)} {k}" for k in ("public", "fallback", "receive", "internal") if any(f.kind == k for f in lc.functions))
     typer.echo(f"lifted {lc.code_size} bytes in {ms:.0f} ms: {kinds or 'no functions'}; {lc.unresolved_jumps} unresolved jumps, {lc.context_fallbacks} context fallbacks", err=True)
+    if lc.dialect != "solidity":
+        typer.echo(f"{lc.dialect} code: " + "; ".join(lc.notes or ("every recogniser applies",)), err=True)
 
 
 @app.command("etherscan", context_settings=_EXTRA)

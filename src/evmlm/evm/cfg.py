@@ -30,7 +30,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from itertools import product
-from typing import Iterable, Union
+from typing import Iterable, Mapping, Union
 
 from evmlm.errors import EvmlmError
 from evmlm.evm.disasm import BasicBlock, Instruction, basic_blocks, disassemble
@@ -191,6 +191,10 @@ def _sym_op(name: str, args: list[Value]) -> Value:
             return x
         if isinstance(y, Sym) and y.kind == "sel" and x == 0xFFFFFFFF:
             return y
+        # Vyper: calldatasize >= 4 && selector == c for selectors ending in a zero byte
+        for a, b in ((x, y), (y, x)):
+            if isinstance(a, Sym) and a.kind == "cdsge4" and isinstance(b, Sym) and b.kind == "seleq":
+                return b
     if name in ("EQ", "SUB", "XOR"):
         for s, c in ((x, y), (y, x)):
             if isinstance(s, Sym) and s.kind == "sel" and isinstance(c, int) and c <= 0xFFFFFFFF:
@@ -205,6 +209,8 @@ def _sym_op(name: str, args: list[Value]) -> Value:
         return Sym("cdslt4")
     if name == "SLT" and isinstance(x, Sym) and x.kind == "cds" and y == 4:
         return Sym("cdslt4")
+    if (name == "GT" and isinstance(x, Sym) and x.kind == "cds" and y == 3) or (name == "LT" and x == 3 and isinstance(y, Sym) and y.kind == "cds"):
+        return Sym("cdsge4")
     return None
 
 
@@ -268,10 +274,15 @@ class ContractCFG:
     (key -> :class:`Node`), ``preds``, ``dispatch``, ``fallback_blocks`` (offsets of blocks that
     hit the context bound), ``unresolved_jumps`` (offsets of jump instructions whose target
     stayed unknown), ``invalid_jumps`` (offsets of jumps to a constant that is not a JUMPDEST).
+    ``jump_tables`` (jump offset -> targets, e.g. Vyper's selector tables read by
+    :func:`evmlm.evm.vyper.read_tables`) is used only where the abstract target is unknown.
     """
 
-    def __init__(self, code: bytes, *, max_contexts_per_block: int = 64, max_nodes: int = 100_000, full_size: int | None = None, deadline: float | None = None) -> None:
+    def __init__(self, code: bytes, *, max_contexts_per_block: int = 64, max_nodes: int = 100_000, full_size: int | None = None, deadline: float | None = None, jump_tables: Mapping[int, frozenset[int]] | None = None) -> None:
         self.code = code
+        # jump site -> targets read from a table in the code (Vyper's selector tables,
+        # evmlm.evm.vyper), used where the abstract stack leaves a target unknown
+        self.jump_tables = dict(jump_tables or {})
         self.code_size = full_size if full_size is not None else len(code)
         self.instructions = disassemble(code)
         self.blocks = basic_blocks(self.instructions)
@@ -365,6 +376,8 @@ class ContractCFG:
 
     def _targets(self, ins: Instruction, target: Value, node: Node) -> list[int]:
         vals = _as_set(target)
+        if vals is None and ins.pc in self.jump_tables:
+            vals = self.jump_tables[ins.pc]
         if vals is None:
             self.unresolved_jumps.add(ins.pc)
             node.unresolved = True

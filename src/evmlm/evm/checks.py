@@ -344,34 +344,86 @@ def check_contract(c: Contract, *, calls_per_function: int, rng: random.Random, 
                 if len(rep.counterexamples) < 1000:
                     rep.counterexamples.append({"class": "entry not reached", "contract": c.name, "function": sig})
                 continue
-            prev_block = None
-            for pc in pcs[start:]:
-                blk = block_of.get(pc)
-                rep.instructions += 1
-                if blk not in body:
-                    rep.bad_instructions += 1
-                    if len(rep.counterexamples) < 1000:
-                        rep.counterexamples.append({"class": "instruction outside body", "contract": c.name, "function": sig, "pc": pc})
-                    break
-                if prev_block is not None and pc == blk:  # control entered a block: a taken edge
-                    rep.edges += 1
-                    if (prev_block, blk) not in edges:
-                        rep.bad_edges += 1
-                        if len(rep.counterexamples) < 1000:
-                            rep.counterexamples.append({"class": "edge missing", "contract": c.name, "function": sig, "edge": [prev_block, blk]})
-                        break
-                prev_block = blk
+            _check_path(pcs, start, block_of, body, edges, rep, {"contract": c.name, "function": sig})
     return n_fn
 
 
-def soundness(contracts: Iterable[Contract], *, calls_per_function: int = 20, seed: int = 0, min_functions: int = 0, progress: bool = False) -> SoundnessReport:
-    """Check contracts until all are done (and at least ``min_functions`` functions were checked)."""
+def _check_path(pcs: list[int], start: int, block_of: dict[int, int], body: set[int], edges: set[tuple[int, int]], rep: SoundnessReport, where: dict[str, Any]) -> None:
+    """Count the instructions and taken edges of ``pcs[start:]``; record the first one outside
+    ``body`` / ``edges`` as a counterexample (``where`` names the contract and function)."""
+    prev_block = None
+    for pc in pcs[start:]:
+        blk = block_of.get(pc)
+        rep.instructions += 1
+        if blk not in body:
+            rep.bad_instructions += 1
+            if len(rep.counterexamples) < 1000:
+                rep.counterexamples.append({"class": "instruction outside body", **where, "pc": pc})
+            return
+        if prev_block is not None and pc == blk:  # control entered a block: a taken edge
+            rep.edges += 1
+            if (prev_block, blk) not in edges:
+                rep.bad_edges += 1
+                if len(rep.counterexamples) < 1000:
+                    rep.counterexamples.append({"class": "edge missing", **where, "edge": [prev_block, blk]})
+                return
+        prev_block = blk
+
+
+def check_fallback(c: Contract, *, calls: int, rng: random.Random, rep: SoundnessReport, tracer: _Tracer | None = None, lifted: LiftedContract | None = None) -> int:
+    """Check the lifted fallback of ``c`` (0 when it has none) with calls that match no
+    selector: empty calldata, 1-3 bytes, and an unknown 4-byte selector with 0-2 random words,
+    with 0 or 1 wei when the fallback is payable; from the fallback's entry on, executed
+    instructions and taken edges must lie in its lifted body. Returns functions checked."""
+    code = load_bytecode(c.runtime, what=c.name)
+    lc = lifted or lift_contract(code, abi=c.abi, what=c.name)
+    fb = next((f for f in lc.functions if f.kind == "fallback"), None)
+    if fb is None:
+        return 0
+    known = {int(s, 16) for s in c.expected_selectors()}
+    block_of = _block_index(code)
+    tracer = tracer or _Tracer()
+    addr = "0x" + "c0" * 20
+    tracer.install(addr, code)
+    rep.functions += 1
+    body, edges = set(fb.blocks), set(fb.edges)
+    for _ in range(calls):
+        kind = rng.choice(("empty", "short", "unknown"))
+        if kind == "empty":
+            data = b""
+        elif kind == "short":
+            data = rng.randbytes(rng.choice((1, 2, 3)))
+        else:
+            sel = rng.getrandbits(32)
+            while sel in known:
+                sel = rng.getrandbits(32)
+            data = sel.to_bytes(4, "big") + rng.randbytes(32 * rng.choice((0, 1, 2)))
+        value = rng.choice((0, 1)) if fb.payable else 0
+        pcs = tracer.call("0x" + "a1" * 20, addr, data, value)
+        rep.calls += 1
+        try:
+            start = pcs.index(fb.entry)
+        except ValueError:
+            rep.entry_not_reached += 1
+            if len(rep.counterexamples) < 1000:
+                rep.counterexamples.append({"class": "entry not reached", "contract": c.name, "function": "fallback", "calldata": data.hex()})
+            continue
+        _check_path(pcs, start, block_of, body, edges, rep, {"contract": c.name, "function": "fallback"})
+    return 1
+
+
+def soundness(contracts: Iterable[Contract], *, calls_per_function: int = 20, seed: int = 0, min_functions: int = 0, progress: bool = False, fallback: bool = False) -> SoundnessReport:
+    """Check contracts until all are done (and at least ``min_functions`` functions were checked);
+    ``fallback`` also checks each lifted fallback (:func:`check_fallback`)."""
     rep = SoundnessReport()
     rng = random.Random(seed)
     tracer = _Tracer()
     for c in tqdm(list(contracts), desc="soundness", unit="contract", disable=not progress):
         try:
-            check_contract(c, calls_per_function=calls_per_function, rng=rng, rep=rep, tracer=tracer)
+            lc = lift_contract(c.runtime, abi=c.abi, what=c.name)
+            check_contract(c, calls_per_function=calls_per_function, rng=rng, rep=rep, tracer=tracer, lifted=lc)
+            if fallback:
+                check_fallback(c, calls=calls_per_function, rng=rng, rep=rep, tracer=tracer, lifted=lc)
         except Exception as e:  # recorded; the batch goes on
             rep.skipped.append((c.name, f"{type(e).__name__}: {e}"))
     return rep
@@ -389,7 +441,7 @@ def _contracts(args: argparse.Namespace) -> list[Contract]:
     if args.fixtures:
         for p in sorted(Path(args.fixtures).glob("*.json")):
             for name, c in json.loads(p.read_text())["contracts"].items():
-                out.append(Contract(f"{p.stem}:{name}", c["runtime_bytecode"], c["abi"]))
+                out.append(Contract(f"{p.stem}:{name}", c["runtime_bytecode"], c["abi"], c.get("method_identifiers")))
     return out
 
 
@@ -402,6 +454,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=None, help="at most this many contracts per source")
     ap.add_argument("--calls", type=int, default=20, help="random calls per function (soundness)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--fallback", action="store_true", help="soundness: also check each lifted fallback with calls that match no selector")
     ap.add_argument("--json", help="write the full report (with every miss / counterexample) here")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -429,7 +482,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  slowest {sec:.2f} s  {name}")
         out: dict[str, Any] = {"contracts": rep.contracts, "tp": rep.true_pos, "fp": rep.false_pos, "fn": rep.false_neg, "precision": rep.precision, "recall": rep.recall, "f1": rep.f1, "misses": rep.misses, "extras": rep.extras, "failures": rep.failures, "library_unverifiable": rep.library_unverifiable}
     else:
-        srep = soundness(contracts, calls_per_function=args.calls, seed=args.seed, progress=True)
+        srep = soundness(contracts, calls_per_function=args.calls, seed=args.seed, progress=True, fallback=args.fallback)
         print(f"contracts {srep.contracts}  functions {srep.functions}  calls {srep.calls}  instructions {srep.instructions}  edges {srep.edges}")
         print(f"edges in lifted CFG {srep.edge_share:.4%}  instructions in body {srep.instruction_share:.4%}  entry not reached {srep.entry_not_reached}")
         print(f"counterexample classes: {dict(srep.classes()) or 'none'}  skipped: {len(srep.skipped)}")

@@ -78,7 +78,9 @@ class LiftedContract:
 
     ``unresolved_jumps``: jump sites whose target stayed unknown; ``context_fallbacks``: blocks
     that hit ``max_contexts_per_block`` and were merged; ``invalid_jumps``: jump sites with a
-    constant non-JUMPDEST target (exceptional halts); sizes are in bytes.
+    constant non-JUMPDEST target (exceptional halts); sizes are in bytes; ``dialect``: the
+    compiler family the code looks like (``solidity`` / ``vyper``); ``notes``: recognisers
+    that do not apply to it.
     """
 
     functions: list[LiftedFunction]
@@ -88,6 +90,8 @@ class LiftedContract:
     unresolved_jumps: int
     context_fallbacks: int
     invalid_jumps: int
+    dialect: str = "solidity"  # "vyper" for Vyper's code (evmlm.evm.vyper.dialect)
+    notes: tuple[str, ...] = ()  # recognisers that do not apply to this dialect, and why
 
     def function(self, selector: str) -> LiftedFunction | None:
         sel = selector.lower() if selector.startswith("0x") else "0x" + selector.lower()
@@ -106,6 +110,7 @@ class LiftedContract:
     def from_dict(cls, d: Mapping[str, Any]) -> "LiftedContract":
         d = dict(d)
         d["functions"] = [LiftedFunction.from_dict(f) for f in d.get("functions", [])]
+        d["notes"] = tuple(d.get("notes", ()))
         return cls(**d)
 
 
@@ -191,6 +196,17 @@ def _make_function(cfg: ContractCFG, kind: str, entry: NodeKey, nodes: list[Node
     )
 
 
+def _walk(exe: bytes, cfg_: Any, full_size: int, deadline: float) -> tuple[ContractCFG, Any]:
+    """The CFG of ``exe`` (metadata stripped), Vyper's selector tables resolved first
+    (:mod:`evmlm.evm.vyper`; empty for code without one), and those tables."""
+    from evmlm.evm import vyper
+
+    tables = vyper.read_tables(exe)
+    cfg = ContractCFG(exe, max_contexts_per_block=cfg_.max_contexts_per_block, max_nodes=cfg_.max_nodes, full_size=full_size, deadline=deadline, jump_tables=tables.jump_tables)
+    vyper.apply_to_cfg(cfg, tables)
+    return cfg, tables
+
+
 def lift_contract(
     bytecode: str | bytes | Mapping[str, Any],
     *,
@@ -218,9 +234,12 @@ def lift_contract(
     exe, meta = split_metadata(code)
     info = AbiInfo.from_abi(abi, what=f"{what} abi")
     deadline = time.monotonic() + cfg_.max_seconds
-    cfg = ContractCFG(exe, max_contexts_per_block=cfg_.max_contexts_per_block, max_nodes=cfg_.max_nodes, full_size=len(code), deadline=deadline)
+    cfg, tables = _walk(exe, cfg_, len(code), deadline)
     moles = _evmole_info(code) if not info.given else {}
-    rec = Recognisers(cfg_.recognisers, info, storage_layout, moles, code)
+    from evmlm.evm.vyper import dialect
+
+    rec = Recognisers(cfg_.recognisers, info, storage_layout, moles, code, dialect=dialect(exe))
+    vy = rec.dialect == "vyper"
     d = cfg.dispatch
     calls = None
     if not cfg_.inline_internal:
@@ -239,7 +258,10 @@ def lift_contract(
         else:
             sig = COMMON_FUNCTIONS.get(sel) if not info.given else None
             args, mut = moles.get(sel, (None, None))
-            payable = (mut == "payable") if mut else not _has_callvalue_guard(cfg, nodes)
+            if vy:  # evmole reads unoptimised Vyper functions as payable; dense tables check value
+                payable = tables.payable.get(sel, not _has_callvalue_guard(cfg, nodes))
+            else:
+                payable = (mut == "payable") if mut else not _has_callvalue_guard(cfg, nodes)
         funcs.append(_make_function(cfg, "public", key, nodes, sel, sig, payable, rec.for_function(sel, sig), calls))
     fb_key = d.fallback if d.has_selector_check else (d.fallback or ((0, ()) if (0, ()) in cfg.nodes else None))
     if d.receive is not None:
@@ -272,6 +294,8 @@ def lift_contract(
         unresolved_jumps=len(cfg.unresolved_jumps),
         context_fallbacks=len(cfg.fallback_blocks),
         invalid_jumps=len(cfg.invalid_jumps),
+        dialect=rec.dialect,
+        notes=rec.notes,
     )
 
 
@@ -283,7 +307,7 @@ def recover_selectors(bytecode: str | bytes | Mapping[str, Any], *, config: Any 
     cfg_ = config if config is not None else LiftConfig()
     code = load_bytecode(bytecode, what=what)
     exe, _ = split_metadata(code)
-    cfg = ContractCFG(exe, max_contexts_per_block=cfg_.max_contexts_per_block, max_nodes=cfg_.max_nodes, full_size=len(code), deadline=time.monotonic() + cfg_.max_seconds)
+    cfg, _ = _walk(exe, cfg_, len(code), time.monotonic() + cfg_.max_seconds)
     return [f"{s:#010x}" for s in sorted(cfg.dispatch.selectors)]
 
 

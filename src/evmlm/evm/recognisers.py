@@ -20,6 +20,14 @@ Names (``lift.recognisers``):
 - ``calls``: CALL / STATICCALL / DELEGATECALL / CALLCODE whose input starts with a constant
   selector (stored in the call's block, else in the nearest predecessor that stores one; also
   ``OR``-ed in by ``abi.encodeWithSelector``) get the note ``callee 0x<selector> [signature]``.
+
+Vyper code (``dialect="vyper"``, see docs/vyper.md) differs in three forms, handled here:
+a ``HashMap`` entry is ``keccak256(slot . key)`` (slot at 0x0, key at 0x20: the reverse of
+Solidity's order); ``Error(string)`` and an external call's selector are stored unshifted
+(``MSTORE(p, 0x08c379a0)``, data from ``p + 28``). ``panic`` does not apply (Vyper reverts with
+no data where Solidity raises ``Panic``) (:attr:`Recognisers.notes` says so); ``storage_vars`` reads
+Vyper's ``-f layout`` too (:func:`evmlm.evm.vyper.storage_layout`) and notes the immutables that
+Vyper reads by ``CODECOPY`` from past the runtime code (``# immutable asset``).
 """
 
 from __future__ import annotations
@@ -40,6 +48,10 @@ ERROR_STRING = 0x08C379A0 << 224
 PANIC = 0x4E487B71 << 224
 LOW224 = (1 << 224) - 1
 _VNAME = re.compile(r"v\d+$")
+DIALECTS = ("solidity", "vyper")
+VYPER_NOT_APPLICABLE = {
+    "panic": "Vyper reverts with no data where Solidity raises Panic(uint256)",
+}
 
 
 def _head_words(t: str) -> int:
@@ -69,6 +81,10 @@ def _slot_names(layout: Mapping[str, Any] | None) -> dict[int, str]:
     names: dict[int, str] = {}
     if not layout:
         return names
+    if "storage_layout" in layout:  # Vyper's -f layout
+        from evmlm.evm.vyper import storage_layout
+
+        layout = storage_layout(layout)
     for e in layout.get("storage", []) or []:
         try:
             slot = int(e["slot"])
@@ -93,12 +109,29 @@ def _subst(o: tac.Operand, ren: dict[str, tac.Operand], deep: bool = True) -> ta
 class Recognisers:
     """The enabled recognisers with what they need (ABI info, storage layout, evmole types)."""
 
-    def __init__(self, enabled: tuple[str, ...] | list[str], info: AbiInfo, layout: Mapping[str, Any] | None, moles: Mapping[int, tuple[str | None, str | None]], code: bytes = b"") -> None:
-        self.enabled = frozenset(enabled)
+    def __init__(self, enabled: tuple[str, ...] | list[str], info: AbiInfo, layout: Mapping[str, Any] | None, moles: Mapping[int, tuple[str | None, str | None]], code: bytes = b"", dialect: str = "solidity") -> None:
+        if dialect not in DIALECTS:
+            raise ValueError(f"dialect {dialect!r}: expected one of {DIALECTS}")
+        self.dialect = dialect
+        self.vyper = dialect == "vyper"
+        self.requested = frozenset(enabled)
+        self.enabled = self.requested - (frozenset(VYPER_NOT_APPLICABLE) if self.vyper else frozenset())
         self.code = code
         self.info = info
         self.slots = _slot_names(layout)
+        self.immutables: dict[int, tuple[str, int]] = {}
+        if self.vyper and layout:
+            from evmlm.evm.vyper import immutables
+
+            self.immutables = immutables(layout)
         self.moles = moles
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """One line per requested recogniser that does not apply to this code's dialect."""
+        if not self.vyper:
+            return ()
+        return tuple(f"recogniser {k} off for Vyper: {why}" for k, why in VYPER_NOT_APPLICABLE.items() if k in self.requested)
 
     def for_function(self, selector: int | None, signature: str | None) -> Callable[[tac.Function], tac.Function]:
         types = signature_types(signature)
@@ -112,7 +145,7 @@ class Recognisers:
         if "panic" in on:
             self._panic(f)
         if "require" in on:
-            self._require(f)
+            self._require_vyper(f) if self.vyper else self._require(f)
         ren: dict[str, tac.Operand] = {}
         if "msg_sender" in on:
             self._rename_defs(f, ren, lambda s: s.op == "CALLER" and not s.args, lambda s: tac.Var("msg.sender"))
@@ -124,6 +157,8 @@ class Recognisers:
             self._mapping(f)
         if "storage_vars" in on and self.slots:
             self._storage(f)
+        if "storage_vars" in on and self.immutables:
+            self._immutables_vyper(f)
         if "events" in on:
             self._events(f)
         if "calls" in on:
@@ -266,25 +301,61 @@ class Recognisers:
             for bb in f.blocks:
                 bb.stmts = [x for x in bb.stmts if id(x) not in dropped]
 
+    def _require_vyper(self, f: tac.Function) -> None:
+        """Vyper's ``assert c, "reason"`` / ``raise "reason"``: a reverting block that stores the
+        reason as a length word and constant data words (printable UTF-8) at constant
+        addresses, ABI-encodes it
+        and stores ``0x08c379a0`` unshifted at ``p`` (revert data from ``p + 28``). The block
+        becomes ``ERROR(p + 28, "reason")``; custom errors do not exist before Vyper 0.4's
+        ``raise`` of an interface error, which reverts the same way with its own selector."""
+        for b in f.blocks:
+            if not b.stmts or b.stmts[-1].op != "REVERT":
+                continue
+            stores = {s.args[0].value: s for s in b.stmts if s.op == "MSTORE" and isinstance(s.args[0], tac.Const) and isinstance(s.args[1], tac.Const)}  # type: ignore[union-attr]
+            sel = next((a for a, st in stores.items() if st.args[1].value == ERROR_STRING >> 224), None)  # type: ignore[union-attr]
+            if sel is None:
+                continue
+            for a in sorted(stores):
+                n = stores[a].args[1].value  # type: ignore[union-attr]
+                if a in (sel, sel + 32) or not 0 < n <= 4096 or any(a + 32 * (k + 1) not in stores for k in range((n + 31) // 32)):
+                    continue
+                data = b"".join(stores[a + 32 * (k + 1)].args[1].value.to_bytes(32, "big") for k in range((n + 31) // 32))  # type: ignore[union-attr]
+                if any(data[n:]):
+                    continue
+                try:
+                    reason = data[:n].decode("utf-8")
+                except UnicodeDecodeError:
+                    continue
+                if not reason.isprintable():  # an ABI offset or length word, not the text
+                    continue
+                b.stmts = [tac.Stmt(None, "ERROR", (tac.Const(sel + 28), tac.Str(reason)))]
+                break
+
     def _mapping(self, f: tac.Function) -> None:
         ren: dict[str, tac.Operand] = {}
+        # scratch words hashed: 0x0 (solc; Vyper >= 0.3), 0xc0 (Vyper 0.2's FREE_VAR_SPACE)
+        scratch = (0, 0xC0) if self.vyper else (0,)
+        words = {a + d for a in scratch for d in (0, 0x20)}
         for b in f.blocks:
             mem: dict[int, tuple[int, tac.Stmt]] = {}
             drop: set[int] = set()
             keep: list[tac.Stmt] = []
             for s in b.stmts:
                 s.args = tuple(_subst(a, ren) for a in s.args)
-                if s.op == "MSTORE" and isinstance(s.args[0], tac.Const) and s.args[0].value in (0, 0x20):
+                if s.op == "MSTORE" and isinstance(s.args[0], tac.Const) and s.args[0].value in words:
                     mem[s.args[0].value] = (len(keep), s)
                 elif s.op in ("MSTORE", "MSTORE8", "CALLDATACOPY", "CODECOPY", "RETURNDATACOPY", "MCOPY", "EXTCODECOPY", "CALL", "STATICCALL", "DELEGATECALL", "CALLCODE"):
                     mem.clear()
-                if s.op == "KECCAK256" and s.lhs and s.args == (tac.Const(0), tac.Const(0x40)) and 0 in mem and 0x20 in mem:
-                    key, slot = mem[0][1].args[1], mem[0x20][1].args[1]
+                at = s.args[0].value if s.op == "KECCAK256" and len(s.args) == 2 and isinstance(s.args[0], tac.Const) else -1
+                if at in scratch and s.lhs and s.args[1] == tac.Const(0x40) and at in mem and at + 0x20 in mem:
+                    key, slot = mem[at][1].args[1], mem[at + 0x20][1].args[1]
+                    if self.vyper:  # Vyper hashes slot . key (vyper/codegen: sha3_64(slot, key))
+                        key, slot = slot, key
                     base: tac.Operand = slot
                     if isinstance(slot, tac.Const) and "storage_vars" in self.enabled and slot.value in self.slots:
                         base = tac.Var(self.slots[slot.value])
                     ren[s.lhs] = tac.Index(base, key)
-                    drop.update((mem[0][0], mem[0x20][0]))
+                    drop.update((mem[at][0], mem[at + 0x20][0]))
                     continue
                 keep.append(s)
             b.stmts = [s for i, s in enumerate(keep) if i not in drop]
@@ -295,6 +366,19 @@ class Recognisers:
             for s in b.stmts:
                 if s.op in ("SLOAD", "SSTORE") and isinstance(s.args[0], tac.Const) and s.args[0].value in self.slots:
                     s.args = (tac.Var(self.slots[s.args[0].value]), *s.args[1:])
+
+    def _immutables_vyper(self, f: tac.Function) -> None:
+        """Vyper's immutables: ``CODECOPY(dst, len(code) + offset, n)`` gets the note
+        ``immutable <name>`` (``+k`` inside a longer one) from the layout's ``code_layout``."""
+        spans = sorted(self.immutables.items())
+        for b in f.blocks:
+            for s in b.stmts:
+                if s.op != "CODECOPY" or len(s.args) != 3 or not isinstance(s.args[1], tac.Const):
+                    continue
+                off = s.args[1].value - len(self.code)
+                hit = next(((o, nm) for o, (nm, n) in spans if o <= off < o + n), None)
+                if hit is not None:
+                    s.note = f"immutable {hit[1]}" + (f"+{off - hit[0]}" if off != hit[0] else "")
 
     def _events(self, f: tac.Function) -> None:
         events = dict(COMMON_EVENTS)
@@ -316,8 +400,13 @@ class Recognisers:
                 v = next((a for a in defs[v.name].args if isinstance(a, tac.Const)), v)
             if isinstance(v, tac.Const) and v.value and not v.value & LOW224 and v.value not in (ERROR_STRING, PANIC):
                 return v.value >> 224
+            if self.vyper and isinstance(v, tac.Const) and 0 < v.value <= 0xFFFFFFFF and v.value != ERROR_STRING >> 224:
+                return v.value  # unshifted; the call's input starts 28 bytes after the store
             return None
 
+        if self.vyper:
+            self._calls_vyper(f, known, selector)
+            return
         last_in_block: dict[str, int] = {}  # block label -> last selector stored in it
         for b in f.blocks:
             for s in b.stmts:
@@ -349,6 +438,50 @@ class Recognisers:
                     sel = here.get(tac.format_operand(inp), latest)
                     if sel is None:
                         sel = from_preds(b)
+                    if sel is not None:
+                        sig = known.get(sel)
+                        s.note = f"callee {sel:#010x}" + (f" {sig}" if sig else "")
+
+
+    @staticmethod
+    def _calls_vyper(f: tac.Function, known: Mapping[int, str], selector: Callable[[tac.Operand], int | None]) -> None:
+        """Vyper's external calls: the selector stored unshifted at a constant ``p`` and the
+        call's input at the constant ``p + 28``; the store is looked for at exactly ``p``, in
+        the call's block before it, else in the nearest predecessor that writes ``p`` (no
+        other constant stands in for it: memory holds many small constants)."""
+        last: dict[str, dict[int, int | None]] = {}  # block -> address -> selector last stored
+        for b in f.blocks:
+            mem: dict[int, int | None] = {}
+            for s in b.stmts:
+                if s.op == "MSTORE" and isinstance(s.args[0], tac.Const):
+                    mem[s.args[0].value] = selector(s.args[1])
+            last[b.label] = mem
+        by_label = {b.label: b for b in f.blocks}
+
+        def from_preds(b: tac.Block, addr: int) -> int | None:
+            seen, frontier = {b.label}, list(b.prev)
+            for _ in range(8):
+                nxt = []
+                for lab in frontier:
+                    if addr in last.get(lab, {}):
+                        return last[lab][addr]
+                    if lab not in seen and lab in by_label:
+                        seen.add(lab)
+                        nxt.extend(by_label[lab].prev)
+                frontier = nxt
+            return None
+
+        for b in f.blocks:
+            here: dict[int, int | None] = {}
+            for s in b.stmts:
+                if s.op == "MSTORE" and isinstance(s.args[0], tac.Const):
+                    here[s.args[0].value] = selector(s.args[1])
+                elif s.op in ("CALL", "CALLCODE", "STATICCALL", "DELEGATECALL") and len(s.args) >= 6:
+                    inp = s.args[3] if s.op in ("CALL", "CALLCODE") else s.args[2]
+                    if not isinstance(inp, tac.Const) or inp.value < 28:
+                        continue
+                    addr = inp.value - 28
+                    sel = here[addr] if addr in here else from_preds(b, addr)
                     if sel is not None:
                         sig = known.get(sel)
                         s.note = f"callee {sel:#010x}" + (f" {sig}" if sig else "")
