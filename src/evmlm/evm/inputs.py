@@ -78,8 +78,20 @@ def check_storage_layout(layout: Any, what: str) -> dict[str, Any]:
     with every entry holding ``slot`` (an integer or decimal string), ``label`` and ``type``
     (strings) and an optional integer ``offset``. Returns it as a dict.
 
+    Vyper's ``-f layout`` object (``{"storage_layout": {...}, "code_layout": {...}}``, read by
+    :func:`evmlm.evm.vyper.storage_layout`) is accepted as it is when those parts are objects.
+
     Raises :class:`BytecodeError` naming ``what`` and the first bad entry.
     """
+    if (
+        isinstance(layout, Mapping)
+        and "storage" not in layout
+        and ("storage_layout" in layout or "code_layout" in layout)
+    ):
+        for key in ("storage_layout", "code_layout"):
+            if key in layout and not isinstance(layout[key], Mapping):
+                raise BytecodeError(f"{what}: Vyper layout '{key}' must be an object")
+        return dict(layout)
     if not isinstance(layout, Mapping) or not isinstance(layout.get("storage"), list):
         raise BytecodeError(
             f"{what}: not a solc storageLayout object"
