@@ -121,6 +121,7 @@ class CompileConfig:
 
 #: TAC recognisers (see :mod:`evmlm.evm.recognisers`), each switchable through ``lift.recognisers``.
 LIFT_RECOGNISERS = ("args", "msg_sender", "mapping", "storage_vars", "events", "require", "panic", "calls")
+LIFT_POLICIES = ("labels", "labels-branch")  # CFG context policies (evmlm.evm.cfg); the first is the baseline
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,7 @@ class LiftConfig:
     """Bytecode -> CFG -> TAC (see :mod:`evmlm.evm`)."""
 
     max_contexts_per_block: int = 64  # clones of one block (per return-address context) before merging
+    context_policy: str = "labels"  # how CFG nodes are keyed (evmlm.evm.cfg.POLICIES; docs/lifter.md)
     recognisers: tuple[str, ...] = LIFT_RECOGNISERS
     max_nodes: int = 100_000  # CFG node budget per contract; beyond it the contract fails with a typed error
     max_seconds: float = 60.0  # wall-clock budget per contract (s); beyond it the contract fails with a typed error
@@ -137,6 +139,7 @@ class LiftConfig:
 
     def __post_init__(self) -> None:
         _require(self.max_contexts_per_block >= 1, "lift.max_contexts_per_block", "must be >= 1")
+        _require(self.context_policy in LIFT_POLICIES, "lift.context_policy", f"unknown policy {self.context_policy!r} (known: {', '.join(LIFT_POLICIES)})")
         _require(self.max_nodes >= 1, "lift.max_nodes", "must be >= 1")
         _require(self.max_seconds > 0, "lift.max_seconds", "must be > 0 seconds")
         _require(self.workers >= 1, "lift.workers", "must be >= 1")

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from itertools import product
 from typing import Iterable, Union
 
+from evmlm.config import LIFT_POLICIES
 from evmlm.errors import EvmlmError
 from evmlm.evm.disasm import BasicBlock, Instruction, basic_blocks, disassemble
 
@@ -39,13 +40,8 @@ log = logging.getLogger(__name__)
 
 MAX_SET = 8
 MERGED_SET = 256  # merged (context-bound) nodes keep up to this many return addresses per slot
-MERGED = "*"
 MERGED_K = 2  # return addresses kept in the context of a merged node
-
-
-def is_merged(key: tuple) -> bool:
-    """Whether a node key is a merged (context-bound fallback) node."""
-    return bool(key[1]) and isinstance(key[1][0], str)
+EXACT, KLIMITED, PER_BLOCK = 0, 1, 2  # NodeKey.tier
 WORD = (1 << 256) - 1
 SIGN = 1 << 255
 
@@ -78,7 +74,44 @@ class Sym:
 
 
 Value = Union[None, int, frozenset, Sym]
-NodeKey = tuple  # (pc, ctx): ctx a tuple of labels/None per stack slot, or ("*", height, top labels) when merged
+
+
+@dataclass(frozen=True, slots=True)
+class NodeKey:
+    """A CFG node: the basic block at offset ``pc`` (bytes) in a context.
+
+    ``tier`` says what the context is: ``EXACT`` (0): ``ctx`` holds, per entry stack slot
+    (bottom first), the :class:`Label` there or None, so ``height == len(ctx)``; ``KLIMITED``
+    (1, past the context bound): ``ctx`` holds ``(slot index, label)`` of the innermost
+    :data:`MERGED_K` labels and ``height`` the entry stack height; ``PER_BLOCK`` (2, past the
+    bound again): one node for the block, ``ctx == ()`` and ``height == -1`` (any height).
+    ``cond`` (policy ``labels-branch``): the truth (0 or 1) of the entry slot that decides the
+    block's final JUMPI when the walk knows it, else None. Raises ValueError for an
+    inconsistent key.
+    """
+
+    pc: int
+    ctx: tuple = ()
+    height: int = 0
+    tier: int = EXACT
+    cond: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.tier == EXACT and self.height != len(self.ctx):
+            raise ValueError(f"NodeKey {self.pc:#x}: exact context of {len(self.ctx)} slots, height {self.height}")
+        if self.tier not in (EXACT, KLIMITED, PER_BLOCK) or (self.tier == PER_BLOCK and self.height != -1):
+            raise ValueError(f"NodeKey {self.pc:#x}: bad tier {self.tier} / height {self.height}")
+
+    @property
+    def is_merged(self) -> bool:
+        """Whether this is a merged (context-bound fallback) node."""
+        return self.tier != EXACT
+
+    def labels(self) -> tuple[int, ...]:
+        """The return addresses (labels) of the context, outermost first."""
+        if self.tier == EXACT:
+            return tuple(int(v) for v in self.ctx if v is not None)
+        return tuple(lab for _, lab in self.ctx)
 
 
 def _signed(x: int) -> int:
@@ -257,8 +290,203 @@ class Dispatch:
     has_selector_check: bool = False
 
 
-def context_of(stack: tuple) -> tuple:
-    return tuple(v if type(v) is Label else None for v in stack)
+BOOLEAN_OPS = frozenset({"ISZERO", "EQ", "LT", "GT", "SLT", "SGT"})  # results are 0 or 1
+
+
+@dataclass(frozen=True, slots=True)
+class BranchShape:
+    """What a block's final JUMPI tests, from a local symbolic run of the block.
+
+    ``root``: the term the condition is ``ISZERO`` applied ``flips`` times to: ``("in", d)`` for
+    entry slot ``d`` (0 = top), ``("op", i, name)`` for the ``i``-th instruction's result;
+    ``boolean``: whether ``root`` is 0 or 1 (a comparison or ISZERO result); ``exit``: the terms
+    of the stack after the JUMPI (top last; slots below are the untouched entry slots
+    ``("in", consumed + j)``); ``steps``: per ISZERO in the chain, its term.
+    """
+
+    root: tuple
+    flips: int
+    boolean: bool
+    exit: tuple
+    consumed: int
+    steps: tuple
+
+
+def branch_shape(block: BasicBlock) -> BranchShape | None:
+    """The :class:`BranchShape` of a block ending in JUMPI, else None."""
+    if block.last.name != "JUMPI":
+        return None
+    st: list[tuple] = []
+    consumed = 0
+    made: dict[tuple, tuple] = {}  # ISZERO result term -> its operand term
+    for i, ins in enumerate(block.instructions):
+        op = ins.op
+        n = op.pops
+        while len(st) < n:
+            st.insert(0, ("in", consumed))
+            consumed += 1
+        if ins.arg is not None:
+            st.append(("const", i))
+        elif op.is_dup:
+            st.append(st[-n])
+        elif op.is_swap:
+            st[-1], st[-n] = st[-n], st[-1]
+        else:
+            args = st[len(st) - n :][::-1]
+            if n:
+                del st[len(st) - n :]
+            if ins.name == "JUMPI":
+                cond = args[1]
+                break
+            if op.pushes:
+                t = ("op", i, ins.name)
+                if ins.name == "ISZERO":
+                    made[t] = args[0]
+                st.append(t)
+    steps = []
+    while cond in made:
+        steps.append(cond)
+        cond = made[cond]
+    boolean = cond[0] == "op" and cond[2] in BOOLEAN_OPS
+    return BranchShape(cond, len(steps), boolean, tuple(st), consumed, tuple(steps))
+
+
+def refine(shape: BranchShape, stack: list[Value], taken: bool) -> list[Value]:
+    """The exit stack on one side of a JUMPI, with the slots the condition decides set.
+
+    ``cond = ISZERO^flips(root)``: on the side where ``root == 0`` every copy of ``root`` is 0
+    and every copy of ``ISZERO^j(root)`` is ``j % 2``; on the other side a boolean ``root``
+    is 1 and ``ISZERO^j(root)`` is ``1 - j % 2`` for ``j >= 1``. Sound: only values the branch
+    implies are written (the JUMPI semantics, yellow paper §9.4.3)."""
+    root_zero = (shape.flips % 2 == 1) == taken
+    vals: dict[tuple, int] = {}
+    if root_zero:
+        vals[shape.root] = 0
+    elif shape.boolean:
+        vals[shape.root] = 1
+    for j, t in enumerate(reversed(shape.steps), start=1):
+        vals[t] = j % 2 if root_zero else 1 - j % 2
+    if not vals:
+        return stack
+    out = list(stack)
+    n = len(shape.exit)
+    for i, t in enumerate(shape.exit):
+        v = vals.get(t)
+        if v is not None:
+            out[len(out) - n + i] = v
+    return out
+
+
+class ContextPolicy:
+    """How the walk names the node of a block reached with a given abstract stack.
+
+    One object per walk (it counts contexts per block). :meth:`node_key` returns the
+    :class:`NodeKey` for block ``pc`` entered with ``stack`` and records context-bound
+    fallbacks in ``fallback_blocks``; ``refine_branches`` says whether the walk writes the
+    values a JUMPI condition implies into each side's stack (:func:`refine`).
+
+    ``labels`` (the baseline, evmlm <= 0.1): the context is the labels on the stack; past
+    ``max_contexts`` contexts of one block, a k-limited merged node (stack height and the
+    innermost :data:`MERGED_K` labels); past the bound again, one node per block. A context
+    holding one label twice (recursion) goes straight to the merged tiers.
+    """
+
+    name = "labels"
+    refine_branches = False
+
+    def __init__(self, max_contexts: int) -> None:
+        self.max_contexts = max_contexts
+        self.contexts: dict[int, int] = {}
+        self.merged: dict[int, int] = {}
+        self.fallback_blocks: set[int] = set()
+        self.known: set[NodeKey] = set()
+
+    def exact(self, pc: int, stack: list[Value]) -> NodeKey:
+        """The exact-tier key: labels per slot."""
+        ctx = tuple(v if type(v) is Label else None for v in stack)
+        return NodeKey(pc, ctx, len(ctx))
+
+    def node_key(self, pc: int, stack: list[Value]) -> NodeKey:
+        key = self.exact(pc, stack)
+        if key in self.known:
+            return key
+        n = self.contexts.get(pc, 0)
+        labels_in_ctx = [v for v in key.ctx if v is not None]
+        recursive = len(labels_in_ctx) != len(set(labels_in_ctx))  # one call site active twice
+        if n < self.max_contexts and not recursive:
+            self.contexts[pc] = n + 1
+            self.known.add(key)
+            return key
+        if pc not in self.fallback_blocks:
+            log.debug("block %#x: more than %d contexts; merging further contexts", pc, self.max_contexts)
+        self.fallback_blocks.add(pc)
+        # k-limited context: keep the innermost MERGED_K return addresses (and the height),
+        # forget the outer ones (they join into sets of JUMPDESTs).
+        labels = tuple((i, int(v)) for i, v in enumerate(stack) if type(v) is Label)[-MERGED_K:]
+        mkey = NodeKey(pc, labels, len(stack), KLIMITED)
+        if mkey not in self.known and self.merged.get(pc, 0) >= self.max_contexts:
+            # last tier: one node per block for any height (stacks joined from the top,
+            # truncated to the shortest), so recursion that grows the stack converges
+            mkey = NodeKey(pc, (), -1, PER_BLOCK)
+        if mkey not in self.known:
+            self.merged[pc] = self.merged.get(pc, 0) + 1
+            self.known.add(mkey)
+        return mkey
+
+
+class BranchPolicy(ContextPolicy):
+    """``labels-branch``: the ``labels`` contexts, plus branch refinement and the truth of the
+    entry slot that decides the block's JUMPI (when the block tests one) in the key.
+
+    A JUMPI's two sides get the values its condition implies (:func:`refine`: after
+    ``success ISZERO DUP1 ISZERO JUMPI`` the copy is 0 on the taken side), and a block that
+    tests an entry slot gets one node per truth value of that slot, so a flag set on one path
+    and tested after a merge point (solc's try/catch, via-IR's ``if success``) keeps its
+    correlation instead of opening an infeasible path whose stack has another height (whose
+    return jump then reads data as its target: an unresolved jump).
+    """
+
+    name = "labels-branch"
+    refine_branches = True
+
+    def __init__(self, max_contexts: int, blocks: dict[int, BasicBlock]) -> None:
+        super().__init__(max_contexts)
+        self.blocks = blocks
+        self._tested: dict[int, int | None] = {}
+
+    def tested_slot(self, pc: int) -> int | None:
+        """Entry slot depth (0 = top) whose truth decides block ``pc``'s JUMPI, or None."""
+        if pc not in self._tested:
+            shape = branch_shape(self.blocks[pc]) if pc in self.blocks else None
+            root = shape.root if shape is not None else None
+            self._tested[pc] = root[1] if root is not None and root[0] == "in" else None
+        return self._tested[pc]
+
+    def exact(self, pc: int, stack: list[Value]) -> NodeKey:
+        key = super().exact(pc, stack)
+        d = self.tested_slot(pc)
+        if d is None or d >= len(stack):
+            return key
+        v = stack[-1 - d]
+        if isinstance(v, frozenset):
+            truth = 1 if 0 not in v else (0 if v == {0} else None)
+        elif isinstance(v, int):
+            truth = int(v != 0)
+        else:
+            truth = None
+        return key if truth is None else NodeKey(pc, key.ctx, key.height, EXACT, truth)
+
+
+POLICIES = LIFT_POLICIES  # names for lift.context_policy; the first is the baseline
+
+
+def make_policy(name: str, max_contexts: int, blocks: dict[int, BasicBlock]) -> ContextPolicy:
+    """A fresh :class:`ContextPolicy` by name (one of :data:`POLICIES`); ValueError otherwise."""
+    if name == "labels":
+        return ContextPolicy(max_contexts)
+    if name == "labels-branch":
+        return BranchPolicy(max_contexts, blocks)
+    raise ValueError(f"unknown context policy {name!r} (known: {', '.join(POLICIES)})")
 
 
 class ContractCFG:
@@ -270,7 +498,16 @@ class ContractCFG:
     stayed unknown), ``invalid_jumps`` (offsets of jumps to a constant that is not a JUMPDEST).
     """
 
-    def __init__(self, code: bytes, *, max_contexts_per_block: int = 64, max_nodes: int = 100_000, full_size: int | None = None, deadline: float | None = None) -> None:
+    def __init__(
+        self,
+        code: bytes,
+        *,
+        max_contexts_per_block: int = 64,
+        max_nodes: int = 100_000,
+        full_size: int | None = None,
+        deadline: float | None = None,
+        policy: str = "labels-branch",
+    ) -> None:
         self.code = code
         self.code_size = full_size if full_size is not None else len(code)
         self.instructions = disassemble(code)
@@ -280,10 +517,10 @@ class ContractCFG:
         self.max_nodes = max_nodes
         self.deadline = deadline  # time.monotonic() value past which the walk stops
         self.nodes: dict[NodeKey, Node] = {}
-        self.contexts: dict[int, int] = {}
-        self.merged: dict[int, int] = {}
+        self.policy = make_policy(policy, max_contexts_per_block, self.blocks)
+        self.fallback_blocks = self.policy.fallback_blocks
+        self._shapes: dict[int, BranchShape | None] = {}
         self.dispatch = Dispatch()
-        self.fallback_blocks: set[int] = set()
         self.unresolved_jumps: set[int] = set()
         self.invalid_jumps: set[int] = set()
         self._walk()
@@ -337,32 +574,6 @@ class ContractCFG:
                 return None, None, None
         return st, target, cond
 
-    def _node_for(self, pc: int, stack: list[Value]) -> tuple[NodeKey, tuple]:
-        ctx = context_of(tuple(stack))
-        key = (pc, ctx)
-        if key in self.nodes:
-            return key, tuple(stack)
-        n = self.contexts.get(pc, 0)
-        labels_in_ctx = [v for v in ctx if v is not None]
-        recursive = len(labels_in_ctx) != len(set(labels_in_ctx))  # one call site active twice
-        if n >= self.max_contexts or recursive:
-            if pc not in self.fallback_blocks:
-                log.debug("block %#x: more than %d contexts; merging further contexts", pc, self.max_contexts)
-            self.fallback_blocks.add(pc)
-            # k-limited context: keep the innermost MERGED_K return addresses (and the height),
-            # forget the outer ones (they join into sets of JUMPDESTs).
-            labels = [(i, int(v)) for i, v in enumerate(stack) if type(v) is Label][-MERGED_K:]
-            mkey = (pc, (MERGED, len(stack), tuple(labels)))
-            if mkey not in self.nodes and self.merged.get(pc, 0) >= self.max_contexts:
-                # last tier: one node per block for any height (stacks joined from the top,
-                # truncated to the shortest), so recursion that grows the stack converges
-                mkey = (pc, (MERGED, -1, ()))
-            if mkey not in self.nodes:
-                self.merged[pc] = self.merged.get(pc, 0) + 1
-            return mkey, tuple(stack)
-        self.contexts[pc] = n + 1
-        return key, tuple(stack)
-
     def _targets(self, ins: Instruction, target: Value, node: Node) -> list[int]:
         vals = _as_set(target)
         if vals is None:
@@ -376,11 +587,11 @@ class ContractCFG:
         return good
 
     def _walk(self) -> None:
+        self.start: NodeKey | None = None
         if 0 not in self.blocks:
             return
-        start = (0, ())
+        start = self.start = self.policy.node_key(0, [])
         self.nodes[start] = Node(start, self.blocks[0], ())
-        self.contexts[0] = 1
         work = deque([start])
         queued = {start}
         d = self.dispatch
@@ -393,12 +604,13 @@ class ContractCFG:
             queued.discard(key)
             node = self.nodes[key]
             block = node.block
-            exit_stack, target, cond = self.run_block(block, node.entry, lenient=is_merged(key))
+            exit_stack, target, cond = self.run_block(block, node.entry, lenient=key.is_merged)
             node.succ = []
             if exit_stack is None:
                 continue
             last = block.last
             nexts: list[int] = []
+            two_sided = False  # a JUMPI with an unknown condition: refine each side's stack
             if last.name == "JUMP":
                 nexts = self._targets(last, target, node)
             elif last.name == "JUMPI":
@@ -406,12 +618,23 @@ class ContractCFG:
                 if isinstance(cond, int) and not isinstance(cond, bool):
                     nexts = self._targets(last, target, node) if cond else ([fall] if fall in self.blocks else [])
                 else:
-                    nexts = self._targets(last, target, node) + ([fall] if fall in self.blocks else [])
+                    nexts = self._targets(last, target, node)
+                    two_sided = fall in self.blocks and fall not in nexts
+                    nexts += [fall] if fall in self.blocks else []
             elif last.name not in ("STOP", "RETURN", "REVERT", "INVALID", "SELFDESTRUCT"):
                 if block.end in self.blocks:
                     nexts = [block.end]
-            for pc in nexts:
-                skey, sstack = self._node_for(pc, exit_stack)
+            fall_stack = exit_stack
+            if two_sided and self.policy.refine_branches:
+                if block.start not in self._shapes:
+                    self._shapes[block.start] = branch_shape(block)
+                shape = self._shapes[block.start]
+                if shape is not None:
+                    fall_stack = refine(shape, exit_stack, taken=False)
+                    exit_stack = refine(shape, exit_stack, taken=True)
+            for i, pc in enumerate(nexts):
+                st = fall_stack if two_sided and i == len(nexts) - 1 else exit_stack
+                skey, sstack = self.policy.node_key(pc, st), tuple(st)
                 old = self.nodes.get(skey)
                 if old is None:
                     if len(self.nodes) >= self.max_nodes:
@@ -440,8 +663,8 @@ class ContractCFG:
 
     def _read_dispatch(self, cond: Sym, node: Node, last: Instruction, fall: int) -> None:
         d = self.dispatch
-        by_pc = {k[0]: k for k in node.succ}
-        tgt_keys = [k for k in node.succ if k[0] != fall]
+        by_pc = {k.pc: k for k in node.succ}
+        tgt_keys = [k for k in node.succ if k.pc != fall]
         tgt = tgt_keys[0] if len(tgt_keys) == 1 else None
         ft = by_pc.get(fall)
         if cond.kind == "seleq" and tgt is not None:

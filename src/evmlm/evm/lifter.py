@@ -160,7 +160,7 @@ def _body(cfg: ContractCFG, entry: NodeKey, stop: Sequence[NodeKey] = (), calls:
 def _make_function(cfg: ContractCFG, kind: str, entry: NodeKey, nodes: list[NodeKey], selector: int | None, signature: str | None, payable: bool, recognise: Any, calls: Mapping[NodeKey, Any] | None = None) -> LiftedFunction:
     inside = set(nodes)
     ssa = build_ssa(cfg, entry, nodes, {k: v for k, v in (calls or {}).items() if k in inside})
-    name = f"{selector:#010x}" if selector is not None else (f"internal_{entry[0]:#x}" if kind == "internal" else kind)
+    name = f"{selector:#010x}" if selector is not None else (f"internal_{entry.pc:#x}" if kind == "internal" else kind)
     effect_nodes = cfg.reachable(entry) if calls else nodes  # the call form hides callees' effects
     ops = {i.name for k in effect_nodes for i in cfg.nodes[k].block.instructions}
     view_like = not (ops & STATE_CHANGING)
@@ -170,12 +170,12 @@ def _make_function(cfg: ContractCFG, kind: str, entry: NodeKey, nodes: list[Node
         f = recognise(f)
     text = tac.print_function(f)
     n_edges = sum(len(v) for v in ssa.succ.values())
-    blocks = tuple(sorted({k[0] for k in nodes}))
-    edges = tuple(sorted({(k[0], s[0]) for k in nodes for s in ssa.succ[k]}))
+    blocks = tuple(sorted({k.pc for k in nodes}))
+    edges = tuple(sorted({(k.pc, s.pc) for k in nodes for s in ssa.succ[k]}))
     return LiftedFunction(
         selector=f"{selector:#010x}" if selector is not None else None,
         kind=kind,
-        entry=entry[0],
+        entry=entry.pc,
         signature=signature,
         tac=text,
         n_blocks=len(nodes),
@@ -216,7 +216,7 @@ def lift_contract(
     exe, meta = split_metadata(code)
     info = AbiInfo.from_abi(abi, what=f"{what} abi")
     deadline = time.monotonic() + cfg_.max_seconds
-    cfg = ContractCFG(exe, max_contexts_per_block=cfg_.max_contexts_per_block, max_nodes=cfg_.max_nodes, full_size=len(code), deadline=deadline)
+    cfg = ContractCFG(exe, max_contexts_per_block=cfg_.max_contexts_per_block, max_nodes=cfg_.max_nodes, full_size=len(code), deadline=deadline, policy=cfg_.context_policy)
     moles = _evmole_info(code) if not info.given else {}
     rec = Recognisers(cfg_.recognisers, info, storage_layout, moles, code)
     d = cfg.dispatch
@@ -239,7 +239,7 @@ def lift_contract(
             args, mut = moles.get(sel, (None, None))
             payable = (mut == "payable") if mut else not _has_callvalue_guard(cfg, nodes)
         funcs.append(_make_function(cfg, "public", key, nodes, sel, sig, payable, rec.for_function(sel, sig), calls))
-    fb_key = d.fallback if d.has_selector_check else (d.fallback or ((0, ()) if (0, ()) in cfg.nodes else None))
+    fb_key = d.fallback if d.has_selector_check else (d.fallback or cfg.start)
     if d.receive is not None:
         nodes = _body(cfg, d.receive, stop=entries, calls=calls)
         if (info.receive or not info.given) and _exits_ok(cfg, nodes):
@@ -277,7 +277,14 @@ def recover_selectors(bytecode: str | bytes | Mapping[str, Any], *, config: Any 
     cfg_ = config if config is not None else LiftConfig()
     code = load_bytecode(bytecode, what=what)
     exe, _ = split_metadata(code)
-    cfg = ContractCFG(exe, max_contexts_per_block=cfg_.max_contexts_per_block, max_nodes=cfg_.max_nodes, full_size=len(code), deadline=time.monotonic() + cfg_.max_seconds)
+    cfg = ContractCFG(
+        exe,
+        max_contexts_per_block=cfg_.max_contexts_per_block,
+        max_nodes=cfg_.max_nodes,
+        full_size=len(code),
+        deadline=time.monotonic() + cfg_.max_seconds,
+        policy=cfg_.context_policy,
+    )
     return [f"{s:#010x}" for s in sorted(cfg.dispatch.selectors)]
 
 

@@ -123,22 +123,22 @@ class _Builder:
         pos = next((i for i in range(len(exit_) - 1, -1, -1) if isinstance(exit_[i], int) and exit_[i] == site.ret), None)
         cont = self.cfg.nodes[site.continuations[0]]
         callee = self.cfg.nodes[site.callee]
-        if pos is None or isinstance(cont.key[1], tuple) and cont.key[1] and isinstance(cont.key[1][0], str):
+        if pos is None or cont.key.is_merged:
             return
         n_args = len(exit_) - 1 - pos
         m = len(cont.entry) - (len(callee.entry) - 1 - n_args)
         if m < 0:
             return
         args = exit_[pos + 1 :][::-1]
-        pc = nc.stmts[-1][3] if nc.stmts else key[0]
+        pc = nc.stmts[-1][3] if nc.stmts else key.pc
         if nc.stmts and nc.stmts[-1][1] == "JUMP":
             nc.stmts.pop()
         results: list = []
         if m == 0:
-            nc.stmts.append([None, "CALLPRIVATE", [site.callee[0], *args], pc])
+            nc.stmts.append([None, "CALLPRIVATE", [site.callee.pc, *args], pc])
         else:
             first = self.new(key)
-            nc.stmts.append([first, "CALLPRIVATE", [site.callee[0], *args], pc])
+            nc.stmts.append([first, "CALLPRIVATE", [site.callee.pc, *args], pc])
             results.append(first)
             for i in range(1, m):
                 v = self.new(key)
@@ -277,9 +277,9 @@ class _Builder:
         labels: dict[NodeKey, str] = {}
         clones: dict[int, int] = {}
         for k in self.nodes:
-            i = clones.get(k[0], 0)
-            clones[k[0]] = i + 1
-            labels[k] = f"{k[0]:#x}" if i == 0 else f"{k[0]:#x}_{i}"
+            i = clones.get(k.pc, 0)
+            clones[k.pc] = i + 1
+            labels[k] = f"{k.pc:#x}" if i == 0 else f"{k.pc:#x}_{i}"
         return FunctionSSA(self.nodes, labels, self.preds, self.succ, phis, {k: self.code[k].stmts for k in self.nodes})
 
     def _remove_trivial_phis(self) -> dict[SVar, object]:
