@@ -129,7 +129,7 @@ class LiftConfig:
     """Bytecode -> CFG -> TAC (see :mod:`evmlm.evm`)."""
 
     max_contexts_per_block: int = 64  # clones of one block (per return-address context) before merging
-    context_policy: str = "labels"  # how CFG nodes are keyed (evmlm.evm.cfg.POLICIES; docs/lifter.md)
+    context_policy: str = "labels-branch"  # how CFG nodes are keyed (evmlm.evm.cfg.POLICIES; docs/lifter.md)
     recognisers: tuple[str, ...] = LIFT_RECOGNISERS
     max_nodes: int = 100_000  # CFG node budget per contract; beyond it the contract fails with a typed error
     max_seconds: float = 60.0  # wall-clock budget per contract (s); beyond it the contract fails with a typed error

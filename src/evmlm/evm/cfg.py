@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 MAX_SET = 8
 MERGED_SET = 256  # merged (context-bound) nodes keep up to this many return addresses per slot
 MERGED_K = 2  # return addresses kept in the context of a merged node
+MAX_REPEAT = 3  # labels-branch: copies of one label in a context before it counts as recursion
 EXACT, KLIMITED, PER_BLOCK = 0, 1, 2  # NodeKey.tier
 WORD = (1 << 256) - 1
 SIGN = 1 << 255
@@ -63,6 +64,16 @@ class Label(int):
 
     def __repr__(self) -> str:
         return f"L{int(self):#x}"
+
+
+class Refined(int):
+    """A constant the walk learnt from a branch (:func:`refine`), not from the code: used to
+    decide later branches; SSA does not print it as a constant (the TAC keeps the variable)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"R{int(self)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -361,11 +372,11 @@ def refine(shape: BranchShape, stack: list[Value], taken: bool) -> list[Value]:
     root_zero = (shape.flips % 2 == 1) == taken
     vals: dict[tuple, int] = {}
     if root_zero:
-        vals[shape.root] = 0
+        vals[shape.root] = Refined(0)
     elif shape.boolean:
-        vals[shape.root] = 1
+        vals[shape.root] = Refined(1)
     for j, t in enumerate(reversed(shape.steps), start=1):
-        vals[t] = j % 2 if root_zero else 1 - j % 2
+        vals[t] = Refined(j % 2 if root_zero else 1 - j % 2)
     if not vals:
         return stack
     out = list(stack)
@@ -406,13 +417,17 @@ class ContextPolicy:
         ctx = tuple(v if type(v) is Label else None for v in stack)
         return NodeKey(pc, ctx, len(ctx))
 
+    def recursive(self, ctx: tuple) -> bool:
+        """Whether a context looks recursive: one label twice (the same call site active twice)."""
+        labels_in_ctx = [v for v in ctx if v is not None]
+        return len(labels_in_ctx) != len(set(labels_in_ctx))
+
     def node_key(self, pc: int, stack: list[Value]) -> NodeKey:
         key = self.exact(pc, stack)
         if key in self.known:
             return key
         n = self.contexts.get(pc, 0)
-        labels_in_ctx = [v for v in key.ctx if v is not None]
-        recursive = len(labels_in_ctx) != len(set(labels_in_ctx))  # one call site active twice
+        recursive = self.recursive(key.ctx)
         if n < self.max_contexts and not recursive:
             self.contexts[pc] = n + 1
             self.known.add(key)
@@ -420,10 +435,7 @@ class ContextPolicy:
         if pc not in self.fallback_blocks:
             log.debug("block %#x: more than %d contexts; merging further contexts", pc, self.max_contexts)
         self.fallback_blocks.add(pc)
-        # k-limited context: keep the innermost MERGED_K return addresses (and the height),
-        # forget the outer ones (they join into sets of JUMPDESTs).
-        labels = tuple((i, int(v)) for i, v in enumerate(stack) if type(v) is Label)[-MERGED_K:]
-        mkey = NodeKey(pc, labels, len(stack), KLIMITED)
+        mkey = self.merged_key(pc, stack)
         if mkey not in self.known and self.merged.get(pc, 0) >= self.max_contexts:
             # last tier: one node per block for any height (stacks joined from the top,
             # truncated to the shortest), so recursion that grows the stack converges
@@ -432,6 +444,13 @@ class ContextPolicy:
             self.merged[pc] = self.merged.get(pc, 0) + 1
             self.known.add(mkey)
         return mkey
+
+
+    def merged_key(self, pc: int, stack: list[Value]) -> NodeKey:
+        """The k-limited key: the innermost :data:`MERGED_K` return addresses (and the height);
+        the outer ones are forgotten (they join into sets of JUMPDESTs)."""
+        labels = tuple((i, int(v)) for i, v in enumerate(stack) if type(v) is Label)[-MERGED_K:]
+        return NodeKey(pc, labels, len(stack), KLIMITED)
 
 
 class BranchPolicy(ContextPolicy):
@@ -449,10 +468,34 @@ class BranchPolicy(ContextPolicy):
     name = "labels-branch"
     refine_branches = True
 
-    def __init__(self, max_contexts: int, blocks: dict[int, BasicBlock]) -> None:
+    def __init__(self, max_contexts: int, blocks: dict[int, BasicBlock], jumpdests: frozenset[int] = frozenset()) -> None:
         super().__init__(max_contexts)
         self.blocks = blocks
+        self.jumpdests = jumpdests
         self._tested: dict[int, int | None] = {}
+
+    def recursive(self, ctx: tuple) -> bool:
+        """One label more than :data:`MAX_REPEAT` times. solc's optimiser shares return tails
+        (``JUMPDEST SWAP1 POP SWAP1 JUMP``) between call sites, so nested calls can hold one
+        return address twice without recursion; true recursion adds a copy per level and is
+        caught here or by the context bound."""
+        seen: dict[int, int] = {}
+        for v in ctx:
+            if v is not None:
+                seen[v] = seen.get(v, 0) + 1
+                if seen[v] > MAX_REPEAT:
+                    return True
+        return False
+
+    def merged_key(self, pc: int, stack: list[Value]) -> NodeKey:
+        """The k-limited key keeps where every label is (``(slot, None)`` for the outer ones):
+        contexts merged into one node hold return addresses in the same slots, so a slot's
+        labels join into a set of JUMPDESTs and never with data (which would make the return
+        jump through that slot unresolved)."""
+        slots = [(i, v) for i, v in enumerate(stack) if type(v) is Label or isinstance(v, frozenset) and v and all(type(x) is Label or x in self.jumpdests for x in v)]
+        inner = len(slots) - MERGED_K
+        ctx = tuple((i, int(v) if j >= inner and type(v) is Label else None) for j, (i, v) in enumerate(slots))
+        return NodeKey(pc, ctx, len(stack), KLIMITED)
 
     def tested_slot(self, pc: int) -> int | None:
         """Entry slot depth (0 = top) whose truth decides block ``pc``'s JUMPI, or None."""
@@ -480,12 +523,12 @@ class BranchPolicy(ContextPolicy):
 POLICIES = LIFT_POLICIES  # names for lift.context_policy; the first is the baseline
 
 
-def make_policy(name: str, max_contexts: int, blocks: dict[int, BasicBlock]) -> ContextPolicy:
+def make_policy(name: str, max_contexts: int, blocks: dict[int, BasicBlock], jumpdests: frozenset[int] = frozenset()) -> ContextPolicy:
     """A fresh :class:`ContextPolicy` by name (one of :data:`POLICIES`); ValueError otherwise."""
     if name == "labels":
         return ContextPolicy(max_contexts)
     if name == "labels-branch":
-        return BranchPolicy(max_contexts, blocks)
+        return BranchPolicy(max_contexts, blocks, jumpdests)
     raise ValueError(f"unknown context policy {name!r} (known: {', '.join(POLICIES)})")
 
 
@@ -517,7 +560,7 @@ class ContractCFG:
         self.max_nodes = max_nodes
         self.deadline = deadline  # time.monotonic() value past which the walk stops
         self.nodes: dict[NodeKey, Node] = {}
-        self.policy = make_policy(policy, max_contexts_per_block, self.blocks)
+        self.policy = make_policy(policy, max_contexts_per_block, self.blocks, self.jumpdests)
         self.fallback_blocks = self.policy.fallback_blocks
         self._shapes: dict[int, BranchShape | None] = {}
         self.dispatch = Dispatch()

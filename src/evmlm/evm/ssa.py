@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from evmlm.evm import tac
-from evmlm.evm.cfg import PURE, ContractCFG, NodeKey, fold
+from evmlm.evm.cfg import PURE, ContractCFG, NodeKey, Refined, fold
 
 #: Side-effect-free operations: removed when their result is unused.
 NO_EFFECT = PURE | frozenset({
@@ -97,7 +97,7 @@ class _Builder:
         entry = self.cfg.nodes[key].entry
         if d < len(entry):
             v = entry[-1 - d]
-            if isinstance(v, int):
+            if isinstance(v, int) and type(v) is not Refined:
                 return int(v)
         return Slot(key, d)
 
