@@ -131,8 +131,8 @@ class LiftConfig:
     max_contexts_per_block: int = 64  # clones of one block (per return-address context) before merging
     context_policy: str = "labels-branch"  # how CFG nodes are keyed (evmlm.evm.cfg.POLICIES; docs/lifter.md)
     recognisers: tuple[str, ...] = LIFT_RECOGNISERS
-    max_nodes: int = 100_000  # CFG node budget per contract; beyond it the contract fails with a typed error
-    max_seconds: float = 60.0  # wall-clock budget per contract (s); beyond it the contract fails with a typed error
+    max_nodes: int = 100_000  # CFG node budget per contract; beyond it the lift is partial (recorded)
+    max_seconds: float = 2.0  # wall-clock budget per contract (s); beyond it the lift is partial (recorded)
     internal_functions: bool = True  # also list internal functions (call/return pattern) as their own entries
     inline_internal: bool = True  # inline internal calls in each caller (false: CALLPRIVATE statements, the call form)
     workers: int = 2  # processes for the lift stage (one per core of the 2-core reference machine)

@@ -20,7 +20,9 @@ the same call site active twice), which would otherwise clone without end. A jum
 and reported, never dropped silently. A constant target that is not a JUMPDEST is an
 exceptional halt (``invalid_jumps``), as the EVM specifies (yellow paper §9.4.3).
 
-Errors: :class:`AnalysisLimitError` when the walk exceeds ``max_nodes`` nodes or its deadline.
+Budget: past ``max_nodes`` nodes or its deadline the walk stops and the CFG is *partial*
+(``partial`` names why; nodes whose successors were not explored are marked ``unexplored``):
+a recorded partial result, never a hang and never an exception.
 """
 
 from __future__ import annotations
@@ -48,13 +50,8 @@ SIGN = 1 << 255
 
 
 class AnalysisLimitError(EvmlmError, RuntimeError):
-    """The CFG walk exceeded its node budget (``lift.max_nodes``); raise it for bigger contracts."""
-
-
-def check_deadline(deadline: float) -> None:
-    """Raise :class:`AnalysisLimitError` when ``time.monotonic()`` is past ``deadline``."""
-    if time.monotonic() > deadline:
-        raise AnalysisLimitError("lifting exceeded its time budget; raise --lift.max_seconds or lower --lift.max_contexts_per_block")
+    """A lifting budget ran out. :func:`evmlm.evm.lift_contract` no longer raises it (it returns a
+    partial result, ``LiftedContract.partial``); kept so that callers catching it still work."""
 
 
 class Label(int):
@@ -106,23 +103,22 @@ class NodeKey:
     height: int = 0
     tier: int = EXACT
     cond: int | None = None
+    _hash: int = field(init=False, repr=False, compare=False, default=0)
 
     def __post_init__(self) -> None:
         if self.tier == EXACT and self.height != len(self.ctx):
             raise ValueError(f"NodeKey {self.pc:#x}: exact context of {len(self.ctx)} slots, height {self.height}")
         if self.tier not in (EXACT, KLIMITED, PER_BLOCK) or (self.tier == PER_BLOCK and self.height != -1):
             raise ValueError(f"NodeKey {self.pc:#x}: bad tier {self.tier} / height {self.height}")
+        object.__setattr__(self, "_hash", hash((self.pc, self.ctx, self.height, self.tier, self.cond)))
+
+    def __hash__(self) -> int:  # keys live in many dicts and sets: hash once
+        return self._hash
 
     @property
     def is_merged(self) -> bool:
         """Whether this is a merged (context-bound fallback) node."""
         return self.tier != EXACT
-
-    def labels(self) -> tuple[int, ...]:
-        """The return addresses (labels) of the context, outermost first."""
-        if self.tier == EXACT:
-            return tuple(int(v) for v in self.ctx if v is not None)
-        return tuple(lab for _, lab in self.ctx)
 
 
 def _signed(x: int) -> int:
@@ -289,6 +285,7 @@ class Node:
     succ: list = field(default_factory=list)
     unresolved: bool = False
     invalid_jump: bool = False
+    unexplored: bool = False  # a partial walk (budget) did not finish this node's successors
 
 
 @dataclass
@@ -472,7 +469,7 @@ class BranchPolicy(ContextPolicy):
         super().__init__(max_contexts)
         self.blocks = blocks
         self.jumpdests = jumpdests
-        self._tested: dict[int, int | None] = {}
+        self._shapes: dict[int, BranchShape | None] = {}
 
     def recursive(self, ctx: tuple) -> bool:
         """One label more than :data:`MAX_REPEAT` times. solc's optimiser shares return tails
@@ -497,13 +494,17 @@ class BranchPolicy(ContextPolicy):
         ctx = tuple((i, int(v) if j >= inner and type(v) is Label else None) for j, (i, v) in enumerate(slots))
         return NodeKey(pc, ctx, len(stack), KLIMITED)
 
+    def shape(self, pc: int) -> BranchShape | None:
+        """:func:`branch_shape` of block ``pc``, computed once."""
+        if pc not in self._shapes:
+            self._shapes[pc] = branch_shape(self.blocks[pc]) if pc in self.blocks else None
+        return self._shapes[pc]
+
     def tested_slot(self, pc: int) -> int | None:
         """Entry slot depth (0 = top) whose truth decides block ``pc``'s JUMPI, or None."""
-        if pc not in self._tested:
-            shape = branch_shape(self.blocks[pc]) if pc in self.blocks else None
-            root = shape.root if shape is not None else None
-            self._tested[pc] = root[1] if root is not None and root[0] == "in" else None
-        return self._tested[pc]
+        shape = self.shape(pc)
+        root = shape.root if shape is not None else None
+        return root[1] if root is not None and root[0] == "in" else None
 
     def exact(self, pc: int, stack: list[Value]) -> NodeKey:
         key = super().exact(pc, stack)
@@ -562,7 +563,6 @@ class ContractCFG:
         self.nodes: dict[NodeKey, Node] = {}
         self.policy = make_policy(policy, max_contexts_per_block, self.blocks, self.jumpdests)
         self.fallback_blocks = self.policy.fallback_blocks
-        self._shapes: dict[int, BranchShape | None] = {}
         self.dispatch = Dispatch()
         self.unresolved_jumps: set[int] = set()
         self.invalid_jumps: set[int] = set()
@@ -631,6 +631,7 @@ class ContractCFG:
 
     def _walk(self) -> None:
         self.start: NodeKey | None = None
+        self.partial: str | None = None
         if 0 not in self.blocks:
             return
         start = self.start = self.policy.node_key(0, [])
@@ -641,8 +642,9 @@ class ContractCFG:
         steps = 0
         while work:
             steps += 1
-            if self.deadline is not None and steps % 512 == 0:
-                check_deadline(self.deadline)
+            if self.deadline is not None and steps % 256 == 0 and time.monotonic() > self.deadline:
+                self.partial = f"time budget ran out in the CFG walk ({len(work)} nodes left unexplored)"
+                break
             key = work.popleft()
             queued.discard(key)
             node = self.nodes[key]
@@ -668,10 +670,8 @@ class ContractCFG:
                 if block.end in self.blocks:
                     nexts = [block.end]
             fall_stack = exit_stack
-            if two_sided and self.policy.refine_branches:
-                if block.start not in self._shapes:
-                    self._shapes[block.start] = branch_shape(block)
-                shape = self._shapes[block.start]
+            if two_sided and self.policy.refine_branches and not isinstance(cond, Sym):
+                shape = self.policy.shape(block.start)  # type: ignore[attr-defined]
                 if shape is not None:
                     fall_stack = refine(shape, exit_stack, taken=False)
                     exit_stack = refine(shape, exit_stack, taken=True)
@@ -681,7 +681,9 @@ class ContractCFG:
                 old = self.nodes.get(skey)
                 if old is None:
                     if len(self.nodes) >= self.max_nodes:
-                        raise AnalysisLimitError(f"CFG walk exceeded {self.max_nodes} nodes; raise --lift.max_nodes or lower --lift.max_contexts_per_block")
+                        self.partial = f"node budget ({self.max_nodes}) ran out in the CFG walk"
+                        node.unexplored = True
+                        continue
                     self.nodes[skey] = Node(skey, self.blocks[pc], sstack)
                     changed = True
                 else:
@@ -696,6 +698,8 @@ class ContractCFG:
                     queued.add(skey)
             if last.name == "JUMPI" and isinstance(cond, Sym):
                 self._read_dispatch(cond, node, last, block.end)
+        for k in work:
+            self.nodes[k].unexplored = True
 
     @staticmethod
     def _join_stacks(a: tuple, b: tuple, jumpdests: frozenset[int]) -> tuple:

@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 
 from evmlm.evm import tac
 from evmlm.evm.abi import COMMON_FUNCTIONS, AbiInfo
-from evmlm.evm.cfg import ContractCFG, NodeKey, check_deadline
+from evmlm.evm.cfg import ContractCFG, NodeKey
 from evmlm.evm.disasm import BytecodeError, load_bytecode, split_metadata
 from evmlm.evm.opcodes import HALTS, STATE_CHANGING
 from evmlm.evm.ssa import build_ssa, to_tac
@@ -76,7 +76,10 @@ class LiftedContract:
 
     ``unresolved_jumps``: jump sites whose target stayed unknown; ``context_fallbacks``: blocks
     that hit ``max_contexts_per_block`` and were merged; ``invalid_jumps``: jump sites with a
-    constant non-JUMPDEST target (exceptional halts); sizes are in bytes.
+    constant non-JUMPDEST target (exceptional halts); sizes are in bytes. ``partial``: None for
+    a complete lift, else one line saying which budget ran out where (``lift.max_seconds``,
+    ``lift.max_nodes``): the functions listed are then those lifted before it, their bodies
+    possibly cut at unexplored nodes. ``seconds``: wall-clock time of the lift.
     """
 
     functions: list[LiftedFunction]
@@ -86,6 +89,8 @@ class LiftedContract:
     unresolved_jumps: int
     context_fallbacks: int
     invalid_jumps: int
+    partial: str | None = None
+    seconds: float = 0.0
 
     def function(self, selector: str) -> LiftedFunction | None:
         sel = selector.lower() if selector.startswith("0x") else "0x" + selector.lower()
@@ -107,8 +112,19 @@ class LiftedContract:
         return cls(**d)
 
 
-def _evmole_info(code: bytes) -> dict[int, tuple[str | None, str | None]]:
-    """selector -> (argument types, state mutability) from evmole; {} when evmole fails."""
+#: evmole's argument / mutability analysis grows quadratically with the selector count (linear
+#: dispatcher, measured on the 2-core machine: 0.13 s at 250 selectors, 1.7 s at 1,000, so
+#: ~12 min at 20,000); past this many selectors the lifter does without it (no argument types,
+#: payable from the CALLVALUE guard). Real contracts stay far below (the default corpus' largest
+#: has ~200).
+EVMOLE_MAX_SELECTORS = 300
+
+
+def _evmole_info(code: bytes, n_selectors: int) -> dict[int, tuple[str | None, str | None]]:
+    """selector -> (argument types, state mutability) from evmole; {} when evmole fails or the
+    dispatcher has more than :data:`EVMOLE_MAX_SELECTORS` selectors."""
+    if n_selectors > EVMOLE_MAX_SELECTORS:
+        return {}
     try:
         import evmole
 
@@ -203,9 +219,9 @@ def lift_contract(
     :func:`evmlm.evm.disasm.load_bytecode`). ``abi`` gives signatures, event and error names;
     ``storage_layout`` (solc's ``storageLayout``) names state variables; ``config`` is a
     :class:`evmlm.config.LiftConfig` (recognisers, context bound, node budget).
-    Raises :class:`~evmlm.evm.disasm.BytecodeError` for bad input and
-    :class:`~evmlm.evm.cfg.AnalysisLimitError` when the node or time budget
-    (``max_nodes``, ``max_seconds``) is exceeded.
+    Raises :class:`~evmlm.evm.disasm.BytecodeError` for bad input. Past the node or time
+    budget (``max_nodes``, ``max_seconds``) it returns what it has, marked
+    :attr:`LiftedContract.partial` (docs/lifter.md, "Time budget").
     """
     from evmlm.config import LiftConfig
     from evmlm.evm.internal import find_internal_functions
@@ -215,9 +231,10 @@ def lift_contract(
     code = load_bytecode(bytecode, what=what)
     exe, meta = split_metadata(code)
     info = AbiInfo.from_abi(abi, what=f"{what} abi")
-    deadline = time.monotonic() + cfg_.max_seconds
+    t0 = time.monotonic()
+    deadline = t0 + cfg_.max_seconds
     cfg = ContractCFG(exe, max_contexts_per_block=cfg_.max_contexts_per_block, max_nodes=cfg_.max_nodes, full_size=len(code), deadline=deadline, policy=cfg_.context_policy)
-    moles = _evmole_info(code) if not info.given else {}
+    moles = _evmole_info(code, len(cfg.dispatch.selectors)) if not info.given else {}
     rec = Recognisers(cfg_.recognisers, info, storage_layout, moles, code)
     d = cfg.dispatch
     calls = None
@@ -226,9 +243,12 @@ def lift_contract(
 
         calls = call_sites(cfg)
     funcs: list[LiftedFunction] = []
+    partial = cfg.partial
     entries = set(d.selectors.values())
-    for sel in sorted(d.selectors):
-        check_deadline(deadline)
+    for i, sel in enumerate(sorted(d.selectors)):
+        if time.monotonic() > deadline:
+            partial = partial or f"time budget ({cfg_.max_seconds:g} s) ran out after {i} of {len(d.selectors)} public functions"
+            break
         key = d.selectors[sel]
         nodes = _body(cfg, key, calls=calls)
         if sel in info.functions:
@@ -240,11 +260,11 @@ def lift_contract(
             payable = (mut == "payable") if mut else not _has_callvalue_guard(cfg, nodes)
         funcs.append(_make_function(cfg, "public", key, nodes, sel, sig, payable, rec.for_function(sel, sig), calls))
     fb_key = d.fallback if d.has_selector_check else (d.fallback or cfg.start)
-    if d.receive is not None:
+    if d.receive is not None and not (partial and time.monotonic() > deadline):
         nodes = _body(cfg, d.receive, stop=entries, calls=calls)
         if (info.receive or not info.given) and _exits_ok(cfg, nodes):
             funcs.append(_make_function(cfg, "receive", d.receive, nodes, None, "receive()", True, rec.for_function(None, None), calls))
-    if fb_key is not None:
+    if fb_key is not None and not (partial and time.monotonic() > deadline):
         stop = entries | ({d.receive} if d.receive else set())
         nodes = _body(cfg, fb_key, stop=stop, calls=calls)
         exists = info.fallback is not None if info.given else _exits_ok(cfg, nodes)
@@ -252,8 +272,13 @@ def lift_contract(
             payable = info.fallback == "payable" if info.given else not _has_callvalue_guard(cfg, nodes)
             funcs.append(_make_function(cfg, "fallback", fb_key, nodes, None, "fallback()", payable, rec.for_function(None, None), calls))
     if cfg_.internal_functions:
-        for entry_key, nodes in find_internal_functions(cfg):
-            check_deadline(deadline)
+        internal = [] if time.monotonic() > deadline else find_internal_functions(cfg)
+        if not internal and time.monotonic() > deadline:
+            partial = partial or f"time budget ({cfg_.max_seconds:g} s) ran out before the internal functions"
+        for i, (entry_key, nodes) in enumerate(internal):
+            if time.monotonic() > deadline:
+                partial = partial or f"time budget ({cfg_.max_seconds:g} s) ran out after {i} of {len(internal)} internal functions"
+                break
             if calls is not None:
                 keep = set(nodes)
                 nodes = [n for n in _body(cfg, entry_key, calls=calls) if n in keep]
@@ -266,6 +291,8 @@ def lift_contract(
         unresolved_jumps=len(cfg.unresolved_jumps),
         context_fallbacks=len(cfg.fallback_blocks),
         invalid_jumps=len(cfg.invalid_jumps),
+        partial=partial,
+        seconds=round(time.monotonic() - t0, 4),
     )
 
 
