@@ -111,6 +111,39 @@ def iter_compiled(compile_dir: str | Path, *, limit: int | None = None) -> Itera
                 return
 
 
+def synthetic_dispatcher(n_selectors: int, *, seed: int = 0) -> tuple[bytes, list[int]]:
+    """Runtime bytecode of a solc-style *linear* dispatcher over ``n_selectors`` selectors.
+
+    ``PUSH1 0x80 PUSH1 0x40 MSTORE``, ``calldatasize < 4`` -> fallback (revert), the selector
+    ``shr(224, calldataload(0))``, then per selector ``DUP1 PUSH4 sel EQ PUSH3 body JUMPI``
+    (12 bytes), then one ``JUMPDEST STOP`` body per selector: 20,000 selectors give 280 KB (no
+    compiler accepts a contract that large; it is the shape of the time check in
+    docs/lifter.md). Selectors are the first 4 bytes of SHA-256 of ``f"{seed}:{i}"``, distinct
+    and sorted. Returns (code, selectors). Raises ValueError for ``n_selectors < 1``.
+    """
+    import hashlib
+
+    if n_selectors < 1:
+        raise ValueError(f"n_selectors must be >= 1, not {n_selectors}")
+    sels: set[int] = set()
+    i = 0
+    while len(sels) < n_selectors:
+        sels.add(int.from_bytes(hashlib.sha256(f"{seed}:{i}".encode()).digest()[:4], "big"))
+        i += 1
+    ordered = sorted(sels)
+    head = 5 + 9 + 6
+    fallback = head + 12 * len(ordered)
+    code = bytearray(bytes.fromhex("6080604052"))
+    code += bytes([0x60, 4, 0x36, 0x10, 0x62]) + fallback.to_bytes(3, "big") + bytes([0x57])
+    code += bytes([0x60, 0, 0x35, 0x60, 0xE0, 0x1C])
+    for k, sel in enumerate(ordered):
+        body = fallback + 5 + 2 * k
+        code += bytes([0x80, 0x63]) + sel.to_bytes(4, "big") + bytes([0x14, 0x62]) + body.to_bytes(3, "big") + bytes([0x57])
+    code += bytes([0x5B, 0x60, 0, 0x80, 0xFD])  # fallback: JUMPDEST PUSH1 0 DUP1 REVERT
+    code += bytes([0x5B, 0x00]) * len(ordered)
+    return bytes(code), ordered
+
+
 # -- selector recovery ---------------------------------------------------------------------------
 
 
