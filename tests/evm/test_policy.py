@@ -83,7 +83,9 @@ def test_node_key_is_a_typed_frozen_value() -> None:
     with pytest.raises(ValueError, match="height"):
         NodeKey(0x12, (None,), 2)
     with pytest.raises(ValueError, match="tier"):
-        NodeKey(0x12, (), 3, PER_BLOCK)
+        NodeKey(0x12, ((0, None),), -1, PER_BLOCK)  # "any height" keeps no label positions
+    with pytest.raises(ValueError, match="tier"):
+        NodeKey(0x12, (), 0, 7)
     cfg = ContractCFG(bytes.fromhex(load_fixture("weth9_0426_opt200")["runtime_bytecode"].removeprefix("0x")))
     assert all(type(key) is NodeKey and key == node.key for key, node in cfg.nodes.items())
 

@@ -27,6 +27,7 @@ a recorded partial result, never a hang and never an exception.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import time
 from collections import deque
@@ -91,8 +92,10 @@ class NodeKey:
     ``tier`` says what the context is: ``EXACT`` (0): ``ctx`` holds, per entry stack slot
     (bottom first), the :class:`Label` there or None, so ``height == len(ctx)``; ``KLIMITED``
     (1, past the context bound): ``ctx`` holds ``(slot index, label)`` of the innermost
-    :data:`MERGED_K` labels and ``height`` the entry stack height; ``PER_BLOCK`` (2, past the
-    bound again): one node for the block, ``ctx == ()`` and ``height == -1`` (any height).
+    :data:`MERGED_K` labels (``labels-branch``: also ``(slot, None)`` for the outer ones) and
+    ``height`` the entry stack height; ``PER_BLOCK`` (2, past the bound again): one node for
+    the block and height (``ctx``: ``(slot, None)`` per label slot), or for any height
+    (``ctx == ()``, ``height == -1``).
     ``cond`` (policy ``labels-branch``): the truth (0 or 1) of the entry slot that decides the
     block's final JUMPI when the walk knows it, else None. Raises ValueError for an
     inconsistent key.
@@ -108,12 +111,19 @@ class NodeKey:
     def __post_init__(self) -> None:
         if self.tier == EXACT and self.height != len(self.ctx):
             raise ValueError(f"NodeKey {self.pc:#x}: exact context of {len(self.ctx)} slots, height {self.height}")
-        if self.tier not in (EXACT, KLIMITED, PER_BLOCK) or (self.tier == PER_BLOCK and self.height != -1):
+        if self.tier not in (EXACT, KLIMITED, PER_BLOCK) or self.height < -1 or (self.height == -1 and (self.tier != PER_BLOCK or self.ctx)):
             raise ValueError(f"NodeKey {self.pc:#x}: bad tier {self.tier} / height {self.height}")
         object.__setattr__(self, "_hash", hash((self.pc, self.ctx, self.height, self.tier, self.cond)))
 
     def __hash__(self) -> int:  # keys live in many dicts and sets: hash once
         return self._hash
+
+    def __eq__(self, other: object) -> bool:  # the cached hash first: most keys differ there
+        if self is other:
+            return True
+        if type(other) is not NodeKey or self._hash != other._hash:
+            return False
+        return (self.pc, self.ctx, self.height, self.tier, self.cond) == (other.pc, other.ctx, other.height, other.tier, other.cond)
 
     @property
     def is_merged(self) -> bool:
@@ -391,7 +401,10 @@ class ContextPolicy:
     One object per walk (it counts contexts per block). :meth:`node_key` returns the
     :class:`NodeKey` for block ``pc`` entered with ``stack`` and records context-bound
     fallbacks in ``fallback_blocks``; ``refine_branches`` says whether the walk writes the
-    values a JUMPI condition implies into each side's stack (:func:`refine`).
+    values a JUMPI condition implies into each side's stack (:func:`refine`); ``pc_order``
+    whether the worklist takes the lowest block offset first (code mostly flows forward, so
+    a node is mostly re-run after all its forward predecessors changed: on Optimism's
+    L1CrossDomainMessenger 27,600 instead of 42,400 block runs) or first in, first out.
 
     ``labels`` (the baseline, evmlm <= 0.1): the context is the labels on the stack; past
     ``max_contexts`` contexts of one block, a k-limited merged node (stack height and the
@@ -401,6 +414,7 @@ class ContextPolicy:
 
     name = "labels"
     refine_branches = False
+    pc_order = False  # worklist: first in, first out (False) or lowest block offset first
 
     def __init__(self, max_contexts: int) -> None:
         self.max_contexts = max_contexts
@@ -411,7 +425,7 @@ class ContextPolicy:
 
     def exact(self, pc: int, stack: list[Value]) -> NodeKey:
         """The exact-tier key: labels per slot."""
-        ctx = tuple(v if type(v) is Label else None for v in stack)
+        ctx = tuple([v if type(v) is Label else None for v in stack])
         return NodeKey(pc, ctx, len(ctx))
 
     def recursive(self, ctx: tuple) -> bool:
@@ -434,13 +448,16 @@ class ContextPolicy:
         self.fallback_blocks.add(pc)
         mkey = self.merged_key(pc, stack)
         if mkey not in self.known and self.merged.get(pc, 0) >= self.max_contexts:
-            # last tier: one node per block for any height (stacks joined from the top,
-            # truncated to the shortest), so recursion that grows the stack converges
-            mkey = NodeKey(pc, (), -1, PER_BLOCK)
+            mkey = self.last_key(pc, stack)
         if mkey not in self.known:
             self.merged[pc] = self.merged.get(pc, 0) + 1
             self.known.add(mkey)
         return mkey
+
+    def last_key(self, pc: int, stack: list[Value]) -> NodeKey:
+        """Last tier: one node per block for any height (stacks joined from the top, truncated
+        to the shortest), so recursion that grows the stack converges."""
+        return NodeKey(pc, (), -1, PER_BLOCK)
 
 
     def merged_key(self, pc: int, stack: list[Value]) -> NodeKey:
@@ -454,7 +471,8 @@ class BranchPolicy(ContextPolicy):
     """``labels-branch``: the ``labels`` contexts, plus branch refinement and the truth of the
     entry slot that decides the block's JUMPI (when the block tests one) in the key.
 
-    A JUMPI's two sides get the values its condition implies (:func:`refine`: after
+    The worklist takes the lowest block offset first. A JUMPI's two sides get the values its
+    condition implies (:func:`refine`: after
     ``success ISZERO DUP1 ISZERO JUMPI`` the copy is 0 on the taken side), and a block that
     tests an entry slot gets one node per truth value of that slot, so a flag set on one path
     and tested after a merge point (solc's try/catch, via-IR's ``if success``) keeps its
@@ -464,12 +482,14 @@ class BranchPolicy(ContextPolicy):
 
     name = "labels-branch"
     refine_branches = True
+    pc_order = True
 
     def __init__(self, max_contexts: int, blocks: dict[int, BasicBlock], jumpdests: frozenset[int] = frozenset()) -> None:
         super().__init__(max_contexts)
         self.blocks = blocks
         self.jumpdests = jumpdests
         self._shapes: dict[int, BranchShape | None] = {}
+        self._per_height: dict[int, int] = {}
 
     def recursive(self, ctx: tuple) -> bool:
         """One label more than :data:`MAX_REPEAT` times. solc's optimiser shares return tails
@@ -489,9 +509,9 @@ class BranchPolicy(ContextPolicy):
         contexts merged into one node hold return addresses in the same slots, so a slot's
         labels join into a set of JUMPDESTs and never with data (which would make the return
         jump through that slot unresolved)."""
-        slots = [(i, v) for i, v in enumerate(stack) if type(v) is Label or isinstance(v, frozenset) and v and all(type(x) is Label or x in self.jumpdests for x in v)]
+        slots = self._label_slots(stack)
         inner = len(slots) - MERGED_K
-        ctx = tuple((i, int(v) if j >= inner and type(v) is Label else None) for j, (i, v) in enumerate(slots))
+        ctx = tuple((i, int(stack[i]) if j >= inner and type(stack[i]) is Label else None) for j, i in enumerate(slots))
         return NodeKey(pc, ctx, len(stack), KLIMITED)
 
     def shape(self, pc: int) -> BranchShape | None:
@@ -499,6 +519,25 @@ class BranchPolicy(ContextPolicy):
         if pc not in self._shapes:
             self._shapes[pc] = branch_shape(self.blocks[pc]) if pc in self.blocks else None
         return self._shapes[pc]
+
+    def last_key(self, pc: int, stack: list[Value]) -> NodeKey:
+        """Past the k-limited bound: one node per block, stack height and label positions
+        (a helper called from many sites of many contexts keeps its return-address slot
+        apart from data); past :attr:`max_contexts` such nodes, one per block for any height
+        (the baseline's last tier: recursion that grows the stack converges)."""
+        slots = self._label_slots(stack)
+        key = NodeKey(pc, tuple((i, None) for i in slots), len(stack), PER_BLOCK)
+        if key in self.known:
+            return key
+        n = self._per_height.get(pc, 0)
+        if n >= self.max_contexts:
+            return NodeKey(pc, (), -1, PER_BLOCK)
+        self._per_height[pc] = n + 1
+        return key
+
+    def _label_slots(self, stack: list[Value]) -> list[int]:
+        jd = self.jumpdests
+        return [i for i, v in enumerate(stack) if type(v) is Label or type(v) is frozenset and v and v <= jd]
 
     def tested_slot(self, pc: int) -> int | None:
         """Entry slot depth (0 = top) whose truth decides block ``pc``'s JUMPI, or None."""
@@ -636,7 +675,9 @@ class ContractCFG:
             return
         start = self.start = self.policy.node_key(0, [])
         self.nodes[start] = Node(start, self.blocks[0], ())
-        work = deque([start])
+        work: list = [(0, 0, start)]  # (priority, arrival, key): a heap
+        seq = 0
+        pc_order = self.policy.pc_order
         queued = {start}
         d = self.dispatch
         steps = 0
@@ -645,7 +686,7 @@ class ContractCFG:
             if self.deadline is not None and steps % 256 == 0 and time.monotonic() > self.deadline:
                 self.partial = f"time budget ran out in the CFG walk ({len(work)} nodes left unexplored)"
                 break
-            key = work.popleft()
+            key = heapq.heappop(work)[2]
             queued.discard(key)
             node = self.nodes[key]
             block = node.block
@@ -686,6 +727,8 @@ class ContractCFG:
                         continue
                     self.nodes[skey] = Node(skey, self.blocks[pc], sstack)
                     changed = True
+                elif old.entry == sstack:
+                    changed = False
                 else:
                     new = self._join_stacks(old.entry, sstack, self.jumpdests)
                     changed = new != old.entry
@@ -694,11 +737,13 @@ class ContractCFG:
                 if skey not in node.succ:
                     node.succ.append(skey)
                 if changed and skey not in queued:
-                    work.append(skey)
+                    seq += 1
+                    heapq.heappush(work, (skey.pc if pc_order else 0, seq, skey))
                     queued.add(skey)
             if last.name == "JUMPI" and isinstance(cond, Sym):
                 self._read_dispatch(cond, node, last, block.end)
-        for k in work:
+        self.block_runs = steps  # abstract executions of blocks (a node re-runs when its entry changes)
+        for _, _, k in work:
             self.nodes[k].unexplored = True
 
     @staticmethod
@@ -706,7 +751,7 @@ class ContractCFG:
         if len(a) != len(b):
             n = min(len(a), len(b))
             a, b = a[len(a) - n :], b[len(b) - n :]
-        return tuple(join(x, y, jumpdests) for x, y in zip(a, b))
+        return tuple([x if x is y else join(x, y, jumpdests) for x, y in zip(a, b)])
 
     def _read_dispatch(self, cond: Sym, node: Node, last: Instruction, fall: int) -> None:
         d = self.dispatch
