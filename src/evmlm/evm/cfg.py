@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 MAX_SET = 8
 MERGED_SET = 256  # merged (context-bound) nodes keep up to this many return addresses per slot
 MERGED_K = 2  # return addresses kept in the context of a merged node
+PER_HEIGHT_FACTOR = 4  # labels-branch: per-height merged nodes of a block, in units of the context bound
 MAX_REPEAT = 3  # labels-branch: copies of one label in a context before it counts as recursion
 EXACT, KLIMITED, PER_BLOCK = 0, 1, 2  # NodeKey.tier
 WORD = (1 << 256) - 1
@@ -521,16 +522,18 @@ class BranchPolicy(ContextPolicy):
         return self._shapes[pc]
 
     def last_key(self, pc: int, stack: list[Value]) -> NodeKey:
-        """Past the k-limited bound: one node per block, stack height and label positions
-        (a helper called from many sites of many contexts keeps its return-address slot
-        apart from data); past :attr:`max_contexts` such nodes, one per block for any height
-        (the baseline's last tier: recursion that grows the stack converges)."""
+        """Past the k-limited bound: one node per block, stack height, label positions and
+        the innermost label's value (a helper called from many sites of many contexts keeps
+        its own return address and keeps return-address slots apart from data); past
+        :data:`PER_HEIGHT_FACTOR` x :attr:`max_contexts` such nodes, one per block for any
+        height (the baseline's last tier: recursion that grows the stack converges)."""
         slots = self._label_slots(stack)
-        key = NodeKey(pc, tuple((i, None) for i in slots), len(stack), PER_BLOCK)
+        ctx = tuple((i, int(stack[i]) if j == len(slots) - 1 and type(stack[i]) is Label else None) for j, i in enumerate(slots))
+        key = NodeKey(pc, ctx, len(stack), PER_BLOCK)
         if key in self.known:
             return key
         n = self._per_height.get(pc, 0)
-        if n >= self.max_contexts:
+        if n >= PER_HEIGHT_FACTOR * self.max_contexts:
             return NodeKey(pc, (), -1, PER_BLOCK)
         self._per_height[pc] = n + 1
         return key
