@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 MAX_SET = 8
 MERGED_SET = 256  # merged (context-bound) nodes keep up to this many return addresses per slot
 MERGED_K = 2  # return addresses kept in the context of a merged node
-PER_HEIGHT_FACTOR = 4  # labels-branch: per-height merged nodes of a block, in units of the context bound
+PER_HEIGHT_FACTOR = 4  # labels-branch: per-height merged nodes of a block, x the context bound
 MAX_REPEAT = 3  # labels-branch: copies of one label in a context before it counts as recursion
 EXACT, KLIMITED, PER_BLOCK = 0, 1, 2  # NodeKey.tier
 WORD = (1 << 256) - 1
@@ -111,10 +111,19 @@ class NodeKey:
 
     def __post_init__(self) -> None:
         if self.tier == EXACT and self.height != len(self.ctx):
-            raise ValueError(f"NodeKey {self.pc:#x}: exact context of {len(self.ctx)} slots, height {self.height}")
-        if self.tier not in (EXACT, KLIMITED, PER_BLOCK) or self.height < -1 or (self.height == -1 and (self.tier != PER_BLOCK or self.ctx)):
+            raise ValueError(
+                f"NodeKey {self.pc:#x}: exact context of {len(self.ctx)} slots, "
+                f"height {self.height}"
+            )
+        any_height_ok = self.tier == PER_BLOCK and not self.ctx
+        if self.tier not in (EXACT, KLIMITED, PER_BLOCK) or self.height < -1 or (
+            self.height == -1 and not any_height_ok
+        ):
             raise ValueError(f"NodeKey {self.pc:#x}: bad tier {self.tier} / height {self.height}")
-        object.__setattr__(self, "_hash", hash((self.pc, self.ctx, self.height, self.tier, self.cond)))
+        object.__setattr__(self, "_hash", hash(self._fields()))
+
+    def _fields(self) -> tuple:
+        return (self.pc, self.ctx, self.height, self.tier, self.cond)
 
     def __hash__(self) -> int:  # keys live in many dicts and sets: hash once
         return self._hash
@@ -124,7 +133,7 @@ class NodeKey:
             return True
         if type(other) is not NodeKey or self._hash != other._hash:
             return False
-        return (self.pc, self.ctx, self.height, self.tier, self.cond) == (other.pc, other.ctx, other.height, other.tier, other.cond)
+        return self._fields() == other._fields()
 
     @property
     def is_merged(self) -> bool:
@@ -445,7 +454,7 @@ class ContextPolicy:
             self.known.add(key)
             return key
         if pc not in self.fallback_blocks:
-            log.debug("block %#x: more than %d contexts; merging further contexts", pc, self.max_contexts)
+            log.debug("block %#x: more than %d contexts; merging", pc, self.max_contexts)
         self.fallback_blocks.add(pc)
         mkey = self.merged_key(pc, stack)
         if mkey not in self.known and self.merged.get(pc, 0) >= self.max_contexts:
@@ -485,7 +494,12 @@ class BranchPolicy(ContextPolicy):
     refine_branches = True
     pc_order = True
 
-    def __init__(self, max_contexts: int, blocks: dict[int, BasicBlock], jumpdests: frozenset[int] = frozenset()) -> None:
+    def __init__(
+        self,
+        max_contexts: int,
+        blocks: dict[int, BasicBlock],
+        jumpdests: frozenset[int] = frozenset(),
+    ) -> None:
         super().__init__(max_contexts)
         self.blocks = blocks
         self.jumpdests = jumpdests
@@ -512,7 +526,10 @@ class BranchPolicy(ContextPolicy):
         jump through that slot unresolved)."""
         slots = self._label_slots(stack)
         inner = len(slots) - MERGED_K
-        ctx = tuple((i, int(stack[i]) if j >= inner and type(stack[i]) is Label else None) for j, i in enumerate(slots))
+        ctx = tuple(
+            (i, int(stack[i]) if j >= inner and type(stack[i]) is Label else None)
+            for j, i in enumerate(slots)
+        )
         return NodeKey(pc, ctx, len(stack), KLIMITED)
 
     def shape(self, pc: int) -> BranchShape | None:
@@ -528,7 +545,11 @@ class BranchPolicy(ContextPolicy):
         :data:`PER_HEIGHT_FACTOR` x :attr:`max_contexts` such nodes, one per block for any
         height (the baseline's last tier: recursion that grows the stack converges)."""
         slots = self._label_slots(stack)
-        ctx = tuple((i, int(stack[i]) if j == len(slots) - 1 and type(stack[i]) is Label else None) for j, i in enumerate(slots))
+        last = len(slots) - 1
+        ctx = tuple(
+            (i, int(stack[i]) if j == last and type(stack[i]) is Label else None)
+            for j, i in enumerate(slots)
+        )
         key = NodeKey(pc, ctx, len(stack), PER_BLOCK)
         if key in self.known:
             return key
@@ -540,7 +561,11 @@ class BranchPolicy(ContextPolicy):
 
     def _label_slots(self, stack: list[Value]) -> list[int]:
         jd = self.jumpdests
-        return [i for i, v in enumerate(stack) if type(v) is Label or type(v) is frozenset and v and v <= jd]
+        return [
+            i
+            for i, v in enumerate(stack)
+            if type(v) is Label or type(v) is frozenset and v and v <= jd
+        ]
 
     def tested_slot(self, pc: int) -> int | None:
         """Entry slot depth (0 = top) whose truth decides block ``pc``'s JUMPI, or None."""
@@ -566,7 +591,12 @@ class BranchPolicy(ContextPolicy):
 POLICIES = LIFT_POLICIES  # names for lift.context_policy; the first is the baseline
 
 
-def make_policy(name: str, max_contexts: int, blocks: dict[int, BasicBlock], jumpdests: frozenset[int] = frozenset()) -> ContextPolicy:
+def make_policy(
+    name: str,
+    max_contexts: int,
+    blocks: dict[int, BasicBlock],
+    jumpdests: frozenset[int] = frozenset(),
+) -> ContextPolicy:
     """A fresh :class:`ContextPolicy` by name (one of :data:`POLICIES`); ValueError otherwise."""
     if name == "labels":
         return ContextPolicy(max_contexts)
@@ -682,12 +712,12 @@ class ContractCFG:
         seq = 0
         pc_order = self.policy.pc_order
         queued = {start}
-        d = self.dispatch
         steps = 0
         while work:
             steps += 1
             if self.deadline is not None and steps % 256 == 0 and time.monotonic() > self.deadline:
-                self.partial = f"time budget ran out in the CFG walk ({len(work)} nodes left unexplored)"
+                left = len(work)
+                self.partial = f"time budget ran out in the CFG walk ({left} nodes left unexplored)"
                 break
             key = heapq.heappop(work)[2]
             queued.discard(key)
@@ -745,7 +775,7 @@ class ContractCFG:
                     queued.add(skey)
             if last.name == "JUMPI" and isinstance(cond, Sym):
                 self._read_dispatch(cond, node, last, block.end)
-        self.block_runs = steps  # abstract executions of blocks (a node re-runs when its entry changes)
+        self.block_runs = steps  # block executions (a node re-runs when its entry changes)
         for _, _, k in work:
             self.nodes[k].unexplored = True
 

@@ -138,7 +138,8 @@ def synthetic_dispatcher(n_selectors: int, *, seed: int = 0) -> tuple[bytes, lis
     code += bytes([0x60, 0, 0x35, 0x60, 0xE0, 0x1C])
     for k, sel in enumerate(ordered):
         body = fallback + 5 + 2 * k
-        code += bytes([0x80, 0x63]) + sel.to_bytes(4, "big") + bytes([0x14, 0x62]) + body.to_bytes(3, "big") + bytes([0x57])
+        code += bytes([0x80, 0x63]) + sel.to_bytes(4, "big")  # DUP1 PUSH4 sel
+        code += bytes([0x14, 0x62]) + body.to_bytes(3, "big") + bytes([0x57])  # EQ PUSH3 body JUMPI
     code += bytes([0x5B, 0x60, 0, 0x80, 0xFD])  # fallback: JUMPDEST PUSH1 0 DUP1 REVERT
     code += bytes([0x5B, 0x00]) * len(ordered)
     return bytes(code), ordered

@@ -176,7 +176,8 @@ def _body(cfg: ContractCFG, entry: NodeKey, stop: Sequence[NodeKey] = (), calls:
 def _make_function(cfg: ContractCFG, kind: str, entry: NodeKey, nodes: list[NodeKey], selector: int | None, signature: str | None, payable: bool, recognise: Any, calls: Mapping[NodeKey, Any] | None = None) -> LiftedFunction:
     inside = set(nodes)
     ssa = build_ssa(cfg, entry, nodes, {k: v for k, v in (calls or {}).items() if k in inside})
-    name = f"{selector:#010x}" if selector is not None else (f"internal_{entry.pc:#x}" if kind == "internal" else kind)
+    internal_name = f"internal_{entry.pc:#x}" if kind == "internal" else kind
+    name = f"{selector:#010x}" if selector is not None else internal_name
     effect_nodes = cfg.reachable(entry) if calls else nodes  # the call form hides callees' effects
     ops = {i.name for k in effect_nodes for i in cfg.nodes[k].block.instructions}
     view_like = not (ops & STATE_CHANGING)
@@ -233,7 +234,14 @@ def lift_contract(
     info = AbiInfo.from_abi(abi, what=f"{what} abi")
     t0 = time.monotonic()
     deadline = t0 + cfg_.max_seconds
-    cfg = ContractCFG(exe, max_contexts_per_block=cfg_.max_contexts_per_block, max_nodes=cfg_.max_nodes, full_size=len(code), deadline=deadline, policy=cfg_.context_policy)
+    cfg = ContractCFG(
+        exe,
+        max_contexts_per_block=cfg_.max_contexts_per_block,
+        max_nodes=cfg_.max_nodes,
+        full_size=len(code),
+        deadline=deadline,
+        policy=cfg_.context_policy,
+    )
     moles = _evmole_info(code, len(cfg.dispatch.selectors)) if not info.given else {}
     rec = Recognisers(cfg_.recognisers, info, storage_layout, moles, code)
     d = cfg.dispatch
@@ -244,10 +252,12 @@ def lift_contract(
         calls = call_sites(cfg)
     funcs: list[LiftedFunction] = []
     partial = cfg.partial
+    budget = f"time budget ({cfg_.max_seconds:g} s)"
     entries = set(d.selectors.values())
     for i, sel in enumerate(sorted(d.selectors)):
         if time.monotonic() > deadline:
-            partial = partial or f"time budget ({cfg_.max_seconds:g} s) ran out after {i} of {len(d.selectors)} public functions"
+            n = len(d.selectors)
+            partial = partial or f"{budget} ran out after {i} of {n} public functions"
             break
         key = d.selectors[sel]
         nodes = _body(cfg, key, calls=calls)
@@ -274,10 +284,11 @@ def lift_contract(
     if cfg_.internal_functions:
         internal = [] if time.monotonic() > deadline else find_internal_functions(cfg)
         if not internal and time.monotonic() > deadline:
-            partial = partial or f"time budget ({cfg_.max_seconds:g} s) ran out before the internal functions"
+            partial = partial or f"{budget} ran out before the internal functions"
         for i, (entry_key, nodes) in enumerate(internal):
             if time.monotonic() > deadline:
-                partial = partial or f"time budget ({cfg_.max_seconds:g} s) ran out after {i} of {len(internal)} internal functions"
+                n = len(internal)
+                partial = partial or f"{budget} ran out after {i} of {n} internal functions"
                 break
             if calls is not None:
                 keep = set(nodes)

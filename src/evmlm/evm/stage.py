@@ -120,7 +120,11 @@ def lift_compiled(compile_dir: Path, out_dir: Path, cfg: LiftConfig, *, progress
                 job_errors[key] = err
             bar.update()
     bar.close()
-    counts: dict[str, Any] = {"compile_results": len(keys), "results_reused": reused, "contracts": 0, "lifted": 0, "failures": 0, "functions": {}, "unresolved_jumps": 0, "context_fallbacks": 0, "contracts_with_unresolved": 0, "contracts_with_fallbacks": 0, "partial": 0}
+    counts: dict[str, Any] = {
+        "compile_results": len(keys), "results_reused": reused, "contracts": 0, "lifted": 0,
+        "failures": 0, "functions": {}, "unresolved_jumps": 0, "context_fallbacks": 0,
+        "contracts_with_unresolved": 0, "contracts_with_fallbacks": 0, "partial": 0,
+    }
     failures = [{"compile_key": k, "source_path": None, "contract_name": None, "error": e} for k, e in sorted(job_errors.items())]
     for k in keys:
         p = shard_dir / f"{k}.{h}.jsonl.gz"
