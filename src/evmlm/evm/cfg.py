@@ -52,8 +52,9 @@ SIGN = 1 << 255
 
 
 class AnalysisLimitError(EvmlmError, RuntimeError):
-    """A lifting budget ran out. :func:`evmlm.evm.lift_contract` no longer raises it (it returns a
-    partial result, ``LiftedContract.partial``); kept so that callers catching it still work."""
+    """A lifting budget ran out. Raised inside the lifter (SSA construction past its deadline)
+    and caught by :func:`evmlm.evm.lift_contract`, which returns a partial result
+    (``LiftedContract.partial``) instead; kept public so that callers catching it still work."""
 
 
 class Label(int):
@@ -717,7 +718,7 @@ class ContractCFG:
             steps += 1
             if self.deadline is not None and steps % 256 == 0 and time.monotonic() > self.deadline:
                 left = len(work)
-                self.partial = f"time budget ran out in the CFG walk ({left} nodes left unexplored)"
+                self.partial = f"the CFG walk's time budget ran out ({left} nodes left unexplored)"
                 break
             key = heapq.heappop(work)[2]
             queued.discard(key)

@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 
 from evmlm.evm import tac
 from evmlm.evm.abi import COMMON_FUNCTIONS, AbiInfo
-from evmlm.evm.cfg import ContractCFG, NodeKey
+from evmlm.evm.cfg import AnalysisLimitError, ContractCFG, NodeKey
 from evmlm.evm.disasm import BytecodeError, load_bytecode, split_metadata
 from evmlm.evm.opcodes import HALTS, STATE_CHANGING
 from evmlm.evm.ssa import build_ssa, to_tac
@@ -118,6 +118,9 @@ class LiftedContract:
 #: payable from the CALLVALUE guard). Real contracts stay far below (the default corpus' largest
 #: has ~200).
 EVMOLE_MAX_SELECTORS = 300
+#: Share of ``lift.max_seconds`` the CFG walk may use; the rest is left to lift the functions
+#: it found (a walk cut by the budget still yields functions).
+WALK_SHARE = 0.6
 
 
 def _evmole_info(code: bytes, n_selectors: int) -> dict[int, tuple[str | None, str | None]]:
@@ -173,9 +176,27 @@ def _body(cfg: ContractCFG, entry: NodeKey, stop: Sequence[NodeKey] = (), calls:
     return order
 
 
-def _make_function(cfg: ContractCFG, kind: str, entry: NodeKey, nodes: list[NodeKey], selector: int | None, signature: str | None, payable: bool, recognise: Any, calls: Mapping[NodeKey, Any] | None = None) -> LiftedFunction:
+def _check(deadline: float) -> None:
+    """Raise :class:`AnalysisLimitError` past ``deadline`` (a ``time.monotonic()`` value)."""
+    if time.monotonic() > deadline:
+        raise AnalysisLimitError("time budget")
+
+
+def _make_function(
+    cfg: ContractCFG,
+    kind: str,
+    entry: NodeKey,
+    nodes: list[NodeKey],
+    selector: int | None,
+    signature: str | None,
+    payable: bool,
+    recognise: Any,
+    calls: Mapping[NodeKey, Any] | None = None,
+    deadline: float | None = None,
+) -> LiftedFunction:
+    """One function's TAC; raises :class:`AnalysisLimitError` past ``deadline``."""
     inside = set(nodes)
-    ssa = build_ssa(cfg, entry, nodes, {k: v for k, v in (calls or {}).items() if k in inside})
+    ssa = build_ssa(cfg, entry, nodes, {k: v for k, v in (calls or {}).items() if k in inside}, deadline)
     internal_name = f"internal_{entry.pc:#x}" if kind == "internal" else kind
     name = f"{selector:#010x}" if selector is not None else internal_name
     effect_nodes = cfg.reachable(entry) if calls else nodes  # the call form hides callees' effects
@@ -234,12 +255,13 @@ def lift_contract(
     info = AbiInfo.from_abi(abi, what=f"{what} abi")
     t0 = time.monotonic()
     deadline = t0 + cfg_.max_seconds
+    walk_deadline = t0 + WALK_SHARE * cfg_.max_seconds
     cfg = ContractCFG(
         exe,
         max_contexts_per_block=cfg_.max_contexts_per_block,
         max_nodes=cfg_.max_nodes,
         full_size=len(code),
-        deadline=deadline,
+        deadline=walk_deadline,
         policy=cfg_.context_policy,
     )
     moles = _evmole_info(code, len(cfg.dispatch.selectors)) if not info.given else {}
@@ -251,49 +273,54 @@ def lift_contract(
 
         calls = call_sites(cfg)
     funcs: list[LiftedFunction] = []
-    partial = cfg.partial
-    budget = f"time budget ({cfg_.max_seconds:g} s)"
-    entries = set(d.selectors.values())
-    for i, sel in enumerate(sorted(d.selectors)):
-        if time.monotonic() > deadline:
-            n = len(d.selectors)
-            partial = partial or f"{budget} ran out after {i} of {n} public functions"
-            break
-        key = d.selectors[sel]
-        nodes = _body(cfg, key, calls=calls)
-        if sel in info.functions:
-            sig, mut = info.functions[sel]
-            payable = mut == "payable"
-        else:
-            sig = COMMON_FUNCTIONS.get(sel) if not info.given else None
-            args, mut = moles.get(sel, (None, None))
-            payable = (mut == "payable") if mut else not _has_callvalue_guard(cfg, nodes)
-        funcs.append(_make_function(cfg, "public", key, nodes, sel, sig, payable, rec.for_function(sel, sig), calls))
-    fb_key = d.fallback if d.has_selector_check else (d.fallback or cfg.start)
-    if d.receive is not None and not (partial and time.monotonic() > deadline):
-        nodes = _body(cfg, d.receive, stop=entries, calls=calls)
-        if (info.receive or not info.given) and _exits_ok(cfg, nodes):
-            funcs.append(_make_function(cfg, "receive", d.receive, nodes, None, "receive()", True, rec.for_function(None, None), calls))
-    if fb_key is not None and not (partial and time.monotonic() > deadline):
-        stop = entries | ({d.receive} if d.receive else set())
-        nodes = _body(cfg, fb_key, stop=stop, calls=calls)
-        exists = info.fallback is not None if info.given else _exits_ok(cfg, nodes)
-        if exists:
-            payable = info.fallback == "payable" if info.given else not _has_callvalue_guard(cfg, nodes)
-            funcs.append(_make_function(cfg, "fallback", fb_key, nodes, None, "fallback()", payable, rec.for_function(None, None), calls))
-    if cfg_.internal_functions:
-        internal = [] if time.monotonic() > deadline else find_internal_functions(cfg)
-        if not internal and time.monotonic() > deadline:
-            partial = partial or f"{budget} ran out before the internal functions"
-        for i, (entry_key, nodes) in enumerate(internal):
-            if time.monotonic() > deadline:
-                n = len(internal)
-                partial = partial or f"{budget} ran out after {i} of {n} internal functions"
-                break
-            if calls is not None:
-                keep = set(nodes)
-                nodes = [n for n in _body(cfg, entry_key, calls=calls) if n in keep]
-            funcs.append(_make_function(cfg, "internal", entry_key, nodes, None, None, False, rec.for_function(None, None), calls))
+    where = ""
+    try:
+        entries = set(d.selectors.values())
+        for i, sel in enumerate(sorted(d.selectors)):
+            where = f"after {i} of {len(d.selectors)} public functions"
+            _check(deadline)
+            key = d.selectors[sel]
+            nodes = _body(cfg, key, calls=calls)
+            if sel in info.functions:
+                sig, mut = info.functions[sel]
+                payable = mut == "payable"
+            else:
+                sig = COMMON_FUNCTIONS.get(sel) if not info.given else None
+                _args, mut = moles.get(sel, (None, None))
+                payable = (mut == "payable") if mut else not _has_callvalue_guard(cfg, nodes)
+            rec_f = rec.for_function(sel, sig)
+            funcs.append(_make_function(cfg, "public", key, nodes, sel, sig, payable, rec_f, calls, deadline))
+        where = "before the receive and fallback functions"
+        _check(deadline)
+        fb_key = d.fallback if d.has_selector_check else (d.fallback or cfg.start)
+        if d.receive is not None:
+            nodes = _body(cfg, d.receive, stop=entries, calls=calls)
+            if (info.receive or not info.given) and _exits_ok(cfg, nodes):
+                rec_f = rec.for_function(None, None)
+                funcs.append(_make_function(cfg, "receive", d.receive, nodes, None, "receive()", True, rec_f, calls, deadline))
+        if fb_key is not None:
+            stop = entries | ({d.receive} if d.receive else set())
+            nodes = _body(cfg, fb_key, stop=stop, calls=calls)
+            exists = info.fallback is not None if info.given else _exits_ok(cfg, nodes)
+            if exists:
+                payable = info.fallback == "payable" if info.given else not _has_callvalue_guard(cfg, nodes)
+                rec_f = rec.for_function(None, None)
+                funcs.append(_make_function(cfg, "fallback", fb_key, nodes, None, "fallback()", payable, rec_f, calls, deadline))
+        if cfg_.internal_functions:
+            where = "before the internal functions"
+            _check(deadline)
+            internal = find_internal_functions(cfg)
+            for i, (entry_key, nodes) in enumerate(internal):
+                where = f"after {i} of {len(internal)} internal functions"
+                _check(deadline)
+                if calls is not None:
+                    keep = set(nodes)
+                    nodes = [n for n in _body(cfg, entry_key, calls=calls) if n in keep]
+                rec_f = rec.for_function(None, None)
+                funcs.append(_make_function(cfg, "internal", entry_key, nodes, None, None, False, rec_f, calls, deadline))
+        partial = cfg.partial
+    except AnalysisLimitError:
+        partial = cfg.partial or f"time budget ({cfg_.max_seconds:g} s) ran out {where}"
     return LiftedContract(
         functions=funcs,
         code_size=len(code),

@@ -14,11 +14,12 @@ internal call is one statement, ``v = CALLPRIVATE(0x<entry>, args…)`` (further
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from evmlm.evm import tac
-from evmlm.evm.cfg import PURE, ContractCFG, NodeKey, Refined, fold
+from evmlm.evm.cfg import PURE, AnalysisLimitError, ContractCFG, NodeKey, Refined, fold
 
 #: Side-effect-free operations: removed when their result is unused.
 NO_EFFECT = PURE | frozenset({
@@ -87,6 +88,7 @@ class _Builder:
         self.phis: list[SVar] = []
         self.pending: list[tuple[SVar, NodeKey, int]] = []
         self.inputs: dict[int, SVar] = {}
+        self.deadline: float | None = None
 
     def new(self, node: NodeKey | None = None) -> SVar:
         self.counter += 1
@@ -240,7 +242,9 @@ class _Builder:
         return self.read_entry(v.node, v.d) if isinstance(v, Slot) else v
 
     def build(self) -> FunctionSSA:
-        for k in self.nodes:
+        for i, k in enumerate(self.nodes):
+            if self.deadline is not None and i % 64 == 63 and time.monotonic() > self.deadline:
+                raise AnalysisLimitError("time budget")
             self.exec_node(k)
         for k in self.nodes:
             for st in self.code[k].stmts:
@@ -338,10 +342,19 @@ class _Builder:
                 return
 
 
-def build_ssa(cfg: ContractCFG, entry: NodeKey, nodes: list[NodeKey], calls: Mapping[NodeKey, Any] | None = None) -> FunctionSSA:
+def build_ssa(
+    cfg: ContractCFG,
+    entry: NodeKey,
+    nodes: list[NodeKey],
+    calls: Mapping[NodeKey, Any] | None = None,
+    deadline: float | None = None,
+) -> FunctionSSA:
     """SSA form of the function made of ``nodes`` (``entry`` first) of ``cfg``; ``calls`` maps
-    call-site nodes to :class:`evmlm.evm.internal.CallSite` for the call form."""
-    return _Builder(cfg, entry, nodes, calls).build()
+    call-site nodes to :class:`evmlm.evm.internal.CallSite` for the call form. Raises
+    :class:`~evmlm.evm.cfg.AnalysisLimitError` past ``deadline`` (``time.monotonic()``)."""
+    b = _Builder(cfg, entry, nodes, calls)
+    b.deadline = deadline
+    return b.build()
 
 
 def to_tac(ssa: FunctionSSA, name: str, signature: str | None, flags: tuple[str, ...]) -> tac.Function:
