@@ -55,6 +55,9 @@ class Contract:
         return {f"{selector_of(signature_of(e)):#010x}": signature_of(e) for e in self.abi if e.get("type", "function") == "function"}
 
 
+#: Time budget (s) of the lifts the checks make: they measure the analysis, not the default
+#: ``lift.max_seconds`` cut on a loaded machine (docs/lifter.md, "Time budget").
+CHECK_SECONDS = 120.0
 MAX_CODE_SIZE = 24_576  # EIP-170: larger runtime code cannot be deployed (Foundry scripts/tests)
 
 
@@ -181,12 +184,15 @@ class SelectorReport:
 def selector_recovery(contracts: Iterable[Contract], *, progress: bool = False) -> SelectorReport:
     """Recover each contract's selectors *without* its ABI (the CFG walk of :func:`lift_contract`,
     :func:`recover_selectors`) and compare them with the compiler's / the ABI's."""
+    from evmlm.config import LiftConfig
+
     rep = SelectorReport()
     for c in tqdm(list(contracts), desc="selectors", unit="contract", disable=not progress):
         want = c.expected_selectors()
         t0 = time.perf_counter()
         try:
-            got = set(recover_selectors(c.runtime, what=c.name))
+            budget = LiftConfig(max_seconds=CHECK_SECONDS)
+            got = set(recover_selectors(c.runtime, what=c.name, config=budget))
         except Exception as e:  # a failure is a miss of every selector, recorded
             rep.failures.append((c.name, f"{type(e).__name__}: {e}"))
             got = set()
@@ -337,8 +343,15 @@ def check_contract(c: Contract, *, calls_per_function: int, rng: random.Random, 
     """Check every public function of ``c`` with ABI-typed random calls; returns functions checked."""
     import eth_abi
 
+    from evmlm.config import LiftConfig
+
     code = load_bytecode(c.runtime, what=c.name)
-    lc = lifted or lift_contract(code, abi=c.abi, what=c.name)
+    lc = lifted or lift_contract(
+        code, abi=c.abi, what=c.name, config=LiftConfig(max_seconds=CHECK_SECONDS)
+    )
+    if lc.partial:  # a budget cut, not the analysis, would be measured: say so, check nothing
+        rep.skipped.append((c.name, f"partial lift: {lc.partial}"))
+        return 0
     block_of = _block_index(code)
     tracer = tracer or _Tracer()
     addr = "0x" + "c0" * 20
