@@ -417,7 +417,7 @@ class ContextPolicy:
     a node is mostly re-run after all its forward predecessors changed: on Optimism's
     L1CrossDomainMessenger 27,600 instead of 42,400 block runs) or first in, first out.
 
-    ``labels`` (the baseline, evmlm <= 0.1): the context is the labels on the stack; past
+    ``labels`` (the baseline, the walk before policies existed): the context is the labels; past
     ``max_contexts`` contexts of one block, a k-limited merged node (stack height and the
     innermost :data:`MERGED_K` labels); past the bound again, one node per block. A context
     holding one label twice (recursion) goes straight to the merged tiers.
