@@ -11,7 +11,7 @@ run, one process, on the same contracts:
 
 - ``evmlm lift`` once per row of :data:`RUNS`: ``before`` is the old context policy
   (``labels``) with the old 60 s budget, ``after`` the default configuration
-  (``labels-branch``, 1.8 s budget with partial results); :func:`evmlm.evm.lift_contract`
+  (``labels-branch``, 1.5 s budget with partial results); :func:`evmlm.evm.lift_contract`
   (CFG, functions, SSA TAC, all recognisers). Per row: median, p95 and max ms per contract
   (wall clock, and CPU time of the process: less sensitive to the machine's load);
   the share of contracts with any unresolved jump (and the jump sites), of public functions

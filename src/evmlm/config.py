@@ -132,7 +132,7 @@ class LiftConfig:
     context_policy: str = "labels-branch"  # how CFG nodes are keyed (LIFT_POLICIES; docs/lifter.md)
     recognisers: tuple[str, ...] = LIFT_RECOGNISERS
     max_nodes: int = 100_000  # CFG node budget per contract; past it the lift is partial (recorded)
-    max_seconds: float = 1.8  # wall-clock budget per contract (s); past it the lift is partial
+    max_seconds: float = 1.5  # wall-clock budget per contract (s); past it the lift is partial
     internal_functions: bool = True  # also list internal functions (call/return pattern) as their own entries
     inline_internal: bool = True  # inline internal calls in each caller (false: CALLPRIVATE statements, the call form)
     workers: int = 2  # processes for the lift stage (one per core of the 2-core reference machine)

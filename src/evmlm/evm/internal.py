@@ -15,10 +15,11 @@ continuation, so a caller's TAC shows ``CALLPRIVATE(0x<entry>, args…)`` instea
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from dataclasses import dataclass
 
-from evmlm.evm.cfg import ContractCFG, NodeKey
+from evmlm.evm.cfg import AnalysisLimitError, ContractCFG, NodeKey
 from evmlm.evm.disasm import BasicBlock
 
 
@@ -92,15 +93,25 @@ def _analyse(cfg: ContractCFG) -> tuple[dict[int, tuple[object, list[int]]], dic
     return local, calls
 
 
-def find_internal_functions(cfg: ContractCFG) -> list[tuple[NodeKey, list[NodeKey]]]:
-    """Internal functions as (entry node, body nodes), one per entry offset, sorted by offset."""
+def find_internal_functions(
+    cfg: ContractCFG, deadline: float | None = None
+) -> list[tuple[NodeKey, list[NodeKey]]]:
+    """Internal functions as (entry node, body nodes), one per entry offset, sorted by offset.
+
+    Raises :class:`~evmlm.evm.cfg.AnalysisLimitError` past ``deadline`` (``time.monotonic()``).
+    """
     local, calls = _analyse(cfg)
     sites: dict[int, tuple[NodeKey, int]] = {}
     for key in cfg.nodes:
         if key in calls:
             callee, ret = calls[key]
             sites.setdefault(callee.pc, (callee, ret))
-    return [(sites[e][0], _body(cfg, sites[e][0], sites[e][1], local)) for e in sorted(sites)]
+    out = []
+    for e in sorted(sites):
+        if deadline is not None and time.monotonic() > deadline:
+            raise AnalysisLimitError("time budget")
+        out.append((sites[e][0], _body(cfg, sites[e][0], sites[e][1], local)))
+    return out
 
 
 def call_sites(cfg: ContractCFG) -> dict[NodeKey, CallSite]:

@@ -203,8 +203,12 @@ def _make_function(
     ops = {i.name for k in effect_nodes for i in cfg.nodes[k].block.instructions}
     view_like = not (ops & STATE_CHANGING)
     flags = tuple(f for f, on in (("payable", payable), ("view", view_like)) if on)
+    if deadline is not None:
+        _check(deadline)
     f = to_tac(ssa, name, signature, flags)
     if recognise is not None:
+        if deadline is not None:
+            _check(deadline)
         f = recognise(f)
     text = tac.print_function(f)
     n_edges = sum(len(v) for v in ssa.succ.values())
@@ -309,7 +313,7 @@ def lift_contract(
         if cfg_.internal_functions:
             where = "before the internal functions"
             _check(deadline)
-            internal = find_internal_functions(cfg)
+            internal = find_internal_functions(cfg, deadline)
             for i, (entry_key, nodes) in enumerate(internal):
                 where = f"after {i} of {len(internal)} internal functions"
                 _check(deadline)

@@ -241,15 +241,22 @@ class _Builder:
     def resolve(self, v: object) -> object:
         return self.read_entry(v.node, v.d) if isinstance(v, Slot) else v
 
+    def _check(self, i: int) -> None:
+        if self.deadline is not None and i % 64 == 63 and time.monotonic() > self.deadline:
+            raise AnalysisLimitError("time budget")
+
     def build(self) -> FunctionSSA:
         for i, k in enumerate(self.nodes):
-            if self.deadline is not None and i % 64 == 63 and time.monotonic() > self.deadline:
-                raise AnalysisLimitError("time budget")
+            self._check(i)
             self.exec_node(k)
-        for k in self.nodes:
+        for i, k in enumerate(self.nodes):
+            self._check(i)
             for st in self.code[k].stmts:
                 st[2] = [self.resolve(a) for a in st[2]]
+        i = 0
         while self.pending:
+            i += 1
+            self._check(i)
             phi, key, d = self.pending.pop()
             ops = []
             if key == self.entry:
