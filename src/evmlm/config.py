@@ -128,6 +128,7 @@ class CompileConfig:
 
 #: TAC recognisers (see :mod:`evmlm.evm.recognisers`), each switchable through ``lift.recognisers``.
 LIFT_RECOGNISERS = ("args", "msg_sender", "mapping", "storage_vars", "events", "require", "panic", "calls")
+LIFT_POLICIES = ("labels", "labels-branch")  # CFG context policies (evmlm.evm.cfg); 1st: baseline
 
 
 @dataclass(frozen=True)
@@ -135,15 +136,19 @@ class LiftConfig:
     """Bytecode -> CFG -> TAC (see :mod:`evmlm.evm`)."""
 
     max_contexts_per_block: int = 64  # clones of one block (per return-address context) before merging
+    context_policy: str = "labels-branch"  # how CFG nodes are keyed (LIFT_POLICIES; docs/lifter.md)
     recognisers: tuple[str, ...] = LIFT_RECOGNISERS
-    max_nodes: int = 100_000  # CFG node budget per contract; beyond it the contract fails with a typed error
-    max_seconds: float = 60.0  # wall-clock budget per contract (s); beyond it the contract fails with a typed error
+    max_nodes: int = 100_000  # CFG node budget per contract; past it the lift is partial (recorded)
+    max_seconds: float = 1.5  # wall-clock budget per contract (s); past it the lift is partial
     internal_functions: bool = True  # also list internal functions (call/return pattern) as their own entries
     inline_internal: bool = True  # inline internal calls in each caller (false: CALLPRIVATE statements, the call form)
     workers: int = 2  # processes for the lift stage (one per core of the 2-core reference machine)
 
     def __post_init__(self) -> None:
         _require(self.max_contexts_per_block >= 1, "lift.max_contexts_per_block", "must be >= 1")
+        known = ", ".join(LIFT_POLICIES)
+        _require(self.context_policy in LIFT_POLICIES, "lift.context_policy",
+                 f"unknown policy {self.context_policy!r} (known: {known})")
         _require(self.max_nodes >= 1, "lift.max_nodes", "must be >= 1")
         _require(self.max_seconds > 0, "lift.max_seconds", "must be > 0 seconds")
         _require(self.workers >= 1, "lift.workers", "must be >= 1")

@@ -48,11 +48,13 @@ def test_lift_stage_writes_resumable_shards(tmp_path: Path) -> None:
     assert again["results_reused"] == len(shards) - 1 and again["lifted"] == 2
 
 
-def test_lift_stage_records_failures_and_goes_on(tmp_path: Path) -> None:
+def test_lift_stage_records_partial_lifts_past_the_budget(tmp_path: Path) -> None:
+    """A contract past its node budget is lifted partially and recorded as such, not dropped."""
     cfg = _config(tmp_path, **{"lift.max_nodes": 20})
     s = run_pipeline(cfg, until="lift")[-1]["summary"]
-    assert s["failures"] == 2 and s["lifted"] == 0
-    failures = [json.loads(line) for line in (cfg.run_dir / "lift" / "failures.jsonl").read_text().splitlines()]
-    assert {f["contract_name"] for f in failures} == {"Features", "Features7"}
-    assert all("AnalysisLimitError" in f["error"] and "lift.max_nodes" in f["error"] for f in failures)
-    assert list(iter_lifted(cfg.run_dir / "lift")) == []
+    assert s["failures"] == 0 and s["lifted"] == 2 and s["partial"] == 2
+    assert "2 partial (budget)" in s["line"]
+    got = {name: lc for _key, _path, name, lc in iter_lifted(cfg.run_dir / "lift")}
+    assert set(got) == {"Features", "Features7"}
+    assert all(lc.partial and "node budget (20)" in lc.partial and lc.n_nodes == 20 for lc in got.values())
+    assert json.loads((cfg.run_dir / "lift" / "summary.json").read_text())["partial"] == 2

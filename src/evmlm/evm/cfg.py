@@ -20,11 +20,14 @@ the same call site active twice), which would otherwise clone without end. A jum
 and reported, never dropped silently. A constant target that is not a JUMPDEST is an
 exceptional halt (``invalid_jumps``), as the EVM specifies (yellow paper §9.4.3).
 
-Errors: :class:`AnalysisLimitError` when the walk exceeds ``max_nodes`` nodes or its deadline.
+Budget: past ``max_nodes`` nodes or its deadline the walk stops and the CFG is *partial*
+(``partial`` names why; nodes whose successors were not explored are marked ``unexplored``):
+a recorded partial result, never a hang and never an exception.
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
 import time
 from collections import deque
@@ -32,6 +35,7 @@ from dataclasses import dataclass, field
 from itertools import product
 from typing import Iterable, Mapping, Union
 
+from evmlm.config import LIFT_POLICIES
 from evmlm.errors import EvmlmError
 from evmlm.evm.disasm import BasicBlock, Instruction, basic_blocks, disassemble
 
@@ -39,25 +43,18 @@ log = logging.getLogger(__name__)
 
 MAX_SET = 8
 MERGED_SET = 256  # merged (context-bound) nodes keep up to this many return addresses per slot
-MERGED = "*"
 MERGED_K = 2  # return addresses kept in the context of a merged node
-
-
-def is_merged(key: tuple) -> bool:
-    """Whether a node key is a merged (context-bound fallback) node."""
-    return bool(key[1]) and isinstance(key[1][0], str)
+PER_HEIGHT_FACTOR = 4  # labels-branch: per-height merged nodes of a block, x the context bound
+MAX_REPEAT = 3  # labels-branch: copies of one label in a context before it counts as recursion
+EXACT, KLIMITED, PER_BLOCK = 0, 1, 2  # NodeKey.tier
 WORD = (1 << 256) - 1
 SIGN = 1 << 255
 
 
 class AnalysisLimitError(EvmlmError, RuntimeError):
-    """The CFG walk exceeded its node budget (``lift.max_nodes``); raise it for bigger contracts."""
-
-
-def check_deadline(deadline: float) -> None:
-    """Raise :class:`AnalysisLimitError` when ``time.monotonic()`` is past ``deadline``."""
-    if time.monotonic() > deadline:
-        raise AnalysisLimitError("lifting exceeded its time budget; raise --lift.max_seconds or lower --lift.max_contexts_per_block")
+    """A lifting budget ran out. Raised inside the lifter (SSA construction past its deadline)
+    and caught by :func:`evmlm.evm.lift_contract`, which returns a partial result
+    (``LiftedContract.partial``) instead; kept public so that callers catching it still work."""
 
 
 class Label(int):
@@ -69,6 +66,16 @@ class Label(int):
         return f"L{int(self):#x}"
 
 
+class Refined(int):
+    """A constant the walk learnt from a branch (:func:`refine`), not from the code: used to
+    decide later branches; SSA does not print it as a constant (the TAC keeps the variable)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"R{int(self)}"
+
+
 @dataclass(frozen=True, slots=True)
 class Sym:
     """A dispatcher marker: kind in sel, seleq, selne, cdl0, cds, cdslt4, cdsge4, cdsz, cdsnz."""
@@ -78,7 +85,61 @@ class Sym:
 
 
 Value = Union[None, int, frozenset, Sym]
-NodeKey = tuple  # (pc, ctx): ctx a tuple of labels/None per stack slot, or ("*", height, top labels) when merged
+
+
+@dataclass(frozen=True, slots=True)
+class NodeKey:
+    """A CFG node: the basic block at offset ``pc`` (bytes) in a context.
+
+    ``tier`` says what the context is: ``EXACT`` (0): ``ctx`` holds, per entry stack slot
+    (bottom first), the :class:`Label` there or None, so ``height == len(ctx)``; ``KLIMITED``
+    (1, past the context bound): ``ctx`` holds ``(slot index, label)`` of the innermost
+    :data:`MERGED_K` labels (``labels-branch``: also ``(slot, None)`` for the outer ones) and
+    ``height`` the entry stack height; ``PER_BLOCK`` (2, past the bound again): one node for
+    the block and height (``ctx``: ``(slot, None)`` per label slot), or for any height
+    (``ctx == ()``, ``height == -1``).
+    ``cond`` (policy ``labels-branch``): the truth (0 or 1) of the entry slot that decides the
+    block's final JUMPI when the walk knows it, else None. Raises ValueError for an
+    inconsistent key.
+    """
+
+    pc: int
+    ctx: tuple = ()
+    height: int = 0
+    tier: int = EXACT
+    cond: int | None = None
+    _hash: int = field(init=False, repr=False, compare=False, default=0)
+
+    def __post_init__(self) -> None:
+        if self.tier == EXACT and self.height != len(self.ctx):
+            raise ValueError(
+                f"NodeKey {self.pc:#x}: exact context of {len(self.ctx)} slots, "
+                f"height {self.height}"
+            )
+        any_height_ok = self.tier == PER_BLOCK and not self.ctx
+        if self.tier not in (EXACT, KLIMITED, PER_BLOCK) or self.height < -1 or (
+            self.height == -1 and not any_height_ok
+        ):
+            raise ValueError(f"NodeKey {self.pc:#x}: bad tier {self.tier} / height {self.height}")
+        object.__setattr__(self, "_hash", hash(self._fields()))
+
+    def _fields(self) -> tuple:
+        return (self.pc, self.ctx, self.height, self.tier, self.cond)
+
+    def __hash__(self) -> int:  # keys live in many dicts and sets: hash once
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:  # the cached hash first: most keys differ there
+        if self is other:
+            return True
+        if type(other) is not NodeKey or self._hash != other._hash:
+            return False
+        return self._fields() == other._fields()
+
+    @property
+    def is_merged(self) -> bool:
+        """Whether this is a merged (context-bound fallback) node."""
+        return self.tier != EXACT
 
 
 def _signed(x: int) -> int:
@@ -251,6 +312,7 @@ class Node:
     succ: list = field(default_factory=list)
     unresolved: bool = False
     invalid_jump: bool = False
+    unexplored: bool = False  # a partial walk (budget) did not finish this node's successors
 
 
 @dataclass
@@ -263,8 +325,291 @@ class Dispatch:
     has_selector_check: bool = False
 
 
-def context_of(stack: tuple) -> tuple:
-    return tuple(v if type(v) is Label else None for v in stack)
+BOOLEAN_OPS = frozenset({"ISZERO", "EQ", "LT", "GT", "SLT", "SGT"})  # results are 0 or 1
+
+
+@dataclass(frozen=True, slots=True)
+class BranchShape:
+    """What a block's final JUMPI tests, from a local symbolic run of the block.
+
+    ``root``: the term the condition is ``ISZERO`` applied ``flips`` times to: ``("in", d)`` for
+    entry slot ``d`` (0 = top), ``("op", i, name)`` for the ``i``-th instruction's result;
+    ``boolean``: whether ``root`` is 0 or 1 (a comparison or ISZERO result); ``exit``: the terms
+    of the stack after the JUMPI (top last; slots below are the untouched entry slots
+    ``("in", consumed + j)``); ``steps``: per ISZERO in the chain, its term.
+    """
+
+    root: tuple
+    flips: int
+    boolean: bool
+    exit: tuple
+    consumed: int
+    steps: tuple
+
+
+def branch_shape(block: BasicBlock) -> BranchShape | None:
+    """The :class:`BranchShape` of a block ending in JUMPI, else None."""
+    if block.last.name != "JUMPI":
+        return None
+    st: list[tuple] = []
+    consumed = 0
+    made: dict[tuple, tuple] = {}  # ISZERO result term -> its operand term
+    for i, ins in enumerate(block.instructions):
+        op = ins.op
+        n = op.pops
+        while len(st) < n:
+            st.insert(0, ("in", consumed))
+            consumed += 1
+        if ins.arg is not None:
+            st.append(("const", i))
+        elif op.is_dup:
+            st.append(st[-n])
+        elif op.is_swap:
+            st[-1], st[-n] = st[-n], st[-1]
+        else:
+            args = st[len(st) - n :][::-1]
+            if n:
+                del st[len(st) - n :]
+            if ins.name == "JUMPI":
+                cond = args[1]
+                break
+            if op.pushes:
+                t = ("op", i, ins.name)
+                if ins.name == "ISZERO":
+                    made[t] = args[0]
+                st.append(t)
+    steps = []
+    while cond in made:
+        steps.append(cond)
+        cond = made[cond]
+    boolean = cond[0] == "op" and cond[2] in BOOLEAN_OPS
+    return BranchShape(cond, len(steps), boolean, tuple(st), consumed, tuple(steps))
+
+
+def refine(shape: BranchShape, stack: list[Value], taken: bool) -> list[Value]:
+    """The exit stack on one side of a JUMPI, with the slots the condition decides set.
+
+    ``cond = ISZERO^flips(root)``: on the side where ``root == 0`` every copy of ``root`` is 0
+    and every copy of ``ISZERO^j(root)`` is ``j % 2``; on the other side a boolean ``root``
+    is 1 and ``ISZERO^j(root)`` is ``1 - j % 2`` for ``j >= 1``. Sound: only values the branch
+    implies are written (the JUMPI semantics, yellow paper §9.4.3)."""
+    root_zero = (shape.flips % 2 == 1) == taken
+    vals: dict[tuple, int] = {}
+    if root_zero:
+        vals[shape.root] = Refined(0)
+    elif shape.boolean:
+        vals[shape.root] = Refined(1)
+    for j, t in enumerate(reversed(shape.steps), start=1):
+        vals[t] = Refined(j % 2 if root_zero else 1 - j % 2)
+    if not vals:
+        return stack
+    out = list(stack)
+    n = len(shape.exit)
+    for i, t in enumerate(shape.exit):
+        v = vals.get(t)
+        if v is not None:
+            out[len(out) - n + i] = v
+    return out
+
+
+class ContextPolicy:
+    """How the walk names the node of a block reached with a given abstract stack.
+
+    One object per walk (it counts contexts per block). :meth:`node_key` returns the
+    :class:`NodeKey` for block ``pc`` entered with ``stack`` and records context-bound
+    fallbacks in ``fallback_blocks``; ``refine_branches`` says whether the walk writes the
+    values a JUMPI condition implies into each side's stack (:func:`refine`); ``pc_order``
+    whether the worklist takes the lowest block offset first (code mostly flows forward, so
+    a node is mostly re-run after all its forward predecessors changed: on Optimism's
+    L1CrossDomainMessenger 27,600 instead of 42,400 block runs) or first in, first out.
+
+    ``labels`` (the baseline, the walk before policies existed): the context is the labels; past
+    ``max_contexts`` contexts of one block, a k-limited merged node (stack height and the
+    innermost :data:`MERGED_K` labels); past the bound again, one node per block. A context
+    holding one label twice (recursion) goes straight to the merged tiers.
+    """
+
+    name = "labels"
+    refine_branches = False
+    pc_order = False  # worklist: first in, first out (False) or lowest block offset first
+
+    def __init__(self, max_contexts: int) -> None:
+        self.max_contexts = max_contexts
+        self.contexts: dict[int, int] = {}
+        self.merged: dict[int, int] = {}
+        self.fallback_blocks: set[int] = set()
+        self.known: set[NodeKey] = set()
+
+    def exact(self, pc: int, stack: list[Value]) -> NodeKey:
+        """The exact-tier key: labels per slot."""
+        ctx = tuple([v if type(v) is Label else None for v in stack])
+        return NodeKey(pc, ctx, len(ctx))
+
+    def recursive(self, ctx: tuple) -> bool:
+        """Whether a context looks recursive: one label twice (the same call site active twice)."""
+        labels_in_ctx = [v for v in ctx if v is not None]
+        return len(labels_in_ctx) != len(set(labels_in_ctx))
+
+    def node_key(self, pc: int, stack: list[Value]) -> NodeKey:
+        key = self.exact(pc, stack)
+        if key in self.known:
+            return key
+        n = self.contexts.get(pc, 0)
+        recursive = self.recursive(key.ctx)
+        if n < self.max_contexts and not recursive:
+            self.contexts[pc] = n + 1
+            self.known.add(key)
+            return key
+        if pc not in self.fallback_blocks:
+            log.debug("block %#x: more than %d contexts; merging", pc, self.max_contexts)
+        self.fallback_blocks.add(pc)
+        mkey = self.merged_key(pc, stack)
+        if mkey not in self.known and self.merged.get(pc, 0) >= self.max_contexts:
+            mkey = self.last_key(pc, stack)
+        if mkey not in self.known:
+            self.merged[pc] = self.merged.get(pc, 0) + 1
+            self.known.add(mkey)
+        return mkey
+
+    def last_key(self, pc: int, stack: list[Value]) -> NodeKey:
+        """Last tier: one node per block for any height (stacks joined from the top, truncated
+        to the shortest), so recursion that grows the stack converges."""
+        return NodeKey(pc, (), -1, PER_BLOCK)
+
+
+    def merged_key(self, pc: int, stack: list[Value]) -> NodeKey:
+        """The k-limited key: the innermost :data:`MERGED_K` return addresses (and the height);
+        the outer ones are forgotten (they join into sets of JUMPDESTs)."""
+        labels = tuple((i, int(v)) for i, v in enumerate(stack) if type(v) is Label)[-MERGED_K:]
+        return NodeKey(pc, labels, len(stack), KLIMITED)
+
+
+class BranchPolicy(ContextPolicy):
+    """``labels-branch``: the ``labels`` contexts, plus branch refinement and the truth of the
+    entry slot that decides the block's JUMPI (when the block tests one) in the key.
+
+    The worklist takes the lowest block offset first. A JUMPI's two sides get the values its
+    condition implies (:func:`refine`: after
+    ``success ISZERO DUP1 ISZERO JUMPI`` the copy is 0 on the taken side), and a block that
+    tests an entry slot gets one node per truth value of that slot, so a flag set on one path
+    and tested after a merge point (solc's try/catch, via-IR's ``if success``) keeps its
+    correlation instead of opening an infeasible path whose stack has another height (whose
+    return jump then reads data as its target: an unresolved jump).
+    """
+
+    name = "labels-branch"
+    refine_branches = True
+    pc_order = True
+
+    def __init__(
+        self,
+        max_contexts: int,
+        blocks: dict[int, BasicBlock],
+        jumpdests: frozenset[int] = frozenset(),
+    ) -> None:
+        super().__init__(max_contexts)
+        self.blocks = blocks
+        self.jumpdests = jumpdests
+        self._shapes: dict[int, BranchShape | None] = {}
+        self._per_height: dict[int, int] = {}
+
+    def recursive(self, ctx: tuple) -> bool:
+        """One label more than :data:`MAX_REPEAT` times. solc's optimiser shares return tails
+        (``JUMPDEST SWAP1 POP SWAP1 JUMP``) between call sites, so nested calls can hold one
+        return address twice without recursion; true recursion adds a copy per level and is
+        caught here or by the context bound."""
+        seen: dict[int, int] = {}
+        for v in ctx:
+            if v is not None:
+                seen[v] = seen.get(v, 0) + 1
+                if seen[v] > MAX_REPEAT:
+                    return True
+        return False
+
+    def merged_key(self, pc: int, stack: list[Value]) -> NodeKey:
+        """The k-limited key keeps where every label is (``(slot, None)`` for the outer ones):
+        contexts merged into one node hold return addresses in the same slots, so a slot's
+        labels join into a set of JUMPDESTs and never with data (which would make the return
+        jump through that slot unresolved)."""
+        slots = self._label_slots(stack)
+        inner = len(slots) - MERGED_K
+        ctx = tuple(
+            (i, int(stack[i]) if j >= inner and type(stack[i]) is Label else None)
+            for j, i in enumerate(slots)
+        )
+        return NodeKey(pc, ctx, len(stack), KLIMITED)
+
+    def shape(self, pc: int) -> BranchShape | None:
+        """:func:`branch_shape` of block ``pc``, computed once."""
+        if pc not in self._shapes:
+            self._shapes[pc] = branch_shape(self.blocks[pc]) if pc in self.blocks else None
+        return self._shapes[pc]
+
+    def last_key(self, pc: int, stack: list[Value]) -> NodeKey:
+        """Past the k-limited bound: one node per block, stack height, label positions and
+        the innermost label's value (a helper called from many sites of many contexts keeps
+        its own return address and keeps return-address slots apart from data); past
+        :data:`PER_HEIGHT_FACTOR` x :attr:`max_contexts` such nodes, one per block for any
+        height (the baseline's last tier: recursion that grows the stack converges)."""
+        slots = self._label_slots(stack)
+        last = len(slots) - 1
+        ctx = tuple(
+            (i, int(stack[i]) if j == last and type(stack[i]) is Label else None)
+            for j, i in enumerate(slots)
+        )
+        key = NodeKey(pc, ctx, len(stack), PER_BLOCK)
+        if key in self.known:
+            return key
+        n = self._per_height.get(pc, 0)
+        if n >= PER_HEIGHT_FACTOR * self.max_contexts:
+            return NodeKey(pc, (), -1, PER_BLOCK)
+        self._per_height[pc] = n + 1
+        return key
+
+    def _label_slots(self, stack: list[Value]) -> list[int]:
+        jd = self.jumpdests
+        return [
+            i
+            for i, v in enumerate(stack)
+            if type(v) is Label or type(v) is frozenset and v and v <= jd
+        ]
+
+    def tested_slot(self, pc: int) -> int | None:
+        """Entry slot depth (0 = top) whose truth decides block ``pc``'s JUMPI, or None."""
+        shape = self.shape(pc)
+        root = shape.root if shape is not None else None
+        return root[1] if root is not None and root[0] == "in" else None
+
+    def exact(self, pc: int, stack: list[Value]) -> NodeKey:
+        key = super().exact(pc, stack)
+        d = self.tested_slot(pc)
+        if d is None or d >= len(stack):
+            return key
+        v = stack[-1 - d]
+        if isinstance(v, frozenset):
+            truth = 1 if 0 not in v else (0 if v == {0} else None)
+        elif isinstance(v, int):
+            truth = int(v != 0)
+        else:
+            truth = None
+        return key if truth is None else NodeKey(pc, key.ctx, key.height, EXACT, truth)
+
+
+POLICIES = LIFT_POLICIES  # names for lift.context_policy; the first is the baseline
+
+
+def make_policy(
+    name: str,
+    max_contexts: int,
+    blocks: dict[int, BasicBlock],
+    jumpdests: frozenset[int] = frozenset(),
+) -> ContextPolicy:
+    """A fresh :class:`ContextPolicy` by name (one of :data:`POLICIES`); ValueError otherwise."""
+    if name == "labels":
+        return ContextPolicy(max_contexts)
+    if name == "labels-branch":
+        return BranchPolicy(max_contexts, blocks, jumpdests)
+    raise ValueError(f"unknown context policy {name!r} (known: {', '.join(POLICIES)})")
 
 
 class ContractCFG:
@@ -278,7 +623,17 @@ class ContractCFG:
     :func:`evmlm.evm.vyper.read_tables`) is used only where the abstract target is unknown.
     """
 
-    def __init__(self, code: bytes, *, max_contexts_per_block: int = 64, max_nodes: int = 100_000, full_size: int | None = None, deadline: float | None = None, jump_tables: Mapping[int, frozenset[int]] | None = None) -> None:
+    def __init__(
+        self,
+        code: bytes,
+        *,
+        max_contexts_per_block: int = 64,
+        max_nodes: int = 100_000,
+        full_size: int | None = None,
+        deadline: float | None = None,
+        policy: str = "labels-branch",
+        jump_tables: Mapping[int, frozenset[int]] | None = None,
+    ) -> None:
         self.code = code
         # jump site -> targets read from a table in the code (Vyper's selector tables,
         # evmlm.evm.vyper), used where the abstract stack leaves a target unknown
@@ -291,10 +646,9 @@ class ContractCFG:
         self.max_nodes = max_nodes
         self.deadline = deadline  # time.monotonic() value past which the walk stops
         self.nodes: dict[NodeKey, Node] = {}
-        self.contexts: dict[int, int] = {}
-        self.merged: dict[int, int] = {}
+        self.policy = make_policy(policy, max_contexts_per_block, self.blocks, self.jumpdests)
+        self.fallback_blocks = self.policy.fallback_blocks
         self.dispatch = Dispatch()
-        self.fallback_blocks: set[int] = set()
         self.unresolved_jumps: set[int] = set()
         self.invalid_jumps: set[int] = set()
         self._walk()
@@ -348,32 +702,6 @@ class ContractCFG:
                 return None, None, None
         return st, target, cond
 
-    def _node_for(self, pc: int, stack: list[Value]) -> tuple[NodeKey, tuple]:
-        ctx = context_of(tuple(stack))
-        key = (pc, ctx)
-        if key in self.nodes:
-            return key, tuple(stack)
-        n = self.contexts.get(pc, 0)
-        labels_in_ctx = [v for v in ctx if v is not None]
-        recursive = len(labels_in_ctx) != len(set(labels_in_ctx))  # one call site active twice
-        if n >= self.max_contexts or recursive:
-            if pc not in self.fallback_blocks:
-                log.debug("block %#x: more than %d contexts; merging further contexts", pc, self.max_contexts)
-            self.fallback_blocks.add(pc)
-            # k-limited context: keep the innermost MERGED_K return addresses (and the height),
-            # forget the outer ones (they join into sets of JUMPDESTs).
-            labels = [(i, int(v)) for i, v in enumerate(stack) if type(v) is Label][-MERGED_K:]
-            mkey = (pc, (MERGED, len(stack), tuple(labels)))
-            if mkey not in self.nodes and self.merged.get(pc, 0) >= self.max_contexts:
-                # last tier: one node per block for any height (stacks joined from the top,
-                # truncated to the shortest), so recursion that grows the stack converges
-                mkey = (pc, (MERGED, -1, ()))
-            if mkey not in self.nodes:
-                self.merged[pc] = self.merged.get(pc, 0) + 1
-            return mkey, tuple(stack)
-        self.contexts[pc] = n + 1
-        return key, tuple(stack)
-
     def _targets(self, ins: Instruction, target: Value, node: Node) -> list[int]:
         vals = _as_set(target)
         if vals is None and ins.pc in self.jump_tables:
@@ -389,28 +717,34 @@ class ContractCFG:
         return good
 
     def _walk(self) -> None:
+        self.start: NodeKey | None = None
+        self.partial: str | None = None
         if 0 not in self.blocks:
             return
-        start = (0, ())
+        start = self.start = self.policy.node_key(0, [])
         self.nodes[start] = Node(start, self.blocks[0], ())
-        self.contexts[0] = 1
-        work = deque([start])
+        work: list = [(0, 0, start)]  # (priority, arrival, key): a heap
+        seq = 0
+        pc_order = self.policy.pc_order
         queued = {start}
         steps = 0
         while work:
             steps += 1
-            if self.deadline is not None and steps % 512 == 0:
-                check_deadline(self.deadline)
-            key = work.popleft()
+            if self.deadline is not None and steps % 256 == 0 and time.monotonic() > self.deadline:
+                left = len(work)
+                self.partial = f"the CFG walk's time budget ran out ({left} nodes left unexplored)"
+                break
+            key = heapq.heappop(work)[2]
             queued.discard(key)
             node = self.nodes[key]
             block = node.block
-            exit_stack, target, cond = self.run_block(block, node.entry, lenient=is_merged(key))
+            exit_stack, target, cond = self.run_block(block, node.entry, lenient=key.is_merged)
             node.succ = []
             if exit_stack is None:
                 continue
             last = block.last
             nexts: list[int] = []
+            two_sided = False  # a JUMPI with an unknown condition: refine each side's stack
             if last.name == "JUMP":
                 nexts = self._targets(last, target, node)
             elif last.name == "JUMPI":
@@ -418,18 +752,31 @@ class ContractCFG:
                 if isinstance(cond, int) and not isinstance(cond, bool):
                     nexts = self._targets(last, target, node) if cond else ([fall] if fall in self.blocks else [])
                 else:
-                    nexts = self._targets(last, target, node) + ([fall] if fall in self.blocks else [])
+                    nexts = self._targets(last, target, node)
+                    two_sided = fall in self.blocks and fall not in nexts
+                    nexts += [fall] if fall in self.blocks else []
             elif last.name not in ("STOP", "RETURN", "REVERT", "INVALID", "SELFDESTRUCT"):
                 if block.end in self.blocks:
                     nexts = [block.end]
-            for pc in nexts:
-                skey, sstack = self._node_for(pc, exit_stack)
+            fall_stack = exit_stack
+            if two_sided and self.policy.refine_branches and not isinstance(cond, Sym):
+                shape = self.policy.shape(block.start)  # type: ignore[attr-defined]
+                if shape is not None:
+                    fall_stack = refine(shape, exit_stack, taken=False)
+                    exit_stack = refine(shape, exit_stack, taken=True)
+            for i, pc in enumerate(nexts):
+                st = fall_stack if two_sided and i == len(nexts) - 1 else exit_stack
+                skey, sstack = self.policy.node_key(pc, st), tuple(st)
                 old = self.nodes.get(skey)
                 if old is None:
                     if len(self.nodes) >= self.max_nodes:
-                        raise AnalysisLimitError(f"CFG walk exceeded {self.max_nodes} nodes; raise --lift.max_nodes or lower --lift.max_contexts_per_block")
+                        self.partial = f"node budget ({self.max_nodes}) ran out in the CFG walk"
+                        node.unexplored = True
+                        continue
                     self.nodes[skey] = Node(skey, self.blocks[pc], sstack)
                     changed = True
+                elif old.entry == sstack:
+                    changed = False
                 else:
                     new = self._join_stacks(old.entry, sstack, self.jumpdests)
                     changed = new != old.entry
@@ -438,22 +785,26 @@ class ContractCFG:
                 if skey not in node.succ:
                     node.succ.append(skey)
                 if changed and skey not in queued:
-                    work.append(skey)
+                    seq += 1
+                    heapq.heappush(work, (skey.pc if pc_order else 0, seq, skey))
                     queued.add(skey)
             if last.name == "JUMPI" and isinstance(cond, Sym):
                 self._read_dispatch(cond, node, last, block.end)
+        self.block_runs = steps  # block executions (a node re-runs when its entry changes)
+        for _, _, k in work:
+            self.nodes[k].unexplored = True
 
     @staticmethod
     def _join_stacks(a: tuple, b: tuple, jumpdests: frozenset[int]) -> tuple:
         if len(a) != len(b):
             n = min(len(a), len(b))
             a, b = a[len(a) - n :], b[len(b) - n :]
-        return tuple(join(x, y, jumpdests) for x, y in zip(a, b))
+        return tuple([x if x is y else join(x, y, jumpdests) for x, y in zip(a, b)])
 
     def _read_dispatch(self, cond: Sym, node: Node, last: Instruction, fall: int) -> None:
         d = self.dispatch
-        by_pc = {k[0]: k for k in node.succ}
-        tgt_keys = [k for k in node.succ if k[0] != fall]
+        by_pc = {k.pc: k for k in node.succ}
+        tgt_keys = [k for k in node.succ if k.pc != fall]
         tgt = tgt_keys[0] if len(tgt_keys) == 1 else None
         ft = by_pc.get(fall)
         if cond.kind == "seleq" and tgt is not None:

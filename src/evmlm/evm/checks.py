@@ -55,6 +55,9 @@ class Contract:
         return {f"{selector_of(signature_of(e)):#010x}": signature_of(e) for e in self.abi if e.get("type", "function") == "function"}
 
 
+#: Time budget (s) of the lifts the checks make: they measure the analysis, not the default
+#: ``lift.max_seconds`` cut on a loaded machine (docs/lifter.md, "Time budget").
+CHECK_SECONDS = 120.0
 MAX_CODE_SIZE = 24_576  # EIP-170: larger runtime code cannot be deployed (Foundry scripts/tests)
 
 
@@ -111,6 +114,40 @@ def iter_compiled(compile_dir: str | Path, *, limit: int | None = None) -> Itera
                 return
 
 
+def synthetic_dispatcher(n_selectors: int, *, seed: int = 0) -> tuple[bytes, list[int]]:
+    """Runtime bytecode of a solc-style *linear* dispatcher over ``n_selectors`` selectors.
+
+    ``PUSH1 0x80 PUSH1 0x40 MSTORE``, ``calldatasize < 4`` -> fallback (revert), the selector
+    ``shr(224, calldataload(0))``, then per selector ``DUP1 PUSH4 sel EQ PUSH3 body JUMPI``
+    (12 bytes), then one ``JUMPDEST STOP`` body per selector: 20,000 selectors give 280 KB (no
+    compiler accepts a contract that large; it is the shape of the time check in
+    docs/lifter.md). Selectors are the first 4 bytes of SHA-256 of ``f"{seed}:{i}"``, distinct
+    and sorted. Returns (code, selectors). Raises ValueError for ``n_selectors < 1``.
+    """
+    import hashlib
+
+    if n_selectors < 1:
+        raise ValueError(f"n_selectors must be >= 1, not {n_selectors}")
+    sels: set[int] = set()
+    i = 0
+    while len(sels) < n_selectors:
+        sels.add(int.from_bytes(hashlib.sha256(f"{seed}:{i}".encode()).digest()[:4], "big"))
+        i += 1
+    ordered = sorted(sels)
+    head = 5 + 9 + 6
+    fallback = head + 12 * len(ordered)
+    code = bytearray(bytes.fromhex("6080604052"))
+    code += bytes([0x60, 4, 0x36, 0x10, 0x62]) + fallback.to_bytes(3, "big") + bytes([0x57])
+    code += bytes([0x60, 0, 0x35, 0x60, 0xE0, 0x1C])
+    for k, sel in enumerate(ordered):
+        body = fallback + 5 + 2 * k
+        code += bytes([0x80, 0x63]) + sel.to_bytes(4, "big")  # DUP1 PUSH4 sel
+        code += bytes([0x14, 0x62]) + body.to_bytes(3, "big") + bytes([0x57])  # EQ PUSH3 body JUMPI
+    code += bytes([0x5B, 0x60, 0, 0x80, 0xFD])  # fallback: JUMPDEST PUSH1 0 DUP1 REVERT
+    code += bytes([0x5B, 0x00]) * len(ordered)
+    return bytes(code), ordered
+
+
 # -- selector recovery ---------------------------------------------------------------------------
 
 
@@ -147,12 +184,15 @@ class SelectorReport:
 def selector_recovery(contracts: Iterable[Contract], *, progress: bool = False) -> SelectorReport:
     """Recover each contract's selectors *without* its ABI (the CFG walk of :func:`lift_contract`,
     :func:`recover_selectors`) and compare them with the compiler's / the ABI's."""
+    from evmlm.config import LiftConfig
+
     rep = SelectorReport()
     for c in tqdm(list(contracts), desc="selectors", unit="contract", disable=not progress):
         want = c.expected_selectors()
         t0 = time.perf_counter()
         try:
-            got = set(recover_selectors(c.runtime, what=c.name))
+            budget = LiftConfig(max_seconds=CHECK_SECONDS)
+            got = set(recover_selectors(c.runtime, what=c.name, config=budget))
         except Exception as e:  # a failure is a miss of every selector, recorded
             rep.failures.append((c.name, f"{type(e).__name__}: {e}"))
             got = set()
@@ -303,8 +343,15 @@ def check_contract(c: Contract, *, calls_per_function: int, rng: random.Random, 
     """Check every public function of ``c`` with ABI-typed random calls; returns functions checked."""
     import eth_abi
 
+    from evmlm.config import LiftConfig
+
     code = load_bytecode(c.runtime, what=c.name)
-    lc = lifted or lift_contract(code, abi=c.abi, what=c.name)
+    lc = lifted or lift_contract(
+        code, abi=c.abi, what=c.name, config=LiftConfig(max_seconds=CHECK_SECONDS)
+    )
+    if lc.partial:  # a budget cut, not the analysis, would be measured: say so, check nothing
+        rep.skipped.append((c.name, f"partial lift: {lc.partial}"))
+        return 0
     block_of = _block_index(code)
     tracer = tracer or _Tracer()
     addr = "0x" + "c0" * 20

@@ -15,10 +15,11 @@ continuation, so a caller's TAC shows ``CALLPRIVATE(0x<entry>, args…)`` instea
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from dataclasses import dataclass
 
-from evmlm.evm.cfg import ContractCFG, NodeKey
+from evmlm.evm.cfg import AnalysisLimitError, ContractCFG, NodeKey
 from evmlm.evm.disasm import BasicBlock
 
 
@@ -74,33 +75,43 @@ def _analyse(cfg: ContractCFG) -> tuple[dict[int, tuple[object, list[int]]], dic
         if block.last.name == "JUMP":
             local[pc] = _local_jump(block, cfg.jumpdests)
     for key, node in cfg.nodes.items():
-        origin = local.get(key[0], (None, []))[0]
+        origin = local.get(key.pc, (None, []))[0]
         if isinstance(origin, tuple) and origin[0] == "in":
-            returns.update(s[0] for s in node.succ)
+            returns.update(s.pc for s in node.succ)
     calls: dict[NodeKey, tuple[NodeKey, int]] = {}
     for key, node in cfg.nodes.items():
-        origin, pushed = local.get(key[0], (None, []))
+        origin, pushed = local.get(key.pc, (None, []))
         if not (isinstance(origin, tuple) and origin[0] == "push"):
             continue
         ret = next((r for r in reversed(pushed) if r in returns and r != origin[1]), None)
         if ret is None:
             continue
         for s in node.succ:
-            if s[0] == origin[1]:
+            if s.pc == origin[1]:
                 calls[key] = (s, ret)
     cfg.__dict__["_internal"] = (local, calls)
     return local, calls
 
 
-def find_internal_functions(cfg: ContractCFG) -> list[tuple[NodeKey, list[NodeKey]]]:
-    """Internal functions as (entry node, body nodes), one per entry offset, sorted by offset."""
+def find_internal_functions(
+    cfg: ContractCFG, deadline: float | None = None
+) -> list[tuple[NodeKey, list[NodeKey]]]:
+    """Internal functions as (entry node, body nodes), one per entry offset, sorted by offset.
+
+    Raises :class:`~evmlm.evm.cfg.AnalysisLimitError` past ``deadline`` (``time.monotonic()``).
+    """
     local, calls = _analyse(cfg)
     sites: dict[int, tuple[NodeKey, int]] = {}
     for key in cfg.nodes:
         if key in calls:
             callee, ret = calls[key]
-            sites.setdefault(callee[0], (callee, ret))
-    return [(sites[e][0], _body(cfg, sites[e][0], sites[e][1], local)) for e in sorted(sites)]
+            sites.setdefault(callee.pc, (callee, ret))
+    out = []
+    for e in sorted(sites):
+        if deadline is not None and time.monotonic() > deadline:
+            raise AnalysisLimitError("time budget")
+        out.append((sites[e][0], _body(cfg, sites[e][0], sites[e][1], local)))
+    return out
 
 
 def call_sites(cfg: ContractCFG) -> dict[NodeKey, CallSite]:
@@ -117,9 +128,9 @@ def call_sites(cfg: ContractCFG) -> dict[NodeKey, CallSite]:
 def _continuations(cfg: ContractCFG, start: NodeKey, ret: int, local: dict[int, tuple[object, list[int]]]) -> list[NodeKey]:
     out: list[NodeKey] = []
     for k in _body(cfg, start, ret, local):
-        origin = local.get(k[0], (None, []))[0]
+        origin = local.get(k.pc, (None, []))[0]
         if isinstance(origin, tuple) and origin[0] == "in":
-            out.extend(s for s in cfg.nodes[k].succ if s[0] == ret and s not in out)
+            out.extend(s for s in cfg.nodes[k].succ if s.pc == ret and s not in out)
     return out
 
 
@@ -129,10 +140,10 @@ def _body(cfg: ContractCFG, start: NodeKey, ret: int, local: dict[int, tuple[obj
     q = deque([start])
     while q:
         k = q.popleft()
-        origin = local.get(k[0], (None, []))[0]
+        origin = local.get(k.pc, (None, []))[0]
         is_return = isinstance(origin, tuple) and origin[0] == "in"
         for s in cfg.nodes[k].succ:
-            if is_return and s[0] == ret:
+            if is_return and s.pc == ret:
                 continue
             if s not in seen:
                 seen.add(s)

@@ -21,7 +21,7 @@ from typing import Any, Mapping, Sequence
 
 from evmlm.evm import tac
 from evmlm.evm.abi import COMMON_FUNCTIONS, AbiInfo
-from evmlm.evm.cfg import ContractCFG, NodeKey, check_deadline
+from evmlm.evm.cfg import AnalysisLimitError, ContractCFG, NodeKey
 from evmlm.evm.disasm import BytecodeError, load_bytecode, split_metadata
 from evmlm.evm.opcodes import HALTS, STATE_CHANGING
 from evmlm.evm.ssa import build_ssa, to_tac
@@ -80,7 +80,10 @@ class LiftedContract:
     that hit ``max_contexts_per_block`` and were merged; ``invalid_jumps``: jump sites with a
     constant non-JUMPDEST target (exceptional halts); sizes are in bytes; ``dialect``: the
     compiler family the code looks like (``solidity`` / ``vyper``); ``notes``: recognisers
-    that do not apply to it.
+    that do not apply to it. ``partial``: None for a complete lift, else one line saying which
+    budget ran out where (``lift.max_seconds``, ``lift.max_nodes``): the functions listed are
+    then those lifted before it, their bodies possibly cut at unexplored nodes. ``seconds``:
+    wall-clock time of the lift.
     """
 
     functions: list[LiftedFunction]
@@ -92,6 +95,8 @@ class LiftedContract:
     invalid_jumps: int
     dialect: str = "solidity"  # "vyper" for Vyper's code (evmlm.evm.vyper.dialect)
     notes: tuple[str, ...] = ()  # recognisers that do not apply to this dialect, and why
+    partial: str | None = None
+    seconds: float = 0.0
 
     def function(self, selector: str) -> LiftedFunction | None:
         sel = selector.lower() if selector.startswith("0x") else "0x" + selector.lower()
@@ -114,8 +119,22 @@ class LiftedContract:
         return cls(**d)
 
 
-def _evmole_info(code: bytes) -> dict[int, tuple[str | None, str | None]]:
-    """selector -> (argument types, state mutability) from evmole; {} when evmole fails."""
+#: evmole's argument / mutability analysis grows quadratically with the selector count (linear
+#: dispatcher, measured on the 2-core machine: 0.13 s at 250 selectors, 1.7 s at 1,000, so
+#: ~12 min at 20,000); past this many selectors the lifter does without it (no argument types,
+#: payable from the CALLVALUE guard). Real contracts stay far below (the default corpus' largest
+#: has ~200).
+EVMOLE_MAX_SELECTORS = 300
+#: Share of ``lift.max_seconds`` the CFG walk may use; the rest is left to lift the functions
+#: it found (a walk cut by the budget still yields functions).
+WALK_SHARE = 0.6
+
+
+def _evmole_info(code: bytes, n_selectors: int) -> dict[int, tuple[str | None, str | None]]:
+    """selector -> (argument types, state mutability) from evmole; {} when evmole fails or the
+    dispatcher has more than :data:`EVMOLE_MAX_SELECTORS` selectors."""
+    if n_selectors > EVMOLE_MAX_SELECTORS:
+        return {}
     try:
         import evmole
 
@@ -164,25 +183,48 @@ def _body(cfg: ContractCFG, entry: NodeKey, stop: Sequence[NodeKey] = (), calls:
     return order
 
 
-def _make_function(cfg: ContractCFG, kind: str, entry: NodeKey, nodes: list[NodeKey], selector: int | None, signature: str | None, payable: bool, recognise: Any, calls: Mapping[NodeKey, Any] | None = None) -> LiftedFunction:
+def _check(deadline: float) -> None:
+    """Raise :class:`AnalysisLimitError` past ``deadline`` (a ``time.monotonic()`` value)."""
+    if time.monotonic() > deadline:
+        raise AnalysisLimitError("time budget")
+
+
+def _make_function(
+    cfg: ContractCFG,
+    kind: str,
+    entry: NodeKey,
+    nodes: list[NodeKey],
+    selector: int | None,
+    signature: str | None,
+    payable: bool,
+    recognise: Any,
+    calls: Mapping[NodeKey, Any] | None = None,
+    deadline: float | None = None,
+) -> LiftedFunction:
+    """One function's TAC; raises :class:`AnalysisLimitError` past ``deadline``."""
     inside = set(nodes)
-    ssa = build_ssa(cfg, entry, nodes, {k: v for k, v in (calls or {}).items() if k in inside})
-    name = f"{selector:#010x}" if selector is not None else (f"internal_{entry[0]:#x}" if kind == "internal" else kind)
+    ssa = build_ssa(cfg, entry, nodes, {k: v for k, v in (calls or {}).items() if k in inside}, deadline)
+    internal_name = f"internal_{entry.pc:#x}" if kind == "internal" else kind
+    name = f"{selector:#010x}" if selector is not None else internal_name
     effect_nodes = cfg.reachable(entry) if calls else nodes  # the call form hides callees' effects
     ops = {i.name for k in effect_nodes for i in cfg.nodes[k].block.instructions}
     view_like = not (ops & STATE_CHANGING)
     flags = tuple(f for f, on in (("payable", payable), ("view", view_like)) if on)
+    if deadline is not None:
+        _check(deadline)
     f = to_tac(ssa, name, signature, flags)
     if recognise is not None:
+        if deadline is not None:
+            _check(deadline)
         f = recognise(f)
     text = tac.print_function(f)
     n_edges = sum(len(v) for v in ssa.succ.values())
-    blocks = tuple(sorted({k[0] for k in nodes}))
-    edges = tuple(sorted({(k[0], s[0]) for k in nodes for s in ssa.succ[k]}))
+    blocks = tuple(sorted({k.pc for k in nodes}))
+    edges = tuple(sorted({(k.pc, s.pc) for k in nodes for s in ssa.succ[k]}))
     return LiftedFunction(
         selector=f"{selector:#010x}" if selector is not None else None,
         kind=kind,
-        entry=entry[0],
+        entry=entry.pc,
         signature=signature,
         tac=text,
         n_blocks=len(nodes),
@@ -202,7 +244,15 @@ def _walk(exe: bytes, cfg_: Any, full_size: int, deadline: float) -> tuple[Contr
     from evmlm.evm import vyper
 
     tables = vyper.read_tables(exe)
-    cfg = ContractCFG(exe, max_contexts_per_block=cfg_.max_contexts_per_block, max_nodes=cfg_.max_nodes, full_size=full_size, deadline=deadline, jump_tables=tables.jump_tables)
+    cfg = ContractCFG(
+        exe,
+        max_contexts_per_block=cfg_.max_contexts_per_block,
+        max_nodes=cfg_.max_nodes,
+        full_size=full_size,
+        deadline=deadline,
+        policy=cfg_.context_policy,
+        jump_tables=tables.jump_tables,
+    )
     vyper.apply_to_cfg(cfg, tables)
     return cfg, tables
 
@@ -221,9 +271,9 @@ def lift_contract(
     :func:`evmlm.evm.disasm.load_bytecode`). ``abi`` gives signatures, event and error names;
     ``storage_layout`` (solc's ``storageLayout``) names state variables; ``config`` is a
     :class:`evmlm.config.LiftConfig` (recognisers, context bound, node budget).
-    Raises :class:`~evmlm.evm.disasm.BytecodeError` for bad input and
-    :class:`~evmlm.evm.cfg.AnalysisLimitError` when the node or time budget
-    (``max_nodes``, ``max_seconds``) is exceeded.
+    Raises :class:`~evmlm.evm.disasm.BytecodeError` for bad input. Past the node or time
+    budget (``max_nodes``, ``max_seconds``) it returns what it has, marked
+    :attr:`LiftedContract.partial` (docs/lifter.md, "Time budget").
     """
     from evmlm.config import LiftConfig
     from evmlm.evm.internal import find_internal_functions
@@ -233,9 +283,11 @@ def lift_contract(
     code = load_bytecode(bytecode, what=what)
     exe, meta = split_metadata(code)
     info = AbiInfo.from_abi(abi, what=f"{what} abi")
-    deadline = time.monotonic() + cfg_.max_seconds
-    cfg, tables = _walk(exe, cfg_, len(code), deadline)
-    moles = _evmole_info(code) if not info.given else {}
+    t0 = time.monotonic()
+    deadline = t0 + cfg_.max_seconds
+    walk_deadline = t0 + WALK_SHARE * cfg_.max_seconds
+    cfg, tables = _walk(exe, cfg_, len(code), walk_deadline)
+    moles = _evmole_info(code, len(cfg.dispatch.selectors)) if not info.given else {}
     from evmlm.evm.vyper import dialect
 
     rec = Recognisers(cfg_.recognisers, info, storage_layout, moles, code, dialect=dialect(exe))
@@ -247,45 +299,77 @@ def lift_contract(
 
         calls = call_sites(cfg)
     funcs: list[LiftedFunction] = []
-    entries = set(d.selectors.values())
-    for sel in sorted(d.selectors):
-        check_deadline(deadline)
-        key = d.selectors[sel]
-        nodes = _body(cfg, key, calls=calls)
-        if sel in info.functions:
-            sig, mut = info.functions[sel]
-            payable = mut == "payable"
-        else:
-            sig = COMMON_FUNCTIONS.get(sel) if not info.given else None
-            args, mut = moles.get(sel, (None, None))
-            if vy:  # evmole reads unoptimised Vyper functions as payable; dense tables check value
-                payable = tables.payable.get(sel, not _has_callvalue_guard(cfg, nodes))
+    where = ""
+    try:
+        entries = set(d.selectors.values())
+        for i, sel in enumerate(sorted(d.selectors)):
+            where = f"after {i} of {len(d.selectors)} public functions"
+            _check(deadline)
+            key = d.selectors[sel]
+            nodes = _body(cfg, key, calls=calls)
+            if sel in info.functions:
+                sig, mut = info.functions[sel]
+                payable = mut == "payable"
             else:
-                payable = (mut == "payable") if mut else not _has_callvalue_guard(cfg, nodes)
-        funcs.append(_make_function(cfg, "public", key, nodes, sel, sig, payable, rec.for_function(sel, sig), calls))
-    fb_key = d.fallback if d.has_selector_check else (d.fallback or ((0, ()) if (0, ()) in cfg.nodes else None))
-    if d.receive is not None:
-        nodes = _body(cfg, d.receive, stop=entries, calls=calls)
-        if info.receive or _exits_ok(cfg, nodes):
-            funcs.append(_make_function(cfg, "receive", d.receive, nodes, None, "receive()", True, rec.for_function(None, None), calls))
-    if fb_key is not None:
-        stop = entries | ({d.receive} if d.receive else set())
-        nodes = _body(cfg, fb_key, stop=stop, calls=calls)
-        # The bytecode decides: an ABI without a fallback entry (or an empty ABI) does not hide
-        # a fallback that does something; an ABI entry adds one that only reverts.
-        if info.fallback is not None or _exits_ok(cfg, nodes):
-            if info.fallback is not None:
-                payable = info.fallback == "payable"
-            else:
-                payable = not _has_callvalue_guard(cfg, nodes)
-            funcs.append(_make_function(cfg, "fallback", fb_key, nodes, None, "fallback()", payable, rec.for_function(None, None), calls))
-    if cfg_.internal_functions:
-        for entry_key, nodes in find_internal_functions(cfg):
-            check_deadline(deadline)
-            if calls is not None:
-                keep = set(nodes)
-                nodes = [n for n in _body(cfg, entry_key, calls=calls) if n in keep]
-            funcs.append(_make_function(cfg, "internal", entry_key, nodes, None, None, False, rec.for_function(None, None), calls))
+                sig = COMMON_FUNCTIONS.get(sel) if not info.given else None
+                _args, mut = moles.get(sel, (None, None))
+                if vy:  # evmole reads unoptimised Vyper functions as payable; tables check value
+                    payable = tables.payable.get(sel, not _has_callvalue_guard(cfg, nodes))
+                else:
+                    payable = (mut == "payable") if mut else not _has_callvalue_guard(cfg, nodes)
+            rec_f = rec.for_function(sel, sig)
+            funcs.append(
+                _make_function(cfg, "public", key, nodes, sel, sig, payable, rec_f, calls, deadline)
+            )
+        where = "before the receive and fallback functions"
+        _check(deadline)
+        fb_key = d.fallback if d.has_selector_check else (d.fallback or cfg.start)
+        if d.receive is not None:
+            nodes = _body(cfg, d.receive, stop=entries, calls=calls)
+            if info.receive or _exits_ok(cfg, nodes):
+                rec_f = rec.for_function(None, None)
+                funcs.append(
+                    _make_function(
+                        cfg, "receive", d.receive, nodes, None, "receive()", True, rec_f, calls,
+                        deadline,
+                    )
+                )
+        if fb_key is not None:
+            stop = entries | ({d.receive} if d.receive else set())
+            nodes = _body(cfg, fb_key, stop=stop, calls=calls)
+            # The bytecode decides: an ABI without a fallback entry (or an empty ABI) does not
+            # hide a fallback that does something; an ABI entry adds one that only reverts.
+            if info.fallback is not None or _exits_ok(cfg, nodes):
+                if info.fallback is not None:
+                    payable = info.fallback == "payable"
+                else:
+                    payable = not _has_callvalue_guard(cfg, nodes)
+                rec_f = rec.for_function(None, None)
+                funcs.append(
+                    _make_function(
+                        cfg, "fallback", fb_key, nodes, None, "fallback()", payable, rec_f, calls,
+                        deadline,
+                    )
+                )
+        if cfg_.internal_functions:
+            where = "before the internal functions"
+            _check(deadline)
+            internal = find_internal_functions(cfg, deadline)
+            for i, (entry_key, nodes) in enumerate(internal):
+                where = f"after {i} of {len(internal)} internal functions"
+                _check(deadline)
+                if calls is not None:
+                    keep = set(nodes)
+                    nodes = [n for n in _body(cfg, entry_key, calls=calls) if n in keep]
+                rec_f = rec.for_function(None, None)
+                funcs.append(
+                    _make_function(
+                        cfg, "internal", entry_key, nodes, None, None, False, rec_f, calls, deadline
+                    )
+                )
+        partial = cfg.partial
+    except AnalysisLimitError:
+        partial = cfg.partial or f"time budget ({cfg_.max_seconds:g} s) ran out {where}"
     return LiftedContract(
         functions=funcs,
         code_size=len(code),
@@ -296,6 +380,8 @@ def lift_contract(
         invalid_jumps=len(cfg.invalid_jumps),
         dialect=rec.dialect,
         notes=rec.notes,
+        partial=partial,
+        seconds=round(time.monotonic() - t0, 4),
     )
 
 

@@ -14,11 +14,12 @@ internal call is one statement, ``v = CALLPRIVATE(0x<entry>, args…)`` (further
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from evmlm.evm import tac
-from evmlm.evm.cfg import PURE, ContractCFG, NodeKey, fold
+from evmlm.evm.cfg import PURE, AnalysisLimitError, ContractCFG, NodeKey, Refined, fold
 
 #: Side-effect-free operations: removed when their result is unused.
 NO_EFFECT = PURE | frozenset({
@@ -87,6 +88,7 @@ class _Builder:
         self.phis: list[SVar] = []
         self.pending: list[tuple[SVar, NodeKey, int]] = []
         self.inputs: dict[int, SVar] = {}
+        self.deadline: float | None = None
 
     def new(self, node: NodeKey | None = None) -> SVar:
         self.counter += 1
@@ -97,7 +99,7 @@ class _Builder:
         entry = self.cfg.nodes[key].entry
         if d < len(entry):
             v = entry[-1 - d]
-            if isinstance(v, int):
+            if isinstance(v, int) and type(v) is not Refined:
                 return int(v)
         return Slot(key, d)
 
@@ -123,22 +125,22 @@ class _Builder:
         pos = next((i for i in range(len(exit_) - 1, -1, -1) if isinstance(exit_[i], int) and exit_[i] == site.ret), None)
         cont = self.cfg.nodes[site.continuations[0]]
         callee = self.cfg.nodes[site.callee]
-        if pos is None or isinstance(cont.key[1], tuple) and cont.key[1] and isinstance(cont.key[1][0], str):
+        if pos is None or cont.key.is_merged:
             return
         n_args = len(exit_) - 1 - pos
         m = len(cont.entry) - (len(callee.entry) - 1 - n_args)
         if m < 0:
             return
         args = exit_[pos + 1 :][::-1]
-        pc = nc.stmts[-1][3] if nc.stmts else key[0]
+        pc = nc.stmts[-1][3] if nc.stmts else key.pc
         if nc.stmts and nc.stmts[-1][1] == "JUMP":
             nc.stmts.pop()
         results: list = []
         if m == 0:
-            nc.stmts.append([None, "CALLPRIVATE", [site.callee[0], *args], pc])
+            nc.stmts.append([None, "CALLPRIVATE", [site.callee.pc, *args], pc])
         else:
             first = self.new(key)
-            nc.stmts.append([first, "CALLPRIVATE", [site.callee[0], *args], pc])
+            nc.stmts.append([first, "CALLPRIVATE", [site.callee.pc, *args], pc])
             results.append(first)
             for i in range(1, m):
                 v = self.new(key)
@@ -239,13 +241,22 @@ class _Builder:
     def resolve(self, v: object) -> object:
         return self.read_entry(v.node, v.d) if isinstance(v, Slot) else v
 
+    def _check(self, i: int) -> None:
+        if self.deadline is not None and i % 64 == 63 and time.monotonic() > self.deadline:
+            raise AnalysisLimitError("time budget")
+
     def build(self) -> FunctionSSA:
-        for k in self.nodes:
+        for i, k in enumerate(self.nodes):
+            self._check(i)
             self.exec_node(k)
-        for k in self.nodes:
+        for i, k in enumerate(self.nodes):
+            self._check(i)
             for st in self.code[k].stmts:
                 st[2] = [self.resolve(a) for a in st[2]]
+        i = 0
         while self.pending:
+            i += 1
+            self._check(i)
             phi, key, d = self.pending.pop()
             ops = []
             if key == self.entry:
@@ -277,9 +288,9 @@ class _Builder:
         labels: dict[NodeKey, str] = {}
         clones: dict[int, int] = {}
         for k in self.nodes:
-            i = clones.get(k[0], 0)
-            clones[k[0]] = i + 1
-            labels[k] = f"{k[0]:#x}" if i == 0 else f"{k[0]:#x}_{i}"
+            i = clones.get(k.pc, 0)
+            clones[k.pc] = i + 1
+            labels[k] = f"{k.pc:#x}" if i == 0 else f"{k.pc:#x}_{i}"
         return FunctionSSA(self.nodes, labels, self.preds, self.succ, phis, {k: self.code[k].stmts for k in self.nodes})
 
     def _remove_trivial_phis(self) -> dict[SVar, object]:
@@ -338,10 +349,19 @@ class _Builder:
                 return
 
 
-def build_ssa(cfg: ContractCFG, entry: NodeKey, nodes: list[NodeKey], calls: Mapping[NodeKey, Any] | None = None) -> FunctionSSA:
+def build_ssa(
+    cfg: ContractCFG,
+    entry: NodeKey,
+    nodes: list[NodeKey],
+    calls: Mapping[NodeKey, Any] | None = None,
+    deadline: float | None = None,
+) -> FunctionSSA:
     """SSA form of the function made of ``nodes`` (``entry`` first) of ``cfg``; ``calls`` maps
-    call-site nodes to :class:`evmlm.evm.internal.CallSite` for the call form."""
-    return _Builder(cfg, entry, nodes, calls).build()
+    call-site nodes to :class:`evmlm.evm.internal.CallSite` for the call form. Raises
+    :class:`~evmlm.evm.cfg.AnalysisLimitError` past ``deadline`` (``time.monotonic()``)."""
+    b = _Builder(cfg, entry, nodes, calls)
+    b.deadline = deadline
+    return b.build()
 
 
 def to_tac(ssa: FunctionSSA, name: str, signature: str | None, flags: tuple[str, ...]) -> tac.Function:

@@ -9,7 +9,8 @@ Input: ``compile/`` (:func:`evmlm.solc.stage.iter_results`). Output under ``lift
   other configs are removed.
 - ``failures.jsonl``: the contracts that failed, with their error (the batch goes on).
 - ``summary.json``: counts (contracts, functions by kind, unresolved jumps, context-bound
-  fallbacks, failures, seconds).
+  fallbacks, contracts hitting the context bound, partial lifts (a budget ran out: the
+  contract's ``lifted.partial`` says which and where), failures, seconds).
 
 :func:`iter_lifted` reads the shards back.
 """
@@ -34,7 +35,7 @@ from evmlm.evm.lifter import LiftedContract, lift_contract
 
 log = logging.getLogger(__name__)
 
-LIFT_VERSION = 1  # bump when the lifter's output changes for the same input
+LIFT_VERSION = 2  # bump when the lifter's output changes for the same input
 SHARDS = "shards"
 
 
@@ -119,7 +120,11 @@ def lift_compiled(compile_dir: Path, out_dir: Path, cfg: LiftConfig, *, progress
                 job_errors[key] = err
             bar.update()
     bar.close()
-    counts: dict[str, Any] = {"compile_results": len(keys), "results_reused": reused, "contracts": 0, "lifted": 0, "failures": 0, "functions": {}, "unresolved_jumps": 0, "context_fallbacks": 0, "contracts_with_unresolved": 0}
+    counts: dict[str, Any] = {
+        "compile_results": len(keys), "results_reused": reused, "contracts": 0, "lifted": 0,
+        "failures": 0, "functions": {}, "unresolved_jumps": 0, "context_fallbacks": 0,
+        "contracts_with_unresolved": 0, "contracts_with_fallbacks": 0, "partial": 0,
+    }
     failures = [{"compile_key": k, "source_path": None, "contract_name": None, "error": e} for k, e in sorted(job_errors.items())]
     for k in keys:
         p = shard_dir / f"{k}.{h}.jsonl.gz"
@@ -138,6 +143,8 @@ def lift_compiled(compile_dir: Path, out_dir: Path, cfg: LiftConfig, *, progress
             counts["unresolved_jumps"] += lifted["unresolved_jumps"]
             counts["context_fallbacks"] += lifted["context_fallbacks"]
             counts["contracts_with_unresolved"] += bool(lifted["unresolved_jumps"])
+            counts["contracts_with_fallbacks"] += bool(lifted["context_fallbacks"])
+            counts["partial"] += lifted.get("partial") is not None
     counts["failures"] += len(job_errors)
     atomic.write_text(out_dir / "failures.jsonl", "".join(json.dumps(f, sort_keys=True) + "\n" for f in failures))
     counts["seconds"] = round(time.perf_counter() - t0, 3)
@@ -145,7 +152,8 @@ def lift_compiled(compile_dir: Path, out_dir: Path, cfg: LiftConfig, *, progress
     counts["line"] = (
         f"{counts['lifted']}/{counts['contracts']} contracts lifted, {n_fn} functions "
         f"({counts['functions'].get('public', 0)} public), {counts['unresolved_jumps']} unresolved jumps, "
-        f"{counts['context_fallbacks']} context fallbacks, {counts['failures']} failures"
+        f"{counts['context_fallbacks']} context fallbacks, {counts['partial']} partial (budget), "
+        f"{counts['failures']} failures"
     )
     atomic.write_json(out_dir / "summary.json", counts)
     log.info("lift: %s", counts["line"])
