@@ -364,6 +364,10 @@ class _Ctx:
     events: dict[str, int]  # name -> topic0
     errors: dict[str, int]  # name -> selector word
     has_outputs: bool
+    idents: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # argI -> (identifier, contract|enum|None)
+    code: bytes | None = None
+    code_size: int = 0
+    spill: dict[str, int] = field(default_factory=dict)  # var -> word index in __s
 
     @property
     def checked(self) -> bool:
@@ -520,15 +524,18 @@ class _Translator:
         name = o.name
         if name in self.defs and name in self.inlined:
             return self.sol_stmt(self.defs[name][2])
+        if name in self.ctx.spill:
+            return f"__s[{self.ctx.spill[name]}]", "u"
         if name in self.defs or name in self.phi_vars:
             return name, "u"
         if name == "msg.sender":
             return "uint256(uint160(msg.sender))", "u"
         if name in self.ctx.arg_names:
             off, t = self.ctx.arg_names[name]
-            if t is None:
+            if t is None or name not in ctx_idents(self.ctx):
                 raise _NotSolidity
-            return _arg_to_uint(name, t), "u"
+            ident, kind = self.ctx.idents[name]
+            return _arg_to_uint(ident, t, kind), "u"
         raise _NotSolidity
 
     def u(self, o: tac.Operand) -> str:
@@ -627,9 +634,10 @@ class _Translator:
         if op == "BLOCKHASH":
             return f"uint256(blockhash({self.u(a[0])}))", "u"
         if op == "CALLDATALOAD" and isinstance(a[0], tac.Const):
-            name = next((n for n, (off, t) in ctx.arg_names.items() if off == a[0].value and t is not None), None)
+            name = next((n for n, (off, t) in ctx.arg_names.items() if off == a[0].value and t is not None and n in ctx.idents), None)
             if name is not None:
-                return _arg_to_uint(name, ctx.arg_names[name][1] or "uint256"), "u"
+                ident, kind = ctx.idents[name]
+                return _arg_to_uint(ident, ctx.arg_names[name][1] or "uint256", kind), "u"
             raise _NotSolidity
         if op == "SLOAD":
             ref = self.storage_ref(a[0])
@@ -719,6 +727,8 @@ class _Translator:
         name = o.name
         if name in self.defs and name in self.inlined:
             return self.yul_stmt(self.defs[name][2])
+        if name in self.ctx.spill:
+            return f"mload(add(__s, {32 * self.ctx.spill[name]}))"
         if name in self.defs or name in self.phi_vars:
             return name
         if name == "msg.sender":
@@ -774,6 +784,18 @@ class _Translator:
     def declare(self, v: str) -> str:
         return v if v in self.cross else f"uint256 {v}"
 
+    def set_sol(self, v: str, text: str, declare: bool = True) -> _Item:
+        """``v = text;`` (declaring a block-local ``v``; a spilled ``v`` is a word of ``__s``)."""
+        if v in self.ctx.spill:
+            return _Item("sol", f"__s[{self.ctx.spill[v]}] = {text};")
+        return _Item("sol", f"{self.declare(v) if declare else v} = {text};")
+
+    def set_yul(self, v: str, text: str, declare: bool = True) -> list[_Item]:
+        if v in self.ctx.spill:
+            return [_Item("asm", f"mstore(add(__s, {32 * self.ctx.spill[v]}), {text})")]
+        pre = [_Item("decl", f"uint256 {v};")] if declare and v not in self.cross else []
+        return pre + [_Item("asm", f"{v} := {text}")]
+
     def stmt_items(self, s: tac.Stmt, lab: str) -> list[_Item]:
         op = s.op
         if s.lhs is not None:
@@ -786,10 +808,9 @@ class _Translator:
                 text, k = self.sol_stmt(s)
                 if k == "b":
                     text = f"(({text}) ? uint256(1) : uint256(0))"
-                return [_Item("sol", f"{self.declare(v)} = {text};")]
+                return [self.set_sol(v, text)]
             except _NotSolidity:
-                items = [] if v in self.cross else [_Item("decl", f"uint256 {v};")]
-                return items + [_Item("asm", f"{v} := {self.yul_stmt(s)}")]
+                return self.set_yul(v, self.yul_stmt(s))
         if op == "SSTORE":
             ref = None
             try:
@@ -814,9 +835,33 @@ class _Translator:
             topics = [hex(self.ctx.events[ev.name])] + [self.yul(a) for a in s.args[3:]]
             args = [self.yul(s.args[1]), self.yul(s.args[2]), *topics]
             return [_Item("asm", f"log{len(topics)}({', '.join(args)})  // emit {ev.name}")]
+        if op == "CODECOPY" and isinstance(s.args[1], tac.Const) and isinstance(s.args[2], tac.Const):
+            return self.codecopy(s.args[0], s.args[1].value, s.args[2].value)
         if op in ("CALLPRIVATE", "RESULT"):
             raise DraftError("internal calls in the call form (lift with inline_internal)")
         return [_Item("asm", self.yul_stmt(s))]
+
+    def codecopy(self, dst: tac.Operand, off: int, n: int) -> list[_Item]:
+        """A copy out of the original code is a copy of constants (the recompiled code is laid
+        out differently): words of the original code, zeros past its end."""
+        code, size = self.ctx.code, self.ctx.code_size
+        d = self.yul(dst)
+        if off >= size:
+            return [_Item("asm", f"calldatacopy({d}, calldatasize(), {_yul_const(n)})  // zeros (a copy past the code's end)")]
+        if code is None or n > 32 * 16:
+            return [_Item("asm", f"codecopy({d}, {_yul_const(off)}, {_yul_const(n)})  // offsets of the original code")]
+        data = code[off : off + n].ljust(n, b"\0")
+        out = []
+        for k in range(0, n, 32):
+            chunk = data[k : k + 32]
+            at = d if k == 0 else f"add({d}, {k})"
+            if len(chunk) == 32:
+                out.append(_Item("asm", f"mstore({at}, {hex(int.from_bytes(chunk, 'big'))})"))
+            else:
+                keep = (1 << (8 * (32 - len(chunk)))) - 1
+                word = int.from_bytes(chunk.ljust(32, b"\0"), "big")
+                out.append(_Item("asm", f"mstore({at}, or(and(mload({at}), {hex(keep)}), {hex(word)}))"))
+        return out
 
     def halt_items(self, s: tac.Stmt) -> list[_Item]:
         op, a = s.op, s.args
@@ -865,7 +910,7 @@ class _Translator:
             for i, (lhs, o) in enumerate(pairs):
                 out.extend(self._assign(f"__t{i}", o, declare=True))
             for i, (lhs, _o) in enumerate(pairs):
-                out.append(_Item("sol", f"{lhs} = __t{i};"))
+                out.append(self.set_sol(lhs, f"__t{i}", declare=False))
             return [_Item("open", "{"), *out, _Item("close", "}")]
         for lhs, o in pairs:
             out.extend(self._assign(lhs, o))
@@ -873,10 +918,13 @@ class _Translator:
 
     def _assign(self, lhs: str, o: tac.Operand, declare: bool = False) -> list[_Item]:
         try:
-            return [_Item("sol", f"{'uint256 ' if declare else ''}{lhs} = {self.u(o)};")]
+            if declare:
+                return [_Item("sol", f"uint256 {lhs} = {self.u(o)};")]
+            return [self.set_sol(lhs, self.u(o), declare=False)]
         except _NotSolidity:
-            pre = [_Item("decl", f"uint256 {lhs};")] if declare else []
-            return pre + [_Item("asm", f"{lhs} := {self.yul(o)}")]
+            if declare:
+                return [_Item("decl", f"uint256 {lhs};"), _Item("asm", f"{lhs} := {self.yul(o)}")]
+            return self.set_yul(lhs, self.yul(o), declare=False)
 
 
 def _paren(t: str) -> str:
@@ -916,7 +964,17 @@ def _deep_vars(o: tac.Operand, tr: _Translator) -> set[str]:
     return out
 
 
-def _arg_to_uint(name: str, t: str) -> str:
+def ctx_idents(ctx: _Ctx) -> dict[str, tuple[str, str | None]]:
+    return ctx.idents
+
+
+def _arg_to_uint(name: str, t: str, kind: str | None = None) -> str:
+    if kind == "contract":
+        return f"uint256(uint160(address({name})))"
+    if kind == "enum":
+        return f"uint256({name})"
+    if kind is not None:
+        raise _NotSolidity
     if t == "uint256":
         return name
     if re.fullmatch(r"uint\d+", t):
@@ -1310,61 +1368,80 @@ def _abi_function(abi: Sequence[Mapping[str, Any]] | None, selector: str | None)
     return None
 
 
-def _sol_type(p: Mapping[str, Any] | str, version: tuple[int, int, int], loc: str) -> str:
-    """Solidity type of an ABI parameter (with a data location for reference types)."""
+_IDENT = re.compile(r"[A-Za-z_$][\w$]*")
+
+
+def _sol_type(p: Mapping[str, Any] | str, version: tuple[int, int, int], loc: str) -> tuple[str, str | None]:
+    """(Solidity type of an ABI parameter with a data location for reference types, kind:
+    ``contract`` / ``enum`` / ``struct`` / ``udvt`` when the internal type is not the ABI type)."""
     if isinstance(p, str):
         t, internal = p, None
     else:
         t, internal = str(p.get("type")), p.get("internalType")
+    at = " " + loc if version >= (0, 5, 0) and loc else ""
     if t.startswith("tuple") or t.startswith("("):
         if isinstance(internal, str) and internal.startswith("struct "):
-            base = internal[len("struct ") :]
-            return f"{base}{' ' + loc if version >= (0, 5, 0) else ''}"
+            return internal[len("struct ") :] + at, "struct"
         raise DraftError(f"a tuple parameter without a struct name ({t})")
-    if isinstance(internal, str) and internal.startswith("contract ") and False:
-        return internal
+    if isinstance(internal, str) and not t.endswith("]"):
+        if internal.startswith("contract ") and t == "address":
+            return internal[len("contract ") :], "contract"
+        if internal.startswith("enum ") and t == "uint8":
+            return internal[len("enum ") :], "enum"
+        if _IDENT.fullmatch(internal.replace(".", "_")) and internal != t and not internal.startswith("address"):
+            return internal, "udvt"
+    if isinstance(internal, str) and t.endswith("]") and re.match(r"(contract|enum|struct) ", internal):
+        return re.sub(r"^(contract|enum|struct) ", "", internal) + at, "array"
     if t in ("bytes", "string") or t.endswith("]"):
-        return f"{t}{' ' + loc if version >= (0, 5, 0) else ''}"
-    if t == "address" and isinstance(internal, str) and internal == "address payable" and version >= (0, 5, 0):
-        return "address payable" if loc != "" else "address"
-    return t
+        return t + at, None
+    return t, None
 
 
-def _header(fn: LiftedFunction, entry: Mapping[str, Any] | None, ctx_version: tuple[int, int, int], contract_mode: bool, specifiers: str) -> tuple[str, list[str] | None, bool, str]:
-    """(header text up to the body, argument types, has outputs, mutability)."""
+def _header(fn: LiftedFunction, entry: Mapping[str, Any] | None, ctx_version: tuple[int, int, int], contract_mode: bool, specifiers: str, reserved: Iterable[str] = ()) -> tuple[str, list[str] | None, bool, str, dict[str, tuple[str, str | None]]]:
+    """(header text up to the body, argument types, has outputs, mutability, TAC argument
+    name -> (Solidity identifier, kind)). Parameter names come from the ABI when they are
+    identifiers that clash with nothing in ``reserved`` (state variables), else ``argI``."""
     v = ctx_version
     if fn.kind == "fallback":
         head = "fallback() external payable" if v >= (0, 6, 0) else "function () external payable"
         if not fn.payable:
             head = head.replace(" payable", "")
-        return head, [], False, "payable" if fn.payable else "nonpayable"
+        return head, [], False, "payable" if fn.payable else "nonpayable", {}
     if fn.kind == "receive":
-        return "receive() external payable", [], False, "payable"
+        return "receive() external payable", [], False, "payable", {}
     sig = fn.signature or (signature_of(entry) if entry else None)
     if not sig:
         raise DraftError("no signature for this selector")
     name = sig[: sig.index("(")]
+    reserved = set(reserved)
     if entry is not None:
-        ins = list(entry.get("inputs", []))
-        outs = list(entry.get("outputs", []))
+        ins: list[Any] = list(entry.get("inputs", []))
+        outs: list[Any] = list(entry.get("outputs", []))
         mut = str(entry.get("stateMutability") or ("payable" if entry.get("payable") else "view" if entry.get("constant") else "nonpayable"))
-        types = [(_canon(p)) for p in ins]
+        types = [_canon(p) for p in ins]
     else:
         types = signature_types(sig) or []
         ins = list(types)
         outs = []
         mut = "payable" if fn.payable else "nonpayable"
-    loc = "memory"
-    params = ", ".join(f"{_sol_type(p, v, loc)} arg{i}" for i, p in enumerate(ins))
-    rets = ", ".join(_sol_type(p, v, "memory") for p in outs)
-    parts = [f"function {name}({params})", "public"]
+    params, idents, used = [], {}, set()
+    for i, p in enumerate(ins):
+        ty, kind = _sol_type(p, v, "memory")
+        pname = p.get("name") if isinstance(p, Mapping) else None
+        if not (isinstance(pname, str) and _IDENT.fullmatch(pname) and pname not in reserved and pname not in used and not re.fullmatch(r"(v|arg|s|cd)\d+|__\w*", pname)):
+            pname = f"arg{i}"
+        used.add(pname)
+        params.append(f"{ty} {pname}")
+        idents[f"arg{i}"] = (pname, kind)
+    rets = ", ".join(_sol_type(p, v, "memory")[0] for p in outs)
+    parts = [f"function {name}({', '.join(params)})", "public"]
     if mut != "nonpayable":
         parts.append(mut)
     if specifiers:
         parts.append(specifiers)
     if rets:
         parts.append(f"returns ({rets})")
-    return " ".join(parts), types, bool(outs), mut
+    return " ".join(parts), types, bool(outs), mut, idents
 
 
 def _canon(p: Mapping[str, Any]) -> str:
@@ -1389,10 +1466,24 @@ def _events_errors(abi: Sequence[Mapping[str, Any]] | None) -> tuple[dict[str, i
 # ---------------------------------------------------------------------------------------------
 
 
-def _translate(fn: LiftedFunction, ctx: _Ctx) -> tuple[list[_Item], bool, bool]:
+#: Estimated stack slots (locals, parameters, returns) above which values live in a memory
+#: array instead (legacy code generation reaches 16 slots: "Stack too deep").
+SPILL_ABOVE = 11
+
+
+def _translate(fn: LiftedFunction, ctx: _Ctx, n_outputs: int = 0) -> tuple[list[_Item], bool, bool]:
     f = tac.parse_function(fn.tac)
     order, blocks = _prepare(f, ctx.payable)
     tr = _Translator(order, blocks, ctx)
+    local = [v for v in tr.defs if v not in tr.inlined and tr.uses.get(v)] + sorted(tr.phi_vars)
+    per_block: dict[str, int] = {}
+    for v in local:
+        if v not in tr.cross and v in tr.defs:
+            per_block[tr.defs[v][0]] = per_block.get(tr.defs[v][0], 0) + 1
+    pressure = len(tr.cross) + max(per_block.values(), default=0) + len(ctx.idents) + n_outputs
+    if pressure > SPILL_ABOVE:
+        ctx.spill.update({v: i for i, v in enumerate(sorted(set(local), key=_var_key))})
+        tr = _Translator(order, blocks, ctx)
     try:
         items = _Structurer(tr).run()
         structured = True
@@ -1401,7 +1492,9 @@ def _translate(fn: LiftedFunction, ctx: _Ctx) -> tuple[list[_Item], bool, bool]:
         tr = _Translator(order, blocks, ctx)
         items = _state_machine(tr)
         structured = False
-    decls = [_Item("decl", f"uint256 {v};") for v in sorted(tr.cross, key=_var_key)]
+    decls = [_Item("decl", f"uint256 {v};") for v in sorted(tr.cross, key=_var_key) if v not in ctx.spill]
+    if ctx.spill:
+        decls.insert(0, _Item("decl", f"uint256[{len(ctx.spill)}] memory __s;"))
     return decls + items, structured, tr.needs_map
 
 
@@ -1419,6 +1512,7 @@ def draft_function(
     solc_version: str | None = None,
     specifiers: str = "",
     defining_contract: str | None = None,
+    runtime_bytecode: str | bytes | None = None,
     _contract_maps: Mapping[int, int] | None = None,
 ) -> DraftFunction:
     """The structural draft of one lifted function, to be spliced into its original contract.
@@ -1430,7 +1524,9 @@ def draft_function(
     default a recent 0.8); ``specifiers``: added to the header (e.g. ``"override"``,
     ``"virtual"``), never inferred; ``defining_contract``: ``"path:Name"`` of the contract that
     defines the function: state variables declared elsewhere (maybe private) are then reached
-    through their slots in assembly. Never raises for a function's content: see
+    through their slots in assembly; ``runtime_bytecode``: the lifted code (hex or bytes), so
+    that constants the code copies out of itself (``CODECOPY``) are written as constants.
+    Never raises for a function's content: see
     :attr:`DraftFunction.error`.
     """
     v = _version(solc_version)
@@ -1438,7 +1534,8 @@ def draft_function(
     events, errors = _events_errors(abi)
     contract_mode = _contract_maps is not None
     try:
-        head, types, has_out, mut = _header(fn, entry, v, contract_mode, specifiers)
+        storage = _storage_from_layout(storage_layout, defining_contract) if not contract_mode else _Storage(slot_of=_storage_from_layout(storage_layout, None).slot_of)
+        head, types, has_out, mut, idents = _header(fn, entry, v, contract_mode, specifiers, storage.slot_of)
     except DraftError as e:
         name = (fn.signature or "unknown()").split("(")[0]
         text = f"// {fn.name}: {e}\nfunction {name}() public {{\n    revert();\n}}\n"
@@ -1449,17 +1546,20 @@ def draft_function(
         payable=payable,
         arg_types=types,
         arg_names=_arg_names(types if fn.kind == "public" else []),
-        storage=_storage_from_layout(storage_layout, defining_contract) if not contract_mode else _Storage(slot_of=_storage_from_layout(storage_layout, None).slot_of),
+        storage=storage,
         contract_maps=dict(_contract_maps or {}),
         contract_mode=contract_mode,
         events=events,
         errors=errors,
         has_outputs=has_out,
+        idents=idents,
+        code=bytes.fromhex(runtime_bytecode.removeprefix("0x")) if isinstance(runtime_bytecode, str) else runtime_bytecode,
+        code_size=lifted.code_size,
     )
     error = None
     structured = True
     try:
-        items, structured, needs_map = _translate(fn, ctx)
+        items, structured, needs_map = _translate(fn, ctx, len(entry.get("outputs", [])) if entry else 0)
     except (DraftError, tac.TacSyntaxError, RecursionError) as e:
         error = f"{type(e).__name__}: {e}"
         items, needs_map = [_Item("sol", f"revert();  // not drafted: {str(e)[:80]}")], False
@@ -1536,6 +1636,7 @@ def draft_contract(
     storage_layout: Mapping[str, Any] | None = None,
     name: str = "Decompiled",
     solc_version: str | None = None,
+    runtime_bytecode: str | bytes | None = None,
 ) -> DraftContract:
     """A whole ``.sol`` file: ``pragma``, ``contract <name>`` with ``stor_<slot>`` state
     variables (``uint256`` words and ``mapping(uint256 => …)`` in slot order, so that slot
@@ -1553,7 +1654,7 @@ def draft_contract(
         if fn.kind == "public" and not fn.signature and _abi_function(abi, fn.selector) is None:
             missing.append(fn.selector or "?")
             continue
-        d = draft_function(lifted, fn, abi=abi, storage_layout=storage_layout, solc_version=solc_version, _contract_maps=maps)
+        d = draft_function(lifted, fn, abi=abi, storage_layout=storage_layout, solc_version=solc_version, runtime_bytecode=runtime_bytecode, _contract_maps=maps)
         funcs[fn.selector or fn.kind] = d
         texts.append(d.text)
     decls = []
