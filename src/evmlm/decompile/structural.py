@@ -316,7 +316,7 @@ class _Storage:
     slot_of: dict[str, int] = field(default_factory=dict)
 
 
-def _storage_from_layout(layout: Mapping[str, Any] | None, contract: str | None) -> _Storage:
+def _storage_from_layout(layout: Mapping[str, Any] | None, visible: Iterable[str] | None) -> _Storage:
     st = _Storage()
     if not layout:
         return st
@@ -330,8 +330,8 @@ def _storage_from_layout(layout: Mapping[str, Any] | None, contract: str | None)
             st.slot_of.setdefault(label, slot)
         if off != 0 or not re.fullmatch(r"[A-Za-z_$][\w$]*", label):
             continue
-        if contract is not None and e.get("contract") not in (None, contract):
-            continue  # a base contract's variable may be private: reach it through its slot
+        if visible is not None and label not in visible:
+            continue  # e.g. a base contract's private variable: reached through its slot
         if ty in ("t_uint256", "t_int256", "t_bytes32"):
             st.named[slot] = (label, ty)
             continue
@@ -580,10 +580,12 @@ class _Translator:
                 raise _NotSolidity
             return f"({self.u(a[0])} == {self.u(a[1])})", "b"
         if op == "ISZERO":
-            x, k = self.sol(a[0])
-            if k == "b":
-                return f"!{_paren(x)}", "b"
-            return f"({x} == 0)", "b"
+            return self.neg(a[0]), "b"
+        if op == "AND":
+            for i in (0, 1):
+                m, other = a[i], a[1 - i]
+                if isinstance(m, tac.Const) and m.value == MASK160 and self.clean160(other, skip_mask=True):
+                    return self.sol(other)
         if op in ("AND", "OR", "XOR"):
             (x, kx), (y, ky) = self.sol(a[0]), self.sol(a[1])
             if kx == "b" and ky == "b":
@@ -647,6 +649,32 @@ class _Translator:
             return (f"uint256({lv})" if vt != "t_uint256" else lv), "u"
         raise _NotSolidity
 
+    def neg(self, o: tac.Operand) -> str:
+        """A Solidity condition that holds when ``o`` is zero."""
+        if isinstance(o, tac.Var) and o.name in self.inlined and o.name in self.defs:
+            d = self.defs[o.name][2]
+            flip = {"LT": ">=", "GT": "<=", "EQ": "!="}
+            if d.op in ("LT", "GT"):
+                x, y = self._uu(d.args[0], d.args[1])
+                return f"({x} {flip[d.op]} {y})"
+            if d.op in ("SLT", "SGT"):
+                return f"(int256({self.u(d.args[0])}) {'>=' if d.op == 'SLT' else '<='} int256({self.u(d.args[1])}))"
+            if d.op == "EQ":
+                (x, kx), (y, ky) = self.sol(d.args[0]), self.sol(d.args[1])
+                if kx == "b" and ky == "b":
+                    return f"({x} != {y})"
+                if kx == "c" and ky == "c":
+                    raise _NotSolidity
+                return f"({self.u(d.args[0])} != {self.u(d.args[1])})"
+            if d.op == "ISZERO":
+                return self.b(d.args[0])
+        t, k = self.sol(o)
+        if k == "b":
+            return f"!{_paren(t)}"
+        if k == "c":
+            raise _NotSolidity
+        return f"({t} == 0)"
+
     def _uu(self, x: tac.Operand, y: tac.Operand) -> tuple[str, str]:
         (tx, kx), (ty, ky) = self.sol(x), self.sol(y)
         if kx == "c" and ky == "c":
@@ -687,7 +715,9 @@ class _Translator:
             if kt == "t_address":
                 if not self.clean160(k):
                     return None
-                parts.append(f"[address(uint160({self.u(k)}))]")
+                kt_ = self.u(k)
+                m = re.fullmatch(r"uint256\(uint160\(([\w.]+)\)\)", kt_)
+                parts.append(f"[{m.group(1)}]" if m else f"[address(uint160({kt_}))]")
             elif kt == "t_uint256":
                 parts.append(f"[{self.u(k)}]")
             elif kt == "t_bytes32":
@@ -696,7 +726,11 @@ class _Translator:
                 parts.append(f"[int256({self.u(k)})]")
         return name + "".join(parts), vt
 
-    def clean160(self, o: tac.Operand, depth: int = 0) -> bool:
+    def clean160(self, o: tac.Operand, depth: int = 0, skip_mask: bool = False) -> bool:
+        """Whether ``o`` is below 2**160 (an address word); ``skip_mask``: not by an AND with
+        the 160-bit mask at its top (for removing that mask)."""
+        if isinstance(o, tac.Var) and o.name in self.ctx.idents and self.ctx.arg_names.get(o.name, (0, None))[1] == "address":
+            return True  # read through the declared address parameter
         if isinstance(o, tac.Const):
             return o.value <= MASK160
         if not isinstance(o, tac.Var) or depth > 6:
@@ -708,7 +742,7 @@ class _Translator:
             return False
         s = d[2]
         if s.op == "AND":
-            return any(isinstance(x, tac.Const) and x.value <= MASK160 for x in s.args) or any(self.clean160(x, depth + 1) for x in s.args)
+            return (not skip_mask and any(isinstance(x, tac.Const) and x.value <= MASK160 for x in s.args)) or any(self.clean160(x, depth + 1) for x in s.args)
         if s.op in ("CALLER", "ADDRESS", "ORIGIN", "COINBASE"):
             return True
         if s.op is None:
@@ -753,12 +787,7 @@ class _Translator:
     def cond(self, o: tac.Operand, negate: bool = False) -> tuple[str, bool]:
         """(Solidity condition text, is_solidity); falls back to a local set in assembly."""
         try:
-            if negate:
-                t, k = self.sol(o)
-                if k == "b":
-                    return f"!{_paren(t)}", True
-                return f"{t} == 0", True
-            return self.b(o), True
+            return (self.neg(o) if negate else self.b(o)), True
         except _NotSolidity:
             y = self.yul(o)
             return (f"iszero({y})" if negate else y), False
@@ -1191,7 +1220,7 @@ class _Structurer:
                 text, is_sol = tr.cond(c, negate=not small_is_t)
                 body: list[_Item] = list(tr.copies(n, small))
                 self.seq(small, None, loops, body)
-                self._emit_if(out, text, is_sol, body, None)
+                self._emit_if(out, text, is_sol, body, None, tr.cond(c, negate=small_is_t))
                 out.extend(tr.copies(n, big))
                 n = big
                 continue
@@ -1200,7 +1229,7 @@ class _Structurer:
                 text, is_sol = tr.cond(c, negate=(m == tl))
                 body = list(tr.copies(n, other))
                 self.seq(other, m, loops, body)
-                self._emit_if(out, text, is_sol, body, tr.copies(n, m) or None)
+                self._emit_if(out, text, is_sol, body, tr.copies(n, m) or None, tr.cond(c, negate=(m != tl)))
                 n = m
                 continue
             text, is_sol = tr.cond(c)
@@ -1211,35 +1240,29 @@ class _Structurer:
             self._emit_if(out, text, is_sol, body, els)
             n = m
 
-    def _emit_if(self, out: list[_Item], text: str, is_sol: bool, body: list[_Item], els: list[_Item] | None) -> None:
+    def _emit_if(self, out: list[_Item], text: str, is_sol: bool, body: list[_Item], els: list[_Item] | None, alt: tuple[str, bool] | None = None) -> None:
+        """``if (text) { body } else { els }``; ``alt``: the negated condition, for
+        ``require(alt, reason)`` when the body is only a revert."""
+        if not body and not els:
+            return  # conditions have no effects
+        if not body and els and alt is not None:
+            text, is_sol, body, els, alt = alt[0], alt[1], els, None, (text, is_sol)
+        if els is None and alt is not None and alt[1] and is_sol and len(body) == 1 and body[0].kind == "sol" and body[0].text.startswith("revert("):
+            reason = body[0].text[len("revert(") : -2]
+            out.append(_Item("sol", f"require({alt[0]}{', ' + reason if reason else ''});"))
+            return
         if not is_sol:
             self.tr.n_conds += 1
             var = f"__c{self.tr.n_conds}"
             out.append(_Item("decl", f"uint256 {var};"))
             out.append(_Item("asm", f"{var} := {text}"))
             text = f"{var} != 0"
-        # require(cond) for a guard whose body is only a revert
-        if els is None and len(body) == 1 and body[0].kind == "sol" and body[0].text.startswith("revert("):
-            reason = body[0].text[len("revert(") : -2]
-            out.append(_Item("sol", f"require({_negate(text)}{', ' + reason if reason else ''});"))
-            return
         out.append(_Item("open", f"if ({text}) {{"))
         out.extend(body)
         if els:
             out.append(_Item("mid", "} else {"))
             out.extend(els)
         out.append(_Item("close", "}"))
-
-
-def _negate(text: str) -> str:
-    m = re.fullmatch(r"(.*) != 0", text)
-    if m and "(" not in m.group(1).replace("(", "", 0) and re.fullmatch(r"[\w.]+", m.group(1)):
-        return f"{m.group(1)} == 0"
-    if text.startswith("!") and re.fullmatch(r"!\((.*)\)", text) and _balanced(text[2:-1]):
-        return text[2:-1]
-    if text.startswith("!") and re.fullmatch(r"![\w.]+", text):
-        return text[1:]
-    return f"!({text})"
 
 
 def _balanced(t: str) -> bool:
@@ -1511,7 +1534,7 @@ def draft_function(
     storage_layout: Mapping[str, Any] | None = None,
     solc_version: str | None = None,
     specifiers: str = "",
-    defining_contract: str | None = None,
+    visible_state: Iterable[str] | None = None,
     runtime_bytecode: str | bytes | None = None,
     _contract_maps: Mapping[int, int] | None = None,
 ) -> DraftFunction:
@@ -1522,9 +1545,9 @@ def draft_function(
     it must be the layout the TAC was lifted with, as the TAC names slots by it);
     ``solc_version``: the compiler the text is for (``unchecked`` from 0.8, syntax of 0.4-0.7;
     default a recent 0.8); ``specifiers``: added to the header (e.g. ``"override"``,
-    ``"virtual"``), never inferred; ``defining_contract``: ``"path:Name"`` of the contract that
-    defines the function: state variables declared elsewhere (maybe private) are then reached
-    through their slots in assembly; ``runtime_bytecode``: the lifted code (hex or bytes), so
+    ``"virtual"``), never inferred; ``visible_state``: the state variables the function's
+    contract can name (:func:`visible_state_variables`); others (a base contract's private
+    ones) are reached through their slots in assembly; None: all of the layout's; ``runtime_bytecode``: the lifted code (hex or bytes), so
     that constants the code copies out of itself (``CODECOPY``) are written as constants.
     Never raises for a function's content: see
     :attr:`DraftFunction.error`.
@@ -1534,7 +1557,7 @@ def draft_function(
     events, errors = _events_errors(abi)
     contract_mode = _contract_maps is not None
     try:
-        storage = _storage_from_layout(storage_layout, defining_contract) if not contract_mode else _Storage(slot_of=_storage_from_layout(storage_layout, None).slot_of)
+        storage = _storage_from_layout(storage_layout, None if visible_state is None else set(visible_state)) if not contract_mode else _Storage(slot_of=_storage_from_layout(storage_layout, None).slot_of)
         head, types, has_out, mut, idents = _header(fn, entry, v, contract_mode, specifiers, storage.slot_of)
     except DraftError as e:
         name = (fn.signature or "unknown()").split("(")[0]
@@ -1573,6 +1596,34 @@ def draft_function(
     comment = f"// {fn.selector or fn.kind}" + ("" if structured else " (state machine: unstructured control flow)")
     text = "\n".join([comment, head + " {", *lines, "}"]) + "\n"
     return DraftFunction(fn.selector, fn.signature or (signature_of(entry) if entry else None), text, n_st, n_asm, structured, error)
+
+
+def visible_state_variables(asts: Mapping[str, Any], source_path: str, start: int) -> set[str] | None:
+    """Names of the state variables that code at byte ``start`` of ``source_path`` can use:
+    those of its contract and the non-private ones of its bases (solc ASTs by path, as in
+    :class:`evmlm.solc.CompileResult`). None when the contract is not found."""
+    by_id: dict[int, Mapping[str, Any]] = {}
+    here = None
+    for path, ast in asts.items():
+        for node in (ast or {}).get("nodes", []):
+            if node.get("nodeType") != "ContractDefinition":
+                continue
+            by_id[int(node["id"])] = node
+            if path == source_path:
+                s_, ln, _ = (int(x) for x in str(node["src"]).split(":"))
+                if s_ <= start < s_ + ln:
+                    here = node
+    if here is None:
+        return None
+    names: set[str] = set()
+    for cid in here.get("linearizedBaseContracts", [here["id"]]):
+        c = by_id.get(int(cid))
+        if c is None:
+            continue
+        for d in c.get("nodes", []):
+            if d.get("nodeType") == "VariableDeclaration" and d.get("stateVariable") and (c is here or d.get("visibility") != "private"):
+                names.add(str(d.get("name")))
+    return names
 
 
 def header_specifiers(original: str, solc_version: str | None = None) -> str:
