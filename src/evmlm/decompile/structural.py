@@ -368,6 +368,8 @@ class _Ctx:
     code: bytes | None = None
     code_size: int = 0
     spill: dict[str, int] = field(default_factory=dict)  # var -> word index in __s
+    out_types: list[str] = field(default_factory=list)  # ABI output types
+    event_params: dict[str, tuple[int, list[tuple[str, bool]]]] = field(default_factory=dict)  # name -> (topic0, [(type, indexed)])
 
     @property
     def checked(self) -> bool:
@@ -453,6 +455,8 @@ class _Translator:
             if any(u[0] != lab for u in self.uses.get(v, [])):
                 self.cross.add(v)
         self.cross |= self.phi_vars
+        if ctx.version < (0, 5, 0):  # solc 0.4 scopes locals to the whole function
+            self.cross |= {v for v in self.defs if v not in self.inlined and self.uses.get(v)}
         self.emitted: dict[str, int] = {}
         self.budget = 4 * len(order) + 40
         self.loop_headers: set[str] = set()
@@ -866,6 +870,21 @@ class _Translator:
             return [_Item("asm", f"log{len(topics)}({', '.join(args)})  // emit {ev.name}")]
         if op == "CODECOPY" and isinstance(s.args[1], tac.Const) and isinstance(s.args[2], tac.Const):
             return self.codecopy(s.args[0], s.args[1].value, s.args[2].value)
+        if op == "EMITVALUES":
+            name = s.args[0].name  # type: ignore[union-attr]
+            try:
+                vals = [_from_word(self.u(a), t) for a, (t, _ix) in zip(s.args[1:], self.ctx.event_params[name][1])]
+                return [_Item("sol", f"emit {name}({', '.join(vals)});")]
+            except _NotSolidity:
+                pass
+            topic, params = self.ctx.event_params[name]
+            data = [a for a, (_t, ix) in zip(s.args[1:], params) if not ix]
+            topics = [hex(topic)] + [self.yul(a) for a, (_t, ix) in zip(s.args[1:], params) if ix]
+            self.n_conds += 1
+            e = f"__e{self.n_conds}"
+            items = [_Item("decl", f"uint256 {e};"), _Item("asm", f"{e} := mload(64)")]
+            items += [_Item("asm", f"mstore(add({e}, {32 * i}), {self.yul(a)})") for i, a in enumerate(data)]
+            return items + [_Item("asm", f"log{len(topics)}({e}, {32 * len(data)}, {', '.join(topics)})  // emit {name}")]
         if op in ("CALLPRIVATE", "RESULT"):
             raise DraftError("internal calls in the call form (lift with inline_internal)")
         return [_Item("asm", self.yul_stmt(s))]
@@ -917,14 +936,25 @@ class _Translator:
             return [_Item("asm", f"mstore(0, {hex(PANIC_WORD)})"), _Item("asm", f"mstore(4, {self.yul(code)})"), _Item("asm", "revert(0, 0x24)")]
         if op == "INVALID" and not self.ctx.checked and self.ctx.version >= (0, 4, 10):
             return [_Item("sol", "assert(false);")]
-        if op == "RETURN":
-            ret = self.typed_return(s)
-            if ret is not None:
-                return ret
+        if op == "RETURNVALUES":
+            return self.return_values(s)
         return [_Item("asm", self.yul_stmt(s))]
 
     def typed_return(self, s: tac.Stmt) -> list[_Item] | None:
         return None
+
+    def return_values(self, s: tac.Stmt) -> list[_Item]:
+        """``return (x1, …);`` converted to the ABI output types; assembly when a value is not
+        Solidity (it then writes the words and returns them, as the original did)."""
+        try:
+            vals = [_from_word(self.u(a), t) for a, t in zip(s.args, self.ctx.out_types)]
+            return [_Item("sol", f"return {vals[0]};" if len(vals) == 1 else f"return ({', '.join(vals)});")]
+        except _NotSolidity:
+            self.n_conds += 1
+            r = f"__r{self.n_conds}"
+            items = [_Item("decl", f"uint256 {r};"), _Item("asm", f"{r} := mload(64)")]
+            items += [_Item("asm", f"mstore(add({r}, {32 * i}), {self.yul(a)})") for i, a in enumerate(s.args)]
+            return items + [_Item("asm", f"return({r}, {32 * len(s.args)})")]
 
     # -- PHI copies on an edge -------------------------------------------------------------------
     def copies(self, p: str, s: str) -> list[_Item]:
@@ -936,10 +966,12 @@ class _Translator:
         conflict = any(targets & (_deep_vars(o, self) - {lhs}) for lhs, o in pairs)
         out: list[_Item] = []
         if conflict:
+            base = self.n_conds
+            self.n_conds += len(pairs)
             for i, (lhs, o) in enumerate(pairs):
-                out.extend(self._assign(f"__t{i}", o, declare=True))
+                out.extend(self._assign(f"__t{base + i}", o, declare=True))
             for i, (lhs, _o) in enumerate(pairs):
-                out.append(self.set_sol(lhs, f"__t{i}", declare=False))
+                out.append(self.set_sol(lhs, f"__t{base + i}", declare=False))
             return [_Item("open", "{"), *out, _Item("close", "}")]
         for lhs, o in pairs:
             out.extend(self._assign(lhs, o))
@@ -995,6 +1027,26 @@ def _deep_vars(o: tac.Operand, tr: _Translator) -> set[str]:
 
 def ctx_idents(ctx: _Ctx) -> dict[str, tuple[str, str | None]]:
     return ctx.idents
+
+
+def _from_word(x: str, t: str) -> str:
+    """A uint256 expression as ABI type ``t`` (a static value type whose word it encodes)."""
+    if t == "uint256":
+        return x
+    if t.startswith("uint"):
+        return f"{t}({x})"
+    if t == "int256":
+        return f"int256({x})"
+    if t.startswith("int"):
+        return f"{t}(int256({x}))"
+    if t == "address":
+        m = re.fullmatch(r"uint256\(uint160\(([\w.]+)\)\)", x)
+        return m.group(1) if m else f"address(uint160({x}))"
+    if t == "bool":
+        return {"0": "false", "1": "true"}.get(x, f"({x} != 0)")
+    if t == "bytes32":
+        return f"bytes32({x})"
+    return f"{t}(bytes32({x}))"
 
 
 def _arg_to_uint(name: str, t: str, kind: str | None = None) -> str:
@@ -1473,6 +1525,21 @@ def _canon(p: Mapping[str, Any]) -> str:
     return canonical_type(p)
 
 
+def _event_params(abi: Sequence[Mapping[str, Any]] | None) -> dict[str, tuple[int, list[tuple[str, bool]]]]:
+    """ABI events that ``emit Name(…)`` can say: non-anonymous, one per name (no overloads)."""
+    from evmlm.evm.abi import topic_of
+
+    out: dict[str, tuple[int, list[tuple[str, bool]]]] = {}
+    seen: dict[str, int] = {}
+    for e in abi or []:
+        if e.get("type") != "event" or e.get("anonymous"):
+            continue
+        name = str(e.get("name"))
+        seen[name] = seen.get(name, 0) + 1
+        out[name] = (topic_of(signature_of(e)), [(_canon(p), bool(p.get("indexed"))) for p in e.get("inputs", [])])
+    return {k: v for k, v in out.items() if seen[k] == 1}
+
+
 def _events_errors(abi: Sequence[Mapping[str, Any]] | None) -> tuple[dict[str, int], dict[str, int]]:
     info = AbiInfo.from_abi(list(abi) if abi else None)
     events: dict[str, int] = {}
@@ -1494,9 +1561,163 @@ def _events_errors(abi: Sequence[Mapping[str, Any]] | None) -> tuple[dict[str, i
 SPILL_ABOVE = 11
 
 
+def _dead_code(order: list[str], blocks: dict[str, _Block]) -> None:
+    """Drop side-effect-free definitions (and PHIs) whose values are unused, to a fixpoint."""
+    from evmlm.evm.ssa import NO_EFFECT
+
+    while True:
+        used: set[str] = set()
+        for lab in order:
+            b = blocks[lab]
+            for st in b.stmts:
+                for a in st.args:
+                    used.update(_vars(a))
+            if b.term[0] == "jumpi":
+                used.update(_vars(b.term[3]))
+            if b.term[0] == "multi" and b.term[1] is not None:
+                used.update(_vars(b.term[1]))
+            for _lhs, ops in b.phis:
+                for o in ops.values():
+                    used.update(_vars(o))
+        removed = False
+        for lab in order:
+            b = blocks[lab]
+            keep = [st for st in b.stmts if not (st.lhs and st.lhs not in used and (st.op in NO_EFFECT or st.op is None))]
+            phis = [ph for ph in b.phis if ph[0] in used]
+            if len(keep) != len(b.stmts) or len(phis) != len(b.phis):
+                b.stmts, b.phis = keep, phis
+                removed = True
+        if not removed:
+            return
+
+
+_STATIC_OUT = re.compile(r"u?int\d*|address|bool|bytes([1-9]|[12]\d|3[0-2])")
+
+
+class _Words:
+    """Words an ABI encoding stored at ``p = mload(0x40)`` before a RETURN or a LOG that
+    reads ``[p, p + 32·k)``: found in the statement's block before it and in the
+    single-predecessor blocks on the straight path to it, with no call or memory copy in
+    between."""
+
+    def __init__(self, blocks: dict[str, _Block]) -> None:
+        self.blocks = blocks
+        self.defs = {s.lhs: s for b in blocks.values() for s in b.stmts if s.lhs}
+
+    def is_fmp(self, o: tac.Operand) -> bool:
+        d = self.defs.get(o.name) if isinstance(o, tac.Var) else None
+        return d is not None and d.op == "MLOAD" and d.args == (tac.Const(0x40),)
+
+    def offset(self, o: tac.Operand, base: tac.Operand) -> int | None:
+        if o == base or self.is_fmp(o) and self.is_fmp(base):
+            return 0
+        d = self.defs.get(o.name) if isinstance(o, tac.Var) else None
+        if d is not None and d.op == "ADD" and len(d.args) == 2:
+            x, y = d.args
+            if isinstance(y, tac.Const) and self.offset(x, base) == 0:
+                return y.value
+            if isinstance(x, tac.Const) and self.offset(y, base) == 0:
+                return x.value
+        return None
+
+    def size(self, n: tac.Operand, p: tac.Operand) -> int | None:
+        if isinstance(n, tac.Const):
+            return n.value
+        d = self.defs.get(n.name) if isinstance(n, tac.Var) else None
+        if d is not None and d.op == "SUB" and self.offset(d.args[1], p) == 0:
+            return self.offset(d.args[0], p)
+        return None
+
+    def find(self, lab: str, stmt: tac.Stmt, p: tac.Operand, k: int) -> list[tac.Stmt] | None:
+        """The k stores (in word order), or None."""
+        path = [lab]
+        while len(path) < 6 and len(self.blocks[path[-1]].preds) == 1 and self.blocks[self.blocks[path[-1]].preds[0]].term[0] == "jump":
+            path.append(self.blocks[path[-1]].preds[0])
+        values: dict[int, tac.Stmt] = {}
+        for blab in path:
+            stmts = self.blocks[blab].stmts
+            if blab == lab:
+                stmts = stmts[: next(i for i, x in enumerate(stmts) if x is stmt)]
+            for st in reversed(stmts):
+                if st.op == "MSTORE" and (off := self.offset(st.args[0], p)) is not None:
+                    if off % 32 or off >= 32 * k:
+                        return None
+                    values.setdefault(off // 32, st)
+                elif st.op in ("CALL", "STATICCALL", "DELEGATECALL", "CALLCODE", "MSTORE", "MSTORE8", "MCOPY", "CALLDATACOPY", "RETURNDATACOPY", "CODECOPY", "EXTCODECOPY", "CREATE", "CREATE2"):
+                    return None
+            if len(values) == k:
+                break
+        if len(values) != k:
+            return None
+        return [values[j] for j in range(k)]
+
+    def drop(self, stores: list[tac.Stmt]) -> None:
+        ids = {id(x) for x in stores}
+        for b in self.blocks.values():
+            if any(id(x) in ids for x in b.stmts):
+                b.stmts = [x for x in b.stmts if id(x) not in ids]
+
+
+_STATIC = re.compile(r"u?int\d*|address|bool|bytes([1-9]|[12]\d|3[0-2])")
+
+
+def _typed_returns(order: list[str], blocks: dict[str, _Block], out_types: list[str]) -> None:
+    """``RETURN(p, 32·k)`` of words stored at ``p = mload(0x40)`` -> ``RETURNVALUES(x1…xk)``
+    (a Solidity ``return``) when the function returns k static value types."""
+    k = len(out_types)
+    if not k or not all(_STATIC.fullmatch(t) for t in out_types):
+        return
+    w = _Words(blocks)
+    for lab in order:
+        b = blocks[lab]
+        if b.term[0] != "halt" or b.term[1].op != "RETURN":
+            continue
+        ret = b.term[1]
+        p, n = ret.args
+        if not w.is_fmp(p) or w.size(n, p) != 32 * k:
+            continue
+        stores = w.find(lab, ret, p, k)
+        if stores is None:
+            continue
+        w.drop(stores)
+        new = tac.Stmt(None, "RETURNVALUES", tuple(x.args[1] for x in stores))
+        b.stmts = [x for x in b.stmts if x is not ret] + [new]
+        b.term = ("halt", new)
+
+
+def _typed_events(order: list[str], blocks: dict[str, _Block], events: Mapping[str, tuple[int, list[tuple[str, bool]]]]) -> None:
+    """``EMIT(Name, p, 32·k, topics…)`` of an ABI event with static parameters whose data
+    words were stored at ``p = mload(0x40)`` -> ``EMITVALUES(Name, args in declared order)``."""
+    w = _Words(blocks)
+    for lab in order:
+        b = blocks[lab]
+        for i, st in enumerate(list(b.stmts)):
+            if st.op != "EMIT" or not isinstance(st.args[0], tac.Var) or st.args[0].name not in events:
+                continue
+            _topic, params = events[st.args[0].name]
+            data = [t for t, ix in params if not ix]
+            n_idx = sum(1 for _t, ix in params if ix)
+            if n_idx != len(st.args) - 3 or not all(_STATIC.fullmatch(t) for t, _ in params):
+                continue
+            p, n = st.args[1], st.args[2]
+            if w.size(n, p) != 32 * len(data) or (data and not w.is_fmp(p)):
+                continue
+            stores = w.find(lab, st, p, len(data)) if data else []
+            if stores is None:
+                continue
+            w.drop(stores)
+            words, topics = iter(x.args[1] for x in stores), iter(st.args[3:])
+            args = tuple(next(topics) if ix else next(words) for _t, ix in params)
+            new = tac.Stmt(None, "EMITVALUES", (st.args[0], *args))
+            b.stmts = [new if x is st else x for x in b.stmts]
+
+
 def _translate(fn: LiftedFunction, ctx: _Ctx, n_outputs: int = 0) -> tuple[list[_Item], bool, bool]:
     f = tac.parse_function(fn.tac)
     order, blocks = _prepare(f, ctx.payable)
+    _typed_returns(order, blocks, ctx.out_types)
+    _typed_events(order, blocks, ctx.event_params)
+    _dead_code(order, blocks)
     tr = _Translator(order, blocks, ctx)
     local = [v for v in tr.defs if v not in tr.inlined and tr.uses.get(v)] + sorted(tr.phi_vars)
     per_block: dict[str, int] = {}
@@ -1576,6 +1797,8 @@ def draft_function(
         errors=errors,
         has_outputs=has_out,
         idents=idents,
+        out_types=[_canon(p) for p in (entry or {}).get("outputs", [])] if entry else [],
+        event_params=_event_params(abi),
         code=bytes.fromhex(runtime_bytecode.removeprefix("0x")) if isinstance(runtime_bytecode, str) else runtime_bytecode,
         code_size=lifted.code_size,
     )
