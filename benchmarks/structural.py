@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from evmlm.decompile.structural import draft_function, header_specifiers, visible_state_variables
+from evmlm.decompile.structural import draft_function, header_specifiers, splice_scope
 from evmlm.evaluate.behaviour import compare_behaviour, deployed_contract, recompile
 from evmlm.evm import lift_contract
 
@@ -61,7 +61,7 @@ def check(result: Any, source_path: str, contract: str, start: int, length: int,
         return row
     original = result.sources[source_path].encode()[start : start + length].decode()
     t0 = time.monotonic()
-    d = draft_function(lc, fn, abi=art.abi, storage_layout=art.storage_layout, solc_version=result.version, specifiers=header_specifiers(original, result.version), visible_state=visible_state_variables(result.asts, source_path, start), runtime_bytecode=art.runtime_bytecode)
+    d = draft_function(lc, fn, abi=art.abi, storage_layout=art.storage_layout, solc_version=result.version, specifiers=header_specifiers(original, result.version), scope=splice_scope(result.asts, source_path, start), runtime_bytecode=art.runtime_bytecode)
     row.update(seconds=round(time.monotonic() - t0, 4), n_statements=d.n_statements, n_asm=d.n_assembly_statements, structured=d.structured, draft_error=d.error)
     rc = recompile(result, source_path, contract, start, length, d.text, selector=selector)
     row["recompiles"] = rc.ok

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from evmlm.decompile.structural import DraftFunction, draft_contract, draft_function, header_specifiers, visible_state_variables
+from evmlm.decompile.structural import DraftFunction, draft_contract, draft_function, header_specifiers, splice_scope
 from evmlm.evaluate.behaviour import compare_behaviour, deployed_contract, recompile
 from evmlm.evm import lift_contract
 
@@ -98,7 +98,7 @@ def _draft_and_check(sources: dict[str, str], setting: str, version: str, deploy
     original = result.sources[fn_path].encode()[start : start + length].decode()
     draft = draft_function(
         lifted, fn, abi=art.abi, storage_layout=art.storage_layout, solc_version=result.version,
-        specifiers=header_specifiers(original, result.version), visible_state=visible_state_variables(result.asts, fn_path, start),
+        specifiers=header_specifiers(original, result.version), scope=splice_scope(result.asts, fn_path, start),
         runtime_bytecode=art.runtime_bytecode,
     )
     assert draft.error is None

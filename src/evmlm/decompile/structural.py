@@ -370,6 +370,8 @@ class _Ctx:
     spill: dict[str, int] = field(default_factory=dict)  # var -> word index in __s
     out_types: list[str] = field(default_factory=list)  # ABI output types
     event_params: dict[str, tuple[int, list[tuple[str, bool]]]] = field(default_factory=dict)  # name -> (topic0, [(type, indexed)])
+    error_params: dict[str, tuple[int, list[str]]] = field(default_factory=dict)  # name -> (selector word, types)
+    solidity_errors: frozenset[str] = frozenset()  # custom errors that `revert Name(…)` can name
 
     @property
     def checked(self) -> bool:
@@ -938,6 +940,20 @@ class _Translator:
             return [_Item("sol", "assert(false);")]
         if op == "RETURNVALUES":
             return self.return_values(s)
+        if op == "REVERTERROR":
+            name = s.args[0].name  # type: ignore[union-attr]
+            sel, types = self.ctx.error_params[name]
+            if name in self.ctx.solidity_errors:
+                try:
+                    vals = [_from_word(self.u(a), t) for a, t in zip(s.args[1:], types)]
+                    return [_Item("sol", f"revert {name}({', '.join(vals)});")]
+                except _NotSolidity:
+                    pass
+            self.n_conds += 1
+            r = f"__r{self.n_conds}"
+            items = [_Item("decl", f"uint256 {r};"), _Item("asm", f"{r} := mload(64)"), _Item("asm", f"mstore({r}, {hex(sel)})  // {name}")]
+            items += [_Item("asm", f"mstore(add({r}, {4 + 32 * i}), {self.yul(a)})") for i, a in enumerate(s.args[1:])]
+            return items + [_Item("asm", f"revert({r}, {4 + 32 * len(types)})")]
         return [_Item("asm", self.yul_stmt(s))]
 
     def typed_return(self, s: tac.Stmt) -> list[_Item] | None:
@@ -1540,6 +1556,24 @@ def _event_params(abi: Sequence[Mapping[str, Any]] | None) -> dict[str, tuple[in
     return {k: v for k, v in out.items() if seen[k] == 1}
 
 
+def _error_params(abi: Sequence[Mapping[str, Any]] | None) -> dict[str, tuple[int, list[str]]]:
+    """Custom errors by name (one per name): the ABI's, then the common ones."""
+    out: dict[str, tuple[int, list[str]]] = {}
+    for sel, (name, sig) in COMMON_ERRORS.items():
+        if name not in ("Error", "Panic"):
+            out[name] = (sel << 224, signature_types(sig) or [])
+    seen: dict[str, int] = {}
+    for e in abi or []:
+        if e.get("type") == "error":
+            name = str(e.get("name"))
+            seen[name] = seen.get(name, 0) + 1
+            sig = signature_of(e)
+            from evmlm.evm.abi import selector_of
+
+            out[name] = (selector_of(sig) << 224, [_canon(p) for p in e.get("inputs", [])])
+    return {k: v for k, v in out.items() if seen.get(k, 1) == 1}
+
+
 def _events_errors(abi: Sequence[Mapping[str, Any]] | None) -> tuple[dict[str, int], dict[str, int]]:
     info = AbiInfo.from_abi(list(abi) if abi else None)
     events: dict[str, int] = {}
@@ -1712,11 +1746,61 @@ def _typed_events(order: list[str], blocks: dict[str, _Block], events: Mapping[s
             b.stmts = [new if x is st else x for x in b.stmts]
 
 
+def _typed_errors(order: list[str], blocks: dict[str, _Block], errors: Mapping[str, tuple[int, list[str]]]) -> None:
+    """``ERROR(p, Name)``, argument words at ``p + 4 + 32·i``, ``REVERT(p, 4 + 32·k)`` on a
+    straight path -> ``REVERTERROR(Name, args…)`` (``revert Name(args)``) for custom errors
+    with static parameters."""
+    w = _Words(blocks)
+    for lab in order:
+        b = blocks[lab]
+        if b.term[0] != "halt" or b.term[1].op != "REVERT":
+            continue
+        rev = b.term[1]
+        q, n = rev.args
+        if not w.is_fmp(q):
+            continue
+        size = w.size(n, q)
+        path = [lab]
+        while len(path) < 6 and len(blocks[path[-1]].preds) == 1 and blocks[blocks[path[-1]].preds[0]].term[0] == "jump":
+            path.append(blocks[path[-1]].preds[0])
+        found = None
+        words: dict[int, tac.Stmt] = {}
+        bad = False
+        for blab in path:
+            stmts = blocks[blab].stmts
+            if blab == lab:
+                stmts = stmts[: next(i for i, x in enumerate(stmts) if x is rev)]
+            for st in reversed(stmts):
+                if st.op == "ERROR" and isinstance(st.args[1], tac.Var) and w.offset(st.args[0], q) == 0:
+                    found = st
+                    break
+                if st.op == "MSTORE" and (off := w.offset(st.args[0], q)) is not None and off >= 4 and (off - 4) % 32 == 0:
+                    words.setdefault((off - 4) // 32, st)
+                elif st.op in ("CALL", "STATICCALL", "DELEGATECALL", "CALLCODE", "MSTORE", "MSTORE8", "MCOPY", "CALLDATACOPY", "RETURNDATACOPY", "CODECOPY"):
+                    bad = True
+                    break
+            if found is not None or bad:
+                break
+        if found is None or bad:
+            continue
+        name = found.args[1].name  # type: ignore[union-attr]
+        if name not in errors:
+            continue
+        types = errors[name][1]
+        if size != 4 + 32 * len(types) or set(words) != set(range(len(types))) or not all(_STATIC.fullmatch(t) for t in types):
+            continue
+        w.drop([found, *words.values()])
+        new = tac.Stmt(None, "REVERTERROR", (found.args[1], *(words[i].args[1] for i in range(len(types)))))
+        b.stmts = [x for x in b.stmts if x is not rev] + [new]
+        b.term = ("halt", new)
+
+
 def _translate(fn: LiftedFunction, ctx: _Ctx, n_outputs: int = 0) -> tuple[list[_Item], bool, bool]:
     f = tac.parse_function(fn.tac)
     order, blocks = _prepare(f, ctx.payable)
     _typed_returns(order, blocks, ctx.out_types)
     _typed_events(order, blocks, ctx.event_params)
+    _typed_errors(order, blocks, ctx.error_params)
     _dead_code(order, blocks)
     tr = _Translator(order, blocks, ctx)
     local = [v for v in tr.defs if v not in tr.inlined and tr.uses.get(v)] + sorted(tr.phi_vars)
@@ -1755,7 +1839,7 @@ def draft_function(
     storage_layout: Mapping[str, Any] | None = None,
     solc_version: str | None = None,
     specifiers: str = "",
-    visible_state: Iterable[str] | None = None,
+    scope: SpliceScope | None = None,
     runtime_bytecode: str | bytes | None = None,
     _contract_maps: Mapping[int, int] | None = None,
 ) -> DraftFunction:
@@ -1766,9 +1850,11 @@ def draft_function(
     it must be the layout the TAC was lifted with, as the TAC names slots by it);
     ``solc_version``: the compiler the text is for (``unchecked`` from 0.8, syntax of 0.4-0.7;
     default a recent 0.8); ``specifiers``: added to the header (e.g. ``"override"``,
-    ``"virtual"``), never inferred; ``visible_state``: the state variables the function's
-    contract can name (:func:`visible_state_variables`); others (a base contract's private
-    ones) are reached through their slots in assembly; None: all of the layout's; ``runtime_bytecode``: the lifted code (hex or bytes), so
+    ``"virtual"``), never inferred; ``scope``: what the function's contract can name
+    (:func:`splice_scope`): other state variables (a base contract's private ones) are
+    reached through their slots in assembly, other events and errors are raised in assembly;
+    None: all of the layout's variables and the ABI's events by name, custom errors in
+    assembly; ``runtime_bytecode``: the lifted code (hex or bytes), so
     that constants the code copies out of itself (``CODECOPY``) are written as constants.
     Never raises for a function's content: see
     :attr:`DraftFunction.error`.
@@ -1778,7 +1864,7 @@ def draft_function(
     events, errors = _events_errors(abi)
     contract_mode = _contract_maps is not None
     try:
-        storage = _storage_from_layout(storage_layout, None if visible_state is None else set(visible_state)) if not contract_mode else _Storage(slot_of=_storage_from_layout(storage_layout, None).slot_of)
+        storage = _storage_from_layout(storage_layout, None if scope is None else scope.state_variables) if not contract_mode else _Storage(slot_of=_storage_from_layout(storage_layout, None).slot_of)
         head, types, has_out, mut, idents = _header(fn, entry, v, contract_mode, specifiers, storage.slot_of)
     except DraftError as e:
         name = (fn.signature or "unknown()").split("(")[0]
@@ -1798,7 +1884,9 @@ def draft_function(
         has_outputs=has_out,
         idents=idents,
         out_types=[_canon(p) for p in (entry or {}).get("outputs", [])] if entry else [],
-        event_params=_event_params(abi),
+        event_params={k: v for k, v in _event_params(abi).items() if scope is None or k in scope.events},
+        error_params=_error_params(abi),
+        solidity_errors=frozenset(scope.errors) if scope is not None and v >= (0, 8, 4) else frozenset(),
         code=bytes.fromhex(runtime_bytecode.removeprefix("0x")) if isinstance(runtime_bytecode, str) else runtime_bytecode,
         code_size=lifted.code_size,
     )
@@ -1821,15 +1909,30 @@ def draft_function(
     return DraftFunction(fn.selector, fn.signature or (signature_of(entry) if entry else None), text, n_st, n_asm, structured, error)
 
 
-def visible_state_variables(asts: Mapping[str, Any], source_path: str, start: int) -> set[str] | None:
-    """Names of the state variables that code at byte ``start`` of ``source_path`` can use:
-    those of its contract and the non-private ones of its bases (solc ASTs by path, as in
-    :class:`evmlm.solc.CompileResult`). None when the contract is not found."""
+@dataclass(frozen=True)
+class SpliceScope:
+    """What code at one place of a source file can name: state variables, events and custom
+    errors (by bare name). Built by :func:`splice_scope` from solc ASTs."""
+
+    state_variables: frozenset[str]
+    events: frozenset[str]
+    errors: frozenset[str]
+
+
+def splice_scope(asts: Mapping[str, Any], source_path: str, start: int) -> SpliceScope | None:
+    """The :class:`SpliceScope` of byte ``start`` of ``source_path`` (solc ASTs by path, as in
+    :class:`evmlm.solc.CompileResult`): the state variables of its contract and the non-private
+    ones of its bases, the events and errors declared in those contracts, and file-level
+    events and errors of the job's files. None when no contract holds ``start``."""
     by_id: dict[int, Mapping[str, Any]] = {}
     here = None
+    file_level: dict[str, set[str]] = {"EventDefinition": set(), "ErrorDefinition": set()}
     for path, ast in asts.items():
         for node in (ast or {}).get("nodes", []):
-            if node.get("nodeType") != "ContractDefinition":
+            kind = node.get("nodeType")
+            if kind in file_level:
+                file_level[kind].add(str(node.get("name")))
+            if kind != "ContractDefinition":
                 continue
             by_id[int(node["id"])] = node
             if path == source_path:
@@ -1839,14 +1942,20 @@ def visible_state_variables(asts: Mapping[str, Any], source_path: str, start: in
     if here is None:
         return None
     names: set[str] = set()
+    events, errors = set(file_level["EventDefinition"]), set(file_level["ErrorDefinition"])
     for cid in here.get("linearizedBaseContracts", [here["id"]]):
         c = by_id.get(int(cid))
         if c is None:
             continue
         for d in c.get("nodes", []):
-            if d.get("nodeType") == "VariableDeclaration" and d.get("stateVariable") and (c is here or d.get("visibility") != "private"):
+            kind = d.get("nodeType")
+            if kind == "VariableDeclaration" and d.get("stateVariable") and d.get("mutability", "mutable") == "mutable" and not d.get("constant") and (c is here or d.get("visibility") != "private"):
                 names.add(str(d.get("name")))
-    return names
+            elif kind == "EventDefinition":
+                events.add(str(d.get("name")))
+            elif kind == "ErrorDefinition":
+                errors.add(str(d.get("name")))
+    return SpliceScope(frozenset(names), frozenset(events), frozenset(errors))
 
 
 def header_specifiers(original: str, solc_version: str | None = None) -> str:
