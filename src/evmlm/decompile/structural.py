@@ -1749,8 +1749,41 @@ def _typed_events(order: list[str], blocks: dict[str, _Block], events: Mapping[s
 def _typed_errors(order: list[str], blocks: dict[str, _Block], errors: Mapping[str, tuple[int, list[str]]]) -> None:
     """``ERROR(p, Name)``, argument words at ``p + 4 + 32·i``, ``REVERT(p, 4 + 32·k)`` on a
     straight path -> ``REVERTERROR(Name, args…)`` (``revert Name(args)``) for custom errors
-    with static parameters."""
+    with static parameters. The revert may sit in a block shared by several raising blocks
+    (its size a PHI): each raising block then halts itself."""
     w = _Words(blocks)
+
+    def search(lab: str, before: tac.Stmt | None, q: tac.Operand, size: int | None) -> tac.Stmt | None:
+        path = [lab]
+        while len(path) < 6 and len(blocks[path[-1]].preds) == 1 and blocks[blocks[path[-1]].preds[0]].term[0] == "jump":
+            path.append(blocks[path[-1]].preds[0])
+        found = None
+        words: dict[int, tac.Stmt] = {}
+        for blab in path:
+            stmts = blocks[blab].stmts
+            if blab == lab and before is not None:
+                stmts = stmts[: next(i for i, x in enumerate(stmts) if x is before)]
+            for st in reversed(stmts):
+                if st.op == "ERROR" and isinstance(st.args[1], tac.Var) and w.offset(st.args[0], q) == 0:
+                    found = st
+                    break
+                if st.op == "MSTORE" and (off := w.offset(st.args[0], q)) is not None and off >= 4 and (off - 4) % 32 == 0:
+                    words.setdefault((off - 4) // 32, st)
+                elif st.op in ("CALL", "STATICCALL", "DELEGATECALL", "CALLCODE", "MSTORE", "MSTORE8", "MCOPY", "CALLDATACOPY", "RETURNDATACOPY", "CODECOPY"):
+                    return None
+            if found is not None:
+                break
+        if found is None:
+            return None
+        name = found.args[1].name  # type: ignore[union-attr]
+        if name not in errors:
+            return None
+        types = errors[name][1]
+        if size != 4 + 32 * len(types) or set(words) != set(range(len(types))) or not all(_STATIC.fullmatch(t) for t in types):
+            return None
+        w.drop([found, *words.values()])
+        return tac.Stmt(None, "REVERTERROR", (found.args[1], *(words[i].args[1] for i in range(len(types)))))
+
     for lab in order:
         b = blocks[lab]
         if b.term[0] != "halt" or b.term[1].op != "REVERT":
@@ -1759,40 +1792,29 @@ def _typed_errors(order: list[str], blocks: dict[str, _Block], errors: Mapping[s
         q, n = rev.args
         if not w.is_fmp(q):
             continue
-        size = w.size(n, q)
-        path = [lab]
-        while len(path) < 6 and len(blocks[path[-1]].preds) == 1 and blocks[blocks[path[-1]].preds[0]].term[0] == "jump":
-            path.append(blocks[path[-1]].preds[0])
-        found = None
-        words: dict[int, tac.Stmt] = {}
-        bad = False
-        for blab in path:
-            stmts = blocks[blab].stmts
-            if blab == lab:
-                stmts = stmts[: next(i for i, x in enumerate(stmts) if x is rev)]
-            for st in reversed(stmts):
-                if st.op == "ERROR" and isinstance(st.args[1], tac.Var) and w.offset(st.args[0], q) == 0:
-                    found = st
-                    break
-                if st.op == "MSTORE" and (off := w.offset(st.args[0], q)) is not None and off >= 4 and (off - 4) % 32 == 0:
-                    words.setdefault((off - 4) // 32, st)
-                elif st.op in ("CALL", "STATICCALL", "DELEGATECALL", "CALLCODE", "MSTORE", "MSTORE8", "MCOPY", "CALLDATACOPY", "RETURNDATACOPY", "CODECOPY"):
-                    bad = True
-                    break
-            if found is not None or bad:
-                break
-        if found is None or bad:
+        new = search(lab, rev, q, w.size(n, q))
+        if new is not None:
+            b.stmts = [x for x in b.stmts if x is not rev] + [new]
+            b.term = ("halt", new)
             continue
-        name = found.args[1].name  # type: ignore[union-attr]
-        if name not in errors:
+        # a shared revert block: only loads and arithmetic, its size a PHI over the raisers
+        d = w.defs.get(n.name) if isinstance(n, tac.Var) else None
+        phis = {lhs: ops for lhs, ops in b.phis}
+        if d is None or d.op != "SUB" or not isinstance(d.args[0], tac.Var) or d.args[0].name not in phis or w.offset(d.args[1], q) != 0:
             continue
-        types = errors[name][1]
-        if size != 4 + 32 * len(types) or set(words) != set(range(len(types))) or not all(_STATIC.fullmatch(t) for t in types):
+        if any(x.op not in ("MLOAD", "SUB", "ADD") and x is not rev for x in b.stmts):
             continue
-        w.drop([found, *words.values()])
-        new = tac.Stmt(None, "REVERTERROR", (found.args[1], *(words[i].args[1] for i in range(len(types)))))
-        b.stmts = [x for x in b.stmts if x is not rev] + [new]
-        b.term = ("halt", new)
+        ops = phis[d.args[0].name]
+        for pred in list(b.preds):
+            pb = blocks[pred]
+            if pb.term != ("jump", lab) or pred not in ops:
+                continue
+            new = search(pred, None, q, w.offset(ops[pred], q))
+            if new is None:
+                continue
+            pb.stmts.append(new)
+            pb.term = ("halt", new)
+            b.preds.remove(pred)
 
 
 def _translate(fn: LiftedFunction, ctx: _Ctx, n_outputs: int = 0) -> tuple[list[_Item], bool, bool]:
