@@ -2050,6 +2050,8 @@ def draft_contract(
     selector in Solidity and are left out (listed in a comment)."""
     v = _version(solc_version)
     maps = _contract_storage(lifted, storage_layout)
+    events = {k: ps for k, (_t, ps) in _event_params(abi).items() if all(_STATIC.fullmatch(t) for t, _ix in ps)}
+    scope = SpliceScope(frozenset(), frozenset(events), frozenset())
     funcs: dict[str, DraftFunction] = {}
     texts: list[str] = []
     missing: list[str] = []
@@ -2059,7 +2061,7 @@ def draft_contract(
         if fn.kind == "public" and not fn.signature and _abi_function(abi, fn.selector) is None:
             missing.append(fn.selector or "?")
             continue
-        d = draft_function(lifted, fn, abi=abi, storage_layout=storage_layout, solc_version=solc_version, runtime_bytecode=runtime_bytecode, _contract_maps=maps)
+        d = draft_function(lifted, fn, abi=abi, storage_layout=storage_layout, solc_version=solc_version, runtime_bytecode=runtime_bytecode, scope=scope, _contract_maps=maps)
         funcs[fn.selector or fn.kind] = d
         texts.append(d.text)
     decls = []
@@ -2070,6 +2072,8 @@ def draft_contract(
         for _ in range(depth):
             ty = f"mapping(uint256 => {ty})"
         decls.append(f"    {ty} stor_{slot};")
+    for ev, ps in sorted(events.items()):
+        decls.append(f"    event {ev}({', '.join(t + (' indexed' if ix else '') for t, ix in ps)});")
     ver = f"{v[0]}.{v[1]}.{v[2]}"
     body = "\n".join(decls)
     fns = "\n".join("    " + line if line else "" for t in texts for line in t.rstrip("\n").split("\n"))
