@@ -43,6 +43,32 @@ def defining_contract(result: Any, source_path: str, start: int) -> str | None:
     return None
 
 
+def deployed_runtime(creation_hex: str, abi: list) -> str | None:
+    """The runtime code the original has once deployed as :func:`compare_behaviour` deploys
+    it (same deployer, the first constructor arguments it accepts): immutables are filled in,
+    where the compiler artifact's runtime code has zeros. None when it does not deploy."""
+    from eth_abi import encode
+
+    from evmlm.evaluate.behaviour import _Deployment, abi_type, call_inputs
+
+    ctor = next((i for i in abi if i.get("type") == "constructor"), None)
+    types = [abi_type(p) for p in (ctor or {}).get("inputs", [])]
+    try:
+        cands = call_inputs(types, n_random=3, seed=0) if types else [()]
+        cands = [cands[1], *cands[:1], *cands[2:]] if types else cands
+        encoded = [encode(types, list(a)) if types else b"" for a in cands]
+    except (ValueError, TypeError, OverflowError):
+        return None
+    for args in encoded:
+        try:
+            d = _Deployment(creation_hex, args)
+        except RuntimeError:
+            continue
+        code = d.evm.get_code(d.address)
+        return bytes(code).hex() if code else None
+    return None
+
+
 def check(result: Any, source_path: str, contract: str, start: int, length: int, selector: str, lift_cache: dict | None = None) -> dict[str, Any]:
     """Draft one function and check it by recompiling and executing. Returns a row."""
     row: dict[str, Any] = {"selector": selector, "contract": contract, "setting": str(result.setting.name if hasattr(result.setting, "name") else result.setting), "version": result.version}
@@ -50,18 +76,19 @@ def check(result: Any, source_path: str, contract: str, start: int, length: int,
         contract = f"{source_path}:{contract}"
     art = deployed_contract(result, contract, selector)
     key = (result.key, art.source_path, art.name)
-    lc = (lift_cache or {}).get(key)
+    lc, runtime = (lift_cache or {}).get(key, (None, None))
     if lc is None:
-        lc = lift_contract(art.runtime_bytecode, abi=art.abi, storage_layout=art.storage_layout)
+        runtime = (deployed_runtime(art.creation_bytecode, art.abi) if "__$" not in art.creation_bytecode else None) or art.runtime_bytecode
+        lc = lift_contract(runtime, abi=art.abi, storage_layout=art.storage_layout)
         if lift_cache is not None:
-            lift_cache[key] = lc
+            lift_cache[key] = (lc, runtime)
     fn = lc.function(selector)
     if fn is None:
         row.update(stage="lift", error="selector not lifted")
         return row
     original = result.sources[source_path].encode()[start : start + length].decode()
     t0 = time.monotonic()
-    d = draft_function(lc, fn, abi=art.abi, storage_layout=art.storage_layout, solc_version=result.version, specifiers=header_specifiers(original, result.version), scope=splice_scope(result.asts, source_path, start), runtime_bytecode=art.runtime_bytecode)
+    d = draft_function(lc, fn, abi=art.abi, storage_layout=art.storage_layout, solc_version=result.version, specifiers=header_specifiers(original, result.version), scope=splice_scope(result.asts, source_path, start), runtime_bytecode=runtime)
     row.update(seconds=round(time.monotonic() - t0, 4), n_statements=d.n_statements, n_asm=d.n_assembly_statements, structured=d.structured, draft_error=d.error)
     rc = recompile(result, source_path, contract, start, length, d.text, selector=selector)
     row["recompiles"] = rc.ok

@@ -175,3 +175,47 @@ def test_draft_contract_compiles_as_one_file(solcjs) -> None:
     assert "stor_3" in dc.source  # the balanceOf mapping at slot 2 and allowance at 3 are declared in slot order
     compiled = solcjs({"Decompiled.sol": dc.source}, module="solc0426")["contracts"]["Decompiled.sol"]["Decompiled"]
     assert compiled["evm"]["deployedBytecode"]["object"]
+
+
+LOOPS = """// SPDX-License-Identifier: MIT
+pragma solidity 0.8.26;
+contract Loops {
+    uint256[] public items;
+    mapping(uint256 => uint256) public hits;
+    function sum(uint256 n) public pure returns (uint256 s) {
+        for (uint256 i = 0; i < n && i < 40; i++) {
+            if (i % 3 == 0) continue;
+            s += i * i;
+        }
+    }
+    function find(uint256 x) public returns (uint256) {
+        uint256 i = 0;
+        while (true) {
+            if (i >= 20) break;
+            if ((x >> i) & 1 == 1) { hits[i] += 1; return i; }
+            i++;
+        }
+        return 99;
+    }
+}
+"""
+
+
+@pytest.mark.parametrize("fn_name,signature", [("sum", "sum(uint256)"), ("find", "find(uint256)")])
+@pytest.mark.parametrize("fallback", [False, True])
+def test_loops_structured_and_state_machine(fn_name: str, signature: str, fallback: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loops become ``while (true)`` with ``continue``/``break``; with the structurer turned off
+    the state-machine fallback must behave the same too."""
+    import evmlm.decompile.structural as st
+
+    if fallback:
+        def refuse(self: Any) -> list:
+            raise st._Unstructured("forced by the test")
+
+        monkeypatch.setattr(st._Structurer, "run", refuse)
+    draft, (*_, behaviour) = _draft_and_check({"Loops.sol": LOOPS}, "opt200", "0.8.26", "Loops.sol:Loops", "Loops.sol", "Loops", fn_name, signature, None)
+    assert behaviour.same is True, behaviour.first_difference
+    assert draft.structured is not fallback
+    assert ("__block" in draft.text) is fallback
+    if not fallback:
+        assert "while (true)" in draft.text
