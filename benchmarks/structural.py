@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import gzip
 import json
 import random
 import re
@@ -166,15 +165,12 @@ def _function_ranges(source: str) -> dict[str, tuple[int, int]]:
 def _dataset_rows(run: Path, split: str, n: int, seed: int) -> list[dict[str, Any]]:
     from evmlm.solc.stage import load_result
 
-    ds = run / "dataset"
-    files = sorted(ds.glob(f"{split}*.jsonl*"))
-    if not files:
-        raise SystemExit(f"{ds}: no {split} split; build the dataset first")
-    recs = []
-    for f in files:
-        op = gzip.open if f.suffix == ".gz" else open
-        with op(f, "rt") as fh:
-            recs.extend(json.loads(line) for line in fh if line.strip())
+    import pyarrow.parquet as pq
+
+    f = run / "dataset" / "parquet" / f"{split}.parquet"
+    if not f.is_file():
+        raise SystemExit(f"{f}: no {split} split; build the dataset first")
+    recs = pq.read_table(f).to_pylist()
     recs = [r for r in recs if r.get("selector") and r.get("compile_key") and r.get("source_start") is not None]
     random.Random(seed).shuffle(recs)
     recs = recs[:n]

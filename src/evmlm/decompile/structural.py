@@ -580,6 +580,8 @@ class _Translator:
             return f"(int256({self.u(a[0])}) {'<' if op == 'SLT' else '>'} int256({self.u(a[1])}))", "b"
         if op == "EQ":
             (x, kx), (y, ky) = self.sol(a[0]), self.sol(a[1])
+            if x == y and kx != "c":
+                return "true", "b"  # e.g. an address parameter against its own 160-bit mask
             if kx == "b" and ky == "b":
                 return f"({x} == {y})", "b"
             if kx == "c" and ky == "c":
@@ -675,6 +677,8 @@ class _Translator:
             if d.op == "ISZERO":
                 return self.b(d.args[0])
         t, k = self.sol(o)
+        if t == "true":
+            return "false"
         if k == "b":
             return f"!{_paren(t)}"
         if k == "c":
@@ -1313,6 +1317,8 @@ class _Structurer:
         ``require(alt, reason)`` when the body is only a revert."""
         if not body and not els:
             return  # conditions have no effects
+        if text in ("!true", "false") and not els:
+            return  # a test the declared parameters already passed
         if not body and els and alt is not None:
             text, is_sol, body, els, alt = alt[0], alt[1], els, None, (text, is_sol)
         if els is None and alt is not None and alt[1] and is_sol and len(body) == 1 and body[0].kind == "sol" and body[0].text.startswith("revert("):
@@ -1853,6 +1859,23 @@ def _var_key(v: str) -> tuple[int, str]:
     return (int(m.group(1)), "") if m else (1 << 30, v)
 
 
+def _getter(fn: LiftedFunction, layout: Mapping[str, Any] | None) -> str | None:
+    """A public state variable's declaration (``uint256 public totalSupply``, no ``;``) when
+    the function is its getter: a function cannot share a state variable's name, so a layout
+    entry named like the function is the variable the getter reads."""
+    if not layout or not fn.signature:
+        return None
+    name = fn.signature.split("(")[0]
+    types = layout.get("types") or {}
+    for e in layout.get("storage", []) or []:
+        if e.get("label") == name:
+            label = str((types.get(e.get("type")) or {}).get("label", ""))
+            label = re.sub(r"\b(struct|contract|enum) ", "", label)
+            if label:
+                return f"{label} public {name}"
+    return None
+
+
 def draft_function(
     lifted: LiftedContract,
     fn: LiftedFunction,
@@ -1883,6 +1906,9 @@ def draft_function(
     """
     v = _version(solc_version)
     entry = _abi_function(abi, fn.selector)
+    getter = _getter(fn, storage_layout)
+    if getter is not None and _contract_maps is None:
+        return DraftFunction(fn.selector, fn.signature, getter, 1, 0)
     events, errors = _events_errors(abi)
     contract_mode = _contract_maps is not None
     try:
