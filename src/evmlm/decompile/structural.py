@@ -669,6 +669,8 @@ class _Translator:
                 return f"(int256({self.u(d.args[0])}) {'>=' if d.op == 'SLT' else '<='} int256({self.u(d.args[1])}))"
             if d.op == "EQ":
                 (x, kx), (y, ky) = self.sol(d.args[0]), self.sol(d.args[1])
+                if x == y and kx != "c":
+                    return "false"
                 if kx == "b" and ky == "b":
                     return f"({x} != {y})"
                 if kx == "c" and ky == "c":
