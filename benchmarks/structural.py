@@ -68,7 +68,7 @@ def deployed_runtime(creation_hex: str, abi: list) -> str | None:
     return None
 
 
-def check(result: Any, source_path: str, contract: str, start: int, length: int, selector: str, lift_cache: dict | None = None) -> dict[str, Any]:
+def check(result: Any, source_path: str, contract: str, start: int, length: int, selector: str, lift_cache: dict | None = None, getter: bool = False) -> dict[str, Any]:
     """Draft one function and check it by recompiling and executing. Returns a row."""
     row: dict[str, Any] = {"selector": selector, "contract": contract, "setting": str(result.setting.name if hasattr(result.setting, "name") else result.setting), "version": result.version}
     if ":" not in contract:
@@ -87,7 +87,7 @@ def check(result: Any, source_path: str, contract: str, start: int, length: int,
         return row
     original = result.sources[source_path].encode()[start : start + length].decode()
     t0 = time.monotonic()
-    d = draft_function(lc, fn, abi=art.abi, storage_layout=art.storage_layout, solc_version=result.version, specifiers=header_specifiers(original, result.version), scope=splice_scope(result.asts, source_path, start), runtime_bytecode=runtime)
+    d = draft_function(lc, fn, abi=art.abi, storage_layout=art.storage_layout, solc_version=result.version, specifiers=header_specifiers(original, result.version), scope=splice_scope(result.asts, source_path, start), runtime_bytecode=runtime, getter=getter)
     row.update(seconds=round(time.monotonic() - t0, 4), n_statements=d.n_statements, n_asm=d.n_assembly_statements, structured=d.structured, draft_error=d.error)
     rc = recompile(result, source_path, contract, start, length, d.text, selector=selector)
     row["recompiles"] = rc.ok
@@ -163,9 +163,11 @@ def _function_ranges(source: str) -> dict[str, tuple[int, int]]:
 
 
 def _dataset_rows(run: Path, split: str, n: int, seed: int) -> list[dict[str, Any]]:
-    from evmlm.solc.stage import load_result
-
     import pyarrow.parquet as pq
+
+    from evmlm.evaluate.stage import compile_loader
+
+    load_result = compile_loader(run / "compile")
 
     f = run / "dataset" / "parquet" / f"{split}.parquet"
     if not f.is_file():
@@ -183,9 +185,9 @@ def _dataset_rows(run: Path, split: str, n: int, seed: int) -> list[dict[str, An
             if r["compile_key"] not in loaded:
                 loaded.clear()
                 cache.clear()
-                loaded[r["compile_key"]] = load_result(run / "compile", r["compile_key"])
+                loaded[r["compile_key"]] = load_result(r["compile_key"])
             res = loaded[r["compile_key"]]
-            row = check(res, str(r.get("source_path") or r["contract"].rsplit(":", 1)[0]), str(r["contract"]), int(r["source_start"]), int(r["source_length"]), str(r["selector"]), cache)
+            row = check(res, str(r.get("source_path") or r["contract"].rsplit(":", 1)[0]), str(r["contract"]), int(r["source_start"]), int(r["source_length"]), str(r["selector"]), cache, getter=r.get("kind") == "getter")
         except Exception as e:  # a batch job records the failure and goes on
             row = {"selector": r.get("selector"), "setting": r.get("setting"), "error": f"{type(e).__name__}: {str(e)[:200]}"}
         row["id"] = r.get("id")

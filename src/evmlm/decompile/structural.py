@@ -369,6 +369,7 @@ class _Ctx:
     code_size: int = 0
     spill: dict[str, int] = field(default_factory=dict)  # var -> word index in __s
     out_types: list[str] = field(default_factory=list)  # ABI output types
+    out_sol: list[tuple[str, str | None]] = field(default_factory=list)  # (Solidity type, kind)
     event_params: dict[str, tuple[int, list[tuple[str, bool]]]] = field(default_factory=dict)  # name -> (topic0, [(type, indexed)])
     error_params: dict[str, tuple[int, list[str]]] = field(default_factory=dict)  # name -> (selector word, types)
     solidity_errors: frozenset[str] = frozenset()  # custom errors that `revert Name(…)` can name
@@ -970,6 +971,13 @@ class _Translator:
         Solidity (it then writes the words and returns them, as the original did)."""
         try:
             vals = [_from_word(self.u(a), t) for a, t in zip(s.args, self.ctx.out_types)]
+            for i, (sol_t, kind) in enumerate(self.ctx.out_sol[: len(vals)]):
+                if kind == "contract":
+                    vals[i] = f"{sol_t}({vals[i] if self.ctx.version >= (0, 8, 0) or vals[i] == 'msg.sender' else f'address({vals[i]})'})"
+                elif kind == "enum":
+                    vals[i] = f"{sol_t}({vals[i]})"
+                elif kind is not None:
+                    raise _NotSolidity
             return [_Item("sol", f"return {vals[0]};" if len(vals) == 1 else f"return ({', '.join(vals)});")]
         except _NotSolidity:
             self.n_conds += 1
@@ -1496,7 +1504,7 @@ def _sol_type(p: Mapping[str, Any] | str, version: tuple[int, int, int], loc: st
     return t, None
 
 
-def _header(fn: LiftedFunction, entry: Mapping[str, Any] | None, ctx_version: tuple[int, int, int], contract_mode: bool, specifiers: str, reserved: Iterable[str] = ()) -> tuple[str, list[str] | None, bool, str, dict[str, tuple[str, str | None]]]:
+def _header(fn: LiftedFunction, entry: Mapping[str, Any] | None, ctx_version: tuple[int, int, int], contract_mode: bool, specifiers: str, reserved: Iterable[str] = ()) -> tuple[str, list[str] | None, bool, str, dict[str, tuple[str, str | None]], list[tuple[str, str | None]]]:
     """(header text up to the body, argument types, has outputs, mutability, TAC argument
     name -> (Solidity identifier, kind)). Parameter names come from the ABI when they are
     identifiers that clash with nothing in ``reserved`` (state variables), else ``argI``."""
@@ -1505,9 +1513,9 @@ def _header(fn: LiftedFunction, entry: Mapping[str, Any] | None, ctx_version: tu
         head = "fallback() external payable" if v >= (0, 6, 0) else "function () external payable"
         if not fn.payable:
             head = head.replace(" payable", "")
-        return head, [], False, "payable" if fn.payable else "nonpayable", {}
+        return head, [], False, "payable" if fn.payable else "nonpayable", {}, []
     if fn.kind == "receive":
-        return "receive() external payable", [], False, "payable", {}
+        return "receive() external payable", [], False, "payable", {}, []
     sig = fn.signature or (signature_of(entry) if entry else None)
     if not sig:
         raise DraftError("no signature for this selector")
@@ -1532,7 +1540,8 @@ def _header(fn: LiftedFunction, entry: Mapping[str, Any] | None, ctx_version: tu
         used.add(pname)
         params.append(f"{ty} {pname}")
         idents[f"arg{i}"] = (pname, kind)
-    rets = ", ".join(_sol_type(p, v, "memory")[0] for p in outs)
+    out_sol = [_sol_type(p, v, "memory") for p in outs]
+    rets = ", ".join(t for t, _k in out_sol)
     parts = [f"function {name}({', '.join(params)})", "public"]
     if mut != "nonpayable":
         parts.append(mut)
@@ -1540,7 +1549,7 @@ def _header(fn: LiftedFunction, entry: Mapping[str, Any] | None, ctx_version: tu
         parts.append(specifiers)
     if rets:
         parts.append(f"returns ({rets})")
-    return " ".join(parts), types, bool(outs), mut, idents
+    return " ".join(parts), types, bool(outs), mut, idents, out_sol
 
 
 def _canon(p: Mapping[str, Any]) -> str:
@@ -1560,8 +1569,16 @@ def _event_params(abi: Sequence[Mapping[str, Any]] | None) -> dict[str, tuple[in
             continue
         name = str(e.get("name"))
         seen[name] = seen.get(name, 0) + 1
+        if not all(_plain(p) for p in e.get("inputs", [])):
+            seen[name] += 1  # a contract, enum or user-defined type: raised in assembly
         out[name] = (topic_of(signature_of(e)), [(_canon(p), bool(p.get("indexed"))) for p in e.get("inputs", [])])
     return {k: v for k, v in out.items() if seen[k] == 1}
+
+
+def _plain(p: Mapping[str, Any]) -> bool:
+    """An ABI parameter whose Solidity type is its ABI type."""
+    it = p.get("internalType")
+    return it is None or it == p.get("type") or it == "address payable"
 
 
 def _error_params(abi: Sequence[Mapping[str, Any]] | None) -> dict[str, tuple[int, list[str]]]:
@@ -1579,6 +1596,8 @@ def _error_params(abi: Sequence[Mapping[str, Any]] | None) -> dict[str, tuple[in
             from evmlm.evm.abi import selector_of
 
             out[name] = (selector_of(sig) << 224, [_canon(p) for p in e.get("inputs", [])])
+            if not all(_plain(p) for p in e.get("inputs", [])):
+                seen[name] += 1
     return {k: v for k, v in out.items() if seen.get(k, 1) == 1}
 
 
@@ -1888,6 +1907,7 @@ def draft_function(
     specifiers: str = "",
     scope: SpliceScope | None = None,
     runtime_bytecode: str | bytes | None = None,
+    getter: bool = False,
     _contract_maps: Mapping[int, int] | None = None,
 ) -> DraftFunction:
     """The structural draft of one lifted function, to be spliced into its original contract.
@@ -1903,6 +1923,9 @@ def draft_function(
     None: all of the layout's variables and the ABI's events by name, custom errors in
     assembly; ``runtime_bytecode``: the lifted code (hex or bytes), so
     that constants the code copies out of itself (``CODECOPY``) are written as constants.
+    ``getter``: the original is a public state variable (its source range, which the
+    draft replaces, excludes the ``;``): the draft then ends with a declaration that takes
+    that ``;``, when the variable is not found in the layout (constants, immutables).
     Never raises for a function's content: see
     :attr:`DraftFunction.error`.
     """
@@ -1915,7 +1938,10 @@ def draft_function(
     contract_mode = _contract_maps is not None
     try:
         storage = _storage_from_layout(storage_layout, None if scope is None else scope.state_variables) if not contract_mode else _Storage(slot_of=_storage_from_layout(storage_layout, None).slot_of)
-        head, types, has_out, mut, idents = _header(fn, entry, v, contract_mode, specifiers, storage.slot_of)
+        head, types, has_out, mut, idents, out_sol = _header(fn, entry, v, contract_mode, specifiers)
+        shadowed = {name for name, _k in idents.values()}
+        storage.named = {k: x for k, x in storage.named.items() if x[0] not in shadowed}
+        storage.maps = {k: x for k, x in storage.maps.items() if x[0] not in shadowed}
     except DraftError as e:
         name = (fn.signature or "unknown()").split("(")[0]
         text = f"// {fn.name}: {e}\nfunction {name}() public {{\n    revert();\n}}\n"
@@ -1934,6 +1960,7 @@ def draft_function(
         has_outputs=has_out,
         idents=idents,
         out_types=[_canon(p) for p in (entry or {}).get("outputs", [])] if entry else [],
+        out_sol=out_sol,
         event_params={k: v for k, v in _event_params(abi).items() if scope is None or k in scope.events},
         error_params=_error_params(abi),
         solidity_errors=frozenset(scope.errors) if scope is not None and v >= (0, 8, 4) else frozenset(),
@@ -1956,6 +1983,8 @@ def draft_function(
         n_st -= 1  # the unchecked block itself
     comment = f"// {fn.selector or fn.kind}" + ("" if structured else " (state machine: unstructured control flow)")
     text = "\n".join([comment, head + " {", *lines, "}"]) + "\n"
+    if getter:  # the original's ';' follows the spliced text
+        text += f"uint256 private constant __getter_{(fn.selector or fn.kind).removeprefix('0x')} = 0"
     return DraftFunction(fn.selector, fn.signature or (signature_of(entry) if entry else None), text, n_st, n_asm, structured, error)
 
 
