@@ -1531,6 +1531,9 @@ def _header(fn: LiftedFunction, entry: Mapping[str, Any] | None, ctx_version: tu
         ins = list(types)
         outs = []
         mut = "payable" if fn.payable else "nonpayable"
+    if contract_mode:  # no contract, enum or struct names are declared in a file of its own
+        ins = [{k: x for k, x in p.items() if k != "internalType"} if isinstance(p, Mapping) else p for p in ins]
+        outs = [{k: x for k, x in p.items() if k != "internalType"} if isinstance(p, Mapping) else p for p in outs]
     params, idents, used = [], {}, set()
     for i, p in enumerate(ins):
         ty, kind = _sol_type(p, v, "memory")
@@ -1669,25 +1672,31 @@ class _Words:
         d = self.defs.get(o.name) if isinstance(o, tac.Var) else None
         return d is not None and d.op == "MLOAD" and d.args == (tac.Const(0x40),)
 
-    def offset(self, o: tac.Operand, base: tac.Operand) -> int | None:
-        if o == base or self.is_fmp(o) and self.is_fmp(base):
-            return 0
+    def lin(self, o: tac.Operand, depth: int = 0) -> tuple[int, int] | None:
+        """``o`` as ``a·fmp + c`` (fmp: the free memory pointer, every ``mload(0x40)`` on the
+        path being the same value), or None."""
+        if isinstance(o, tac.Const):
+            return 0, o.value
+        if self.is_fmp(o):
+            return 1, 0
         d = self.defs.get(o.name) if isinstance(o, tac.Var) else None
-        if d is not None and d.op == "ADD" and len(d.args) == 2:
-            x, y = d.args
-            if isinstance(y, tac.Const) and self.offset(x, base) == 0:
-                return y.value
-            if isinstance(x, tac.Const) and self.offset(y, base) == 0:
-                return x.value
-        return None
+        if d is None or depth > 12 or d.op not in ("ADD", "SUB") or len(d.args) != 2:
+            return None
+        x, y = self.lin(d.args[0], depth + 1), self.lin(d.args[1], depth + 1)
+        if x is None or y is None:
+            return None
+        sign = 1 if d.op == "ADD" else -1
+        return x[0] + sign * y[0], (x[1] + sign * y[1]) % (1 << 256)
+
+    def offset(self, o: tac.Operand, base: tac.Operand) -> int | None:
+        a, b = self.lin(o), self.lin(base)
+        if a is None or b is None or a[0] != b[0]:
+            return None
+        return (a[1] - b[1]) % (1 << 256)
 
     def size(self, n: tac.Operand, p: tac.Operand) -> int | None:
-        if isinstance(n, tac.Const):
-            return n.value
-        d = self.defs.get(n.name) if isinstance(n, tac.Var) else None
-        if d is not None and d.op == "SUB" and self.offset(d.args[1], p) == 0:
-            return self.offset(d.args[0], p)
-        return None
+        a = self.lin(n)
+        return a[1] if a is not None and a[0] == 0 else None
 
     def find(self, lab: str, stmt: tac.Stmt, p: tac.Operand, k: int) -> list[tac.Stmt] | None:
         """The k stores (in word order), or None."""
@@ -1931,9 +1940,9 @@ def draft_function(
     """
     v = _version(solc_version)
     entry = _abi_function(abi, fn.selector)
-    getter = _getter(fn, storage_layout)
-    if getter is not None and _contract_maps is None:
-        return DraftFunction(fn.selector, fn.signature, getter, 1, 0)
+    declaration = _getter(fn, storage_layout)
+    if declaration is not None and _contract_maps is None:
+        return DraftFunction(fn.selector, fn.signature, declaration, 1, 0)
     events, errors = _events_errors(abi)
     contract_mode = _contract_maps is not None
     try:
