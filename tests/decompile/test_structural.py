@@ -19,7 +19,13 @@ from typing import Any
 
 import pytest
 
-from evmlm.decompile.structural import DraftFunction, draft_contract, draft_function, header_specifiers, splice_scope
+from evmlm.decompile.structural import (
+    DraftFunction,
+    draft_contract,
+    draft_function,
+    header_specifiers,
+    splice_scope,
+)
 from evmlm.evaluate.behaviour import compare_behaviour, deployed_contract, recompile
 from evmlm.evm import lift_contract
 
@@ -32,7 +38,14 @@ contract Token is ERC20 {
     constructor() ERC20("Token", "TOK") { _mint(msg.sender, 1000); }
 }
 """
-V2_CORE = Path(__file__).resolve().parents[2] / "vendor" / "corpora" / "@uniswap" / "v2-core@1.0.1" / "contracts"
+V2_CORE = (
+    Path(__file__).resolve().parents[2]
+    / "vendor"
+    / "corpora"
+    / "@uniswap"
+    / "v2-core@1.0.1"
+    / "contracts"
+)
 # A WETH9-style wrapped-ether contract written for this test (solc 0.4 syntax).
 WETH_0426 = """pragma solidity ^0.4.26;
 contract Wrapped {
@@ -70,20 +83,40 @@ contract Wrapped {
 
 def _path(result: Any, suffix: str) -> str:
     """The job's path of a file (corpus imports carry their package version: ``pkg@1.2.3/…``)."""
-    return next(p for p in result.sources if p == suffix or p.endswith("/" + suffix.split("/", 2)[-1]) and p.startswith(suffix.split("/")[0]))
+    return next(
+        p
+        for p in result.sources
+        if p == suffix
+        or p.endswith("/" + suffix.split("/", 2)[-1])
+        and p.startswith(suffix.split("/")[0])
+    )
 
 
 def _function_range(result: Any, path: str, contract: str, name: str) -> tuple[int, int]:
     for node in result.asts[path]["nodes"]:
         if node.get("nodeType") == "ContractDefinition" and node["name"] == contract:
             for f in node["nodes"]:
-                if f.get("nodeType") == "FunctionDefinition" and f.get("name") == name and f.get("implemented", f.get("body")):
+                if (
+                    f.get("nodeType") == "FunctionDefinition"
+                    and f.get("name") == name
+                    and f.get("implemented", f.get("body"))
+                ):
                     start, length, _ = (int(x) for x in f["src"].split(":"))
                     return start, length
     raise AssertionError(f"{path}:{contract}.{name} not found")
 
 
-def _draft_and_check(sources: dict[str, str], setting: str, version: str, deployed: str, fn_path: str, fn_contract: str, fn_name: str, signature: str, snapshot: str | None) -> tuple[DraftFunction, Any]:
+def _draft_and_check(
+    sources: dict[str, str],
+    setting: str,
+    version: str,
+    deployed: str,
+    fn_path: str,
+    fn_contract: str,
+    fn_name: str,
+    signature: str,
+    snapshot: str | None,
+) -> tuple[DraftFunction, Any]:
     from evmlm.solc import compile_sources
 
     result = compile_sources(sources, setting=setting, version=version)
@@ -97,8 +130,13 @@ def _draft_and_check(sources: dict[str, str], setting: str, version: str, deploy
     start, length = _function_range(result, fn_path, fn_contract, fn_name)
     original = result.sources[fn_path].encode()[start : start + length].decode()
     draft = draft_function(
-        lifted, fn, abi=art.abi, storage_layout=art.storage_layout, solc_version=result.version,
-        specifiers=header_specifiers(original, result.version), scope=splice_scope(result.asts, fn_path, start),
+        lifted,
+        fn,
+        abi=art.abi,
+        storage_layout=art.storage_layout,
+        solc_version=result.version,
+        specifiers=header_specifiers(original, result.version),
+        scope=splice_scope(result.asts, fn_path, start),
         runtime_bytecode=art.runtime_bytecode,
     )
     assert draft.error is None
@@ -106,41 +144,64 @@ def _draft_and_check(sources: dict[str, str], setting: str, version: str, deploy
         snap = SNAPSHOTS / f"{snapshot}.sol"
         if os.environ.get("EVMLM_UPDATE_SNAPSHOTS") or not snap.exists():
             snap.write_text(draft.text)
-        assert draft.text == snap.read_text(), f"structural output of {snapshot} changed; review and set EVMLM_UPDATE_SNAPSHOTS=1"
+        assert draft.text == snap.read_text(), (
+            f"structural output of {snapshot} changed; review and set EVMLM_UPDATE_SNAPSHOTS=1"
+        )
     rc = recompile(result, fn_path, deployed, start, length, draft.text, selector=fn.selector)
     assert rc.ok, rc.error
-    behaviour = compare_behaviour(rc.original_creation_bytecode or "", rc.creation_bytecode or "", rc.abi, fn.selector or "")
+    behaviour = compare_behaviour(
+        rc.original_creation_bytecode or "", rc.creation_bytecode or "", rc.abi, fn.selector or ""
+    )
     return draft, (result, deployed, fn_path, start, length, fn.selector, behaviour)
 
 
 @pytest.mark.parametrize("setting", ["opt200", "ir200"])
 def test_erc20_transfer_behaves_the_same(setting: str) -> None:
     draft, (*_, behaviour) = _draft_and_check(
-        {"Token.sol": OZ_TOKEN}, setting, "0.8.26", "Token.sol:Token",
-        "@openzeppelin/contracts/token/ERC20/ERC20.sol", "ERC20", "transfer", "transfer(address,uint256)", f"oz570_erc20_0826_{setting}.transfer",
+        {"Token.sol": OZ_TOKEN},
+        setting,
+        "0.8.26",
+        "Token.sol:Token",
+        "@openzeppelin/contracts/token/ERC20/ERC20.sol",
+        "ERC20",
+        "transfer",
+        "transfer(address,uint256)",
+        f"oz570_erc20_0826_{setting}.transfer",
     )
     assert behaviour.same is True, behaviour.first_difference
     assert behaviour.n_calls == 70
     assert draft.structured
     # mostly Solidity: the guards, the balance reads and writes are statements, not assembly
     assert draft.n_assembly_statements < draft.n_statements * 0.6
-    assert "_balances[msg.sender] = " in draft.text and "revert(\"ERC20: transfer" in draft.text or "require(" in draft.text
+    assert (
+        "_balances[msg.sender] = " in draft.text
+        and 'revert("ERC20: transfer' in draft.text
+        or "require(" in draft.text
+    )
 
 
 def test_changed_storage_write_is_detected() -> None:
     """Negative control: the draft with its balance write to the recipient changed differs."""
-    from evmlm.solc import compile_sources
 
     draft, (result, deployed, path, start, length, selector, same) = _draft_and_check(
-        {"Token.sol": OZ_TOKEN}, "opt200", "0.8.26", "Token.sol:Token",
-        "@openzeppelin/contracts/token/ERC20/ERC20.sol", "ERC20", "transfer", "transfer(address,uint256)", None,
+        {"Token.sol": OZ_TOKEN},
+        "opt200",
+        "0.8.26",
+        "Token.sol:Token",
+        "@openzeppelin/contracts/token/ERC20/ERC20.sol",
+        "ERC20",
+        "transfer",
+        "transfer(address,uint256)",
+        None,
     )
     assert same.same is True
     changed, n = re.subn(r"(_balances\[to\] = \()", r"\g<1>1 + ", draft.text)
     assert n >= 1, draft.text
     rc = recompile(result, path, deployed, start, length, changed, selector=selector)
     assert rc.ok, rc.error
-    res = compare_behaviour(rc.original_creation_bytecode or "", rc.creation_bytecode or "", rc.abi, selector)
+    res = compare_behaviour(
+        rc.original_creation_bytecode or "", rc.creation_bytecode or "", rc.abi, selector
+    )
     assert res.same is False and "storage slot" in (res.first_difference or "")
 
 
@@ -150,17 +211,39 @@ def test_uniswap_v2_pair_swap_behaves_the_same() -> None:
         pytest.skip(f"{V2_CORE}: the bundled corpus is not fetched (make corpora)")
     sources = {f"contracts/{p.relative_to(V2_CORE)}": p.read_text() for p in V2_CORE.rglob("*.sol")}
     draft, (*_, behaviour) = _draft_and_check(
-        sources, "opt200", "0.5.16", "contracts/UniswapV2Pair.sol:UniswapV2Pair",
-        "contracts/UniswapV2Pair.sol", "UniswapV2Pair", "swap", "swap(uint256,uint256,address,bytes)", "univ2_pair_0516_opt200.swap",
+        sources,
+        "opt200",
+        "0.5.16",
+        "contracts/UniswapV2Pair.sol:UniswapV2Pair",
+        "contracts/UniswapV2Pair.sol",
+        "UniswapV2Pair",
+        "swap",
+        "swap(uint256,uint256,address,bytes)",
+        "univ2_pair_0516_opt200.swap",
     )
     assert behaviour.same is True, behaviour.first_difference
     assert "unchecked" not in draft.text  # solc 0.5 has no unchecked blocks; arithmetic wraps
 
 
-@pytest.mark.parametrize("fn_name,signature", [("withdraw", "withdraw(uint256)"), ("transferFrom", "transferFrom(address,address,uint256)"), ("deposit", "deposit()")])
+@pytest.mark.parametrize(
+    "fn_name,signature",
+    [
+        ("withdraw", "withdraw(uint256)"),
+        ("transferFrom", "transferFrom(address,address,uint256)"),
+        ("deposit", "deposit()"),
+    ],
+)
 def test_solc_0426_contract_behaves_the_same(fn_name: str, signature: str) -> None:
     draft, (*_, behaviour) = _draft_and_check(
-        {"Wrapped.sol": WETH_0426}, "opt200", "0.4.26", "Wrapped.sol:Wrapped", "Wrapped.sol", "Wrapped", fn_name, signature, f"wrapped_0426_opt200.{fn_name}",
+        {"Wrapped.sol": WETH_0426},
+        "opt200",
+        "0.4.26",
+        "Wrapped.sol:Wrapped",
+        "Wrapped.sol",
+        "Wrapped",
+        fn_name,
+        signature,
+        f"wrapped_0426_opt200.{fn_name}",
     )
     assert behaviour.same is True, behaviour.first_difference
     assert "calldata" not in draft.text.split("{")[0]
@@ -168,12 +251,23 @@ def test_solc_0426_contract_behaves_the_same(fn_name: str, signature: str) -> No
 
 def test_draft_contract_compiles_as_one_file(solcjs) -> None:
     """draft_contract: one file with stor_<slot> variables, every function of the ABI."""
-    out = solcjs({"Wrapped.sol": WETH_0426}, module="solc0426")["contracts"]["Wrapped.sol"]["Wrapped"]
+    out = solcjs({"Wrapped.sol": WETH_0426}, module="solc0426")["contracts"]["Wrapped.sol"][
+        "Wrapped"
+    ]
     lifted = lift_contract(out["evm"]["deployedBytecode"]["object"], abi=out["abi"])
-    dc = draft_contract(lifted, abi=out["abi"], solc_version="0.4.26", runtime_bytecode=out["evm"]["deployedBytecode"]["object"])
+    dc = draft_contract(
+        lifted,
+        abi=out["abi"],
+        solc_version="0.4.26",
+        runtime_bytecode=out["evm"]["deployedBytecode"]["object"],
+    )
     assert set(dc.functions) >= {"0xd0e30db0", "0x2e1a7d4d", "0x23b872dd"}
-    assert "stor_3" in dc.source  # the balanceOf mapping at slot 2 and allowance at 3 are declared in slot order
-    compiled = solcjs({"Decompiled.sol": dc.source}, module="solc0426")["contracts"]["Decompiled.sol"]["Decompiled"]
+    assert (
+        "stor_3" in dc.source
+    )  # the balanceOf mapping at slot 2 and allowance at 3 are declared in slot order
+    compiled = solcjs({"Decompiled.sol": dc.source}, module="solc0426")["contracts"][
+        "Decompiled.sol"
+    ]["Decompiled"]
     assert compiled["evm"]["deployedBytecode"]["object"]
 
 
@@ -203,17 +297,30 @@ contract Loops {
 
 @pytest.mark.parametrize("fn_name,signature", [("sum", "sum(uint256)"), ("find", "find(uint256)")])
 @pytest.mark.parametrize("fallback", [False, True])
-def test_loops_structured_and_state_machine(fn_name: str, signature: str, fallback: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_loops_structured_and_state_machine(
+    fn_name: str, signature: str, fallback: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Loops become ``while (true)`` with ``continue``/``break``; with the structurer turned off
     the state-machine fallback must behave the same too."""
     import evmlm.decompile.structural as st
 
     if fallback:
+
         def refuse(self: Any) -> list:
             raise st._Unstructured("forced by the test")
 
         monkeypatch.setattr(st._Structurer, "run", refuse)
-    draft, (*_, behaviour) = _draft_and_check({"Loops.sol": LOOPS}, "opt200", "0.8.26", "Loops.sol:Loops", "Loops.sol", "Loops", fn_name, signature, None)
+    draft, (*_, behaviour) = _draft_and_check(
+        {"Loops.sol": LOOPS},
+        "opt200",
+        "0.8.26",
+        "Loops.sol:Loops",
+        "Loops.sol",
+        "Loops",
+        fn_name,
+        signature,
+        None,
+    )
     assert behaviour.same is True, behaviour.first_difference
     assert draft.structured is not fallback
     assert ("__block" in draft.text) is fallback

@@ -23,13 +23,18 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
-
-from eth_utils import keccak
+from typing import Any
 
 from evmlm.evm import tac
-from evmlm.evm.abi import COMMON_ERRORS, COMMON_EVENTS, AbiInfo, signature_of, signature_types, split_types
+from evmlm.evm.abi import (
+    COMMON_ERRORS,
+    COMMON_EVENTS,
+    AbiInfo,
+    signature_of,
+    signature_types,
+)
 from evmlm.evm.cfg import PURE, fold
 from evmlm.evm.lifter import LiftedContract, LiftedFunction
 
@@ -42,22 +47,73 @@ PANIC_WORD = 0x4E487B71 << 224
 
 HALTS = frozenset({"RETURN", "REVERT", "STOP", "INVALID", "SELFDESTRUCT", "PANIC"})
 #: Reads of values fixed for the whole call: safe to evaluate anywhere (inlined freely).
-ENV_CONST = frozenset({
-    "ADDRESS", "ORIGIN", "CALLER", "CALLVALUE", "CALLDATALOAD", "CALLDATASIZE", "GASPRICE",
-    "COINBASE", "TIMESTAMP", "NUMBER", "PREVRANDAO", "DIFFICULTY", "GASLIMIT", "CHAINID",
-    "BASEFEE", "BLOCKHASH", "BLOBHASH", "BLOBBASEFEE", "CODESIZE",
-})
+ENV_CONST = frozenset(
+    {
+        "ADDRESS",
+        "ORIGIN",
+        "CALLER",
+        "CALLVALUE",
+        "CALLDATALOAD",
+        "CALLDATASIZE",
+        "GASPRICE",
+        "COINBASE",
+        "TIMESTAMP",
+        "NUMBER",
+        "PREVRANDAO",
+        "DIFFICULTY",
+        "GASLIMIT",
+        "CHAINID",
+        "BASEFEE",
+        "BLOCKHASH",
+        "BLOBHASH",
+        "BLOBBASEFEE",
+        "CODESIZE",
+    }
+)
 #: Reads of state that statements can change: inlined only when no effect lies between.
-READS = frozenset({
-    "SLOAD", "MLOAD", "KECCAK256", "BALANCE", "SELFBALANCE", "EXTCODESIZE", "EXTCODEHASH",
-    "RETURNDATASIZE", "MSIZE", "GAS", "TLOAD",
-})
+READS = frozenset(
+    {
+        "SLOAD",
+        "MLOAD",
+        "KECCAK256",
+        "BALANCE",
+        "SELFBALANCE",
+        "EXTCODESIZE",
+        "EXTCODEHASH",
+        "RETURNDATASIZE",
+        "MSIZE",
+        "GAS",
+        "TLOAD",
+    }
+)
 #: Statements with effects (memory, storage, calls, logs); ordering fences for READS.
-EFFECTS = frozenset({
-    "MSTORE", "MSTORE8", "SSTORE", "CALL", "CALLCODE", "DELEGATECALL", "STATICCALL", "CREATE",
-    "CREATE2", "LOG0", "LOG1", "LOG2", "LOG3", "LOG4", "EMIT", "CALLDATACOPY", "CODECOPY",
-    "RETURNDATACOPY", "EXTCODECOPY", "MCOPY", "TSTORE", "ERROR", "SELFDESTRUCT",
-})
+EFFECTS = frozenset(
+    {
+        "MSTORE",
+        "MSTORE8",
+        "SSTORE",
+        "CALL",
+        "CALLCODE",
+        "DELEGATECALL",
+        "STATICCALL",
+        "CREATE",
+        "CREATE2",
+        "LOG0",
+        "LOG1",
+        "LOG2",
+        "LOG3",
+        "LOG4",
+        "EMIT",
+        "CALLDATACOPY",
+        "CODECOPY",
+        "RETURNDATACOPY",
+        "EXTCODECOPY",
+        "MCOPY",
+        "TSTORE",
+        "ERROR",
+        "SELFDESTRUCT",
+    }
+)
 _YUL_NAMES = {"PREVRANDAO": "prevrandao", "DIFFICULTY": "difficulty", "KECCAK256": "keccak256"}
 _SAFE_STR = re.compile(r"[ -!#-\[\]-~]*")  # printable ASCII without '"' and '\\'
 
@@ -185,17 +241,23 @@ def _prepare(f: tac.Function, payable: bool) -> tuple[list[str], dict[str, _Bloc
         for s in b.stmts:
             if s.op == "PHI":
                 ops = list(s.args)
-                keys = (["__entry__"] if b.label == entry and len(ops) == len(preds) + 1 else []) + preds
+                keys = (
+                    ["__entry__"] if b.label == entry and len(ops) == len(preds) + 1 else []
+                ) + preds
                 phis.append((s.lhs or "", dict(zip(keys, ops))))
                 continue
             if s.op in ("JUMP", "JUMPI"):
                 term = (s.op, s)
                 break
             stmts.append(s)
-            if s.op in HALTS or (s.op == "ERROR" and len(s.args) == 2 and isinstance(s.args[1], tac.Str)):
+            if s.op in HALTS or (
+                s.op == "ERROR" and len(s.args) == 2 and isinstance(s.args[1], tac.Str)
+            ):
                 term = ("halt", s)
                 break
-        blocks[b.label] = _Block(b.label, stmts, phis, list(dict.fromkeys(b.succ)), term or ("none",))
+        blocks[b.label] = _Block(
+            b.label, stmts, phis, list(dict.fromkeys(b.succ)), term or ("none",)
+        )
         order.append(b.label)
     # fold constants to a fixpoint (CALLVALUE -> 0 first)
     changed = True
@@ -211,7 +273,11 @@ def _prepare(f: tac.Function, payable: bool) -> tuple[list[str], dict[str, _Bloc
                     sub[s.lhs] = tac.Const(0)
                     changed = True
                     continue
-                if s.lhs is not None and s.op in PURE and all(isinstance(a, tac.Const) for a in s.args):
+                if (
+                    s.lhs is not None
+                    and s.op in PURE
+                    and all(isinstance(a, tac.Const) for a in s.args)
+                ):
                     v = fold(s.op, [a.value for a in s.args])  # type: ignore[union-attr]
                     if v is not None:
                         sub[s.lhs] = tac.Const(v)
@@ -259,15 +325,22 @@ def _prepare(f: tac.Function, payable: bool) -> tuple[list[str], dict[str, _Bloc
                 b.term = ("jumpi", t, f_, cond)
             else:  # a side the CFG did not follow (an invalid target): exceptional halt there
                 live = t or f_
-                b.term = ("jumpi", t or "__invalid__", f_ or "__invalid__", cond) if live else ("halt", tac.Stmt(None, "INVALID", ()))
+                b.term = (
+                    ("jumpi", t or "__invalid__", f_ or "__invalid__", cond)
+                    if live
+                    else ("halt", tac.Stmt(None, "INVALID", ()))
+                )
         elif kind == "none":
             if len(b.succ) == 1:
                 b.term = ("jump", b.succ[0])
             else:
-                b.term = ("halt", tac.Stmt(None, "INVALID" if b.succ or True else "STOP", ()))
+                # no successor and no halt: execution runs off the end of the code (a STOP)
+                b.term = ("halt", tac.Stmt(None, "STOP" if not b.succ else "INVALID", ()))
     # reachability from the entry; predecessor lists over kept edges
     if any(blocks[x].term[0] == "jumpi" and "__invalid__" in blocks[x].term[1:3] for x in order):
-        blocks["__invalid__"] = _Block("__invalid__", [], [], [], ("halt", tac.Stmt(None, "INVALID", ())))
+        blocks["__invalid__"] = _Block(
+            "__invalid__", [], [], [], ("halt", tac.Stmt(None, "INVALID", ()))
+        )
         order.append("__invalid__")
     seen = [entry]
     seen_set = {entry}
@@ -316,14 +389,21 @@ class _Storage:
     slot_of: dict[str, int] = field(default_factory=dict)
 
 
-def _storage_from_layout(layout: Mapping[str, Any] | None, visible: Iterable[str] | None) -> _Storage:
+def _storage_from_layout(
+    layout: Mapping[str, Any] | None, visible: Iterable[str] | None
+) -> _Storage:
     st = _Storage()
     if not layout:
         return st
     types = layout.get("types") or {}
     for e in layout.get("storage", []) or []:
         try:
-            slot, off, label, ty = int(e["slot"]), int(e.get("offset", 0)), str(e["label"]), str(e["type"])
+            slot, off, label, ty = (
+                int(e["slot"]),
+                int(e.get("offset", 0)),
+                str(e["label"]),
+                str(e["type"]),
+            )
         except (KeyError, ValueError, TypeError):
             continue
         if off == 0:
@@ -344,7 +424,11 @@ def _storage_from_layout(layout: Mapping[str, Any] | None, visible: Iterable[str
                 break
             keys.append(str(k))
             cur = str(v)
-        if keys and cur in ("t_uint256", "t_int256", "t_bytes32") and all(k in _KEY_TYPES for k in keys):
+        if (
+            keys
+            and cur in ("t_uint256", "t_int256", "t_bytes32")
+            and all(k in _KEY_TYPES for k in keys)
+        ):
             st.maps[slot] = (label, keys, cur)
     return st
 
@@ -364,14 +448,20 @@ class _Ctx:
     events: dict[str, int]  # name -> topic0
     errors: dict[str, int]  # name -> selector word
     has_outputs: bool
-    idents: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # argI -> (identifier, contract|enum|None)
+    idents: dict[str, tuple[str, str | None]] = field(
+        default_factory=dict
+    )  # argI -> (identifier, contract|enum|None)
     code: bytes | None = None
     code_size: int = 0
     spill: dict[str, int] = field(default_factory=dict)  # var -> word index in __s
     out_types: list[str] = field(default_factory=list)  # ABI output types
     out_sol: list[tuple[str, str | None]] = field(default_factory=list)  # (Solidity type, kind)
-    event_params: dict[str, tuple[int, list[tuple[str, bool]]]] = field(default_factory=dict)  # name -> (topic0, [(type, indexed)])
-    error_params: dict[str, tuple[int, list[str]]] = field(default_factory=dict)  # name -> (selector word, types)
+    event_params: dict[str, tuple[int, list[tuple[str, bool]]]] = field(
+        default_factory=dict
+    )  # name -> (topic0, [(type, indexed)])
+    error_params: dict[str, tuple[int, list[str]]] = field(
+        default_factory=dict
+    )  # name -> (selector word, types)
     solidity_errors: frozenset[str] = frozenset()  # custom errors that `revert Name(…)` can name
 
     @property
@@ -395,7 +485,10 @@ def _arg_names(types: list[str] | None) -> dict[str, tuple[int, str | None]]:
     for i, t in enumerate(types):
         n = _head_words(t)
         for j in range(n):
-            names[f"arg{i}" if j == 0 else f"arg{i}.w{j}"] = (4 + 32 * (w + j), t if j == 0 else None)
+            names[f"arg{i}" if j == 0 else f"arg{i}.w{j}"] = (
+                4 + 32 * (w + j),
+                t if j == 0 else None,
+            )
         w += n
     for k in range(64):
         names.setdefault(f"cd{k}", (4 + 32 * k, None))
@@ -474,9 +567,14 @@ class _Translator:
                 continue
             op = s.op or ""
             if op in PURE or op in ENV_CONST or s.op is None:
-                if len(us) == 1 and us[0][0] == lab and us[0][1] > i:
-                    self.inlined.add(v)
-                elif self._stable(s) and len(us) <= 4 and self._size(s) <= 4:
+                if (
+                    len(us) == 1
+                    and us[0][0] == lab
+                    and us[0][1] > i
+                    or self._stable(s)
+                    and len(us) <= 4
+                    and self._size(s) <= 4
+                ):
                     self.inlined.add(v)
             elif op in READS and len(us) == 1 and us[0][0] == lab and us[0][1] > i:
                 stmts = self.blocks[lab].stmts
@@ -491,7 +589,10 @@ class _Translator:
                 s = self.defs[v][2]
                 if s.op in READS:
                     continue
-                if any(w in self.defs and self.defs[w][2].op in READS and w in self.inlined for w in _leaf_vars(s, self)):
+                if any(
+                    w in self.defs and self.defs[w][2].op in READS and w in self.inlined
+                    for w in _leaf_vars(s, self)
+                ):
                     us = self.uses.get(v, [])
                     if not (len(us) == 1 and us[0][0] == self.defs[v][0]):
                         self.inlined.discard(v)
@@ -538,7 +639,7 @@ class _Translator:
         if name == "msg.sender":
             return "uint256(uint160(msg.sender))", "u"
         if name in self.ctx.arg_names:
-            off, t = self.ctx.arg_names[name]
+            _off, t = self.ctx.arg_names[name]
             if t is None or name not in ctx_idents(self.ctx):
                 raise _NotSolidity
             ident, kind = self.ctx.idents[name]
@@ -578,7 +679,10 @@ class _Translator:
             x, y = self._uu(a[0], a[1])
             return f"({x} {'<' if op == 'LT' else '>'} {y})", "b"
         if op in ("SLT", "SGT"):
-            return f"(int256({self.u(a[0])}) {'<' if op == 'SLT' else '>'} int256({self.u(a[1])}))", "b"
+            return (
+                f"(int256({self.u(a[0])}) {'<' if op == 'SLT' else '>'} int256({self.u(a[1])}))",
+                "b",
+            )
         if op == "EQ":
             (x, kx), (y, ky) = self.sol(a[0]), self.sol(a[1])
             if x == y and kx != "c":
@@ -593,7 +697,11 @@ class _Translator:
         if op == "AND":
             for i in (0, 1):
                 m, other = a[i], a[1 - i]
-                if isinstance(m, tac.Const) and m.value == MASK160 and self.clean160(other, skip_mask=True):
+                if (
+                    isinstance(m, tac.Const)
+                    and m.value == MASK160
+                    and self.clean160(other, skip_mask=True)
+                ):
                     return self.sol(other)
         if op in ("AND", "OR", "XOR"):
             (x, kx), (y, ky) = self.sol(a[0]), self.sol(a[1])
@@ -645,7 +753,14 @@ class _Translator:
         if op == "BLOCKHASH":
             return f"uint256(blockhash({self.u(a[0])}))", "u"
         if op == "CALLDATALOAD" and isinstance(a[0], tac.Const):
-            name = next((n for n, (off, t) in ctx.arg_names.items() if off == a[0].value and t is not None and n in ctx.idents), None)
+            name = next(
+                (
+                    n
+                    for n, (off, t) in ctx.arg_names.items()
+                    if off == a[0].value and t is not None and n in ctx.idents
+                ),
+                None,
+            )
             if name is not None:
                 ident, kind = ctx.idents[name]
                 return _arg_to_uint(ident, ctx.arg_names[name][1] or "uint256", kind), "u"
@@ -689,7 +804,7 @@ class _Translator:
         return f"({t} == 0)"
 
     def _uu(self, x: tac.Operand, y: tac.Operand) -> tuple[str, str]:
-        (tx, kx), (ty, ky) = self.sol(x), self.sol(y)
+        (_tx, kx), (_ty, ky) = self.sol(x), self.sol(y)
         if kx == "c" and ky == "c":
             raise _NotSolidity
         return self.u(x), self.u(y)
@@ -742,7 +857,11 @@ class _Translator:
     def clean160(self, o: tac.Operand, depth: int = 0, skip_mask: bool = False) -> bool:
         """Whether ``o`` is below 2**160 (an address word); ``skip_mask``: not by an AND with
         the 160-bit mask at its top (for removing that mask)."""
-        if isinstance(o, tac.Var) and o.name in self.ctx.idents and self.ctx.arg_names.get(o.name, (0, None))[1] == "address":
+        if (
+            isinstance(o, tac.Var)
+            and o.name in self.ctx.idents
+            and self.ctx.arg_names.get(o.name, (0, None))[1] == "address"
+        ):
             return True  # read through the declared address parameter
         if isinstance(o, tac.Const):
             return o.value <= MASK160
@@ -755,7 +874,10 @@ class _Translator:
             return False
         s = d[2]
         if s.op == "AND":
-            return (not skip_mask and any(isinstance(x, tac.Const) and x.value <= MASK160 for x in s.args)) or any(self.clean160(x, depth + 1) for x in s.args)
+            return (
+                not skip_mask
+                and any(isinstance(x, tac.Const) and x.value <= MASK160 for x in s.args)
+            ) or any(self.clean160(x, depth + 1) for x in s.args)
         if s.op in ("CALLER", "ADDRESS", "ORIGIN", "COINBASE"):
             return True
         if s.op is None:
@@ -785,8 +907,12 @@ class _Translator:
         if name in self.ctx.storage.slot_of:
             return _yul_const(self.ctx.storage.slot_of[name])
         if re.fullmatch(r"s\d+", name):
-            return "div(calldataload(0), 0x100000000000000000000000000000000000000000000000000000000)"
-        raise DraftError(f"unknown name {name!r} in the TAC (pass the storage layout the TAC was lifted with)")
+            return (
+                "div(calldataload(0), 0x100000000000000000000000000000000000000000000000000000000)"
+            )
+        raise DraftError(
+            f"unknown name {name!r} in the TAC (pass the storage layout the TAC was lifted with)"
+        )
 
     def yul_stmt(self, s: tac.Stmt) -> str:
         if s.op is None:
@@ -860,7 +986,9 @@ class _Translator:
                 if ref is not None:
                     lv, vt = ref
                     val = self.u(s.args[1])
-                    val = {"t_int256": f"int256({val})", "t_bytes32": f"bytes32({val})"}.get(vt, val)
+                    val = {"t_int256": f"int256({val})", "t_bytes32": f"bytes32({val})"}.get(
+                        vt, val
+                    )
                     return [_Item("sol", f"{lv} = {val};")]
             except _NotSolidity:
                 pass
@@ -868,7 +996,12 @@ class _Translator:
         if op == "ERROR":
             name = s.args[1]
             if isinstance(name, tac.Var) and name.name in self.ctx.errors:
-                return [_Item("asm", f"mstore({self.yul(s.args[0])}, {hex(self.ctx.errors[name.name])})  // {name.name}")]
+                return [
+                    _Item(
+                        "asm",
+                        f"mstore({self.yul(s.args[0])}, {hex(self.ctx.errors[name.name])})  // {name.name}",
+                    )
+                ]
             raise DraftError(f"unknown error {tac.format_operand(name)}")
         if op == "EMIT":
             ev = s.args[0]
@@ -877,12 +1010,19 @@ class _Translator:
             topics = [hex(self.ctx.events[ev.name])] + [self.yul(a) for a in s.args[3:]]
             args = [self.yul(s.args[1]), self.yul(s.args[2]), *topics]
             return [_Item("asm", f"log{len(topics)}({', '.join(args)})  // emit {ev.name}")]
-        if op == "CODECOPY" and isinstance(s.args[1], tac.Const) and isinstance(s.args[2], tac.Const):
+        if (
+            op == "CODECOPY"
+            and isinstance(s.args[1], tac.Const)
+            and isinstance(s.args[2], tac.Const)
+        ):
             return self.codecopy(s.args[0], s.args[1].value, s.args[2].value)
         if op == "EMITVALUES":
             name = s.args[0].name  # type: ignore[union-attr]
             try:
-                vals = [_from_word(self.u(a), t) for a, (t, _ix) in zip(s.args[1:], self.ctx.event_params[name][1])]
+                vals = [
+                    _from_word(self.u(a), t)
+                    for a, (t, _ix) in zip(s.args[1:], self.ctx.event_params[name][1])
+                ]
                 return [_Item("sol", f"emit {name}({', '.join(vals)});")]
             except _NotSolidity:
                 pass
@@ -892,8 +1032,16 @@ class _Translator:
             self.n_conds += 1
             e = f"__e{self.n_conds}"
             items = [_Item("decl", f"uint256 {e};"), _Item("asm", f"{e} := mload(64)")]
-            items += [_Item("asm", f"mstore(add({e}, {32 * i}), {self.yul(a)})") for i, a in enumerate(data)]
-            return items + [_Item("asm", f"log{len(topics)}({e}, {32 * len(data)}, {', '.join(topics)})  // emit {name}")]
+            items += [
+                _Item("asm", f"mstore(add({e}, {32 * i}), {self.yul(a)})")
+                for i, a in enumerate(data)
+            ]
+            return items + [
+                _Item(
+                    "asm",
+                    f"log{len(topics)}({e}, {32 * len(data)}, {', '.join(topics)})  // emit {name}",
+                )
+            ]
         if op in ("CALLPRIVATE", "RESULT"):
             raise DraftError("internal calls in the call form (lift with inline_internal)")
         return [_Item("asm", self.yul_stmt(s))]
@@ -904,9 +1052,19 @@ class _Translator:
         code, size = self.ctx.code, self.ctx.code_size
         d = self.yul(dst)
         if off >= size:
-            return [_Item("asm", f"calldatacopy({d}, calldatasize(), {_yul_const(n)})  // zeros (a copy past the code's end)")]
+            return [
+                _Item(
+                    "asm",
+                    f"calldatacopy({d}, calldatasize(), {_yul_const(n)})  // zeros (a copy past the code's end)",
+                )
+            ]
         if code is None or n > 32 * 16:
-            return [_Item("asm", f"codecopy({d}, {_yul_const(off)}, {_yul_const(n)})  // offsets of the original code")]
+            return [
+                _Item(
+                    "asm",
+                    f"codecopy({d}, {_yul_const(off)}, {_yul_const(n)})  // offsets of the original code",
+                )
+            ]
         data = code[off : off + n].ljust(n, b"\0")
         out = []
         for k in range(0, n, 32):
@@ -917,7 +1075,9 @@ class _Translator:
             else:
                 keep = (1 << (8 * (32 - len(chunk)))) - 1
                 word = int.from_bytes(chunk.ljust(32, b"\0"), "big")
-                out.append(_Item("asm", f"mstore({at}, or(and(mload({at}), {hex(keep)}), {hex(word)}))"))
+                out.append(
+                    _Item("asm", f"mstore({at}, or(and(mload({at}), {hex(keep)}), {hex(word)}))")
+                )
         return out
 
     def halt_items(self, s: tac.Stmt) -> list[_Item]:
@@ -928,7 +1088,11 @@ class _Translator:
                 return [_Item("sol", f"revert({lit});")]
             data = a[1].text.encode("utf-8")
             p = self.yul(a[0])
-            out = [_Item("asm", f"mstore({p}, {hex(ERROR_STRING)})"), _Item("asm", f"mstore(add({p}, 4), 32)"), _Item("asm", f"mstore(add({p}, 36), {len(data)})")]
+            out = [
+                _Item("asm", f"mstore({p}, {hex(ERROR_STRING)})"),
+                _Item("asm", f"mstore(add({p}, 4), 32)"),
+                _Item("asm", f"mstore(add({p}, 36), {len(data)})"),
+            ]
             for k in range(0, len(data), 32):
                 w = int.from_bytes(data[k : k + 32].ljust(32, b"\0"), "big")
                 out.append(_Item("asm", f"mstore(add({p}, {68 + k}), {hex(w)})"))
@@ -942,7 +1106,11 @@ class _Translator:
             code = a[0]
             if self.ctx.checked and code == tac.Const(1):
                 return [_Item("sol", "assert(false);")]
-            return [_Item("asm", f"mstore(0, {hex(PANIC_WORD)})"), _Item("asm", f"mstore(4, {self.yul(code)})"), _Item("asm", "revert(0, 0x24)")]
+            return [
+                _Item("asm", f"mstore(0, {hex(PANIC_WORD)})"),
+                _Item("asm", f"mstore(4, {self.yul(code)})"),
+                _Item("asm", "revert(0, 0x24)"),
+            ]
         if op == "INVALID" and not self.ctx.checked and self.ctx.version >= (0, 4, 10):
             return [_Item("sol", "assert(false);")]
         if op == "RETURNVALUES":
@@ -958,8 +1126,15 @@ class _Translator:
                     pass
             self.n_conds += 1
             r = f"__r{self.n_conds}"
-            items = [_Item("decl", f"uint256 {r};"), _Item("asm", f"{r} := mload(64)"), _Item("asm", f"mstore({r}, {hex(sel)})  // {name}")]
-            items += [_Item("asm", f"mstore(add({r}, {4 + 32 * i}), {self.yul(a)})") for i, a in enumerate(s.args[1:])]
+            items = [
+                _Item("decl", f"uint256 {r};"),
+                _Item("asm", f"{r} := mload(64)"),
+                _Item("asm", f"mstore({r}, {hex(sel)})  // {name}"),
+            ]
+            items += [
+                _Item("asm", f"mstore(add({r}, {4 + 32 * i}), {self.yul(a)})")
+                for i, a in enumerate(s.args[1:])
+            ]
             return items + [_Item("asm", f"revert({r}, {4 + 32 * len(types)})")]
         return [_Item("asm", self.yul_stmt(s))]
 
@@ -973,23 +1148,37 @@ class _Translator:
             vals = [_from_word(self.u(a), t) for a, t in zip(s.args, self.ctx.out_types)]
             for i, (sol_t, kind) in enumerate(self.ctx.out_sol[: len(vals)]):
                 if kind == "contract":
-                    vals[i] = f"{sol_t}({vals[i] if self.ctx.version >= (0, 8, 0) or vals[i] == 'msg.sender' else f'address({vals[i]})'})"
+                    vals[i] = (
+                        f"{sol_t}({vals[i] if self.ctx.version >= (0, 8, 0) or vals[i] == 'msg.sender' else f'address({vals[i]})'})"
+                    )
                 elif kind == "enum":
                     vals[i] = f"{sol_t}({vals[i]})"
                 elif kind is not None:
                     raise _NotSolidity
-            return [_Item("sol", f"return {vals[0]};" if len(vals) == 1 else f"return ({', '.join(vals)});")]
+            return [
+                _Item(
+                    "sol",
+                    f"return {vals[0]};" if len(vals) == 1 else f"return ({', '.join(vals)});",
+                )
+            ]
         except _NotSolidity:
             self.n_conds += 1
             r = f"__r{self.n_conds}"
             items = [_Item("decl", f"uint256 {r};"), _Item("asm", f"{r} := mload(64)")]
-            items += [_Item("asm", f"mstore(add({r}, {32 * i}), {self.yul(a)})") for i, a in enumerate(s.args)]
+            items += [
+                _Item("asm", f"mstore(add({r}, {32 * i}), {self.yul(a)})")
+                for i, a in enumerate(s.args)
+            ]
             return items + [_Item("asm", f"return({r}, {32 * len(s.args)})")]
 
     # -- PHI copies on an edge -------------------------------------------------------------------
     def copies(self, p: str, s: str) -> list[_Item]:
         phis = self.blocks[s].phis
-        pairs = [(lhs, ops[p]) for lhs, ops in phis if p in ops and not (isinstance(ops[p], tac.Var) and ops[p].name == lhs)]
+        pairs = [
+            (lhs, ops[p])
+            for lhs, ops in phis
+            if p in ops and not (isinstance(ops[p], tac.Var) and ops[p].name == lhs)
+        ]
         if not pairs:
             return []
         targets = {lhs for lhs, _ in pairs}
@@ -1110,7 +1299,9 @@ def _arg_to_uint(name: str, t: str, kind: str | None = None) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def _dominators(order: list[str], succ: Mapping[str, list[str]], entry: str) -> dict[str, str | None]:
+def _dominators(
+    order: list[str], succ: Mapping[str, list[str]], entry: str
+) -> dict[str, str | None]:
     """Immediate dominators (Cooper, Harvey, Kennedy, "A Simple, Fast Dominance Algorithm",
     2001) over the nodes reachable from ``entry``."""
     rpo: list[str] = []
@@ -1236,12 +1427,25 @@ class _Structurer:
         if not exits:
             return None
         cand = self.ipdom.get(h)
-        follow = cand if cand not in (None, self.EXIT) and cand not in body and cand in exits else None
+        follow = (
+            cand if cand not in (None, self.EXIT) and cand not in body and cand in exits else None
+        )
         if follow is None:
-            nonterm = [e for e in exits if self.reach(e) & body or any(e != o and o in self.reach(e) for o in exits)]
+            nonterm = [
+                e
+                for e in exits
+                if self.reach(e) & body or any(e != o and o in self.reach(e) for o in exits)
+            ]
             follow = max(exits, key=lambda e: len(self.reach(e))) if not nonterm else None
             if follow is None:
-                candidates = [e for e in exits if all(o == e or (e in self.reach(o)) or not (self.reach(o) & (body | {e})) for o in exits)]
+                candidates = [
+                    e
+                    for e in exits
+                    if all(
+                        o == e or (e in self.reach(o)) or not (self.reach(o) & (body | {e}))
+                        for o in exits
+                    )
+                ]
                 if not candidates:
                     raise _Unstructured("a loop with several exits")
                 follow = candidates[0]
@@ -1256,7 +1460,14 @@ class _Structurer:
         self.seq(self.entry, None, [], out)
         return out
 
-    def seq(self, n: str | None, stop: str | None, loops: list[tuple[str, frozenset[str], str | None]], out: list[_Item], enter: bool = False) -> None:
+    def seq(
+        self,
+        n: str | None,
+        stop: str | None,
+        loops: list[tuple[str, frozenset[str], str | None]],
+        out: list[_Item],
+        enter: bool = False,
+    ) -> None:
         """Emit from ``n`` until ``stop`` (a merge point the caller continues at), a halt, or a
         ``continue``/``break`` of the innermost loop. ``enter``: ``n`` is the header of the
         innermost loop, emitted for the first time inside its ``while``."""
@@ -1311,7 +1522,9 @@ class _Structurer:
                 text, is_sol = tr.cond(c, negate=(m == tl))
                 body = list(tr.copies(n, other))
                 self.seq(other, m, loops, body)
-                self._emit_if(out, text, is_sol, body, tr.copies(n, m) or None, tr.cond(c, negate=(m != tl)))
+                self._emit_if(
+                    out, text, is_sol, body, tr.copies(n, m) or None, tr.cond(c, negate=(m != tl))
+                )
                 n = m
                 continue
             text, is_sol = tr.cond(c)
@@ -1322,7 +1535,15 @@ class _Structurer:
             self._emit_if(out, text, is_sol, body, els)
             n = m
 
-    def _emit_if(self, out: list[_Item], text: str, is_sol: bool, body: list[_Item], els: list[_Item] | None, alt: tuple[str, bool] | None = None) -> None:
+    def _emit_if(
+        self,
+        out: list[_Item],
+        text: str,
+        is_sol: bool,
+        body: list[_Item],
+        els: list[_Item] | None,
+        alt: tuple[str, bool] | None = None,
+    ) -> None:
         """``if (text) { body } else { els }``; ``alt``: the negated condition, for
         ``require(alt, reason)`` when the body is only a revert."""
         if not body and not els:
@@ -1331,7 +1552,15 @@ class _Structurer:
             return  # a test the declared parameters already passed
         if not body and els and alt is not None:
             text, is_sol, body, els, alt = alt[0], alt[1], els, None, (text, is_sol)
-        if els is None and alt is not None and alt[1] and is_sol and len(body) == 1 and body[0].kind == "sol" and body[0].text.startswith("revert("):
+        if (
+            els is None
+            and alt is not None
+            and alt[1]
+            and is_sol
+            and len(body) == 1
+            and body[0].kind == "sol"
+            and body[0].text.startswith("revert(")
+        ):
             reason = body[0].text[len("revert(") : -2]
             out.append(_Item("sol", f"require({alt[0]}{', ' + reason if reason else ''});"))
             return
@@ -1463,7 +1692,9 @@ def _render(items: list[_Item], indent: int, needs_map: bool) -> tuple[list[str]
 # ---------------------------------------------------------------------------------------------
 
 
-def _abi_function(abi: Sequence[Mapping[str, Any]] | None, selector: str | None) -> Mapping[str, Any] | None:
+def _abi_function(
+    abi: Sequence[Mapping[str, Any]] | None, selector: str | None
+) -> Mapping[str, Any] | None:
     if not abi or not selector:
         return None
     from evmlm.evm.abi import selector_of
@@ -1478,7 +1709,9 @@ def _abi_function(abi: Sequence[Mapping[str, Any]] | None, selector: str | None)
 _IDENT = re.compile(r"[A-Za-z_$][\w$]*")
 
 
-def _sol_type(p: Mapping[str, Any] | str, version: tuple[int, int, int], loc: str) -> tuple[str, str | None]:
+def _sol_type(
+    p: Mapping[str, Any] | str, version: tuple[int, int, int], loc: str
+) -> tuple[str, str | None]:
     """(Solidity type of an ABI parameter with a data location for reference types, kind:
     ``contract`` / ``enum`` / ``struct`` / ``udvt`` when the internal type is not the ABI type)."""
     if isinstance(p, str):
@@ -1486,7 +1719,7 @@ def _sol_type(p: Mapping[str, Any] | str, version: tuple[int, int, int], loc: st
     else:
         t, internal = str(p.get("type")), p.get("internalType")
     at = " " + loc if version >= (0, 5, 0) and loc else ""
-    if t.startswith("tuple") or t.startswith("("):
+    if t.startswith(("tuple", "(")):
         if isinstance(internal, str) and internal.startswith("struct "):
             return internal[len("struct ") :] + at, "struct"
         raise DraftError(f"a tuple parameter without a struct name ({t})")
@@ -1495,16 +1728,38 @@ def _sol_type(p: Mapping[str, Any] | str, version: tuple[int, int, int], loc: st
             return internal[len("contract ") :], "contract"
         if internal.startswith("enum ") and t == "uint8":
             return internal[len("enum ") :], "enum"
-        if _IDENT.fullmatch(internal.replace(".", "_")) and internal != t and not internal.startswith("address"):
+        if (
+            _IDENT.fullmatch(internal.replace(".", "_"))
+            and internal != t
+            and not internal.startswith("address")
+        ):
             return internal, "udvt"
-    if isinstance(internal, str) and t.endswith("]") and re.match(r"(contract|enum|struct) ", internal):
+    if (
+        isinstance(internal, str)
+        and t.endswith("]")
+        and re.match(r"(contract|enum|struct) ", internal)
+    ):
         return re.sub(r"^(contract|enum|struct) ", "", internal) + at, "array"
     if t in ("bytes", "string") or t.endswith("]"):
         return t + at, None
     return t, None
 
 
-def _header(fn: LiftedFunction, entry: Mapping[str, Any] | None, ctx_version: tuple[int, int, int], contract_mode: bool, specifiers: str, reserved: Iterable[str] = ()) -> tuple[str, list[str] | None, bool, str, dict[str, tuple[str, str | None]], list[tuple[str, str | None]]]:
+def _header(
+    fn: LiftedFunction,
+    entry: Mapping[str, Any] | None,
+    ctx_version: tuple[int, int, int],
+    contract_mode: bool,
+    specifiers: str,
+    reserved: Iterable[str] = (),
+) -> tuple[
+    str,
+    list[str] | None,
+    bool,
+    str,
+    dict[str, tuple[str, str | None]],
+    list[tuple[str, str | None]],
+]:
     """(header text up to the body, argument types, has outputs, mutability, TAC argument
     name -> (Solidity identifier, kind)). Parameter names come from the ABI when they are
     identifiers that clash with nothing in ``reserved`` (state variables), else ``argI``."""
@@ -1524,7 +1779,16 @@ def _header(fn: LiftedFunction, entry: Mapping[str, Any] | None, ctx_version: tu
     if entry is not None:
         ins: list[Any] = list(entry.get("inputs", []))
         outs: list[Any] = list(entry.get("outputs", []))
-        mut = str(entry.get("stateMutability") or ("payable" if entry.get("payable") else "view" if entry.get("constant") else "nonpayable"))
+        mut = str(
+            entry.get("stateMutability")
+            or (
+                "payable"
+                if entry.get("payable")
+                else "view"
+                if entry.get("constant")
+                else "nonpayable"
+            )
+        )
         types = [_canon(p) for p in ins]
     else:
         types = signature_types(sig) or []
@@ -1532,13 +1796,25 @@ def _header(fn: LiftedFunction, entry: Mapping[str, Any] | None, ctx_version: tu
         outs = []
         mut = "payable" if fn.payable else "nonpayable"
     if contract_mode:  # no contract, enum or struct names are declared in a file of its own
-        ins = [{k: x for k, x in p.items() if k != "internalType"} if isinstance(p, Mapping) else p for p in ins]
-        outs = [{k: x for k, x in p.items() if k != "internalType"} if isinstance(p, Mapping) else p for p in outs]
+        ins = [
+            {k: x for k, x in p.items() if k != "internalType"} if isinstance(p, Mapping) else p
+            for p in ins
+        ]
+        outs = [
+            {k: x for k, x in p.items() if k != "internalType"} if isinstance(p, Mapping) else p
+            for p in outs
+        ]
     params, idents, used = [], {}, set()
     for i, p in enumerate(ins):
         ty, kind = _sol_type(p, v, "memory")
         pname = p.get("name") if isinstance(p, Mapping) else None
-        if not (isinstance(pname, str) and _IDENT.fullmatch(pname) and pname not in reserved and pname not in used and not re.fullmatch(r"(v|arg|s|cd)\d+|__\w*", pname)):
+        if not (
+            isinstance(pname, str)
+            and _IDENT.fullmatch(pname)
+            and pname not in reserved
+            and pname not in used
+            and not re.fullmatch(r"(v|arg|s|cd)\d+|__\w*", pname)
+        ):
             pname = f"arg{i}"
         used.add(pname)
         params.append(f"{ty} {pname}")
@@ -1561,7 +1837,9 @@ def _canon(p: Mapping[str, Any]) -> str:
     return canonical_type(p)
 
 
-def _event_params(abi: Sequence[Mapping[str, Any]] | None) -> dict[str, tuple[int, list[tuple[str, bool]]]]:
+def _event_params(
+    abi: Sequence[Mapping[str, Any]] | None,
+) -> dict[str, tuple[int, list[tuple[str, bool]]]]:
     """ABI events that ``emit Name(…)`` can say: non-anonymous, one per name (no overloads)."""
     from evmlm.evm.abi import topic_of
 
@@ -1574,7 +1852,10 @@ def _event_params(abi: Sequence[Mapping[str, Any]] | None) -> dict[str, tuple[in
         seen[name] = seen.get(name, 0) + 1
         if not all(_plain(p) for p in e.get("inputs", [])):
             seen[name] += 1  # a contract, enum or user-defined type: raised in assembly
-        out[name] = (topic_of(signature_of(e)), [(_canon(p), bool(p.get("indexed"))) for p in e.get("inputs", [])])
+        out[name] = (
+            topic_of(signature_of(e)),
+            [(_canon(p), bool(p.get("indexed"))) for p in e.get("inputs", [])],
+        )
     return {k: v for k, v in out.items() if seen[k] == 1}
 
 
@@ -1604,7 +1885,9 @@ def _error_params(abi: Sequence[Mapping[str, Any]] | None) -> dict[str, tuple[in
     return {k: v for k, v in out.items() if seen.get(k, 1) == 1}
 
 
-def _events_errors(abi: Sequence[Mapping[str, Any]] | None) -> tuple[dict[str, int], dict[str, int]]:
+def _events_errors(
+    abi: Sequence[Mapping[str, Any]] | None,
+) -> tuple[dict[str, int], dict[str, int]]:
     info = AbiInfo.from_abi(list(abi) if abi else None)
     events: dict[str, int] = {}
     errors: dict[str, int] = {}
@@ -1646,7 +1929,11 @@ def _dead_code(order: list[str], blocks: dict[str, _Block]) -> None:
         removed = False
         for lab in order:
             b = blocks[lab]
-            keep = [st for st in b.stmts if not (st.lhs and st.lhs not in used and (st.op in NO_EFFECT or st.op is None))]
+            keep = [
+                st
+                for st in b.stmts
+                if not (st.lhs and st.lhs not in used and (st.op in NO_EFFECT or st.op is None))
+            ]
             phis = [ph for ph in b.phis if ph[0] in used]
             if len(keep) != len(b.stmts) or len(phis) != len(b.phis):
                 b.stmts, b.phis = keep, phis
@@ -1701,7 +1988,11 @@ class _Words:
     def find(self, lab: str, stmt: tac.Stmt, p: tac.Operand, k: int) -> list[tac.Stmt] | None:
         """The k stores (in word order), or None."""
         path = [lab]
-        while len(path) < 6 and len(self.blocks[path[-1]].preds) == 1 and self.blocks[self.blocks[path[-1]].preds[0]].term[0] == "jump":
+        while (
+            len(path) < 6
+            and len(self.blocks[path[-1]].preds) == 1
+            and self.blocks[self.blocks[path[-1]].preds[0]].term[0] == "jump"
+        ):
             path.append(self.blocks[path[-1]].preds[0])
         values: dict[int, tac.Stmt] = {}
         for blab in path:
@@ -1713,7 +2004,21 @@ class _Words:
                     if off % 32 or off >= 32 * k:
                         return None
                     values.setdefault(off // 32, st)
-                elif st.op in ("CALL", "STATICCALL", "DELEGATECALL", "CALLCODE", "MSTORE", "MSTORE8", "MCOPY", "CALLDATACOPY", "RETURNDATACOPY", "CODECOPY", "EXTCODECOPY", "CREATE", "CREATE2"):
+                elif st.op in (
+                    "CALL",
+                    "STATICCALL",
+                    "DELEGATECALL",
+                    "CALLCODE",
+                    "MSTORE",
+                    "MSTORE8",
+                    "MCOPY",
+                    "CALLDATACOPY",
+                    "RETURNDATACOPY",
+                    "CODECOPY",
+                    "EXTCODECOPY",
+                    "CREATE",
+                    "CREATE2",
+                ):
                     return None
             if len(values) == k:
                 break
@@ -1755,14 +2060,22 @@ def _typed_returns(order: list[str], blocks: dict[str, _Block], out_types: list[
         b.term = ("halt", new)
 
 
-def _typed_events(order: list[str], blocks: dict[str, _Block], events: Mapping[str, tuple[int, list[tuple[str, bool]]]]) -> None:
+def _typed_events(
+    order: list[str],
+    blocks: dict[str, _Block],
+    events: Mapping[str, tuple[int, list[tuple[str, bool]]]],
+) -> None:
     """``EMIT(Name, p, 32·k, topics…)`` of an ABI event with static parameters whose data
     words were stored at ``p = mload(0x40)`` -> ``EMITVALUES(Name, args in declared order)``."""
     w = _Words(blocks)
     for lab in order:
         b = blocks[lab]
         for i, st in enumerate(list(b.stmts)):
-            if st.op != "EMIT" or not isinstance(st.args[0], tac.Var) or st.args[0].name not in events:
+            if (
+                st.op != "EMIT"
+                or not isinstance(st.args[0], tac.Var)
+                or st.args[0].name not in events
+            ):
                 continue
             _topic, params = events[st.args[0].name]
             data = [t for t, ix in params if not ix]
@@ -1782,16 +2095,24 @@ def _typed_events(order: list[str], blocks: dict[str, _Block], events: Mapping[s
             b.stmts = [new if x is st else x for x in b.stmts]
 
 
-def _typed_errors(order: list[str], blocks: dict[str, _Block], errors: Mapping[str, tuple[int, list[str]]]) -> None:
+def _typed_errors(
+    order: list[str], blocks: dict[str, _Block], errors: Mapping[str, tuple[int, list[str]]]
+) -> None:
     """``ERROR(p, Name)``, argument words at ``p + 4 + 32·i``, ``REVERT(p, 4 + 32·k)`` on a
     straight path -> ``REVERTERROR(Name, args…)`` (``revert Name(args)``) for custom errors
     with static parameters. The revert may sit in a block shared by several raising blocks
     (its size a PHI): each raising block then halts itself."""
     w = _Words(blocks)
 
-    def search(lab: str, before: tac.Stmt | None, q: tac.Operand, size: int | None) -> tac.Stmt | None:
+    def search(
+        lab: str, before: tac.Stmt | None, q: tac.Operand, size: int | None
+    ) -> tac.Stmt | None:
         path = [lab]
-        while len(path) < 6 and len(blocks[path[-1]].preds) == 1 and blocks[blocks[path[-1]].preds[0]].term[0] == "jump":
+        while (
+            len(path) < 6
+            and len(blocks[path[-1]].preds) == 1
+            and blocks[blocks[path[-1]].preds[0]].term[0] == "jump"
+        ):
             path.append(blocks[path[-1]].preds[0])
         found = None
         words: dict[int, tac.Stmt] = {}
@@ -1800,12 +2121,32 @@ def _typed_errors(order: list[str], blocks: dict[str, _Block], errors: Mapping[s
             if blab == lab and before is not None:
                 stmts = stmts[: next(i for i, x in enumerate(stmts) if x is before)]
             for st in reversed(stmts):
-                if st.op == "ERROR" and isinstance(st.args[1], tac.Var) and w.offset(st.args[0], q) == 0:
+                if (
+                    st.op == "ERROR"
+                    and isinstance(st.args[1], tac.Var)
+                    and w.offset(st.args[0], q) == 0
+                ):
                     found = st
                     break
-                if st.op == "MSTORE" and (off := w.offset(st.args[0], q)) is not None and off >= 4 and (off - 4) % 32 == 0:
+                if (
+                    st.op == "MSTORE"
+                    and (off := w.offset(st.args[0], q)) is not None
+                    and off >= 4
+                    and (off - 4) % 32 == 0
+                ):
                     words.setdefault((off - 4) // 32, st)
-                elif st.op in ("CALL", "STATICCALL", "DELEGATECALL", "CALLCODE", "MSTORE", "MSTORE8", "MCOPY", "CALLDATACOPY", "RETURNDATACOPY", "CODECOPY"):
+                elif st.op in (
+                    "CALL",
+                    "STATICCALL",
+                    "DELEGATECALL",
+                    "CALLCODE",
+                    "MSTORE",
+                    "MSTORE8",
+                    "MCOPY",
+                    "CALLDATACOPY",
+                    "RETURNDATACOPY",
+                    "CODECOPY",
+                ):
                     return None
             if found is not None:
                 break
@@ -1815,10 +2156,16 @@ def _typed_errors(order: list[str], blocks: dict[str, _Block], errors: Mapping[s
         if name not in errors:
             return None
         types = errors[name][1]
-        if size != 4 + 32 * len(types) or set(words) != set(range(len(types))) or not all(_STATIC.fullmatch(t) for t in types):
+        if (
+            size != 4 + 32 * len(types)
+            or set(words) != set(range(len(types)))
+            or not all(_STATIC.fullmatch(t) for t in types)
+        ):
             return None
         w.drop([found, *words.values()])
-        return tac.Stmt(None, "REVERTERROR", (found.args[1], *(words[i].args[1] for i in range(len(types)))))
+        return tac.Stmt(
+            None, "REVERTERROR", (found.args[1], *(words[i].args[1] for i in range(len(types))))
+        )
 
     for lab in order:
         b = blocks[lab]
@@ -1836,7 +2183,13 @@ def _typed_errors(order: list[str], blocks: dict[str, _Block], errors: Mapping[s
         # a shared revert block: only loads and arithmetic, its size a PHI over the raisers
         d = w.defs.get(n.name) if isinstance(n, tac.Var) else None
         phis = {lhs: ops for lhs, ops in b.phis}
-        if d is None or d.op != "SUB" or not isinstance(d.args[0], tac.Var) or d.args[0].name not in phis or w.offset(d.args[1], q) != 0:
+        if (
+            d is None
+            or d.op != "SUB"
+            or not isinstance(d.args[0], tac.Var)
+            or d.args[0].name not in phis
+            or w.offset(d.args[1], q) != 0
+        ):
             continue
         if any(x.op not in ("MLOAD", "SUB", "ADD") and x is not rev for x in b.stmts):
             continue
@@ -1878,7 +2231,9 @@ def _translate(fn: LiftedFunction, ctx: _Ctx, n_outputs: int = 0) -> tuple[list[
         tr = _Translator(order, blocks, ctx)
         items = _state_machine(tr)
         structured = False
-    decls = [_Item("decl", f"uint256 {v};") for v in sorted(tr.cross, key=_var_key) if v not in ctx.spill]
+    decls = [
+        _Item("decl", f"uint256 {v};") for v in sorted(tr.cross, key=_var_key) if v not in ctx.spill
+    ]
     if ctx.spill:
         decls.insert(0, _Item("decl", f"uint256[{len(ctx.spill)}] memory __s;"))
     return decls + items, structured, tr.needs_map
@@ -1946,8 +2301,14 @@ def draft_function(
     events, errors = _events_errors(abi)
     contract_mode = _contract_maps is not None
     try:
-        storage = _storage_from_layout(storage_layout, None if scope is None else scope.state_variables) if not contract_mode else _Storage(slot_of=_storage_from_layout(storage_layout, None).slot_of)
-        head, types, has_out, mut, idents, out_sol = _header(fn, entry, v, contract_mode, specifiers)
+        storage = (
+            _storage_from_layout(storage_layout, None if scope is None else scope.state_variables)
+            if not contract_mode
+            else _Storage(slot_of=_storage_from_layout(storage_layout, None).slot_of)
+        )
+        head, types, has_out, mut, idents, out_sol = _header(
+            fn, entry, v, contract_mode, specifiers
+        )
         shadowed = {name for name, _k in idents.values()}
         storage.named = {k: x for k, x in storage.named.items() if x[0] not in shadowed}
         storage.maps = {k: x for k, x in storage.maps.items() if x[0] not in shadowed}
@@ -1970,16 +2331,24 @@ def draft_function(
         idents=idents,
         out_types=[_canon(p) for p in (entry or {}).get("outputs", [])] if entry else [],
         out_sol=out_sol,
-        event_params={k: v for k, v in _event_params(abi).items() if scope is None or k in scope.events},
+        event_params={
+            k: v for k, v in _event_params(abi).items() if scope is None or k in scope.events
+        },
         error_params=_error_params(abi),
-        solidity_errors=frozenset(scope.errors) if scope is not None and v >= (0, 8, 4) else frozenset(),
-        code=bytes.fromhex(runtime_bytecode.removeprefix("0x")) if isinstance(runtime_bytecode, str) else runtime_bytecode,
+        solidity_errors=frozenset(scope.errors)
+        if scope is not None and v >= (0, 8, 4)
+        else frozenset(),
+        code=bytes.fromhex(runtime_bytecode.removeprefix("0x"))
+        if isinstance(runtime_bytecode, str)
+        else runtime_bytecode,
         code_size=lifted.code_size,
     )
     error = None
     structured = True
     try:
-        items, structured, needs_map = _translate(fn, ctx, len(entry.get("outputs", [])) if entry else 0)
+        items, structured, needs_map = _translate(
+            fn, ctx, len(entry.get("outputs", [])) if entry else 0
+        )
     except (DraftError, tac.TacSyntaxError, RecursionError) as e:
         error = f"{type(e).__name__}: {e}"
         items, needs_map = [_Item("sol", f"revert();  // not drafted: {str(e)[:80]}")], False
@@ -1990,11 +2359,23 @@ def draft_function(
     lines, n_st, n_asm = _render(body_items, 1, needs_map)
     if ctx.checked:
         n_st -= 1  # the unchecked block itself
-    comment = f"// {fn.selector or fn.kind}" + ("" if structured else " (state machine: unstructured control flow)")
+    comment = f"// {fn.selector or fn.kind}" + (
+        "" if structured else " (state machine: unstructured control flow)"
+    )
     text = "\n".join([comment, head + " {", *lines, "}"]) + "\n"
     if getter:  # the original's ';' follows the spliced text
-        text += f"uint256 private constant __getter_{(fn.selector or fn.kind).removeprefix('0x')} = 0"
-    return DraftFunction(fn.selector, fn.signature or (signature_of(entry) if entry else None), text, n_st, n_asm, structured, error)
+        text += (
+            f"uint256 private constant __getter_{(fn.selector or fn.kind).removeprefix('0x')} = 0"
+        )
+    return DraftFunction(
+        fn.selector,
+        fn.signature or (signature_of(entry) if entry else None),
+        text,
+        n_st,
+        n_asm,
+        structured,
+        error,
+    )
 
 
 @dataclass(frozen=True)
@@ -2037,7 +2418,13 @@ def splice_scope(asts: Mapping[str, Any], source_path: str, start: int) -> Splic
             continue
         for d in c.get("nodes", []):
             kind = d.get("nodeType")
-            if kind == "VariableDeclaration" and d.get("stateVariable") and d.get("mutability", "mutable") == "mutable" and not d.get("constant") and (c is here or d.get("visibility") != "private"):
+            if (
+                kind == "VariableDeclaration"
+                and d.get("stateVariable")
+                and d.get("mutability", "mutable") == "mutable"
+                and not d.get("constant")
+                and (c is here or d.get("visibility") != "private")
+            ):
                 names.add(str(d.get("name")))
             elif kind == "EventDefinition":
                 events.add(str(d.get("name")))
@@ -2053,7 +2440,7 @@ def header_specifiers(original: str, solc_version: str | None = None) -> str:
     if _version(solc_version) < (0, 6, 0):
         return ""
     head = original.split("{", 1)[0]
-    head = re.sub(r"//[^\n]*|/\*.*?\*/", " ", head, flags=re.S)
+    head = re.sub(r"//[^\n]*|/\*.*?\*/", " ", head, flags=re.DOTALL)
     out = []
     if re.search(r"\bvirtual\b", head):
         out.append("virtual")
@@ -2097,7 +2484,11 @@ def _contract_storage(lifted: LiftedContract, layout: Mapping[str, Any] | None) 
                         sd = slot_depth(a)
                         if sd is not None:
                             kinds.setdefault(sd[0], set()).add(-1)
-    return {slot: next(iter(k)) for slot, k in kinds.items() if len(k) == 1 and -1 not in k and slot < 256}
+    return {
+        slot: next(iter(k))
+        for slot, k in kinds.items()
+        if len(k) == 1 and -1 not in k and slot < 256
+    }
 
 
 def draft_contract(
@@ -2116,7 +2507,11 @@ def draft_contract(
     selector in Solidity and are left out (listed in a comment)."""
     v = _version(solc_version)
     maps = _contract_storage(lifted, storage_layout)
-    events = {k: ps for k, (_t, ps) in _event_params(abi).items() if all(_STATIC.fullmatch(t) for t, _ix in ps)}
+    events = {
+        k: ps
+        for k, (_t, ps) in _event_params(abi).items()
+        if all(_STATIC.fullmatch(t) for t, _ix in ps)
+    }
     scope = SpliceScope(frozenset(), frozenset(events), frozenset())
     funcs: dict[str, DraftFunction] = {}
     texts: list[str] = []
@@ -2127,7 +2522,16 @@ def draft_contract(
         if fn.kind == "public" and not fn.signature and _abi_function(abi, fn.selector) is None:
             missing.append(fn.selector or "?")
             continue
-        d = draft_function(lifted, fn, abi=abi, storage_layout=storage_layout, solc_version=solc_version, runtime_bytecode=runtime_bytecode, scope=scope, _contract_maps=maps)
+        d = draft_function(
+            lifted,
+            fn,
+            abi=abi,
+            storage_layout=storage_layout,
+            solc_version=solc_version,
+            runtime_bytecode=runtime_bytecode,
+            scope=scope,
+            _contract_maps=maps,
+        )
         funcs[fn.selector or fn.kind] = d
         texts.append(d.text)
     decls = []
@@ -2139,10 +2543,18 @@ def draft_contract(
             ty = f"mapping(uint256 => {ty})"
         decls.append(f"    {ty} stor_{slot};")
     for ev, ps in sorted(events.items()):
-        decls.append(f"    event {ev}({', '.join(t + (' indexed' if ix else '') for t, ix in ps)});")
+        decls.append(
+            f"    event {ev}({', '.join(t + (' indexed' if ix else '') for t, ix in ps)});"
+        )
     ver = f"{v[0]}.{v[1]}.{v[2]}"
     body = "\n".join(decls)
-    fns = "\n".join("    " + line if line else "" for t in texts for line in t.rstrip("\n").split("\n"))
-    note = f"    // selectors without a known signature (not drafted): {', '.join(missing)}\n" if missing else ""
+    fns = "\n".join(
+        "    " + line if line else "" for t in texts for line in t.rstrip("\n").split("\n")
+    )
+    note = (
+        f"    // selectors without a known signature (not drafted): {', '.join(missing)}\n"
+        if missing
+        else ""
+    )
     src = f"// SPDX-License-Identifier: UNLICENSED\npragma solidity {ver};\n\ncontract {name} {{\n{body}\n{note}\n{fns}\n}}\n"
     return DraftContract(src, funcs)
