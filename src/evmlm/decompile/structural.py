@@ -2349,7 +2349,9 @@ def draft_function(
         items, structured, needs_map = _translate(
             fn, ctx, len(entry.get("outputs", [])) if entry else 0
         )
-    except (DraftError, tac.TacSyntaxError, RecursionError) as e:
+    except Exception as e:  # noqa: BLE001 -- the draft is the fallback of every system: never raise
+        if not isinstance(e, (DraftError, tac.TacSyntaxError, RecursionError)):
+            log.warning("%s: structural draft failed: %s: %s", fn.name, type(e).__name__, e)
         error = f"{type(e).__name__}: {e}"
         items, needs_map = [_Item("sol", f"revert();  // not drafted: {str(e)[:80]}")], False
     if ctx.checked:
