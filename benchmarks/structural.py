@@ -24,7 +24,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from evmlm.decompile.structural import draft_function, header_specifiers, splice_scope
+from evmlm.decompile.structural import (
+    draft_function,
+    header_specifiers,
+    parameter_names,
+    splice_scope,
+)
 from evmlm.evaluate.behaviour import compare_behaviour, deployed_contract, recompile
 from evmlm.evm import lift_contract
 
@@ -77,6 +82,7 @@ def check(
     selector: str,
     lift_cache: dict | None = None,
     getter: bool = False,
+    visibility: str | None = None,
 ) -> dict[str, Any]:
     """Draft one function and check it by recompiling and executing. Returns a row."""
     row: dict[str, Any] = {
@@ -115,6 +121,8 @@ def check(
         scope=splice_scope(result.asts, source_path, start),
         runtime_bytecode=runtime,
         getter=getter,
+        visibility=visibility,
+        param_names=parameter_names(original),
     )
     row.update(
         seconds=round(time.monotonic() - t0, 4),
@@ -246,6 +254,7 @@ def _dataset_rows(run: Path, split: str, n: int, seed: int) -> list[dict[str, An
                 str(r["selector"]),
                 cache,
                 getter=r.get("kind") == "getter",
+                visibility=r.get("visibility"),
             )
         except Exception as e:  # noqa: BLE001 -- a batch job records the failure and goes on
             row = {

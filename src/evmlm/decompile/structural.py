@@ -34,6 +34,7 @@ from evmlm.evm.abi import (
     AbiInfo,
     signature_of,
     signature_types,
+    split_types,
 )
 from evmlm.evm.cfg import PURE, fold
 from evmlm.evm.lifter import LiftedContract, LiftedFunction
@@ -1752,6 +1753,8 @@ def _header(
     contract_mode: bool,
     specifiers: str,
     reserved: Iterable[str] = (),
+    visibility: str | None = None,
+    param_names: Sequence[str | None] | None = None,
 ) -> tuple[
     str,
     list[str] | None,
@@ -1808,6 +1811,8 @@ def _header(
     for i, p in enumerate(ins):
         ty, kind = _sol_type(p, v, "memory")
         pname = p.get("name") if isinstance(p, Mapping) else None
+        if param_names is not None and i < len(param_names) and param_names[i]:
+            pname = param_names[i]
         if not (
             isinstance(pname, str)
             and _IDENT.fullmatch(pname)
@@ -1821,7 +1826,12 @@ def _header(
         idents[f"arg{i}"] = (pname, kind)
     out_sol = [_sol_type(p, v, "memory") for p in outs]
     rets = ", ".join(t for t, _k in out_sol)
-    parts = [f"function {name}({', '.join(params)})", "public"]
+    parts = [
+        f"function {name}({', '.join(params)})",
+        visibility if visibility in ("internal", "private") else "public",
+    ]
+    if visibility in ("internal", "private") and mut == "payable":
+        mut = "nonpayable"  # an internal function takes no value; the caller's check ran
     if mut != "nonpayable":
         parts.append(mut)
     if specifiers:
@@ -2272,6 +2282,8 @@ def draft_function(
     scope: SpliceScope | None = None,
     runtime_bytecode: str | bytes | None = None,
     getter: bool = False,
+    visibility: str | None = None,
+    param_names: Sequence[str | None] | None = None,
     _contract_maps: Mapping[int, int] | None = None,
 ) -> DraftFunction:
     """The structural draft of one lifted function, to be spliced into its original contract.
@@ -2290,7 +2302,11 @@ def draft_function(
     ``getter``: the original is a public state variable (its source range, which the
     draft replaces, excludes the ``;``): the draft then ends with a declaration that takes
     that ``;``, when the variable is not found in the layout (constants, immutables).
-    Never raises for a function's content: see
+    ``visibility``: the original's; ``internal``/``private`` are kept (an internal function
+    reached through a wrapper must stay internal: a public library function is called by
+    ``DELEGATECALL``), any other gives ``public``. ``param_names``: the original's parameter
+    names (:func:`parameter_names`), which its NatSpec ``@param`` tags must match; else the
+    ABI's. Never raises for a function's content: see
     :attr:`DraftFunction.error`.
     """
     v = _version(solc_version)
@@ -2433,6 +2449,33 @@ def splice_scope(asts: Mapping[str, Any], source_path: str, start: int) -> Splic
             elif kind == "ErrorDefinition":
                 errors.add(str(d.get("name")))
     return SpliceScope(frozenset(names), frozenset(events), frozenset(errors))
+
+
+def parameter_names(original: str) -> list[str | None]:
+    """The parameter names of an original function's header (None for an unnamed one)."""
+    head = re.sub(r"//[^\n]*|/\*.*?\*/", " ", original.split("{", 1)[0], flags=re.DOTALL)
+    i = head.find("(")
+    if i < 0:
+        return []
+    depth, j = 0, i
+    for j in range(i, len(head)):
+        depth += head[j] == "("
+        depth -= head[j] == ")"
+        if depth == 0:
+            break
+    out: list[str | None] = []
+    for part in split_types(head[i + 1 : j]):
+        words = part.split()
+        last = words[-1] if len(words) > 1 else None
+        keep = (
+            last
+            if last
+            and _IDENT.fullmatch(last)
+            and last not in ("memory", "calldata", "storage", "payable")
+            else None
+        )
+        out.append(keep)
+    return out
 
 
 def header_specifiers(original: str, solc_version: str | None = None) -> str:
