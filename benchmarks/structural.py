@@ -216,7 +216,9 @@ def _function_ranges(source: str) -> dict[str, tuple[int, int]]:
     return out
 
 
-def _dataset_rows(run: Path, split: str, n: int, seed: int) -> list[dict[str, Any]]:
+def _dataset_rows(
+    run: Path, split: str, n: int, seed: int, visibility: str | None = None
+) -> list[dict[str, Any]]:
     import pyarrow.parquet as pq
 
     from evmlm.evaluate.stage import compile_loader
@@ -336,6 +338,7 @@ def main() -> None:
     ap.add_argument("--files", nargs="*", help="Solidity files to compile and check instead")
     ap.add_argument("--settings", default="opt200,noopt,ir200")
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--visibility", help="only functions of this visibility (a diagnostic subset)")
     ap.add_argument(
         "--from-compile",
         action="store_true",
@@ -348,7 +351,7 @@ def main() -> None:
     elif a.run and a.from_compile:
         rows = _compile_rows(a.run, a.n, a.seed)
     elif a.run:
-        rows = _dataset_rows(a.run, a.split, a.n, a.seed)
+        rows = _dataset_rows(a.run, a.split, a.n, a.seed, a.visibility)
     else:
         ap.error("give --run or --files")
     if a.out:

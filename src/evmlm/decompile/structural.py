@@ -2323,7 +2323,7 @@ def draft_function(
             else _Storage(slot_of=_storage_from_layout(storage_layout, None).slot_of)
         )
         head, types, has_out, mut, idents, out_sol = _header(
-            fn, entry, v, contract_mode, specifiers
+            fn, entry, v, contract_mode, specifiers, visibility=visibility, param_names=param_names
         )
         shadowed = {name for name, _k in idents.values()}
         storage.named = {k: x for k, x in storage.named.items() if x[0] not in shadowed}
