@@ -2271,6 +2271,47 @@ def _getter(fn: LiftedFunction, layout: Mapping[str, Any] | None) -> str | None:
     return None
 
 
+def _constant_getter(
+    fn: LiftedFunction, entry: Mapping[str, Any] | None, v: tuple[int, int, int], specifiers: str
+) -> str | None:
+    """``T public constant NAME = value`` (no ``;``) for a getter whose every return is one
+    constant word of a static value type (a constant; an immutable reads the same once
+    deployed, but cannot be declared so: its constructor assigns it)."""
+    outs = list((entry or {}).get("outputs", []))
+    if len(outs) != 1 or (entry or {}).get("inputs") or not fn.signature:
+        return None
+    t = _canon(outs[0])
+    if not _STATIC.fullmatch(t) or not _plain(outs[0]):
+        return None
+    try:
+        order, blocks = _prepare(tac.parse_function(fn.tac), False)
+    except (DraftError, tac.TacSyntaxError):
+        return None
+    _typed_returns(order, blocks, [t])
+    rets = [
+        blocks[x].term[1]
+        for x in order
+        if blocks[x].term[0] == "halt"
+        and blocks[x].term[1].op in ("RETURNVALUES", "RETURN", "STOP")
+    ]
+    if len(rets) != 1 or rets[0].op != "RETURNVALUES" or not isinstance(rets[0].args[0], tac.Const):
+        return None
+    c = rets[0].args[0].value
+    if t == "address":
+        value = f"address(uint160({_sol_const(c)}))"
+    elif t == "bool":
+        value = "true" if c else "false"
+    elif t.startswith("bytes"):
+        n = int(t[5:])
+        value = f"{t}(0x{(c >> (8 * (32 - n))):0{2 * n}x})" if n < 32 else f"0x{c:064x}"
+    elif t.startswith("int") and c >> 255:
+        value = f"-{(1 << 256) - c}"
+    else:
+        value = _sol_const(c) if not t.startswith("int") else str(c)
+    spec = f" {specifiers}" if specifiers else ""
+    return f"{t} public constant{spec} {fn.signature.split('(')[0]} = {value}"
+
+
 def draft_function(
     lifted: LiftedContract,
     fn: LiftedFunction,
@@ -2312,6 +2353,8 @@ def draft_function(
     v = _version(solc_version)
     entry = _abi_function(abi, fn.selector)
     declaration = _getter(fn, storage_layout)
+    if declaration is None and getter and _contract_maps is None:
+        declaration = _constant_getter(fn, entry, v, specifiers)
     if declaration is not None and _contract_maps is None:
         return DraftFunction(fn.selector, fn.signature, declaration, 1, 0)
     events, errors = _events_errors(abi)
