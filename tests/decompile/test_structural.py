@@ -326,3 +326,37 @@ def test_loops_structured_and_state_machine(
     assert ("__block" in draft.text) is fallback
     if not fallback:
         assert "while (true)" in draft.text
+
+
+def test_header_helpers_read_the_original_header() -> None:
+    from evmlm.decompile.structural import parameter_names
+
+    text = "function f(uint256 a, bytes calldata data, address payable, mapping(uint => uint) storage m)"
+    assert parameter_names(text + " internal {") == ["a", "data", None, "m"]
+    head = "function g() public virtual override(A, B) onlyOwner /* override */ returns (uint256) {"
+    assert header_specifiers(head, "0.8.26") == "virtual override(A, B)"
+    assert header_specifiers(head, "0.5.16") == ""  # neither keyword exists before 0.6
+
+
+def test_getter_is_drafted_as_its_state_variable(solcjs) -> None:
+    """A public getter's draft is the variable's declaration (it replaces the declaration)."""
+    src = "pragma solidity 0.8.26;\ncontract G {\n    mapping(address => uint256) public credit;\n    uint256 public constant CAP = 0x1234;\n}\n"
+    out = solcjs({"G.sol": src})["contracts"]["G.sol"]["G"]
+    lifted = lift_contract(
+        out["evm"]["deployedBytecode"]["object"],
+        abi=out["abi"],
+        storage_layout=out["storageLayout"],
+    )
+    by_sig = {f.signature: f for f in lifted.functions}
+    credit = draft_function(
+        lifted,
+        by_sig["credit(address)"],
+        abi=out["abi"],
+        storage_layout=out["storageLayout"],
+        getter=True,
+    )
+    assert credit.text == "mapping(address => uint256) public credit"
+    cap = draft_function(
+        lifted, by_sig["CAP()"], abi=out["abi"], storage_layout=out["storageLayout"], getter=True
+    )
+    assert cap.text == "uint256 public constant CAP = 4660"
