@@ -71,7 +71,7 @@ def test_good_outputs_are_kept_as_code_and_parse_with_solc(piggy, tiny_model_dir
 def _method_ids(piggy) -> dict[str, str]:
     from eth_utils import keccak
 
-    from evmlm.evaluate.behaviour import abi_type
+    from evmlm.evm.abi import canonical_type as abi_type
 
     return {f"{i['name']}({','.join(abi_type(p) for p in i['inputs'])})": keccak(text=f"{i['name']}({','.join(abi_type(p) for p in i['inputs'])})")[:4].hex() for i in piggy["abi"] if i["type"] == "function"}
 
@@ -151,7 +151,7 @@ def test_fit_prompt_cuts_like_finetuning(tiny_model_dir: Path) -> None:
 
 
 def test_streamed_generation_matches_batched(tiny_model_dir: Path) -> None:
-    from evmlm.evaluate.generation import generate_completions
+    from evmlm.decompile.generation import generate_completions
     from evmlm.train import load_for_inference
     from evmlm.train.prompt import build_prompt
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from evmlm.evaluate.behaviour import call_inputs, compare_behaviour, splice_function
+from evmlm.decompile.verify import ADDRESSES
+from evmlm.decompile.verify import compare_deployed as compare_behaviour
+from evmlm.evaluate.behaviour import splice_function
+from evmlm.evm.abi import call_inputs, random_value
 from evmlm.evaluate.errors import SpliceError
 
 PATH = "Counter.sol"
@@ -36,10 +39,28 @@ def test_splice_replaces_exact_byte_range() -> None:
 
 
 def test_call_inputs_has_edges_and_32_random() -> None:
-    inputs = call_inputs(["uint256", "address", "bool"], n_random=32)
+    inputs = call_inputs(["uint256", "address", "bool"], n_random=32, addresses=ADDRESSES)
     assert len(inputs) == 35
     assert inputs[0][0] == 0 and inputs[2][0] == 2**256 - 1
-    assert call_inputs(["uint8[2]"], n_random=1, seed=3) == call_inputs(["uint8[2]"], n_random=1, seed=3)
+    assert call_inputs(["uint8[2]"], n_random=1, seed=3, addresses=ADDRESSES) == call_inputs(["uint8[2]"], n_random=1, seed=3, addresses=ADDRESSES)
+
+
+def test_random_values_respect_bit_widths() -> None:
+    """uint8 / int8 / uint96 values stay in range and encode (was: 317-727 for uint8)."""
+    import random
+
+    from eth_abi import encode
+
+    rng = random.Random(0)
+    for t, lo, hi in (("uint8", 0, 255), ("int8", -128, 127), ("uint96", 0, 2**96 - 1), ("int256", -(2**255), 2**255 - 1)):
+        values = [random_value(t, rng, ADDRESSES) for _ in range(500)]
+        assert all(lo <= v <= hi for v in values), t
+        assert len(set(values)) > 20, t  # not constant
+        encode([t] * len(values), values)
+    tuples = call_inputs(["uint8[]", "(uint16,int24)"], n_random=200, seed=1, addresses=ADDRESSES)
+    encode(["uint8[]", "(uint16,int24)"], [list(a) for a in tuples][0])
+    for args in tuples:
+        encode(["uint8[]", "(uint16,int24)"], list(args))
 
 
 def test_identical_function_behaves_the_same(counter_source: str, solcjs) -> None:

@@ -27,7 +27,9 @@ from typing import Any, Callable, Mapping, Sequence
 
 from evmlm.config import DecompileConfig
 from evmlm.errors import EvmlmError
-from evmlm.evaluate.generation import generate_completions, generation_budget
+from evmlm.decompile.generation import generate_completions, generation_budget
+from evmlm.decompile.syntax import check_function_syntax, complete_member
+from evmlm.evm.abi import canonical_type
 from evmlm.train.prompt import fit_prompt
 
 log = logging.getLogger(__name__)
@@ -200,13 +202,11 @@ def event_declarations(tacs: Sequence[str], abi: Sequence[Mapping[str, Any]] | N
     """
     from eth_utils import keccak
 
-    from evmlm.evaluate.behaviour import abi_type
-
     by_topic: dict[str, Mapping[str, Any]] = {}
     by_name: dict[str, Mapping[str, Any]] = {}
     for item in abi or []:
         if item.get("type") == "event":
-            sig = f"{item['name']}({','.join(abi_type(p) for p in item.get('inputs', []))})"
+            sig = f"{item['name']}({','.join(canonical_type(p) for p in item.get('inputs', []))})"
             by_topic["0x" + keccak(text=sig).hex()] = item
             by_name.setdefault(str(item["name"]), item)
     seen: list[str] = []
@@ -232,61 +232,6 @@ def event_declarations(tacs: Sequence[str], abi: Sequence[Mapping[str, Any]] | N
         params = ", ".join(f"{p['type']}{' indexed' if p.get('indexed') else ''}{' ' + p['name'] if p.get('name') else ''}" for p in ev.get("inputs", []))
         out.append(f"event {ev['name']}({params});")
     return out
-
-
-_MEMBERS = ("function_definition", "fallback_receive_definition", "state_variable_declaration")
-
-
-def _member_syntax(text: str) -> str | None:
-    from evmlm.evaluate.structure import _parser
-
-    tree = _parser().parse(f"contract __C {{\n{text}\n}}".encode("utf-8"))
-    root = tree.root_node
-    body = root.children[0].children[-1] if root.children and root.children[0].children else None
-    members = [n for n in body.children if n.type in _MEMBERS] if body is not None else []
-    if root.has_error:
-        err = _first_error(root)
-        where = f" at line {err.start_point[0]}, column {err.start_point[1] + 1}" if err is not None else ""
-        return f"not valid Solidity (syntax error{where})"
-    if not members:
-        return "no function definition in the output"
-    return None
-
-
-def _completed_member(text: str) -> tuple[str, str | None]:
-    """(``text``, with the final ``;`` a state-variable declaration needs in a file when only
-    that is missing; the syntax problem of the result, or None). solc's ``src`` of a state
-    variable excludes its ``;``, which is how the dataset stores getters."""
-    reason = _member_syntax(text)
-    t = text.rstrip()
-    if reason is not None and not t.endswith((";", "}")) and _member_syntax(t + ";") is None:
-        return t + ";", None
-    return text, reason
-
-
-def check_function_syntax(text: str) -> str | None:
-    """None when ``text`` parses (tree-sitter) as a contract member — a function, or a public
-    state variable (whose getter a selector can belong to; a missing final ``;`` is accepted)
-    — else the reason (one line)."""
-    if not text.strip():
-        return "the model produced no text"
-    return _completed_member(text)[1]
-
-
-def complete_member(text: str) -> str:
-    """``text`` with the final ``;`` a state-variable declaration needs in a file, when missing."""
-    return _completed_member(text)[0]
-
-
-def _first_error(node: Any) -> Any | None:
-    if node.type == "ERROR" or node.is_missing:
-        return node
-    for c in node.children:
-        if c.has_error or c.is_missing:
-            found = _first_error(c)
-            if found is not None:
-                return found
-    return None
 
 
 def assemble_source(functions: Sequence[FunctionOutput], state_variables: Sequence[str], events: Sequence[str], config: DecompileConfig) -> str:
@@ -336,12 +281,10 @@ def resolve_signature(selector: str | None, abi: Sequence[Mapping[str, Any]] | N
         return None
     from eth_utils import keccak
 
-    from evmlm.evaluate.behaviour import abi_type
-
     sel = selector.lower().removeprefix("0x")
     for item in abi or []:
         if item.get("type") == "function":
-            sig = f"{item['name']}({','.join(abi_type(p) for p in item.get('inputs', []))})"
+            sig = f"{item['name']}({','.join(canonical_type(p) for p in item.get('inputs', []))})"
             if keccak(text=sig)[:4].hex() == sel:
                 return sig
     if signatures is not None:

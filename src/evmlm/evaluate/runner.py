@@ -12,7 +12,7 @@ Recompile / behaviour: a hypothesis that tree-sitter cannot parse as a function 
 "does not recompile" without running solc (solc's parser is stricter than tree-sitter's, so
 this never turns a compiling function into a failure); the rest are spliced and compiled
 (:func:`evmlm.evaluate.behaviour.recompile`), and those that compile are run differentially
-(:func:`evmlm.evaluate.behaviour.compare_behaviour`).
+(:func:`evmlm.decompile.verify.compare_deployed`).
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def select_functions(records: Sequence[Mapping[str, Any]], max_functions: int | 
 
 def predict_model(records: Sequence[Mapping[str, Any]], model: Any, tokenizer: Any, config: EvalConfig, progress: Callable[[int], None] | None = None) -> dict[str, tuple[str, float]]:
     """``id → (solidity, seconds)`` from the model, prompted with TAC, signature and contract context."""
-    from evmlm.evaluate.generation import generate_completions, generation_budget
+    from evmlm.decompile.generation import generate_completions, generation_budget
     from evmlm.train.prompt import fit_prompt
 
     budget, _ = generation_budget(model, config.max_new_tokens)
@@ -165,7 +165,7 @@ def score_system(
     progress: Callable[[int], None] | None = None,
 ) -> list[FunctionScore]:
     """Score one system's predictions on ``records`` with every metric (see the module docstring)."""
-    from evmlm.decompile import check_function_syntax
+    from evmlm.decompile.syntax import check_function_syntax
     from evmlm.evaluate import metrics as m
     from evmlm.evaluate import structure as st
 
@@ -205,9 +205,10 @@ def score_system(
 
 
 def _check_behaviour(s: FunctionScore, r: Mapping[str, Any], hyp: str, syntax: str | None, load_compile: Callable[[str], Any] | None, config: EvalConfig) -> None:
-    from evmlm.decompile import complete_member
+    from evmlm.decompile.syntax import complete_member
     from evmlm.errors import EvmlmError
-    from evmlm.evaluate.behaviour import compare_behaviour, recompile
+    from evmlm.decompile.verify import compare_deployed
+    from evmlm.evaluate.behaviour import recompile
 
     if syntax is not None:
         s.recompiles, s.behaves_same = False, False
@@ -231,7 +232,7 @@ def _check_behaviour(s: FunctionScore, r: Mapping[str, Any], hyp: str, syntax: s
         s.behaves_same = False
         s.note = s.note or f"does not recompile: {rc.error}"
         return
-    b = compare_behaviour(rc.original_creation_bytecode or "", rc.creation_bytecode or "", rc.abi, str(r["selector"]), n_random=config.n_random_calls, seed=config.seed)
+    b = compare_deployed(rc.original_creation_bytecode or "", rc.creation_bytecode or "", rc.abi, str(r["selector"]), n_random=config.n_random_calls, seed=config.seed)
     s.behaves_same, s.behaviour_calls = b.same, b.n_calls
     if b.first_difference:
         s.note = s.note or (f"behaves differently: {b.first_difference}" if b.same is False else f"behaviour undetermined: {b.first_difference}")
