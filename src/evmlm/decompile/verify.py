@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from evmlm.evm.abi import call_inputs, canonical_type, selector_of, signature_of
+from evmlm.evm.abi import call_inputs, canonical_type, selector_of, signature_of, split_types
 
 log = logging.getLogger(__name__)
 
@@ -172,12 +172,24 @@ def run_calls(original: Machine, candidate: Machine, datas: Sequence[bytes], val
     return BehaviourResult(n_diff == 0, n_calls, n_diff, first)
 
 
-def function_entry(abi: Sequence[Mapping[str, Any]], selector: str) -> Mapping[str, Any] | None:
-    """The ABI function entry whose selector is ``selector`` (8 hex digits, 0x optional)."""
+def function_entry(abi: Sequence[Mapping[str, Any]], selector: str, method_identifiers: Mapping[str, str] | None = None) -> Mapping[str, Any] | None:
+    """The ABI function entry whose selector is ``selector`` (8 hex digits, 0x optional).
+
+    The selector is computed from the entry's ABI signature; when none matches and the
+    compiler's ``method_identifiers`` (signature → selector) name it, the entry with that name
+    and parameter count is taken (solc hashes some signatures with types the ABI spells
+    differently, e.g. a library's ``S storage`` or a contract type). None when absent."""
     sel = int(selector.lower().removeprefix("0x"), 16)
-    for item in abi:
-        if item.get("type", "function") == "function" and selector_of(signature_of(item)) == sel:
+    functions = [i for i in abi if i.get("type", "function") == "function"]
+    for item in functions:
+        if selector_of(signature_of(item)) == sel:
             return item
+    for sig, mid in (method_identifiers or {}).items():
+        if int(mid, 16) == sel:
+            name, n = sig.split("(", 1)[0], len(split_types(sig[sig.index("(") + 1 : sig.rindex(")")]))
+            same = [i for i in functions if i.get("name") == name and len(i.get("inputs", [])) == n]
+            if len(same) == 1:
+                return same[0]
     return None
 
 
@@ -189,17 +201,19 @@ def compare_deployed(
     *,
     n_random: int = 32,
     seed: int = 0,
+    method_identifiers: Mapping[str, str] | None = None,
 ) -> BehaviourResult:
     """Differential test of one function (``selector``) of two contracts deployed from creation
     code (hex). ``abi``: the original contract's ABI (the function's inputs and the
-    constructor's are read from it). Makes ``2 × (3 + n_random)`` calls per contract; payable
+    constructor's are read from it); ``method_identifiers``: the compiler's, to find the entry
+    of a selector the ABI's types do not hash to (:func:`function_entry`). Makes ``2 × (3 + n_random)`` calls per contract; payable
     functions get 1 wei. Constructor arguments: the first of several edge / random tuples the
     original accepts, the same for both. Never raises for contract behaviour; see
     :class:`BehaviourResult`.
     """
     from eth_abi import encode
 
-    fn = function_entry(abi, selector)
+    fn = function_entry(abi, selector, method_identifiers)
     if fn is None:
         return BehaviourResult(None, 0, 0, f"selector 0x{selector.lower().removeprefix('0x')} not in the contract ABI")
     try:

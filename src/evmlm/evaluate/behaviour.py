@@ -50,7 +50,10 @@ class RecompileResult:
 
     ``ok``: solc compiled it and the contract is still there; ``error``: solc's first error (one
     line) otherwise; ``creation_bytecode``/``original_creation_bytecode``: hex without 0x (None
-    when not compiled); ``abi``: the original contract's ABI.
+    when not compiled); ``abi``: the original contract's ABI; ``method_identifiers``: the
+    original's (signature → 8 hex digits); ``selectors``: the recompiled contract's selectors
+    (8 hex digits; from its ABI when the compiler gave no method identifiers; None when not
+    compiled).
     """
 
     ok: bool
@@ -58,6 +61,8 @@ class RecompileResult:
     creation_bytecode: str | None
     original_creation_bytecode: str | None
     abi: list[Any]
+    method_identifiers: dict[str, str] | None = None
+    selectors: frozenset[str] | None = None
 
 
 def recompile(original: Any, source_path: str, contract: str, source_start: int, source_length: int, decompiled: str, *, selector: str | None = None) -> RecompileResult:
@@ -86,11 +91,17 @@ def recompile(original: Any, source_path: str, contract: str, source_start: int,
     try:
         spliced = compile_sources(spliced_sources, setting=original.setting, version=original.version, remappings=tuple(original.remappings))
     except CompileError as e:
-        return RecompileResult(False, (str(e).splitlines() or ["solc error"])[0], None, orig.creation_bytecode, list(orig.abi))
+        return RecompileResult(False, (str(e).splitlines() or ["solc error"])[0], None, orig.creation_bytecode, list(orig.abi), dict(orig.method_identifiers))
     new = _find_contract(spliced.contracts, contract_path, contract_name)
     if new is None:
-        return RecompileResult(False, f"{contract_name} is missing from the spliced compile output", None, orig.creation_bytecode, list(orig.abi))
-    return RecompileResult(True, None, new.creation_bytecode, orig.creation_bytecode, list(orig.abi))
+        return RecompileResult(False, f"{contract_name} is missing from the spliced compile output", None, orig.creation_bytecode, list(orig.abi), dict(orig.method_identifiers))
+    if new.method_identifiers:
+        selectors: frozenset[str] | None = frozenset(v.lower() for v in new.method_identifiers.values())
+    else:  # compilers that give no method identifiers: the ABI's signatures, hashed
+        from evmlm.evm.abi import selector_of, signature_of
+
+        selectors = frozenset(f"{selector_of(signature_of(e)):08x}" for e in new.abi if e.get("type", "function") == "function")
+    return RecompileResult(True, None, new.creation_bytecode, orig.creation_bytecode, list(orig.abi), dict(orig.method_identifiers), selectors)
 
 
 def deployed_contract(result: Any, contract: str, selector: str | None = None) -> Any:
