@@ -132,8 +132,12 @@ def read_input(source: str | bytes | Mapping[str, Any], *, rpc_url: str | None =
 @dataclass
 class FunctionOutput:
     """One decompiled function. ``selector``: ``"0xa9059cbb"`` (None for fallback/receive);
-    ``output``: the model's Solidity; ``seconds``: generation time; ``error``: why the output
-    is not in the file as code (does not parse, generation failed), else None."""
+    ``output``: the Solidity kept in the file; ``seconds``: generation time; ``error``: why
+    the output is not in the file as code (does not parse, generation failed), else None;
+    ``draft``: the structural draft; ``chosen``: which candidate was kept (``draft``,
+    ``greedy``, ``sampleN``, ``model``); ``verdict``: the marker comment above it in the file
+    (:func:`evmlm.decompile.contract.verdict`); ``same``: True / False / None (undetermined or
+    not checked) against the original bytecode."""
 
     selector: str | None
     kind: str
@@ -142,6 +146,10 @@ class FunctionOutput:
     output: str = ""
     seconds: float = 0.0
     error: str | None = None
+    draft: str = ""
+    chosen: str = ""
+    verdict: str = ""
+    same: bool | None = None
 
 
 @dataclass
@@ -154,6 +162,11 @@ class DecompileResult:
     events: list[str] = field(default_factory=list)
     lift_seconds: float = 0.0
     generate_seconds: float = 0.0
+    draft_seconds: float = 0.0
+    verify_seconds: float = 0.0
+    compiler_version: str | None = None
+    metadata_version: str | None = None
+    compiles: bool | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -309,29 +322,36 @@ def decompile(
     on_function: Callable[[FunctionOutput], None] | None = None,
     rpc_url: str | None = None,
 ) -> DecompileResult:
-    """Decompile runtime bytecode to one Solidity file with the model in ``model_dir``.
+    """Decompile runtime bytecode to one Solidity file: the structural draft
+    (:mod:`evmlm.decompile.structural`), refined by the model in ``model_dir`` when one is
+    given, each function chosen by verified selection (``config.verify``).
 
     ``bytecode``: see :func:`read_input`; ``model_dir``: a run's ``finetune/model`` (merged),
     ``finetune/adapter`` or any local HF causal-LM folder (or pass ``model`` and
-    ``tokenizer``); ``selector``: decompile only this function (``"0xa9059cbb"``);
-    ``signatures``: a :class:`evmlm.dataset.SignatureDB` or mapping selector → signature;
-    ``on_text(i, piece)``: stream generated text of the i-th function; ``on_function``: called
-    with each finished function; ``rpc_url``: JSON-RPC node for an address input.
+    ``tokenizer``; neither: the draft alone); ``selector``: decompile only this function
+    (``"0xa9059cbb"``); ``signatures``: a :class:`evmlm.dataset.SignatureDB` or mapping
+    selector → signature; ``on_text(i, piece)``: stream generated text of the i-th generated
+    function; ``on_function``: called with each finished function; ``rpc_url``: JSON-RPC node
+    for an address input.
+
+    With verification the file is compiled (solc version from the bytecode's CBOR metadata,
+    :func:`evmlm.decompile.contract.compiler_for`) and every function is executed against the
+    original runtime code (:func:`evmlm.decompile.verify.compare_runtime`); each function is
+    marked ``// verified: …``, ``// compiles, differs: …`` or ``// unverified: …``.
 
     Raises the lifter's ``BytecodeError`` for bad bytecode, :class:`DecompileInputError` for
-    an unreadable input or a selector the contract does not have, and the model loader's
-    error for a missing model folder.
+    an unreadable input, a selector the contract does not have or no model when the structural
+    decompiler is unavailable, and the model loader's error for a missing model folder.
     """
     from evmlm.evm import lift_contract
 
     cfg = config or DecompileConfig()
     inp = bytecode if isinstance(bytecode, DecompileInput) else read_input(bytecode, rpc_url=rpc_url)
-    if model is None or tokenizer is None:
-        if model_dir is None:
-            raise DecompileInputError("no model: pass a model folder (e.g. runs/<name>/finetune/model)")
+    if (model is None or tokenizer is None) and model_dir is not None:
         from evmlm.train import load_for_inference
 
         model, tokenizer = load_for_inference(model_dir)
+    has_model = model is not None and tokenizer is not None
     t0 = time.perf_counter()
     lifted = lift_contract(inp.bytecode, abi=inp.abi, storage_layout=inp.storage_layout)
     lift_seconds = time.perf_counter() - t0
@@ -343,13 +363,201 @@ def decompile(
             have = ", ".join(sorted(f.selector for f in lifted.functions if f.selector)) or "none"
             raise DecompileInputError(f"{inp.name}: no function with selector {want} (selectors: {have})")
     outputs = [FunctionOutput(f.selector, f.kind, resolve_signature(f.selector, inp.abi, signatures, f.signature), f.tac) for f in funcs]
+    try:
+        from evmlm.decompile.structural import draft_contract
+    except ImportError:
+        if not has_model:
+            raise DecompileInputError("no model and no structural decompiler: pass a model folder (e.g. runs/<name>/finetune/model)")
+        return _decompile_model_only(inp, outputs, funcs, model, tokenizer, cfg, lift_seconds, on_text, on_function)
+
+    from evmlm.decompile.contract import compiler_for
+
+    compiler = compiler_for(inp.bytecode, cfg.pragma)
+    t1 = time.perf_counter()
+    draft = draft_contract(lifted, abi=inp.abi, storage_layout=inp.storage_layout, name=cfg.contract_name, solc_version=compiler.version)
+    draft_seconds = time.perf_counter() - t1
+    for fo in outputs:
+        d = draft.functions.get(fo.selector or "")
+        fo.draft = d.text if d is not None else ""
+        fo.output, fo.chosen = fo.draft, "draft"
+    payable = {f.selector: f.payable for f in funcs}
+    verifier = _Verifier(inp.bytecode, draft.source, compiler.version, cfg, payable) if cfg.verify else None
+    t_verify = 0.0
+    if verifier is not None:
+        t2 = time.perf_counter()
+        verifier.check_draft(outputs)
+        t_verify += time.perf_counter() - t2
+    todo = [fo for fo in outputs if fo.draft and (verifier is None or fo.same is not True)] if has_model else []
+    generate_seconds = 0.0
+    if todo:
+        t3 = time.perf_counter()
+        cands = _model_candidates(todo, model, tokenizer, inp.abi, cfg, on_text)
+        generate_seconds = time.perf_counter() - t3
+        t4 = time.perf_counter()
+        for fo, cs in zip(todo, cands):
+            fo.seconds = round(sum(c[2] for c in cs), 3)
+            if verifier is not None:
+                verifier.select(fo, cs)
+            else:
+                name, text, _ = cs[0]
+                if check_function_syntax(text) is None:
+                    fo.output, fo.chosen = text, name
+        t_verify += time.perf_counter() - t4
+    t5 = time.perf_counter()
+    source, compiles = _assemble(draft.source, outputs, verifier, cfg)
+    t_verify += time.perf_counter() - t5
+    for fo in outputs:
+        if on_function is not None:
+            on_function(fo)
+    state_vars = state_variable_declarations(inp.storage_layout, inp.bytecode)
+    events = event_declarations([f.tac for f in funcs], inp.abi)
+    return DecompileResult(source, outputs, state_vars, events, round(lift_seconds, 3), round(generate_seconds, 3), round(draft_seconds, 3), round(t_verify, 3), compiler.version, compiler.from_metadata, compiles)
+
+
+def _model_candidates(todo: Sequence[FunctionOutput], model: Any, tokenizer: Any, abi: Sequence[Mapping[str, Any]] | None, cfg: DecompileConfig, on_text: Callable[[int, str], None] | None) -> list[list[tuple[str, str, float]]]:
+    """Per function: ``[("greedy", text, s), ("sample1", text, s), ...]`` (samples only with
+    verification): prompts with the draft, the header forced (:mod:`evmlm.decompile.header`)."""
+    from evmlm.decompile.header import header_for
+
+    budget, _ = generation_budget(model, cfg.max_new_tokens)
+    prompts = [fit_prompt(fo.tac, fo.signature, None, tokenizer, budget, fo.draft) for fo in todo]
+    starts = [header_for(fo.signature, abi=abi, selector=fo.selector, draft=fo.draft) for fo in todo]
+    runs = [("greedy", cfg.temperature, 0)] + ([(f"sample{k + 1}", SAMPLE_TEMPERATURE, k + 1) for k in range(cfg.candidates - 2)] if cfg.verify else [])
+    out: list[list[tuple[str, str, float]]] = [[] for _ in todo]
+    for name, temp, seed in runs:
+        gens = generate_completions(model, tokenizer, prompts, max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size, temperature=temp, seed=seed, starts=starts, on_text=on_text if name == "greedy" else None)
+        for i, (text, secs) in enumerate(gens):
+            out[i].append((name, text, secs))
+    return out
+
+
+SAMPLE_TEMPERATURE = 0.8  # sampled candidates of verified selection (greedy is the first)
+
+
+class _Verifier:
+    """Compiles candidate files and compares functions against the original runtime code."""
+
+    def __init__(self, original: bytes, draft_source: str, version: str, cfg: DecompileConfig, payable: Mapping[str | None, bool]) -> None:
+        self.original, self.draft_source, self.version, self.cfg, self.payable = original, draft_source, version, cfg, payable
+        self.draft_agree: dict[str | None, int] = {}  # selector -> calls on which the draft agreed
+
+    def compare(self, fo: FunctionOutput, runtime: bytes) -> Any:
+        from evmlm.decompile.verify import compare_runtime
+        from evmlm.evm.abi import signature_types
+
+        return compare_runtime(self.original, runtime, fo.selector or "", signature_types(fo.signature), payable=bool(self.payable.get(fo.selector)), n_random=self.cfg.n_random_calls)
+
+    def runtime(self, source: str) -> tuple[bytes | None, str | None]:
+        from evmlm.decompile.contract import compile_runtime
+        from evmlm.solc import CompileError
+
+        try:
+            return compile_runtime(source, self.version, self.cfg.contract_name), None
+        except CompileError as e:
+            return None, (str(e).splitlines() or ["solc error"])[0][:160]
+
+    def check_draft(self, outputs: Sequence[FunctionOutput]) -> None:
+        """Compile the draft file once and compare every function on it."""
+        from evmlm.decompile.contract import verdict
+
+        runtime, err = self.runtime(self.draft_source)
+        for fo in outputs:
+            if fo.selector is None or not fo.draft:
+                fo.verdict = verdict(None, "fallback/receive not compared" if fo.selector is None else "no draft")
+                continue
+            if runtime is None:
+                fo.verdict = verdict(None, f"the draft file does not compile: {err}")
+                continue
+            b = self.compare(fo, runtime)
+            fo.same, fo.verdict = b.same, verdict(b)
+            self.draft_agree[fo.selector] = b.n_calls - b.n_different if b.same is not None else -1
+
+    def select(self, fo: FunctionOutput, cands: Sequence[tuple[str, str, float]]) -> None:
+        """Verified selection after the draft: the first candidate that behaves the same,
+        else the one agreeing on most calls that compiles (the draft's count included), else
+        the draft."""
+        from evmlm.decompile.contract import replace_function, verdict
+
+        best = None  # (agreeing calls, name, text, result)
+        for name, text, _ in cands:
+            if check_function_syntax(text) is not None:
+                continue
+            try:
+                source = replace_function(self.draft_source, fo.draft, complete_member(text.strip()))
+            except ValueError:
+                break
+            runtime, _ = self.runtime(source)
+            if runtime is None:
+                continue
+            b = self.compare(fo, runtime)
+            if b.same is True:
+                fo.output, fo.chosen, fo.same, fo.verdict = text.strip(), name, True, verdict(b)
+                return
+            if b.same is False and (best is None or b.n_calls - b.n_different > best[0]):
+                best = (b.n_calls - b.n_different, name, text.strip(), b)
+        if best is not None and best[0] > self.draft_agree.get(fo.selector, -1):
+            fo.output, fo.chosen, fo.same, fo.verdict = best[2], best[1], False, verdict(best[3])
+
+
+def _assemble(draft_source: str, outputs: Sequence[FunctionOutput], verifier: _Verifier | None, cfg: DecompileConfig) -> tuple[str, bool | None]:
+    """The final file: the draft with each kept candidate swapped in and a marker above every
+    function. With a verifier the file is compiled once more and every function compared on
+    it (candidates that only compiled alone fall back to their drafts); returns (source,
+    compiles) (compiles None without a verifier)."""
+    from evmlm.decompile.contract import replace_function, verdict
+
+    def build(keep: Sequence[FunctionOutput]) -> str:
+        src = draft_source
+        for fo in keep:
+            if fo.chosen != "draft" and fo.draft:
+                src = replace_function(src, fo.draft, complete_member(fo.output))
+        return src
+
+    source = build(outputs)
+    compiles = None
+    if verifier is not None:
+        runtime, err = verifier.runtime(source)
+        if runtime is None and any(fo.chosen != "draft" for fo in outputs):
+            log.warning("the assembled file does not compile (%s); keeping the drafts", err)
+            for fo in outputs:
+                fo.output, fo.chosen = fo.draft, "draft"
+            source = draft_source
+            runtime, err = verifier.runtime(source)
+        compiles = runtime is not None
+        for fo in outputs:
+            if fo.selector is None or not fo.draft:
+                continue
+            if runtime is None:
+                fo.same, fo.verdict = None, verdict(None, f"the file does not compile: {err}")
+            else:
+                b = verifier.compare(fo, runtime)
+                fo.same, fo.verdict = b.same, verdict(b)
+    else:
+        for fo in outputs:
+            fo.verdict = verdict(None, "--no-verify")
+    for fo in outputs:
+        text = fo.output if fo.chosen != "draft" else fo.draft
+        if not text or not fo.verdict:
+            continue
+        i = source.find(complete_member(text) if fo.chosen != "draft" else text)
+        if i >= 0:
+            indent = source[source.rfind("\n", 0, i) + 1 : i]
+            source = source[:i] + fo.verdict + "\n" + indent + source[i:]
+    return source, compiles
+
+
+def _decompile_model_only(inp: DecompileInput, outputs: list[FunctionOutput], funcs: Sequence[Any], model: Any, tokenizer: Any, cfg: DecompileConfig, lift_seconds: float, on_text: Callable[[int, str], None] | None, on_function: Callable[[FunctionOutput], None] | None) -> DecompileResult:
+    """Without the structural decompiler: the model's greedy output per function, unverified."""
+    from evmlm.decompile.header import header_for
+
     budget, _ = generation_budget(model, cfg.max_new_tokens)
     prompts = [fit_prompt(fo.tac, fo.signature, None, tokenizer, budget) for fo in outputs]
+    starts = [header_for(fo.signature, abi=inp.abi, selector=fo.selector) if fo.selector else None for fo in outputs]
     t1 = time.perf_counter()
     if prompts:
-        gens = generate_completions(model, tokenizer, prompts, max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size, temperature=cfg.temperature, on_text=on_text)
+        gens = generate_completions(model, tokenizer, prompts, max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size, temperature=cfg.temperature, starts=starts, on_text=on_text)
         for fo, (text, secs) in zip(outputs, gens):
-            fo.output, fo.seconds = text, round(secs, 3)
+            fo.output, fo.seconds, fo.chosen = text, round(secs, 3), "model"
             fo.error = check_function_syntax(text)
             if on_function is not None:
                 on_function(fo)
