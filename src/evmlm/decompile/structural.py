@@ -1,0 +1,1572 @@
+"""Structural decompiler: a function's TAC -> a Solidity function that compiles, no model.
+
+The input is the SSA TAC of :func:`evmlm.evm.lift_contract` (one function: dispatcher entry to
+its halts, internal calls inlined, recognised forms such as ``_balances[arg0]``, ``ERROR``,
+``PANIC``, ``EMIT``). The output is a Solidity function definition whose body is a faithful
+translation of every TAC statement: what Solidity can say is Solidity (arithmetic in
+``unchecked``, comparisons, storage as state variables and mappings, ``revert("…")``,
+``require``, ``msg.sender``/``msg.value``/``block.*``, calldata arguments by name), the rest is
+inline ``assembly { }`` (memory, calls, logs, return/revert of memory ranges, keccak over
+memory) — nothing is dropped, so the text always compiles and, spliced into the original
+contract (:mod:`evmlm.evaluate.behaviour`), it behaves like the original bytecode when the
+lifter's CFG is sound. The design (structuring, inlining, what goes to assembly and why) is in
+``docs/structural-decompiler.md``.
+
+Public API: :class:`DraftFunction`, :class:`DraftContract`, :func:`draft_function`,
+:func:`draft_contract`. Neither raises for a function it cannot structure: it falls back to a
+``while (true)`` state machine over a block-id local, and a function whose TAC it cannot
+translate at all (a ``CALLPRIVATE`` of the call form, a header it cannot type) gets a body of
+``revert()`` with a comment saying why (``DraftFunction.error``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Sequence
+
+from eth_utils import keccak
+
+from evmlm.evm import tac
+from evmlm.evm.abi import COMMON_ERRORS, COMMON_EVENTS, AbiInfo, signature_of, signature_types, split_types
+from evmlm.evm.cfg import PURE, fold
+from evmlm.evm.lifter import LiftedContract, LiftedFunction
+
+log = logging.getLogger(__name__)
+
+WORD = (1 << 256) - 1
+MASK160 = (1 << 160) - 1
+ERROR_STRING = 0x08C379A0 << 224
+PANIC_WORD = 0x4E487B71 << 224
+
+HALTS = frozenset({"RETURN", "REVERT", "STOP", "INVALID", "SELFDESTRUCT", "PANIC"})
+#: Reads of values fixed for the whole call: safe to evaluate anywhere (inlined freely).
+ENV_CONST = frozenset({
+    "ADDRESS", "ORIGIN", "CALLER", "CALLVALUE", "CALLDATALOAD", "CALLDATASIZE", "GASPRICE",
+    "COINBASE", "TIMESTAMP", "NUMBER", "PREVRANDAO", "DIFFICULTY", "GASLIMIT", "CHAINID",
+    "BASEFEE", "BLOCKHASH", "BLOBHASH", "BLOBBASEFEE", "CODESIZE",
+})
+#: Reads of state that statements can change: inlined only when no effect lies between.
+READS = frozenset({
+    "SLOAD", "MLOAD", "KECCAK256", "BALANCE", "SELFBALANCE", "EXTCODESIZE", "EXTCODEHASH",
+    "RETURNDATASIZE", "MSIZE", "GAS", "TLOAD",
+})
+#: Statements with effects (memory, storage, calls, logs); ordering fences for READS.
+EFFECTS = frozenset({
+    "MSTORE", "MSTORE8", "SSTORE", "CALL", "CALLCODE", "DELEGATECALL", "STATICCALL", "CREATE",
+    "CREATE2", "LOG0", "LOG1", "LOG2", "LOG3", "LOG4", "EMIT", "CALLDATACOPY", "CODECOPY",
+    "RETURNDATACOPY", "EXTCODECOPY", "MCOPY", "TSTORE", "ERROR", "SELFDESTRUCT",
+})
+_YUL_NAMES = {"PREVRANDAO": "prevrandao", "DIFFICULTY": "difficulty", "KECCAK256": "keccak256"}
+_SAFE_STR = re.compile(r"[ -!#-\[\]-~]*")  # printable ASCII without '"' and '\\'
+
+
+class _NotSolidity(Exception):
+    """An expression Solidity cannot say: the statement goes to inline assembly."""
+
+
+class _Unstructured(Exception):
+    """The CFG does not fit the structured emitter: fall back to the state machine."""
+
+
+class DraftError(Exception):
+    """The TAC of a function cannot be translated (its reason is kept in the draft)."""
+
+
+@dataclass(frozen=True)
+class DraftFunction:
+    """One drafted function.
+
+    ``selector``: ``"0x"`` + 8 hex (None for fallback/receive); ``signature``:
+    ``name(types)`` when known; ``text``: a complete Solidity function definition (header and
+    body); ``n_statements``: statements in the body (Solidity statements, bare declarations
+    not counted, plus Yul statements); ``n_assembly_statements``: of those, the Yul statements
+    inside ``assembly { }`` blocks; ``structured``: False when the body is the state-machine
+    fallback; ``error``: why the body is a placeholder (None when it is a translation).
+    """
+
+    selector: str | None
+    signature: str | None
+    text: str
+    n_statements: int
+    n_assembly_statements: int
+    structured: bool = True
+    error: str | None = None
+
+    @property
+    def solidity_share(self) -> float:
+        """Share of the body's statements outside assembly (1.0 for an empty body)."""
+        return 1.0 - self.n_assembly_statements / self.n_statements if self.n_statements else 1.0
+
+
+@dataclass(frozen=True)
+class DraftContract:
+    """A whole ``.sol`` file (pragma, ``contract <name> { … }``) and its functions by selector
+    (``"fallback"`` / ``"receive"`` for those)."""
+
+    source: str
+    functions: dict[str, DraftFunction]
+
+
+# ---------------------------------------------------------------------------------------------
+# Versions and literals
+# ---------------------------------------------------------------------------------------------
+
+
+def _version(v: str | None) -> tuple[int, int, int]:
+    """``"0.8.26+commit…"`` -> (0, 8, 26); None -> (0, 8, 26), a recent default."""
+    if not v:
+        return (0, 8, 26)
+    m = re.search(r"(\d+)\.(\d+)\.(\d+)", v)
+    return (int(m.group(1)), int(m.group(2)), int(m.group(3))) if m else (0, 8, 26)
+
+
+def _sol_const(c: int) -> str:
+    """A Solidity literal for a 256-bit word (hex literals of 39-41 digits would be read as
+    address literals, so they are zero-padded to 42 digits)."""
+    if c < 1 << 16:
+        return str(c)
+    h = f"{c:x}"
+    if 39 <= len(h) <= 41:
+        h = h.rjust(42, "0")
+    return "0x" + h
+
+
+def _yul_const(c: int) -> str:
+    return str(c) if c < 1 << 16 else hex(c)
+
+
+def _sol_string(s: str) -> str | None:
+    return f'"{s}"' if _SAFE_STR.fullmatch(s) else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Prepared TAC: blocks with terminators, folded constants, pruned edges
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Block:
+    label: str
+    stmts: list[tac.Stmt]
+    phis: list[tuple[str, dict[str, tac.Operand]]]
+    succ: list[str]
+    term: tuple  # ("jump", s) | ("jumpi", t, f, cond) | ("halt", stmt) | ("multi", target, [succ])
+    preds: list[str] = field(default_factory=list)
+
+
+def _base(label: str) -> int:
+    return int(label.split("_")[0], 16)
+
+
+def _prepare(f: tac.Function, payable: bool) -> tuple[list[str], dict[str, _Block]]:
+    """Blocks in order (entry first) with terminators; CALLVALUE is 0 in a non-payable function
+    (the compiler's own check runs first), constants folded, constant branches pruned."""
+    if not f.blocks:
+        raise DraftError("the function has no blocks")
+    entry = f.blocks[0].label
+    sub: dict[str, tac.Operand] = {}
+
+    def s_(o: tac.Operand) -> tac.Operand:
+        while isinstance(o, tac.Var) and o.name in sub:
+            o = sub[o.name]
+        if isinstance(o, tac.Index):
+            return tac.Index(s_(o.base), s_(o.key))
+        return o
+
+    blocks: dict[str, _Block] = {}
+    order: list[str] = []
+    for b in f.blocks:
+        phis: list[tuple[str, dict[str, tac.Operand]]] = []
+        stmts: list[tac.Stmt] = []
+        term: tuple | None = None
+        preds = list(b.prev)
+        for s in b.stmts:
+            if s.op == "PHI":
+                ops = list(s.args)
+                keys = (["__entry__"] if b.label == entry and len(ops) == len(preds) + 1 else []) + preds
+                phis.append((s.lhs or "", dict(zip(keys, ops))))
+                continue
+            if s.op in ("JUMP", "JUMPI"):
+                term = (s.op, s)
+                break
+            stmts.append(s)
+            if s.op in HALTS or (s.op == "ERROR" and len(s.args) == 2 and isinstance(s.args[1], tac.Str)):
+                term = ("halt", s)
+                break
+        blocks[b.label] = _Block(b.label, stmts, phis, list(dict.fromkeys(b.succ)), term or ("none",))
+        order.append(b.label)
+    # fold constants to a fixpoint (CALLVALUE -> 0 first)
+    changed = True
+    first = True
+    while changed:
+        changed = False
+        for lab in order:
+            b = blocks[lab]
+            keep = []
+            for s in b.stmts:
+                s.args = tuple(s_(a) for a in s.args)
+                if s.lhs is not None and first and s.op == "CALLVALUE" and not payable:
+                    sub[s.lhs] = tac.Const(0)
+                    changed = True
+                    continue
+                if s.lhs is not None and s.op in PURE and all(isinstance(a, tac.Const) for a in s.args):
+                    v = fold(s.op, [a.value for a in s.args])  # type: ignore[union-attr]
+                    if v is not None:
+                        sub[s.lhs] = tac.Const(v)
+                        changed = True
+                        continue
+                if s.lhs is not None and s.op is None and len(s.args) == 1:
+                    sub[s.lhs] = s.args[0]
+                    changed = True
+                    continue
+                keep.append(s)
+            b.stmts = keep
+            for i, (lhs, ops) in enumerate(b.phis):
+                b.phis[i] = (lhs, {k: s_(v) for k, v in ops.items()})
+        first = False
+    # terminators
+    for lab in order:
+        b = blocks[lab]
+        kind = b.term[0]
+        if kind == "JUMP":
+            s = b.term[1]
+            tgt = s_(s.args[0]) if s.args else None
+            if len(b.succ) == 1:
+                b.term = ("jump", b.succ[0])
+            elif not b.succ:
+                b.term = ("halt", tac.Stmt(None, "INVALID", ()))
+            else:
+                b.term = ("multi", tgt, list(b.succ))
+        elif kind == "JUMPI":
+            s = b.term[1]
+            tgt, cond = s_(s.args[0]), s_(s.args[1])
+            t = f_ = None
+            if isinstance(tgt, tac.Const):
+                t = next((x for x in b.succ if _base(x) == tgt.value), None)
+            others = [x for x in b.succ if x != t]
+            if t is None and len(b.succ) == 2:
+                t, f_ = b.succ[0], b.succ[1]
+            elif t is not None:
+                f_ = others[0] if others else None
+            elif len(b.succ) == 1:
+                f_ = b.succ[0]
+            if isinstance(cond, tac.Const):
+                nxt = t if cond.value else f_
+                b.term = ("jump", nxt) if nxt else ("halt", tac.Stmt(None, "INVALID", ()))
+            elif t is not None and f_ is not None:
+                b.term = ("jumpi", t, f_, cond)
+            else:  # a side the CFG did not follow (an invalid target): exceptional halt there
+                live = t or f_
+                b.term = ("jumpi", t or "__invalid__", f_ or "__invalid__", cond) if live else ("halt", tac.Stmt(None, "INVALID", ()))
+        elif kind == "none":
+            if len(b.succ) == 1:
+                b.term = ("jump", b.succ[0])
+            else:
+                b.term = ("halt", tac.Stmt(None, "INVALID" if b.succ or True else "STOP", ()))
+    # reachability from the entry; predecessor lists over kept edges
+    if any(blocks[x].term[0] == "jumpi" and "__invalid__" in blocks[x].term[1:3] for x in order):
+        blocks["__invalid__"] = _Block("__invalid__", [], [], [], ("halt", tac.Stmt(None, "INVALID", ())))
+        order.append("__invalid__")
+    seen = [entry]
+    seen_set = {entry}
+    i = 0
+    while i < len(seen):
+        for s in _succ(blocks[seen[i]]):
+            if s in blocks and s not in seen_set:
+                seen_set.add(s)
+                seen.append(s)
+        i += 1
+    order = [x for x in order if x in seen_set]
+    kept = {x: blocks[x] for x in order}
+    for x in order:
+        kept[x].preds = []
+    for x in order:
+        for s in _succ(kept[x]):
+            if x not in kept[s].preds:
+                kept[s].preds.append(x)
+    return order, kept
+
+
+def _succ(b: _Block) -> list[str]:
+    t = b.term
+    if t[0] == "jump":
+        return [t[1]]
+    if t[0] == "jumpi":
+        return [t[1], t[2]] if t[1] != t[2] else [t[1]]
+    if t[0] == "multi":
+        return list(t[2])
+    return []
+
+
+# ---------------------------------------------------------------------------------------------
+# Context: header, types, storage names, events, errors
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Storage:
+    """How storage accesses are written: ``named`` slot -> (name, value type) of state variables
+    usable by name; ``maps`` slot -> (name, key types, value type) of mappings; ``slot_of``
+    name -> slot (for assembly)."""
+
+    named: dict[int, tuple[str, str]] = field(default_factory=dict)
+    maps: dict[int, tuple[str, list[str], str]] = field(default_factory=dict)
+    slot_of: dict[str, int] = field(default_factory=dict)
+
+
+def _storage_from_layout(layout: Mapping[str, Any] | None, contract: str | None) -> _Storage:
+    st = _Storage()
+    if not layout:
+        return st
+    types = layout.get("types") or {}
+    for e in layout.get("storage", []) or []:
+        try:
+            slot, off, label, ty = int(e["slot"]), int(e.get("offset", 0)), str(e["label"]), str(e["type"])
+        except (KeyError, ValueError, TypeError):
+            continue
+        if off == 0:
+            st.slot_of.setdefault(label, slot)
+        if off != 0 or not re.fullmatch(r"[A-Za-z_$][\w$]*", label):
+            continue
+        if contract is not None and e.get("contract") not in (None, contract):
+            continue  # a base contract's variable may be private: reach it through its slot
+        if ty in ("t_uint256", "t_int256", "t_bytes32"):
+            st.named[slot] = (label, ty)
+            continue
+        keys: list[str] = []
+        cur = ty
+        while cur.startswith("t_mapping("):
+            info = types.get(cur) or {}
+            k, v = info.get("key"), info.get("value")
+            if not k or not v:
+                break
+            keys.append(str(k))
+            cur = str(v)
+        if keys and cur in ("t_uint256", "t_int256", "t_bytes32") and all(k in _KEY_TYPES for k in keys):
+            st.maps[slot] = (label, keys, cur)
+    return st
+
+
+_KEY_TYPES = {"t_address": 160, "t_uint256": 256, "t_bytes32": 256, "t_int256": 256}
+
+
+@dataclass
+class _Ctx:
+    version: tuple[int, int, int]
+    payable: bool
+    arg_types: list[str] | None
+    arg_names: dict[str, tuple[int, str | None]]  # TAC name -> (calldata offset, type or None)
+    storage: _Storage
+    contract_maps: dict[int, int]  # contract mode: slot -> mapping depth (0: a word)
+    contract_mode: bool
+    events: dict[str, int]  # name -> topic0
+    errors: dict[str, int]  # name -> selector word
+    has_outputs: bool
+
+    @property
+    def checked(self) -> bool:
+        return self.version >= (0, 8, 0)
+
+
+def _head_words(t: str) -> int:
+    from evmlm.evm.recognisers import _head_words as hw
+
+    return hw(t)
+
+
+def _arg_names(types: list[str] | None) -> dict[str, tuple[int, str | None]]:
+    names: dict[str, tuple[int, str | None]] = {}
+    if types is None:
+        for w in range(64):
+            names[f"arg{w}"] = (4 + 32 * w, None)
+        return names
+    w = 0
+    for i, t in enumerate(types):
+        n = _head_words(t)
+        for j in range(n):
+            names[f"arg{i}" if j == 0 else f"arg{i}.w{j}"] = (4 + 32 * (w + j), t if j == 0 else None)
+        w += n
+    for k in range(64):
+        names.setdefault(f"cd{k}", (4 + 32 * k, None))
+    return names
+
+
+# ---------------------------------------------------------------------------------------------
+# The translator
+# ---------------------------------------------------------------------------------------------
+
+
+class _Item:
+    __slots__ = ("kind", "text")
+
+    def __init__(self, kind: str, text: str) -> None:
+        self.kind = kind  # sol | decl | asm | open | mid | close
+        self.text = text
+
+
+class _Translator:
+    def __init__(self, order: list[str], blocks: dict[str, _Block], ctx: _Ctx) -> None:
+        self.order = order
+        self.blocks = blocks
+        self.ctx = ctx
+        self.defs: dict[str, tuple[str, int, tac.Stmt]] = {}
+        self.phi_vars: set[str] = set()
+        self.uses: dict[str, list[tuple[str, int]]] = {}  # var -> (block, index; len = end)
+        for lab in order:
+            b = blocks[lab]
+            for lhs, _ in b.phis:
+                self.phi_vars.add(lhs)
+            for i, s in enumerate(b.stmts):
+                if s.lhs is not None:
+                    self.defs[s.lhs] = (lab, i, s)
+        for lab in order:
+            b = blocks[lab]
+            for i, s in enumerate(b.stmts):
+                for a in s.args:
+                    for v in _vars(a):
+                        self.uses.setdefault(v, []).append((lab, i))
+            end = len(b.stmts)
+            t = b.term
+            if t[0] == "jumpi":
+                for v in _vars(t[3]):
+                    self.uses.setdefault(v, []).append((lab, end))
+            if t[0] == "multi" and t[1] is not None:
+                for v in _vars(t[1]):
+                    self.uses.setdefault(v, []).append((lab, end))
+            for s in _succ(b):
+                for _lhs, ops in blocks[s].phis:
+                    if lab in ops:
+                        for v in _vars(ops[lab]):
+                            self.uses.setdefault(v, []).append((lab, end + 1))
+        self.inlined: set[str] = set()
+        self._decide_inlining()
+        self.cross: set[str] = set()  # locals declared at the top of the function
+        for v, (lab, _i, _s) in self.defs.items():
+            if v in self.inlined:
+                continue
+            if any(u[0] != lab for u in self.uses.get(v, [])):
+                self.cross.add(v)
+        self.cross |= self.phi_vars
+        self.emitted: dict[str, int] = {}
+        self.budget = 4 * len(order) + 40
+        self.loop_headers: set[str] = set()
+        self.needs_map = False
+        self.n_conds = 0
+
+    # -- inlining ----------------------------------------------------------------------------
+    def _decide_inlining(self) -> None:
+        for v, (lab, i, s) in self.defs.items():
+            us = self.uses.get(v, [])
+            if not us:
+                continue
+            op = s.op or ""
+            if op in PURE or op in ENV_CONST or s.op is None:
+                if len(us) == 1 and us[0][0] == lab and us[0][1] > i:
+                    self.inlined.add(v)
+                elif self._stable(s) and len(us) <= 4 and self._size(s) <= 4:
+                    self.inlined.add(v)
+            elif op in READS and len(us) == 1 and us[0][0] == lab and us[0][1] > i:
+                stmts = self.blocks[lab].stmts
+                j = min(us[0][1], len(stmts))
+                if not any((x.op in EFFECTS) for x in stmts[i + 1 : j]):
+                    self.inlined.add(v)
+        # an inlined read must not move past an effect through another inlined value
+        changed = True
+        while changed:
+            changed = False
+            for v in list(self.inlined):
+                s = self.defs[v][2]
+                if s.op in READS:
+                    continue
+                if any(w in self.defs and self.defs[w][2].op in READS and w in self.inlined for w in _leaf_vars(s, self)):
+                    us = self.uses.get(v, [])
+                    if not (len(us) == 1 and us[0][0] == self.defs[v][0]):
+                        self.inlined.discard(v)
+                        changed = True
+
+    def _stable(self, s: tac.Stmt) -> bool:
+        """Every leaf is a constant, an argument or a call-long environment value."""
+        for a in s.args:
+            for v in _vars(a):
+                if v in self.defs:
+                    d = self.defs[v][2]
+                    if not ((d.op in PURE or d.op in ENV_CONST) and self._stable(d)):
+                        return False
+                elif v in self.phi_vars or re.fullmatch(r"s\d+", v):
+                    return False
+            if isinstance(a, tac.Index):
+                return False
+        return True
+
+    def _size(self, s: tac.Stmt, depth: int = 0) -> int:
+        n = 1
+        for a in s.args:
+            for v in _vars(a):
+                if v in self.defs and depth < 8:
+                    n += self._size(self.defs[v][2], depth + 1)
+        return n
+
+    # -- expressions: Solidity -------------------------------------------------------------------
+    def sol(self, o: tac.Operand) -> tuple[str, str]:
+        """(text, kind) with kind 'u' (uint256) or 'b' (bool); raises _NotSolidity."""
+        if isinstance(o, tac.Const):
+            return _sol_const(o.value), "c"
+        if isinstance(o, tac.Str):
+            raise _NotSolidity
+        if isinstance(o, tac.Index):
+            raise _NotSolidity
+        name = o.name
+        if name in self.defs and name in self.inlined:
+            return self.sol_stmt(self.defs[name][2])
+        if name in self.defs or name in self.phi_vars:
+            return name, "u"
+        if name == "msg.sender":
+            return "uint256(uint160(msg.sender))", "u"
+        if name in self.ctx.arg_names:
+            off, t = self.ctx.arg_names[name]
+            if t is None:
+                raise _NotSolidity
+            return _arg_to_uint(name, t), "u"
+        raise _NotSolidity
+
+    def u(self, o: tac.Operand) -> str:
+        t, k = self.sol(o)
+        return f"(({t}) ? uint256(1) : uint256(0))" if k == "b" else t
+
+    def b(self, o: tac.Operand) -> str:
+        t, k = self.sol(o)
+        if k == "b":
+            return t
+        if k == "c":
+            raise _NotSolidity
+        return f"{t} != 0"
+
+    def sol_stmt(self, s: tac.Stmt) -> tuple[str, str]:
+        op, a = s.op, s.args
+        ctx = self.ctx
+        if op is None:
+            return self.sol(a[0])
+        if op in ("ADD", "SUB", "MUL"):
+            sym = {"ADD": "+", "SUB": "-", "MUL": "*"}[op]
+            x, y = self._uu(a[0], a[1])
+            return f"({x} {sym} {y})", "u"
+        if op == "EXP":
+            x, y = self._uu(a[0], a[1])
+            return f"({_lit_left(x, a[0])} ** {y})", "u"
+        if op in ("DIV", "MOD") and isinstance(a[1], tac.Const) and a[1].value:
+            x, y = self._uu(a[0], a[1])
+            return f"({x} {'/' if op == 'DIV' else '%'} {y})", "u"
+        if op in ("ADDMOD", "MULMOD") and isinstance(a[2], tac.Const) and a[2].value:
+            return f"{op.lower()}({self.u(a[0])}, {self.u(a[1])}, {self.u(a[2])})", "u"
+        if op in ("LT", "GT"):
+            x, y = self._uu(a[0], a[1])
+            return f"({x} {'<' if op == 'LT' else '>'} {y})", "b"
+        if op in ("SLT", "SGT"):
+            return f"(int256({self.u(a[0])}) {'<' if op == 'SLT' else '>'} int256({self.u(a[1])}))", "b"
+        if op == "EQ":
+            (x, kx), (y, ky) = self.sol(a[0]), self.sol(a[1])
+            if kx == "b" and ky == "b":
+                return f"({x} == {y})", "b"
+            if kx == "c" and ky == "c":
+                raise _NotSolidity
+            return f"({self.u(a[0])} == {self.u(a[1])})", "b"
+        if op == "ISZERO":
+            x, k = self.sol(a[0])
+            if k == "b":
+                return f"!{_paren(x)}", "b"
+            return f"({x} == 0)", "b"
+        if op in ("AND", "OR", "XOR"):
+            (x, kx), (y, ky) = self.sol(a[0]), self.sol(a[1])
+            if kx == "b" and ky == "b":
+                return f"({x} {'&&' if op == 'AND' else '||' if op == 'OR' else '!='} {y})", "b"
+            sym = {"AND": "&", "OR": "|", "XOR": "^"}[op]
+            if kx == "c" and ky == "c":
+                raise _NotSolidity
+            return f"({self.u(a[0])} {sym} {self.u(a[1])})", "u"
+        if op == "NOT":
+            return f"(~{_paren(self.u(a[0]))})", "u"
+        if op in ("SHL", "SHR"):
+            sh, val = self.u(a[0]), self.u(a[1])
+            return f"({_lit_left(val, a[1])} {'<<' if op == 'SHL' else '>>'} {sh})", "u"
+        if op == "SAR" and ctx.version >= (0, 5, 0):
+            return f"uint256(int256({self.u(a[1])}) >> {self.u(a[0])})", "u"
+        if op == "CALLER":
+            return "uint256(uint160(msg.sender))", "u"
+        if op == "CALLVALUE":
+            if not ctx.payable:
+                return "0", "c"
+            return "msg.value", "u"
+        if op == "ADDRESS":
+            return "uint256(uint160(address(this)))", "u"
+        if op == "ORIGIN":
+            return "uint256(uint160(tx.origin))", "u"
+        if op == "TIMESTAMP":
+            return "block.timestamp", "u"
+        if op == "NUMBER":
+            return "block.number", "u"
+        if op == "GASLIMIT":
+            return "block.gaslimit", "u"
+        if op == "GASPRICE":
+            return "tx.gasprice", "u"
+        if op == "COINBASE":
+            return "uint256(uint160(address(block.coinbase)))", "u"
+        if op == "CHAINID" and ctx.version >= (0, 8, 0):
+            return "block.chainid", "u"
+        if op == "BASEFEE" and ctx.version >= (0, 8, 7):
+            return "block.basefee", "u"
+        if op == "SELFBALANCE" or (op == "BALANCE" and a and a[0] == tac.Var("__this__")):
+            return "address(this).balance", "u"
+        if op == "BALANCE":
+            return f"address(uint160({self.u(a[0])})).balance", "u"
+        if op == "CALLDATASIZE":
+            return "msg.data.length", "u"
+        if op == "GAS":
+            return "gasleft()", "u"
+        if op == "BLOCKHASH":
+            return f"uint256(blockhash({self.u(a[0])}))", "u"
+        if op == "CALLDATALOAD" and isinstance(a[0], tac.Const):
+            name = next((n for n, (off, t) in ctx.arg_names.items() if off == a[0].value and t is not None), None)
+            if name is not None:
+                return _arg_to_uint(name, ctx.arg_names[name][1] or "uint256"), "u"
+            raise _NotSolidity
+        if op == "SLOAD":
+            ref = self.storage_ref(a[0])
+            if ref is None:
+                raise _NotSolidity
+            lv, vt = ref
+            return (f"uint256({lv})" if vt != "t_uint256" else lv), "u"
+        raise _NotSolidity
+
+    def _uu(self, x: tac.Operand, y: tac.Operand) -> tuple[str, str]:
+        (tx, kx), (ty, ky) = self.sol(x), self.sol(y)
+        if kx == "c" and ky == "c":
+            raise _NotSolidity
+        return self.u(x), self.u(y)
+
+    def storage_ref(self, o: tac.Operand) -> tuple[str, str] | None:
+        """Solidity lvalue and value type of a storage slot operand, or None."""
+        st = self.ctx.storage
+        keys: list[tac.Operand] = []
+        while isinstance(o, tac.Index):
+            keys.append(o.key)
+            o = o.base
+        keys.reverse()
+        if isinstance(o, tac.Var) and o.name in st.slot_of:
+            slot = st.slot_of[o.name]
+        elif isinstance(o, tac.Const):
+            slot = o.value
+        else:
+            return None
+        if self.ctx.contract_mode:
+            depth = self.ctx.contract_maps.get(slot)
+            if depth is None or depth != len(keys):
+                return None
+            return f"stor_{slot}" + "".join(f"[{self.u(k)}]" for k in keys), "t_uint256"
+        if not keys:
+            if slot in st.named:
+                name, vt = st.named[slot]
+                return name, vt
+            return None
+        if slot not in st.maps:
+            return None
+        name, ktypes, vt = st.maps[slot]
+        if len(ktypes) != len(keys):
+            return None
+        parts = []
+        for k, kt in zip(keys, ktypes):
+            if kt == "t_address":
+                if not self.clean160(k):
+                    return None
+                parts.append(f"[address(uint160({self.u(k)}))]")
+            elif kt == "t_uint256":
+                parts.append(f"[{self.u(k)}]")
+            elif kt == "t_bytes32":
+                parts.append(f"[bytes32({self.u(k)})]")
+            elif kt == "t_int256":
+                parts.append(f"[int256({self.u(k)})]")
+        return name + "".join(parts), vt
+
+    def clean160(self, o: tac.Operand, depth: int = 0) -> bool:
+        if isinstance(o, tac.Const):
+            return o.value <= MASK160
+        if not isinstance(o, tac.Var) or depth > 6:
+            return False
+        if o.name == "msg.sender":
+            return True
+        d = self.defs.get(o.name)
+        if d is None:
+            return False
+        s = d[2]
+        if s.op == "AND":
+            return any(isinstance(x, tac.Const) and x.value <= MASK160 for x in s.args) or any(self.clean160(x, depth + 1) for x in s.args)
+        if s.op in ("CALLER", "ADDRESS", "ORIGIN", "COINBASE"):
+            return True
+        if s.op is None:
+            return self.clean160(s.args[0], depth + 1)
+        return False
+
+    # -- expressions: Yul ------------------------------------------------------------------------
+    def yul(self, o: tac.Operand) -> str:
+        if isinstance(o, tac.Const):
+            return _yul_const(o.value)
+        if isinstance(o, tac.Index):
+            self.needs_map = True
+            return f"__map({self.yul(o.key)}, {self.yul(o.base)})"
+        if isinstance(o, tac.Str):
+            raise DraftError(f"string operand {o.text!r} outside ERROR")
+        name = o.name
+        if name in self.defs and name in self.inlined:
+            return self.yul_stmt(self.defs[name][2])
+        if name in self.defs or name in self.phi_vars:
+            return name
+        if name == "msg.sender":
+            return "caller()"
+        if name in self.ctx.arg_names:
+            return f"calldataload({_yul_const(self.ctx.arg_names[name][0])})"
+        if name in self.ctx.storage.slot_of:
+            return _yul_const(self.ctx.storage.slot_of[name])
+        if re.fullmatch(r"s\d+", name):
+            return "div(calldataload(0), 0x100000000000000000000000000000000000000000000000000000000)"
+        raise DraftError(f"unknown name {name!r} in the TAC (pass the storage layout the TAC was lifted with)")
+
+    def yul_stmt(self, s: tac.Stmt) -> str:
+        if s.op is None:
+            return self.yul(s.args[0])
+        op = s.op
+        if op == "CALLVALUE" and not self.ctx.payable:
+            return "0"
+        name = _YUL_NAMES.get(op, op.lower())
+        return f"{name}({', '.join(self.yul(a) for a in s.args)})"
+
+    def cond(self, o: tac.Operand, negate: bool = False) -> tuple[str, bool]:
+        """(Solidity condition text, is_solidity); falls back to a local set in assembly."""
+        try:
+            if negate:
+                t, k = self.sol(o)
+                if k == "b":
+                    return f"!{_paren(t)}", True
+                return f"{t} == 0", True
+            return self.b(o), True
+        except _NotSolidity:
+            y = self.yul(o)
+            return (f"iszero({y})" if negate else y), False
+
+    # -- statements ------------------------------------------------------------------------------
+    def block_items(self, lab: str) -> list[_Item]:
+        b = self.blocks[lab]
+        n = self.emitted.get(lab, 0)
+        self.emitted[lab] = n + 1
+        self.budget -= 1
+        if self.budget < 0:
+            raise _Unstructured("code duplication budget exceeded")
+        items: list[_Item] = []
+        halt = b.term[1] if b.term[0] == "halt" else None
+        for s in b.stmts:
+            if (s.lhs is not None and s.lhs in self.inlined) or s is halt:
+                continue
+            items.extend(self.stmt_items(s, lab))
+        if b.term[0] == "halt":
+            items.extend(self.halt_items(b.term[1]))
+        return items
+
+    def declare(self, v: str) -> str:
+        return v if v in self.cross else f"uint256 {v}"
+
+    def stmt_items(self, s: tac.Stmt, lab: str) -> list[_Item]:
+        op = s.op
+        if s.lhs is not None:
+            v = s.lhs
+            if not self.uses.get(v):
+                if op in READS or op in PURE or op in ENV_CONST or op is None:
+                    return []
+                return [_Item("asm", f"pop({self.yul_stmt(s)})")]
+            try:
+                text, k = self.sol_stmt(s)
+                if k == "b":
+                    text = f"(({text}) ? uint256(1) : uint256(0))"
+                return [_Item("sol", f"{self.declare(v)} = {text};")]
+            except _NotSolidity:
+                items = [] if v in self.cross else [_Item("decl", f"uint256 {v};")]
+                return items + [_Item("asm", f"{v} := {self.yul_stmt(s)}")]
+        if op == "SSTORE":
+            ref = None
+            try:
+                ref = self.storage_ref(s.args[0])
+                if ref is not None:
+                    lv, vt = ref
+                    val = self.u(s.args[1])
+                    val = {"t_int256": f"int256({val})", "t_bytes32": f"bytes32({val})"}.get(vt, val)
+                    return [_Item("sol", f"{lv} = {val};")]
+            except _NotSolidity:
+                pass
+            return [_Item("asm", f"sstore({self.yul(s.args[0])}, {self.yul(s.args[1])})")]
+        if op == "ERROR":
+            name = s.args[1]
+            if isinstance(name, tac.Var) and name.name in self.ctx.errors:
+                return [_Item("asm", f"mstore({self.yul(s.args[0])}, {hex(self.ctx.errors[name.name])})  // {name.name}")]
+            raise DraftError(f"unknown error {tac.format_operand(name)}")
+        if op == "EMIT":
+            ev = s.args[0]
+            if not isinstance(ev, tac.Var) or ev.name not in self.ctx.events:
+                raise DraftError(f"unknown event {tac.format_operand(ev)}")
+            topics = [hex(self.ctx.events[ev.name])] + [self.yul(a) for a in s.args[3:]]
+            args = [self.yul(s.args[1]), self.yul(s.args[2]), *topics]
+            return [_Item("asm", f"log{len(topics)}({', '.join(args)})  // emit {ev.name}")]
+        if op in ("CALLPRIVATE", "RESULT"):
+            raise DraftError("internal calls in the call form (lift with inline_internal)")
+        return [_Item("asm", self.yul_stmt(s))]
+
+    def halt_items(self, s: tac.Stmt) -> list[_Item]:
+        op, a = s.op, s.args
+        if op == "ERROR" and isinstance(a[1], tac.Str):
+            lit = _sol_string(a[1].text)
+            if lit is not None:
+                return [_Item("sol", f"revert({lit});")]
+            data = a[1].text.encode("utf-8")
+            p = self.yul(a[0])
+            out = [_Item("asm", f"mstore({p}, {hex(ERROR_STRING)})"), _Item("asm", f"mstore(add({p}, 4), 32)"), _Item("asm", f"mstore(add({p}, 36), {len(data)})")]
+            for k in range(0, len(data), 32):
+                w = int.from_bytes(data[k : k + 32].ljust(32, b"\0"), "big")
+                out.append(_Item("asm", f"mstore(add({p}, {68 + k}), {hex(w)})"))
+            out.append(_Item("asm", f"revert({p}, {68 + (len(data) + 31) // 32 * 32})"))
+            return out
+        if op == "REVERT" and a == (tac.Const(0), tac.Const(0)):
+            return [_Item("sol", "revert();")]
+        if op == "STOP" and not self.ctx.has_outputs:
+            return [_Item("sol", "return;")]
+        if op == "PANIC":
+            code = a[0]
+            if self.ctx.checked and code == tac.Const(1):
+                return [_Item("sol", "assert(false);")]
+            return [_Item("asm", f"mstore(0, {hex(PANIC_WORD)})"), _Item("asm", f"mstore(4, {self.yul(code)})"), _Item("asm", "revert(0, 0x24)")]
+        if op == "INVALID" and not self.ctx.checked and self.ctx.version >= (0, 4, 10):
+            return [_Item("sol", "assert(false);")]
+        if op == "RETURN":
+            ret = self.typed_return(s)
+            if ret is not None:
+                return ret
+        return [_Item("asm", self.yul_stmt(s))]
+
+    def typed_return(self, s: tac.Stmt) -> list[_Item] | None:
+        return None
+
+    # -- PHI copies on an edge -------------------------------------------------------------------
+    def copies(self, p: str, s: str) -> list[_Item]:
+        phis = self.blocks[s].phis
+        pairs = [(lhs, ops[p]) for lhs, ops in phis if p in ops and not (isinstance(ops[p], tac.Var) and ops[p].name == lhs)]
+        if not pairs:
+            return []
+        targets = {lhs for lhs, _ in pairs}
+        conflict = any(targets & (_deep_vars(o, self) - {lhs}) for lhs, o in pairs)
+        out: list[_Item] = []
+        if conflict:
+            for i, (lhs, o) in enumerate(pairs):
+                out.extend(self._assign(f"__t{i}", o, declare=True))
+            for i, (lhs, _o) in enumerate(pairs):
+                out.append(_Item("sol", f"{lhs} = __t{i};"))
+            return [_Item("open", "{"), *out, _Item("close", "}")]
+        for lhs, o in pairs:
+            out.extend(self._assign(lhs, o))
+        return out
+
+    def _assign(self, lhs: str, o: tac.Operand, declare: bool = False) -> list[_Item]:
+        try:
+            return [_Item("sol", f"{'uint256 ' if declare else ''}{lhs} = {self.u(o)};")]
+        except _NotSolidity:
+            pre = [_Item("decl", f"uint256 {lhs};")] if declare else []
+            return pre + [_Item("asm", f"{lhs} := {self.yul(o)}")]
+
+
+def _paren(t: str) -> str:
+    return t if (t.startswith("(") and t.endswith(")")) or re.fullmatch(r"[\w.]+", t) else f"({t})"
+
+
+def _lit_left(text: str, o: tac.Operand) -> str:
+    """A literal left operand of ``<<``, ``>>`` or ``**`` gets the type uint256 (else the
+    result would have the literal's small type)."""
+    return f"uint256({text})" if isinstance(o, tac.Const) else text
+
+
+def _vars(o: tac.Operand) -> list[str]:
+    if isinstance(o, tac.Var):
+        return [o.name]
+    if isinstance(o, tac.Index):
+        return _vars(o.base) + _vars(o.key)
+    return []
+
+
+def _leaf_vars(s: tac.Stmt, tr: _Translator, depth: int = 0) -> set[str]:
+    out: set[str] = set()
+    for a in s.args:
+        for v in _vars(a):
+            out.add(v)
+            if v in tr.inlined and v in tr.defs and depth < 12:
+                out |= _leaf_vars(tr.defs[v][2], tr, depth + 1)
+    return out
+
+
+def _deep_vars(o: tac.Operand, tr: _Translator) -> set[str]:
+    out: set[str] = set()
+    for v in _vars(o):
+        out.add(v)
+        if v in tr.inlined and v in tr.defs:
+            out |= _leaf_vars(tr.defs[v][2], tr)
+    return out
+
+
+def _arg_to_uint(name: str, t: str) -> str:
+    if t == "uint256":
+        return name
+    if re.fullmatch(r"uint\d+", t):
+        return f"uint256({name})"
+    if t == "int256":
+        return f"uint256({name})"
+    if re.fullmatch(r"int\d+", t):
+        return f"uint256(int256({name}))"
+    if t == "address":
+        return f"uint256(uint160({name}))"
+    if t == "bool":
+        return f"({name} ? uint256(1) : uint256(0))"
+    if t == "bytes32":
+        return f"uint256({name})"
+    if re.fullmatch(r"bytes\d+", t):
+        return f"uint256(bytes32({name}))"
+    raise _NotSolidity
+
+
+# ---------------------------------------------------------------------------------------------
+# Structuring
+# ---------------------------------------------------------------------------------------------
+
+
+def _dominators(order: list[str], succ: Mapping[str, list[str]], entry: str) -> dict[str, str | None]:
+    """Immediate dominators (Cooper, Harvey, Kennedy, "A Simple, Fast Dominance Algorithm",
+    2001) over the nodes reachable from ``entry``."""
+    rpo: list[str] = []
+    seen: set[str] = set()
+    stack = [(entry, iter(succ.get(entry, [])))]
+    seen.add(entry)
+    while stack:
+        n, it = stack[-1]
+        for s in it:
+            if s not in seen:
+                seen.add(s)
+                stack.append((s, iter(succ.get(s, []))))
+                break
+        else:
+            stack.pop()
+            rpo.append(n)
+    rpo.reverse()
+    index = {n: i for i, n in enumerate(rpo)}
+    preds: dict[str, list[str]] = {n: [] for n in rpo}
+    for n in rpo:
+        for s in succ.get(n, []):
+            if s in preds:
+                preds[s].append(n)
+    idom: dict[str, str | None] = {entry: entry}
+    changed = True
+    while changed:
+        changed = False
+        for n in rpo[1:]:
+            ps = [p for p in preds[n] if p in idom]
+            if not ps:
+                continue
+            new = ps[0]
+            for p in ps[1:]:
+                a, b = p, new
+                while a != b:
+                    while index[a] > index[b]:
+                        a = idom[a]  # type: ignore[assignment]
+                    while index[b] > index[a]:
+                        b = idom[b]  # type: ignore[assignment]
+                new = a
+            if idom.get(n) != new:
+                idom[n] = new
+                changed = True
+    idom[entry] = None
+    return idom
+
+
+class _Structurer:
+    EXIT = "__exit__"
+
+    def __init__(self, tr: _Translator) -> None:
+        self.tr = tr
+        order, blocks = tr.order, tr.blocks
+        self.entry = order[0]
+        self.succ = {n: _succ(blocks[n]) for n in order}
+        for n in order:
+            if blocks[n].term[0] == "multi":
+                raise _Unstructured("a jump with several targets")
+        self.idom = _dominators(order, self.succ, self.entry)
+        rsucc: dict[str, list[str]] = {n: [] for n in order}
+        rsucc[self.EXIT] = []
+        for n in order:
+            if not self.succ[n]:
+                rsucc[self.EXIT].append(n)
+            for s in self.succ[n]:
+                rsucc[s].append(n)
+        self.ipdom = _dominators([self.EXIT, *order], rsucc, self.EXIT)
+        # loops: back edges u -> h with h dominating u; any other retreating edge: irreducible
+        self.loops: dict[str, set[str]] = {}
+        self._find_loops()
+        self.reach_cache: dict[str, frozenset[str]] = {}
+
+    def dominates(self, a: str, b: str) -> bool:
+        while b is not None:
+            if a == b:
+                return True
+            b = self.idom.get(b)  # type: ignore[assignment]
+        return False
+
+    def _find_loops(self) -> None:
+        color: dict[str, int] = {}
+        stack = [(self.entry, iter(self.succ[self.entry]))]
+        color[self.entry] = 1
+        while stack:
+            n, it = stack[-1]
+            for s in it:
+                c = color.get(s, 0)
+                if c == 0:
+                    color[s] = 1
+                    stack.append((s, iter(self.succ[s])))
+                    break
+                if c == 1:  # retreating edge n -> s
+                    if not self.dominates(s, n):
+                        raise _Unstructured("irreducible control flow")
+                    body = self.loops.setdefault(s, {s})
+                    work = [n]
+                    while work:
+                        x = work.pop()
+                        if x not in body:
+                            body.add(x)
+                            work.extend(self.tr.blocks[x].preds)
+            else:
+                color[n] = 2
+                stack.pop()
+
+    def reach(self, n: str) -> frozenset[str]:
+        r = self.reach_cache.get(n)
+        if r is None:
+            seen = {n}
+            work = [n]
+            while work:
+                x = work.pop()
+                for s in self.succ.get(x, []):
+                    if s not in seen:
+                        seen.add(s)
+                        work.append(s)
+            r = self.reach_cache[n] = frozenset(seen)
+        return r
+
+    def loop_follow(self, h: str) -> str | None:
+        body = self.loops[h]
+        exits = list(dict.fromkeys(s for n in body for s in self.succ[n] if s not in body))
+        if not exits:
+            return None
+        cand = self.ipdom.get(h)
+        follow = cand if cand not in (None, self.EXIT) and cand not in body and cand in exits else None
+        if follow is None:
+            nonterm = [e for e in exits if self.reach(e) & body or any(e != o and o in self.reach(e) for o in exits)]
+            follow = max(exits, key=lambda e: len(self.reach(e))) if not nonterm else None
+            if follow is None:
+                candidates = [e for e in exits if all(o == e or (e in self.reach(o)) or not (self.reach(o) & (body | {e})) for o in exits)]
+                if not candidates:
+                    raise _Unstructured("a loop with several exits")
+                follow = candidates[0]
+        for e in exits:
+            if e != follow and (follow in self.reach(e) or self.reach(e) & body):
+                raise _Unstructured("a loop with several exits")
+        return follow
+
+    # -- emission --------------------------------------------------------------------------------
+    def run(self) -> list[_Item]:
+        out: list[_Item] = []
+        self.seq(self.entry, None, [], out)
+        return out
+
+    def seq(self, n: str | None, stop: str | None, loops: list[tuple[str, frozenset[str], str | None]], out: list[_Item], enter: bool = False) -> None:
+        """Emit from ``n`` until ``stop`` (a merge point the caller continues at), a halt, or a
+        ``continue``/``break`` of the innermost loop. ``enter``: ``n`` is the header of the
+        innermost loop, emitted for the first time inside its ``while``."""
+        tr = self.tr
+        first = enter
+        while n is not None and n != stop:
+            if loops and not first:
+                h, _body, follow = loops[-1]
+                if n == h:
+                    out.append(_Item("sol", "continue;"))
+                    return
+                if n == follow:
+                    out.append(_Item("sol", "break;"))
+                    return
+                for h2, _b2, f2 in loops[:-1]:
+                    if n in (h2, f2):
+                        raise _Unstructured("a jump out of nested loops")
+            if not first and n in self.loops:
+                follow = self.loop_follow(n)
+                out.append(_Item("open", "while (true) {"))
+                self.seq(n, None, [*loops, (n, frozenset(self.loops[n]), follow)], out, enter=True)
+                out.append(_Item("close", "}"))
+                n = follow
+                continue
+            first = False
+            out.extend(tr.block_items(n))
+            t = tr.blocks[n].term
+            if t[0] == "halt":
+                return
+            if t[0] == "jump":
+                out.extend(tr.copies(n, t[1]))
+                n = t[1]
+                continue
+            _, tl, fl, c = t
+            m = self.ipdom.get(n)
+            if m == self.EXIT:
+                m = None
+            if loops and m is not None and m not in loops[-1][1] and m != loops[-1][2]:
+                m = None
+            if m is None:
+                small_is_t = len(self.reach(tl)) <= len(self.reach(fl))
+                small, big = (tl, fl) if small_is_t else (fl, tl)
+                text, is_sol = tr.cond(c, negate=not small_is_t)
+                body: list[_Item] = list(tr.copies(n, small))
+                self.seq(small, None, loops, body)
+                self._emit_if(out, text, is_sol, body, None)
+                out.extend(tr.copies(n, big))
+                n = big
+                continue
+            if m == tl or m == fl:
+                other = fl if m == tl else tl
+                text, is_sol = tr.cond(c, negate=(m == tl))
+                body = list(tr.copies(n, other))
+                self.seq(other, m, loops, body)
+                self._emit_if(out, text, is_sol, body, tr.copies(n, m) or None)
+                n = m
+                continue
+            text, is_sol = tr.cond(c)
+            body = list(tr.copies(n, tl))
+            self.seq(tl, m, loops, body)
+            els = list(tr.copies(n, fl))
+            self.seq(fl, m, loops, els)
+            self._emit_if(out, text, is_sol, body, els)
+            n = m
+
+    def _emit_if(self, out: list[_Item], text: str, is_sol: bool, body: list[_Item], els: list[_Item] | None) -> None:
+        if not is_sol:
+            self.tr.n_conds += 1
+            var = f"__c{self.tr.n_conds}"
+            out.append(_Item("decl", f"uint256 {var};"))
+            out.append(_Item("asm", f"{var} := {text}"))
+            text = f"{var} != 0"
+        # require(cond) for a guard whose body is only a revert
+        if els is None and len(body) == 1 and body[0].kind == "sol" and body[0].text.startswith("revert("):
+            reason = body[0].text[len("revert(") : -2]
+            out.append(_Item("sol", f"require({_negate(text)}{', ' + reason if reason else ''});"))
+            return
+        out.append(_Item("open", f"if ({text}) {{"))
+        out.extend(body)
+        if els:
+            out.append(_Item("mid", "} else {"))
+            out.extend(els)
+        out.append(_Item("close", "}"))
+
+
+def _negate(text: str) -> str:
+    m = re.fullmatch(r"(.*) != 0", text)
+    if m and "(" not in m.group(1).replace("(", "", 0) and re.fullmatch(r"[\w.]+", m.group(1)):
+        return f"{m.group(1)} == 0"
+    if text.startswith("!") and re.fullmatch(r"!\((.*)\)", text) and _balanced(text[2:-1]):
+        return text[2:-1]
+    if text.startswith("!") and re.fullmatch(r"![\w.]+", text):
+        return text[1:]
+    return f"!({text})"
+
+
+def _balanced(t: str) -> bool:
+    d = 0
+    for ch in t:
+        d += ch == "("
+        d -= ch == ")"
+        if d < 0:
+            return False
+    return d == 0
+
+
+def _state_machine(tr: _Translator) -> list[_Item]:
+    """The fallback: ``while (true)`` over a block-id local; every edge sets it and continues."""
+    ids = {lab: i for i, lab in enumerate(tr.order)}
+    out: list[_Item] = [_Item("sol", "uint256 __block = 0;"), _Item("open", "while (true) {")]
+    for lab in tr.order:
+        tr.emitted.clear()
+        tr.budget = 1 << 30
+        out.append(_Item("open", f"if (__block == {ids[lab]}) {{  // {lab}"))
+        out.extend(tr.block_items(lab))
+        t = tr.blocks[lab].term
+        if t[0] == "jump":
+            out.extend(tr.copies(lab, t[1]))
+            out.append(_Item("sol", f"__block = {ids[t[1]]};"))
+            out.append(_Item("sol", "continue;"))
+        elif t[0] == "jumpi":
+            _, tl, fl, c = t
+            text, is_sol = tr.cond(c)
+            if not is_sol:
+                out.append(_Item("decl", f"uint256 __c{ids[lab]};"))
+                out.append(_Item("asm", f"__c{ids[lab]} := {text}"))
+                text = f"__c{ids[lab]} != 0"
+            out.append(_Item("open", f"if ({text}) {{"))
+            out.extend(tr.copies(lab, tl))
+            out.append(_Item("sol", f"__block = {ids[tl]};"))
+            out.append(_Item("mid", "} else {"))
+            out.extend(tr.copies(lab, fl))
+            out.append(_Item("sol", f"__block = {ids[fl]};"))
+            out.append(_Item("close", "}"))
+            out.append(_Item("sol", "continue;"))
+        elif t[0] == "multi":
+            tgt = tr.yul(t[1]) if t[1] is not None else "0"
+            out.append(_Item("decl", f"uint256 __j{ids[lab]};"))
+            out.append(_Item("asm", f"__j{ids[lab]} := {tgt}"))
+            for s in t[2]:
+                out.append(_Item("open", f"if (__j{ids[lab]} == {_base(s)}) {{"))
+                out.extend(tr.copies(lab, s))
+                out.append(_Item("sol", f"__block = {ids[s]};"))
+                out.append(_Item("sol", "continue;"))
+                out.append(_Item("close", "}"))
+            out.append(_Item("asm", "invalid()"))
+        out.append(_Item("close", "}"))
+    out.append(_Item("close", "}"))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Rendering the items
+# ---------------------------------------------------------------------------------------------
+
+
+def _render(items: list[_Item], indent: int, needs_map: bool) -> tuple[list[str], int, int]:
+    """Lines of a body; consecutive assembly items share one ``assembly { }`` block.
+    Returns (lines, statements, assembly statements)."""
+    lines: list[str] = []
+    n_sol = n_asm = 0
+    depth = indent
+    i = 0
+    helper = "function __map(k, p) -> s { mstore(0, k) mstore(0x20, p) s := keccak256(0, 0x40) }"
+    while i < len(items):
+        it = items[i]
+        pad = "    " * depth
+        if it.kind in ("asm", "decl") and any(x.kind == "asm" for x in items[i : i + 64]):
+            run, decls = [], []
+            j = i
+            while j < len(items) and items[j].kind in ("asm", "decl"):
+                j += 1
+            if not any(x.kind == "asm" for x in items[i:j]):
+                lines.append(pad + it.text)
+                i += 1
+                continue
+            for x in items[i:j]:
+                (run if x.kind == "asm" else decls).append(x.text)
+            i = j
+            lines.extend(pad + d for d in decls)
+            lines.append(pad + "assembly {")
+            if needs_map and any("__map(" in r for r in run):
+                lines.append(pad + "    " + helper)
+            lines.extend(pad + "    " + r for r in run)
+            lines.append(pad + "}")
+            n_asm += len(run)
+            continue
+        if it.kind == "open":
+            lines.append(pad + it.text)
+            if it.text != "{":
+                n_sol += 1
+            depth += 1
+        elif it.kind == "close":
+            depth -= 1
+            lines.append("    " * depth + it.text)
+        elif it.kind == "mid":
+            lines.append("    " * (depth - 1) + it.text)
+        else:
+            lines.append(pad + it.text)
+            if it.kind == "sol":
+                n_sol += 1
+        i += 1
+    return lines, n_sol + n_asm, n_asm
+
+
+# ---------------------------------------------------------------------------------------------
+# Headers
+# ---------------------------------------------------------------------------------------------
+
+
+def _abi_function(abi: Sequence[Mapping[str, Any]] | None, selector: str | None) -> Mapping[str, Any] | None:
+    if not abi or not selector:
+        return None
+    from evmlm.evm.abi import selector_of
+
+    want = int(selector, 16)
+    for e in abi:
+        if e.get("type", "function") == "function" and selector_of(signature_of(e)) == want:
+            return e
+    return None
+
+
+def _sol_type(p: Mapping[str, Any] | str, version: tuple[int, int, int], loc: str) -> str:
+    """Solidity type of an ABI parameter (with a data location for reference types)."""
+    if isinstance(p, str):
+        t, internal = p, None
+    else:
+        t, internal = str(p.get("type")), p.get("internalType")
+    if t.startswith("tuple") or t.startswith("("):
+        if isinstance(internal, str) and internal.startswith("struct "):
+            base = internal[len("struct ") :]
+            return f"{base}{' ' + loc if version >= (0, 5, 0) else ''}"
+        raise DraftError(f"a tuple parameter without a struct name ({t})")
+    if isinstance(internal, str) and internal.startswith("contract ") and False:
+        return internal
+    if t in ("bytes", "string") or t.endswith("]"):
+        return f"{t}{' ' + loc if version >= (0, 5, 0) else ''}"
+    if t == "address" and isinstance(internal, str) and internal == "address payable" and version >= (0, 5, 0):
+        return "address payable" if loc != "" else "address"
+    return t
+
+
+def _header(fn: LiftedFunction, entry: Mapping[str, Any] | None, ctx_version: tuple[int, int, int], contract_mode: bool, specifiers: str) -> tuple[str, list[str] | None, bool, str]:
+    """(header text up to the body, argument types, has outputs, mutability)."""
+    v = ctx_version
+    if fn.kind == "fallback":
+        head = "fallback() external payable" if v >= (0, 6, 0) else "function () external payable"
+        if not fn.payable:
+            head = head.replace(" payable", "")
+        return head, [], False, "payable" if fn.payable else "nonpayable"
+    if fn.kind == "receive":
+        return "receive() external payable", [], False, "payable"
+    sig = fn.signature or (signature_of(entry) if entry else None)
+    if not sig:
+        raise DraftError("no signature for this selector")
+    name = sig[: sig.index("(")]
+    if entry is not None:
+        ins = list(entry.get("inputs", []))
+        outs = list(entry.get("outputs", []))
+        mut = str(entry.get("stateMutability") or ("payable" if entry.get("payable") else "view" if entry.get("constant") else "nonpayable"))
+        types = [(_canon(p)) for p in ins]
+    else:
+        types = signature_types(sig) or []
+        ins = list(types)
+        outs = []
+        mut = "payable" if fn.payable else "nonpayable"
+    loc = "memory"
+    params = ", ".join(f"{_sol_type(p, v, loc)} arg{i}" for i, p in enumerate(ins))
+    rets = ", ".join(_sol_type(p, v, "memory") for p in outs)
+    parts = [f"function {name}({params})", "public"]
+    if mut != "nonpayable":
+        parts.append(mut)
+    if specifiers:
+        parts.append(specifiers)
+    if rets:
+        parts.append(f"returns ({rets})")
+    return " ".join(parts), types, bool(outs), mut
+
+
+def _canon(p: Mapping[str, Any]) -> str:
+    from evmlm.evm.abi import canonical_type
+
+    return canonical_type(p)
+
+
+def _events_errors(abi: Sequence[Mapping[str, Any]] | None) -> tuple[dict[str, int], dict[str, int]]:
+    info = AbiInfo.from_abi(list(abi) if abi else None)
+    events: dict[str, int] = {}
+    errors: dict[str, int] = {}
+    for topic, (name, _sig) in list(COMMON_EVENTS.items()) + list(info.events.items()):
+        events[name] = topic
+    for sel, (name, _sig) in list(COMMON_ERRORS.items()) + list(info.errors.items()):
+        errors[name] = sel << 224
+    return events, errors
+
+
+# ---------------------------------------------------------------------------------------------
+# Public API
+# ---------------------------------------------------------------------------------------------
+
+
+def _translate(fn: LiftedFunction, ctx: _Ctx) -> tuple[list[_Item], bool, bool]:
+    f = tac.parse_function(fn.tac)
+    order, blocks = _prepare(f, ctx.payable)
+    tr = _Translator(order, blocks, ctx)
+    try:
+        items = _Structurer(tr).run()
+        structured = True
+    except _Unstructured as e:
+        log.debug("%s: state machine (%s)", fn.name, e)
+        tr = _Translator(order, blocks, ctx)
+        items = _state_machine(tr)
+        structured = False
+    decls = [_Item("decl", f"uint256 {v};") for v in sorted(tr.cross, key=_var_key)]
+    return decls + items, structured, tr.needs_map
+
+
+def _var_key(v: str) -> tuple[int, str]:
+    m = re.fullmatch(r"v(\d+)", v)
+    return (int(m.group(1)), "") if m else (1 << 30, v)
+
+
+def draft_function(
+    lifted: LiftedContract,
+    fn: LiftedFunction,
+    *,
+    abi: Sequence[Mapping[str, Any]] | None = None,
+    storage_layout: Mapping[str, Any] | None = None,
+    solc_version: str | None = None,
+    specifiers: str = "",
+    defining_contract: str | None = None,
+    _contract_maps: Mapping[int, int] | None = None,
+) -> DraftFunction:
+    """The structural draft of one lifted function, to be spliced into its original contract.
+
+    ``abi``: the contract's ABI (header: parameter and return types, mutability; event topics,
+    error selectors); ``storage_layout``: solc's ``storageLayout`` (state variables by name;
+    it must be the layout the TAC was lifted with, as the TAC names slots by it);
+    ``solc_version``: the compiler the text is for (``unchecked`` from 0.8, syntax of 0.4-0.7;
+    default a recent 0.8); ``specifiers``: added to the header (e.g. ``"override"``,
+    ``"virtual"``), never inferred; ``defining_contract``: ``"path:Name"`` of the contract that
+    defines the function: state variables declared elsewhere (maybe private) are then reached
+    through their slots in assembly. Never raises for a function's content: see
+    :attr:`DraftFunction.error`.
+    """
+    v = _version(solc_version)
+    entry = _abi_function(abi, fn.selector)
+    events, errors = _events_errors(abi)
+    contract_mode = _contract_maps is not None
+    try:
+        head, types, has_out, mut = _header(fn, entry, v, contract_mode, specifiers)
+    except DraftError as e:
+        name = (fn.signature or "unknown()").split("(")[0]
+        text = f"// {fn.name}: {e}\nfunction {name}() public {{\n    revert();\n}}\n"
+        return DraftFunction(fn.selector, fn.signature, text, 1, 0, True, str(e))
+    payable = mut == "payable" if entry is not None or fn.kind != "public" else fn.payable
+    ctx = _Ctx(
+        version=v,
+        payable=payable,
+        arg_types=types,
+        arg_names=_arg_names(types if fn.kind == "public" else []),
+        storage=_storage_from_layout(storage_layout, defining_contract) if not contract_mode else _Storage(slot_of=_storage_from_layout(storage_layout, None).slot_of),
+        contract_maps=dict(_contract_maps or {}),
+        contract_mode=contract_mode,
+        events=events,
+        errors=errors,
+        has_outputs=has_out,
+    )
+    error = None
+    structured = True
+    try:
+        items, structured, needs_map = _translate(fn, ctx)
+    except (DraftError, tac.TacSyntaxError, RecursionError) as e:
+        error = f"{type(e).__name__}: {e}"
+        items, needs_map = [_Item("sol", f"revert();  // not drafted: {str(e)[:80]}")], False
+    if ctx.checked:
+        body_items = [_Item("open", "unchecked {"), *items, _Item("close", "}")]
+    else:
+        body_items = items
+    lines, n_st, n_asm = _render(body_items, 1, needs_map)
+    if ctx.checked:
+        n_st -= 1  # the unchecked block itself
+    comment = f"// {fn.selector or fn.kind}" + ("" if structured else " (state machine: unstructured control flow)")
+    text = "\n".join([comment, head + " {", *lines, "}"]) + "\n"
+    return DraftFunction(fn.selector, fn.signature or (signature_of(entry) if entry else None), text, n_st, n_asm, structured, error)
+
+
+def header_specifiers(original: str, solc_version: str | None = None) -> str:
+    """``virtual`` / ``override(…)`` of an original function's header, for a draft that must
+    compile in its place (they change nothing at run time; modifiers are not copied: the TAC
+    already holds their code). '' before solc 0.6, which has neither."""
+    if _version(solc_version) < (0, 6, 0):
+        return ""
+    head = original.split("{", 1)[0]
+    head = re.sub(r"//[^\n]*|/\*.*?\*/", " ", head, flags=re.S)
+    out = []
+    if re.search(r"\bvirtual\b", head):
+        out.append("virtual")
+    m = re.search(r"\boverride\b(\s*\([^)]*\))?", head)
+    if m:
+        out.append(re.sub(r"\s+", "", m.group(0)).replace(",", ", "))
+    return " ".join(out)
+
+
+def _contract_storage(lifted: LiftedContract, layout: Mapping[str, Any] | None) -> dict[int, int]:
+    """Contract mode: slot -> mapping depth (0: a plain word) for slots used one way only."""
+    slot_of = _storage_from_layout(layout, None).slot_of
+    kinds: dict[int, set[int]] = {}
+
+    def slot_depth(o: tac.Operand) -> tuple[int, int] | None:
+        d = 0
+        while isinstance(o, tac.Index):
+            d += 1
+            o = o.base
+        if isinstance(o, tac.Const):
+            return o.value, d
+        if isinstance(o, tac.Var) and o.name in slot_of:
+            return slot_of[o.name], d
+        return None
+
+    for fn in lifted.functions:
+        if fn.kind == "internal":
+            continue
+        try:
+            f = tac.parse_function(fn.tac)
+        except tac.TacSyntaxError:
+            continue
+        for b in f.blocks:
+            for s in b.stmts:
+                if s.op in ("SLOAD", "SSTORE") and s.args:
+                    sd = slot_depth(s.args[0])
+                    if sd is not None:
+                        kinds.setdefault(sd[0], set()).add(sd[1])
+                for a in s.args:
+                    if isinstance(a, tac.Index) and s.op not in ("SLOAD", "SSTORE"):
+                        sd = slot_depth(a)
+                        if sd is not None:
+                            kinds.setdefault(sd[0], set()).add(-1)
+    return {slot: next(iter(k)) for slot, k in kinds.items() if len(k) == 1 and -1 not in k and slot < 256}
+
+
+def draft_contract(
+    lifted: LiftedContract,
+    *,
+    abi: Sequence[Mapping[str, Any]] | None = None,
+    storage_layout: Mapping[str, Any] | None = None,
+    name: str = "Decompiled",
+    solc_version: str | None = None,
+) -> DraftContract:
+    """A whole ``.sol`` file: ``pragma``, ``contract <name>`` with ``stor_<slot>`` state
+    variables (``uint256`` words and ``mapping(uint256 => …)`` in slot order, so that slot
+    numbers match the bytecode's) and every public function with a known signature, plus the
+    fallback and receive functions. Functions without a signature cannot be given their
+    selector in Solidity and are left out (listed in a comment)."""
+    v = _version(solc_version)
+    maps = _contract_storage(lifted, storage_layout)
+    funcs: dict[str, DraftFunction] = {}
+    texts: list[str] = []
+    missing: list[str] = []
+    for fn in lifted.functions:
+        if fn.kind == "internal":
+            continue
+        if fn.kind == "public" and not fn.signature and _abi_function(abi, fn.selector) is None:
+            missing.append(fn.selector or "?")
+            continue
+        d = draft_function(lifted, fn, abi=abi, storage_layout=storage_layout, solc_version=solc_version, _contract_maps=maps)
+        funcs[fn.selector or fn.kind] = d
+        texts.append(d.text)
+    decls = []
+    top = max(maps) if maps else -1
+    for slot in range(top + 1):
+        depth = maps.get(slot, 0)
+        ty = "uint256"
+        for _ in range(depth):
+            ty = f"mapping(uint256 => {ty})"
+        decls.append(f"    {ty} stor_{slot};")
+    ver = f"{v[0]}.{v[1]}.{v[2]}"
+    body = "\n".join(decls)
+    fns = "\n".join("    " + line if line else "" for t in texts for line in t.rstrip("\n").split("\n"))
+    note = f"    // selectors without a known signature (not drafted): {', '.join(missing)}\n" if missing else ""
+    src = f"// SPDX-License-Identifier: UNLICENSED\npragma solidity {ver};\n\ncontract {name} {{\n{body}\n{note}\n{fns}\n}}\n"
+    return DraftContract(src, funcs)
