@@ -362,7 +362,16 @@ def decompile(
         if not funcs:
             have = ", ".join(sorted(f.selector for f in lifted.functions if f.selector)) or "none"
             raise DecompileInputError(f"{inp.name}: no function with selector {want} (selectors: {have})")
-    outputs = [FunctionOutput(f.selector, f.kind, resolve_signature(f.selector, inp.abi, signatures, f.signature), f.tac) for f in funcs]
+    resolved = {f.selector: resolve_signature(f.selector, inp.abi, signatures, f.signature) for f in funcs}
+    if any(resolved[f.selector] and not f.signature for f in funcs):
+        # signatures only the database knows: lift again with them, so the TAC names and
+        # types the arguments and the draft can give the function its selector
+        t0 = time.perf_counter()
+        lifted = lift_contract(inp.bytecode, abi=signature_abi(inp.abi, {f.selector: resolved[f.selector] for f in funcs if resolved[f.selector] and not f.signature}, funcs), storage_layout=inp.storage_layout)
+        lift_seconds += time.perf_counter() - t0
+        keep = {f.selector for f in funcs}
+        funcs = [f for f in lifted.functions if f.kind != "internal" and f.selector in keep]
+    outputs = [FunctionOutput(f.selector, f.kind, resolved.get(f.selector) or f.signature, f.tac) for f in funcs]
     try:
         from evmlm.decompile.structural import draft_contract
     except ImportError:
@@ -404,7 +413,7 @@ def decompile(
                     fo.output, fo.chosen = text, name
         t_verify += time.perf_counter() - t4
     t5 = time.perf_counter()
-    source, compiles = _assemble(draft.source, outputs, verifier, cfg)
+    source, compiles = _assemble(verifier.draft_source if verifier is not None else draft.source, outputs, verifier, cfg)
     t_verify += time.perf_counter() - t5
     for fo in outputs:
         if on_function is not None:
@@ -412,6 +421,23 @@ def decompile(
     state_vars = state_variable_declarations(inp.storage_layout, inp.bytecode)
     events = event_declarations([f.tac for f in funcs], inp.abi)
     return DecompileResult(source, outputs, state_vars, events, round(lift_seconds, 3), round(generate_seconds, 3), round(draft_seconds, 3), round(t_verify, 3), compiler.version, compiler.from_metadata, compiles)
+
+
+def signature_abi(abi: Sequence[Mapping[str, Any]] | None, extra: Mapping[str | None, str], funcs: Sequence[Any]) -> list[Any]:
+    """``abi`` plus a function entry (name, input types, mutability from the lifter; no
+    outputs key) for each selector → signature in ``extra`` the ABI lacks."""
+    from evmlm.evm.abi import signature_types
+
+    out = list(abi or [])
+    by_sel = {f.selector: f for f in funcs}
+    for sel, sig in extra.items():
+        types = signature_types(sig)
+        if types is None or sel not in by_sel:
+            continue
+        f = by_sel[sel]
+        mut = "payable" if f.payable else "view" if f.view_like else "nonpayable"
+        out.append({"type": "function", "name": sig.split("(", 1)[0], "inputs": [{"name": "", "type": t} for t in types], "stateMutability": mut})
+    return out
 
 
 def _model_candidates(todo: Sequence[FunctionOutput], model: Any, tokenizer: Any, abi: Sequence[Mapping[str, Any]] | None, cfg: DecompileConfig, on_text: Callable[[int, str], None] | None) -> list[list[tuple[str, str, float]]]:
@@ -457,10 +483,11 @@ class _Verifier:
             return None, (str(e).splitlines() or ["solc error"])[0][:160]
 
     def check_draft(self, outputs: Sequence[FunctionOutput]) -> None:
-        """Compile the draft file once and compare every function on it."""
+        """Compile the draft file (repairing it first: :meth:`repair`) and compare every
+        function on it."""
         from evmlm.decompile.contract import verdict
 
-        runtime, err = self.runtime(self.draft_source)
+        runtime, err = self.repair(outputs)
         for fo in outputs:
             if fo.selector is None or not fo.draft:
                 fo.verdict = verdict(None, "fallback/receive not compared" if fo.selector is None else "no draft")
@@ -471,6 +498,45 @@ class _Verifier:
             b = self.compare(fo, runtime)
             fo.same, fo.verdict = b.same, verdict(b)
             self.draft_agree[fo.selector] = b.n_calls - b.n_different if b.same is not None else -1
+
+    def repair(self, outputs: Sequence[FunctionOutput]) -> tuple[bytes | None, str | None]:
+        """Compile the draft file; while solc reports an error inside a function, that
+        function's draft becomes its header with a ``revert()`` body (then, if even that fails,
+        a comment), so the rest of the file compiles. Returns (runtime code, last error)."""
+        from evmlm.decompile.contract import find_function, replace_function
+        from evmlm.decompile.header import header_of
+
+        for _ in range(2 * len(outputs) + 1):
+            runtime, err = self.runtime(self.draft_source)
+            if runtime is not None or err is None:
+                return runtime, err
+            m = re.search(r"Decompiled\.sol:(\d+):", err)
+            culprit = None
+            if m:
+                line = int(m.group(1))
+                for fo in outputs:
+                    if not fo.draft:
+                        continue
+                    try:
+                        i, j, _ = find_function(self.draft_source, fo.draft)
+                    except ValueError:
+                        continue
+                    if self.draft_source.count("\n", 0, i) < line <= self.draft_source.count("\n", 0, j) + 1:
+                        culprit = fo
+                        break
+            if culprit is None:
+                return None, err
+            head = header_of(culprit.draft)
+            reason = err.split(": ", 2)[-1][:100].replace("*/", "* /")
+            if head and "revert();" not in culprit.draft.split("{", 1)[-1][:40]:
+                stub = f"// {culprit.selector}: the draft did not compile ({reason})\n{head} {{\n    revert();\n}}"
+            else:
+                stub = f"// {culprit.selector}: not compiled ({reason})"
+            self.draft_source = replace_function(self.draft_source, culprit.draft, stub)
+            culprit.draft = culprit.output = stub
+            culprit.error = f"the draft did not compile: {reason}"
+            log.info("%s: draft replaced by a stub: %s", culprit.selector, reason)
+        return self.runtime(self.draft_source)
 
     def select(self, fo: FunctionOutput, cands: Sequence[tuple[str, str, float]]) -> None:
         """Verified selection after the draft: the first candidate that behaves the same,
@@ -535,14 +601,17 @@ def _assemble(draft_source: str, outputs: Sequence[FunctionOutput], verifier: _V
     else:
         for fo in outputs:
             fo.verdict = verdict(None, "--no-verify")
+    from evmlm.decompile.contract import find_function
+
     for fo in outputs:
-        text = fo.output if fo.chosen != "draft" else fo.draft
+        text = complete_member(fo.output) if fo.chosen != "draft" else fo.draft
         if not text or not fo.verdict:
             continue
-        i = source.find(complete_member(text) if fo.chosen != "draft" else text)
-        if i >= 0:
-            indent = source[source.rfind("\n", 0, i) + 1 : i]
-            source = source[:i] + fo.verdict + "\n" + indent + source[i:]
+        try:
+            i, _, indent = find_function(source, text)
+        except ValueError:
+            continue
+        source = source[:i] + indent + fo.verdict + "\n" + source[i:]
     return source, compiles
 
 

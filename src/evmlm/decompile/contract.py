@@ -80,17 +80,28 @@ def compile_runtime(source: str, version: str, contract_name: str) -> bytes:
     return bytes.fromhex(art.runtime_bytecode)
 
 
+def _indented(text: str, indent: str) -> str:
+    return "\n".join(f"{indent}{ln}" if ln.strip() else "" for ln in text.strip("\n").split("\n"))
+
+
+def find_function(source: str, text: str) -> tuple[int, int, str]:
+    """``(start, end, indent)`` of the function text ``text`` in ``source``, found as written
+    or with every line indented by 4 or 8 spaces (how a contract body holds it). Raises
+    ValueError when it is not there."""
+    for indent in ("", "    ", "        "):
+        needle = _indented(text, indent)
+        i = source.find(needle)
+        if i >= 0:
+            return i, i + len(needle), indent
+    raise ValueError("function text not found in the contract source")
+
+
 def replace_function(source: str, old: str, new: str) -> str:
-    """``source`` with the first occurrence of the function text ``old`` replaced by ``new``
-    (indentation of ``old``'s first line applied to ``new``'s other lines). Raises
-    ValueError when ``old`` is not in ``source``."""
-    i = source.find(old)
-    if i < 0:
-        raise ValueError("function text not found in the contract source")
-    indent = source[source.rfind("\n", 0, i) + 1 : i]
-    body = new.strip().splitlines()
-    text = "\n".join(body[:1] + [f"{indent}{ln}" if ln.strip() else "" for ln in body[1:]])
-    return source[:i] + text + source[i + len(old) :]
+    """``source`` with the first occurrence of the function text ``old`` (see
+    :func:`find_function`) replaced by ``new``, indented the same. Raises ValueError when
+    ``old`` is not in ``source``."""
+    i, j, indent = find_function(source, old)
+    return source[:i] + _indented(new, indent) + source[j:]
 
 
 def verdict(result: BehaviourResult | None, error: str | None = None) -> str:

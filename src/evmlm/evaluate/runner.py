@@ -147,7 +147,7 @@ def predict_structural(records: Sequence[Mapping[str, Any]], contracts: Contract
     out: dict[str, tuple[str, float]] = {}
     failures: dict[str, str] = {}
     try:
-        from evmlm.decompile.structural import draft_function
+        from evmlm.decompile.structural import draft_function, header_specifiers
     except ImportError as e:
         for r in records:
             out[str(r["id"])] = ("", 0.0)
@@ -162,7 +162,12 @@ def predict_structural(records: Sequence[Mapping[str, Any]], contracts: Contract
             fn = lifted.function(str(r["selector"])) if r.get("selector") else None
             if fn is None:
                 raise LookupError(f"selector {r.get('selector')} not recovered by the lifter")
-            out[rid] = (draft_function(lifted, fn, abi=list(art.abi), storage_layout=art.storage_layout).text, time.perf_counter() - t0)
+            version = r.get("compiler_version")
+            draft = draft_function(
+                lifted, fn, abi=list(art.abi), storage_layout=art.storage_layout, solc_version=version,
+                specifiers=header_specifiers(str(r["solidity"]), version), defining_contract=r.get("defining_contract"),
+            )
+            out[rid] = (draft.text, time.perf_counter() - t0)
         except Exception as e:  # a batch job records the failure and goes on
             out[rid] = ("", time.perf_counter() - t0)
             failures[rid] = f"structural failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
