@@ -137,7 +137,7 @@ class FunctionOutput:
     ``draft``: the structural draft; ``chosen``: which candidate was kept (``draft``,
     ``greedy``, ``sampleN``, ``model``); ``verdict``: the marker comment above it in the file
     (:func:`evmlm.decompile.contract.verdict`); ``same``: True / False / None (undetermined or
-    not checked) against the original bytecode."""
+    not checked) against the original bytecode; ``draft_same``: the same for the draft alone."""
 
     selector: str | None
     kind: str
@@ -150,6 +150,7 @@ class FunctionOutput:
     chosen: str = ""
     verdict: str = ""
     same: bool | None = None
+    draft_same: bool | None = None
 
 
 @dataclass
@@ -447,7 +448,8 @@ def _model_candidates(todo: Sequence[FunctionOutput], model: Any, tokenizer: Any
 
     budget, _ = generation_budget(model, cfg.max_new_tokens)
     prompts = [fit_prompt(fo.tac, fo.signature, None, tokenizer, budget, fo.draft) for fo in todo]
-    starts = [header_for(fo.signature, abi=abi, selector=fo.selector, draft=fo.draft) for fo in todo]
+    # the draft's header (typed from the same ABI / signature) keeps the names its body uses
+    starts = [header_for(fo.signature, draft=fo.draft) if fo.draft else header_for(fo.signature, abi=abi, selector=fo.selector) for fo in todo]
     runs = [("greedy", cfg.temperature, 0)] + ([(f"sample{k + 1}", SAMPLE_TEMPERATURE, k + 1) for k in range(cfg.candidates - 2)] if cfg.verify else [])
     out: list[list[tuple[str, str, float]]] = [[] for _ in todo]
     for name, temp, seed in runs:
@@ -496,7 +498,7 @@ class _Verifier:
                 fo.verdict = verdict(None, f"the draft file does not compile: {err}")
                 continue
             b = self.compare(fo, runtime)
-            fo.same, fo.verdict = b.same, verdict(b)
+            fo.same, fo.draft_same, fo.verdict = b.same, b.same, verdict(b)
             self.draft_agree[fo.selector] = b.n_calls - b.n_different if b.same is not None else -1
 
     def repair(self, outputs: Sequence[FunctionOutput]) -> tuple[bytes | None, str | None]:
