@@ -199,6 +199,30 @@ def test_fit_prompt_cuts_like_finetuning(tiny_model_dir: Path) -> None:
     assert dec.generation_budget(_M(), 384) == (128, 128) and dec.generation_budget(_M(), 64) == (192, 64)
 
 
+def test_fit_prompt_keeps_the_draft_and_cuts_it_last(tiny_model_dir: Path) -> None:
+    from transformers import AutoTokenizer
+
+    from evmlm.train.prompt import DRAFT_TOKEN, build_prompt
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    tac = "function 0x12345678 f(uint256)\n" + "\n".join(f"    v{i} = ADD(v{i - 1}, 0x{i:x})" for i in range(1, 100))
+    draft = "function f(uint256 arg0) public {\n" + "\n".join(f"    stor_{i} = arg0 + {i};" for i in range(60)) + "\n}"
+    full = build_prompt(tac, "f(uint256)", "uint256 x;", draft)
+    assert full.index(DRAFT_TOKEN) < full.index("<|tac|>")
+    assert dec.fit_prompt(tac, "f(uint256)", "uint256 x;", tok, 100_000, draft) == full
+
+    def ntok(text: str) -> int:
+        return len(tok(text, add_special_tokens=False)["input_ids"])
+
+    # the TAC is cut first: the whole draft stays while one TAC line and it fit
+    one_line = build_prompt(tac.splitlines()[0] + "\n...", "f(uint256)", None, draft)
+    kept = dec.fit_prompt(tac, "f(uint256)", "uint256 x;", tok, ntok(one_line) + 40, draft)
+    assert draft in kept and "..." in kept.split("<|tac|>", 1)[1] and ntok(kept) <= ntok(one_line) + 40
+    # then the draft keeps its first lines
+    small = dec.fit_prompt(tac, "f(uint256)", None, tok, 200, draft)
+    assert ntok(small) <= 200 and DRAFT_TOKEN + "function f(uint256 arg0) public {" in small and draft not in small
+
+
 def test_streamed_generation_matches_batched(tiny_model_dir: Path) -> None:
     from evmlm.decompile.generation import generate_completions
     from evmlm.train import load_for_inference
