@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from evmlm.decompile.structural import draft_function, header_specifiers
+from evmlm.decompile.structural import draft_function, header_specifiers, visible_state_variables
 from evmlm.evaluate.behaviour import compare_behaviour, deployed_contract, recompile
 from evmlm.evm import lift_contract
 
@@ -61,7 +61,7 @@ def check(result: Any, source_path: str, contract: str, start: int, length: int,
         return row
     original = result.sources[source_path].encode()[start : start + length].decode()
     t0 = time.monotonic()
-    d = draft_function(lc, fn, abi=art.abi, storage_layout=art.storage_layout, solc_version=result.version, specifiers=header_specifiers(original, result.version), defining_contract=defining_contract(result, source_path, start))
+    d = draft_function(lc, fn, abi=art.abi, storage_layout=art.storage_layout, solc_version=result.version, specifiers=header_specifiers(original, result.version), visible_state=visible_state_variables(result.asts, source_path, start), runtime_bytecode=art.runtime_bytecode)
     row.update(seconds=round(time.monotonic() - t0, 4), n_statements=d.n_statements, n_asm=d.n_assembly_statements, structured=d.structured, draft_error=d.error)
     rc = recompile(result, source_path, contract, start, length, d.text, selector=selector)
     row["recompiles"] = rc.ok
@@ -173,6 +173,44 @@ def _dataset_rows(run: Path, split: str, n: int, seed: int) -> list[dict[str, An
     return rows
 
 
+def _compile_rows(run: Path, n: int, seed: int) -> list[dict[str, Any]]:
+    """Development sample before a dataset exists: public functions defined (with a body) in
+    deployable contracts of the compile stage's results."""
+    from evmlm.solc.stage import load_result, read_index
+
+    entries = [e for e in read_index(run / "compile") if e["status"] == "ok" and e.get("deployable")]
+    random.Random(seed).shuffle(entries)
+    rows: list[dict[str, Any]] = []
+    for e in entries:
+        if len(rows) >= n:
+            break
+        try:
+            res = load_result(run / "compile", e["key"])
+        except Exception:
+            continue
+        ast = res.asts.get(e["path"]) or {}
+        cache: dict = {}
+        picked = 0
+        for node in ast.get("nodes", []):
+            if node.get("nodeType") != "ContractDefinition" or node["name"] not in e["deployable"]:
+                continue
+            for f in node.get("nodes", []):
+                if f.get("nodeType") != "FunctionDefinition" or not f.get("functionSelector") or not f.get("implemented") or picked >= 3:
+                    continue
+                start, length, _ = (int(x) for x in f["src"].split(":"))
+                try:
+                    row = check(res, e["path"], f"{e['path']}:{node['name']}", start, length, "0x" + f["functionSelector"], cache)
+                except Exception as ex:  # a batch job records the failure and goes on
+                    row = {"selector": f["functionSelector"], "error": f"{type(ex).__name__}: {str(ex)[:200]}"}
+                row["id"] = f"{e['path']}:{node['name']}.{f['name']}"
+                row["setting"] = e["setting"]
+                rows.append(row)
+                picked += 1
+        if len(rows) and len(rows) % 20 == 0:
+            print(f"... {len(rows)}", file=sys.stderr, flush=True)
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--run", type=Path, help="a run folder with compile/ and dataset/")
@@ -182,10 +220,13 @@ def main() -> None:
     ap.add_argument("--files", nargs="*", help="Solidity files to compile and check instead")
     ap.add_argument("--settings", default="opt200,noopt,ir200")
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--from-compile", action="store_true", help="sample from the run's compile stage (no dataset)")
     a = ap.parse_args()
     t0 = time.monotonic()
     if a.files:
         rows = _files_rows(a.files, a.settings.split(","))
+    elif a.run and a.from_compile:
+        rows = _compile_rows(a.run, a.n, a.seed)
     elif a.run:
         rows = _dataset_rows(a.run, a.split, a.n, a.seed)
     else:

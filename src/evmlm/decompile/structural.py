@@ -316,7 +316,7 @@ class _Storage:
     slot_of: dict[str, int] = field(default_factory=dict)
 
 
-def _storage_from_layout(layout: Mapping[str, Any] | None, contract: str | None) -> _Storage:
+def _storage_from_layout(layout: Mapping[str, Any] | None, visible: Iterable[str] | None) -> _Storage:
     st = _Storage()
     if not layout:
         return st
@@ -330,8 +330,8 @@ def _storage_from_layout(layout: Mapping[str, Any] | None, contract: str | None)
             st.slot_of.setdefault(label, slot)
         if off != 0 or not re.fullmatch(r"[A-Za-z_$][\w$]*", label):
             continue
-        if contract is not None and e.get("contract") not in (None, contract):
-            continue  # a base contract's variable may be private: reach it through its slot
+        if visible is not None and label not in visible:
+            continue  # e.g. a base contract's private variable: reached through its slot
         if ty in ("t_uint256", "t_int256", "t_bytes32"):
             st.named[slot] = (label, ty)
             continue
@@ -364,6 +364,10 @@ class _Ctx:
     events: dict[str, int]  # name -> topic0
     errors: dict[str, int]  # name -> selector word
     has_outputs: bool
+    idents: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # argI -> (identifier, contract|enum|None)
+    code: bytes | None = None
+    code_size: int = 0
+    spill: dict[str, int] = field(default_factory=dict)  # var -> word index in __s
 
     @property
     def checked(self) -> bool:
@@ -520,15 +524,18 @@ class _Translator:
         name = o.name
         if name in self.defs and name in self.inlined:
             return self.sol_stmt(self.defs[name][2])
+        if name in self.ctx.spill:
+            return f"__s[{self.ctx.spill[name]}]", "u"
         if name in self.defs or name in self.phi_vars:
             return name, "u"
         if name == "msg.sender":
             return "uint256(uint160(msg.sender))", "u"
         if name in self.ctx.arg_names:
             off, t = self.ctx.arg_names[name]
-            if t is None:
+            if t is None or name not in ctx_idents(self.ctx):
                 raise _NotSolidity
-            return _arg_to_uint(name, t), "u"
+            ident, kind = self.ctx.idents[name]
+            return _arg_to_uint(ident, t, kind), "u"
         raise _NotSolidity
 
     def u(self, o: tac.Operand) -> str:
@@ -573,10 +580,12 @@ class _Translator:
                 raise _NotSolidity
             return f"({self.u(a[0])} == {self.u(a[1])})", "b"
         if op == "ISZERO":
-            x, k = self.sol(a[0])
-            if k == "b":
-                return f"!{_paren(x)}", "b"
-            return f"({x} == 0)", "b"
+            return self.neg(a[0]), "b"
+        if op == "AND":
+            for i in (0, 1):
+                m, other = a[i], a[1 - i]
+                if isinstance(m, tac.Const) and m.value == MASK160 and self.clean160(other, skip_mask=True):
+                    return self.sol(other)
         if op in ("AND", "OR", "XOR"):
             (x, kx), (y, ky) = self.sol(a[0]), self.sol(a[1])
             if kx == "b" and ky == "b":
@@ -627,9 +636,10 @@ class _Translator:
         if op == "BLOCKHASH":
             return f"uint256(blockhash({self.u(a[0])}))", "u"
         if op == "CALLDATALOAD" and isinstance(a[0], tac.Const):
-            name = next((n for n, (off, t) in ctx.arg_names.items() if off == a[0].value and t is not None), None)
+            name = next((n for n, (off, t) in ctx.arg_names.items() if off == a[0].value and t is not None and n in ctx.idents), None)
             if name is not None:
-                return _arg_to_uint(name, ctx.arg_names[name][1] or "uint256"), "u"
+                ident, kind = ctx.idents[name]
+                return _arg_to_uint(ident, ctx.arg_names[name][1] or "uint256", kind), "u"
             raise _NotSolidity
         if op == "SLOAD":
             ref = self.storage_ref(a[0])
@@ -638,6 +648,32 @@ class _Translator:
             lv, vt = ref
             return (f"uint256({lv})" if vt != "t_uint256" else lv), "u"
         raise _NotSolidity
+
+    def neg(self, o: tac.Operand) -> str:
+        """A Solidity condition that holds when ``o`` is zero."""
+        if isinstance(o, tac.Var) and o.name in self.inlined and o.name in self.defs:
+            d = self.defs[o.name][2]
+            flip = {"LT": ">=", "GT": "<=", "EQ": "!="}
+            if d.op in ("LT", "GT"):
+                x, y = self._uu(d.args[0], d.args[1])
+                return f"({x} {flip[d.op]} {y})"
+            if d.op in ("SLT", "SGT"):
+                return f"(int256({self.u(d.args[0])}) {'>=' if d.op == 'SLT' else '<='} int256({self.u(d.args[1])}))"
+            if d.op == "EQ":
+                (x, kx), (y, ky) = self.sol(d.args[0]), self.sol(d.args[1])
+                if kx == "b" and ky == "b":
+                    return f"({x} != {y})"
+                if kx == "c" and ky == "c":
+                    raise _NotSolidity
+                return f"({self.u(d.args[0])} != {self.u(d.args[1])})"
+            if d.op == "ISZERO":
+                return self.b(d.args[0])
+        t, k = self.sol(o)
+        if k == "b":
+            return f"!{_paren(t)}"
+        if k == "c":
+            raise _NotSolidity
+        return f"({t} == 0)"
 
     def _uu(self, x: tac.Operand, y: tac.Operand) -> tuple[str, str]:
         (tx, kx), (ty, ky) = self.sol(x), self.sol(y)
@@ -679,7 +715,9 @@ class _Translator:
             if kt == "t_address":
                 if not self.clean160(k):
                     return None
-                parts.append(f"[address(uint160({self.u(k)}))]")
+                kt_ = self.u(k)
+                m = re.fullmatch(r"uint256\(uint160\(([\w.]+)\)\)", kt_)
+                parts.append(f"[{m.group(1)}]" if m else f"[address(uint160({kt_}))]")
             elif kt == "t_uint256":
                 parts.append(f"[{self.u(k)}]")
             elif kt == "t_bytes32":
@@ -688,7 +726,11 @@ class _Translator:
                 parts.append(f"[int256({self.u(k)})]")
         return name + "".join(parts), vt
 
-    def clean160(self, o: tac.Operand, depth: int = 0) -> bool:
+    def clean160(self, o: tac.Operand, depth: int = 0, skip_mask: bool = False) -> bool:
+        """Whether ``o`` is below 2**160 (an address word); ``skip_mask``: not by an AND with
+        the 160-bit mask at its top (for removing that mask)."""
+        if isinstance(o, tac.Var) and o.name in self.ctx.idents and self.ctx.arg_names.get(o.name, (0, None))[1] == "address":
+            return True  # read through the declared address parameter
         if isinstance(o, tac.Const):
             return o.value <= MASK160
         if not isinstance(o, tac.Var) or depth > 6:
@@ -700,7 +742,7 @@ class _Translator:
             return False
         s = d[2]
         if s.op == "AND":
-            return any(isinstance(x, tac.Const) and x.value <= MASK160 for x in s.args) or any(self.clean160(x, depth + 1) for x in s.args)
+            return (not skip_mask and any(isinstance(x, tac.Const) and x.value <= MASK160 for x in s.args)) or any(self.clean160(x, depth + 1) for x in s.args)
         if s.op in ("CALLER", "ADDRESS", "ORIGIN", "COINBASE"):
             return True
         if s.op is None:
@@ -719,6 +761,8 @@ class _Translator:
         name = o.name
         if name in self.defs and name in self.inlined:
             return self.yul_stmt(self.defs[name][2])
+        if name in self.ctx.spill:
+            return f"mload(add(__s, {32 * self.ctx.spill[name]}))"
         if name in self.defs or name in self.phi_vars:
             return name
         if name == "msg.sender":
@@ -743,12 +787,7 @@ class _Translator:
     def cond(self, o: tac.Operand, negate: bool = False) -> tuple[str, bool]:
         """(Solidity condition text, is_solidity); falls back to a local set in assembly."""
         try:
-            if negate:
-                t, k = self.sol(o)
-                if k == "b":
-                    return f"!{_paren(t)}", True
-                return f"{t} == 0", True
-            return self.b(o), True
+            return (self.neg(o) if negate else self.b(o)), True
         except _NotSolidity:
             y = self.yul(o)
             return (f"iszero({y})" if negate else y), False
@@ -774,6 +813,18 @@ class _Translator:
     def declare(self, v: str) -> str:
         return v if v in self.cross else f"uint256 {v}"
 
+    def set_sol(self, v: str, text: str, declare: bool = True) -> _Item:
+        """``v = text;`` (declaring a block-local ``v``; a spilled ``v`` is a word of ``__s``)."""
+        if v in self.ctx.spill:
+            return _Item("sol", f"__s[{self.ctx.spill[v]}] = {text};")
+        return _Item("sol", f"{self.declare(v) if declare else v} = {text};")
+
+    def set_yul(self, v: str, text: str, declare: bool = True) -> list[_Item]:
+        if v in self.ctx.spill:
+            return [_Item("asm", f"mstore(add(__s, {32 * self.ctx.spill[v]}), {text})")]
+        pre = [_Item("decl", f"uint256 {v};")] if declare and v not in self.cross else []
+        return pre + [_Item("asm", f"{v} := {text}")]
+
     def stmt_items(self, s: tac.Stmt, lab: str) -> list[_Item]:
         op = s.op
         if s.lhs is not None:
@@ -786,10 +837,9 @@ class _Translator:
                 text, k = self.sol_stmt(s)
                 if k == "b":
                     text = f"(({text}) ? uint256(1) : uint256(0))"
-                return [_Item("sol", f"{self.declare(v)} = {text};")]
+                return [self.set_sol(v, text)]
             except _NotSolidity:
-                items = [] if v in self.cross else [_Item("decl", f"uint256 {v};")]
-                return items + [_Item("asm", f"{v} := {self.yul_stmt(s)}")]
+                return self.set_yul(v, self.yul_stmt(s))
         if op == "SSTORE":
             ref = None
             try:
@@ -814,9 +864,33 @@ class _Translator:
             topics = [hex(self.ctx.events[ev.name])] + [self.yul(a) for a in s.args[3:]]
             args = [self.yul(s.args[1]), self.yul(s.args[2]), *topics]
             return [_Item("asm", f"log{len(topics)}({', '.join(args)})  // emit {ev.name}")]
+        if op == "CODECOPY" and isinstance(s.args[1], tac.Const) and isinstance(s.args[2], tac.Const):
+            return self.codecopy(s.args[0], s.args[1].value, s.args[2].value)
         if op in ("CALLPRIVATE", "RESULT"):
             raise DraftError("internal calls in the call form (lift with inline_internal)")
         return [_Item("asm", self.yul_stmt(s))]
+
+    def codecopy(self, dst: tac.Operand, off: int, n: int) -> list[_Item]:
+        """A copy out of the original code is a copy of constants (the recompiled code is laid
+        out differently): words of the original code, zeros past its end."""
+        code, size = self.ctx.code, self.ctx.code_size
+        d = self.yul(dst)
+        if off >= size:
+            return [_Item("asm", f"calldatacopy({d}, calldatasize(), {_yul_const(n)})  // zeros (a copy past the code's end)")]
+        if code is None or n > 32 * 16:
+            return [_Item("asm", f"codecopy({d}, {_yul_const(off)}, {_yul_const(n)})  // offsets of the original code")]
+        data = code[off : off + n].ljust(n, b"\0")
+        out = []
+        for k in range(0, n, 32):
+            chunk = data[k : k + 32]
+            at = d if k == 0 else f"add({d}, {k})"
+            if len(chunk) == 32:
+                out.append(_Item("asm", f"mstore({at}, {hex(int.from_bytes(chunk, 'big'))})"))
+            else:
+                keep = (1 << (8 * (32 - len(chunk)))) - 1
+                word = int.from_bytes(chunk.ljust(32, b"\0"), "big")
+                out.append(_Item("asm", f"mstore({at}, or(and(mload({at}), {hex(keep)}), {hex(word)}))"))
+        return out
 
     def halt_items(self, s: tac.Stmt) -> list[_Item]:
         op, a = s.op, s.args
@@ -865,7 +939,7 @@ class _Translator:
             for i, (lhs, o) in enumerate(pairs):
                 out.extend(self._assign(f"__t{i}", o, declare=True))
             for i, (lhs, _o) in enumerate(pairs):
-                out.append(_Item("sol", f"{lhs} = __t{i};"))
+                out.append(self.set_sol(lhs, f"__t{i}", declare=False))
             return [_Item("open", "{"), *out, _Item("close", "}")]
         for lhs, o in pairs:
             out.extend(self._assign(lhs, o))
@@ -873,10 +947,13 @@ class _Translator:
 
     def _assign(self, lhs: str, o: tac.Operand, declare: bool = False) -> list[_Item]:
         try:
-            return [_Item("sol", f"{'uint256 ' if declare else ''}{lhs} = {self.u(o)};")]
+            if declare:
+                return [_Item("sol", f"uint256 {lhs} = {self.u(o)};")]
+            return [self.set_sol(lhs, self.u(o), declare=False)]
         except _NotSolidity:
-            pre = [_Item("decl", f"uint256 {lhs};")] if declare else []
-            return pre + [_Item("asm", f"{lhs} := {self.yul(o)}")]
+            if declare:
+                return [_Item("decl", f"uint256 {lhs};"), _Item("asm", f"{lhs} := {self.yul(o)}")]
+            return self.set_yul(lhs, self.yul(o), declare=False)
 
 
 def _paren(t: str) -> str:
@@ -916,7 +993,17 @@ def _deep_vars(o: tac.Operand, tr: _Translator) -> set[str]:
     return out
 
 
-def _arg_to_uint(name: str, t: str) -> str:
+def ctx_idents(ctx: _Ctx) -> dict[str, tuple[str, str | None]]:
+    return ctx.idents
+
+
+def _arg_to_uint(name: str, t: str, kind: str | None = None) -> str:
+    if kind == "contract":
+        return f"uint256(uint160(address({name})))"
+    if kind == "enum":
+        return f"uint256({name})"
+    if kind is not None:
+        raise _NotSolidity
     if t == "uint256":
         return name
     if re.fullmatch(r"uint\d+", t):
@@ -1133,7 +1220,7 @@ class _Structurer:
                 text, is_sol = tr.cond(c, negate=not small_is_t)
                 body: list[_Item] = list(tr.copies(n, small))
                 self.seq(small, None, loops, body)
-                self._emit_if(out, text, is_sol, body, None)
+                self._emit_if(out, text, is_sol, body, None, tr.cond(c, negate=small_is_t))
                 out.extend(tr.copies(n, big))
                 n = big
                 continue
@@ -1142,7 +1229,7 @@ class _Structurer:
                 text, is_sol = tr.cond(c, negate=(m == tl))
                 body = list(tr.copies(n, other))
                 self.seq(other, m, loops, body)
-                self._emit_if(out, text, is_sol, body, tr.copies(n, m) or None)
+                self._emit_if(out, text, is_sol, body, tr.copies(n, m) or None, tr.cond(c, negate=(m != tl)))
                 n = m
                 continue
             text, is_sol = tr.cond(c)
@@ -1153,35 +1240,29 @@ class _Structurer:
             self._emit_if(out, text, is_sol, body, els)
             n = m
 
-    def _emit_if(self, out: list[_Item], text: str, is_sol: bool, body: list[_Item], els: list[_Item] | None) -> None:
+    def _emit_if(self, out: list[_Item], text: str, is_sol: bool, body: list[_Item], els: list[_Item] | None, alt: tuple[str, bool] | None = None) -> None:
+        """``if (text) { body } else { els }``; ``alt``: the negated condition, for
+        ``require(alt, reason)`` when the body is only a revert."""
+        if not body and not els:
+            return  # conditions have no effects
+        if not body and els and alt is not None:
+            text, is_sol, body, els, alt = alt[0], alt[1], els, None, (text, is_sol)
+        if els is None and alt is not None and alt[1] and is_sol and len(body) == 1 and body[0].kind == "sol" and body[0].text.startswith("revert("):
+            reason = body[0].text[len("revert(") : -2]
+            out.append(_Item("sol", f"require({alt[0]}{', ' + reason if reason else ''});"))
+            return
         if not is_sol:
             self.tr.n_conds += 1
             var = f"__c{self.tr.n_conds}"
             out.append(_Item("decl", f"uint256 {var};"))
             out.append(_Item("asm", f"{var} := {text}"))
             text = f"{var} != 0"
-        # require(cond) for a guard whose body is only a revert
-        if els is None and len(body) == 1 and body[0].kind == "sol" and body[0].text.startswith("revert("):
-            reason = body[0].text[len("revert(") : -2]
-            out.append(_Item("sol", f"require({_negate(text)}{', ' + reason if reason else ''});"))
-            return
         out.append(_Item("open", f"if ({text}) {{"))
         out.extend(body)
         if els:
             out.append(_Item("mid", "} else {"))
             out.extend(els)
         out.append(_Item("close", "}"))
-
-
-def _negate(text: str) -> str:
-    m = re.fullmatch(r"(.*) != 0", text)
-    if m and "(" not in m.group(1).replace("(", "", 0) and re.fullmatch(r"[\w.]+", m.group(1)):
-        return f"{m.group(1)} == 0"
-    if text.startswith("!") and re.fullmatch(r"!\((.*)\)", text) and _balanced(text[2:-1]):
-        return text[2:-1]
-    if text.startswith("!") and re.fullmatch(r"![\w.]+", text):
-        return text[1:]
-    return f"!({text})"
 
 
 def _balanced(t: str) -> bool:
@@ -1310,61 +1391,80 @@ def _abi_function(abi: Sequence[Mapping[str, Any]] | None, selector: str | None)
     return None
 
 
-def _sol_type(p: Mapping[str, Any] | str, version: tuple[int, int, int], loc: str) -> str:
-    """Solidity type of an ABI parameter (with a data location for reference types)."""
+_IDENT = re.compile(r"[A-Za-z_$][\w$]*")
+
+
+def _sol_type(p: Mapping[str, Any] | str, version: tuple[int, int, int], loc: str) -> tuple[str, str | None]:
+    """(Solidity type of an ABI parameter with a data location for reference types, kind:
+    ``contract`` / ``enum`` / ``struct`` / ``udvt`` when the internal type is not the ABI type)."""
     if isinstance(p, str):
         t, internal = p, None
     else:
         t, internal = str(p.get("type")), p.get("internalType")
+    at = " " + loc if version >= (0, 5, 0) and loc else ""
     if t.startswith("tuple") or t.startswith("("):
         if isinstance(internal, str) and internal.startswith("struct "):
-            base = internal[len("struct ") :]
-            return f"{base}{' ' + loc if version >= (0, 5, 0) else ''}"
+            return internal[len("struct ") :] + at, "struct"
         raise DraftError(f"a tuple parameter without a struct name ({t})")
-    if isinstance(internal, str) and internal.startswith("contract ") and False:
-        return internal
+    if isinstance(internal, str) and not t.endswith("]"):
+        if internal.startswith("contract ") and t == "address":
+            return internal[len("contract ") :], "contract"
+        if internal.startswith("enum ") and t == "uint8":
+            return internal[len("enum ") :], "enum"
+        if _IDENT.fullmatch(internal.replace(".", "_")) and internal != t and not internal.startswith("address"):
+            return internal, "udvt"
+    if isinstance(internal, str) and t.endswith("]") and re.match(r"(contract|enum|struct) ", internal):
+        return re.sub(r"^(contract|enum|struct) ", "", internal) + at, "array"
     if t in ("bytes", "string") or t.endswith("]"):
-        return f"{t}{' ' + loc if version >= (0, 5, 0) else ''}"
-    if t == "address" and isinstance(internal, str) and internal == "address payable" and version >= (0, 5, 0):
-        return "address payable" if loc != "" else "address"
-    return t
+        return t + at, None
+    return t, None
 
 
-def _header(fn: LiftedFunction, entry: Mapping[str, Any] | None, ctx_version: tuple[int, int, int], contract_mode: bool, specifiers: str) -> tuple[str, list[str] | None, bool, str]:
-    """(header text up to the body, argument types, has outputs, mutability)."""
+def _header(fn: LiftedFunction, entry: Mapping[str, Any] | None, ctx_version: tuple[int, int, int], contract_mode: bool, specifiers: str, reserved: Iterable[str] = ()) -> tuple[str, list[str] | None, bool, str, dict[str, tuple[str, str | None]]]:
+    """(header text up to the body, argument types, has outputs, mutability, TAC argument
+    name -> (Solidity identifier, kind)). Parameter names come from the ABI when they are
+    identifiers that clash with nothing in ``reserved`` (state variables), else ``argI``."""
     v = ctx_version
     if fn.kind == "fallback":
         head = "fallback() external payable" if v >= (0, 6, 0) else "function () external payable"
         if not fn.payable:
             head = head.replace(" payable", "")
-        return head, [], False, "payable" if fn.payable else "nonpayable"
+        return head, [], False, "payable" if fn.payable else "nonpayable", {}
     if fn.kind == "receive":
-        return "receive() external payable", [], False, "payable"
+        return "receive() external payable", [], False, "payable", {}
     sig = fn.signature or (signature_of(entry) if entry else None)
     if not sig:
         raise DraftError("no signature for this selector")
     name = sig[: sig.index("(")]
+    reserved = set(reserved)
     if entry is not None:
-        ins = list(entry.get("inputs", []))
-        outs = list(entry.get("outputs", []))
+        ins: list[Any] = list(entry.get("inputs", []))
+        outs: list[Any] = list(entry.get("outputs", []))
         mut = str(entry.get("stateMutability") or ("payable" if entry.get("payable") else "view" if entry.get("constant") else "nonpayable"))
-        types = [(_canon(p)) for p in ins]
+        types = [_canon(p) for p in ins]
     else:
         types = signature_types(sig) or []
         ins = list(types)
         outs = []
         mut = "payable" if fn.payable else "nonpayable"
-    loc = "memory"
-    params = ", ".join(f"{_sol_type(p, v, loc)} arg{i}" for i, p in enumerate(ins))
-    rets = ", ".join(_sol_type(p, v, "memory") for p in outs)
-    parts = [f"function {name}({params})", "public"]
+    params, idents, used = [], {}, set()
+    for i, p in enumerate(ins):
+        ty, kind = _sol_type(p, v, "memory")
+        pname = p.get("name") if isinstance(p, Mapping) else None
+        if not (isinstance(pname, str) and _IDENT.fullmatch(pname) and pname not in reserved and pname not in used and not re.fullmatch(r"(v|arg|s|cd)\d+|__\w*", pname)):
+            pname = f"arg{i}"
+        used.add(pname)
+        params.append(f"{ty} {pname}")
+        idents[f"arg{i}"] = (pname, kind)
+    rets = ", ".join(_sol_type(p, v, "memory")[0] for p in outs)
+    parts = [f"function {name}({', '.join(params)})", "public"]
     if mut != "nonpayable":
         parts.append(mut)
     if specifiers:
         parts.append(specifiers)
     if rets:
         parts.append(f"returns ({rets})")
-    return " ".join(parts), types, bool(outs), mut
+    return " ".join(parts), types, bool(outs), mut, idents
 
 
 def _canon(p: Mapping[str, Any]) -> str:
@@ -1389,10 +1489,24 @@ def _events_errors(abi: Sequence[Mapping[str, Any]] | None) -> tuple[dict[str, i
 # ---------------------------------------------------------------------------------------------
 
 
-def _translate(fn: LiftedFunction, ctx: _Ctx) -> tuple[list[_Item], bool, bool]:
+#: Estimated stack slots (locals, parameters, returns) above which values live in a memory
+#: array instead (legacy code generation reaches 16 slots: "Stack too deep").
+SPILL_ABOVE = 11
+
+
+def _translate(fn: LiftedFunction, ctx: _Ctx, n_outputs: int = 0) -> tuple[list[_Item], bool, bool]:
     f = tac.parse_function(fn.tac)
     order, blocks = _prepare(f, ctx.payable)
     tr = _Translator(order, blocks, ctx)
+    local = [v for v in tr.defs if v not in tr.inlined and tr.uses.get(v)] + sorted(tr.phi_vars)
+    per_block: dict[str, int] = {}
+    for v in local:
+        if v not in tr.cross and v in tr.defs:
+            per_block[tr.defs[v][0]] = per_block.get(tr.defs[v][0], 0) + 1
+    pressure = len(tr.cross) + max(per_block.values(), default=0) + len(ctx.idents) + n_outputs
+    if pressure > SPILL_ABOVE:
+        ctx.spill.update({v: i for i, v in enumerate(sorted(set(local), key=_var_key))})
+        tr = _Translator(order, blocks, ctx)
     try:
         items = _Structurer(tr).run()
         structured = True
@@ -1401,7 +1515,9 @@ def _translate(fn: LiftedFunction, ctx: _Ctx) -> tuple[list[_Item], bool, bool]:
         tr = _Translator(order, blocks, ctx)
         items = _state_machine(tr)
         structured = False
-    decls = [_Item("decl", f"uint256 {v};") for v in sorted(tr.cross, key=_var_key)]
+    decls = [_Item("decl", f"uint256 {v};") for v in sorted(tr.cross, key=_var_key) if v not in ctx.spill]
+    if ctx.spill:
+        decls.insert(0, _Item("decl", f"uint256[{len(ctx.spill)}] memory __s;"))
     return decls + items, structured, tr.needs_map
 
 
@@ -1418,7 +1534,8 @@ def draft_function(
     storage_layout: Mapping[str, Any] | None = None,
     solc_version: str | None = None,
     specifiers: str = "",
-    defining_contract: str | None = None,
+    visible_state: Iterable[str] | None = None,
+    runtime_bytecode: str | bytes | None = None,
     _contract_maps: Mapping[int, int] | None = None,
 ) -> DraftFunction:
     """The structural draft of one lifted function, to be spliced into its original contract.
@@ -1428,9 +1545,11 @@ def draft_function(
     it must be the layout the TAC was lifted with, as the TAC names slots by it);
     ``solc_version``: the compiler the text is for (``unchecked`` from 0.8, syntax of 0.4-0.7;
     default a recent 0.8); ``specifiers``: added to the header (e.g. ``"override"``,
-    ``"virtual"``), never inferred; ``defining_contract``: ``"path:Name"`` of the contract that
-    defines the function: state variables declared elsewhere (maybe private) are then reached
-    through their slots in assembly. Never raises for a function's content: see
+    ``"virtual"``), never inferred; ``visible_state``: the state variables the function's
+    contract can name (:func:`visible_state_variables`); others (a base contract's private
+    ones) are reached through their slots in assembly; None: all of the layout's; ``runtime_bytecode``: the lifted code (hex or bytes), so
+    that constants the code copies out of itself (``CODECOPY``) are written as constants.
+    Never raises for a function's content: see
     :attr:`DraftFunction.error`.
     """
     v = _version(solc_version)
@@ -1438,7 +1557,8 @@ def draft_function(
     events, errors = _events_errors(abi)
     contract_mode = _contract_maps is not None
     try:
-        head, types, has_out, mut = _header(fn, entry, v, contract_mode, specifiers)
+        storage = _storage_from_layout(storage_layout, None if visible_state is None else set(visible_state)) if not contract_mode else _Storage(slot_of=_storage_from_layout(storage_layout, None).slot_of)
+        head, types, has_out, mut, idents = _header(fn, entry, v, contract_mode, specifiers, storage.slot_of)
     except DraftError as e:
         name = (fn.signature or "unknown()").split("(")[0]
         text = f"// {fn.name}: {e}\nfunction {name}() public {{\n    revert();\n}}\n"
@@ -1449,17 +1569,20 @@ def draft_function(
         payable=payable,
         arg_types=types,
         arg_names=_arg_names(types if fn.kind == "public" else []),
-        storage=_storage_from_layout(storage_layout, defining_contract) if not contract_mode else _Storage(slot_of=_storage_from_layout(storage_layout, None).slot_of),
+        storage=storage,
         contract_maps=dict(_contract_maps or {}),
         contract_mode=contract_mode,
         events=events,
         errors=errors,
         has_outputs=has_out,
+        idents=idents,
+        code=bytes.fromhex(runtime_bytecode.removeprefix("0x")) if isinstance(runtime_bytecode, str) else runtime_bytecode,
+        code_size=lifted.code_size,
     )
     error = None
     structured = True
     try:
-        items, structured, needs_map = _translate(fn, ctx)
+        items, structured, needs_map = _translate(fn, ctx, len(entry.get("outputs", [])) if entry else 0)
     except (DraftError, tac.TacSyntaxError, RecursionError) as e:
         error = f"{type(e).__name__}: {e}"
         items, needs_map = [_Item("sol", f"revert();  // not drafted: {str(e)[:80]}")], False
@@ -1473,6 +1596,34 @@ def draft_function(
     comment = f"// {fn.selector or fn.kind}" + ("" if structured else " (state machine: unstructured control flow)")
     text = "\n".join([comment, head + " {", *lines, "}"]) + "\n"
     return DraftFunction(fn.selector, fn.signature or (signature_of(entry) if entry else None), text, n_st, n_asm, structured, error)
+
+
+def visible_state_variables(asts: Mapping[str, Any], source_path: str, start: int) -> set[str] | None:
+    """Names of the state variables that code at byte ``start`` of ``source_path`` can use:
+    those of its contract and the non-private ones of its bases (solc ASTs by path, as in
+    :class:`evmlm.solc.CompileResult`). None when the contract is not found."""
+    by_id: dict[int, Mapping[str, Any]] = {}
+    here = None
+    for path, ast in asts.items():
+        for node in (ast or {}).get("nodes", []):
+            if node.get("nodeType") != "ContractDefinition":
+                continue
+            by_id[int(node["id"])] = node
+            if path == source_path:
+                s_, ln, _ = (int(x) for x in str(node["src"]).split(":"))
+                if s_ <= start < s_ + ln:
+                    here = node
+    if here is None:
+        return None
+    names: set[str] = set()
+    for cid in here.get("linearizedBaseContracts", [here["id"]]):
+        c = by_id.get(int(cid))
+        if c is None:
+            continue
+        for d in c.get("nodes", []):
+            if d.get("nodeType") == "VariableDeclaration" and d.get("stateVariable") and (c is here or d.get("visibility") != "private"):
+                names.add(str(d.get("name")))
+    return names
 
 
 def header_specifiers(original: str, solc_version: str | None = None) -> str:
@@ -1536,6 +1687,7 @@ def draft_contract(
     storage_layout: Mapping[str, Any] | None = None,
     name: str = "Decompiled",
     solc_version: str | None = None,
+    runtime_bytecode: str | bytes | None = None,
 ) -> DraftContract:
     """A whole ``.sol`` file: ``pragma``, ``contract <name>`` with ``stor_<slot>`` state
     variables (``uint256`` words and ``mapping(uint256 => …)`` in slot order, so that slot
@@ -1553,7 +1705,7 @@ def draft_contract(
         if fn.kind == "public" and not fn.signature and _abi_function(abi, fn.selector) is None:
             missing.append(fn.selector or "?")
             continue
-        d = draft_function(lifted, fn, abi=abi, storage_layout=storage_layout, solc_version=solc_version, _contract_maps=maps)
+        d = draft_function(lifted, fn, abi=abi, storage_layout=storage_layout, solc_version=solc_version, runtime_bytecode=runtime_bytecode, _contract_maps=maps)
         funcs[fn.selector or fn.kind] = d
         texts.append(d.text)
     decls = []
