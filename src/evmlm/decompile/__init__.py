@@ -387,10 +387,11 @@ def decompile(
     draft = draft_contract(lifted, abi=inp.abi, storage_layout=inp.storage_layout, name=cfg.contract_name, solc_version=compiler.version)
     draft_seconds = time.perf_counter() - t1
     for fo in outputs:
-        d = draft.functions.get(fo.selector or "")
+        d = draft.functions.get(fo.selector or fo.kind)
         fo.draft = d.text if d is not None else ""
         fo.output, fo.chosen = fo.draft, "draft"
-    payable = {f.selector: f.payable for f in funcs}
+    payable = {f.selector: f.payable for f in funcs}  # None: fallback or receive (either payable)
+    payable[None] = any(f.payable for f in funcs if f.selector is None)
     verifier = _Verifier(inp.bytecode, draft.source, compiler.version, cfg, payable) if cfg.verify else None
     t_verify = 0.0
     if verifier is not None:
@@ -470,9 +471,12 @@ class _Verifier:
         self.draft_agree: dict[str | None, int] = {}  # selector -> calls on which the draft agreed
 
     def compare(self, fo: FunctionOutput, runtime: bytes) -> Any:
-        from evmlm.decompile.verify import compare_runtime
+        from evmlm.decompile.verify import Machine, compare_runtime, run_calls
         from evmlm.evm.abi import signature_types
 
+        if fo.selector is None:  # fallback / receive: no calldata, an unknown selector, junk
+            datas = [b"", bytes.fromhex("deadbeef"), bytes.fromhex("deadbeef") + bytes(range(40)), b"\x01\x02"]
+            return run_calls(Machine.install(self.original), Machine.install(runtime), datas, 1 if self.payable.get(None) else 0)
         return compare_runtime(self.original, runtime, fo.selector or "", signature_types(fo.signature), payable=bool(self.payable.get(fo.selector)), n_random=self.cfg.n_random_calls)
 
     def runtime(self, source: str) -> tuple[bytes | None, str | None]:
@@ -491,8 +495,8 @@ class _Verifier:
 
         runtime, err = self.repair(outputs)
         for fo in outputs:
-            if fo.selector is None or not fo.draft:
-                fo.verdict = verdict(None, "fallback/receive not compared" if fo.selector is None else "no draft")
+            if not fo.draft:
+                fo.verdict = verdict(None, "no draft")
                 continue
             if runtime is None:
                 fo.verdict = verdict(None, f"the draft file does not compile: {err}")
@@ -593,7 +597,7 @@ def _assemble(draft_source: str, outputs: Sequence[FunctionOutput], verifier: _V
             runtime, err = verifier.runtime(source)
         compiles = runtime is not None
         for fo in outputs:
-            if fo.selector is None or not fo.draft:
+            if not fo.draft:
                 continue
             if runtime is None:
                 fo.same, fo.verdict = None, verdict(None, f"the file does not compile: {err}")
