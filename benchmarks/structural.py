@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from evmlm.decompile.structural import draft_function, header_specifiers, visible_state_variables
-from evmlm.evaluate.behaviour import compare_behaviour, deployed_contract, recompile
+from evmlm.decompile.verify import compare_deployed as compare_behaviour
+from evmlm.evaluate.behaviour import deployed_contract, recompile
 from evmlm.evm import lift_contract
 
 

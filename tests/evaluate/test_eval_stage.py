@@ -70,6 +70,10 @@ def test_evaluate_without_model_scores_oracle_and_baselines(tmp_path: Path, coun
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["systems"] == ["oracle", "structural", "signature_stub"]
     assert report["overall"]["oracle"]["behaves_same"] == 1.0 and report["overall"]["signature_stub"]["funnel"]["differs"] == 3
+    # the structural draft is drafted for every function (no failure note) and is checked like the others
+    structural = [f["scores"]["structural"] for f in report["functions"]]
+    assert all(s["hypothesis"].strip() and not (s["note"] or "").startswith("structural failed") for s in structural), [s["note"] for s in structural]
+    assert report["overall"]["structural"]["funnel"]["compiles"] == 3, [s["note"] for s in structural]
 
 
 def test_verified_selection_keeps_a_behaving_candidate(counter_records, counter_compiled) -> None:

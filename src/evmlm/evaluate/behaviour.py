@@ -6,7 +6,8 @@ Two checks, both on the function's *own contract*, never on a fragment compiled 
 - **recompiles** (:func:`recompile`): the decompiled text is spliced into the original source
   file at the function's UTF-8 byte range (``source_start``, ``source_length``) and the whole
   compile job is compiled again with the same solc version and setting
-  (:func:`evmlm.solc.compile_sources`).
+  (:func:`evmlm.solc.compile_sources`); a splice that leaves the file as it was (the original
+  text at its own offsets) is the job compiled before, and its artifact is used.
 - **behaves the same** (:func:`evmlm.decompile.verify.compare_deployed`): the original and
   the spliced contract are each deployed in a fresh pyrevm EVM by the same deployer and the
   function is called differentially (see :mod:`evmlm.decompile.verify`).
@@ -88,6 +89,9 @@ def recompile(original: Any, source_path: str, contract: str, source_start: int,
     contract_path, contract_name = orig.source_path, orig.name
     spliced_sources = dict(original.sources)
     spliced_sources[source_path] = splice_function(original.sources[source_path], source_start, source_length, decompiled)
+    if spliced_sources[source_path] == original.sources[source_path]:
+        # the very job compiled before (the original text at its own offsets): its artifact
+        return RecompileResult(True, None, orig.creation_bytecode, orig.creation_bytecode, list(orig.abi), dict(orig.method_identifiers), _selectors(orig))
     try:
         spliced = compile_sources(spliced_sources, setting=original.setting, version=original.version, remappings=tuple(original.remappings))
     except CompileError as e:
@@ -95,13 +99,17 @@ def recompile(original: Any, source_path: str, contract: str, source_start: int,
     new = _find_contract(spliced.contracts, contract_path, contract_name)
     if new is None:
         return RecompileResult(False, f"{contract_name} is missing from the spliced compile output", None, orig.creation_bytecode, list(orig.abi), dict(orig.method_identifiers))
-    if new.method_identifiers:
-        selectors: frozenset[str] | None = frozenset(v.lower() for v in new.method_identifiers.values())
-    else:  # compilers that give no method identifiers: the ABI's signatures, hashed
-        from evmlm.evm.abi import selector_of, signature_of
+    return RecompileResult(True, None, new.creation_bytecode, orig.creation_bytecode, list(orig.abi), dict(orig.method_identifiers), _selectors(new))
 
-        selectors = frozenset(f"{selector_of(signature_of(e)):08x}" for e in new.abi if e.get("type", "function") == "function")
-    return RecompileResult(True, None, new.creation_bytecode, orig.creation_bytecode, list(orig.abi), dict(orig.method_identifiers), selectors)
+
+def _selectors(art: Any) -> frozenset[str]:
+    """The contract's selectors (8 hex digits): solc's method identifiers, else (compilers that
+    give none) its ABI's signatures, hashed."""
+    if art.method_identifiers:
+        return frozenset(v.lower() for v in art.method_identifiers.values())
+    from evmlm.evm.abi import selector_of, signature_of
+
+    return frozenset(f"{selector_of(signature_of(e)):08x}" for e in art.abi if e.get("type", "function") == "function")
 
 
 def deployed_contract(result: Any, contract: str, selector: str | None = None) -> Any:

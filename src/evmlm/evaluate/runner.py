@@ -147,7 +147,7 @@ def predict_structural(records: Sequence[Mapping[str, Any]], contracts: Contract
     out: dict[str, tuple[str, float]] = {}
     failures: dict[str, str] = {}
     try:
-        from evmlm.decompile.structural import draft_function, header_specifiers
+        from evmlm.decompile.structural import draft_function, header_specifiers, visible_state_variables
     except ImportError as e:
         for r in records:
             out[str(r["id"])] = ("", 0.0)
@@ -162,10 +162,13 @@ def predict_structural(records: Sequence[Mapping[str, Any]], contracts: Contract
             fn = lifted.function(str(r["selector"])) if r.get("selector") else None
             if fn is None:
                 raise LookupError(f"selector {r.get('selector')} not recovered by the lifter")
-            version = r.get("compiler_version")
+            result = contracts.load_compile(str(r["compile_key"])) if contracts.load_compile else None
+            version = getattr(result, "version", None) or r.get("compiler_version")
+            source_path = str(r.get("source_path") or str(r["contract"]).rsplit(":", 1)[0])
+            visible = visible_state_variables(result.asts, source_path, int(r["source_start"])) if result is not None and r.get("source_start") is not None else None
             draft = draft_function(
                 lifted, fn, abi=list(art.abi), storage_layout=art.storage_layout, solc_version=version,
-                specifiers=header_specifiers(str(r["solidity"]), version), defining_contract=r.get("defining_contract"),
+                specifiers=header_specifiers(str(r["solidity"]), version), visible_state=visible, runtime_bytecode=art.runtime_bytecode,
             )
             out[rid] = (draft.text, time.perf_counter() - t0)
         except Exception as e:  # a batch job records the failure and goes on
