@@ -80,7 +80,9 @@ class Machine:
     def __init__(self) -> None:
         import pyrevm
 
-        self.evm = pyrevm.EVM()
+        # no EIP-170 size limit: a decompiled contract may be larger than the original without
+        # behaving differently (the limit is a deployment rule, not behaviour)
+        self.evm = pyrevm.EVM(env=pyrevm.Env(cfg=pyrevm.CfgEnv(limit_contract_code_size=2**32)))
         for a in ADDRESSES:
             self.evm.set_balance(a, _BALANCE_WEI)
         self.address = CONTRACT

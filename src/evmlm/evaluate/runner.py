@@ -335,12 +335,17 @@ class Checker:
             return Check(True)
         if self.load_compile is None or not r.get("compile_key") or r.get("source_start") is None:
             return Check(True, note="recompile not checked: no compile result for this function")
+        getter = not str(r["solidity"]).rstrip().endswith("}")
+        if getter and text.rstrip().endswith("}"):
+            # a function cannot stand in for a public state variable in place: the variable's
+            # name would be declared twice, or the functions that read it would lose it
+            return Check(True, note="recompile not checked: a function in place of a public state variable (a getter)")
         try:
             result = self.load_compile(str(r["compile_key"]))
             contract = str(r["contract"])
             # a state-variable declaration in place of a function needs its own ';' (a getter's
             # source range excludes the ';', which stays in the file)
-            spliced = complete_member(text) if str(r["solidity"]).rstrip().endswith("}") else text
+            spliced = text if getter else complete_member(text)
             rc = recompile(result, str(r.get("source_path") or contract.rsplit(":", 1)[0]), contract, int(r["source_start"]), int(r["source_length"]), spliced, selector=str(r["selector"]))
         except EvmlmError as e:
             return Check(True, note=f"recompile not checked: {e}")
