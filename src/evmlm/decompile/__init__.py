@@ -368,7 +368,8 @@ def decompile(
         # signatures only the database knows: lift again with them, so the TAC names and
         # types the arguments and the draft can give the function its selector
         t0 = time.perf_counter()
-        lifted = lift_contract(inp.bytecode, abi=signature_abi(inp.abi, {f.selector: resolved[f.selector] for f in funcs if resolved[f.selector] and not f.signature}, funcs), storage_layout=inp.storage_layout)
+        # (every resolved signature: with an ABI the lifter names nothing from its own list)
+        lifted = lift_contract(inp.bytecode, abi=signature_abi(inp.abi, {f.selector: resolved[f.selector] for f in funcs if resolved[f.selector]}, funcs), storage_layout=inp.storage_layout)
         lift_seconds += time.perf_counter() - t0
         keep = {f.selector for f in funcs}
         funcs = [f for f in lifted.functions if f.kind != "internal" and f.selector in keep]
@@ -432,9 +433,10 @@ def signature_abi(abi: Sequence[Mapping[str, Any]] | None, extra: Mapping[str | 
 
     out = list(abi or [])
     by_sel = {f.selector: f for f in funcs}
+    have = {resolve_signature(sel, abi, None) for sel in extra} if abi else set()
     for sel, sig in extra.items():
         types = signature_types(sig)
-        if types is None or sel not in by_sel:
+        if types is None or sel not in by_sel or sig in have:
             continue
         f = by_sel[sel]
         mut = "payable" if f.payable else "view" if f.view_like else "nonpayable"
