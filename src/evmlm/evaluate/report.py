@@ -173,6 +173,24 @@ def findings(overall: Mapping[str, Mapping[str, Any]]) -> list[str]:
             out.append(f"The model does not beat nearest-neighbour retrieval on: {'; '.join(worse)}.")
         else:
             out.append("The model beats nearest-neighbour retrieval on every headline metric.")
+    ver = overall.get("verified")
+    if ver and ver.get("n"):
+        singles = {k: v for k, v in overall.items() if k in ("structural", MODEL, "model_draft") and v.get("n")}
+        if singles:
+            best = max(singles, key=lambda k: singles[k]["behaves_same"])
+            cmp = "at least" if ver["behaves_same"] >= singles[best]["behaves_same"] else "BELOW"
+            out.append(f"verified behaves the same {ver['behaves_same']:.0%}: {cmp} the best single system ({best} {singles[best]['behaves_same']:.0%}).")
+        stub = overall.get("signature_stub")
+        if stub and stub.get("n"):
+            beats = "beats" if ver["similarity_mean"] > stub["similarity_mean"] else "does NOT beat"
+            out.append(f"verified {beats} the signature stub on similarity ({ver['similarity_mean']:.3f} vs {stub['similarity_mean']:.3f}).")
+    orc = overall.get("oracle")
+    if orc and orc.get("n"):
+        f = orc.get("funnel") or {}
+        lost = f.get("n", 0) - f.get("behaves_same", 0)
+        out.append(f"oracle (the source itself): behaves the same {orc['behaves_same']:.0%} ({lost} lost: {f.get('undetermined', 0)} undetermined, "
+                   f"{f.get('n', 0) - f.get('compiles', 0) - f.get('not_checked', 0)} not compiling, {f.get('differs', 0)} differing); "
+                   "anything lost here is the evaluator's, not a decompiler's.")
     for sys, agg in overall.items():
         if agg.get("n"):
             out.append(
