@@ -43,7 +43,13 @@ def _compiled(compile_dir: Path, n: int) -> list[tuple[str, str, list[Any]]]:
     for r in iter_results(compile_dir):
         for c in r.contracts:
             code = c.runtime_bytecode
-            if code and code not in seen and 2_000 <= len(code) // 2 <= 12_000 and c.abi and not code.startswith("73"):
+            if (
+                code
+                and code not in seen
+                and 2_000 <= len(code) // 2 <= 12_000
+                and c.abi
+                and not code.startswith("73")
+            ):
                 seen.add(code)
                 pool.append((f"{c.source_path}:{c.name}", code, list(c.abi)))
     pool.sort(key=lambda t: len(t[1]))
@@ -70,7 +76,9 @@ def _tiny_model(texts: list[str], out: Path) -> Path:
     from evmlm.train.tokenizer import train_tokenizer
 
     tok = train_tokenizer(texts, 600, min_frequency=1, model_max_length=256)
-    model = build_model("tiny", len(tok), eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    model = build_model(
+        "tiny", len(tok), eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id
+    )
     model.save_pretrained(out)
     tok.save_pretrained(out)
     return out
@@ -101,7 +109,9 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="evmlm-bench-"))
     model_dir = args.model
     if model_dir is None:
-        texts = [p.read_text() for p in sorted((ROOT / "tests" / "fixtures" / "evaluate").glob("*.sol"))]
+        texts = [
+            p.read_text() for p in sorted((ROOT / "tests" / "fixtures" / "evaluate").glob("*.sol"))
+        ]
         model_dir = _tiny_model(texts, tmp / "tiny")
     from evmlm.train import load_for_inference
 
@@ -117,7 +127,11 @@ def main() -> int:
         runs = (
             ("draft", DecompileConfig(verify=False), None),
             ("draft + verify", DecompileConfig(verify=True), None),
-            ("draft + model + verify", DecompileConfig(verify=True, max_new_tokens=128, candidates=4), model),
+            (
+                "draft + model + verify",
+                DecompileConfig(verify=True, max_new_tokens=128, candidates=4),
+                model,
+            ),
         )
         for label, cfg, m in runs:
             t0 = time.perf_counter()
@@ -127,7 +141,11 @@ def main() -> int:
             same[label] += sum(f.same is True for f in res.functions)
         n_fn = len(res.functions)
         if is_available():
-            sigs = {f"0x{selector_of(signature_of(e)):08x}": signature_of(e) for e in abi if e.get("type", "function") == "function"}
+            sigs = {
+                f"0x{selector_of(signature_of(e)):08x}": signature_of(e)
+                for e in abi
+                if e.get("type", "function") == "function"
+            }
             t0 = time.perf_counter()
             try:
                 decompile_panoramix(code, timeout_s=args.timeout, signatures=sigs)
@@ -137,12 +155,18 @@ def main() -> int:
             functions["panoramix"] += n_fn
         print(f"  {name}: {n_fn} functions", file=sys.stderr)
     load = os.getloadavg()[0]
-    print(f"decompile: {len(contracts)} contracts, {functions['draft']} functions; load average {load:.1f} on {os.cpu_count()} cores")
+    print(
+        f"decompile: {len(contracts)} contracts, {functions['draft']} functions; load average {load:.1f} on {os.cpu_count()} cores"
+    )
     print(f"{'system':<26}{'s/function':>12}{'vs panoramix':>14}{'same':>10}")
     pan = seconds["panoramix"] / functions["panoramix"] if functions["panoramix"] else None
     for s in systems:
         if not functions[s]:
-            print(f"{s:<26}{'–':>12}{'–':>14}{'':>10}  (not run: Panoramix not installed)" if s == "panoramix" else f"{s:<26}–")
+            print(
+                f"{s:<26}{'–':>12}{'–':>14}{'':>10}  (not run: Panoramix not installed)"
+                if s == "panoramix"
+                else f"{s:<26}–"
+            )
             continue
         per = seconds[s] / functions[s]
         ratio = f"{pan / per:.2f}x" if pan else "–"
@@ -150,7 +174,9 @@ def main() -> int:
         print(f"{s:<26}{per:>12.3f}{ratio:>14}{shown:>10}")
     for f in failures:
         print(f"  note: {f}")
-    print("ratio: Panoramix seconds per function / the system's (> 1: the system is faster); same: functions verified the same")
+    print(
+        "ratio: Panoramix seconds per function / the system's (> 1: the system is faster); same: functions verified the same"
+    )
     return 0
 
 

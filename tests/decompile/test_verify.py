@@ -12,7 +12,9 @@ BUMP = "0xb20eb4c4"  # bump(uint256)
 
 
 def _runtime(source: str, solcjs, name: str = "Counter") -> bytes:
-    return bytes.fromhex(solcjs({"C.sol": source})["contracts"]["C.sol"][name]["evm"]["deployedBytecode"]["object"])
+    return bytes.fromhex(
+        solcjs({"C.sol": source})["contracts"]["C.sol"][name]["evm"]["deployedBytecode"]["object"]
+    )
 
 
 def test_positive_control_original_runtime_is_the_same(solcjs) -> None:
@@ -23,9 +25,15 @@ def test_positive_control_original_runtime_is_the_same(solcjs) -> None:
 
 def test_negative_control_changed_storage_write_differs(solcjs) -> None:
     code = _runtime(COUNTER, solcjs)
-    changed = _runtime(COUNTER.replace("balances[msg.sender] += amount;", "balances[owner] += amount;"), solcjs)
+    changed = _runtime(
+        COUNTER.replace("balances[msg.sender] += amount;", "balances[owner] += amount;"), solcjs
+    )
     res = compare_runtime(code, changed, BUMP, ["uint256"])
-    assert res.same is False and res.n_different > 0 and res.first_difference.startswith("storage slot")
+    assert (
+        res.same is False
+        and res.n_different > 0
+        and res.first_difference.startswith("storage slot")
+    )
 
 
 def test_a_function_that_only_reverts_with_empty_data_is_undetermined(solcjs) -> None:

@@ -7,8 +7,8 @@ import pytest
 from evmlm.decompile.verify import ADDRESSES
 from evmlm.decompile.verify import compare_deployed as compare_behaviour
 from evmlm.evaluate.behaviour import splice_function
-from evmlm.evm.abi import call_inputs, random_value
 from evmlm.evaluate.errors import SpliceError
+from evmlm.evm.abi import call_inputs, random_value
 
 PATH = "Counter.sol"
 BUMP_SELECTOR = "0xb20eb4c4"

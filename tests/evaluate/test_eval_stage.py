@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from evmlm.config import EvalConfig
 from evmlm.evaluate.runner import score_system
 from evmlm.evaluate.stage import evaluate

@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from evmlm.config import DecompileConfig
-from evmlm.errors import EvmlmError
 from evmlm.decompile.generation import generate_completions, generation_budget
 from evmlm.decompile.syntax import check_function_syntax, complete_member
+from evmlm.errors import EvmlmError
 from evmlm.evm.abi import canonical_type
 from evmlm.train.prompt import fit_prompt
 

@@ -49,7 +49,9 @@ def compiler_for(code: bytes, fallback_pragma: str = "^0.8.0") -> Compiler:
 
     installed = [c.version for c in installed_compilers()]
     if not installed:
-        raise CompileError("no solc installed; run scripts/setup.sh (npm install) first", reason="no compiler")
+        raise CompileError(
+            "no solc installed; run scripts/setup.sh (npm install) first", reason="no compiler"
+        )
     want = metadata_compiler_version(code)
     if want is not None:
         if want in installed:
@@ -59,7 +61,12 @@ def compiler_for(code: bytes, fallback_pragma: str = "^0.8.0") -> Compiler:
         if same_minor:  # nearest patch release of the same series
             best = min(same_minor, key=lambda v: abs(int(v.split(".")[2]) - patch))
             return Compiler(best, f">={major}.{minor}.0 <{major}.{minor + 1}.0", want)
-        log.info("solc %s (from the metadata) is not installed and nothing of %s.%s is; using the fallback pragma", want, major, minor)
+        log.info(
+            "solc %s (from the metadata) is not installed and nothing of %s.%s is; using the fallback pragma",
+            want,
+            major,
+            minor,
+        )
     ok = satisfying_versions({SOURCE_PATH: [fallback_pragma]}, installed=installed)
     return Compiler(ok[0] if ok else installed[0], fallback_pragma if ok else installed[0], want)
 
@@ -74,9 +81,13 @@ def compile_runtime(source: str, version: str, contract_name: str) -> bytes:
     try:
         art = result.contract(contract_name, SOURCE_PATH)
     except Exception as e:  # the result names what it has
-        raise CompileError(f"{contract_name} missing from the compile output: {e}", reason="missing contract") from e
+        raise CompileError(
+            f"{contract_name} missing from the compile output: {e}", reason="missing contract"
+        ) from e
     if not art.runtime_bytecode:
-        raise CompileError(f"{contract_name} has no runtime code (abstract?)", reason="no runtime code")
+        raise CompileError(
+            f"{contract_name} has no runtime code (abstract?)", reason="no runtime code"
+        )
     return bytes.fromhex(art.runtime_bytecode)
 
 

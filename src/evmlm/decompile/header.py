@@ -93,7 +93,9 @@ def header_of(text: str) -> str | None:
     return None
 
 
-def abi_function(abi: Sequence[Mapping[str, Any]] | None, selector: str | None) -> Mapping[str, Any] | None:
+def abi_function(
+    abi: Sequence[Mapping[str, Any]] | None, selector: str | None
+) -> Mapping[str, Any] | None:
     """The ABI entry of ``selector`` (``0x`` + 8 hex digits), or None."""
     if not abi or not selector:
         return None
@@ -120,7 +122,13 @@ def header_for(
     if entry is not None:
         mut = str(entry.get("stateMutability") or mutability or "nonpayable")
         names = [str(p.get("name") or "") for p in entry.get("inputs", [])]
-        return function_header(signature, visibility=vis, mutability=mut, outputs=list(entry.get("outputs") or []), param_names=names)
+        return function_header(
+            signature,
+            visibility=vis,
+            mutability=mut,
+            outputs=list(entry.get("outputs") or []),
+            param_names=names,
+        )
     if draft:
         h = header_of(draft)
         if h:

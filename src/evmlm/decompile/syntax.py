@@ -34,7 +34,11 @@ def _member_syntax(text: str) -> str | None:
     members = [n for n in body.children if n.type in _MEMBERS] if body is not None else []
     if root.has_error:
         err = _first_error(root)
-        where = f" at line {err.start_point[0]}, column {err.start_point[1] + 1}" if err is not None else ""
+        where = (
+            f" at line {err.start_point[0]}, column {err.start_point[1] + 1}"
+            if err is not None
+            else ""
+        )
         return f"not valid Solidity (syntax error{where})"
     if not members:
         return "no function definition in the output"

@@ -120,9 +120,14 @@ class Machine:
         self.evm.revert(self.checkpoint)
         self.checkpoint = self.evm.snapshot()
         try:
-            out = self.evm.message_call(caller, self.address, calldata, value=value or None, gas=10_000_000)
+            out = self.evm.message_call(
+                caller, self.address, calldata, value=value or None, gas=10_000_000
+            )
             ok = True
-            logs = tuple((tuple(t.lower() for t in lg.topics), bytes(lg.data[1])) for lg in self.evm.result.logs)
+            logs = tuple(
+                (tuple(t.lower() for t in lg.topics), bytes(lg.data[1]))
+                for lg in self.evm.result.logs
+            )
         except RuntimeError as e:  # pyrevm raises on revert / halt with the output in the message
             m = _REVERT_RE.search(str(e))
             out = bytes.fromhex(m.group(1)) if m else str(e).split("{")[0].strip().encode()
@@ -146,17 +151,24 @@ def difference(a: CallOutcome, b: CallOutcome) -> str | None:
     return None
 
 
-def calldatas(selector: str, types: Sequence[str], *, n_random: int = 32, seed: int = 0) -> list[bytes]:
+def calldatas(
+    selector: str, types: Sequence[str], *, n_random: int = 32, seed: int = 0
+) -> list[bytes]:
     """Calldata of 3 edge and ``n_random`` random argument tuples for ``selector`` (8 hex
     digits, 0x optional) with ABI ``types``. Raises ValueError / TypeError / OverflowError
     when a type is unsupported."""
     from eth_abi import encode
 
     sel = bytes.fromhex(selector.lower().removeprefix("0x").rjust(8, "0"))
-    return [sel + encode(list(types), list(args)) for args in call_inputs(types, n_random=n_random, seed=seed, addresses=ADDRESSES)]
+    return [
+        sel + encode(list(types), list(args))
+        for args in call_inputs(types, n_random=n_random, seed=seed, addresses=ADDRESSES)
+    ]
 
 
-def run_calls(original: Machine, candidate: Machine, datas: Sequence[bytes], value: int) -> BehaviourResult:
+def run_calls(
+    original: Machine, candidate: Machine, datas: Sequence[bytes], value: int
+) -> BehaviourResult:
     """Compare ``original`` and ``candidate`` on every calldata from each of :data:`CALLERS`."""
     n_calls = n_diff = n_empty_reverts = 0
     first = None
@@ -174,7 +186,11 @@ def run_calls(original: Machine, candidate: Machine, datas: Sequence[bytes], val
     return BehaviourResult(n_diff == 0, n_calls, n_diff, first)
 
 
-def function_entry(abi: Sequence[Mapping[str, Any]], selector: str, method_identifiers: Mapping[str, str] | None = None) -> Mapping[str, Any] | None:
+def function_entry(
+    abi: Sequence[Mapping[str, Any]],
+    selector: str,
+    method_identifiers: Mapping[str, str] | None = None,
+) -> Mapping[str, Any] | None:
     """The ABI function entry whose selector is ``selector`` (8 hex digits, 0x optional).
 
     The selector is computed from the entry's ABI signature; when none matches and the
@@ -188,7 +204,10 @@ def function_entry(abi: Sequence[Mapping[str, Any]], selector: str, method_ident
             return item
     for sig, mid in (method_identifiers or {}).items():
         if int(mid, 16) == sel:
-            name, n = sig.split("(", 1)[0], len(split_types(sig[sig.index("(") + 1 : sig.rindex(")")]))
+            name, n = (
+                sig.split("(", 1)[0],
+                len(split_types(sig[sig.index("(") + 1 : sig.rindex(")")])),
+            )
             same = [i for i in functions if i.get("name") == name and len(i.get("inputs", [])) == n]
             if len(same) == 1:
                 return same[0]
@@ -217,14 +236,20 @@ def compare_deployed(
 
     fn = function_entry(abi, selector, method_identifiers)
     if fn is None:
-        return BehaviourResult(None, 0, 0, f"selector 0x{selector.lower().removeprefix('0x')} not in the contract ABI")
+        return BehaviourResult(
+            None, 0, 0, f"selector 0x{selector.lower().removeprefix('0x')} not in the contract ABI"
+        )
     try:
         types = [canonical_type(p) for p in fn.get("inputs", [])]
         datas = calldatas(selector, types, n_random=n_random, seed=seed)
         ctor = next((i for i in abi if i.get("type") == "constructor"), None)
         ctor_types = [canonical_type(p) for p in (ctor or {}).get("inputs", [])]
         # constructor arguments: the "one-like" edge tuple first, then the others and 3 random ones
-        cands = call_inputs(ctor_types, n_random=3, seed=seed, addresses=ADDRESSES) if ctor_types else [()]
+        cands = (
+            call_inputs(ctor_types, n_random=3, seed=seed, addresses=ADDRESSES)
+            if ctor_types
+            else [()]
+        )
         cands = [cands[1], *cands[:1], *cands[2:]] if ctor_types else cands
         ctor_encoded = [encode(ctor_types, list(a)) if ctor_types else b"" for a in cands]
     except (ValueError, TypeError, OverflowError) as e:
@@ -240,7 +265,12 @@ def compare_deployed(
         except RuntimeError as e:
             deploy_error = str(e)[:80]
     if orig is None:
-        return BehaviourResult(None, 0, 0, f"original does not deploy with {len(ctor_encoded)} argument sets: {deploy_error}")
+        return BehaviourResult(
+            None,
+            0,
+            0,
+            f"original does not deploy with {len(ctor_encoded)} argument sets: {deploy_error}",
+        )
     try:
         cand = Machine.deploy(candidate_creation, ctor_args)
     except RuntimeError as e:
@@ -270,4 +300,9 @@ def compare_runtime(
         datas = calldatas(selector, types, n_random=n_random, seed=seed)
     except (ValueError, TypeError, OverflowError) as e:
         return BehaviourResult(None, 0, 0, f"cannot encode arguments: {e}")
-    return run_calls(Machine.install(original_runtime), Machine.install(candidate_runtime), datas, 1 if payable else 0)
+    return run_calls(
+        Machine.install(original_runtime),
+        Machine.install(candidate_runtime),
+        datas,
+        1 if payable else 0,
+    )

@@ -17,7 +17,7 @@ import re
 import statistics
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from evmlm import atomic
 from evmlm.evaluate.runner import MODEL, FunctionScore

@@ -147,7 +147,11 @@ def predict_structural(records: Sequence[Mapping[str, Any]], contracts: Contract
     out: dict[str, tuple[str, float]] = {}
     failures: dict[str, str] = {}
     try:
-        from evmlm.decompile.structural import draft_function, header_specifiers, visible_state_variables
+        from evmlm.decompile.structural import (
+            draft_function,
+            header_specifiers,
+            visible_state_variables,
+        )
     except ImportError as e:
         for r in records:
             out[str(r["id"])] = ("", 0.0)
