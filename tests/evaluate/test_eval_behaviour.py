@@ -159,3 +159,23 @@ def test_constructor_arguments_are_searched_until_the_original_deploys(solcjs) -
     code = c["evm"]["bytecode"]["object"]
     res = compare_behaviour(code, code, c["abi"], "0x" + c["evm"]["methodIdentifiers"]["add(uint256)"])
     assert res.same is True and res.n_calls == 70
+
+
+def test_recompile_drops_the_natspec_of_the_replaced_function() -> None:
+    """The doc comment's @param names the original parameter; a decompiled text that names it
+    otherwise must still compile (solc: DocstringParsingError otherwise)."""
+    from evmlm.evaluate.behaviour import recompile
+    from evmlm.solc import compile_sources
+
+    src = (
+        "// SPDX-License-Identifier: MIT\npragma solidity ^0.8.20;\ncontract D {\n    uint256 public x;\n"
+        "    /// @notice sets x\n    /// @param value the new x\n    function set(uint256 value) external { x = value; }\n}\n"
+    )
+    res = compile_sources({"D.sol": src}, setting="opt200", version="0.8.26")
+    start = src.encode().index(b"function set")
+    length = len(b"function set(uint256 value) external { x = value; }")
+    rc = recompile(res, "D.sol", "D", start, length, "function set(uint256 arg0) external { x = arg0; }", selector="0x60fe47b1")
+    assert rc.ok, rc.error
+    from evmlm.decompile.verify import compare_deployed
+
+    assert compare_deployed(rc.original_creation_bytecode, rc.creation_bytecode, rc.abi, "0x60fe47b1").same is True

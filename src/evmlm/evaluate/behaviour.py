@@ -16,6 +16,7 @@ Two checks, both on the function's *own contract*, never on a fragment compiled 
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -89,6 +90,8 @@ def recompile(original: Any, source_path: str, contract: str, source_start: int,
     contract_path, contract_name = orig.source_path, orig.name
     spliced_sources = dict(original.sources)
     spliced_sources[source_path] = splice_function(original.sources[source_path], source_start, source_length, decompiled)
+    if spliced_sources[source_path] != original.sources[source_path]:
+        spliced_sources[source_path] = _without_natspec(original.sources[source_path], source_start, spliced_sources[source_path])
     if spliced_sources[source_path] == original.sources[source_path]:
         # the very job compiled before (the original text at its own offsets): its artifact
         return RecompileResult(True, None, orig.creation_bytecode, orig.creation_bytecode, list(orig.abi), dict(orig.method_identifiers), _selectors(orig))
@@ -110,6 +113,22 @@ def _selectors(art: Any) -> frozenset[str]:
     from evmlm.evm.abi import selector_of, signature_of
 
     return frozenset(f"{selector_of(signature_of(e)):08x}" for e in art.abi if e.get("type", "function") == "function")
+
+
+_NATSPEC_BLOCK = re.compile(r"/\*\*(?:(?!\*/).)*\*/\s*$", re.S)
+_NATSPEC_LINES = re.compile(r"(?:^[ \t]*///[^\n]*\n)+[ \t]*$", re.M)
+
+
+def _without_natspec(source: str, start: int, spliced: str) -> str:
+    """``spliced`` without the NatSpec comment right before the replaced function (bytes up to
+    ``start`` of ``source``): its ``@param`` tags name the original's parameters, and solc
+    rejects tags for names the new text does not have (DocstringParsingError). A comment is
+    not part of the function, so dropping it changes no behaviour."""
+    head = source.encode("utf-8")[:start].decode("utf-8", errors="ignore")
+    m = _NATSPEC_BLOCK.search(head) or _NATSPEC_LINES.search(head)
+    if m is None:
+        return spliced
+    return head[: m.start()] + spliced[len(head) :]
 
 
 def deployed_contract(result: Any, contract: str, selector: str | None = None) -> Any:
