@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import gzip
 import json
 import random
 import re
@@ -25,8 +24,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from evmlm.decompile.structural import draft_function, header_specifiers, visible_state_variables
+from evmlm.decompile.structural import (
+    draft_function,
+    header_specifiers,
+    parameter_names,
+    splice_scope,
+)
 from evmlm.decompile.verify import compare_deployed as compare_behaviour
+from evmlm.decompile.verify import deployed_runtime
 from evmlm.evaluate.behaviour import deployed_contract, recompile
 from evmlm.evm import lift_contract
 
@@ -44,32 +49,72 @@ def defining_contract(result: Any, source_path: str, start: int) -> str | None:
     return None
 
 
-def check(result: Any, source_path: str, contract: str, start: int, length: int, selector: str, lift_cache: dict | None = None) -> dict[str, Any]:
+def check(
+    result: Any,
+    source_path: str,
+    contract: str,
+    start: int,
+    length: int,
+    selector: str,
+    lift_cache: dict | None = None,
+    getter: bool = False,
+    visibility: str | None = None,
+) -> dict[str, Any]:
     """Draft one function and check it by recompiling and executing. Returns a row."""
-    row: dict[str, Any] = {"selector": selector, "contract": contract, "setting": str(result.setting.name if hasattr(result.setting, "name") else result.setting), "version": result.version}
+    row: dict[str, Any] = {
+        "selector": selector,
+        "contract": contract,
+        "setting": str(result.setting.name if hasattr(result.setting, "name") else result.setting),
+        "version": result.version,
+    }
     if ":" not in contract:
         contract = f"{source_path}:{contract}"
     art = deployed_contract(result, contract, selector)
     key = (result.key, art.source_path, art.name)
-    lc = (lift_cache or {}).get(key)
+    lc, runtime = (lift_cache or {}).get(key, (None, None))
     if lc is None:
-        lc = lift_contract(art.runtime_bytecode, abi=art.abi, storage_layout=art.storage_layout)
+        runtime = (
+            deployed_runtime(art.creation_bytecode, art.abi)
+            if "__$" not in art.creation_bytecode
+            else None
+        ) or art.runtime_bytecode
+        lc = lift_contract(runtime, abi=art.abi, storage_layout=art.storage_layout)
         if lift_cache is not None:
-            lift_cache[key] = lc
+            lift_cache[key] = (lc, runtime)
     fn = lc.function(selector)
     if fn is None:
         row.update(stage="lift", error="selector not lifted")
         return row
     original = result.sources[source_path].encode()[start : start + length].decode()
     t0 = time.monotonic()
-    d = draft_function(lc, fn, abi=art.abi, storage_layout=art.storage_layout, solc_version=result.version, specifiers=header_specifiers(original, result.version), visible_state=visible_state_variables(result.asts, source_path, start), runtime_bytecode=art.runtime_bytecode)
-    row.update(seconds=round(time.monotonic() - t0, 4), n_statements=d.n_statements, n_asm=d.n_assembly_statements, structured=d.structured, draft_error=d.error)
+    d = draft_function(
+        lc,
+        fn,
+        abi=art.abi,
+        storage_layout=art.storage_layout,
+        solc_version=result.version,
+        specifiers=header_specifiers(original, result.version),
+        scope=splice_scope(result.asts, source_path, start),
+        runtime_bytecode=runtime,
+        getter=getter,
+        visibility=visibility,
+        param_names=parameter_names(original),
+    )
+    row.update(
+        seconds=round(time.monotonic() - t0, 4),
+        n_statements=d.n_statements,
+        n_asm=d.n_assembly_statements,
+        structured=d.structured,
+        draft_error=d.error,
+    )
     rc = recompile(result, source_path, contract, start, length, d.text, selector=selector)
     row["recompiles"] = rc.ok
     if not rc.ok:
         row.update(stage="recompile", error=rc.error, text=d.text)
         return row
-    b = compare_behaviour(rc.original_creation_bytecode or "", rc.creation_bytecode or "", rc.abi, selector)
+    b = compare_behaviour(
+        rc.original_creation_bytecode or "", rc.creation_bytecode or "", rc.abi, selector
+    )
     row.update(same=b.same, n_calls=b.n_calls, n_different=b.n_different, error=b.first_difference)
     if b.same is False:
         row["text"] = d.text
@@ -81,7 +126,9 @@ def summarise(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         by[r.get("setting", "?")].append(r)
     by["ALL"] = rows
-    lines = [f"{'setting':10} {'n':>5} {'recompiles':>10} {'same':>7} {'same/det':>8} {'undet':>5} {'sol share':>9} {'unstruct':>8}"]
+    lines = [
+        f"{'setting':10} {'n':>5} {'recompiles':>10} {'same':>7} {'same/det':>8} {'undet':>5} {'sol share':>9} {'unstruct':>8}"
+    ]
     for s, rs in sorted(by.items(), key=lambda kv: kv[0] == "ALL"):
         n = len(rs)
         rec = sum(1 for r in rs if r.get("recompiles"))
@@ -91,7 +138,9 @@ def summarise(rows: list[dict[str, Any]]) -> str:
         asm = sum(r.get("n_asm", 0) for r in rs)
         uns = sum(1 for r in rs if r.get("structured") is False)
         det = n - undet
-        lines.append(f"{s:10} {n:5d} {100 * rec / max(n, 1):9.1f}% {100 * same / max(n, 1):6.1f}% {100 * same / max(det, 1):7.1f}% {undet:5d} {100 * (1 - asm / max(st, 1)):8.1f}% {uns:8d}")
+        lines.append(
+            f"{s:10} {n:5d} {100 * rec / max(n, 1):9.1f}% {100 * same / max(n, 1):6.1f}% {100 * same / max(det, 1):7.1f}% {undet:5d} {100 * (1 - asm / max(st, 1)):8.1f}% {uns:8d}"
+        )
     return "\n".join(lines)
 
 
@@ -115,9 +164,15 @@ def _files_rows(paths: list[str], settings: list[str]) -> list[dict[str, Any]]:
                         continue
                     start, length = ranges[fname]
                     try:
-                        row = check(res, name, f"{name}:{art.name}", start, length, "0x" + sel, cache)
-                    except Exception as e:  # a batch job records the failure and goes on
-                        row = {"selector": sel, "setting": setting, "error": f"{type(e).__name__}: {e}"}
+                        row = check(
+                            res, name, f"{name}:{art.name}", start, length, "0x" + sel, cache
+                        )
+                    except Exception as e:  # noqa: BLE001 -- a batch job records the failure and goes on
+                        row = {
+                            "selector": sel,
+                            "setting": setting,
+                            "error": f"{type(e).__name__}: {e}",
+                        }
                     row["id"] = f"{name}:{art.name}.{sig}"
                     rows.append(row)
     return rows
@@ -137,19 +192,24 @@ def _function_ranges(source: str) -> dict[str, tuple[int, int]]:
     return out
 
 
-def _dataset_rows(run: Path, split: str, n: int, seed: int) -> list[dict[str, Any]]:
-    from evmlm.solc.stage import load_result
+def _dataset_rows(
+    run: Path, split: str, n: int, seed: int, visibility: str | None = None
+) -> list[dict[str, Any]]:
+    import pyarrow.parquet as pq
 
-    ds = run / "dataset"
-    files = sorted(ds.glob(f"{split}*.jsonl*"))
-    if not files:
-        raise SystemExit(f"{ds}: no {split} split; build the dataset first")
-    recs = []
-    for f in files:
-        op = gzip.open if f.suffix == ".gz" else open
-        with op(f, "rt") as fh:
-            recs.extend(json.loads(line) for line in fh if line.strip())
-    recs = [r for r in recs if r.get("selector") and r.get("compile_key") and r.get("source_start") is not None]
+    from evmlm.evaluate.stage import compile_loader
+
+    load_result = compile_loader(run / "compile")
+
+    f = run / "dataset" / "parquet" / f"{split}.parquet"
+    if not f.is_file():
+        raise SystemExit(f"{f}: no {split} split; build the dataset first")
+    recs = pq.read_table(f).to_pylist()
+    recs = [
+        r
+        for r in recs
+        if r.get("selector") and r.get("compile_key") and r.get("source_start") is not None
+    ]
     random.Random(seed).shuffle(recs)
     recs = recs[:n]
     recs.sort(key=lambda r: r["compile_key"])
@@ -161,11 +221,25 @@ def _dataset_rows(run: Path, split: str, n: int, seed: int) -> list[dict[str, An
             if r["compile_key"] not in loaded:
                 loaded.clear()
                 cache.clear()
-                loaded[r["compile_key"]] = load_result(run / "compile", r["compile_key"])
+                loaded[r["compile_key"]] = load_result(r["compile_key"])
             res = loaded[r["compile_key"]]
-            row = check(res, str(r.get("source_path") or r["contract"].rsplit(":", 1)[0]), str(r["contract"]), int(r["source_start"]), int(r["source_length"]), str(r["selector"]), cache)
-        except Exception as e:  # a batch job records the failure and goes on
-            row = {"selector": r.get("selector"), "setting": r.get("setting"), "error": f"{type(e).__name__}: {str(e)[:200]}"}
+            row = check(
+                res,
+                str(r.get("source_path") or r["contract"].rsplit(":", 1)[0]),
+                str(r["contract"]),
+                int(r["source_start"]),
+                int(r["source_length"]),
+                str(r["selector"]),
+                cache,
+                getter=r.get("kind") == "getter",
+                visibility=r.get("visibility"),
+            )
+        except Exception as e:  # noqa: BLE001 -- a batch job records the failure and goes on
+            row = {
+                "selector": r.get("selector"),
+                "setting": r.get("setting"),
+                "error": f"{type(e).__name__}: {str(e)[:200]}",
+            }
         row["id"] = r.get("id")
         row["setting"] = r.get("setting", row.get("setting"))
         rows.append(row)
@@ -177,9 +251,12 @@ def _dataset_rows(run: Path, split: str, n: int, seed: int) -> list[dict[str, An
 def _compile_rows(run: Path, n: int, seed: int) -> list[dict[str, Any]]:
     """Development sample before a dataset exists: public functions defined (with a body) in
     deployable contracts of the compile stage's results."""
+    from evmlm.errors import EvmlmError
     from evmlm.solc.stage import load_result, read_index
 
-    entries = [e for e in read_index(run / "compile") if e["status"] == "ok" and e.get("deployable")]
+    entries = [
+        e for e in read_index(run / "compile") if e["status"] == "ok" and e.get("deployable")
+    ]
     random.Random(seed).shuffle(entries)
     rows: list[dict[str, Any]] = []
     for e in entries:
@@ -187,7 +264,7 @@ def _compile_rows(run: Path, n: int, seed: int) -> list[dict[str, Any]]:
             break
         try:
             res = load_result(run / "compile", e["key"])
-        except Exception:
+        except EvmlmError:  # a result the stage did not keep
             continue
         ast = res.asts.get(e["path"]) or {}
         cache: dict = {}
@@ -196,13 +273,29 @@ def _compile_rows(run: Path, n: int, seed: int) -> list[dict[str, Any]]:
             if node.get("nodeType") != "ContractDefinition" or node["name"] not in e["deployable"]:
                 continue
             for f in node.get("nodes", []):
-                if f.get("nodeType") != "FunctionDefinition" or not f.get("functionSelector") or not f.get("implemented") or picked >= 3:
+                if (
+                    f.get("nodeType") != "FunctionDefinition"
+                    or not f.get("functionSelector")
+                    or not f.get("implemented")
+                    or picked >= 3
+                ):
                     continue
                 start, length, _ = (int(x) for x in f["src"].split(":"))
                 try:
-                    row = check(res, e["path"], f"{e['path']}:{node['name']}", start, length, "0x" + f["functionSelector"], cache)
-                except Exception as ex:  # a batch job records the failure and goes on
-                    row = {"selector": f["functionSelector"], "error": f"{type(ex).__name__}: {str(ex)[:200]}"}
+                    row = check(
+                        res,
+                        e["path"],
+                        f"{e['path']}:{node['name']}",
+                        start,
+                        length,
+                        "0x" + f["functionSelector"],
+                        cache,
+                    )
+                except Exception as ex:  # noqa: BLE001 -- a batch job records the failure and goes on
+                    row = {
+                        "selector": f["functionSelector"],
+                        "error": f"{type(ex).__name__}: {str(ex)[:200]}",
+                    }
                 row["id"] = f"{e['path']}:{node['name']}.{f['name']}"
                 row["setting"] = e["setting"]
                 rows.append(row)
@@ -221,7 +314,12 @@ def main() -> None:
     ap.add_argument("--files", nargs="*", help="Solidity files to compile and check instead")
     ap.add_argument("--settings", default="opt200,noopt,ir200")
     ap.add_argument("--out", type=Path)
-    ap.add_argument("--from-compile", action="store_true", help="sample from the run's compile stage (no dataset)")
+    ap.add_argument("--visibility", help="only functions of this visibility (a diagnostic subset)")
+    ap.add_argument(
+        "--from-compile",
+        action="store_true",
+        help="sample from the run's compile stage (no dataset)",
+    )
     a = ap.parse_args()
     t0 = time.monotonic()
     if a.files:
@@ -229,14 +327,16 @@ def main() -> None:
     elif a.run and a.from_compile:
         rows = _compile_rows(a.run, a.n, a.seed)
     elif a.run:
-        rows = _dataset_rows(a.run, a.split, a.n, a.seed)
+        rows = _dataset_rows(a.run, a.split, a.n, a.seed, a.visibility)
     else:
         ap.error("give --run or --files")
     if a.out:
         a.out.write_text("".join(json.dumps(r) + "\n" for r in rows))
     print(summarise(rows))
     print(f"{len(rows)} functions in {time.monotonic() - t0:.0f} s")
-    reasons = collections.Counter(re.sub(r"0x[0-9a-f]+|\d+", "N", str(r.get("error")))[:90] for r in rows if not r.get("same"))
+    reasons = collections.Counter(
+        re.sub(r"0x[0-9a-f]+|\d+", "N", str(r.get("error")))[:90] for r in rows if not r.get("same")
+    )
     for reason, k in reasons.most_common(15):
         print(f"{k:4d}  {reason}")
 

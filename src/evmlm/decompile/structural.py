@@ -23,13 +23,19 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
-
-from eth_utils import keccak
+from typing import Any
 
 from evmlm.evm import tac
-from evmlm.evm.abi import COMMON_ERRORS, COMMON_EVENTS, AbiInfo, signature_of, signature_types, split_types
+from evmlm.evm.abi import (
+    COMMON_ERRORS,
+    COMMON_EVENTS,
+    AbiInfo,
+    signature_of,
+    signature_types,
+    split_types,
+)
 from evmlm.evm.cfg import PURE, fold
 from evmlm.evm.lifter import LiftedContract, LiftedFunction
 
@@ -42,22 +48,73 @@ PANIC_WORD = 0x4E487B71 << 224
 
 HALTS = frozenset({"RETURN", "REVERT", "STOP", "INVALID", "SELFDESTRUCT", "PANIC"})
 #: Reads of values fixed for the whole call: safe to evaluate anywhere (inlined freely).
-ENV_CONST = frozenset({
-    "ADDRESS", "ORIGIN", "CALLER", "CALLVALUE", "CALLDATALOAD", "CALLDATASIZE", "GASPRICE",
-    "COINBASE", "TIMESTAMP", "NUMBER", "PREVRANDAO", "DIFFICULTY", "GASLIMIT", "CHAINID",
-    "BASEFEE", "BLOCKHASH", "BLOBHASH", "BLOBBASEFEE", "CODESIZE",
-})
+ENV_CONST = frozenset(
+    {
+        "ADDRESS",
+        "ORIGIN",
+        "CALLER",
+        "CALLVALUE",
+        "CALLDATALOAD",
+        "CALLDATASIZE",
+        "GASPRICE",
+        "COINBASE",
+        "TIMESTAMP",
+        "NUMBER",
+        "PREVRANDAO",
+        "DIFFICULTY",
+        "GASLIMIT",
+        "CHAINID",
+        "BASEFEE",
+        "BLOCKHASH",
+        "BLOBHASH",
+        "BLOBBASEFEE",
+        "CODESIZE",
+    }
+)
 #: Reads of state that statements can change: inlined only when no effect lies between.
-READS = frozenset({
-    "SLOAD", "MLOAD", "KECCAK256", "BALANCE", "SELFBALANCE", "EXTCODESIZE", "EXTCODEHASH",
-    "RETURNDATASIZE", "MSIZE", "GAS", "TLOAD",
-})
+READS = frozenset(
+    {
+        "SLOAD",
+        "MLOAD",
+        "KECCAK256",
+        "BALANCE",
+        "SELFBALANCE",
+        "EXTCODESIZE",
+        "EXTCODEHASH",
+        "RETURNDATASIZE",
+        "MSIZE",
+        "GAS",
+        "TLOAD",
+    }
+)
 #: Statements with effects (memory, storage, calls, logs); ordering fences for READS.
-EFFECTS = frozenset({
-    "MSTORE", "MSTORE8", "SSTORE", "CALL", "CALLCODE", "DELEGATECALL", "STATICCALL", "CREATE",
-    "CREATE2", "LOG0", "LOG1", "LOG2", "LOG3", "LOG4", "EMIT", "CALLDATACOPY", "CODECOPY",
-    "RETURNDATACOPY", "EXTCODECOPY", "MCOPY", "TSTORE", "ERROR", "SELFDESTRUCT",
-})
+EFFECTS = frozenset(
+    {
+        "MSTORE",
+        "MSTORE8",
+        "SSTORE",
+        "CALL",
+        "CALLCODE",
+        "DELEGATECALL",
+        "STATICCALL",
+        "CREATE",
+        "CREATE2",
+        "LOG0",
+        "LOG1",
+        "LOG2",
+        "LOG3",
+        "LOG4",
+        "EMIT",
+        "CALLDATACOPY",
+        "CODECOPY",
+        "RETURNDATACOPY",
+        "EXTCODECOPY",
+        "MCOPY",
+        "TSTORE",
+        "ERROR",
+        "SELFDESTRUCT",
+    }
+)
 _YUL_NAMES = {"PREVRANDAO": "prevrandao", "DIFFICULTY": "difficulty", "KECCAK256": "keccak256"}
 _SAFE_STR = re.compile(r"[ -!#-\[\]-~]*")  # printable ASCII without '"' and '\\'
 
@@ -185,17 +242,23 @@ def _prepare(f: tac.Function, payable: bool) -> tuple[list[str], dict[str, _Bloc
         for s in b.stmts:
             if s.op == "PHI":
                 ops = list(s.args)
-                keys = (["__entry__"] if b.label == entry and len(ops) == len(preds) + 1 else []) + preds
+                keys = (
+                    ["__entry__"] if b.label == entry and len(ops) == len(preds) + 1 else []
+                ) + preds
                 phis.append((s.lhs or "", dict(zip(keys, ops))))
                 continue
             if s.op in ("JUMP", "JUMPI"):
                 term = (s.op, s)
                 break
             stmts.append(s)
-            if s.op in HALTS or (s.op == "ERROR" and len(s.args) == 2 and isinstance(s.args[1], tac.Str)):
+            if s.op in HALTS or (
+                s.op == "ERROR" and len(s.args) == 2 and isinstance(s.args[1], tac.Str)
+            ):
                 term = ("halt", s)
                 break
-        blocks[b.label] = _Block(b.label, stmts, phis, list(dict.fromkeys(b.succ)), term or ("none",))
+        blocks[b.label] = _Block(
+            b.label, stmts, phis, list(dict.fromkeys(b.succ)), term or ("none",)
+        )
         order.append(b.label)
     # fold constants to a fixpoint (CALLVALUE -> 0 first)
     changed = True
@@ -211,7 +274,11 @@ def _prepare(f: tac.Function, payable: bool) -> tuple[list[str], dict[str, _Bloc
                     sub[s.lhs] = tac.Const(0)
                     changed = True
                     continue
-                if s.lhs is not None and s.op in PURE and all(isinstance(a, tac.Const) for a in s.args):
+                if (
+                    s.lhs is not None
+                    and s.op in PURE
+                    and all(isinstance(a, tac.Const) for a in s.args)
+                ):
                     v = fold(s.op, [a.value for a in s.args])  # type: ignore[union-attr]
                     if v is not None:
                         sub[s.lhs] = tac.Const(v)
@@ -259,15 +326,22 @@ def _prepare(f: tac.Function, payable: bool) -> tuple[list[str], dict[str, _Bloc
                 b.term = ("jumpi", t, f_, cond)
             else:  # a side the CFG did not follow (an invalid target): exceptional halt there
                 live = t or f_
-                b.term = ("jumpi", t or "__invalid__", f_ or "__invalid__", cond) if live else ("halt", tac.Stmt(None, "INVALID", ()))
+                b.term = (
+                    ("jumpi", t or "__invalid__", f_ or "__invalid__", cond)
+                    if live
+                    else ("halt", tac.Stmt(None, "INVALID", ()))
+                )
         elif kind == "none":
             if len(b.succ) == 1:
                 b.term = ("jump", b.succ[0])
             else:
-                b.term = ("halt", tac.Stmt(None, "INVALID" if b.succ or True else "STOP", ()))
+                # no successor and no halt: execution runs off the end of the code (a STOP)
+                b.term = ("halt", tac.Stmt(None, "STOP" if not b.succ else "INVALID", ()))
     # reachability from the entry; predecessor lists over kept edges
     if any(blocks[x].term[0] == "jumpi" and "__invalid__" in blocks[x].term[1:3] for x in order):
-        blocks["__invalid__"] = _Block("__invalid__", [], [], [], ("halt", tac.Stmt(None, "INVALID", ())))
+        blocks["__invalid__"] = _Block(
+            "__invalid__", [], [], [], ("halt", tac.Stmt(None, "INVALID", ()))
+        )
         order.append("__invalid__")
     seen = [entry]
     seen_set = {entry}
@@ -316,14 +390,21 @@ class _Storage:
     slot_of: dict[str, int] = field(default_factory=dict)
 
 
-def _storage_from_layout(layout: Mapping[str, Any] | None, visible: Iterable[str] | None) -> _Storage:
+def _storage_from_layout(
+    layout: Mapping[str, Any] | None, visible: Iterable[str] | None
+) -> _Storage:
     st = _Storage()
     if not layout:
         return st
     types = layout.get("types") or {}
     for e in layout.get("storage", []) or []:
         try:
-            slot, off, label, ty = int(e["slot"]), int(e.get("offset", 0)), str(e["label"]), str(e["type"])
+            slot, off, label, ty = (
+                int(e["slot"]),
+                int(e.get("offset", 0)),
+                str(e["label"]),
+                str(e["type"]),
+            )
         except (KeyError, ValueError, TypeError):
             continue
         if off == 0:
@@ -344,7 +425,11 @@ def _storage_from_layout(layout: Mapping[str, Any] | None, visible: Iterable[str
                 break
             keys.append(str(k))
             cur = str(v)
-        if keys and cur in ("t_uint256", "t_int256", "t_bytes32") and all(k in _KEY_TYPES for k in keys):
+        if (
+            keys
+            and cur in ("t_uint256", "t_int256", "t_bytes32")
+            and all(k in _KEY_TYPES for k in keys)
+        ):
             st.maps[slot] = (label, keys, cur)
     return st
 
@@ -364,10 +449,21 @@ class _Ctx:
     events: dict[str, int]  # name -> topic0
     errors: dict[str, int]  # name -> selector word
     has_outputs: bool
-    idents: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # argI -> (identifier, contract|enum|None)
+    idents: dict[str, tuple[str, str | None]] = field(
+        default_factory=dict
+    )  # argI -> (identifier, contract|enum|None)
     code: bytes | None = None
     code_size: int = 0
     spill: dict[str, int] = field(default_factory=dict)  # var -> word index in __s
+    out_types: list[str] = field(default_factory=list)  # ABI output types
+    out_sol: list[tuple[str, str | None]] = field(default_factory=list)  # (Solidity type, kind)
+    event_params: dict[str, tuple[int, list[tuple[str, bool]]]] = field(
+        default_factory=dict
+    )  # name -> (topic0, [(type, indexed)])
+    error_params: dict[str, tuple[int, list[str]]] = field(
+        default_factory=dict
+    )  # name -> (selector word, types)
+    solidity_errors: frozenset[str] = frozenset()  # custom errors that `revert Name(…)` can name
 
     @property
     def checked(self) -> bool:
@@ -390,7 +486,10 @@ def _arg_names(types: list[str] | None) -> dict[str, tuple[int, str | None]]:
     for i, t in enumerate(types):
         n = _head_words(t)
         for j in range(n):
-            names[f"arg{i}" if j == 0 else f"arg{i}.w{j}"] = (4 + 32 * (w + j), t if j == 0 else None)
+            names[f"arg{i}" if j == 0 else f"arg{i}.w{j}"] = (
+                4 + 32 * (w + j),
+                t if j == 0 else None,
+            )
         w += n
     for k in range(64):
         names.setdefault(f"cd{k}", (4 + 32 * k, None))
@@ -453,6 +552,8 @@ class _Translator:
             if any(u[0] != lab for u in self.uses.get(v, [])):
                 self.cross.add(v)
         self.cross |= self.phi_vars
+        if ctx.version < (0, 5, 0):  # solc 0.4 scopes locals to the whole function
+            self.cross |= {v for v in self.defs if v not in self.inlined and self.uses.get(v)}
         self.emitted: dict[str, int] = {}
         self.budget = 4 * len(order) + 40
         self.loop_headers: set[str] = set()
@@ -467,9 +568,14 @@ class _Translator:
                 continue
             op = s.op or ""
             if op in PURE or op in ENV_CONST or s.op is None:
-                if len(us) == 1 and us[0][0] == lab and us[0][1] > i:
-                    self.inlined.add(v)
-                elif self._stable(s) and len(us) <= 4 and self._size(s) <= 4:
+                if (
+                    len(us) == 1
+                    and us[0][0] == lab
+                    and us[0][1] > i
+                    or self._stable(s)
+                    and len(us) <= 4
+                    and self._size(s) <= 4
+                ):
                     self.inlined.add(v)
             elif op in READS and len(us) == 1 and us[0][0] == lab and us[0][1] > i:
                 stmts = self.blocks[lab].stmts
@@ -484,7 +590,10 @@ class _Translator:
                 s = self.defs[v][2]
                 if s.op in READS:
                     continue
-                if any(w in self.defs and self.defs[w][2].op in READS and w in self.inlined for w in _leaf_vars(s, self)):
+                if any(
+                    w in self.defs and self.defs[w][2].op in READS and w in self.inlined
+                    for w in _leaf_vars(s, self)
+                ):
                     us = self.uses.get(v, [])
                     if not (len(us) == 1 and us[0][0] == self.defs[v][0]):
                         self.inlined.discard(v)
@@ -531,7 +640,7 @@ class _Translator:
         if name == "msg.sender":
             return "uint256(uint160(msg.sender))", "u"
         if name in self.ctx.arg_names:
-            off, t = self.ctx.arg_names[name]
+            _off, t = self.ctx.arg_names[name]
             if t is None or name not in ctx_idents(self.ctx):
                 raise _NotSolidity
             ident, kind = self.ctx.idents[name]
@@ -571,9 +680,14 @@ class _Translator:
             x, y = self._uu(a[0], a[1])
             return f"({x} {'<' if op == 'LT' else '>'} {y})", "b"
         if op in ("SLT", "SGT"):
-            return f"(int256({self.u(a[0])}) {'<' if op == 'SLT' else '>'} int256({self.u(a[1])}))", "b"
+            return (
+                f"(int256({self.u(a[0])}) {'<' if op == 'SLT' else '>'} int256({self.u(a[1])}))",
+                "b",
+            )
         if op == "EQ":
             (x, kx), (y, ky) = self.sol(a[0]), self.sol(a[1])
+            if x == y and kx != "c":
+                return "true", "b"  # e.g. an address parameter against its own 160-bit mask
             if kx == "b" and ky == "b":
                 return f"({x} == {y})", "b"
             if kx == "c" and ky == "c":
@@ -584,7 +698,11 @@ class _Translator:
         if op == "AND":
             for i in (0, 1):
                 m, other = a[i], a[1 - i]
-                if isinstance(m, tac.Const) and m.value == MASK160 and self.clean160(other, skip_mask=True):
+                if (
+                    isinstance(m, tac.Const)
+                    and m.value == MASK160
+                    and self.clean160(other, skip_mask=True)
+                ):
                     return self.sol(other)
         if op in ("AND", "OR", "XOR"):
             (x, kx), (y, ky) = self.sol(a[0]), self.sol(a[1])
@@ -636,7 +754,14 @@ class _Translator:
         if op == "BLOCKHASH":
             return f"uint256(blockhash({self.u(a[0])}))", "u"
         if op == "CALLDATALOAD" and isinstance(a[0], tac.Const):
-            name = next((n for n, (off, t) in ctx.arg_names.items() if off == a[0].value and t is not None and n in ctx.idents), None)
+            name = next(
+                (
+                    n
+                    for n, (off, t) in ctx.arg_names.items()
+                    if off == a[0].value and t is not None and n in ctx.idents
+                ),
+                None,
+            )
             if name is not None:
                 ident, kind = ctx.idents[name]
                 return _arg_to_uint(ident, ctx.arg_names[name][1] or "uint256", kind), "u"
@@ -661,6 +786,8 @@ class _Translator:
                 return f"(int256({self.u(d.args[0])}) {'>=' if d.op == 'SLT' else '<='} int256({self.u(d.args[1])}))"
             if d.op == "EQ":
                 (x, kx), (y, ky) = self.sol(d.args[0]), self.sol(d.args[1])
+                if x == y and kx != "c":
+                    return "false"
                 if kx == "b" and ky == "b":
                     return f"({x} != {y})"
                 if kx == "c" and ky == "c":
@@ -669,6 +796,8 @@ class _Translator:
             if d.op == "ISZERO":
                 return self.b(d.args[0])
         t, k = self.sol(o)
+        if t == "true":
+            return "false"
         if k == "b":
             return f"!{_paren(t)}"
         if k == "c":
@@ -676,7 +805,7 @@ class _Translator:
         return f"({t} == 0)"
 
     def _uu(self, x: tac.Operand, y: tac.Operand) -> tuple[str, str]:
-        (tx, kx), (ty, ky) = self.sol(x), self.sol(y)
+        (_tx, kx), (_ty, ky) = self.sol(x), self.sol(y)
         if kx == "c" and ky == "c":
             raise _NotSolidity
         return self.u(x), self.u(y)
@@ -729,7 +858,11 @@ class _Translator:
     def clean160(self, o: tac.Operand, depth: int = 0, skip_mask: bool = False) -> bool:
         """Whether ``o`` is below 2**160 (an address word); ``skip_mask``: not by an AND with
         the 160-bit mask at its top (for removing that mask)."""
-        if isinstance(o, tac.Var) and o.name in self.ctx.idents and self.ctx.arg_names.get(o.name, (0, None))[1] == "address":
+        if (
+            isinstance(o, tac.Var)
+            and o.name in self.ctx.idents
+            and self.ctx.arg_names.get(o.name, (0, None))[1] == "address"
+        ):
             return True  # read through the declared address parameter
         if isinstance(o, tac.Const):
             return o.value <= MASK160
@@ -742,7 +875,10 @@ class _Translator:
             return False
         s = d[2]
         if s.op == "AND":
-            return (not skip_mask and any(isinstance(x, tac.Const) and x.value <= MASK160 for x in s.args)) or any(self.clean160(x, depth + 1) for x in s.args)
+            return (
+                not skip_mask
+                and any(isinstance(x, tac.Const) and x.value <= MASK160 for x in s.args)
+            ) or any(self.clean160(x, depth + 1) for x in s.args)
         if s.op in ("CALLER", "ADDRESS", "ORIGIN", "COINBASE"):
             return True
         if s.op is None:
@@ -772,8 +908,12 @@ class _Translator:
         if name in self.ctx.storage.slot_of:
             return _yul_const(self.ctx.storage.slot_of[name])
         if re.fullmatch(r"s\d+", name):
-            return "div(calldataload(0), 0x100000000000000000000000000000000000000000000000000000000)"
-        raise DraftError(f"unknown name {name!r} in the TAC (pass the storage layout the TAC was lifted with)")
+            return (
+                "div(calldataload(0), 0x100000000000000000000000000000000000000000000000000000000)"
+            )
+        raise DraftError(
+            f"unknown name {name!r} in the TAC (pass the storage layout the TAC was lifted with)"
+        )
 
     def yul_stmt(self, s: tac.Stmt) -> str:
         if s.op is None:
@@ -847,7 +987,9 @@ class _Translator:
                 if ref is not None:
                     lv, vt = ref
                     val = self.u(s.args[1])
-                    val = {"t_int256": f"int256({val})", "t_bytes32": f"bytes32({val})"}.get(vt, val)
+                    val = {"t_int256": f"int256({val})", "t_bytes32": f"bytes32({val})"}.get(
+                        vt, val
+                    )
                     return [_Item("sol", f"{lv} = {val};")]
             except _NotSolidity:
                 pass
@@ -855,7 +997,12 @@ class _Translator:
         if op == "ERROR":
             name = s.args[1]
             if isinstance(name, tac.Var) and name.name in self.ctx.errors:
-                return [_Item("asm", f"mstore({self.yul(s.args[0])}, {hex(self.ctx.errors[name.name])})  // {name.name}")]
+                return [
+                    _Item(
+                        "asm",
+                        f"mstore({self.yul(s.args[0])}, {hex(self.ctx.errors[name.name])})  // {name.name}",
+                    )
+                ]
             raise DraftError(f"unknown error {tac.format_operand(name)}")
         if op == "EMIT":
             ev = s.args[0]
@@ -864,8 +1011,38 @@ class _Translator:
             topics = [hex(self.ctx.events[ev.name])] + [self.yul(a) for a in s.args[3:]]
             args = [self.yul(s.args[1]), self.yul(s.args[2]), *topics]
             return [_Item("asm", f"log{len(topics)}({', '.join(args)})  // emit {ev.name}")]
-        if op == "CODECOPY" and isinstance(s.args[1], tac.Const) and isinstance(s.args[2], tac.Const):
+        if (
+            op == "CODECOPY"
+            and isinstance(s.args[1], tac.Const)
+            and isinstance(s.args[2], tac.Const)
+        ):
             return self.codecopy(s.args[0], s.args[1].value, s.args[2].value)
+        if op == "EMITVALUES":
+            name = s.args[0].name  # type: ignore[union-attr]
+            try:
+                vals = [
+                    _from_word(self.u(a), t)
+                    for a, (t, _ix) in zip(s.args[1:], self.ctx.event_params[name][1])
+                ]
+                return [_Item("sol", f"emit {name}({', '.join(vals)});")]
+            except _NotSolidity:
+                pass
+            topic, params = self.ctx.event_params[name]
+            data = [a for a, (_t, ix) in zip(s.args[1:], params) if not ix]
+            topics = [hex(topic)] + [self.yul(a) for a, (_t, ix) in zip(s.args[1:], params) if ix]
+            self.n_conds += 1
+            e = f"__e{self.n_conds}"
+            items = [_Item("decl", f"uint256 {e};"), _Item("asm", f"{e} := mload(64)")]
+            items += [
+                _Item("asm", f"mstore(add({e}, {32 * i}), {self.yul(a)})")
+                for i, a in enumerate(data)
+            ]
+            return items + [
+                _Item(
+                    "asm",
+                    f"log{len(topics)}({e}, {32 * len(data)}, {', '.join(topics)})  // emit {name}",
+                )
+            ]
         if op in ("CALLPRIVATE", "RESULT"):
             raise DraftError("internal calls in the call form (lift with inline_internal)")
         return [_Item("asm", self.yul_stmt(s))]
@@ -876,9 +1053,19 @@ class _Translator:
         code, size = self.ctx.code, self.ctx.code_size
         d = self.yul(dst)
         if off >= size:
-            return [_Item("asm", f"calldatacopy({d}, calldatasize(), {_yul_const(n)})  // zeros (a copy past the code's end)")]
+            return [
+                _Item(
+                    "asm",
+                    f"calldatacopy({d}, calldatasize(), {_yul_const(n)})  // zeros (a copy past the code's end)",
+                )
+            ]
         if code is None or n > 32 * 16:
-            return [_Item("asm", f"codecopy({d}, {_yul_const(off)}, {_yul_const(n)})  // offsets of the original code")]
+            return [
+                _Item(
+                    "asm",
+                    f"codecopy({d}, {_yul_const(off)}, {_yul_const(n)})  // offsets of the original code",
+                )
+            ]
         data = code[off : off + n].ljust(n, b"\0")
         out = []
         for k in range(0, n, 32):
@@ -889,7 +1076,9 @@ class _Translator:
             else:
                 keep = (1 << (8 * (32 - len(chunk)))) - 1
                 word = int.from_bytes(chunk.ljust(32, b"\0"), "big")
-                out.append(_Item("asm", f"mstore({at}, or(and(mload({at}), {hex(keep)}), {hex(word)}))"))
+                out.append(
+                    _Item("asm", f"mstore({at}, or(and(mload({at}), {hex(keep)}), {hex(word)}))")
+                )
         return out
 
     def halt_items(self, s: tac.Stmt) -> list[_Item]:
@@ -900,7 +1089,11 @@ class _Translator:
                 return [_Item("sol", f"revert({lit});")]
             data = a[1].text.encode("utf-8")
             p = self.yul(a[0])
-            out = [_Item("asm", f"mstore({p}, {hex(ERROR_STRING)})"), _Item("asm", f"mstore(add({p}, 4), 32)"), _Item("asm", f"mstore(add({p}, 36), {len(data)})")]
+            out = [
+                _Item("asm", f"mstore({p}, {hex(ERROR_STRING)})"),
+                _Item("asm", f"mstore(add({p}, 4), 32)"),
+                _Item("asm", f"mstore(add({p}, 36), {len(data)})"),
+            ]
             for k in range(0, len(data), 32):
                 w = int.from_bytes(data[k : k + 32].ljust(32, b"\0"), "big")
                 out.append(_Item("asm", f"mstore(add({p}, {68 + k}), {hex(w)})"))
@@ -914,32 +1107,91 @@ class _Translator:
             code = a[0]
             if self.ctx.checked and code == tac.Const(1):
                 return [_Item("sol", "assert(false);")]
-            return [_Item("asm", f"mstore(0, {hex(PANIC_WORD)})"), _Item("asm", f"mstore(4, {self.yul(code)})"), _Item("asm", "revert(0, 0x24)")]
+            return [
+                _Item("asm", f"mstore(0, {hex(PANIC_WORD)})"),
+                _Item("asm", f"mstore(4, {self.yul(code)})"),
+                _Item("asm", "revert(0, 0x24)"),
+            ]
         if op == "INVALID" and not self.ctx.checked and self.ctx.version >= (0, 4, 10):
             return [_Item("sol", "assert(false);")]
-        if op == "RETURN":
-            ret = self.typed_return(s)
-            if ret is not None:
-                return ret
+        if op == "RETURNVALUES":
+            return self.return_values(s)
+        if op == "REVERTERROR":
+            name = s.args[0].name  # type: ignore[union-attr]
+            sel, types = self.ctx.error_params[name]
+            if name in self.ctx.solidity_errors:
+                try:
+                    vals = [_from_word(self.u(a), t) for a, t in zip(s.args[1:], types)]
+                    return [_Item("sol", f"revert {name}({', '.join(vals)});")]
+                except _NotSolidity:
+                    pass
+            self.n_conds += 1
+            r = f"__r{self.n_conds}"
+            items = [
+                _Item("decl", f"uint256 {r};"),
+                _Item("asm", f"{r} := mload(64)"),
+                _Item("asm", f"mstore({r}, {hex(sel)})  // {name}"),
+            ]
+            items += [
+                _Item("asm", f"mstore(add({r}, {4 + 32 * i}), {self.yul(a)})")
+                for i, a in enumerate(s.args[1:])
+            ]
+            return items + [_Item("asm", f"revert({r}, {4 + 32 * len(types)})")]
         return [_Item("asm", self.yul_stmt(s))]
 
     def typed_return(self, s: tac.Stmt) -> list[_Item] | None:
         return None
 
+    def return_values(self, s: tac.Stmt) -> list[_Item]:
+        """``return (x1, …);`` converted to the ABI output types; assembly when a value is not
+        Solidity (it then writes the words and returns them, as the original did)."""
+        try:
+            vals = [_from_word(self.u(a), t) for a, t in zip(s.args, self.ctx.out_types)]
+            for i, (sol_t, kind) in enumerate(self.ctx.out_sol[: len(vals)]):
+                if kind == "contract":
+                    vals[i] = (
+                        f"{sol_t}({vals[i] if self.ctx.version >= (0, 8, 0) or vals[i] == 'msg.sender' else f'address({vals[i]})'})"
+                    )
+                elif kind == "enum":
+                    vals[i] = f"{sol_t}({vals[i]})"
+                elif kind is not None:
+                    raise _NotSolidity
+            return [
+                _Item(
+                    "sol",
+                    f"return {vals[0]};" if len(vals) == 1 else f"return ({', '.join(vals)});",
+                )
+            ]
+        except _NotSolidity:
+            self.n_conds += 1
+            r = f"__r{self.n_conds}"
+            items = [_Item("decl", f"uint256 {r};"), _Item("asm", f"{r} := mload(64)")]
+            items += [
+                _Item("asm", f"mstore(add({r}, {32 * i}), {self.yul(a)})")
+                for i, a in enumerate(s.args)
+            ]
+            return items + [_Item("asm", f"return({r}, {32 * len(s.args)})")]
+
     # -- PHI copies on an edge -------------------------------------------------------------------
     def copies(self, p: str, s: str) -> list[_Item]:
         phis = self.blocks[s].phis
-        pairs = [(lhs, ops[p]) for lhs, ops in phis if p in ops and not (isinstance(ops[p], tac.Var) and ops[p].name == lhs)]
+        pairs = [
+            (lhs, ops[p])
+            for lhs, ops in phis
+            if p in ops and not (isinstance(ops[p], tac.Var) and ops[p].name == lhs)
+        ]
         if not pairs:
             return []
         targets = {lhs for lhs, _ in pairs}
         conflict = any(targets & (_deep_vars(o, self) - {lhs}) for lhs, o in pairs)
         out: list[_Item] = []
         if conflict:
+            base = self.n_conds
+            self.n_conds += len(pairs)
             for i, (lhs, o) in enumerate(pairs):
-                out.extend(self._assign(f"__t{i}", o, declare=True))
+                out.extend(self._assign(f"__t{base + i}", o, declare=True))
             for i, (lhs, _o) in enumerate(pairs):
-                out.append(self.set_sol(lhs, f"__t{i}", declare=False))
+                out.append(self.set_sol(lhs, f"__t{base + i}", declare=False))
             return [_Item("open", "{"), *out, _Item("close", "}")]
         for lhs, o in pairs:
             out.extend(self._assign(lhs, o))
@@ -997,6 +1249,26 @@ def ctx_idents(ctx: _Ctx) -> dict[str, tuple[str, str | None]]:
     return ctx.idents
 
 
+def _from_word(x: str, t: str) -> str:
+    """A uint256 expression as ABI type ``t`` (a static value type whose word it encodes)."""
+    if t == "uint256":
+        return x
+    if t.startswith("uint"):
+        return f"{t}({x})"
+    if t == "int256":
+        return f"int256({x})"
+    if t.startswith("int"):
+        return f"{t}(int256({x}))"
+    if t == "address":
+        m = re.fullmatch(r"uint256\(uint160\(([\w.]+)\)\)", x)
+        return m.group(1) if m else f"address(uint160({x}))"
+    if t == "bool":
+        return {"0": "false", "1": "true"}.get(x, f"({x} != 0)")
+    if t == "bytes32":
+        return f"bytes32({x})"
+    return f"{t}(bytes32({x}))"
+
+
 def _arg_to_uint(name: str, t: str, kind: str | None = None) -> str:
     if kind == "contract":
         return f"uint256(uint160(address({name})))"
@@ -1028,7 +1300,9 @@ def _arg_to_uint(name: str, t: str, kind: str | None = None) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def _dominators(order: list[str], succ: Mapping[str, list[str]], entry: str) -> dict[str, str | None]:
+def _dominators(
+    order: list[str], succ: Mapping[str, list[str]], entry: str
+) -> dict[str, str | None]:
     """Immediate dominators (Cooper, Harvey, Kennedy, "A Simple, Fast Dominance Algorithm",
     2001) over the nodes reachable from ``entry``."""
     rpo: list[str] = []
@@ -1154,12 +1428,25 @@ class _Structurer:
         if not exits:
             return None
         cand = self.ipdom.get(h)
-        follow = cand if cand not in (None, self.EXIT) and cand not in body and cand in exits else None
+        follow = (
+            cand if cand not in (None, self.EXIT) and cand not in body and cand in exits else None
+        )
         if follow is None:
-            nonterm = [e for e in exits if self.reach(e) & body or any(e != o and o in self.reach(e) for o in exits)]
+            nonterm = [
+                e
+                for e in exits
+                if self.reach(e) & body or any(e != o and o in self.reach(e) for o in exits)
+            ]
             follow = max(exits, key=lambda e: len(self.reach(e))) if not nonterm else None
             if follow is None:
-                candidates = [e for e in exits if all(o == e or (e in self.reach(o)) or not (self.reach(o) & (body | {e})) for o in exits)]
+                candidates = [
+                    e
+                    for e in exits
+                    if all(
+                        o == e or (e in self.reach(o)) or not (self.reach(o) & (body | {e}))
+                        for o in exits
+                    )
+                ]
                 if not candidates:
                     raise _Unstructured("a loop with several exits")
                 follow = candidates[0]
@@ -1174,7 +1461,14 @@ class _Structurer:
         self.seq(self.entry, None, [], out)
         return out
 
-    def seq(self, n: str | None, stop: str | None, loops: list[tuple[str, frozenset[str], str | None]], out: list[_Item], enter: bool = False) -> None:
+    def seq(
+        self,
+        n: str | None,
+        stop: str | None,
+        loops: list[tuple[str, frozenset[str], str | None]],
+        out: list[_Item],
+        enter: bool = False,
+    ) -> None:
         """Emit from ``n`` until ``stop`` (a merge point the caller continues at), a halt, or a
         ``continue``/``break`` of the innermost loop. ``enter``: ``n`` is the header of the
         innermost loop, emitted for the first time inside its ``while``."""
@@ -1229,7 +1523,9 @@ class _Structurer:
                 text, is_sol = tr.cond(c, negate=(m == tl))
                 body = list(tr.copies(n, other))
                 self.seq(other, m, loops, body)
-                self._emit_if(out, text, is_sol, body, tr.copies(n, m) or None, tr.cond(c, negate=(m != tl)))
+                self._emit_if(
+                    out, text, is_sol, body, tr.copies(n, m) or None, tr.cond(c, negate=(m != tl))
+                )
                 n = m
                 continue
             text, is_sol = tr.cond(c)
@@ -1240,14 +1536,32 @@ class _Structurer:
             self._emit_if(out, text, is_sol, body, els)
             n = m
 
-    def _emit_if(self, out: list[_Item], text: str, is_sol: bool, body: list[_Item], els: list[_Item] | None, alt: tuple[str, bool] | None = None) -> None:
+    def _emit_if(
+        self,
+        out: list[_Item],
+        text: str,
+        is_sol: bool,
+        body: list[_Item],
+        els: list[_Item] | None,
+        alt: tuple[str, bool] | None = None,
+    ) -> None:
         """``if (text) { body } else { els }``; ``alt``: the negated condition, for
         ``require(alt, reason)`` when the body is only a revert."""
         if not body and not els:
             return  # conditions have no effects
+        if text in ("!true", "false") and not els:
+            return  # a test the declared parameters already passed
         if not body and els and alt is not None:
             text, is_sol, body, els, alt = alt[0], alt[1], els, None, (text, is_sol)
-        if els is None and alt is not None and alt[1] and is_sol and len(body) == 1 and body[0].kind == "sol" and body[0].text.startswith("revert("):
+        if (
+            els is None
+            and alt is not None
+            and alt[1]
+            and is_sol
+            and len(body) == 1
+            and body[0].kind == "sol"
+            and body[0].text.startswith("revert(")
+        ):
             reason = body[0].text[len("revert(") : -2]
             out.append(_Item("sol", f"require({alt[0]}{', ' + reason if reason else ''});"))
             return
@@ -1379,7 +1693,9 @@ def _render(items: list[_Item], indent: int, needs_map: bool) -> tuple[list[str]
 # ---------------------------------------------------------------------------------------------
 
 
-def _abi_function(abi: Sequence[Mapping[str, Any]] | None, selector: str | None) -> Mapping[str, Any] | None:
+def _abi_function(
+    abi: Sequence[Mapping[str, Any]] | None, selector: str | None
+) -> Mapping[str, Any] | None:
     if not abi or not selector:
         return None
     from evmlm.evm.abi import selector_of
@@ -1394,7 +1710,9 @@ def _abi_function(abi: Sequence[Mapping[str, Any]] | None, selector: str | None)
 _IDENT = re.compile(r"[A-Za-z_$][\w$]*")
 
 
-def _sol_type(p: Mapping[str, Any] | str, version: tuple[int, int, int], loc: str) -> tuple[str, str | None]:
+def _sol_type(
+    p: Mapping[str, Any] | str, version: tuple[int, int, int], loc: str
+) -> tuple[str, str | None]:
     """(Solidity type of an ABI parameter with a data location for reference types, kind:
     ``contract`` / ``enum`` / ``struct`` / ``udvt`` when the internal type is not the ABI type)."""
     if isinstance(p, str):
@@ -1402,7 +1720,7 @@ def _sol_type(p: Mapping[str, Any] | str, version: tuple[int, int, int], loc: st
     else:
         t, internal = str(p.get("type")), p.get("internalType")
     at = " " + loc if version >= (0, 5, 0) and loc else ""
-    if t.startswith("tuple") or t.startswith("("):
+    if t.startswith(("tuple", "(")):
         if isinstance(internal, str) and internal.startswith("struct "):
             return internal[len("struct ") :] + at, "struct"
         raise DraftError(f"a tuple parameter without a struct name ({t})")
@@ -1411,16 +1729,40 @@ def _sol_type(p: Mapping[str, Any] | str, version: tuple[int, int, int], loc: st
             return internal[len("contract ") :], "contract"
         if internal.startswith("enum ") and t == "uint8":
             return internal[len("enum ") :], "enum"
-        if _IDENT.fullmatch(internal.replace(".", "_")) and internal != t and not internal.startswith("address"):
+        if (
+            _IDENT.fullmatch(internal.replace(".", "_"))
+            and internal != t
+            and not internal.startswith("address")
+        ):
             return internal, "udvt"
-    if isinstance(internal, str) and t.endswith("]") and re.match(r"(contract|enum|struct) ", internal):
+    if (
+        isinstance(internal, str)
+        and t.endswith("]")
+        and re.match(r"(contract|enum|struct) ", internal)
+    ):
         return re.sub(r"^(contract|enum|struct) ", "", internal) + at, "array"
     if t in ("bytes", "string") or t.endswith("]"):
         return t + at, None
     return t, None
 
 
-def _header(fn: LiftedFunction, entry: Mapping[str, Any] | None, ctx_version: tuple[int, int, int], contract_mode: bool, specifiers: str, reserved: Iterable[str] = ()) -> tuple[str, list[str] | None, bool, str, dict[str, tuple[str, str | None]]]:
+def _header(
+    fn: LiftedFunction,
+    entry: Mapping[str, Any] | None,
+    ctx_version: tuple[int, int, int],
+    contract_mode: bool,
+    specifiers: str,
+    reserved: Iterable[str] = (),
+    visibility: str | None = None,
+    param_names: Sequence[str | None] | None = None,
+) -> tuple[
+    str,
+    list[str] | None,
+    bool,
+    str,
+    dict[str, tuple[str, str | None]],
+    list[tuple[str, str | None]],
+]:
     """(header text up to the body, argument types, has outputs, mutability, TAC argument
     name -> (Solidity identifier, kind)). Parameter names come from the ABI when they are
     identifiers that clash with nothing in ``reserved`` (state variables), else ``argI``."""
@@ -1429,9 +1771,9 @@ def _header(fn: LiftedFunction, entry: Mapping[str, Any] | None, ctx_version: tu
         head = "fallback() external payable" if v >= (0, 6, 0) else "function () external payable"
         if not fn.payable:
             head = head.replace(" payable", "")
-        return head, [], False, "payable" if fn.payable else "nonpayable", {}
+        return head, [], False, "payable" if fn.payable else "nonpayable", {}, []
     if fn.kind == "receive":
-        return "receive() external payable", [], False, "payable", {}
+        return "receive() external payable", [], False, "payable", {}, []
     sig = fn.signature or (signature_of(entry) if entry else None)
     if not sig:
         raise DraftError("no signature for this selector")
@@ -1440,31 +1782,63 @@ def _header(fn: LiftedFunction, entry: Mapping[str, Any] | None, ctx_version: tu
     if entry is not None:
         ins: list[Any] = list(entry.get("inputs", []))
         outs: list[Any] = list(entry.get("outputs", []))
-        mut = str(entry.get("stateMutability") or ("payable" if entry.get("payable") else "view" if entry.get("constant") else "nonpayable"))
+        mut = str(
+            entry.get("stateMutability")
+            or (
+                "payable"
+                if entry.get("payable")
+                else "view"
+                if entry.get("constant")
+                else "nonpayable"
+            )
+        )
         types = [_canon(p) for p in ins]
     else:
         types = signature_types(sig) or []
         ins = list(types)
         outs = []
         mut = "payable" if fn.payable else "nonpayable"
+    if contract_mode:  # no contract, enum or struct names are declared in a file of its own
+        ins = [
+            {k: x for k, x in p.items() if k != "internalType"} if isinstance(p, Mapping) else p
+            for p in ins
+        ]
+        outs = [
+            {k: x for k, x in p.items() if k != "internalType"} if isinstance(p, Mapping) else p
+            for p in outs
+        ]
     params, idents, used = [], {}, set()
     for i, p in enumerate(ins):
         ty, kind = _sol_type(p, v, "memory")
         pname = p.get("name") if isinstance(p, Mapping) else None
-        if not (isinstance(pname, str) and _IDENT.fullmatch(pname) and pname not in reserved and pname not in used and not re.fullmatch(r"(v|arg|s|cd)\d+|__\w*", pname)):
+        if param_names is not None and i < len(param_names) and param_names[i]:
+            pname = param_names[i]
+        if not (
+            isinstance(pname, str)
+            and _IDENT.fullmatch(pname)
+            and pname not in reserved
+            and pname not in used
+            and not re.fullmatch(r"(v|arg|s|cd)\d+|__\w*", pname)
+        ):
             pname = f"arg{i}"
         used.add(pname)
         params.append(f"{ty} {pname}")
         idents[f"arg{i}"] = (pname, kind)
-    rets = ", ".join(_sol_type(p, v, "memory")[0] for p in outs)
-    parts = [f"function {name}({', '.join(params)})", "public"]
+    out_sol = [_sol_type(p, v, "memory") for p in outs]
+    rets = ", ".join(t for t, _k in out_sol)
+    parts = [
+        f"function {name}({', '.join(params)})",
+        visibility if visibility in ("internal", "private") else "public",
+    ]
+    if visibility in ("internal", "private") and mut == "payable":
+        mut = "nonpayable"  # an internal function takes no value; the caller's check ran
     if mut != "nonpayable":
         parts.append(mut)
     if specifiers:
         parts.append(specifiers)
     if rets:
         parts.append(f"returns ({rets})")
-    return " ".join(parts), types, bool(outs), mut, idents
+    return " ".join(parts), types, bool(outs), mut, idents, out_sol
 
 
 def _canon(p: Mapping[str, Any]) -> str:
@@ -1473,7 +1847,57 @@ def _canon(p: Mapping[str, Any]) -> str:
     return canonical_type(p)
 
 
-def _events_errors(abi: Sequence[Mapping[str, Any]] | None) -> tuple[dict[str, int], dict[str, int]]:
+def _event_params(
+    abi: Sequence[Mapping[str, Any]] | None,
+) -> dict[str, tuple[int, list[tuple[str, bool]]]]:
+    """ABI events that ``emit Name(…)`` can say: non-anonymous, one per name (no overloads)."""
+    from evmlm.evm.abi import topic_of
+
+    out: dict[str, tuple[int, list[tuple[str, bool]]]] = {}
+    seen: dict[str, int] = {}
+    for e in abi or []:
+        if e.get("type") != "event" or e.get("anonymous"):
+            continue
+        name = str(e.get("name"))
+        seen[name] = seen.get(name, 0) + 1
+        if not all(_plain(p) for p in e.get("inputs", [])):
+            seen[name] += 1  # a contract, enum or user-defined type: raised in assembly
+        out[name] = (
+            topic_of(signature_of(e)),
+            [(_canon(p), bool(p.get("indexed"))) for p in e.get("inputs", [])],
+        )
+    return {k: v for k, v in out.items() if seen[k] == 1}
+
+
+def _plain(p: Mapping[str, Any]) -> bool:
+    """An ABI parameter whose Solidity type is its ABI type."""
+    it = p.get("internalType")
+    return it is None or it == p.get("type") or it == "address payable"
+
+
+def _error_params(abi: Sequence[Mapping[str, Any]] | None) -> dict[str, tuple[int, list[str]]]:
+    """Custom errors by name (one per name): the ABI's, then the common ones."""
+    out: dict[str, tuple[int, list[str]]] = {}
+    for sel, (name, sig) in COMMON_ERRORS.items():
+        if name not in ("Error", "Panic"):
+            out[name] = (sel << 224, signature_types(sig) or [])
+    seen: dict[str, int] = {}
+    for e in abi or []:
+        if e.get("type") == "error":
+            name = str(e.get("name"))
+            seen[name] = seen.get(name, 0) + 1
+            sig = signature_of(e)
+            from evmlm.evm.abi import selector_of
+
+            out[name] = (selector_of(sig) << 224, [_canon(p) for p in e.get("inputs", [])])
+            if not all(_plain(p) for p in e.get("inputs", [])):
+                seen[name] += 1
+    return {k: v for k, v in out.items() if seen.get(k, 1) == 1}
+
+
+def _events_errors(
+    abi: Sequence[Mapping[str, Any]] | None,
+) -> tuple[dict[str, int], dict[str, int]]:
     info = AbiInfo.from_abi(list(abi) if abi else None)
     events: dict[str, int] = {}
     errors: dict[str, int] = {}
@@ -1494,9 +1918,311 @@ def _events_errors(abi: Sequence[Mapping[str, Any]] | None) -> tuple[dict[str, i
 SPILL_ABOVE = 11
 
 
+def _dead_code(order: list[str], blocks: dict[str, _Block]) -> None:
+    """Drop side-effect-free definitions (and PHIs) whose values are unused, to a fixpoint."""
+    from evmlm.evm.ssa import NO_EFFECT
+
+    while True:
+        used: set[str] = set()
+        for lab in order:
+            b = blocks[lab]
+            for st in b.stmts:
+                for a in st.args:
+                    used.update(_vars(a))
+            if b.term[0] == "jumpi":
+                used.update(_vars(b.term[3]))
+            if b.term[0] == "multi" and b.term[1] is not None:
+                used.update(_vars(b.term[1]))
+            for _lhs, ops in b.phis:
+                for o in ops.values():
+                    used.update(_vars(o))
+        removed = False
+        for lab in order:
+            b = blocks[lab]
+            keep = [
+                st
+                for st in b.stmts
+                if not (st.lhs and st.lhs not in used and (st.op in NO_EFFECT or st.op is None))
+            ]
+            phis = [ph for ph in b.phis if ph[0] in used]
+            if len(keep) != len(b.stmts) or len(phis) != len(b.phis):
+                b.stmts, b.phis = keep, phis
+                removed = True
+        if not removed:
+            return
+
+
+_STATIC_OUT = re.compile(r"u?int\d*|address|bool|bytes([1-9]|[12]\d|3[0-2])")
+
+
+class _Words:
+    """Words an ABI encoding stored at ``p = mload(0x40)`` before a RETURN or a LOG that
+    reads ``[p, p + 32·k)``: found in the statement's block before it and in the
+    single-predecessor blocks on the straight path to it, with no call or memory copy in
+    between."""
+
+    def __init__(self, blocks: dict[str, _Block]) -> None:
+        self.blocks = blocks
+        self.defs = {s.lhs: s for b in blocks.values() for s in b.stmts if s.lhs}
+
+    def is_fmp(self, o: tac.Operand) -> bool:
+        d = self.defs.get(o.name) if isinstance(o, tac.Var) else None
+        return d is not None and d.op == "MLOAD" and d.args == (tac.Const(0x40),)
+
+    def lin(self, o: tac.Operand, depth: int = 0) -> tuple[int, int] | None:
+        """``o`` as ``a·fmp + c`` (fmp: the free memory pointer, every ``mload(0x40)`` on the
+        path being the same value), or None."""
+        if isinstance(o, tac.Const):
+            return 0, o.value
+        if self.is_fmp(o):
+            return 1, 0
+        d = self.defs.get(o.name) if isinstance(o, tac.Var) else None
+        if d is None or depth > 12 or d.op not in ("ADD", "SUB") or len(d.args) != 2:
+            return None
+        x, y = self.lin(d.args[0], depth + 1), self.lin(d.args[1], depth + 1)
+        if x is None or y is None:
+            return None
+        sign = 1 if d.op == "ADD" else -1
+        return x[0] + sign * y[0], (x[1] + sign * y[1]) % (1 << 256)
+
+    def offset(self, o: tac.Operand, base: tac.Operand) -> int | None:
+        a, b = self.lin(o), self.lin(base)
+        if a is None or b is None or a[0] != b[0]:
+            return None
+        return (a[1] - b[1]) % (1 << 256)
+
+    def size(self, n: tac.Operand, p: tac.Operand) -> int | None:
+        a = self.lin(n)
+        return a[1] if a is not None and a[0] == 0 else None
+
+    def find(self, lab: str, stmt: tac.Stmt, p: tac.Operand, k: int) -> list[tac.Stmt] | None:
+        """The k stores (in word order), or None."""
+        path = [lab]
+        while (
+            len(path) < 6
+            and len(self.blocks[path[-1]].preds) == 1
+            and self.blocks[self.blocks[path[-1]].preds[0]].term[0] == "jump"
+        ):
+            path.append(self.blocks[path[-1]].preds[0])
+        values: dict[int, tac.Stmt] = {}
+        for blab in path:
+            stmts = self.blocks[blab].stmts
+            if blab == lab:
+                stmts = stmts[: next(i for i, x in enumerate(stmts) if x is stmt)]
+            for st in reversed(stmts):
+                if st.op == "MSTORE" and (off := self.offset(st.args[0], p)) is not None:
+                    if off % 32 or off >= 32 * k:
+                        return None
+                    values.setdefault(off // 32, st)
+                elif st.op in (
+                    "CALL",
+                    "STATICCALL",
+                    "DELEGATECALL",
+                    "CALLCODE",
+                    "MSTORE",
+                    "MSTORE8",
+                    "MCOPY",
+                    "CALLDATACOPY",
+                    "RETURNDATACOPY",
+                    "CODECOPY",
+                    "EXTCODECOPY",
+                    "CREATE",
+                    "CREATE2",
+                ):
+                    return None
+            if len(values) == k:
+                break
+        if len(values) != k:
+            return None
+        return [values[j] for j in range(k)]
+
+    def drop(self, stores: list[tac.Stmt]) -> None:
+        ids = {id(x) for x in stores}
+        for b in self.blocks.values():
+            if any(id(x) in ids for x in b.stmts):
+                b.stmts = [x for x in b.stmts if id(x) not in ids]
+
+
+_STATIC = re.compile(r"u?int\d*|address|bool|bytes([1-9]|[12]\d|3[0-2])")
+
+
+def _typed_returns(order: list[str], blocks: dict[str, _Block], out_types: list[str]) -> None:
+    """``RETURN(p, 32·k)`` of words stored at ``p = mload(0x40)`` -> ``RETURNVALUES(x1…xk)``
+    (a Solidity ``return``) when the function returns k static value types."""
+    k = len(out_types)
+    if not k or not all(_STATIC.fullmatch(t) for t in out_types):
+        return
+    w = _Words(blocks)
+    for lab in order:
+        b = blocks[lab]
+        if b.term[0] != "halt" or b.term[1].op != "RETURN":
+            continue
+        ret = b.term[1]
+        p, n = ret.args
+        if not w.is_fmp(p) or w.size(n, p) != 32 * k:
+            continue
+        stores = w.find(lab, ret, p, k)
+        if stores is None:
+            continue
+        w.drop(stores)
+        new = tac.Stmt(None, "RETURNVALUES", tuple(x.args[1] for x in stores))
+        b.stmts = [x for x in b.stmts if x is not ret] + [new]
+        b.term = ("halt", new)
+
+
+def _typed_events(
+    order: list[str],
+    blocks: dict[str, _Block],
+    events: Mapping[str, tuple[int, list[tuple[str, bool]]]],
+) -> None:
+    """``EMIT(Name, p, 32·k, topics…)`` of an ABI event with static parameters whose data
+    words were stored at ``p = mload(0x40)`` -> ``EMITVALUES(Name, args in declared order)``."""
+    w = _Words(blocks)
+    for lab in order:
+        b = blocks[lab]
+        for i, st in enumerate(list(b.stmts)):
+            if (
+                st.op != "EMIT"
+                or not isinstance(st.args[0], tac.Var)
+                or st.args[0].name not in events
+            ):
+                continue
+            _topic, params = events[st.args[0].name]
+            data = [t for t, ix in params if not ix]
+            n_idx = sum(1 for _t, ix in params if ix)
+            if n_idx != len(st.args) - 3 or not all(_STATIC.fullmatch(t) for t, _ in params):
+                continue
+            p, n = st.args[1], st.args[2]
+            if w.size(n, p) != 32 * len(data) or (data and not w.is_fmp(p)):
+                continue
+            stores = w.find(lab, st, p, len(data)) if data else []
+            if stores is None:
+                continue
+            w.drop(stores)
+            words, topics = iter(x.args[1] for x in stores), iter(st.args[3:])
+            args = tuple(next(topics) if ix else next(words) for _t, ix in params)
+            new = tac.Stmt(None, "EMITVALUES", (st.args[0], *args))
+            b.stmts = [new if x is st else x for x in b.stmts]
+
+
+def _typed_errors(
+    order: list[str], blocks: dict[str, _Block], errors: Mapping[str, tuple[int, list[str]]]
+) -> None:
+    """``ERROR(p, Name)``, argument words at ``p + 4 + 32·i``, ``REVERT(p, 4 + 32·k)`` on a
+    straight path -> ``REVERTERROR(Name, args…)`` (``revert Name(args)``) for custom errors
+    with static parameters. The revert may sit in a block shared by several raising blocks
+    (its size a PHI): each raising block then halts itself."""
+    w = _Words(blocks)
+
+    def search(
+        lab: str, before: tac.Stmt | None, q: tac.Operand, size: int | None
+    ) -> tac.Stmt | None:
+        path = [lab]
+        while (
+            len(path) < 6
+            and len(blocks[path[-1]].preds) == 1
+            and blocks[blocks[path[-1]].preds[0]].term[0] == "jump"
+        ):
+            path.append(blocks[path[-1]].preds[0])
+        found = None
+        words: dict[int, tac.Stmt] = {}
+        for blab in path:
+            stmts = blocks[blab].stmts
+            if blab == lab and before is not None:
+                stmts = stmts[: next(i for i, x in enumerate(stmts) if x is before)]
+            for st in reversed(stmts):
+                if (
+                    st.op == "ERROR"
+                    and isinstance(st.args[1], tac.Var)
+                    and w.offset(st.args[0], q) == 0
+                ):
+                    found = st
+                    break
+                if (
+                    st.op == "MSTORE"
+                    and (off := w.offset(st.args[0], q)) is not None
+                    and off >= 4
+                    and (off - 4) % 32 == 0
+                ):
+                    words.setdefault((off - 4) // 32, st)
+                elif st.op in (
+                    "CALL",
+                    "STATICCALL",
+                    "DELEGATECALL",
+                    "CALLCODE",
+                    "MSTORE",
+                    "MSTORE8",
+                    "MCOPY",
+                    "CALLDATACOPY",
+                    "RETURNDATACOPY",
+                    "CODECOPY",
+                ):
+                    return None
+            if found is not None:
+                break
+        if found is None:
+            return None
+        name = found.args[1].name  # type: ignore[union-attr]
+        if name not in errors:
+            return None
+        types = errors[name][1]
+        if (
+            size != 4 + 32 * len(types)
+            or set(words) != set(range(len(types)))
+            or not all(_STATIC.fullmatch(t) for t in types)
+        ):
+            return None
+        w.drop([found, *words.values()])
+        return tac.Stmt(
+            None, "REVERTERROR", (found.args[1], *(words[i].args[1] for i in range(len(types))))
+        )
+
+    for lab in order:
+        b = blocks[lab]
+        if b.term[0] != "halt" or b.term[1].op != "REVERT":
+            continue
+        rev = b.term[1]
+        q, n = rev.args
+        if not w.is_fmp(q):
+            continue
+        new = search(lab, rev, q, w.size(n, q))
+        if new is not None:
+            b.stmts = [x for x in b.stmts if x is not rev] + [new]
+            b.term = ("halt", new)
+            continue
+        # a shared revert block: only loads and arithmetic, its size a PHI over the raisers
+        d = w.defs.get(n.name) if isinstance(n, tac.Var) else None
+        phis = {lhs: ops for lhs, ops in b.phis}
+        if (
+            d is None
+            or d.op != "SUB"
+            or not isinstance(d.args[0], tac.Var)
+            or d.args[0].name not in phis
+            or w.offset(d.args[1], q) != 0
+        ):
+            continue
+        if any(x.op not in ("MLOAD", "SUB", "ADD") and x is not rev for x in b.stmts):
+            continue
+        ops = phis[d.args[0].name]
+        for pred in list(b.preds):
+            pb = blocks[pred]
+            if pb.term != ("jump", lab) or pred not in ops:
+                continue
+            new = search(pred, None, q, w.offset(ops[pred], q))
+            if new is None:
+                continue
+            pb.stmts.append(new)
+            pb.term = ("halt", new)
+            b.preds.remove(pred)
+
+
 def _translate(fn: LiftedFunction, ctx: _Ctx, n_outputs: int = 0) -> tuple[list[_Item], bool, bool]:
     f = tac.parse_function(fn.tac)
     order, blocks = _prepare(f, ctx.payable)
+    _typed_returns(order, blocks, ctx.out_types)
+    _typed_events(order, blocks, ctx.event_params)
+    _typed_errors(order, blocks, ctx.error_params)
+    _dead_code(order, blocks)
     tr = _Translator(order, blocks, ctx)
     local = [v for v in tr.defs if v not in tr.inlined and tr.uses.get(v)] + sorted(tr.phi_vars)
     per_block: dict[str, int] = {}
@@ -1515,7 +2241,9 @@ def _translate(fn: LiftedFunction, ctx: _Ctx, n_outputs: int = 0) -> tuple[list[
         tr = _Translator(order, blocks, ctx)
         items = _state_machine(tr)
         structured = False
-    decls = [_Item("decl", f"uint256 {v};") for v in sorted(tr.cross, key=_var_key) if v not in ctx.spill]
+    decls = [
+        _Item("decl", f"uint256 {v};") for v in sorted(tr.cross, key=_var_key) if v not in ctx.spill
+    ]
     if ctx.spill:
         decls.insert(0, _Item("decl", f"uint256[{len(ctx.spill)}] memory __s;"))
     return decls + items, structured, tr.needs_map
@@ -1526,6 +2254,64 @@ def _var_key(v: str) -> tuple[int, str]:
     return (int(m.group(1)), "") if m else (1 << 30, v)
 
 
+def _getter(fn: LiftedFunction, layout: Mapping[str, Any] | None) -> str | None:
+    """A public state variable's declaration (``uint256 public totalSupply``, no ``;``) when
+    the function is its getter: a function cannot share a state variable's name, so a layout
+    entry named like the function is the variable the getter reads."""
+    if not layout or not fn.signature:
+        return None
+    name = fn.signature.split("(")[0]
+    types = layout.get("types") or {}
+    for e in layout.get("storage", []) or []:
+        if e.get("label") == name:
+            label = str((types.get(e.get("type")) or {}).get("label", ""))
+            label = re.sub(r"\b(struct|contract|enum) ", "", label)
+            if label:
+                return f"{label} public {name}"
+    return None
+
+
+def _constant_getter(
+    fn: LiftedFunction, entry: Mapping[str, Any] | None, v: tuple[int, int, int], specifiers: str
+) -> str | None:
+    """``T public constant NAME = value`` (no ``;``) for a getter whose every return is one
+    constant word of a static value type (a constant; an immutable reads the same once
+    deployed, but cannot be declared so: its constructor assigns it)."""
+    outs = list((entry or {}).get("outputs", []))
+    if len(outs) != 1 or (entry or {}).get("inputs") or not fn.signature:
+        return None
+    t = _canon(outs[0])
+    if not _STATIC.fullmatch(t) or not _plain(outs[0]):
+        return None
+    try:
+        order, blocks = _prepare(tac.parse_function(fn.tac), False)
+    except (DraftError, tac.TacSyntaxError):
+        return None
+    _typed_returns(order, blocks, [t])
+    rets = [
+        blocks[x].term[1]
+        for x in order
+        if blocks[x].term[0] == "halt"
+        and blocks[x].term[1].op in ("RETURNVALUES", "RETURN", "STOP")
+    ]
+    if len(rets) != 1 or rets[0].op != "RETURNVALUES" or not isinstance(rets[0].args[0], tac.Const):
+        return None
+    c = rets[0].args[0].value
+    if t == "address":
+        value = f"address(uint160({_sol_const(c)}))"
+    elif t == "bool":
+        value = "true" if c else "false"
+    elif t.startswith("bytes"):
+        n = int(t[5:])
+        value = f"{t}(0x{(c >> (8 * (32 - n))):0{2 * n}x})" if n < 32 else f"0x{c:064x}"
+    elif t.startswith("int") and c >> 255:
+        value = f"-{(1 << 256) - c}"
+    else:
+        value = _sol_const(c) if not t.startswith("int") else str(c)
+    spec = f" {specifiers}" if specifiers else ""
+    return f"{t} public constant{spec} {fn.signature.split('(')[0]} = {value}"
+
+
 def draft_function(
     lifted: LiftedContract,
     fn: LiftedFunction,
@@ -1534,8 +2320,11 @@ def draft_function(
     storage_layout: Mapping[str, Any] | None = None,
     solc_version: str | None = None,
     specifiers: str = "",
-    visible_state: Iterable[str] | None = None,
+    scope: SpliceScope | None = None,
     runtime_bytecode: str | bytes | None = None,
+    getter: bool = False,
+    visibility: str | None = None,
+    param_names: Sequence[str | None] | None = None,
     _contract_maps: Mapping[int, int] | None = None,
 ) -> DraftFunction:
     """The structural draft of one lifted function, to be spliced into its original contract.
@@ -1545,20 +2334,43 @@ def draft_function(
     it must be the layout the TAC was lifted with, as the TAC names slots by it);
     ``solc_version``: the compiler the text is for (``unchecked`` from 0.8, syntax of 0.4-0.7;
     default a recent 0.8); ``specifiers``: added to the header (e.g. ``"override"``,
-    ``"virtual"``), never inferred; ``visible_state``: the state variables the function's
-    contract can name (:func:`visible_state_variables`); others (a base contract's private
-    ones) are reached through their slots in assembly; None: all of the layout's; ``runtime_bytecode``: the lifted code (hex or bytes), so
+    ``"virtual"``), never inferred; ``scope``: what the function's contract can name
+    (:func:`splice_scope`): other state variables (a base contract's private ones) are
+    reached through their slots in assembly, other events and errors are raised in assembly;
+    None: all of the layout's variables and the ABI's events by name, custom errors in
+    assembly; ``runtime_bytecode``: the lifted code (hex or bytes), so
     that constants the code copies out of itself (``CODECOPY``) are written as constants.
-    Never raises for a function's content: see
+    ``getter``: the original is a public state variable (its source range, which the
+    draft replaces, excludes the ``;``): the draft then ends with a declaration that takes
+    that ``;``, when the variable is not found in the layout (constants, immutables).
+    ``visibility``: the original's; ``internal``/``private`` are kept (an internal function
+    reached through a wrapper must stay internal: a public library function is called by
+    ``DELEGATECALL``), any other gives ``public``. ``param_names``: the original's parameter
+    names (:func:`parameter_names`), which its NatSpec ``@param`` tags must match; else the
+    ABI's. Never raises for a function's content: see
     :attr:`DraftFunction.error`.
     """
     v = _version(solc_version)
     entry = _abi_function(abi, fn.selector)
+    declaration = _getter(fn, storage_layout)
+    if declaration is None and getter and _contract_maps is None:
+        declaration = _constant_getter(fn, entry, v, specifiers)
+    if declaration is not None and _contract_maps is None:
+        return DraftFunction(fn.selector, fn.signature, declaration, 1, 0)
     events, errors = _events_errors(abi)
     contract_mode = _contract_maps is not None
     try:
-        storage = _storage_from_layout(storage_layout, None if visible_state is None else set(visible_state)) if not contract_mode else _Storage(slot_of=_storage_from_layout(storage_layout, None).slot_of)
-        head, types, has_out, mut, idents = _header(fn, entry, v, contract_mode, specifiers, storage.slot_of)
+        storage = (
+            _storage_from_layout(storage_layout, None if scope is None else scope.state_variables)
+            if not contract_mode
+            else _Storage(slot_of=_storage_from_layout(storage_layout, None).slot_of)
+        )
+        head, types, has_out, mut, idents, out_sol = _header(
+            fn, entry, v, contract_mode, specifiers, visibility=visibility, param_names=param_names
+        )
+        shadowed = {name for name, _k in idents.values()}
+        storage.named = {k: x for k, x in storage.named.items() if x[0] not in shadowed}
+        storage.maps = {k: x for k, x in storage.maps.items() if x[0] not in shadowed}
     except DraftError as e:
         name = (fn.signature or "unknown()").split("(")[0]
         text = f"// {fn.name}: {e}\nfunction {name}() public {{\n    revert();\n}}\n"
@@ -1576,14 +2388,29 @@ def draft_function(
         errors=errors,
         has_outputs=has_out,
         idents=idents,
-        code=bytes.fromhex(runtime_bytecode.removeprefix("0x")) if isinstance(runtime_bytecode, str) else runtime_bytecode,
+        out_types=[_canon(p) for p in (entry or {}).get("outputs", [])] if entry else [],
+        out_sol=out_sol,
+        event_params={
+            k: v for k, v in _event_params(abi).items() if scope is None or k in scope.events
+        },
+        error_params=_error_params(abi),
+        solidity_errors=frozenset(scope.errors)
+        if scope is not None and v >= (0, 8, 4)
+        else frozenset(),
+        code=bytes.fromhex(runtime_bytecode.removeprefix("0x"))
+        if isinstance(runtime_bytecode, str)
+        else runtime_bytecode,
         code_size=lifted.code_size,
     )
     error = None
     structured = True
     try:
-        items, structured, needs_map = _translate(fn, ctx, len(entry.get("outputs", [])) if entry else 0)
-    except (DraftError, tac.TacSyntaxError, RecursionError) as e:
+        items, structured, needs_map = _translate(
+            fn, ctx, len(entry.get("outputs", [])) if entry else 0
+        )
+    except Exception as e:  # noqa: BLE001 -- the draft is the fallback of every system: never raise
+        if not isinstance(e, (DraftError, tac.TacSyntaxError, RecursionError)):
+            log.warning("%s: structural draft failed: %s: %s", fn.name, type(e).__name__, e)
         error = f"{type(e).__name__}: {e}"
         items, needs_map = [_Item("sol", f"revert();  // not drafted: {str(e)[:80]}")], False
     if ctx.checked:
@@ -1593,20 +2420,49 @@ def draft_function(
     lines, n_st, n_asm = _render(body_items, 1, needs_map)
     if ctx.checked:
         n_st -= 1  # the unchecked block itself
-    comment = f"// {fn.selector or fn.kind}" + ("" if structured else " (state machine: unstructured control flow)")
+    comment = f"// {fn.selector or fn.kind}" + (
+        "" if structured else " (state machine: unstructured control flow)"
+    )
     text = "\n".join([comment, head + " {", *lines, "}"]) + "\n"
-    return DraftFunction(fn.selector, fn.signature or (signature_of(entry) if entry else None), text, n_st, n_asm, structured, error)
+    if getter:  # the original's ';' follows the spliced text
+        text += (
+            f"uint256 private constant __getter_{(fn.selector or fn.kind).removeprefix('0x')} = 0"
+        )
+    return DraftFunction(
+        fn.selector,
+        fn.signature or (signature_of(entry) if entry else None),
+        text,
+        n_st,
+        n_asm,
+        structured,
+        error,
+    )
 
 
-def visible_state_variables(asts: Mapping[str, Any], source_path: str, start: int) -> set[str] | None:
-    """Names of the state variables that code at byte ``start`` of ``source_path`` can use:
-    those of its contract and the non-private ones of its bases (solc ASTs by path, as in
-    :class:`evmlm.solc.CompileResult`). None when the contract is not found."""
+@dataclass(frozen=True)
+class SpliceScope:
+    """What code at one place of a source file can name: state variables, events and custom
+    errors (by bare name). Built by :func:`splice_scope` from solc ASTs."""
+
+    state_variables: frozenset[str]
+    events: frozenset[str]
+    errors: frozenset[str]
+
+
+def splice_scope(asts: Mapping[str, Any], source_path: str, start: int) -> SpliceScope | None:
+    """The :class:`SpliceScope` of byte ``start`` of ``source_path`` (solc ASTs by path, as in
+    :class:`evmlm.solc.CompileResult`): the state variables of its contract and the non-private
+    ones of its bases, the events and errors declared in those contracts, and file-level
+    events and errors of the job's files. None when no contract holds ``start``."""
     by_id: dict[int, Mapping[str, Any]] = {}
     here = None
+    file_level: dict[str, set[str]] = {"EventDefinition": set(), "ErrorDefinition": set()}
     for path, ast in asts.items():
         for node in (ast or {}).get("nodes", []):
-            if node.get("nodeType") != "ContractDefinition":
+            kind = node.get("nodeType")
+            if kind in file_level:
+                file_level[kind].add(str(node.get("name")))
+            if kind != "ContractDefinition":
                 continue
             by_id[int(node["id"])] = node
             if path == source_path:
@@ -1616,14 +2472,53 @@ def visible_state_variables(asts: Mapping[str, Any], source_path: str, start: in
     if here is None:
         return None
     names: set[str] = set()
+    events, errors = set(file_level["EventDefinition"]), set(file_level["ErrorDefinition"])
     for cid in here.get("linearizedBaseContracts", [here["id"]]):
         c = by_id.get(int(cid))
         if c is None:
             continue
         for d in c.get("nodes", []):
-            if d.get("nodeType") == "VariableDeclaration" and d.get("stateVariable") and (c is here or d.get("visibility") != "private"):
+            kind = d.get("nodeType")
+            if (
+                kind == "VariableDeclaration"
+                and d.get("stateVariable")
+                and d.get("mutability", "mutable") == "mutable"
+                and not d.get("constant")
+                and (c is here or d.get("visibility") != "private")
+            ):
                 names.add(str(d.get("name")))
-    return names
+            elif kind == "EventDefinition":
+                events.add(str(d.get("name")))
+            elif kind == "ErrorDefinition":
+                errors.add(str(d.get("name")))
+    return SpliceScope(frozenset(names), frozenset(events), frozenset(errors))
+
+
+def parameter_names(original: str) -> list[str | None]:
+    """The parameter names of an original function's header (None for an unnamed one)."""
+    head = re.sub(r"//[^\n]*|/\*.*?\*/", " ", original.split("{", 1)[0], flags=re.DOTALL)
+    i = head.find("(")
+    if i < 0:
+        return []
+    depth, j = 0, i
+    for j in range(i, len(head)):
+        depth += head[j] == "("
+        depth -= head[j] == ")"
+        if depth == 0:
+            break
+    out: list[str | None] = []
+    for part in split_types(head[i + 1 : j]):
+        words = part.split()
+        last = words[-1] if len(words) > 1 else None
+        keep = (
+            last
+            if last
+            and _IDENT.fullmatch(last)
+            and last not in ("memory", "calldata", "storage", "payable")
+            else None
+        )
+        out.append(keep)
+    return out
 
 
 def header_specifiers(original: str, solc_version: str | None = None) -> str:
@@ -1633,7 +2528,7 @@ def header_specifiers(original: str, solc_version: str | None = None) -> str:
     if _version(solc_version) < (0, 6, 0):
         return ""
     head = original.split("{", 1)[0]
-    head = re.sub(r"//[^\n]*|/\*.*?\*/", " ", head, flags=re.S)
+    head = re.sub(r"//[^\n]*|/\*.*?\*/", " ", head, flags=re.DOTALL)
     out = []
     if re.search(r"\bvirtual\b", head):
         out.append("virtual")
@@ -1677,7 +2572,11 @@ def _contract_storage(lifted: LiftedContract, layout: Mapping[str, Any] | None) 
                         sd = slot_depth(a)
                         if sd is not None:
                             kinds.setdefault(sd[0], set()).add(-1)
-    return {slot: next(iter(k)) for slot, k in kinds.items() if len(k) == 1 and -1 not in k and slot < 256}
+    return {
+        slot: next(iter(k))
+        for slot, k in kinds.items()
+        if len(k) == 1 and -1 not in k and slot < 256
+    }
 
 
 def draft_contract(
@@ -1696,6 +2595,12 @@ def draft_contract(
     selector in Solidity and are left out (listed in a comment)."""
     v = _version(solc_version)
     maps = _contract_storage(lifted, storage_layout)
+    events = {
+        k: ps
+        for k, (_t, ps) in _event_params(abi).items()
+        if all(_STATIC.fullmatch(t) for t, _ix in ps)
+    }
+    scope = SpliceScope(frozenset(), frozenset(events), frozenset())
     funcs: dict[str, DraftFunction] = {}
     texts: list[str] = []
     missing: list[str] = []
@@ -1705,7 +2610,16 @@ def draft_contract(
         if fn.kind == "public" and not fn.signature and _abi_function(abi, fn.selector) is None:
             missing.append(fn.selector or "?")
             continue
-        d = draft_function(lifted, fn, abi=abi, storage_layout=storage_layout, solc_version=solc_version, runtime_bytecode=runtime_bytecode, _contract_maps=maps)
+        d = draft_function(
+            lifted,
+            fn,
+            abi=abi,
+            storage_layout=storage_layout,
+            solc_version=solc_version,
+            runtime_bytecode=runtime_bytecode,
+            scope=scope,
+            _contract_maps=maps,
+        )
         funcs[fn.selector or fn.kind] = d
         texts.append(d.text)
     decls = []
@@ -1716,9 +2630,19 @@ def draft_contract(
         for _ in range(depth):
             ty = f"mapping(uint256 => {ty})"
         decls.append(f"    {ty} stor_{slot};")
+    for ev, ps in sorted(events.items()):
+        decls.append(
+            f"    event {ev}({', '.join(t + (' indexed' if ix else '') for t, ix in ps)});"
+        )
     ver = f"{v[0]}.{v[1]}.{v[2]}"
     body = "\n".join(decls)
-    fns = "\n".join("    " + line if line else "" for t in texts for line in t.rstrip("\n").split("\n"))
-    note = f"    // selectors without a known signature (not drafted): {', '.join(missing)}\n" if missing else ""
+    fns = "\n".join(
+        "    " + line if line else "" for t in texts for line in t.rstrip("\n").split("\n")
+    )
+    note = (
+        f"    // selectors without a known signature (not drafted): {', '.join(missing)}\n"
+        if missing
+        else ""
+    )
     src = f"// SPDX-License-Identifier: UNLICENSED\npragma solidity {ver};\n\ncontract {name} {{\n{body}\n{note}\n{fns}\n}}\n"
     return DraftContract(src, funcs)

@@ -214,6 +214,50 @@ def function_entry(
     return None
 
 
+def constructor_arguments(abi: Sequence[Mapping[str, Any]], seed: int = 0) -> list[bytes]:
+    """Encoded constructor argument sets to try in order: the "one-like" edge tuple first, then
+    the zero-like and max-like ones and 3 random ones (``[b""]`` without constructor inputs).
+    Raises ValueError / TypeError / OverflowError for an unsupported type."""
+    from eth_abi import encode
+
+    ctor = next((i for i in abi if i.get("type") == "constructor"), None)
+    types = [canonical_type(p) for p in (ctor or {}).get("inputs", [])]
+    if not types:
+        return [b""]
+    cands = call_inputs(types, n_random=3, seed=seed, addresses=ADDRESSES)
+    return [encode(types, list(a)) for a in [cands[1], *cands[:1], *cands[2:]]]
+
+
+def deploy_original(creation_hex: str, abi: Sequence[Mapping[str, Any]], seed: int = 0) -> tuple[Machine | None, bytes, str]:
+    """``(machine, constructor arguments, error)``: the original deployed with the first
+    argument set of :func:`constructor_arguments` its constructor accepts (machine None and
+    the last error when none does)."""
+    try:
+        sets = constructor_arguments(abi, seed)
+    except (ValueError, TypeError, OverflowError) as e:
+        return None, b"", f"cannot encode constructor arguments: {e}"
+    error = ""
+    for args in sets:
+        try:
+            return Machine.deploy(creation_hex, args), args, ""
+        except RuntimeError as e:
+            error = str(e)[:80]
+    return None, b"", f"original does not deploy with {len(sets)} argument sets: {error}"
+
+
+def deployed_runtime(creation_hex: str, abi: Sequence[Mapping[str, Any]], seed: int = 0) -> str | None:
+    """The runtime code (hex) the original has once deployed as :func:`compare_deployed`
+    deploys it: immutables filled in, where a compiler artifact's runtime code has zeros.
+    None when it does not deploy or needs linked libraries."""
+    if "__$" in creation_hex:
+        return None
+    m, _, _ = deploy_original(creation_hex, abi, seed)
+    if m is None:
+        return None
+    code = m.evm.get_code(m.address)
+    return bytes(code).hex() if code else None
+
+
 def compare_deployed(
     original_creation: str,
     candidate_creation: str,
@@ -232,45 +276,19 @@ def compare_deployed(
     original accepts, the same for both. Never raises for contract behaviour; see
     :class:`BehaviourResult`.
     """
-    from eth_abi import encode
-
     fn = function_entry(abi, selector, method_identifiers)
     if fn is None:
-        return BehaviourResult(
-            None, 0, 0, f"selector 0x{selector.lower().removeprefix('0x')} not in the contract ABI"
-        )
+        return BehaviourResult(None, 0, 0, f"selector 0x{selector.lower().removeprefix('0x')} not in the contract ABI")
     try:
         types = [canonical_type(p) for p in fn.get("inputs", [])]
         datas = calldatas(selector, types, n_random=n_random, seed=seed)
-        ctor = next((i for i in abi if i.get("type") == "constructor"), None)
-        ctor_types = [canonical_type(p) for p in (ctor or {}).get("inputs", [])]
-        # constructor arguments: the "one-like" edge tuple first, then the others and 3 random ones
-        cands = (
-            call_inputs(ctor_types, n_random=3, seed=seed, addresses=ADDRESSES)
-            if ctor_types
-            else [()]
-        )
-        cands = [cands[1], *cands[:1], *cands[2:]] if ctor_types else cands
-        ctor_encoded = [encode(ctor_types, list(a)) if ctor_types else b"" for a in cands]
     except (ValueError, TypeError, OverflowError) as e:
         return BehaviourResult(None, 0, 0, f"cannot encode arguments: {e}")
     if "__$" in original_creation or "__$" in candidate_creation:
         return BehaviourResult(None, 0, 0, "bytecode needs linked libraries")
-    orig = None
-    deploy_error = ""
-    for ctor_args in ctor_encoded:  # the first arguments the original constructor accepts
-        try:
-            orig = Machine.deploy(original_creation, ctor_args)
-            break
-        except RuntimeError as e:
-            deploy_error = str(e)[:80]
+    orig, ctor_args, error = deploy_original(original_creation, abi, seed)
     if orig is None:
-        return BehaviourResult(
-            None,
-            0,
-            0,
-            f"original does not deploy with {len(ctor_encoded)} argument sets: {deploy_error}",
-        )
+        return BehaviourResult(None, 0, 0, error)
     try:
         cand = Machine.deploy(candidate_creation, ctor_args)
     except RuntimeError as e:

@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from evmlm.decompile.verify import compare_deployed as compare_behaviour  # noqa: F401 - the name evaluation callers use
 from evmlm.evaluate.errors import SpliceError
 
 log = logging.getLogger(__name__)

@@ -110,6 +110,7 @@ class Contracts:
         self.load_compile = load_compile
         self._art: dict[tuple[str, str], Any] = {}
         self._lifted: dict[tuple[str, str], Any] = {}
+        self._runtime: dict[tuple[str, str], str] = {}
 
     def artifact(self, r: Mapping[str, Any]) -> Any:
         """The artifact that deploys ``r``'s contract. Raises EvmlmError / KeyError when absent."""
@@ -123,14 +124,26 @@ class Contracts:
             self._art[key] = deployed_contract(self.load_compile(key[0]), key[1], str(r.get("selector") or ""))
         return self._art[key]
 
+    def runtime(self, r: Mapping[str, Any]) -> str:
+        """The runtime code (hex) of ``r``'s contract as deployed by the behaviour check
+        (immutables filled in: :func:`evmlm.decompile.verify.deployed_runtime`), else the
+        artifact's."""
+        from evmlm.decompile.verify import deployed_runtime
+
+        key = (str(r.get("compile_key")), str(r["contract"]))
+        if key not in self._runtime:
+            art = self.artifact(r)
+            self._runtime[key] = deployed_runtime(art.creation_bytecode, list(art.abi)) or art.runtime_bytecode
+        return self._runtime[key]
+
     def lifted(self, r: Mapping[str, Any]) -> Any:
-        """``lift_contract`` of the artifact's runtime code (with its ABI and storage layout)."""
+        """``lift_contract`` of :meth:`runtime` (with the ABI and storage layout)."""
         from evmlm.evm import lift_contract
 
         key = (str(r.get("compile_key")), str(r["contract"]))
         if key not in self._lifted:
             art = self.artifact(r)
-            self._lifted[key] = lift_contract(art.runtime_bytecode, abi=list(art.abi), storage_layout=art.storage_layout, what=key[1])
+            self._lifted[key] = lift_contract(self.runtime(r), abi=list(art.abi), storage_layout=art.storage_layout, what=key[1])
         return self._lifted[key]
 
     def abi(self, r: Mapping[str, Any]) -> list[Any] | None:
@@ -147,11 +160,7 @@ def predict_structural(records: Sequence[Mapping[str, Any]], contracts: Contract
     out: dict[str, tuple[str, float]] = {}
     failures: dict[str, str] = {}
     try:
-        from evmlm.decompile.structural import (
-            draft_function,
-            header_specifiers,
-            visible_state_variables,
-        )
+        from evmlm.decompile.structural import draft_function, header_specifiers, splice_scope
     except ImportError as e:
         for r in records:
             out[str(r["id"])] = ("", 0.0)
@@ -169,10 +178,11 @@ def predict_structural(records: Sequence[Mapping[str, Any]], contracts: Contract
             result = contracts.load_compile(str(r["compile_key"])) if contracts.load_compile else None
             version = getattr(result, "version", None) or r.get("compiler_version")
             source_path = str(r.get("source_path") or str(r["contract"]).rsplit(":", 1)[0])
-            visible = visible_state_variables(result.asts, source_path, int(r["source_start"])) if result is not None and r.get("source_start") is not None else None
+            scope = splice_scope(result.asts, source_path, int(r["source_start"])) if result is not None and r.get("source_start") is not None else None
             draft = draft_function(
                 lifted, fn, abi=list(art.abi), storage_layout=art.storage_layout, solc_version=version,
-                specifiers=header_specifiers(str(r["solidity"]), version), visible_state=visible, runtime_bytecode=art.runtime_bytecode,
+                specifiers=header_specifiers(str(r["solidity"]), version), scope=scope,
+                runtime_bytecode=contracts.runtime(r), getter=r.get("kind") == "getter", visibility=r.get("visibility"),
             )
             out[rid] = (draft.text, time.perf_counter() - t0)
         except Exception as e:  # a batch job records the failure and goes on
