@@ -30,7 +30,9 @@ from evmlm.decompile.structural import (
     parameter_names,
     splice_scope,
 )
-from evmlm.evaluate.behaviour import compare_behaviour, deployed_contract, recompile
+from evmlm.decompile.verify import compare_deployed as compare_behaviour
+from evmlm.decompile.verify import deployed_runtime
+from evmlm.evaluate.behaviour import deployed_contract, recompile
 from evmlm.evm import lift_contract
 
 
@@ -44,32 +46,6 @@ def defining_contract(result: Any, source_path: str, start: int) -> str | None:
             s, ln, _ = (int(x) for x in node["src"].split(":"))
             if s <= start < s + ln:
                 return f"{source_path}:{node['name']}"
-    return None
-
-
-def deployed_runtime(creation_hex: str, abi: list) -> str | None:
-    """The runtime code the original has once deployed as :func:`compare_behaviour` deploys
-    it (same deployer, the first constructor arguments it accepts): immutables are filled in,
-    where the compiler artifact's runtime code has zeros. None when it does not deploy."""
-    from eth_abi import encode
-
-    from evmlm.evaluate.behaviour import _Deployment, abi_type, call_inputs
-
-    ctor = next((i for i in abi if i.get("type") == "constructor"), None)
-    types = [abi_type(p) for p in (ctor or {}).get("inputs", [])]
-    try:
-        cands = call_inputs(types, n_random=3, seed=0) if types else [()]
-        cands = [cands[1], *cands[:1], *cands[2:]] if types else cands
-        encoded = [encode(types, list(a)) if types else b"" for a in cands]
-    except (ValueError, TypeError, OverflowError):
-        return None
-    for args in encoded:
-        try:
-            d = _Deployment(creation_hex, args)
-        except RuntimeError:
-            continue
-        code = d.evm.get_code(d.address)
-        return bytes(code).hex() if code else None
     return None
 
 

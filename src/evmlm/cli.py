@@ -315,9 +315,10 @@ def evaluate_(
     model: Annotated[Optional[Path], typer.Option("--model", "-m", help="Model folder (merged, adapter or HF model). Default: the run's fine-tuned model (runs the whole chain).")] = None,
     split: Annotated[Optional[str], typer.Option("--split", help="train | validation | test (= --evaluate.split).")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Report folder for --model (default: runs/<name>/evaluate-<model folder name>).")] = None,
+    verify: Annotated[Optional[bool], typer.Option("--verify/--no-verify", help="Evaluate the verified system (draft + model candidates executed against the original; = --evaluate.verify, default on).")] = None,
 ) -> None:
-    """Score a model and the baselines (Panoramix, retrieval, signature stub) on a split; write report.json, report.md and plots."""
-    extra = list(ctx.args) + ([f"--evaluate.split={split}"] if split else [])
+    """Score a model, the structural draft, the verified system, the oracle and the baselines (Panoramix, retrieval, signature stub) on a split; write report.json, report.md and plots."""
+    extra = list(ctx.args) + ([f"--evaluate.split={split}"] if split else []) + ([f"--evaluate.verify={str(verify).lower()}"] if verify is not None else [])
     if model is None:
         run_chain(config, name, extra, "evaluate")
         return
@@ -338,7 +339,7 @@ def evaluate_(
 @app.command()
 def decompile(
     source: Annotated[str, typer.Argument(help="Runtime bytecode as hex, a file (hex or binary), or a compiler artifact JSON.")],
-    model: Annotated[Path, typer.Option("--model", "-m", help="Model folder: a run's finetune/model or finetune/adapter, or any local HF model.")],
+    model: Annotated[Optional[Path], typer.Option("--model", "-m", help="Model folder: a run's finetune/model or finetune/adapter, or any local HF model (default: the structural draft alone).")] = None,
     selector: Annotated[Optional[str], typer.Option("--selector", "-s", help="Decompile only this function (0x + 8 hex).")] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="sol (one Solidity file) or json (per-function TAC, output, timings, errors).")] = "sol",
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write to this file instead of stdout.")] = None,
@@ -348,6 +349,8 @@ def decompile(
     temperature: Annotated[float, typer.Option(help="0 = greedy.")] = 0.0,
     stream: Annotated[Optional[bool], typer.Option("--stream/--no-stream", help="Stream generation to stderr (default: when stderr is a terminal).")] = None,
     rpc_url: Annotated[Optional[str], typer.Option("--rpc-url", envvar="EVMLM_RPC_URL", help="JSON-RPC node to fetch the code of an address input.")] = None,
+    verify: Annotated[bool, typer.Option("--verify/--no-verify", help="Verified selection: compile each candidate (draft, greedy, samples) and execute it against the original bytecode.")] = True,
+    candidates: Annotated[int, typer.Option("--candidates", help="Candidates per function with --verify: the draft, the greedy output and N-2 samples.")] = 4,
 ) -> None:
     """Decompile runtime bytecode (hex, file, artifact JSON or an address with --rpc-url)
     into one Solidity file (or JSON).
@@ -364,10 +367,17 @@ def decompile(
 
     if fmt not in ("sol", "json"):
         raise typer.BadParameter(f"{fmt!r}: expected sol or json", param_hint="'--format'")
-    cfg = DecompileConfig(max_new_tokens=max_tokens, batch_size=batch_size, temperature=temperature)
+    cfg = DecompileConfig(
+        max_new_tokens=max_tokens,
+        batch_size=batch_size,
+        temperature=temperature,
+        verify=verify,
+        candidates=candidates,
+    )
     if out is not None:
         _check_out(out, folder=False)
-    check_model(model)  # cheap checks before lifting, fetching or generating
+    if model is not None:
+        check_model(model)  # cheap checks before lifting, fetching or generating
     live = sys.stderr.isatty() if stream is None else stream
     current = [-1]
 
@@ -384,7 +394,9 @@ def decompile(
     if out is not None:
         atomic.write_text(out, text)
         bad = sum(1 for f in result.functions if f.error)
-        typer.echo(f"wrote {out}: {len(result.functions)} functions ({bad} kept as comments), lift {result.lift_seconds:.2f} s, generate {result.generate_seconds:.1f} s", err=True)
+        same = sum(1 for f in result.functions if f.same is True)
+        checked = f", {same} verified the same" if verify else ""
+        typer.echo(f"wrote {out}: {len(result.functions)} functions ({bad} not as drafted or generated{checked}), solc {result.compiler_version}, lift {result.lift_seconds:.2f} s, generate {result.generate_seconds:.1f} s, verify {result.verify_seconds:.1f} s", err=True)
     else:
         typer.echo(text, nl=False)
 

@@ -323,7 +323,9 @@ class EvalConfig:
     function and caller (plus 3 edge-value calls); ``panoramix_timeout_s``: per contract,
     seconds; ``panoramix_budget_s``: for all contracts (the rest are recorded as skipped);
     ``max_new_tokens``/``batch_size``: generation (tokens per function, prompts per
-    batch); ``n_examples``: side-by-side examples in report.md.
+    batch); ``n_examples``: side-by-side examples in report.md; ``verify``: evaluate the
+    ``verified`` system (verified selection among ``candidates`` per function: the structural
+    draft, the greedy output and ``candidates - 2`` samples).
     """
 
     split: Literal["train", "validation", "test"] = "test"
@@ -337,9 +339,12 @@ class EvalConfig:
     batch_size: int = 8
     n_examples: int = 5
     seed: int = 0
+    verify: bool = True
+    candidates: int = 4
 
     def __post_init__(self) -> None:
         _require(self.max_functions is None or self.max_functions >= 1, "evaluate.max_functions", "must be >= 1")
+        _require(self.candidates >= 2, "evaluate.candidates", "must be >= 2 (the draft and the greedy output)")
         for b in self.baselines:
             _require(b in ("panoramix", "retrieval", "signature_stub"), "evaluate.baselines", f"unknown baseline {b!r} (panoramix, retrieval, signature_stub)")
         _require(self.n_random_calls >= 1, "evaluate.n_random_calls", "must be >= 1 (the issue asks for >= 32)")
@@ -356,7 +361,10 @@ class DecompileConfig:
 
     ``max_new_tokens``: generated tokens per function; ``batch_size``: prompts per generate
     call (left-padded); ``temperature``: 0 = greedy; ``pragma``: the version pragma of the
-    assembled file; ``contract_name``: its contract's name.
+    assembled file when the bytecode's CBOR metadata names no compiler; ``contract_name``: its
+    contract's name; ``verify``: verified selection per function among ``candidates`` (the
+    structural draft, the greedy output, ``candidates - 2`` samples), each executed against
+    the original with ``n_random_calls`` random calls (plus 3 edge-value calls) per caller.
     """
 
     max_new_tokens: int = 384
@@ -364,8 +372,13 @@ class DecompileConfig:
     temperature: float = 0.0
     pragma: str = "^0.8.0"
     contract_name: str = "Decompiled"
+    verify: bool = True
+    candidates: int = 4
+    n_random_calls: int = 32
 
     def __post_init__(self) -> None:
+        _require(self.candidates >= 2, "decompile.candidates", "must be >= 2 (the draft and the greedy output)")
+        _require(self.n_random_calls >= 1, "decompile.n_random_calls", "must be >= 1")
         _require(self.max_new_tokens >= 1, "decompile.max_new_tokens", "must be >= 1")
         _require(self.batch_size >= 1, "decompile.batch_size", "must be >= 1")
         _require(self.temperature >= 0, "decompile.temperature", "must be >= 0")

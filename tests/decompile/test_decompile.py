@@ -32,46 +32,95 @@ def _sources_of(names: list[str]) -> dict[str, str]:
     return {k: out[k] for k in names}
 
 
-def test_untrained_model_output_still_gives_a_file_solc_parses(piggy, tiny_model_dir: Path, solcjs) -> None:
-    res = dec.decompile({"deployedBytecode": piggy["evm"]["deployedBytecode"]["object"], "abi": piggy["abi"], "storageLayout": piggy["storageLayout"]}, tiny_model_dir, config=DecompileConfig(max_new_tokens=16, batch_size=4))
-    sels = [f.selector for f in res.functions if f.selector]
-    assert sels == sorted(sels) and len(sels) == 8  # 4 functions + 4 public getters
-    # every function either parses or states why not, in the result and in the file
+def test_draft_alone_compiles_as_one_file_and_is_verified(piggy, solcjs) -> None:
+    """No model, no ABI: the structural draft, compiled with the metadata's solc version and
+    executed against the original runtime code; every function marked."""
+    sigs = {"0x" + s: sig for sig, s in _method_ids(piggy).items()}
+    res = dec.decompile(piggy["evm"]["deployedBytecode"]["object"], signatures=sigs)
+    assert res.metadata_version == "0.8.26" and res.compiler_version == "0.8.26" and "pragma solidity 0.8.26;" in res.source
+    assert res.compiles is True
+    sels = sorted(f.selector for f in res.functions if f.selector)
+    assert len(sels) == 8  # 4 functions + 4 public getters
     for f in res.functions:
-        assert f.error is None or f.error in res.source
-        assert f"// selector {f.selector}" in res.source if f.selector else True
-    assert "address keeper; // slot 0" in res.source and "bool locked; // slot 3" in res.source
-    assert "event Saved(address indexed who, uint256 amount);" in res.source
-    assert solcjs({"Decompiled.sol": res.source}, stop_after_parsing=True)["sources"]  # raises on a solc error
+        assert f.chosen == "draft" and f.verdict.startswith(("// verified: same on", "// compiles, differs:", "// unverified:"))
+        assert f.verdict in res.source
+    assert sum(f.same is True for f in res.functions) >= 6, [f.verdict for f in res.functions]
+    solcjs({"Decompiled.sol": res.source})  # compiles as a whole (raises on a solc error)
 
 
-def test_good_outputs_are_kept_as_code_and_parse_with_solc(piggy, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch, solcjs) -> None:
-    bodies = _sources_of(["save", "lock", "smash", "share"])
-    by_selector = {"0x" + s: bodies[sig.split("(")[0]] for sig, s in _method_ids(piggy).items() if sig.split("(")[0] in bodies}
+def test_verified_selection_replaces_a_wrong_draft_by_a_behaving_candidate(piggy, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch, solcjs) -> None:
+    """Drafts that behave the same are kept without asking the model; a wrong draft (made
+    wrong here) is replaced by the candidate that behaves the same (the sample), not by the
+    one that only compiles (greedy); the draft's header is forced as the start."""
+    from dataclasses import replace
 
-    def fake_generate(model, tokenizer, prompts, **kw):  # stands in for a well-trained model
+    from evmlm.decompile import structural
+    from evmlm.decompile.contract import replace_function
+    from evmlm.decompile.header import header_of
+
+    real = structural.draft_contract
+    sel = "0x" + _method_ids(piggy)["share(address)"]
+    good: dict[str, str] = {}
+
+    def wrong_share(*args, **kw):
+        d = real(*args, **kw)
+        f = d.functions[sel]
+        good["text"] = f.text
+        bad = f.text.split("{", 1)[0] + "{\n    return 7;\n}\n"
+        return structural.DraftContract(replace_function(d.source, f.text, bad), {**d.functions, sel: replace(f, text=bad)})
+
+    starts_seen: list[list[str | None]] = []
+
+    def fake_generate(model, tokenizer, prompts, *, starts=None, temperature=0.0, **kw):  # stands in for a trained model
+        starts_seen.append(list(starts or []))
         out = []
-        for p in prompts:
-            sel = next(s for s in by_selector if s in p) if any(s in p for s in by_selector) else None
-            out.append((by_selector[sel] if sel else "function broken( {", 0.01))
+        for head in starts or []:
+            body = "{\n    return 1;\n}" if temperature == 0 else "{" + good["text"].split("{", 1)[1]
+            out.append((f"{head} {body}", 0.01))
         return out
 
+    monkeypatch.setattr(structural, "draft_contract", wrong_share)
     monkeypatch.setattr(dec, "generate_completions", fake_generate)
-    res = dec.decompile(piggy["evm"]["deployedBytecode"]["object"], tiny_model_dir, config=DecompileConfig(contract_name="Piggy2"))
-    good = [f for f in res.functions if f.selector in by_selector]
-    assert len(good) == 4 and all(f.error is None for f in good)
-    bad = [f for f in res.functions if f.selector not in by_selector]
-    assert bad and all(f.error and "syntax error" in f.error for f in bad)
-    assert "function smash(address payable to)" in res.source and "contract Piggy2 {" in res.source
-    # no storage layout given: evmole's inferred one
-    assert "var_0_0" in res.source
-    assert solcjs({"Piggy2.sol": res.source}, stop_after_parsing=True)["sources"]  # raises on a solc error
+    res = dec.decompile({"deployedBytecode": piggy["evm"]["deployedBytecode"]["object"], "abi": piggy["abi"]}, tiny_model_dir, config=DecompileConfig(candidates=3))
+    share_head = header_of(good["text"].split("{", 1)[0] + "{ }")
+    assert starts_seen and all(share_head in s for s in starts_seen)  # header forced
+    asked = {h.split("(")[0] for h in starts_seen[0]}
+    for f in res.functions:  # drafts that behave the same never go to the model
+        assert (f"function {f.signature.split('(')[0]}" in asked) == (f.draft_same is not True), f.signature
+    share = next(f for f in res.functions if f.selector == sel)
+    assert share.chosen == "sample1" and share.same is True and share.verdict.startswith("// verified: same on")
+    assert all(f.chosen == "draft" for f in res.functions if f.same is True and f.selector != sel)
+    assert res.compiles and share.verdict + "\n" in res.source
+    solcjs({"Decompiled.sol": res.source})
+    # --no-verify: the greedy text is kept when it parses, marked unverified
+    res = dec.decompile({"deployedBytecode": piggy["evm"]["deployedBytecode"]["object"], "abi": piggy["abi"]}, tiny_model_dir, config=DecompileConfig(verify=False))
+    share = next(f for f in res.functions if f.selector == sel)
+    assert share.chosen == "greedy" and "return 1;" in share.output and share.verdict == "// unverified: --no-verify"
+
+
+def test_metadata_compiler_version_read_from_cbor(solcjs) -> None:
+    from evmlm.evm.disasm import metadata_compiler_version, metadata_fields
+
+    for module, version in (("solc0826", "0.8.26"), ("solc0426", None), ("solc0517", "0.5.17")):
+        pragma = "^0.4.24" if version is None else f"^{version}"
+        out = solcjs({"A.sol": f"pragma solidity {pragma}; contract A {{ uint x; function f() public {{ x = 1; }} }}"}, module=module)
+        code = bytes.fromhex(out["contracts"]["A.sol"]["A"]["evm"]["deployedBytecode"]["object"])
+        assert metadata_compiler_version(code) == version  # 0.4.26 records no compiler (bzzr0 only)
+        assert set(metadata_fields(code)) & {"ipfs", "bzzr0", "bzzr1"}
+    assert metadata_compiler_version(bytes.fromhex("6080604052")) is None
+
+
+def test_decompile_does_not_import_evaluate() -> None:
+    """The layering: evaluate uses decompile (verifier, syntax check, generation), never back."""
+    code = "import sys, evmlm.decompile, evmlm.decompile.verify, evmlm.decompile.contract; print([m for m in sys.modules if m.startswith('evmlm.evaluate')])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]"
 
 
 def _method_ids(piggy) -> dict[str, str]:
     from eth_utils import keccak
 
-    from evmlm.evaluate.behaviour import abi_type
+    from evmlm.evm.abi import canonical_type as abi_type
 
     return {f"{i['name']}({','.join(abi_type(p) for p in i['inputs'])})": keccak(text=f"{i['name']}({','.join(abi_type(p) for p in i['inputs'])})")[:4].hex() for i in piggy["abi"] if i["type"] == "function"}
 
@@ -151,8 +200,32 @@ def test_fit_prompt_cuts_like_finetuning(tiny_model_dir: Path) -> None:
     assert dec.generation_budget(_M(), 384) == (128, 128) and dec.generation_budget(_M(), 64) == (192, 64)
 
 
+def test_fit_prompt_keeps_the_draft_and_cuts_it_last(tiny_model_dir: Path) -> None:
+    from transformers import AutoTokenizer
+
+    from evmlm.train.prompt import DRAFT_TOKEN, build_prompt
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    tac = "function 0x12345678 f(uint256)\n" + "\n".join(f"    v{i} = ADD(v{i - 1}, 0x{i:x})" for i in range(1, 100))
+    draft = "function f(uint256 arg0) public {\n" + "\n".join(f"    stor_{i} = arg0 + {i};" for i in range(60)) + "\n}"
+    full = build_prompt(tac, "f(uint256)", "uint256 x;", draft)
+    assert full.index(DRAFT_TOKEN) < full.index("<|tac|>")
+    assert dec.fit_prompt(tac, "f(uint256)", "uint256 x;", tok, 100_000, draft) == full
+
+    def ntok(text: str) -> int:
+        return len(tok(text, add_special_tokens=False)["input_ids"])
+
+    # the TAC is cut first: the whole draft stays while one TAC line and it fit
+    one_line = build_prompt(tac.splitlines()[0] + "\n...", "f(uint256)", None, draft)
+    kept = dec.fit_prompt(tac, "f(uint256)", "uint256 x;", tok, ntok(one_line) + 40, draft)
+    assert draft in kept and "..." in kept.split("<|tac|>", 1)[1] and ntok(kept) <= ntok(one_line) + 40
+    # then the draft keeps its first lines
+    small = dec.fit_prompt(tac, "f(uint256)", None, tok, 200, draft)
+    assert ntok(small) <= 200 and DRAFT_TOKEN + "function f(uint256 arg0) public {" in small and draft not in small
+
+
 def test_streamed_generation_matches_batched(tiny_model_dir: Path) -> None:
-    from evmlm.evaluate.generation import generate_completions
+    from evmlm.decompile.generation import generate_completions
     from evmlm.train import load_for_inference
     from evmlm.train.prompt import build_prompt
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from evmlm.evaluate.behaviour import call_inputs, compare_behaviour, splice_function
+from evmlm.decompile.verify import ADDRESSES
+from evmlm.decompile.verify import compare_deployed as compare_behaviour
+from evmlm.evaluate.behaviour import splice_function
 from evmlm.evaluate.errors import SpliceError
+from evmlm.evm.abi import call_inputs, random_value
 
 PATH = "Counter.sol"
 BUMP_SELECTOR = "0xb20eb4c4"
@@ -36,10 +39,28 @@ def test_splice_replaces_exact_byte_range() -> None:
 
 
 def test_call_inputs_has_edges_and_32_random() -> None:
-    inputs = call_inputs(["uint256", "address", "bool"], n_random=32)
+    inputs = call_inputs(["uint256", "address", "bool"], n_random=32, addresses=ADDRESSES)
     assert len(inputs) == 35
     assert inputs[0][0] == 0 and inputs[2][0] == 2**256 - 1
-    assert call_inputs(["uint8[2]"], n_random=1, seed=3) == call_inputs(["uint8[2]"], n_random=1, seed=3)
+    assert call_inputs(["uint8[2]"], n_random=1, seed=3, addresses=ADDRESSES) == call_inputs(["uint8[2]"], n_random=1, seed=3, addresses=ADDRESSES)
+
+
+def test_random_values_respect_bit_widths() -> None:
+    """uint8 / int8 / uint96 values stay in range and encode (was: 317-727 for uint8)."""
+    import random
+
+    from eth_abi import encode
+
+    rng = random.Random(0)
+    for t, lo, hi in (("uint8", 0, 255), ("int8", -128, 127), ("uint96", 0, 2**96 - 1), ("int256", -(2**255), 2**255 - 1)):
+        values = [random_value(t, rng, ADDRESSES) for _ in range(500)]
+        assert all(lo <= v <= hi for v in values), t
+        assert len(set(values)) > 20, t  # not constant
+        encode([t] * len(values), values)
+    tuples = call_inputs(["uint8[]", "(uint16,int24)"], n_random=200, seed=1, addresses=ADDRESSES)
+    encode(["uint8[]", "(uint16,int24)"], [list(a) for a in tuples][0])
+    for args in tuples:
+        encode(["uint8[]", "(uint16,int24)"], list(args))
 
 
 def test_identical_function_behaves_the_same(counter_source: str, solcjs) -> None:
@@ -138,3 +159,23 @@ def test_constructor_arguments_are_searched_until_the_original_deploys(solcjs) -
     code = c["evm"]["bytecode"]["object"]
     res = compare_behaviour(code, code, c["abi"], "0x" + c["evm"]["methodIdentifiers"]["add(uint256)"])
     assert res.same is True and res.n_calls == 70
+
+
+def test_recompile_drops_the_natspec_of_the_replaced_function() -> None:
+    """The doc comment's @param names the original parameter; a decompiled text that names it
+    otherwise must still compile (solc: DocstringParsingError otherwise)."""
+    from evmlm.evaluate.behaviour import recompile
+    from evmlm.solc import compile_sources
+
+    src = (
+        "// SPDX-License-Identifier: MIT\npragma solidity ^0.8.20;\ncontract D {\n    uint256 public x;\n"
+        "    /// @notice sets x\n    /// @param value the new x\n    function set(uint256 value) external { x = value; }\n}\n"
+    )
+    res = compile_sources({"D.sol": src}, setting="opt200", version="0.8.26")
+    start = src.encode().index(b"function set")
+    length = len(b"function set(uint256 value) external { x = value; }")
+    rc = recompile(res, "D.sol", "D", start, length, "function set(uint256 arg0) external { x = arg0; }", selector="0x60fe47b1")
+    assert rc.ok, rc.error
+    from evmlm.decompile.verify import compare_deployed
+
+    assert compare_deployed(rc.original_creation_bytecode, rc.creation_bytecode, rc.abi, "0x60fe47b1").same is True

@@ -54,7 +54,7 @@ from evmlm.dataset.wrappers import run_wrappers
 
 log = logging.getLogger(__name__)
 
-PAIRING_VERSION = 3  # bump when a shard's content would change for the same inputs
+PAIRING_VERSION = 4  # bump when a shard's content would change for the same inputs (4: groups split by package version)
 WORK_DIR = "_work"
 
 
@@ -181,17 +181,20 @@ def _pair_group(args: tuple[str, list[PairTask], dict[str, str]]) -> list[tuple[
     return out
 
 
-def _index_groups(compile_dir: Path) -> dict[str, tuple[tuple[str, str], str | None]]:
-    """compile key → ((file path, solc version), setting name) from ``compile/index.jsonl``."""
+def _index_groups(compile_dir: Path) -> dict[str, tuple[tuple[str, ...], str | None]]:
+    """compile key → ((file path, solc version, package, package version), setting name) from
+    ``compile/index.jsonl``. The package version is part of the group: two versions of one
+    package ship different files at the same path (``@openzeppelin/contracts`` 4.9.6 and 5.7.0
+    both have ``finance/VestingWallet.sol``), and a group shares one result's sources and ASTs."""
     p = compile_dir / "index.jsonl"
-    out: dict[str, tuple[tuple[str, str], str | None]] = {}
+    out: dict[str, tuple[tuple[str, ...], str | None]] = {}
     if p.is_file():
         with open(p, encoding="utf-8") as f:
             for line in f:
                 if line.strip():
                     e = json.loads(line)
                     if e.get("key") and e.get("status") == "ok":
-                        out[e["key"]] = ((str(e.get("path")), str(e.get("solc"))), e.get("setting"))
+                        out[e["key"]] = ((str(e.get("path")), str(e.get("solc")), str(e.get("package")), str(e.get("version"))), e.get("setting"))
     return out
 
 
@@ -208,7 +211,7 @@ def run_pairing(compile_dir: Path, lifted: Mapping[str, Sequence[LiftedContractR
         if shard.is_file():
             counts.shards_reused += 1
             continue
-        group, setting = groups_of.get(key, ((key, ""), None))
+        group, setting = groups_of.get(key, ((key,), None))
         groups.setdefault(group, []).append(PairTask(key, setting, tuple(contracts), str(shard)))
     counts.compile_results = len(lifted)
     counts.contracts = sum(len(v) for v in lifted.values())

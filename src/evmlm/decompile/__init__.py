@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from evmlm.config import DecompileConfig
+from evmlm.decompile.generation import generate_completions, generation_budget
+from evmlm.decompile.syntax import check_function_syntax, complete_member
 from evmlm.errors import EvmlmError
-from evmlm.evaluate.generation import generate_completions, generation_budget
 from evmlm.evm.inputs import BytecodeInput, read_bytecode_input
 from evmlm.train.prompt import fit_prompt
 
@@ -153,8 +154,12 @@ def read_input(
 @dataclass
 class FunctionOutput:
     """One decompiled function. ``selector``: ``"0xa9059cbb"`` (None for fallback/receive);
-    ``output``: the model's Solidity; ``seconds``: generation time; ``error``: why the output
-    is not in the file as code (does not parse, generation failed), else None."""
+    ``output``: the Solidity kept in the file; ``seconds``: generation time; ``error``: why
+    the output is not in the file as code (does not parse, generation failed), else None;
+    ``draft``: the structural draft; ``chosen``: which candidate was kept (``draft``,
+    ``greedy``, ``sampleN``, ``model``); ``verdict``: the marker comment above it in the file
+    (:func:`evmlm.decompile.contract.verdict`); ``same``: True / False / None (undetermined or
+    not checked) against the original bytecode; ``draft_same``: the same for the draft alone."""
 
     selector: str | None
     kind: str
@@ -163,6 +168,11 @@ class FunctionOutput:
     output: str = ""
     seconds: float = 0.0
     error: str | None = None
+    draft: str = ""
+    chosen: str = ""
+    verdict: str = ""
+    same: bool | None = None
+    draft_same: bool | None = None
 
 
 @dataclass
@@ -175,6 +185,11 @@ class DecompileResult:
     events: list[str] = field(default_factory=list)
     lift_seconds: float = 0.0
     generate_seconds: float = 0.0
+    draft_seconds: float = 0.0
+    verify_seconds: float = 0.0
+    compiler_version: str | None = None
+    metadata_version: str | None = None
+    compiles: bool | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -254,61 +269,6 @@ def event_declarations(tacs: Sequence[str], abi: Sequence[Mapping[str, Any]] | N
     return out
 
 
-_MEMBERS = ("function_definition", "fallback_receive_definition", "state_variable_declaration")
-
-
-def _member_syntax(text: str) -> str | None:
-    from evmlm.evaluate.structure import _parser
-
-    tree = _parser().parse(f"contract __C {{\n{text}\n}}".encode("utf-8"))
-    root = tree.root_node
-    body = root.children[0].children[-1] if root.children and root.children[0].children else None
-    members = [n for n in body.children if n.type in _MEMBERS] if body is not None else []
-    if root.has_error:
-        err = _first_error(root)
-        where = f" at line {err.start_point[0]}, column {err.start_point[1] + 1}" if err is not None else ""
-        return f"not valid Solidity (syntax error{where})"
-    if not members:
-        return "no function definition in the output"
-    return None
-
-
-def _completed_member(text: str) -> tuple[str, str | None]:
-    """(``text``, with the final ``;`` a state-variable declaration needs in a file when only
-    that is missing; the syntax problem of the result, or None). solc's ``src`` of a state
-    variable excludes its ``;``, which is how the dataset stores getters."""
-    reason = _member_syntax(text)
-    t = text.rstrip()
-    if reason is not None and not t.endswith((";", "}")) and _member_syntax(t + ";") is None:
-        return t + ";", None
-    return text, reason
-
-
-def check_function_syntax(text: str) -> str | None:
-    """None when ``text`` parses (tree-sitter) as a contract member — a function, or a public
-    state variable (whose getter a selector can belong to; a missing final ``;`` is accepted)
-    — else the reason (one line)."""
-    if not text.strip():
-        return "the model produced no text"
-    return _completed_member(text)[1]
-
-
-def complete_member(text: str) -> str:
-    """``text`` with the final ``;`` a state-variable declaration needs in a file, when missing."""
-    return _completed_member(text)[0]
-
-
-def _first_error(node: Any) -> Any | None:
-    if node.type == "ERROR" or node.is_missing:
-        return node
-    for c in node.children:
-        if c.has_error or c.is_missing:
-            found = _first_error(c)
-            if found is not None:
-                return found
-    return None
-
-
 def assemble_source(functions: Sequence[FunctionOutput], state_variables: Sequence[str], events: Sequence[str], config: DecompileConfig) -> str:
     """One .sol file: license, pragma, contract with state variables, events and functions.
 
@@ -384,26 +344,34 @@ def decompile(
     on_function: Callable[[FunctionOutput], None] | None = None,
     rpc_url: str | None = None,
 ) -> DecompileResult:
-    """Decompile runtime bytecode to one Solidity file with the model in ``model_dir``.
+    """Decompile runtime bytecode to one Solidity file: the structural draft
+    (:mod:`evmlm.decompile.structural`), refined by the model in ``model_dir`` when one is
+    given, each function chosen by verified selection (``config.verify``).
 
     ``bytecode``: see :func:`read_input`; ``model_dir``: a run's ``finetune/model`` (merged),
     ``finetune/adapter`` or any local HF causal-LM folder (or pass ``model`` and
-    ``tokenizer``); ``selector``: decompile only this function (``"0xa9059cbb"``);
-    ``signatures``: a :class:`evmlm.dataset.SignatureDB` or mapping selector → signature;
-    ``on_text(i, piece)``: stream generated text of the i-th function; ``on_function``: called
-    with each finished function; ``rpc_url``: JSON-RPC node for an address input.
+    ``tokenizer``; neither: the draft alone); ``selector``: decompile only this function
+    (``"0xa9059cbb"``); ``signatures``: a :class:`evmlm.dataset.SignatureDB` or mapping
+    selector → signature; ``on_text(i, piece)``: stream generated text of the i-th generated
+    function; ``on_function``: called with each finished function; ``rpc_url``: JSON-RPC node
+    for an address input.
+
+    With verification the file is compiled (solc version from the bytecode's CBOR metadata,
+    :func:`evmlm.decompile.contract.compiler_for`) and every function is executed against the
+    original runtime code (:func:`evmlm.decompile.verify.compare_runtime`); each function is
+    marked ``// verified: …``, ``// compiles, differs: …`` or ``// unverified: …``.
 
     Raises the lifter's ``BytecodeError`` for bad bytecode, :class:`DecompileInputError` for
     an unreadable input or a selector the contract does not have, :class:`NoFunctionsError`
     when the bytecode has no function at all, and the model loader's error for a bad model
-    folder (the model is loaded last, after these cheap checks).
+    folder (the model is loaded last, after these cheap checks; with no model the structural
+    draft alone is written).
     """
     from evmlm.evm import lift_contract
 
     cfg = config or DecompileConfig()
     inp = bytecode if isinstance(bytecode, BytecodeInput) else read_input(bytecode, rpc_url=rpc_url)
-    if (model is None or tokenizer is None) and model_dir is None:
-        raise DecompileInputError("no model: pass a model folder (e.g. runs/<name>/finetune/model)")
+    has_model = (model is not None and tokenizer is not None) or model_dir is not None
     t0 = time.perf_counter()
     lifted = lift_contract(inp.bytecode, abi=inp.abi, storage_layout=inp.storage_layout)
     lift_seconds = time.perf_counter() - t0
@@ -420,18 +388,282 @@ def decompile(
         if not funcs:
             have = ", ".join(sorted(f.selector for f in lifted.functions if f.selector)) or "none"
             raise DecompileInputError(f"{inp.name}: no function with selector {want} (selectors: {have})")
-    if model is None or tokenizer is None:  # after the cheap checks above
+    if has_model and (model is None or tokenizer is None):  # after the cheap checks above
         from evmlm.train import load_for_inference
 
         model, tokenizer = load_for_inference(model_dir)
-    outputs = [FunctionOutput(f.selector, f.kind, resolve_signature(f.selector, inp.abi, signatures, f.signature), f.tac) for f in funcs]
+    resolved = {f.selector: resolve_signature(f.selector, inp.abi, signatures, f.signature) for f in funcs}
+    if any(resolved[f.selector] and not f.signature for f in funcs):
+        # signatures only the database knows: lift again with them, so the TAC names and
+        # types the arguments and the draft can give the function its selector
+        t0 = time.perf_counter()
+        # (every resolved signature: with an ABI the lifter names nothing from its own list)
+        lifted = lift_contract(inp.bytecode, abi=signature_abi(inp.abi, {f.selector: resolved[f.selector] for f in funcs if resolved[f.selector]}, funcs), storage_layout=inp.storage_layout)
+        lift_seconds += time.perf_counter() - t0
+        keep = {f.selector for f in funcs}
+        funcs = [f for f in lifted.functions if f.kind != "internal" and f.selector in keep]
+    outputs = [FunctionOutput(f.selector, f.kind, resolved.get(f.selector) or f.signature, f.tac) for f in funcs]
+    try:
+        from evmlm.decompile.structural import draft_contract
+    except ImportError:
+        if not has_model:
+            raise DecompileInputError("no model and no structural decompiler: pass a model folder (e.g. runs/<name>/finetune/model)")
+        return _decompile_model_only(inp, outputs, funcs, model, tokenizer, cfg, lift_seconds, on_text, on_function)
+
+    from evmlm.decompile.contract import compiler_for
+
+    compiler = compiler_for(inp.bytecode, cfg.pragma)
+    t1 = time.perf_counter()
+    draft = draft_contract(lifted, abi=inp.abi, storage_layout=inp.storage_layout, name=cfg.contract_name, solc_version=compiler.version)
+    draft_seconds = time.perf_counter() - t1
+    for fo in outputs:
+        d = draft.functions.get(fo.selector or fo.kind)
+        fo.draft = d.text if d is not None else ""
+        fo.output, fo.chosen = fo.draft, "draft"
+    payable = {f.selector: f.payable for f in funcs}  # None: fallback or receive (either payable)
+    payable[None] = any(f.payable for f in funcs if f.selector is None)
+    verifier = _Verifier(inp.bytecode, draft.source, compiler.version, cfg, payable) if cfg.verify else None
+    t_verify = 0.0
+    if verifier is not None:
+        t2 = time.perf_counter()
+        verifier.check_draft(outputs)
+        t_verify += time.perf_counter() - t2
+    todo = [fo for fo in outputs if fo.draft and (verifier is None or fo.same is not True)] if has_model else []
+    generate_seconds = 0.0
+    if todo:
+        t3 = time.perf_counter()
+        cands = _model_candidates(todo, model, tokenizer, inp.abi, cfg, on_text)
+        generate_seconds = time.perf_counter() - t3
+        t4 = time.perf_counter()
+        for fo, cs in zip(todo, cands):
+            fo.seconds = round(sum(c[2] for c in cs), 3)
+            if verifier is not None:
+                verifier.select(fo, cs)
+            else:
+                name, text, _ = cs[0]
+                if check_function_syntax(text) is None:
+                    fo.output, fo.chosen = text, name
+        t_verify += time.perf_counter() - t4
+    t5 = time.perf_counter()
+    source, compiles = _assemble(verifier.draft_source if verifier is not None else draft.source, outputs, verifier, cfg)
+    t_verify += time.perf_counter() - t5
+    for fo in outputs:
+        if on_function is not None:
+            on_function(fo)
+    state_vars = state_variable_declarations(inp.storage_layout, inp.bytecode)
+    events = event_declarations([f.tac for f in funcs], inp.abi)
+    return DecompileResult(source, outputs, state_vars, events, round(lift_seconds, 3), round(generate_seconds, 3), round(draft_seconds, 3), round(t_verify, 3), compiler.version, compiler.from_metadata, compiles)
+
+
+def signature_abi(abi: Sequence[Mapping[str, Any]] | None, extra: Mapping[str | None, str], funcs: Sequence[Any]) -> list[Any]:
+    """``abi`` plus a function entry (name, input types, mutability from the lifter; no
+    outputs key) for each selector → signature in ``extra`` the ABI lacks."""
+    from evmlm.evm.abi import signature_types
+
+    out = list(abi or [])
+    by_sel = {f.selector: f for f in funcs}
+    have = {resolve_signature(sel, abi, None) for sel in extra} if abi else set()
+    for sel, sig in extra.items():
+        types = signature_types(sig)
+        if types is None or sel not in by_sel or sig in have:
+            continue
+        f = by_sel[sel]
+        mut = "payable" if f.payable else "view" if f.view_like else "nonpayable"
+        out.append({"type": "function", "name": sig.split("(", 1)[0], "inputs": [{"name": "", "type": t} for t in types], "stateMutability": mut})
+    return out
+
+
+def _model_candidates(todo: Sequence[FunctionOutput], model: Any, tokenizer: Any, abi: Sequence[Mapping[str, Any]] | None, cfg: DecompileConfig, on_text: Callable[[int, str], None] | None) -> list[list[tuple[str, str, float]]]:
+    """Per function: ``[("greedy", text, s), ("sample1", text, s), ...]`` (samples only with
+    verification): prompts with the draft, the header forced (:mod:`evmlm.decompile.header`)."""
+    from evmlm.decompile.header import header_for
+
+    budget, _ = generation_budget(model, cfg.max_new_tokens)
+    prompts = [fit_prompt(fo.tac, fo.signature, None, tokenizer, budget, fo.draft) for fo in todo]
+    # the draft's header (typed from the same ABI / signature) keeps the names its body uses
+    starts = [header_for(fo.signature, draft=fo.draft) if fo.draft else header_for(fo.signature, abi=abi, selector=fo.selector) for fo in todo]
+    runs = [("greedy", cfg.temperature, 0)] + ([(f"sample{k + 1}", SAMPLE_TEMPERATURE, k + 1) for k in range(cfg.candidates - 2)] if cfg.verify else [])
+    out: list[list[tuple[str, str, float]]] = [[] for _ in todo]
+    for name, temp, seed in runs:
+        gens = generate_completions(model, tokenizer, prompts, max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size, temperature=temp, seed=seed, starts=starts, on_text=on_text if name == "greedy" else None)
+        for i, (text, secs) in enumerate(gens):
+            out[i].append((name, text, secs))
+    return out
+
+
+SAMPLE_TEMPERATURE = 0.8  # sampled candidates of verified selection (greedy is the first)
+
+
+class _Verifier:
+    """Compiles candidate files and compares functions against the original runtime code."""
+
+    def __init__(self, original: bytes, draft_source: str, version: str, cfg: DecompileConfig, payable: Mapping[str | None, bool]) -> None:
+        self.original, self.draft_source, self.version, self.cfg, self.payable = original, draft_source, version, cfg, payable
+        self.draft_agree: dict[str | None, int] = {}  # selector -> calls on which the draft agreed
+
+    def compare(self, fo: FunctionOutput, runtime: bytes) -> Any:
+        from evmlm.decompile.verify import Machine, compare_runtime, run_calls
+        from evmlm.evm.abi import signature_types
+
+        if fo.selector is None:  # fallback / receive: no calldata, an unknown selector, junk
+            datas = [b"", bytes.fromhex("deadbeef"), bytes.fromhex("deadbeef") + bytes(range(40)), b"\x01\x02"]
+            return run_calls(Machine.install(self.original), Machine.install(runtime), datas, 1 if self.payable.get(None) else 0)
+        return compare_runtime(self.original, runtime, fo.selector or "", signature_types(fo.signature), payable=bool(self.payable.get(fo.selector)), n_random=self.cfg.n_random_calls)
+
+    def runtime(self, source: str) -> tuple[bytes | None, str | None]:
+        from evmlm.decompile.contract import compile_runtime
+        from evmlm.solc import CompileError
+
+        try:
+            return compile_runtime(source, self.version, self.cfg.contract_name), None
+        except CompileError as e:
+            return None, (str(e).splitlines() or ["solc error"])[0][:160]
+
+    def check_draft(self, outputs: Sequence[FunctionOutput]) -> None:
+        """Compile the draft file (repairing it first: :meth:`repair`) and compare every
+        function on it."""
+        from evmlm.decompile.contract import verdict
+
+        runtime, err = self.repair(outputs)
+        for fo in outputs:
+            if not fo.draft:
+                fo.verdict = verdict(None, "no draft")
+                continue
+            if runtime is None:
+                fo.verdict = verdict(None, f"the draft file does not compile: {err}")
+                continue
+            b = self.compare(fo, runtime)
+            fo.same, fo.draft_same, fo.verdict = b.same, b.same, verdict(b)
+            self.draft_agree[fo.selector] = b.n_calls - b.n_different if b.same is not None else -1
+
+    def repair(self, outputs: Sequence[FunctionOutput]) -> tuple[bytes | None, str | None]:
+        """Compile the draft file; while solc reports an error inside a function, that
+        function's draft becomes its header with a ``revert()`` body (then, if even that fails,
+        a comment), so the rest of the file compiles. Returns (runtime code, last error)."""
+        from evmlm.decompile.contract import find_function, replace_function
+        from evmlm.decompile.header import header_of
+
+        for _ in range(2 * len(outputs) + 1):
+            runtime, err = self.runtime(self.draft_source)
+            if runtime is not None or err is None:
+                return runtime, err
+            m = re.search(r"Decompiled\.sol:(\d+):", err)
+            culprit = None
+            if m:
+                line = int(m.group(1))
+                for fo in outputs:
+                    if not fo.draft:
+                        continue
+                    try:
+                        i, j, _ = find_function(self.draft_source, fo.draft)
+                    except ValueError:
+                        continue
+                    if self.draft_source.count("\n", 0, i) < line <= self.draft_source.count("\n", 0, j) + 1:
+                        culprit = fo
+                        break
+            if culprit is None:
+                return None, err
+            head = header_of(culprit.draft)
+            reason = err.split(": ", 2)[-1][:100].replace("*/", "* /")
+            if head and "revert();" not in culprit.draft.split("{", 1)[-1][:40]:
+                stub = f"// {culprit.selector}: the draft did not compile ({reason})\n{head} {{\n    revert();\n}}"
+            else:
+                stub = f"// {culprit.selector}: not compiled ({reason})"
+            self.draft_source = replace_function(self.draft_source, culprit.draft, stub)
+            culprit.draft = culprit.output = stub
+            culprit.error = f"the draft did not compile: {reason}"
+            log.info("%s: draft replaced by a stub: %s", culprit.selector, reason)
+        return self.runtime(self.draft_source)
+
+    def select(self, fo: FunctionOutput, cands: Sequence[tuple[str, str, float]]) -> None:
+        """Verified selection after the draft: the first candidate that behaves the same,
+        else the one agreeing on most calls that compiles (the draft's count included), else
+        the draft."""
+        from evmlm.decompile.contract import replace_function, verdict
+
+        best = None  # (agreeing calls, name, text, result)
+        for name, text, _ in cands:
+            if check_function_syntax(text) is not None:
+                continue
+            try:
+                source = replace_function(self.draft_source, fo.draft, complete_member(text.strip()))
+            except ValueError:
+                break
+            runtime, _ = self.runtime(source)
+            if runtime is None:
+                continue
+            b = self.compare(fo, runtime)
+            if b.same is True:
+                fo.output, fo.chosen, fo.same, fo.verdict = text.strip(), name, True, verdict(b)
+                return
+            if b.same is False and (best is None or b.n_calls - b.n_different > best[0]):
+                best = (b.n_calls - b.n_different, name, text.strip(), b)
+        if best is not None and best[0] > self.draft_agree.get(fo.selector, -1):
+            fo.output, fo.chosen, fo.same, fo.verdict = best[2], best[1], False, verdict(best[3])
+
+
+def _assemble(draft_source: str, outputs: Sequence[FunctionOutput], verifier: _Verifier | None, cfg: DecompileConfig) -> tuple[str, bool | None]:
+    """The final file: the draft with each kept candidate swapped in and a marker above every
+    function. With a verifier the file is compiled once more and every function compared on
+    it (candidates that only compiled alone fall back to their drafts); returns (source,
+    compiles) (compiles None without a verifier)."""
+    from evmlm.decompile.contract import replace_function, verdict
+
+    def build(keep: Sequence[FunctionOutput]) -> str:
+        src = draft_source
+        for fo in keep:
+            if fo.chosen != "draft" and fo.draft:
+                src = replace_function(src, fo.draft, complete_member(fo.output))
+        return src
+
+    source = build(outputs)
+    compiles = None
+    if verifier is not None:
+        runtime, err = verifier.runtime(source)
+        if runtime is None and any(fo.chosen != "draft" for fo in outputs):
+            log.warning("the assembled file does not compile (%s); keeping the drafts", err)
+            for fo in outputs:
+                fo.output, fo.chosen = fo.draft, "draft"
+            source = draft_source
+            runtime, err = verifier.runtime(source)
+        compiles = runtime is not None
+        for fo in outputs:
+            if not fo.draft:
+                continue
+            if runtime is None:
+                fo.same, fo.verdict = None, verdict(None, f"the file does not compile: {err}")
+            else:
+                b = verifier.compare(fo, runtime)
+                fo.same, fo.verdict = b.same, verdict(b)
+    else:
+        for fo in outputs:
+            fo.verdict = verdict(None, "--no-verify")
+    from evmlm.decompile.contract import find_function
+
+    for fo in outputs:
+        text = complete_member(fo.output) if fo.chosen != "draft" else fo.draft
+        if not text or not fo.verdict:
+            continue
+        try:
+            i, _, indent = find_function(source, text)
+        except ValueError:
+            continue
+        source = source[:i] + indent + fo.verdict + "\n" + source[i:]
+    return source, compiles
+
+
+def _decompile_model_only(inp: DecompileInput, outputs: list[FunctionOutput], funcs: Sequence[Any], model: Any, tokenizer: Any, cfg: DecompileConfig, lift_seconds: float, on_text: Callable[[int, str], None] | None, on_function: Callable[[FunctionOutput], None] | None) -> DecompileResult:
+    """Without the structural decompiler: the model's greedy output per function, unverified."""
+    from evmlm.decompile.header import header_for
+
     budget, _ = generation_budget(model, cfg.max_new_tokens)
     prompts = [fit_prompt(fo.tac, fo.signature, None, tokenizer, budget) for fo in outputs]
+    starts = [header_for(fo.signature, abi=inp.abi, selector=fo.selector) if fo.selector else None for fo in outputs]
     t1 = time.perf_counter()
     if prompts:
-        gens = generate_completions(model, tokenizer, prompts, max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size, temperature=cfg.temperature, on_text=on_text)
+        gens = generate_completions(model, tokenizer, prompts, max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size, temperature=cfg.temperature, starts=starts, on_text=on_text)
         for fo, (text, secs) in zip(outputs, gens):
-            fo.output, fo.seconds = text, round(secs, 3)
+            fo.output, fo.seconds, fo.chosen = text, round(secs, 3), "model"
             fo.error = check_function_syntax(text)
             if on_function is not None:
                 on_function(fo)

@@ -81,6 +81,7 @@ def aggregate(scores: Sequence[FunctionScore], references: Mapping[str, str]) ->
         "recompile_checked": sum(s.recompiles is not None for s in scores),
         "behaves_same": sum(s.behaves_same is True for s in scores) / n,
         "behaviour_checked": sum(s.behaves_same is not None for s in scores),
+        "funnel": funnel(scores),
         "empty_outputs": sum(not s.hypothesis.strip() for s in scores),
         "seconds_mean": statistics.fmean(s.seconds for s in scores),
     }
@@ -92,6 +93,35 @@ def aggregate(scores: Sequence[FunctionScore], references: Mapping[str, str]) ->
         suffix = "" if kind == "all" else f"_{kind}"
         out[f"fact_precision{suffix}"] = p if h else None  # undefined when the system claimed no fact at all
         out[f"fact_recall{suffix}"] = rc if r else None  # undefined when no function had such a fact
+    return out
+
+
+def funnel(scores: Sequence[FunctionScore]) -> dict[str, int]:
+    """Counts of one system's functions at each step: ``n`` → ``parses`` → ``compiles`` →
+    ``selector_present`` → ``behaves_same``; beside them ``undetermined`` (compiled, selector
+    present, behaviour not decidable: e.g. the original only reverts with empty data),
+    ``differs`` and ``not_checked`` (parses but no compile result to check against). The
+    steps nest: each counts functions that passed every step before it."""
+    out = {"n": len(scores), "parses": 0, "compiles": 0, "selector_present": 0, "behaves_same": 0, "undetermined": 0, "differs": 0, "not_checked": 0}
+    for s in scores:
+        if not s.parses:
+            continue
+        out["parses"] += 1
+        if s.recompiles is None:
+            out["not_checked"] += 1
+            continue
+        if not s.recompiles:
+            continue
+        out["compiles"] += 1
+        if not s.selector_present:
+            continue
+        out["selector_present"] += 1
+        if s.behaves_same is True:
+            out["behaves_same"] += 1
+        elif s.behaves_same is False:
+            out["differs"] += 1
+        else:
+            out["undetermined"] += 1
     return out
 
 
@@ -143,6 +173,24 @@ def findings(overall: Mapping[str, Mapping[str, Any]]) -> list[str]:
             out.append(f"The model does not beat nearest-neighbour retrieval on: {'; '.join(worse)}.")
         else:
             out.append("The model beats nearest-neighbour retrieval on every headline metric.")
+    ver = overall.get("verified")
+    if ver and ver.get("n"):
+        singles = {k: v for k, v in overall.items() if k in ("structural", MODEL, "model_draft") and v.get("n")}
+        if singles:
+            best = max(singles, key=lambda k: singles[k]["behaves_same"])
+            cmp = "at least" if ver["behaves_same"] >= singles[best]["behaves_same"] else "BELOW"
+            out.append(f"verified behaves the same {ver['behaves_same']:.0%}: {cmp} the best single system ({best} {singles[best]['behaves_same']:.0%}).")
+        stub = overall.get("signature_stub")
+        if stub and stub.get("n"):
+            beats = "beats" if ver["similarity_mean"] > stub["similarity_mean"] else "does NOT beat"
+            out.append(f"verified {beats} the signature stub on similarity ({ver['similarity_mean']:.3f} vs {stub['similarity_mean']:.3f}).")
+    orc = overall.get("oracle")
+    if orc and orc.get("n"):
+        f = orc.get("funnel") or {}
+        lost = f.get("n", 0) - f.get("behaves_same", 0)
+        out.append(f"oracle (the source itself): behaves the same {orc['behaves_same']:.0%} ({lost} lost: {f.get('undetermined', 0)} undetermined, "
+                   f"{f.get('n', 0) - f.get('compiles', 0) - f.get('not_checked', 0)} not compiling, {f.get('differs', 0)} differing); "
+                   "anything lost here is the evaluator's, not a decompiler's.")
     for sys, agg in overall.items():
         if agg.get("n"):
             out.append(
@@ -248,6 +296,24 @@ def render_markdown(report: Mapping[str, Any], records: Sequence[Mapping[str, An
               "signature equality; fact P/R: micro-averaged over calls, storage writes, events, guards, returns; recompiles / behaves same: "
               "share of all functions (spliced into the original contract, same solc and settings; pyrevm differential run); checked: "
               "functions whose behaviour was determined.", ""]
+    lines += ["## Funnel (functions)", ""]
+    steps = ("n", "parses", "compiles", "selector_present", "behaves_same", "undetermined", "differs", "not_checked")
+    rows = []
+    for sys in systems:
+        f = ov[sys].get("funnel") or {}
+        n = max(1, f.get("n", 0))
+        rows.append([sys, *(f"{f.get(k, 0)} ({f.get(k, 0) / n:.0%})" if k != "n" else str(f.get(k, 0)) for k in steps)])
+    lines += _table(rows, ["system", "n", "parses", "compiles", "selector present", "behaves same", "undetermined", "differs", "not checked"])
+    lines += ["", "Each step counts the functions that passed every step before it. `oracle` is the original source through "
+              "the same checks: below 100% it measures the evaluator, not a decompiler. Undetermined: it compiled with its "
+              "selector, but the differential run cannot decide (e.g. the original only reverts with empty data).", ""]
+    if any(ov[s].get("n") for s in systems if s == "verified"):
+        kept: dict[str, int] = defaultdict(int)
+        for fn in report["functions"]:
+            c = fn["scores"].get("verified", {}).get("candidate")
+            if c:
+                kept[c] += 1
+        lines += ["Verified selection kept: " + ", ".join(f"{k} {v}" for k, v in sorted(kept.items())), ""]
     lines += ["## Facts by kind (precision / recall)", ""]
     lines += _table([[sys, *(_fmt(ov[sys].get(k, "")) for k, _ in _FACT_COLUMNS)] for sys in systems], ["system", *(h for _, h in _FACT_COLUMNS)])
     lines += [""]

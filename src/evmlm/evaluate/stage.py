@@ -17,7 +17,27 @@ from typing import Any, Callable, Mapping, Sequence
 
 from evmlm.config import EvalConfig
 from evmlm.evaluate.errors import EvaluationError
-from evmlm.evaluate.runner import MODEL, FunctionScore, predict_model, predict_panoramix, predict_retrieval, predict_stub, score_system, select_functions
+from evmlm.evaluate.runner import (
+    MODEL,
+    MODEL_DRAFT,
+    ORACLE,
+    SAMPLE_TEMPERATURE,
+    STRUCTURAL,
+    VERIFIED,
+    Checker,
+    Contracts,
+    FunctionScore,
+    forced_header,
+    predict_model,
+    predict_oracle,
+    predict_panoramix,
+    predict_retrieval,
+    predict_structural,
+    predict_stub,
+    score_system,
+    select_functions,
+    select_verified,
+)
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +112,10 @@ def evaluate(
     ``train_records``); ``compile_dir``: the compile stage folder, for Panoramix's bytecode and
     the recompile / behaviour checks (or pass ``load_compile``: compile_key → CompileResult).
     ``threads``: torch threads (``run.threads``; 1 when the CPU is already oversubscribed, see
-    :func:`evmlm.train.threads.effective_threads`). Returns a summary dict with a one-line ``line``. Raises EvaluationError when there is no
-    data, and the model loader's error for a bad model folder.
+    :func:`evmlm.train.threads.effective_threads`). Without a model (``model_dir`` and
+    ``model`` None) only ``oracle``, ``structural`` and the baselines are evaluated. Returns a
+    summary dict with a one-line ``line``. Raises EvaluationError when there is no data, and
+    the model loader's error for a bad model folder.
     """
     cfg = config or EvalConfig()
     t_start = time.perf_counter()
@@ -112,20 +134,37 @@ def evaluate(
         raise EvaluationError(f"split {cfg.split!r} has no functions to evaluate; build a larger dataset or pick another split")
     if load_compile is None:
         load_compile = compile_loader(compile_dir)
-    if model is None or tokenizer is None:
-        if model_dir is None:
-            raise EvaluationError("no model: pass --model DIR (a merged model, an adapter or a Hugging Face model folder)")
+    if (model is None or tokenizer is None) and model_dir is not None:
         from evmlm.train import load_for_inference
 
         model, tokenizer = load_for_inference(model_dir)
+    has_model = model is not None and tokenizer is not None
 
     predictions: dict[str, dict[str, tuple[str, float]]] = {}
     failures: dict[str, dict[str, str]] = {}
     timings: dict[str, float] = {}
+    kept: dict[str, dict[str, str]] = {}
+    contracts = Contracts(load_compile)
+    predictions[ORACLE] = predict_oracle(recs)
     t0 = time.perf_counter()
-    with _bar(len(recs), "generate (model)") as bar:
-        predictions[MODEL] = predict_model(recs, model, tokenizer, cfg, progress=bar.update)
-    timings[MODEL] = time.perf_counter() - t0
+    with _bar(len(recs), "structural") as bar:
+        predictions[STRUCTURAL], failures[STRUCTURAL] = predict_structural(recs, contracts, progress=bar.update)
+    timings[STRUCTURAL] = time.perf_counter() - t0
+    drafts = {rid: text for rid, (text, _) in predictions[STRUCTURAL].items() if text.strip()}
+    headers = {str(r["id"]): forced_header(r, contracts, drafts.get(str(r["id"]))) for r in recs}
+    samples: list[dict[str, tuple[str, float]]] = []
+    if has_model:
+        for name, with_drafts in ((MODEL, None), (MODEL_DRAFT, drafts)):
+            t0 = time.perf_counter()
+            with _bar(len(recs), f"generate ({name})") as bar:
+                predictions[name] = predict_model(recs, model, tokenizer, cfg, progress=bar.update, drafts=with_drafts, headers=headers)
+            timings[name] = time.perf_counter() - t0
+        if cfg.verify:
+            t0 = time.perf_counter()
+            for k in range(cfg.candidates - 2):
+                with _bar(len(recs), f"sample {k + 1}") as bar:
+                    samples.append(predict_model(recs, model, tokenizer, cfg, progress=bar.update, drafts=drafts, headers=headers, temperature=SAMPLE_TEMPERATURE, seed=cfg.seed + 1 + k))
+            timings["samples"] = time.perf_counter() - t0
     for name in cfg.baselines:
         t0 = time.perf_counter()
         if name == "panoramix":
@@ -139,18 +178,31 @@ def evaluate(
             predictions[name] = predict_stub(recs)
         timings[name] = time.perf_counter() - t0
 
+    checker = Checker(load_compile, cfg)
+    if cfg.verify and cfg.behaviour and has_model:
+        t0 = time.perf_counter()
+        cands: dict[str, list[tuple[str, str, float]]] = {}
+        for r in recs:
+            rid = str(r["id"])
+            cands[rid] = [("draft", *predictions[STRUCTURAL].get(rid, ("", 0.0)))]
+            if MODEL_DRAFT in predictions:
+                cands[rid].append(("greedy", *predictions[MODEL_DRAFT][rid]))
+            cands[rid] += [(f"sample{k + 1}", *smp[rid]) for k, smp in enumerate(samples)]
+        predictions[VERIFIED], kept[VERIFIED] = select_verified(recs, cands, checker)
+        timings["select_verified"] = time.perf_counter() - t0
+
     scores: dict[str, list[FunctionScore]] = {}
     for name, preds in predictions.items():
         t0 = time.perf_counter()
         with _bar(len(recs), f"score {name}") as bar:
-            scores[name] = score_system(name, recs, preds, failures=failures.get(name), load_compile=load_compile, config=cfg, progress=bar.update)
+            scores[name] = score_system(name, recs, preds, failures=failures.get(name), config=cfg, progress=bar.update, checker=checker, kept=kept.get(name))
         timings[f"score_{name}"] = time.perf_counter() - t0
 
     from evmlm.evaluate.report import build_report, write_report
 
     meta = {
         "run": run_name,
-        "model": str(model_dir) if model_dir is not None else getattr(getattr(model, "config", None), "name_or_path", "in-memory model"),
+        "model": str(model_dir) if model_dir is not None else getattr(getattr(model, "config", None), "name_or_path", "in-memory model") if has_model else None,
         "split": cfg.split,
         "max_new_tokens": cfg.max_new_tokens,
         "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.__dict__.items()},
@@ -160,9 +212,8 @@ def evaluate(
     report = build_report(recs, scores, meta=meta)
     files = write_report(Path(out_dir), report, recs, scores, cfg.n_examples)
     ov = report["overall"]
-    m = ov[MODEL]
-    parts = [f"model sim {m['similarity_mean']:.2f} edit {m['edit_distance_mean']:.2f} same {m['behaves_same']:.0%}"]
-    for name in cfg.baselines:
+    parts = []
+    for name in [n for n in (MODEL, MODEL_DRAFT, VERIFIED, STRUCTURAL, ORACLE) if n in ov] + list(cfg.baselines):
         if ov.get(name, {}).get("n"):
             parts.append(f"{name} sim {ov[name]['similarity_mean']:.2f} edit {ov[name]['edit_distance_mean']:.2f} same {ov[name]['behaves_same']:.0%}")
     line = f"{len(recs)} {cfg.split} functions: " + "; ".join(parts)

@@ -24,13 +24,12 @@ free function) is parsed once into a :class:`FunctionFacts`:
 
 from __future__ import annotations
 
-import functools
 import re
-import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from evmlm.decompile.syntax import solidity_parser
 from evmlm.evm.abi import split_types
 
 FACT_KINDS = ("call", "write", "event", "guard", "return")
@@ -44,15 +43,7 @@ _LOW_LEVEL = frozenset({"call", "delegatecall", "staticcall", "transfer", "send"
 _ELEMENTARY_ALIASES = {"uint": "uint256", "int": "int256", "byte": "bytes1", "ufixed": "ufixed128x18", "fixed": "fixed128x18"}
 
 
-@functools.lru_cache(maxsize=1)
-def _parser() -> Any:
-    import tree_sitter as ts
-    import tree_sitter_solidity as tss
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        lang = ts.Language(tss.language())
-    return ts.Parser(lang)
+_parser = solidity_parser
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ written as ``(t1,t2)`` followed by any array suffix.
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -111,6 +112,96 @@ def selector_of(signature: str) -> int:
 def topic_of(signature: str) -> int:
     """The 32-byte event topic0 of a canonical event signature, as an int."""
     return int.from_bytes(keccak(text=signature), "big")
+
+
+# -- ABI values for executing calls --------------------------------------------------------------
+
+_EDGE_UINTS = (0, 1, 2, 10**18, (1 << 256) - 1, (1 << 255), (1 << 128) - 1)
+
+
+def _int_bits(t: str, prefix: str) -> int:
+    bits = int(t[len(prefix):] or 256)
+    if not (8 <= bits <= 256 and bits % 8 == 0):
+        raise ValueError(f"unsupported ABI type {t}")
+    return bits
+
+
+def edge_value(t: str, which: int, addresses: Sequence[str]) -> Any:
+    """Edge value number ``which`` (0: zero-like, 1: one-like, 2: max-like) of ABI type ``t``,
+    encodable by eth_abi (integers stay within ``t``'s bit width). Raises ValueError for an
+    unsupported type."""
+    if t.endswith("]"):
+        base, dim = t[: t.rindex("[")], t[t.rindex("[") + 1 : -1]
+        n = int(dim) if dim else (0, 1, 3)[which]
+        return [edge_value(base, which, addresses) for _ in range(n)]
+    if t.startswith("("):
+        return tuple(edge_value(c, which, addresses) for c in tuple_components(t))
+    if t.startswith("uint"):
+        return (0, 1, 2 ** _int_bits(t, "uint") - 1)[which]
+    if t.startswith("int"):
+        return (0, -1, 2 ** (_int_bits(t, "int") - 1) - 1)[which]
+    if t == "address":
+        return addresses[which % len(addresses)]
+    if t == "bool":
+        return which == 1
+    if t.startswith("bytes") and t != "bytes":
+        n = int(t[5:])
+        return (b"\x00" * n, b"\x01" * n, b"\xff" * n)[which]
+    if t == "bytes":
+        return (b"", b"\x01", b"\xff" * 33)[which]
+    if t == "string":
+        return ("", "a", "x" * 40)[which]
+    raise ValueError(f"unsupported ABI type {t}")
+
+
+def random_value(t: str, rng: random.Random, addresses: Sequence[str]) -> Any:
+    """A random value of ABI type ``t``, encodable by eth_abi: integers mix edge values
+    (0, 1, 2, 10**18, 2**255, 2**128 - 1, the maximum), small values (0..1000, typical
+    amounts and indices) and full-width ones, every one reduced into ``t``'s bit width
+    (``uintN``: ``[0, 2**N)``, ``intN``: ``[-2**(N-1), 2**(N-1))``); addresses mostly from
+    ``addresses`` (the callers, so ownership checks pass sometimes), else random. Raises
+    ValueError for an unsupported type."""
+    if t.endswith("]"):
+        base, dim = t[: t.rindex("[")], t[t.rindex("[") + 1 : -1]
+        n = int(dim) if dim else rng.randint(0, 3)
+        return [random_value(base, rng, addresses) for _ in range(n)]
+    if t.startswith("("):
+        return tuple(random_value(c, rng, addresses) for c in tuple_components(t))
+    if t.startswith("uint"):
+        bits = _int_bits(t, "uint")
+        pick = rng.random()
+        v = rng.choice(_EDGE_UINTS) if pick < 0.3 else rng.randint(0, 1000) if pick < 0.65 else rng.getrandbits(bits)
+        return v % (1 << bits)
+    if t.startswith("int"):
+        bits = _int_bits(t, "int")
+        half = 1 << (bits - 1)
+        pick = rng.random()
+        v = rng.choice((0, 1, -1, half - 1, -half)) if pick < 0.3 else rng.randint(-1000, 1000) if pick < 0.65 else rng.getrandbits(bits) - half
+        return (v + half) % (1 << bits) - half
+    if t == "address":
+        return rng.choice(list(addresses)) if rng.random() < 0.8 else "0x" + rng.randbytes(20).hex()
+    if t == "bool":
+        return rng.random() < 0.5
+    if t.startswith("bytes") and t != "bytes":
+        n = int(t[5:])
+        if not 1 <= n <= 32:
+            raise ValueError(f"unsupported ABI type {t}")
+        return rng.randbytes(n)
+    if t == "bytes":
+        return rng.randbytes(rng.choice((0, 1, 4, 32, 68)))
+    if t == "string":
+        return "".join(rng.choice("abcxyz019 ") for _ in range(rng.randint(0, 40)))
+    raise ValueError(f"unsupported ABI type {t}")
+
+
+def call_inputs(types: Sequence[str], *, n_random: int = 32, seed: int = 0, addresses: Sequence[str]) -> list[tuple[Any, ...]]:
+    """Argument tuples for a function with ABI ``types``: 3 edge tuples (:func:`edge_value`),
+    then ``n_random`` random ones (:func:`random_value`). Deterministic for a given ``seed``.
+    Raises ValueError for an unsupported ABI type."""
+    rng = random.Random(seed)
+    out = [tuple(edge_value(t, w, addresses) for t in types) for w in range(3)]
+    out += [tuple(random_value(t, rng, addresses) for t in types) for _ in range(n_random)]
+    return out
 
 
 @dataclass

@@ -26,7 +26,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 from tqdm import tqdm
 
-from evmlm.evm.abi import canonical_type, selector_of, signature_of, tuple_components
+from evmlm.evm.abi import canonical_type, random_value, selector_of, signature_of
 from evmlm.evm.disasm import basic_blocks, disassemble, load_bytecode, split_metadata
 from evmlm.evm.lifter import LiftedContract, lift_contract, recover_selectors
 
@@ -207,40 +207,6 @@ def selector_recovery(contracts: Iterable[Contract], *, progress: bool = False) 
         rep.misses.extend((c.name, s, want[s]) for s in sorted(set(want) - got))
         rep.extras.extend((c.name, s) for s in sorted(got - set(want)))
     return rep
-
-
-# -- random ABI values ---------------------------------------------------------------------------
-
-_EDGE_UINTS = (0, 1, 2, 10**18, (1 << 256) - 1, (1 << 255), (1 << 128) - 1)
-
-
-def random_value(t: str, rng: random.Random, actors: Sequence[str], depth: int = 0) -> Any:
-    """A random value of ABI type ``t`` (edge cases mixed in), encodable by eth_abi."""
-    if t.endswith("]"):
-        base, n = t[: t.rindex("[")], t[t.rindex("[") + 1 : -1]
-        k = int(n) if n else rng.choice((0, 1, 2, 3))
-        return [random_value(base, rng, actors, depth + 1) for _ in range(k)]
-    if t.startswith("("):
-        return tuple(random_value(p, rng, actors, depth + 1) for p in tuple_components(t))
-    if t == "address":
-        return rng.choice(actors) if rng.random() < 0.7 else "0x" + rng.randbytes(20).hex()
-    if t == "bool":
-        return rng.random() < 0.5
-    if t == "string":
-        return rng.choice(("", "a", "evmlm", "x" * 40))
-    if t == "bytes":
-        return rng.randbytes(rng.choice((0, 1, 4, 32, 68)))
-    if t.startswith("bytes"):
-        return rng.randbytes(int(t[5:]))
-    if t.startswith("uint"):
-        bits = int(t[4:] or 256)
-        v = rng.choice(_EDGE_UINTS) if rng.random() < 0.4 else rng.getrandbits(rng.choice((8, 64, bits)))
-        return v % (1 << bits)
-    if t.startswith("int"):
-        bits = int(t[3:] or 256)
-        v = rng.getrandbits(bits) - (1 << (bits - 1))
-        return rng.choice((0, 1, -1, v))
-    raise ValueError(f"unsupported ABI type {t}")
 
 
 # -- soundness -----------------------------------------------------------------------------------

@@ -156,6 +156,69 @@ def split_metadata(code: bytes) -> tuple[bytes, bytes]:
     return code[:start], code[start:]
 
 
+def _cbor_item(data: bytes, i: int) -> tuple[Any, int]:
+    """One CBOR data item at ``data[i]`` (RFC 8949, the subset solc's metadata uses: unsigned
+    integers, byte and text strings, maps, booleans); returns (value, next offset). Raises
+    ValueError for anything else or a truncated item."""
+    head = data[i]
+    major, info = head >> 5, head & 0x1F
+    i += 1
+    if info < 24:
+        n = info
+    elif info in (24, 25, 26, 27):
+        size = 1 << (info - 24)
+        if i + size > len(data):
+            raise ValueError("truncated CBOR item")
+        n, i = int.from_bytes(data[i : i + size], "big"), i + size
+    else:
+        raise ValueError(f"unsupported CBOR additional info {info}")
+    if major == 0:
+        return n, i
+    if major in (2, 3):
+        if i + n > len(data):
+            raise ValueError("truncated CBOR string")
+        raw = data[i : i + n]
+        return (raw if major == 2 else raw.decode("utf-8")), i + n
+    if major == 5:
+        out = {}
+        for _ in range(n):
+            k, i = _cbor_item(data, i)
+            v, i = _cbor_item(data, i)
+            out[k] = v
+        return out, i
+    if major == 7 and info in (20, 21):
+        return info == 21, i
+    raise ValueError(f"unsupported CBOR major type {major}")
+
+
+def metadata_fields(code: bytes) -> dict[str, Any]:
+    """The CBOR metadata map solc appends to runtime code (``ipfs``/``bzzr0``/``bzzr1``: bytes,
+    ``solc``: bytes ``[major, minor, patch]`` for releases or a text version for others,
+    ``experimental``: bool), decoded; ``{}`` when there is no trailer or it does not decode.
+    Format: Solidity documentation, "Contract Metadata" / "Encoding of the Metadata Hash in
+    the Bytecode"."""
+    _, trailer = split_metadata(code)
+    if not trailer:
+        return {}
+    try:
+        value, end = _cbor_item(trailer[:-2], 0)
+    except (ValueError, IndexError, UnicodeDecodeError):
+        return {}
+    return value if isinstance(value, dict) and end == len(trailer) - 2 else {}
+
+
+def metadata_compiler_version(code: bytes) -> str | None:
+    """The solc version named in the runtime code's CBOR metadata (``"0.8.20"``), or None (no
+    trailer, or a compiler before 0.5.9 that did not record it)."""
+    v = metadata_fields(code).get("solc")
+    if isinstance(v, bytes) and len(v) == 3:
+        return f"{v[0]}.{v[1]}.{v[2]}"
+    if isinstance(v, str):
+        m = re.match(r"\d+\.\d+\.\d+", v)
+        return m.group(0) if m else None
+    return None
+
+
 def disassemble(code: bytes) -> list[Instruction]:
     """All instructions of ``code`` in order (no metadata stripping; see :func:`split_metadata`).
 

@@ -136,7 +136,8 @@ class SFTExamples:
 
 
 def to_sft_examples(records: Iterable[Mapping[str, Any]], tokenizer: Any, max_length: int) -> SFTExamples:
-    """Pair records (``tac``, ``signature``, ``contract_context``, ``solidity``) -> prompt/completion rows.
+    """Pair records (``tac``, ``signature``, ``contract_context``, ``solidity``, optional
+    ``draft``) -> prompt/completion rows.
 
     Keeps each example within ``max_length`` tokens (prompt + completion + EOS): the prompt is
     cut by :func:`evmlm.train.prompt.fit_prompt` (contract context dropped, then the TAC cut to
@@ -155,9 +156,9 @@ def to_sft_examples(records: Iterable[Mapping[str, Any]], tokenizer: Any, max_le
         if budget < max_length // 2:
             dropped += 1
             continue
-        tac, sig, ctx = r["tac"], r.get("signature"), r.get("contract_context")
-        prompt = fit_prompt(tac, sig, ctx, tokenizer, budget)
-        if prompt != build_prompt(tac, sig, ctx):
+        tac, sig, ctx, draft = r["tac"], r.get("signature"), r.get("contract_context"), r.get("draft")
+        prompt = fit_prompt(tac, sig, ctx, tokenizer, budget, draft)
+        if prompt != build_prompt(tac, sig, ctx, draft):
             cut += 1
         rows.append({"prompt": prompt, "completion": completion})
     return SFTExamples(rows, n, cut, dropped)

@@ -34,6 +34,7 @@ def generate_completions(
     batch_size: int = 4,
     temperature: float = 0.0,
     seed: int = 0,
+    starts: Sequence[str | None] | None = None,
     on_text: Callable[[int, str], None] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> list[tuple[str, float]]:
@@ -44,8 +45,11 @@ def generate_completions(
     the context (:func:`generation_budget`); a prompt still too long keeps its head and its
     final ``<|solidity|>`` token (fit prompts first with :func:`fit_prompt`). ``on_text(i, text)``: stream prompt ``i``'s text as it is generated (then prompts
     run one at a time); ``progress(n)``: called with the number of prompts just finished.
-    The returned seconds are the batch's time divided among its prompts. Text is cut at EOS
-    (:func:`evmlm.train.prompt.extract_solidity`).
+    ``starts[i]``: text forced as the start of prompt ``i``'s completion (the function header,
+    :mod:`evmlm.decompile.header`): it is appended to the prompt after the completion's leading
+    newline and returned at the start of the text. ``temperature > 0`` samples (seeded by
+    ``seed``). The returned seconds are the batch's time divided among its prompts. Text is cut
+    at EOS (:func:`evmlm.train.prompt.extract_solidity`).
     """
     import torch
     from transformers import set_seed
@@ -54,10 +58,14 @@ def generate_completions(
 
     set_seed(seed)
     limit, max_new_tokens = generation_budget(model, max_new_tokens)
+    heads = [(starts[i] if starts is not None and i < len(starts) else None) or "" for i in range(len(prompts))]
     encoded = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    head_ids = [tokenizer("\n" + h, add_special_tokens=False)["input_ids"] if h else [] for h in heads]
     for i, ids in enumerate(encoded):
-        if len(ids) > limit:
-            encoded[i] = ids[: limit - 1] + ids[-1:]
+        room = max(2, limit - len(head_ids[i]))
+        if len(ids) > room:
+            ids = ids[: room - 1] + ids[-1:]
+        encoded[i] = ids + head_ids[i]
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     eos_id = tokenizer.eos_token_id
     gen_kwargs: dict[str, Any] = dict(max_new_tokens=max_new_tokens, pad_token_id=pad_id, eos_token_id=eos_id, do_sample=temperature > 0)
@@ -75,7 +83,7 @@ def generate_completions(
                 model, tokenizer, lambda piece, i=i: on_text(i, piece),
                 input_ids=inp, attention_mask=torch.ones_like(inp), **gen_kwargs,
             )
-            out[i] = (extract_solidity(text), time.perf_counter() - t0)
+            out[i] = (_joined(heads[i], extract_solidity(text)), time.perf_counter() - t0)
             if progress:
                 progress(1)
         return [o for o in out if o is not None]
@@ -94,10 +102,17 @@ def generate_completions(
         seconds = (time.perf_counter() - t0) / len(idx)
         for row, i in enumerate(idx):
             text = tokenizer.decode(gen[row, width:], skip_special_tokens=False)
-            out[i] = (extract_solidity(text), seconds)
+            out[i] = (_joined(heads[i], extract_solidity(text)), seconds)
         if progress:
             progress(len(idx))
     return [o for o in out if o is not None]
+
+
+def _joined(head: str, continuation: str) -> str:
+    if not head:
+        return continuation
+    sep = "" if not continuation or continuation[0] in "(;" else " "
+    return head + sep + continuation
 
 
 def _generate(model: Any, input_ids: Any, attention_mask: Any, **kwargs: Any) -> Any:
