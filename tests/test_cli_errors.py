@@ -94,7 +94,7 @@ OTHER = {
         "corrupt file": (["{truncated}"], "artifact.json"),
     },
     ("decompile",): {
-        "missing argument": (["0x6000"], "--model"),
+        "missing argument": ([], "source"),  # --model is optional: the draft alone
         "unknown option": (["0x6000", "-m", "{model}", "--bogus"], "--bogus"),
         "bad value": (["0x6000", "-m", "{model}", "--format", "xml"], "--format"),
         "missing path": (["0x6000", "-m", "{missing}"], "does-not-exist"),

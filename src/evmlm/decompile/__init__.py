@@ -314,13 +314,13 @@ def resolve_signature(selector: str | None, abi: Sequence[Mapping[str, Any]] | N
         return lifted_signature
     if selector is None:
         return None
-    from evmlm.evm.abi import selector_of, signature_of
+    from evmlm.evm.abi import normalise_selector, selector_of, signature_of
 
-    sel = selector.lower().removeprefix("0x")
+    sel = normalise_selector(selector)
     for item in abi or []:
         if item.get("type") == "function":
             sig = signature_of(item)
-            if f"{selector_of(sig):08x}" == sel:
+            if normalise_selector(selector_of(sig)) == sel:
                 return sig
     if signatures is not None:
         if isinstance(signatures, Mapping):
@@ -383,7 +383,12 @@ def decompile(
             " pass the runtime (deployed) bytecode"
         )
     if selector is not None:
-        want = "0x" + selector.lower().removeprefix("0x").rjust(8, "0")
+        from evmlm.evm.abi import normalise_selector
+
+        try:
+            want = normalise_selector(selector)
+        except ValueError as e:
+            raise DecompileInputError(f"--selector: {e}") from None
         funcs = [f for f in funcs if (f.selector or "").lower() == want]
         if not funcs:
             have = ", ".join(sorted(f.selector for f in lifted.functions if f.selector)) or "none"

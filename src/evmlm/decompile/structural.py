@@ -1424,7 +1424,11 @@ class _Structurer:
 
     def loop_follow(self, h: str) -> str | None:
         body = self.loops[h]
-        exits = list(dict.fromkeys(s for n in body for s in self.succ[n] if s not in body))
+        # body is a set: walk it in a fixed order, so that ties between exits (max below) do
+        # not depend on the process's string-hash seed
+        exits = list(
+            dict.fromkeys(s for n in sorted(body) for s in self.succ[n] if s not in body)
+        )
         if not exits:
             return None
         cand = self.ipdom.get(h)

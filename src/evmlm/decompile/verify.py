@@ -26,7 +26,14 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from evmlm.evm.abi import call_inputs, canonical_type, selector_of, signature_of, split_types
+from evmlm.evm.abi import (
+    call_inputs,
+    canonical_type,
+    normalise_selector,
+    selector_of,
+    signature_of,
+    split_types,
+)
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +166,7 @@ def calldatas(
     when a type is unsupported."""
     from eth_abi import encode
 
-    sel = bytes.fromhex(selector.lower().removeprefix("0x").rjust(8, "0"))
+    sel = bytes.fromhex(normalise_selector(selector)[2:])
     return [
         sel + encode(list(types), list(args))
         for args in call_inputs(types, n_random=n_random, seed=seed, addresses=ADDRESSES)
@@ -197,7 +204,7 @@ def function_entry(
     compiler's ``method_identifiers`` (signature → selector) name it, the entry with that name
     and parameter count is taken (solc hashes some signatures with types the ABI spells
     differently, e.g. a library's ``S storage`` or a contract type). None when absent."""
-    sel = int(selector.lower().removeprefix("0x"), 16)
+    sel = int(normalise_selector(selector), 16)
     functions = [i for i in abi if i.get("type", "function") == "function"]
     for item in functions:
         if selector_of(signature_of(item)) == sel:

@@ -23,6 +23,7 @@ from typing import Any, Iterable
 
 from evmlm.decompile.verify import compare_deployed as compare_behaviour  # noqa: F401 - the name evaluation callers use
 from evmlm.evaluate.errors import SpliceError
+from evmlm.evm.abi import normalise_selector
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +146,7 @@ def deployed_contract(result: Any, contract: str, selector: str | None = None) -
     found = _find_contract(result.contracts, path, name)
     if found is not None and found.creation_bytecode:
         return found
-    sel = (selector or "").lower().removeprefix("0x")
+    sel = normalise_selector(selector)[2:] if selector else ""
     deployable = [c for c in result.contracts if c.creation_bytecode]
     for c in deployable:
         if c.name == f"{name}__EvmlmConcrete":

@@ -38,6 +38,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 from evmlm.config import EvalConfig
+from evmlm.evm.abi import normalise_selector
 
 log = logging.getLogger(__name__)
 
@@ -365,7 +366,7 @@ class Checker:
             return Check(True, note=f"recompile not checked: {e}")
         if not rc.ok:
             return Check(True, False, None, False, note=f"does not recompile: {rc.error}")
-        sel = str(r["selector"]).lower().removeprefix("0x")
+        sel = normalise_selector(str(r["selector"]))[2:]
         if rc.selectors is not None and sel not in rc.selectors:
             return Check(True, True, False, False, note=f"selector 0x{sel} missing from the recompiled contract")
         b = compare_deployed(rc.original_creation_bytecode or "", rc.creation_bytecode or "", rc.abi, sel, n_random=self.config.n_random_calls, seed=self.config.seed, method_identifiers=rc.method_identifiers)

@@ -104,6 +104,22 @@ def signature_of(entry: Mapping[str, Any]) -> str:
     return f"{entry.get('name', '')}(" + ",".join(canonical_type(p) for p in entry.get("inputs", [])) + ")"
 
 
+def normalise_selector(selector: str | int) -> str:
+    """The one spelling of a 4-byte function selector: ``0x`` and 8 lowercase hex digits
+    (``"A9059CBB"``, ``"0xa9059cbb"`` and ``0xa9059cbb`` all give ``"0xa9059cbb"``; leading
+    zeros are restored). Raises ValueError for text that is not hex or a value over 4 bytes."""
+    if isinstance(selector, int):
+        value = selector
+    else:
+        digits = selector.strip().lower().removeprefix("0x")
+        if not digits or len(digits) > 8 or any(c not in "0123456789abcdef" for c in digits):
+            raise ValueError(f"{selector!r} is not a 4-byte selector (0x + up to 8 hex digits)")
+        value = int(digits, 16)
+    if not 0 <= value < 1 << 32:
+        raise ValueError(f"{selector!r} is not a 4-byte selector")
+    return f"{value:#010x}"
+
+
 def selector_of(signature: str) -> int:
     """The 4-byte function selector of a canonical signature, as an int."""
     return int.from_bytes(keccak(text=signature)[:4], "big")

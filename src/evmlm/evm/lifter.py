@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Mapping, Sequence
 
 from evmlm.evm import tac
-from evmlm.evm.abi import COMMON_FUNCTIONS, AbiInfo
+from evmlm.evm.abi import COMMON_FUNCTIONS, AbiInfo, normalise_selector
 from evmlm.evm.cfg import AnalysisLimitError, ContractCFG, NodeKey
 from evmlm.evm.disasm import BytecodeError, load_bytecode, split_metadata
 from evmlm.evm.opcodes import HALTS, STATE_CHANGING
@@ -99,7 +99,10 @@ class LiftedContract:
     seconds: float = 0.0
 
     def function(self, selector: str) -> LiftedFunction | None:
-        sel = selector.lower() if selector.startswith("0x") else "0x" + selector.lower()
+        try:
+            sel = normalise_selector(selector)
+        except ValueError:
+            return None
         return next((f for f in self.functions if f.selector == sel), None)
 
     @property
