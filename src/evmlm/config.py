@@ -288,9 +288,29 @@ class FinetuneConfig:
     gradient_checkpointing: bool = False
     dataloader_workers: int = 0
     max_eval_examples: int | None = 256  # cap on the validation examples evaluated each time
+    # phased LoRA: a schedule or preset name (evmlm.train.phases), e.g. "both->mlp->attn",
+    # "early->late", "attn->mlp->both:0.2,0.6"; None = every adapter trains throughout
+    lora_phases: str | None = None
+    # pre-clip gradient L2 norms every N optimizer steps (evmlm.train.grad_norms); None = off
+    grad_norm_steps: int | None = None
 
     def __post_init__(self) -> None:
         _check_trainer("finetune", self)
+        _require(self.grad_norm_steps is None or self.grad_norm_steps >= 1, "finetune.grad_norm_steps", "must be >= 1 steps (or null for off)")
+        if self.lora_phases is not None:
+            from evmlm.train.phases import GROUP_TARGETS, PhaseSpecError, parse_phases
+
+            _require(self.method in ("lora", "qlora"), "finetune.lora_phases", f"needs finetune.method lora or qlora, not {self.method}")
+            try:
+                specs = parse_phases(self.lora_phases)
+            except PhaseSpecError as e:
+                raise ConfigError(f"finetune.lora_phases: {e}") from None
+            for s in specs:
+                _require(
+                    self.lora_targets == "all" or GROUP_TARGETS[s.group] == self.lora_targets,
+                    "finetune.lora_phases",
+                    f"phase {s.group!r} trains adapters that finetune.lora_targets={self.lora_targets} does not create; use lora_targets=all",
+                )
         _require(self.lora_r >= 1, "finetune.lora_r", "must be >= 1")
         _require(self.lora_alpha >= 1, "finetune.lora_alpha", "must be >= 1")
         _require(0.0 <= self.lora_dropout < 1.0, "finetune.lora_dropout", "must be in [0, 1)")
