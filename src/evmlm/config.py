@@ -296,11 +296,19 @@ class FinetuneConfig:
 
     def __post_init__(self) -> None:
         _check_trainer("finetune", self)
-        _require(self.grad_norm_steps is None or self.grad_norm_steps >= 1, "finetune.grad_norm_steps", "must be >= 1 steps (or null for off)")
+        _require(
+            self.grad_norm_steps is None or self.grad_norm_steps >= 1,
+            "finetune.grad_norm_steps",
+            "must be >= 1 steps (or null for off)",
+        )
         if self.lora_phases is not None:
             from evmlm.train.phases import GROUP_TARGETS, PhaseSpecError, parse_phases
 
-            _require(self.method in ("lora", "qlora"), "finetune.lora_phases", f"needs finetune.method lora or qlora, not {self.method}")
+            _require(
+                self.method in ("lora", "qlora"),
+                "finetune.lora_phases",
+                f"needs finetune.method lora or qlora, not {self.method}",
+            )
             try:
                 specs = parse_phases(self.lora_phases)
             except PhaseSpecError as e:
@@ -309,7 +317,8 @@ class FinetuneConfig:
                 _require(
                     self.lora_targets == "all" or GROUP_TARGETS[s.group] == self.lora_targets,
                     "finetune.lora_phases",
-                    f"phase {s.group!r} trains adapters that finetune.lora_targets={self.lora_targets} does not create; use lora_targets=all",
+                    f"phase {s.group!r} trains adapters that finetune.lora_targets="
+                    f"{self.lora_targets} does not create; use lora_targets=all",
                 )
         _require(self.lora_r >= 1, "finetune.lora_r", "must be >= 1")
         _require(self.lora_alpha >= 1, "finetune.lora_alpha", "must be >= 1")

@@ -15,25 +15,55 @@ import torch
 from transformers import TrainerCallback
 
 from evmlm.config import ConfigError, FinetuneConfig, load_config
+from evmlm.train.callbacks import PhasedLoRACallback
 from evmlm.train.finetune import finetune
 from evmlm.train.modules import ParamKey, param_group
-from evmlm.train.phases import PRESETS, PhaseSpecError, adapter_in_phase, parse_phases, resolve_phases
+from evmlm.train.phases import (
+    PRESETS,
+    PhaseSpecError,
+    adapter_in_phase,
+    parse_phases,
+    resolve_phases,
+)
 
 from .conftest import split
 
 CFG = FinetuneConfig(
-    method="lora", max_length=160, batch_size=4, max_steps=6, epochs=10, eval_steps=100, save_steps=100,
-    logging_steps=1, warmup_steps=0, time_budget_s=None, early_stopping_patience=None, bf16=False,
-    learning_rate=5e-3, weight_decay=0.1, max_eval_examples=2, lr_scheduler="constant_with_warmup",
+    method="lora",
+    max_length=160,
+    batch_size=4,
+    max_steps=6,
+    epochs=10,
+    eval_steps=100,
+    save_steps=100,
+    logging_steps=1,
+    warmup_steps=0,
+    time_budget_s=None,
+    early_stopping_patience=None,
+    bf16=False,
+    learning_rate=5e-3,
+    weight_decay=0.1,
+    max_eval_examples=2,
+    lr_scheduler="constant_with_warmup",
 )
 
 
 def _run(cfg: FinetuneConfig, base: Path, pairs: list[dict[str, Any]], out: Path, **kw: Any):
-    return finetune(cfg, base_model=base, train_records=split(pairs, "train"), eval_records=split(pairs, "validation"), out_dir=out, threads=None, **kw)
+    return finetune(
+        cfg,
+        base_model=base,
+        train_records=split(pairs, "train"),
+        eval_records=split(pairs, "validation"),
+        out_dir=out,
+        threads=None,
+        **kw,
+    )
 
 
 def test_param_group_names() -> None:
-    assert param_group("base_model.model.model.layers.3.self_attn.q_proj.lora_A.default.weight") == ParamKey("attention", 3, "lora_A")
+    assert param_group(
+        "base_model.model.model.layers.3.self_attn.q_proj.lora_A.default.weight"
+    ) == ParamKey("attention", 3, "lora_A")
     assert param_group("model.layers.0.mlp.down_proj.weight") == ParamKey("mlp", 0, None)
     assert param_group("model.embed_tokens.weight") == ParamKey("embed", None, None)
     assert param_group("lm_head.weight") == ParamKey("lm_head", None, None)
@@ -42,11 +72,19 @@ def test_param_group_names() -> None:
 
 def test_phase_schedules_parse_and_resolve() -> None:
     ph = resolve_phases("both->mlp->attn", 9, 4)
-    assert [(p.start, p.end, p.group) for p in ph] == [(0, 3, "both"), (3, 6, "mlp"), (6, 9, "attn")]
+    assert [(p.start, p.end, p.group) for p in ph] == [
+        (0, 3, "both"),
+        (3, 6, "mlp"),
+        (6, 9, "attn"),
+    ]
     ph = resolve_phases("early->late", 10, 6)
     assert [(p.start, p.end, p.layers) for p in ph] == [(0, 5, (0, 1, 2)), (5, 10, (3, 4, 5))]
     ph = resolve_phases("attn->mlp@2-3->both:0.2,7", 10, 4)
-    assert [(p.start, p.end, p.layers) for p in ph] == [(0, 2, (0, 1, 2, 3)), (2, 7, (2, 3)), (7, 10, (0, 1, 2, 3))]
+    assert [(p.start, p.end, p.layers) for p in ph] == [
+        (0, 2, (0, 1, 2, 3)),
+        (2, 7, (2, 3)),
+        (7, 10, (0, 1, 2, 3)),
+    ]
     assert set(PRESETS) == {"both->mlp->attn", "attn->mlp->both", "both->mlp->both", "early->late"}
     for bad in ("attn", "attn->foo", "attn->mlp:0.5,0.7", "attn->mlp:1.5", "mlp@3-1->attn"):
         with pytest.raises(PhaseSpecError):
@@ -57,15 +95,23 @@ def test_phase_schedules_parse_and_resolve() -> None:
         resolve_phases("attn->mlp@0-5", 10, 2)
     p = resolve_phases("early->late", 4, 2)[1]
     assert adapter_in_phase("base_model.model.model.layers.1.mlp.up_proj.lora_B.default.weight", p)
-    assert not adapter_in_phase("base_model.model.model.layers.0.mlp.up_proj.lora_B.default.weight", p)
+    assert not adapter_in_phase(
+        "base_model.model.model.layers.0.mlp.up_proj.lora_B.default.weight", p
+    )
     assert not adapter_in_phase("base_model.model.model.layers.1.mlp.up_proj.base_layer.weight", p)
 
 
 def test_config_validates_phases_and_grad_norm_steps() -> None:
-    assert load_config(None, ["--finetune.lora_phases=early->late"]).finetune.lora_phases == "early->late"
+    assert (
+        load_config(None, ["--finetune.lora_phases=early->late"]).finetune.lora_phases
+        == "early->late"
+    )
     for flags, key in (
         (["--finetune.lora_phases=attn->bogus"], "finetune.lora_phases"),
-        (["--finetune.lora_phases=both->mlp->attn", "--finetune.lora_targets=mlp"], "finetune.lora_phases"),
+        (
+            ["--finetune.lora_phases=both->mlp->attn", "--finetune.lora_targets=mlp"],
+            "finetune.lora_phases",
+        ),
         (["--finetune.lora_phases=early->late", "--finetune.method=full"], "finetune.lora_phases"),
         (["--finetune.grad_norm_steps=0"], "finetune.grad_norm_steps"),
     ):
@@ -84,19 +130,27 @@ class PhaseSnapshots(TrainerCallback):
     def _snap(self, step: int, model: Any) -> None:
         self.snaps[step] = {n: p.detach().clone() for n, p in model.named_parameters()}
 
-    def on_step_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any) -> None:
+    def on_step_begin(
+        self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any
+    ) -> None:
         if state.global_step in self.at and state.global_step not in self.snaps:
             self._snap(state.global_step, model)
 
-    def on_pre_optimizer_step(self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any) -> None:
+    def on_pre_optimizer_step(
+        self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any
+    ) -> None:
         self.grads.append({n: p.grad is not None for n, p in model.named_parameters()})
 
-    def on_train_end(self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any) -> None:
+    def on_train_end(
+        self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any
+    ) -> None:
         self._snap(state.global_step, model)
 
 
 @pytest.mark.parametrize("strategy", list(PRESETS))
-def test_each_phase_moves_exactly_its_adapters(strategy: str, tmp_path: Path, tiny_base: Path, pairs: list[dict[str, Any]]) -> None:
+def test_each_phase_moves_exactly_its_adapters(
+    strategy: str, tmp_path: Path, tiny_base: Path, pairs: list[dict[str, Any]]
+) -> None:
     steps = 6
     phases = resolve_phases(strategy, steps, 2)  # the tiny preset has 2 layers
     snap = PhaseSnapshots([p.start for p in phases])
@@ -121,11 +175,17 @@ def test_each_phase_moves_exactly_its_adapters(strategy: str, tmp_path: Path, ti
         assert all(".layers.1." in n for n in expected) and any(".lora_A." in n for n in expected)
         with (tmp_path / "ft" / "gradient_norms.layers.csv").open() as f:
             rows = [r for r in csv.DictReader(f) if r["group"] == "total"]
-        late = {int(r["step"]): (int(r["layer"]), float(r["norm"])) for r in rows if int(r["step"]) > phases[1].start}
+        late = {
+            int(r["step"]): (int(r["layer"]), float(r["norm"]))
+            for r in rows
+            if int(r["step"]) > phases[1].start
+        }
         assert late and all(layer == 1 and norm > 0 for layer, norm in late.values())
 
 
-def test_gradient_norms_are_pre_clip_and_written(tmp_path: Path, tiny_base: Path, pairs: list[dict[str, Any]]) -> None:
+def test_gradient_norms_are_pre_clip_and_written(
+    tmp_path: Path, tiny_base: Path, pairs: list[dict[str, Any]]
+) -> None:
     # max_grad_norm far below the real norm: every step is clipped, so a post-clip reading
     # would give ~1e-3; the callback must report the Trainer's own pre-clip total norm
     cfg = replace(CFG, max_steps=4, max_grad_norm=1e-3, grad_norm_steps=2, lora_targets="all")
@@ -137,7 +197,11 @@ def test_gradient_norms_are_pre_clip_and_written(tmp_path: Path, tiny_base: Path
     assert steps == [1, 2, 4]  # step 1, then every 2nd
     names = {r["group"] for r in groups}
     assert names == {"attention", "mlp", "lora_A", "lora_B", "total"}
-    state = json.loads(max((out / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1])).joinpath("trainer_state.json").read_text())
+    state = json.loads(
+        max((out / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+        .joinpath("trainer_state.json")
+        .read_text()
+    )
     trainer_norm = {r["step"]: r["grad_norm"] for r in state["log_history"] if "grad_norm" in r}
     for r in groups:
         if r["group"] == "total":
@@ -145,20 +209,34 @@ def test_gradient_norms_are_pre_clip_and_written(tmp_path: Path, tiny_base: Path
             assert float(r["norm"]) > 100 * cfg.max_grad_norm
     by = {(int(r["step"]), r["group"]): float(r["norm"]) for r in groups}
     for s in steps:  # groups partition the total; A and B partition it too
-        assert by[s, "attention"] ** 2 + by[s, "mlp"] ** 2 == pytest.approx(by[s, "total"] ** 2, rel=1e-5)
-        assert by[s, "lora_A"] ** 2 + by[s, "lora_B"] ** 2 == pytest.approx(by[s, "total"] ** 2, rel=1e-5)
+        assert by[s, "attention"] ** 2 + by[s, "mlp"] ** 2 == pytest.approx(
+            by[s, "total"] ** 2, rel=1e-5
+        )
+        assert by[s, "lora_A"] ** 2 + by[s, "lora_B"] ** 2 == pytest.approx(
+            by[s, "total"] ** 2, rel=1e-5
+        )
     with (out / "gradient_norms.layers.csv").open() as f:
         layers = list(csv.DictReader(f))
-    assert {(r["layer"], r["group"]) for r in layers} == {(str(i), g) for i in (0, 1) for g in ("attention", "mlp", "total")}
+    assert {(r["layer"], r["group"]) for r in layers} == {
+        (str(i), g) for i in (0, 1) for g in ("attention", "mlp", "total")
+    }
     for s in steps:
-        tot = sum(float(r["norm"]) ** 2 for r in layers if int(r["step"]) == s and r["group"] == "total")
+        tot = sum(
+            float(r["norm"]) ** 2 for r in layers if int(r["step"]) == s and r["group"] == "total"
+        )
         assert tot == pytest.approx(by[s, "total"] ** 2, rel=1e-4)
         for r in layers:
             if int(r["step"]) == s:
-                assert float(r["lora_A"]) ** 2 + float(r["lora_B"]) ** 2 == pytest.approx(float(r["norm"]) ** 2, rel=1e-4)
+                assert float(r["lora_A"]) ** 2 + float(r["lora_B"]) ** 2 == pytest.approx(
+                    float(r["norm"]) ** 2, rel=1e-4
+                )
     summary = json.loads((out / "gradient_norms.summary.json").read_text())
-    assert summary["groups"]["total"]["n"] == 3 and summary["groups"]["total"]["first"] == pytest.approx(by[1, "total"], rel=1e-5)
-    assert set(summary["layers"]) == {f"{i}/{g}" for i in (0, 1) for g in ("attention", "mlp", "total")}
+    assert summary["groups"]["total"]["n"] == 3 and summary["groups"]["total"][
+        "first"
+    ] == pytest.approx(by[1, "total"], rel=1e-5)
+    assert set(summary["layers"]) == {
+        f"{i}/{g}" for i in (0, 1) for g in ("attention", "mlp", "total")
+    }
     for png in ("gradient_norms.png", "gradient_norms.heatmap.png", "gradient_norms.layers.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -166,3 +244,37 @@ def test_gradient_norms_are_pre_clip_and_written(tmp_path: Path, tiny_base: Path
     ev = EventAccumulator(str(out / "tb"))
     ev.Reload()
     assert [e.step for e in ev.Scalars("grad_norm/total")] == steps
+
+
+class ZeroGradFreeze(PhasedLoRACallback):
+    """The wrong way to freeze (negative control): adapters keep ``requires_grad`` and get zero
+    gradients before the optimizer step, so AdamW still applies weight decay and momentum."""
+
+    def _apply(self, model: Any, phase: Any, step: int) -> None:
+        super()._apply(model, phase, step)
+        for n, p in model.named_parameters():
+            if ".lora_A." in n or ".lora_B." in n:
+                p.requires_grad_(True)
+
+    def on_pre_optimizer_step(
+        self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any
+    ) -> None:
+        for n, p in model.named_parameters():
+            if (".lora_A." in n or ".lora_B." in n) and not adapter_in_phase(n, self.current):
+                p.grad = torch.zeros_like(p)
+
+
+def test_zero_gradient_freezing_drifts(
+    tmp_path: Path, tiny_base: Path, pairs: list[dict[str, Any]]
+) -> None:
+    """Negative control of the bit-identity check: zeroed (not None) gradients move the
+    'frozen' adapters of phase 2 (weight decay on lora_A, Adam momentum on lora_B)."""
+    phases = resolve_phases("both->mlp->attn", 6, 2)
+    snap = PhaseSnapshots([p.start for p in phases])
+    cfg = replace(CFG, max_steps=6)  # no lora_phases: the control callback does the freezing
+    _run(
+        cfg, tiny_base, pairs, tmp_path / "ft", callbacks=[ZeroGradFreeze("both->mlp->attn"), snap]
+    )
+    before, after = snap.snaps[2], snap.snaps[4]
+    frozen = [n for n in before if ".self_attn." in n and (".lora_A." in n or ".lora_B." in n)]
+    assert frozen and all(not torch.equal(before[n], after[n]) for n in frozen)

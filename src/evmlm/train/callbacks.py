@@ -160,7 +160,9 @@ class PhasedLoRACallback(TrainerCallback):
                 return p
         return self.phases[-1]
 
-    def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any) -> None:
+    def on_train_begin(
+        self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any
+    ) -> None:
         n_layers = model.config.num_hidden_layers if hasattr(model, "config") else None
         if n_layers is None:  # pragma: no cover - every Llama has it
             raise PhaseSpecError("lora_phases: the model has no num_hidden_layers")
@@ -170,10 +172,15 @@ class PhasedLoRACallback(TrainerCallback):
             raise PhaseSpecError("lora_phases needs a LoRA model (finetune.method lora or qlora)")
         for p in self.phases:
             if not any(adapter_in_phase(n, p) for n in names):
-                raise PhaseSpecError(f"lora_phases: phase {p.index + 1} ({p.label()}) has no LoRA adapter; check finetune.lora_targets")
+                raise PhaseSpecError(
+                    f"lora_phases: phase {p.index + 1} ({p.label()}) has no LoRA adapter; "
+                    "check finetune.lora_targets"
+                )
         self._apply(model, self.phase_at(state.global_step), state.global_step)
 
-    def on_step_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any) -> None:
+    def on_step_begin(
+        self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any
+    ) -> None:
         phase = self.phase_at(state.global_step)
         if phase is not self.current:
             self._apply(model, phase, state.global_step)
@@ -188,8 +195,16 @@ class PhasedLoRACallback(TrainerCallback):
                     p.grad = None
                 n_on += on
         self.current = phase
-        self.changes.append({"step": step, "phase": phase.index + 1, "label": phase.label(), "trainable_lora_tensors": n_on})
-        log.info("lora phase %d/%d (%s) from step %d to %d: %d LoRA tensors train", phase.index + 1, len(self.phases), phase.label(), phase.start, phase.end, n_on)
+        self.changes.append(
+            {
+                "step": step, "phase": phase.index + 1, "label": phase.label(),
+                "trainable_lora_tensors": n_on,
+            }
+        )
+        log.info(
+            "lora phase %d/%d (%s) from step %d to %d: %d LoRA tensors train",
+            phase.index + 1, len(self.phases), phase.label(), phase.start, phase.end, n_on,
+        )
         self._write()
 
     def _write(self) -> None:
@@ -201,7 +216,13 @@ class PhasedLoRACallback(TrainerCallback):
             self.out_dir / "lora_phases.json",
             {
                 "schedule": self.schedule,
-                "phases": [{"phase": p.index + 1, "label": p.label(), "start": p.start, "end": p.end, "modules": list(p.modules), "layers": list(p.layers)} for p in self.phases],
+                "phases": [
+                    {
+                        "phase": p.index + 1, "label": p.label(), "start": p.start, "end": p.end,
+                        "modules": list(p.modules), "layers": list(p.layers),
+                    }
+                    for p in self.phases
+                ],
                 "changes": self.changes,
             },
         )

@@ -9,8 +9,9 @@ the base in 4-bit NF4 with double quantisation and bf16 compute through ``bitsan
 
 Output folder layout: ``checkpoints/``, ``tb/``, ``loss_curve.png``, ``adapter/`` (LoRA and
 QLoRA: adapter weights + tokenizer), ``lora_phases.json`` (with ``finetune.lora_phases``),
-``gradient_norms.*`` (with ``finetune.grad_norm_steps``, :mod:`evmlm.train.grad_norms`), ``model/`` (always: a merged plain model with its
-tokenizer and ``training_info.json``, loadable by :func:`evmlm.train.load_for_inference`).
+``gradient_norms.*`` (with ``finetune.grad_norm_steps``, :mod:`evmlm.train.grad_norms`),
+``model/`` (always: a merged plain model with its tokenizer and ``training_info.json``,
+loadable by :func:`evmlm.train.load_for_inference`).
 """
 
 from __future__ import annotations

@@ -49,6 +49,7 @@ from evmlm.train.modules import GROUPS, ParamKey, param_group
 
 log = logging.getLogger(__name__)
 
+
 def _stats(values: list[float]) -> dict[str, float]:
     return {
         "n": len(values),
@@ -71,7 +72,9 @@ class GradNormCallback(TrainerCallback):
     Raises ValueError for ``every < 1``.
     """
 
-    def __init__(self, out_dir: str | Path, every: int = 10, tb_dir: str | Path | None = None) -> None:
+    def __init__(
+        self, out_dir: str | Path, every: int = 10, tb_dir: str | Path | None = None
+    ) -> None:
         if every < 1:
             raise ValueError(f"gradient-norm interval must be >= 1 step, got {every}")
         self.out_dir = Path(out_dir)
@@ -102,7 +105,9 @@ class GradNormCallback(TrainerCallback):
 
         return hook
 
-    def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any) -> None:
+    def on_train_begin(
+        self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any
+    ) -> None:
         self._keys = {n: param_group(n) for n, p in model.named_parameters() if p.requires_grad}
         self._load_previous(state.global_step)
         if self.tb_dir is not None and state.is_world_process_zero:
@@ -110,7 +115,9 @@ class GradNormCallback(TrainerCallback):
 
             self._writer = SummaryWriter(log_dir=str(self.tb_dir))
 
-    def on_step_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any) -> None:
+    def on_step_begin(
+        self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any
+    ) -> None:
         self._step = state.global_step + 1
         if not self.armed(self._step):
             return
@@ -161,7 +168,16 @@ class GradNormCallback(TrainerCallback):
         for g in order:
             self.group_rows.append((step, g, math.sqrt(sq[g])))
         for (layer, g), (a, la, lb) in sorted(layer_sq.items()):
-            self.layer_rows.append((step, layer, g, math.sqrt(a), math.sqrt(la) if lora else None, math.sqrt(lb) if lora else None))
+            self.layer_rows.append(
+                (
+                    step,
+                    layer,
+                    g,
+                    math.sqrt(a),
+                    math.sqrt(la) if lora else None,
+                    math.sqrt(lb) if lora else None,
+                )
+            )
         if self._writer is not None:
             for g in order:
                 self._writer.add_scalar(f"grad_norm/{g}", math.sqrt(sq[g]), step)
@@ -180,7 +196,10 @@ class GradNormCallback(TrainerCallback):
             "every": self.every,
             "steps": sorted({s for s, _, _ in self.group_rows}),
             "groups": {g: _stats(v) for g, v in groups.items()},
-            "layers": {k: _stats(v) for k, v in sorted(layers.items(), key=lambda kv: (int(kv[0].split("/")[0]), kv[0]))},
+            "layers": {
+                k: _stats(v)
+                for k, v in sorted(layers.items(), key=lambda kv: (int(kv[0].split("/")[0]), kv[0]))
+            },
         }
 
     # -- files --------------------------------------------------------------------------------
@@ -188,16 +207,30 @@ class GradNormCallback(TrainerCallback):
     def _load_previous(self, step: int) -> None:
         self.group_rows = [r for r in self.group_rows if r[0] <= step]
         self.layer_rows = [r for r in self.layer_rows if r[0] <= step]
-        gp, lp = self.out_dir / "gradient_norms.groups.csv", self.out_dir / "gradient_norms.layers.csv"
+        gp, lp = (
+            self.out_dir / "gradient_norms.groups.csv",
+            self.out_dir / "gradient_norms.layers.csv",
+        )
         if step == 0 or self.group_rows or not gp.is_file():
             return
         with gp.open() as f:
-            self.group_rows = [(int(r["step"]), r["group"], float(r["norm"])) for r in csv.DictReader(f) if int(r["step"]) <= step]
+            self.group_rows = [
+                (int(r["step"]), r["group"], float(r["norm"]))
+                for r in csv.DictReader(f)
+                if int(r["step"]) <= step
+            ]
         if lp.is_file():
             with lp.open() as f:
-                opt = lambda x: float(x) if x else None  # noqa: E731
+                opt = lambda x: float(x) if x else None
                 self.layer_rows = [
-                    (int(r["step"]), int(r["layer"]), r["group"], float(r["norm"]), opt(r["lora_A"]), opt(r["lora_B"]))
+                    (
+                        int(r["step"]),
+                        int(r["layer"]),
+                        r["group"],
+                        float(r["norm"]),
+                        opt(r["lora_A"]),
+                        opt(r["lora_B"]),
+                    )
                     for r in csv.DictReader(f)
                     if int(r["step"]) <= step
                 ]
@@ -215,8 +248,10 @@ class GradNormCallback(TrainerCallback):
         buf = io.StringIO()
         w = csv.writer(buf)
         w.writerow(["step", "layer", "group", "norm", "lora_A", "lora_B"])
-        fmt = lambda x: "" if x is None else f"{x:.6g}"  # noqa: E731
-        w.writerows((s, layer, g, f"{v:.6g}", fmt(a), fmt(b)) for s, layer, g, v, a, b in self.layer_rows)
+        fmt = lambda x: "" if x is None else f"{x:.6g}"
+        w.writerows(
+            (s, layer, g, f"{v:.6g}", fmt(a), fmt(b)) for s, layer, g, v, a, b in self.layer_rows
+        )
         atomic.write_text(self.out_dir / "gradient_norms.layers.csv", buf.getvalue())
         atomic.write_json(self.out_dir / "gradient_norms.summary.json", self.summary())
         plot_gradient_norms(self.group_rows, self.layer_rows, self.out_dir, log_history or [])
@@ -303,7 +338,12 @@ def plot_gradient_norms(
     groups = [g for g in ("attention", "mlp", "other") if any(r[2] == g for r in layer_rows)]
     width = 0.8 / max(1, len(groups))
     for i, g in enumerate(groups):
-        means = [statistics.fmean([v for _, layer, gg, v, _, _ in layer_rows if gg == g and layer == x] or [0.0]) for x in layers]
+        means = [
+            statistics.fmean(
+                [v for _, layer, gg, v, _, _ in layer_rows if gg == g and layer == x] or [0.0]
+            )
+            for x in layers
+        ]
         ax.bar(np.arange(len(layers)) + i * width, means, width, label=g)
     ax.set_xticks(np.arange(len(layers)) + width * (len(groups) - 1) / 2, [str(x) for x in layers])
     ax.set_xlabel("layer")

@@ -91,12 +91,17 @@ def parse_phases(text: str) -> list[PhaseSpec]:
     body, _, bounds = text.partition(":")
     names = [p.strip() for p in body.split("->")]
     if len(names) < 2:
-        raise PhaseSpecError(f"{text!r}: needs at least two phases separated by '->' (presets: {', '.join(PRESETS)})")
+        raise PhaseSpecError(
+            f"{text!r}: needs at least two phases separated by '->' (presets: {', '.join(PRESETS)})"
+        )
     specs: list[tuple[str, str | None]] = []
     for n in names:
         m = _PHASE.fullmatch(n)
         if not m:
-            raise PhaseSpecError(f"{n!r}: not a phase; write attn, mlp or both, optionally @early, @late or @A-B (presets: {', '.join(PRESETS)})")
+            raise PhaseSpecError(
+                f"{n!r}: not a phase; write attn, mlp or both, optionally @early, @late or "
+                f"@A-B (presets: {', '.join(PRESETS)})"
+            )
         if m.group(3):
             specs.append(("both", m.group(3)))
         else:
@@ -110,18 +115,25 @@ def parse_phases(text: str) -> list[PhaseSpec]:
     if bounds.strip():
         parts = [b.strip() for b in bounds.split(",")]
         if len(parts) != len(specs) - 1:
-            raise PhaseSpecError(f"{text!r}: {len(specs)} phases need {len(specs) - 1} boundaries after ':', got {len(parts)}")
+            raise PhaseSpecError(
+                f"{text!r}: {len(specs)} phases need {len(specs) - 1} boundaries after ':', "
+                f"got {len(parts)}"
+            )
         for i, b in enumerate(parts, start=1):
             try:
                 v = float(b)
             except ValueError:
-                raise PhaseSpecError(f"{b!r}: a boundary must be a step (integer >= 1) or a fraction in (0, 1)") from None
+                raise PhaseSpecError(
+                    f"{b!r}: a boundary must be a step (integer >= 1) or a fraction in (0, 1)"
+                ) from None
             if 0 < v < 1:
                 starts[i] = v
             elif v >= 1 and v == int(v) and "." not in b:
                 starts[i] = int(v)
             else:
-                raise PhaseSpecError(f"{b!r}: a boundary must be a step (integer >= 1) or a fraction in (0, 1)")
+                raise PhaseSpecError(
+                    f"{b!r}: a boundary must be a step (integer >= 1) or a fraction in (0, 1)"
+                )
     return [PhaseSpec(g, layers, s) for (g, layers), s in zip(specs, starts)]
 
 
@@ -158,10 +170,15 @@ def resolve_phases(text: str, max_steps: int, n_layers: int) -> list[Phase]:
     phases = []
     for i, (s, a, b) in enumerate(zip(specs, starts, ends)):
         if not a < b:
-            raise PhaseSpecError(f"{text!r}: phase {i + 1} ({s.group}) would cover steps [{a}, {b}) of {max_steps}; give increasing boundaries inside the run")
+            raise PhaseSpecError(
+                f"{text!r}: phase {i + 1} ({s.group}) would cover steps [{a}, {b}) of "
+                f"{max_steps}; give increasing boundaries inside the run"
+            )
         layers = _layers(s.layers, n_layers)
         if not layers:
-            raise PhaseSpecError(f"{text!r}: phase {i + 1} selects no layer of a {n_layers}-layer model")
+            raise PhaseSpecError(
+                f"{text!r}: phase {i + 1} selects no layer of a {n_layers}-layer model"
+            )
         phases.append(Phase(i, a, b, s.group, GROUP_MODULES[s.group], layers))
     return phases
 
