@@ -329,6 +329,64 @@ class FinetuneConfig:
 
 
 @dataclass(frozen=True)
+class ExperimentVariant:
+    """One fine-tune of an experiment: a name and its ``finetune.*`` overrides."""
+
+    name: str
+    finetune: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _require(
+            bool(re.fullmatch(r"[A-Za-z0-9_.>@+=,:-]+", self.name)),
+            "experiment.variants.name",
+            f"{self.name!r}: use letters, digits and _ . - > @ + = , :",
+        )
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """``evmlm experiment`` (see :mod:`evmlm.train.experiment`); not a run stage.
+
+    Several fine-tunes of the same base on the same data with the same seed and step budget.
+    ``variants``: named ``finetune.*`` overrides; ``grid``: ``finetune`` field -> values, whose
+    cartesian product adds one variant per combination. ``max_steps``: every variant's step
+    budget (time budget and early stopping are switched off so budgets are equal);
+    ``grad_norm_steps``: gradient-norm interval; ``eval_functions``: test-split functions
+    scored per variant (similarity, recompiles; 0 = eval loss only).
+    """
+
+    name: str = "experiment"
+    variants: tuple[ExperimentVariant, ...] = ()
+    grid: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    max_steps: int = 60
+    grad_norm_steps: int = 10
+    eval_functions: int = 0
+
+    def __post_init__(self) -> None:
+        _require(
+            bool(re.fullmatch(r"[A-Za-z0-9_.-]+", self.name)),
+            "experiment.name",
+            f"{self.name!r}: use letters, digits, _ . -",
+        )
+        _require(
+            bool(self.variants or self.grid), "experiment.variants", "needs variants or a grid"
+        )
+        names = [v.name for v in self.variants]
+        _require(len(names) == len(set(names)), "experiment.variants", "names must be unique")
+        known = {f.name for f in dataclasses.fields(FinetuneConfig)}
+        for v in self.variants:
+            for k in v.finetune:
+                key = f"experiment.variants.{v.name}.finetune.{k}"
+                _require(k in known, key, "unknown finetune field")
+        for k, vals in self.grid.items():
+            _require(k in known, f"experiment.grid.{k}", "unknown finetune field")
+            _require(len(vals) >= 1, f"experiment.grid.{k}", "needs at least one value")
+        _require(self.max_steps >= 1, "experiment.max_steps", "must be >= 1")
+        _require(self.grad_norm_steps >= 1, "experiment.grad_norm_steps", "must be >= 1")
+        _require(self.eval_functions >= 0, "experiment.eval_functions", "must be >= 0")
+
+
+@dataclass(frozen=True)
 class EvalConfig:
     """Evaluation of the decompiler and baselines (see :mod:`evmlm.evaluate`).
 
@@ -558,6 +616,20 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | S
         overrides = parse_overrides(overrides)
     data = _apply(data, overrides)
     return _from_mapping(RunConfig, data, "")
+
+
+def load_experiment_config(path: str | Path) -> ExperimentConfig:
+    """An :class:`ExperimentConfig` from a YAML grid file (keys: the class's fields).
+
+    Raises ConfigError for a missing file, bad YAML, unknown keys or invalid values."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: experiment file not found; pass an existing YAML file to --grid")
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{p}: not valid YAML ({e})") from e
+    return _from_mapping(ExperimentConfig, data, "experiment")
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
