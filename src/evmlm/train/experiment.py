@@ -197,7 +197,10 @@ def run_experiment(
         rows.append(m)
     files = write_report(exp, rows, out_dir)
     best = min(rows, key=lambda r: r["eval_loss"] if r["eval_loss"] is not None else math.inf)
-    line = f"{len(rows)} variants, {exp.max_steps} steps each; lowest eval loss: {best['variant']} ({best['eval_loss']:.4f})"
+    line = (
+        f"{len(rows)} variants, {exp.max_steps} steps each; "
+        f"lowest eval loss: {best['variant']} ({best['eval_loss']:.4f})"
+    )
     return {"line": line, "variants": rows, "files": files}
 
 
@@ -221,7 +224,8 @@ def write_report(exp: ExperimentConfig, rows: list[dict[str, Any]], out_dir: Pat
         "eval loss is the completion cross-entropy (nats/token) on the validation split; "
         f"gradient norms are pre-clip L2 norms, mean over every {exp.grad_norm_steps}th step"
         + (
-            f"; similarity / recompiles / behaves same over {rows[0].get('n_functions')} test functions."
+            f"; similarity / recompiles / behaves same over {rows[0].get('n_functions')} "
+            "test functions."
             if has_eval
             else "."
         ),
