@@ -352,7 +352,8 @@ class ExperimentConfig:
     cartesian product adds one variant per combination. ``max_steps``: every variant's step
     budget (time budget and early stopping are switched off so budgets are equal);
     ``grad_norm_steps``: gradient-norm interval; ``eval_functions``: test-split functions
-    scored per variant (similarity, recompiles; 0 = eval loss only).
+    scored per variant (similarity, recompiles; 0 = eval loss only); ``train_pairs``: train on
+    a seeded sample of this many train-split pairs (the same for every variant; None = all).
     """
 
     name: str = "experiment"
@@ -361,6 +362,7 @@ class ExperimentConfig:
     max_steps: int = 60
     grad_norm_steps: int = 10
     eval_functions: int = 0
+    train_pairs: int | None = None
 
     def __post_init__(self) -> None:
         _require(
@@ -384,6 +386,9 @@ class ExperimentConfig:
         _require(self.max_steps >= 1, "experiment.max_steps", "must be >= 1")
         _require(self.grad_norm_steps >= 1, "experiment.grad_norm_steps", "must be >= 1")
         _require(self.eval_functions >= 0, "experiment.eval_functions", "must be >= 0")
+        _require(
+            self.train_pairs is None or self.train_pairs >= 1, "experiment.train_pairs", "must be >= 1"
+        )
 
 
 @dataclass(frozen=True)

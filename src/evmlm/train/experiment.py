@@ -118,6 +118,11 @@ def run_experiment(
         raise TrainingDataError(
             f"{dataset_dir}: the train or validation split is empty; build a larger dataset"
         )
+    if exp.train_pairs and len(train) > exp.train_pairs:
+        import random
+
+        keep = sorted(random.Random(run_cfg.run.seed).sample(range(len(train)), exp.train_pairs))
+        train = [train[i] for i in keep]
     variants = expand(exp)
     cfgs = {
         v.name: variant_config(run_cfg.finetune, exp, v) for v in variants
@@ -134,6 +139,7 @@ def run_experiment(
                     "seed": run_cfg.run.seed,
                     "dataset": str(dataset_dir),
                     "eval_functions": exp.eval_functions,
+                    "train_pairs": exp.train_pairs,
                 },
                 sort_keys=True,
             ).encode()
