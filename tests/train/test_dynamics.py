@@ -188,7 +188,10 @@ def test_gradient_norms_are_pre_clip_and_written(
 ) -> None:
     # max_grad_norm far below the real norm: every step is clipped, so a post-clip reading
     # would give ~1e-3; the callback must report the Trainer's own pre-clip total norm
-    cfg = replace(CFG, max_steps=4, max_grad_norm=1e-3, grad_norm_steps=2, lora_targets="all")
+    # two micro-batches per step: the hooks must report the accumulated gradient
+    cfg = replace(
+        CFG, max_steps=4, max_grad_norm=1e-3, grad_norm_steps=2, batch_size=2, grad_accum=2
+    )
     out = tmp_path / "ft"
     _run(cfg, tiny_base, pairs, out)
     with (out / "gradient_norms.groups.csv").open() as f:
