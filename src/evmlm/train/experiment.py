@@ -140,6 +140,7 @@ def run_experiment(
                     "dataset": str(dataset_dir),
                     "eval_functions": exp.eval_functions,
                     "train_pairs": exp.train_pairs,
+                    "evaluate": to_dict(run_cfg.evaluate) if exp.eval_functions else None,
                 },
                 sort_keys=True,
             ).encode()
@@ -195,7 +196,9 @@ def run_experiment(
             m.update(
                 similarity=ov["similarity_mean"],
                 recompiles=ov["recompiles"],
+                recompile_checked=ov["recompile_checked"],
                 behaves_same=ov["behaves_same"],
+                behaviour_checked=ov["behaviour_checked"],
                 n_functions=summ["n_functions"],
             )
         m = json.loads(json.dumps(m))  # the same plain data whether fresh or read back
@@ -252,8 +255,9 @@ def write_report(exp: ExperimentConfig, rows: list[dict[str, Any]], out_dir: Pat
         if has_eval:
             cells += [
                 _fmt(r.get("similarity"), ".3f"),
-                _fmt(r.get("recompiles"), ".0%"),
-                _fmt(r.get("behaves_same"), ".0%"),
+                # unchecked (evaluate.behaviour off) is "–", not 0 %
+                _fmt(r.get("recompiles") if r.get("recompile_checked") else None, ".0%"),
+                _fmt(r.get("behaves_same") if r.get("behaviour_checked") else None, ".0%"),
             ]
         cells += [
             _fmt(g.get("attention"), ".3g"),
