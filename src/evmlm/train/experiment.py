@@ -231,7 +231,8 @@ def write_report(exp: ExperimentConfig, rows: list[dict[str, Any]], out_dir: Pat
         "",
         f"Same base, data, seed and budget ({exp.max_steps} optimizer steps) for every variant; "
         "eval loss is the completion cross-entropy (nats/token) on the validation split; "
-        f"gradient norms are pre-clip L2 norms, mean over every {exp.grad_norm_steps}th step"
+        f"gradient norms are pre-clip L2 norms, mean over the steps measured (1, then every "
+        f"{exp.grad_norm_steps}; a phased variant has only its phase's groups at each step)"
         + (
             f"; similarity / recompiles / behaves same over {rows[0].get('n_functions')} "
             "test functions."
@@ -306,6 +307,9 @@ def write_report(exp: ExperimentConfig, rows: list[dict[str, Any]], out_dir: Pat
     ]
 
 
+_COLOURS = {"attention": "tab:blue", "mlp": "tab:orange", "total": "tab:green"}
+
+
 def _plots(rows: list[dict[str, Any]], out_dir: Path) -> None:
     import csv
 
@@ -366,8 +370,12 @@ def _plots(rows: list[dict[str, Any]], out_dir: Path) -> None:
                         series.setdefault(row["group"], []).append(
                             (int(row["step"]), float(row["norm"]))
                         )
-        for g, pts in series.items():
-            ax.plot(*zip(*pts), ".-", lw=1, label=g)
+        steps = sorted({s for pts in series.values() for s, _ in pts})
+        for g in ("attention", "mlp", "total"):  # fixed colours; a gap where a group is frozen
+            got = dict(series.get(g, []))
+            if got:
+                ys = [got.get(s, float("nan")) for s in steps]
+                ax.plot(steps, ys, ".-", lw=1, label=g, color=_COLOURS[g])
         ax.set_yscale("log")
         ax.set_title(r["variant"], fontsize=9)
         ax.grid(alpha=0.3)

@@ -294,8 +294,11 @@ def plot_gradient_norms(
     by_group: dict[str, list[tuple[int, float]]] = {}
     for s, g, v in group_rows:
         by_group.setdefault(g, []).append((s, v))
-    for g, pts in by_group.items():
-        ax.plot(*zip(*pts), ".-", label=g, lw=1.5 if g == "total" else 1)
+    steps = sorted({s for s, _, _ in group_rows})
+    for g, pts in by_group.items():  # NaN where a group had no gradient (frozen phase): a gap
+        got = dict(pts)
+        ys = [got.get(s, float("nan")) for s in steps]
+        ax.plot(steps, ys, ".-", label=g, lw=1.5 if g == "total" else 1)
     ax.set_yscale("log")
     ax.set_ylabel("gradient L2 norm (pre-clip)")
     ax.set_title("gradient norms by group")
