@@ -28,6 +28,14 @@ if [ ! -f "$nstamp" ] || [ "$(cat "$nstamp")" != "$nwant" ]; then
   echo "$nwant" > "$nstamp"
 fi
 
+# WordNet for METEOR (evmlm.nlg; Debian's wordnet-base, read offline). Optional: without it
+# METEOR reports itself unavailable in one line and its test skips.
+if [ ! -d /usr/share/wordnet ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  { apt-get install -y -q wordnet-base >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q wordnet-base >/dev/null 2>&1; }; } \
+    || echo "warning: wordnet-base did not install; METEOR (evmlm.nlg) is unavailable" >&2
+fi
+
 bash scripts/setup_panoramix.sh || echo "warning: the Panoramix baseline did not install (.venv-panoramix); evaluation records it as unavailable" >&2
 
 # The bundled corpora (npm tarballs listed in package.json's evmlmCorpus), unpacked under vendor/.

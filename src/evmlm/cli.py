@@ -400,6 +400,50 @@ def decompile(
     else:
         typer.echo(text, nl=False)
 
+# ---------------------------------------------------------------- experiment (issue 13)
+@app.command("experiment", context_settings=_EXTRA)
+def experiment(
+    ctx: typer.Context,
+    config: ConfigOpt = None,
+    name: NameOpt = None,
+    preset: Annotated[
+        Optional[str], typer.Option("--preset", help="modules | phases | strategies | all.")
+    ] = None,
+    grid: Annotated[
+        Optional[Path], typer.Option("--grid", help="Experiment YAML (configs/experiments/).")
+    ] = None,
+    out: Annotated[
+        Optional[Path], typer.Option("--out", "-o", help="Default: runs/<name>/experiments/<exp>.")
+    ] = None,
+) -> None:
+    """Fine-tune several LoRA variants (targets, rank, phases) at one step budget; compare them."""
+    from evmlm.config import ConfigError, load_experiment_config
+    from evmlm.pipeline import run_pipeline
+    from evmlm.experiment import PRESETS, run_experiment
+    from evmlm.train.threads import effective_threads
+
+    if (preset is None) == (grid is None):
+        raise ConfigError("give exactly one of --preset NAME or --grid FILE")
+    if preset is not None and preset not in PRESETS:
+        raise ConfigError(f"--preset {preset}: unknown (known: {', '.join(PRESETS)})")
+    exp = PRESETS[preset] if preset is not None else load_experiment_config(grid)
+    cfg = load_run_config(config, name, list(ctx.args))
+    base = cfg.finetune.base_model
+    run_pipeline(cfg, until="dataset" if base else "pretrain", on_stage=_print_stage)
+    tok = cfg.run_dir / "tokenizer"
+    summary = run_experiment(
+        cfg,
+        exp,
+        base_model=base or cfg.run_dir / "pretrain" / "model",
+        dataset_dir=cfg.run_dir / "dataset",
+        out_dir=out or cfg.run_dir / "experiments" / exp.name,
+        tokenizer_dir=tok if (tok / "tokenizer.json").is_file() else None,
+        compile_dir=cfg.run_dir / "compile", threads=effective_threads(cfg.run.threads),
+    )
+    typer.echo(f"[experiment] {summary['line']}")
+    typer.echo(f"report: {Path(summary['files'][1])}")
+
+
 
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())

@@ -301,15 +301,107 @@ class FinetuneConfig:
     gradient_checkpointing: bool = False
     dataloader_workers: int = 0
     max_eval_examples: int | None = 256  # cap on the validation examples evaluated each time
+    # phased LoRA: a schedule or preset name (evmlm.train.phases), e.g. "both->mlp->attn",
+    # "early->late", "attn->mlp->both:0.2,0.6"; None = every adapter trains throughout
+    lora_phases: str | None = None
+    # pre-clip gradient L2 norms every N optimizer steps (evmlm.train.grad_norms); None = off
+    grad_norm_steps: int | None = None
 
     def __post_init__(self) -> None:
         _check_trainer("finetune", self)
+        _require(
+            self.grad_norm_steps is None or self.grad_norm_steps >= 1,
+            "finetune.grad_norm_steps",
+            "must be >= 1 steps (or null for off)",
+        )
+        if self.lora_phases is not None:
+            from evmlm.lora_schedule import GROUP_TARGETS, PhaseSpecError, parse_phases
+
+            _require(
+                self.method in ("lora", "qlora"),
+                "finetune.lora_phases",
+                f"needs finetune.method lora or qlora, not {self.method}",
+            )
+            try:
+                specs = parse_phases(self.lora_phases)
+            except PhaseSpecError as e:
+                raise ConfigError(f"finetune.lora_phases: {e}") from None
+            for s in specs:
+                _require(
+                    self.lora_targets == "all" or GROUP_TARGETS[s.group] == self.lora_targets,
+                    "finetune.lora_phases",
+                    f"phase {s.group!r} trains adapters that finetune.lora_targets="
+                    f"{self.lora_targets} does not create; use lora_targets=all",
+                )
         _require(self.lora_r >= 1, "finetune.lora_r", "must be >= 1")
         _require(self.lora_alpha >= 1, "finetune.lora_alpha", "must be >= 1")
         _require(0.0 <= self.lora_dropout < 1.0, "finetune.lora_dropout", "must be in [0, 1)")
         _require(self.max_length >= 32, "finetune.max_length", "must be >= 32 tokens")
         _require(self.epochs > 0, "finetune.epochs", "must be > 0")
         _require(self.max_eval_examples is None or self.max_eval_examples >= 1, "finetune.max_eval_examples", "must be >= 1")
+
+
+@dataclass(frozen=True)
+class ExperimentVariant:
+    """One fine-tune of an experiment: a name and its ``finetune.*`` overrides."""
+
+    name: str
+    finetune: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _require(
+            bool(re.fullmatch(r"[A-Za-z0-9_.>@+=,:-]+", self.name)),
+            "experiment.variants.name",
+            f"{self.name!r}: use letters, digits and _ . - > @ + = , :",
+        )
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """``evmlm experiment`` (see :mod:`evmlm.experiment`); not a run stage.
+
+    Several fine-tunes of the same base on the same data with the same seed and step budget.
+    ``variants``: named ``finetune.*`` overrides; ``grid``: ``finetune`` field -> values, whose
+    cartesian product adds one variant per combination. ``max_steps``: every variant's step
+    budget (time budget and early stopping are switched off so budgets are equal);
+    ``grad_norm_steps``: gradient-norm interval; ``eval_functions``: test-split functions
+    scored per variant (similarity, recompiles; 0 = eval loss only); ``train_pairs``: train on
+    a seeded sample of this many train-split pairs (the same for every variant; None = all).
+    """
+
+    name: str = "experiment"
+    variants: tuple[ExperimentVariant, ...] = ()
+    grid: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    max_steps: int = 60
+    grad_norm_steps: int = 10
+    eval_functions: int = 0
+    train_pairs: int | None = None
+
+    def __post_init__(self) -> None:
+        _require(
+            bool(re.fullmatch(r"[A-Za-z0-9_.-]+", self.name)),
+            "experiment.name",
+            f"{self.name!r}: use letters, digits, _ . -",
+        )
+        _require(
+            bool(self.variants or self.grid), "experiment.variants", "needs variants or a grid"
+        )
+        names = [v.name for v in self.variants]
+        _require(len(names) == len(set(names)), "experiment.variants", "names must be unique")
+        known = {f.name for f in dataclasses.fields(FinetuneConfig)}
+        for v in self.variants:
+            for k in v.finetune:
+                key = f"experiment.variants.{v.name}.finetune.{k}"
+                _require(k in known, key, "unknown finetune field")
+        for k, vals in self.grid.items():
+            _require(k in known, f"experiment.grid.{k}", "unknown finetune field")
+            _require(len(vals) >= 1, f"experiment.grid.{k}", "needs at least one value")
+        _require(self.max_steps >= 1, "experiment.max_steps", "must be >= 1")
+        _require(self.grad_norm_steps >= 1, "experiment.grad_norm_steps", "must be >= 1")
+        _require(self.eval_functions >= 0, "experiment.eval_functions", "must be >= 0")
+        _require(
+            self.train_pairs is None or self.train_pairs >= 1, "experiment.train_pairs", "must be >= 1"
+        )
 
 
 @dataclass(frozen=True)
@@ -580,6 +672,20 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | S
         overrides = parse_overrides(overrides)
     data = _apply(data, overrides)
     return _from_mapping(RunConfig, data, "")
+
+
+def load_experiment_config(path: str | Path) -> ExperimentConfig:
+    """An :class:`ExperimentConfig` from a YAML grid file (keys: the class's fields).
+
+    Raises ConfigError for a missing file, bad YAML, unknown keys or invalid values."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: experiment file not found; pass an existing YAML file to --grid")
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{p}: not valid YAML ({e})") from e
+    return _from_mapping(ExperimentConfig, data, "experiment")
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

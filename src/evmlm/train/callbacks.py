@@ -3,6 +3,8 @@
 - :class:`ThroughputCallback` adds ``tokens_per_second`` (training tokens / wall seconds since
   the previous log) to every log record, before TensorBoard writes it.
 - :class:`TimeBudgetCallback` stops training once a wall-clock budget (seconds) is spent.
+- :class:`PhasedLoRACallback` switches which LoRA adapters train at phase boundaries
+  (``finetune.lora_phases``, :mod:`evmlm.train.phases`).
 - :class:`LossCurveCallback` redraws a loss-curve PNG (train loss and eval loss vs step) after
   every evaluation, checkpoint and at the end.
 
@@ -20,6 +22,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from evmlm import atomic
+from evmlm.train.phases import Phase, PhaseSpecError, adapter_in_phase, parse_phases, resolve_phases
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +126,106 @@ class LossCurveCallback(TrainerCallback):
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
         self._draw(state)
+
+
+class PhasedLoRACallback(TrainerCallback):
+    """Switches which LoRA adapters train at phase boundaries (``on_step_begin``).
+
+    All adapters of all phases exist from step 0 and are in the optimizer: the Trainer builds
+    its optimizer from the parameters with ``requires_grad`` before ``on_train_begin``, where
+    this callback first freezes. A frozen adapter gets ``requires_grad=False``; the Trainer's
+    ``model.zero_grad()`` (``set_to_none=True``) after every step leaves its ``.grad`` None,
+    and ``torch.optim.AdamW`` (fused or not) skips parameters whose ``.grad`` is None entirely
+    (``_init_group``): no decoupled weight decay, no moment update, no step count. Frozen
+    adapters are therefore bit-identical across their frozen phases (tested). Parameters that
+    are not LoRA A/B matrices (e.g. PEFT trainable token rows) train throughout.
+
+    ``out_dir``: ``lora_phases.json`` records the resolved phases and each change (step,
+    phase, trainable adapter count). Single process only: DDP needs a fixed set of
+    parameters that receive gradients.
+    """
+
+    def __init__(self, schedule: str, out_dir: str | Path | None = None) -> None:
+        parse_phases(schedule)
+        self.schedule = schedule
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.phases: list[Phase] = []
+        self.changes: list[dict[str, Any]] = []
+        self.current: Phase | None = None
+
+    def phase_at(self, step: int) -> Phase:
+        """The phase that trains optimizer step ``step + 1`` (``step`` steps already taken)."""
+        for p in self.phases:
+            if p.start <= step < p.end:
+                return p
+        return self.phases[-1]
+
+    def on_train_begin(
+        self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any
+    ) -> None:
+        n_layers = model.config.num_hidden_layers if hasattr(model, "config") else None
+        if n_layers is None:  # pragma: no cover - every Llama has it
+            raise PhaseSpecError("lora_phases: the model has no num_hidden_layers")
+        self.phases = resolve_phases(self.schedule, state.max_steps, n_layers)
+        names = [n for n, _ in model.named_parameters() if ".lora_A." in n or ".lora_B." in n]
+        if not names:
+            raise PhaseSpecError("lora_phases needs a LoRA model (finetune.method lora or qlora)")
+        for p in self.phases:
+            if not any(adapter_in_phase(n, p) for n in names):
+                raise PhaseSpecError(
+                    f"lora_phases: phase {p.index + 1} ({p.label()}) has no LoRA adapter; "
+                    "check finetune.lora_targets"
+                )
+        self._apply(model, self.phase_at(state.global_step), state.global_step)
+
+    def on_step_begin(
+        self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any
+    ) -> None:
+        phase = self.phase_at(state.global_step)
+        if phase is not self.current:
+            self._apply(model, phase, state.global_step)
+
+    def _apply(self, model: Any, phase: Phase, step: int) -> None:
+        n_on = 0
+        for n, p in model.named_parameters():
+            if ".lora_A." in n or ".lora_B." in n:
+                on = adapter_in_phase(n, phase)
+                p.requires_grad_(on)
+                if not on:
+                    p.grad = None
+                n_on += on
+        self.current = phase
+        self.changes.append(
+            {
+                "step": step, "phase": phase.index + 1, "label": phase.label(),
+                "trainable_lora_tensors": n_on,
+            }
+        )
+        log.info(
+            "lora phase %d/%d (%s) from step %d to %d: %d LoRA tensors train",
+            phase.index + 1, len(self.phases), phase.label(), phase.start, phase.end, n_on,
+        )
+        self._write()
+
+    def _write(self) -> None:
+        if self.out_dir is None:
+            return
+        from evmlm import atomic
+
+        atomic.write_json(
+            self.out_dir / "lora_phases.json",
+            {
+                "schedule": self.schedule,
+                "phases": [
+                    {
+                        "phase": p.index + 1, "label": p.label(), "start": p.start, "end": p.end,
+                        "modules": list(p.modules), "layers": list(p.layers),
+                    }
+                    for p in self.phases
+                ],
+                "changes": self.changes,
+            },
+        )
 
 
 def standard_callbacks(

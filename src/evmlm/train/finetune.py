@@ -8,8 +8,10 @@ the base in 4-bit NF4 with double quantisation and bf16 compute through ``bitsan
 ``peft.prepare_model_for_kbit_training``.
 
 Output folder layout: ``checkpoints/``, ``tb/``, ``loss_curve.png``, ``adapter/`` (LoRA and
-QLoRA: adapter weights + tokenizer), ``model/`` (always: a merged plain model with its
-tokenizer and ``training_info.json``, loadable by :func:`evmlm.train.load_for_inference`).
+QLoRA: adapter weights + tokenizer), ``lora_phases.json`` (with ``finetune.lora_phases``),
+``gradient_norms.*`` (with ``finetune.grad_norm_steps``, :mod:`evmlm.train.grad_norms`),
+``model/`` (always: a merged plain model with its tokenizer and ``training_info.json``,
+loadable by :func:`evmlm.train.load_for_inference`).
 """
 
 from __future__ import annotations
@@ -313,6 +315,14 @@ def finetune(
         time_budget_s=cfg.time_budget_s,
         early_stopping_patience=cfg.early_stopping_patience,
     )
+    if cfg.lora_phases:
+        from evmlm.train.callbacks import PhasedLoRACallback
+
+        cbs.append(PhasedLoRACallback(cfg.lora_phases, out))
+    if cfg.grad_norm_steps:
+        from evmlm.train.grad_norms import GradNormCallback
+
+        cbs.append(GradNormCallback(out, cfg.grad_norm_steps, tb_dir=out / "tb"))
     trainer = SFTTrainer(
         model=model,
         args=args,
