@@ -35,7 +35,9 @@ def sample(n: int):
     """(package, rel, job, version) for ``n`` files spread evenly over the corpus."""
     packages = npm_packages()
     resolver = ImportResolver(packages)
-    files = [(p, rel) for p in packages if not p.dependency for rel in p.sol_files() if not excluded(rel)]
+    files = [
+        (p, rel) for p in packages if not p.dependency for rel in p.sol_files() if not excluded(rel)
+    ]
     files.sort(key=lambda pr: (pr[0].spec, pr[1]))
     picked = []
     step = max(1, len(files) // (n * 2))
@@ -65,7 +67,15 @@ def run_cold(files, setting) -> tuple[float, int]:
         finally:
             w.close()
         try:
-            parse_output(raw, key="-", version=version, setting=setting, sources=job.sources, remappings=job.remappings, targets=job.targets)
+            parse_output(
+                raw,
+                key="-",
+                version=version,
+                setting=setting,
+                sources=job.sources,
+                remappings=job.remappings,
+                targets=job.targets,
+            )
             ok += 1
         except CompileError:
             pass
@@ -79,7 +89,15 @@ def run_warm(files, setting, procs: int) -> tuple[float, int]:
     try:
         for _, _, job, version in files:
             try:
-                compile_job(job.sources, job.targets, setting=setting, version=version, remappings=job.remappings, pool=pool, use_cache=False)
+                compile_job(
+                    job.sources,
+                    job.targets,
+                    setting=setting,
+                    version=version,
+                    remappings=job.remappings,
+                    pool=pool,
+                    use_cache=False,
+                )
                 ok += 1
             except CompileError:
                 pass
@@ -92,12 +110,19 @@ def run_batched(files, setting, procs: int) -> tuple[float, int]:
     pool = CompilerPool(max_procs=procs)
     groups: dict[tuple[str, str], list] = {}
     for p, _, job, version in files:
-        groups.setdefault((p.spec, version), []).append(JobSpec(job.sources, tuple(job.targets), tuple(job.remappings)))
+        groups.setdefault((p.spec, version), []).append(
+            JobSpec(job.sources, tuple(job.targets), tuple(job.remappings))
+        )
     ok = 0
     t0 = time.perf_counter()
     try:
         for (_, version), specs in groups.items():
-            ok += sum(not isinstance(r, CompileError) for r in compile_batch(specs, setting=setting, version=version, pool=pool, use_cache=False))
+            ok += sum(
+                not isinstance(r, CompileError)
+                for r in compile_batch(
+                    specs, setting=setting, version=version, pool=pool, use_cache=False
+                )
+            )
     finally:
         pool.close()
     return time.perf_counter() - t0, ok
@@ -112,7 +137,9 @@ def main() -> None:
     setting = get_setting(args.setting)
     files = sample(args.files)
     versions = sorted({v for *_, v in files})
-    print(f"{len(files)} files from {len({p.spec for p, *_ in files})} packages, {len(versions)} compiler versions, setting {setting.name}")
+    print(
+        f"{len(files)} files from {len({p.spec for p, *_ in files})} packages, {len(versions)} compiler versions, setting {setting.name}"
+    )
     rows = []
     t, ok = run_cold(files, setting)
     rows.append(("one process per compile (baseline)", t, ok))
@@ -121,7 +148,9 @@ def main() -> None:
     t, ok = run_batched(files, setting, args.procs)
     rows.append(("warm workers + package batches", t, ok))
     base = len(files) / rows[0][1]
-    print(f"{'driver':<36} {'files':>5} {'ok':>4} {'seconds':>8} {'files/s':>8} {'vs baseline':>11}")
+    print(
+        f"{'driver':<36} {'files':>5} {'ok':>4} {'seconds':>8} {'files/s':>8} {'vs baseline':>11}"
+    )
     for name, t, ok in rows:
         fps = len(files) / t
         print(f"{name:<36} {len(files):>5} {ok:>4} {t:>8.1f} {fps:>8.2f} {fps / base:>10.2f}x")

@@ -31,7 +31,9 @@ from evmlm.solc.stage import load_result
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", type=Path, default=Path("runs/default"))
-    ap.add_argument("--max-results", type=int, default=300, help="compile results to pair (first N by key)")
+    ap.add_argument(
+        "--max-results", type=int, default=300, help="compile results to pair (first N by key)"
+    )
     args = ap.parse_args()
     compile_dir, lift_dir = args.run / "compile", args.run / "lift"
     lifted = dict(list(group_lifted(lift_dir).items())[: args.max_results])
@@ -54,7 +56,9 @@ def main() -> None:
         index = AstIndex(result.sources, result.asts)
         for key in keys:
             setting = groups_of.get(key, (None, None))[1]
-            grouped_records += pair_result(result, lifted[key], {}, index=index, compile_key=key, setting=setting)[0]
+            grouped_records += pair_result(
+                result, lifted[key], {}, index=index, compile_key=key, setting=setting
+            )[0]
     t_group = time.perf_counter() - t0
     assert len(grouped_records) == len(base_records)
 
@@ -69,7 +73,9 @@ def main() -> None:
     t_fcache = time.perf_counter() - t0
 
     n, m = len(lifted), len(base_records)
-    print(f"{n} compile results ({len(groups)} file x compiler groups), {m} pairs, {len(cache)} distinct bodies\n")
+    print(
+        f"{n} compile results ({len(groups)} file x compiler groups), {m} pairs, {len(cache)} distinct bodies\n"
+    )
     print(f"| {'step':<44} | {'seconds':>8} | {'items/s':>9} | {'ratio':>6} |")
     print(f"|{'-' * 46}|{'-' * 10}|{'-' * 11}|{'-' * 8}|")
     rows = [

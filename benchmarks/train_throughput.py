@@ -36,7 +36,9 @@ def texts_from(run: Path | None) -> list[str]:
 
         return [s.text for s in iter_sources(run / "corpus")]
     pairs = [json.loads(line) for line in (FIXTURES / "pairs.jsonl").read_text().splitlines()]
-    return [p.read_text() for p in sorted((FIXTURES / "sources").glob("*.sol"))] + [r["tac"] for r in pairs]
+    return [p.read_text() for p in sorted((FIXTURES / "sources").glob("*.sol"))] + [
+        r["tac"] for r in pairs
+    ]
 
 
 def plain_loop(cfg, tokenizer, data_dir: Path, seed: int) -> tuple[float, int]:
@@ -49,14 +51,39 @@ def plain_loop(cfg, tokenizer, data_dir: Path, seed: int) -> tuple[float, int]:
     from evmlm.train.data import PackedBlocks
 
     ctx = cfg.context_length
-    model = build_model(cfg.preset, len(tokenizer), seed=seed, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    model = build_model(
+        cfg.preset,
+        len(tokenizer),
+        seed=seed,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     model.train()
     ds = PackedBlocks(data_dir / "train.bin", ctx)
-    dl = DataLoader(ds, batch_size=cfg.batch_size, sampler=RandomSampler(ds, generator=torch.Generator().manual_seed(seed)), drop_last=True)
+    dl = DataLoader(
+        ds,
+        batch_size=cfg.batch_size,
+        sampler=RandomSampler(ds, generator=torch.Generator().manual_seed(seed)),
+        drop_last=True,
+    )
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=cfg.learning_rate, betas=(0.9, 0.95), fused=True)
-    sched = get_scheduler("cosine_with_min_lr", opt, num_warmup_steps=cfg.warmup_steps, num_training_steps=cfg.max_steps, scheduler_specific_kwargs={"min_lr_rate": cfg.min_lr_ratio})
+    opt = torch.optim.AdamW(
+        [
+            {"params": decay, "weight_decay": cfg.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=cfg.learning_rate,
+        betas=(0.9, 0.95),
+        fused=True,
+    )
+    sched = get_scheduler(
+        "cosine_with_min_lr",
+        opt,
+        num_warmup_steps=cfg.warmup_steps,
+        num_training_steps=cfg.max_steps,
+        scheduler_specific_kwargs={"min_lr_rate": cfg.min_lr_ratio},
+    )
     step, it = 0, iter(dl)
     t0 = time.perf_counter()
     while step < cfg.max_steps:
@@ -92,9 +119,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--context", type=int, default=256)
-    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: 2, or 1 when the CPU is oversubscribed)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads (default: 2, or 1 when the CPU is oversubscribed)",
+    )
     ap.add_argument("--fp32", action="store_true", help="no bf16 autocast")
-    ap.add_argument("--run", type=Path, default=None, help="use runs/<name>/corpus instead of the test fixture")
+    ap.add_argument(
+        "--run", type=Path, default=None, help="use runs/<name>/corpus instead of the test fixture"
+    )
     a = ap.parse_args(argv)
 
     import logging
@@ -115,10 +149,21 @@ def main(argv: list[str] | None = None) -> int:
     texts = texts_from(a.run)
     tokenizer = train_tokenizer(texts, 8192)
     cfg = PretrainConfig(
-        preset=a.preset, context_length=a.context, batch_size=a.batch_size, max_steps=a.steps, warmup_steps=min(10, a.steps // 4),
-        eval_steps=a.steps + 1, save_steps=a.steps + 1, logging_steps=10, time_budget_s=None, bf16=not a.fp32,
+        preset=a.preset,
+        context_length=a.context,
+        batch_size=a.batch_size,
+        max_steps=a.steps,
+        warmup_steps=min(10, a.steps // 4),
+        eval_steps=a.steps + 1,
+        save_steps=a.steps + 1,
+        logging_steps=10,
+        time_budget_s=None,
+        bf16=not a.fp32,
     )
-    results: dict[str, list[float]] = {"plain PyTorch loop (baseline)": [], "evmlm pretrain (HF Trainer)": []}
+    results: dict[str, list[float]] = {
+        "plain PyTorch loop (baseline)": [],
+        "evmlm pretrain (HF Trainer)": [],
+    }
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
         write_token_file(texts[:-2], tokenizer, data / "train.bin")
@@ -129,13 +174,22 @@ def main(argv: list[str] | None = None) -> int:
             s, n = trainer_path(cfg, tokenizer, data, Path(tmp) / f"trainer{r}", seed=r)
             results["evmlm pretrain (HF Trainer)"].append(n / s)
     base = statistics.median(results["plain PyTorch loop (baseline)"])
-    n_params = sum(p.numel() for p in __import__("evmlm.models", fromlist=["build_model"]).build_model(a.preset, len(tokenizer)).parameters())
-    print(f"\npreset {a.preset} ({n_params / 1e6:.1f}M params), batch {a.batch_size} x {a.context} tokens, {a.steps} steps, "
-          f"{'fp32' if a.fp32 else 'bf16 autocast'}, {a.threads} threads, torch {torch.__version__}, load avg {os.getloadavg()[0]:.1f}")
+    n_params = sum(
+        p.numel()
+        for p in __import__("evmlm.models", fromlist=["build_model"])
+        .build_model(a.preset, len(tokenizer))
+        .parameters()
+    )
+    print(
+        f"\npreset {a.preset} ({n_params / 1e6:.1f}M params), batch {a.batch_size} x {a.context} tokens, {a.steps} steps, "
+        f"{'fp32' if a.fp32 else 'bf16 autocast'}, {a.threads} threads, torch {torch.__version__}, load avg {os.getloadavg()[0]:.1f}"
+    )
     print(f"{'path':34} {'tok/s (median)':>15} {'runs':>24} {'ratio':>7}")
     for name, vals in results.items():
         med = statistics.median(vals)
-        print(f"{name:34} {med:15,.0f} {', '.join(f'{v:,.0f}' for v in vals):>24} {med / base:7.2f}")
+        print(
+            f"{name:34} {med:15,.0f} {', '.join(f'{v:,.0f}' for v in vals):>24} {med / base:7.2f}"
+        )
     return 0
 
 

@@ -46,7 +46,10 @@ def fetch_one(spec: str, dest_root: Path) -> str:
         tmpdir = Path(tmp)
         proc = subprocess.run(
             ["npm", "pack", f"{name}@{version}", "--silent", "--pack-destination", str(tmpdir)],
-            capture_output=True, text=True, cwd=tmpdir, timeout=600,
+            capture_output=True,
+            text=True,
+            cwd=tmpdir,
+            timeout=600,
         )
         tarballs = list(tmpdir.glob("*.tgz"))
         if proc.returncode != 0 or not tarballs:
@@ -54,7 +57,9 @@ def fetch_one(spec: str, dest_root: Path) -> str:
             raise RuntimeError(f"{spec}: npm pack failed: {msg}")
         unpack = tmpdir / "unpack"
         with tarfile.open(tarballs[0]) as tf:
-            if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4: refuse links/paths outside the folder
+            if hasattr(
+                tarfile, "data_filter"
+            ):  # Python >= 3.11.4: refuse links/paths outside the folder
                 tf.extractall(unpack, filter="data")
             else:  # pragma: no cover
                 tf.extractall(unpack)
@@ -79,7 +84,9 @@ def corpus_specs(package_json: Path) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("specs", nargs="*", help="NAME@VERSION (default: all of package.json evmlmCorpus)")
+    ap.add_argument(
+        "specs", nargs="*", help="NAME@VERSION (default: all of package.json evmlmCorpus)"
+    )
     ap.add_argument("--root", type=Path, default=ROOT / "vendor" / "corpora")
     ap.add_argument("--jobs", type=int, default=4)
     args = ap.parse_args(argv)
@@ -90,7 +97,13 @@ def main(argv: list[str] | None = None) -> int:
     def task(spec: str) -> tuple[bool, str]:
         try:
             return True, fetch_one(spec, args.root)
-        except (RuntimeError, subprocess.TimeoutExpired, OSError, tarfile.TarError, ValueError) as e:
+        except (
+            RuntimeError,
+            subprocess.TimeoutExpired,
+            OSError,
+            tarfile.TarError,
+            ValueError,
+        ) as e:
             return False, str(e).splitlines()[0]
 
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
@@ -101,7 +114,9 @@ def main(argv: list[str] | None = None) -> int:
             elif "fetched" in line:
                 fetched += 1
                 print(line)
-    print(f"corpora: {len(specs)} packages, {fetched} fetched, {len(specs) - fetched - failed} present, {failed} failed -> {args.root}")
+    print(
+        f"corpora: {len(specs)} packages, {fetched} fetched, {len(specs) - fetched - failed} present, {failed} failed -> {args.root}"
+    )
     return 1 if failed else 0
 
 

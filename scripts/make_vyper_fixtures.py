@@ -38,11 +38,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "tests" / "fixtures" / "evm" / "vyper"
 SOURCES = OUT / "sources"
-SETTINGS = {"gas": ["--optimize", "gas"], "codesize": ["--optimize", "codesize"], "none": ["--optimize", "none"]}
+SETTINGS = {
+    "gas": ["--optimize", "gas"],
+    "codesize": ["--optimize", "codesize"],
+    "none": ["--optimize", "none"],
+}
 SETTINGS_039 = {"opt": [], "noopt": ["--no-optimize"]}
 # 0.4's experimental Venom backend: its own code for the same selector tables
-SETTINGS_04 = {**SETTINGS, "venom_gas": ["--experimental-codegen", "--optimize", "gas"],
-               "venom_codesize": ["--experimental-codegen", "--optimize", "codesize"]}
+SETTINGS_04 = {
+    **SETTINGS,
+    "venom_gas": ["--experimental-codegen", "--optimize", "gas"],
+    "venom_codesize": ["--experimental-codegen", "--optimize", "codesize"],
+}
 
 # (fixture stem, contract name, source: wrapper file in SOURCES or path inside snekmate)
 V04 = [
@@ -78,8 +85,10 @@ def _run(cmd: list[str], cwd: Path) -> str:
 
 def _versions(venv: Path) -> tuple[str, str]:
     py = str(venv / "bin" / "python")
-    code = ("import importlib.metadata as m\ntry: s = m.version('snekmate')\nexcept m.PackageNotFoundError: s = '-'\n"
-            "print(m.version('vyper'), s)")
+    code = (
+        "import importlib.metadata as m\ntry: s = m.version('snekmate')\nexcept m.PackageNotFoundError: s = '-'\n"
+        "print(m.version('vyper'), s)"
+    )
     vy, sn = _run([py, "-c", code], ROOT).split()
     return vy, sn
 
@@ -102,20 +111,35 @@ def compile_one(venv: Path, source: str, flags: list[str]) -> dict:
         cwd, args = SOURCES, [source]
     out = _run([vyper, *flags, "-f", "bytecode_runtime,abi,method_identifiers,layout", *args], cwd)
     lines = [ln for ln in out.splitlines() if ln.strip()]
-    runtime, abi, mids, layout = lines[0].strip(), json.loads(lines[1]), json.loads(lines[2]), json.loads(lines[3])
+    runtime, abi, mids, layout = (
+        lines[0].strip(),
+        json.loads(lines[1]),
+        json.loads(lines[2]),
+        json.loads(lines[3]),
+    )
     names = {e["name"] for e in abi if e.get("type") == "function"}
     mids = {sig: f"{int(h, 16):08x}" for sig, h in mids.items() if sig.split("(")[0] in names}
     if "storage_layout" not in layout:  # 0.2: one flat map with a location per variable
-        layout = {"storage_layout": {k: v for k, v in layout.items() if v.get("location") == "storage"}}
+        layout = {
+            "storage_layout": {k: v for k, v in layout.items() if v.get("location") == "storage"}
+        }
     layout = _no_paths({k: layout[k] for k in ("storage_layout", "code_layout") if k in layout})
-    return {"runtime_bytecode": runtime.removeprefix("0x"), "abi": abi, "method_identifiers": mids, "storage_layout": layout}
+    return {
+        "runtime_bytecode": runtime.removeprefix("0x"),
+        "abi": abi,
+        "method_identifiers": mids,
+        "storage_layout": layout,
+    }
 
 
 def _no_paths(obj: object) -> object:
     """The layout with interface types named by their file's stem (vyper 0.4 writes the
     absolute path of the .vyi file, which would leak this machine's paths into the fixture)."""
     if isinstance(obj, dict):
-        return {k: (Path(v).stem if k == "type" and isinstance(v, str) and "/" in v else _no_paths(v)) for k, v in obj.items()}
+        return {
+            k: (Path(v).stem if k == "type" and isinstance(v, str) and "/" in v else _no_paths(v))
+            for k, v in obj.items()
+        }
     return obj
 
 
@@ -134,10 +158,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--venv039", type=Path, default=ROOT / ".venv-vyper039")
     ap.add_argument("--venv02", type=Path, default=ROOT / ".venv-vyper02")
     args = ap.parse_args(argv)
-    runs = ((args.venv04, V04, SETTINGS_04), (args.venv03, V03, SETTINGS), (args.venv039, V039, SETTINGS_039), (args.venv02, V02, {"opt": []}))
+    runs = (
+        (args.venv04, V04, SETTINGS_04),
+        (args.venv03, V03, SETTINGS),
+        (args.venv039, V039, SETTINGS_039),
+        (args.venv02, V02, {"opt": []}),
+    )
     for venv, contracts, settings in runs:
         if not (venv / "bin" / "vyper").is_file():
-            print(f"error: {venv}/bin/vyper not found; create the venv as this script's docstring says", file=sys.stderr)
+            print(
+                f"error: {venv}/bin/vyper not found; create the venv as this script's docstring says",
+                file=sys.stderr,
+            )
             return 2
         vy, sn = _versions(venv)
         tag = "v" + vy.replace(".", "")
@@ -153,7 +185,9 @@ def main(argv: list[str] | None = None) -> int:
                 }
                 path = OUT / f"{stem}_{tag}_{setting}.json"
                 _write(path, fixture)
-                print(f"{path.relative_to(ROOT)}: {len(c['runtime_bytecode']) // 2} bytes, {len(c['method_identifiers'])} selectors")
+                print(
+                    f"{path.relative_to(ROOT)}: {len(c['runtime_bytecode']) // 2} bytes, {len(c['method_identifiers'])} selectors"
+                )
     return 0
 
 

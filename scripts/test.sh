@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 # Static checks first (configured in pyproject.toml); a finding fails the run.
 .venv/bin/ruff check . || exit 1
 .venv/bin/lint-imports --no-cache --no-logo || exit 1
-# .venv/bin/ruff format --check . || exit 1  # once the whole tree has been formatted
+.venv/bin/ruff format --check . || exit 1
 .venv/bin/python -m pytest "$@"
 rc=$?
 if [ "$rc" -eq 5 ]; then

@@ -12,7 +12,13 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def solcjs_output(sources: dict[str, str], *, module: str = "solc0826", optimize: bool = True, stop_after_parsing: bool = False) -> dict[str, Any]:
+def solcjs_output(
+    sources: dict[str, str],
+    *,
+    module: str = "solc0826",
+    optimize: bool = True,
+    stop_after_parsing: bool = False,
+) -> dict[str, Any]:
     """solc's standard-JSON output for ``sources`` (path -> text), compiled by the real solc-js
     (``module``: an alias from package.json) through node and ``tests/solcjs.js``, without going
     through :mod:`evmlm.solc`. ``stop_after_parsing``: parse only (output: ASTs). Raises
@@ -22,10 +28,32 @@ def solcjs_output(sources: dict[str, str], *, module: str = "solc0826", optimize
     else:
         settings = {
             "optimizer": {"enabled": optimize, "runs": 200},
-            "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object", "evm.methodIdentifiers", "storageLayout"], "": ["ast"]}},
+            "outputSelection": {
+                "*": {
+                    "*": [
+                        "abi",
+                        "evm.bytecode.object",
+                        "evm.deployedBytecode.object",
+                        "evm.methodIdentifiers",
+                        "storageLayout",
+                    ],
+                    "": ["ast"],
+                }
+            },
         }
-    job = {"language": "Solidity", "sources": {p: {"content": t} for p, t in sources.items()}, "settings": settings}
-    proc = subprocess.run(["node", str(ROOT / "tests" / "solcjs.js"), module], input=json.dumps(job), capture_output=True, text=True, cwd=ROOT, check=True)
+    job = {
+        "language": "Solidity",
+        "sources": {p: {"content": t} for p, t in sources.items()},
+        "settings": settings,
+    }
+    proc = subprocess.run(
+        ["node", str(ROOT / "tests" / "solcjs.js"), module],
+        input=json.dumps(job),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
     out = json.loads(proc.stdout)
     errors = [e["formattedMessage"] for e in out.get("errors", []) if e.get("severity") == "error"]
     if errors:
@@ -48,9 +76,14 @@ def make_tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str],
     from evmlm.train.tokenizer import train_tokenizer
 
     def make(first_text: str) -> Path:
-        texts = [first_text] + [p.read_text() for p in sorted((ROOT / "tests" / "fixtures" / "train" / "sources").glob("*.sol"))[:6]]
+        texts = [first_text] + [
+            p.read_text()
+            for p in sorted((ROOT / "tests" / "fixtures" / "train" / "sources").glob("*.sol"))[:6]
+        ]
         tok = train_tokenizer(texts, 600, min_frequency=1, model_max_length=256)
-        model = build_model("tiny", len(tok), eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+        model = build_model(
+            "tiny", len(tok), eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id
+        )
         out = tmp_path_factory.mktemp("tiny_model")
         model.save_pretrained(out)
         tok.save_pretrained(out)

@@ -22,7 +22,9 @@ def test_bundled_configs_load(name: str) -> None:
     path = ROOT / "configs" / name
     cfg = load_config(path)
     assert isinstance(cfg, RunConfig)
-    assert path.read_text().startswith("#"), "a config's first comment line is the command that runs it"
+    assert path.read_text().startswith("#"), (
+        "a config's first comment line is the command that runs it"
+    )
 
 
 def test_yaml_and_flag_override(tmp_path: Path) -> None:

@@ -32,8 +32,9 @@ print(json.dumps(out))
 
 def _installed_copy(tmp_path: Path) -> tuple[Path, Path]:
     site = tmp_path / "venv" / "lib" / "python3.11" / "site-packages"
-    shutil.copytree(Path(evmlm.__file__).parent, site / "evmlm",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        Path(evmlm.__file__).parent, site / "evmlm", ignore=shutil.ignore_patterns("__pycache__")
+    )
     project = tmp_path / "work" / "project"
     project.mkdir(parents=True)
     return site, project
@@ -41,8 +42,14 @@ def _installed_copy(tmp_path: Path) -> tuple[Path, Path]:
 
 def _probe(site: Path, project: Path, *args: str) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"PYTHONPATH": str(site)}
-    p = subprocess.run([sys.executable, "-c", PROBE, *args], cwd=project, env=env,
-                       capture_output=True, text=True, timeout=300)
+    p = subprocess.run(
+        [sys.executable, "-c", PROBE, *args],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert p.returncode == 0, p.stderr
     return json.loads(p.stdout)
 

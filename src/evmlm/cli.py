@@ -21,24 +21,40 @@ import typer
 
 from evmlm.errors import EvmlmError
 
-app = typer.Typer(help="Language models of EVM smart contracts: bytecode -> TAC -> model -> Solidity.", no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="Language models of EVM smart contracts: bytecode -> TAC -> model -> Solidity.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 
 _EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True}
-ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config (default: configs/default.yaml if present).")]
-NameOpt = Annotated[Optional[str], typer.Option("--name", help="Run name: outputs go to runs/<name>/.")]
+ConfigOpt = Annotated[
+    Optional[Path],
+    typer.Option("--config", "-c", help="YAML config (default: configs/default.yaml if present)."),
+]
+NameOpt = Annotated[
+    Optional[str], typer.Option("--name", help="Run name: outputs go to runs/<name>/.")
+]
 
 
 def _setup_logging(verbose: bool = False) -> None:
     from rich.console import Console
     from rich.logging import RichHandler
 
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s", handlers=[RichHandler(show_path=False, console=Console(stderr=True))], force=True)
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(show_path=False, console=Console(stderr=True))],
+        force=True,
+    )
     for noisy in ("httpx", "urllib3", "filelock", "datasets", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 @app.callback()
-def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False) -> None:
+def _main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     _setup_logging(verbose)
@@ -91,7 +107,13 @@ def _check_out(path: Path, *, folder: bool) -> None:
         raise typer.BadParameter(f"{path}: {parent} is a file, not a folder", param_hint="'--out'")
 
 
-def run_chain(config: Path | None, name: str | None, extra: list[str], until: str | None, force: list[str] | None = None) -> None:
+def run_chain(
+    config: Path | None,
+    name: str | None,
+    extra: list[str],
+    until: str | None,
+    force: list[str] | None = None,
+) -> None:
     from evmlm.pipeline import run_pipeline
 
     _check_stages(until, force)
@@ -106,7 +128,9 @@ def run(
     config: ConfigOpt = None,
     name: NameOpt = None,
     until: Annotated[Optional[str], typer.Option(help="Stop after this stage.")] = None,
-    force: Annotated[Optional[list[str]], typer.Option(help="Re-run this stage even if current (repeatable).")] = None,
+    force: Annotated[
+        Optional[list[str]], typer.Option(help="Re-run this stage even if current (repeatable).")
+    ] = None,
 ) -> None:
     """Run the whole chain (corpus -> compile -> ... -> evaluate) into runs/<name>/."""
     run_chain(config, name, ctx.args, until, force)
@@ -126,12 +150,27 @@ def compile_(ctx: typer.Context, config: ConfigOpt = None, name: NameOpt = None)
 
 @app.command("lift")
 def lift(
-    bytecode: Annotated[str, typer.Argument(help="Runtime bytecode (hex) or a file: hex, raw bytes, or a compiler/Hardhat artifact JSON.")],
-    selector: Annotated[Optional[str], typer.Option(help="Only this function (0x + 8 hex).")] = None,
-    signature: Annotated[Optional[str], typer.Option(help="Only this function, by signature, e.g. 'transfer(address,uint256)'.")] = None,
+    bytecode: Annotated[
+        str,
+        typer.Argument(
+            help="Runtime bytecode (hex) or a file: hex, raw bytes, or a compiler/Hardhat artifact JSON."
+        ),
+    ],
+    selector: Annotated[
+        Optional[str], typer.Option(help="Only this function (0x + 8 hex).")
+    ] = None,
+    signature: Annotated[
+        Optional[str],
+        typer.Option(help="Only this function, by signature, e.g. 'transfer(address,uint256)'."),
+    ] = None,
     fmt: Annotated[str, typer.Option("--format", help="tac or json.")] = "tac",
-    storage_layout: Annotated[Optional[Path], typer.Option("--storage-layout", help="solc storageLayout JSON: names state variables.")] = None,
-    abi: Annotated[Optional[Path], typer.Option("--abi", help="ABI JSON: signatures, event and error names.")] = None,
+    storage_layout: Annotated[
+        Optional[Path],
+        typer.Option("--storage-layout", help="solc storageLayout JSON: names state variables."),
+    ] = None,
+    abi: Annotated[
+        Optional[Path], typer.Option("--abi", help="ABI JSON: signatures, event and error names.")
+    ] = None,
     internal: Annotated[bool, typer.Option(help="Also print internal functions.")] = True,
 ) -> None:
     """Lift runtime bytecode to per-function TAC (CFG, functions, SSA, recognisers)."""
@@ -147,19 +186,37 @@ def lift(
     t0 = time.perf_counter()
     lc = lift_contract(inp.bytecode, abi=inp.abi, storage_layout=inp.storage_layout, what=inp.name)
     ms = (time.perf_counter() - t0) * 1000
-    typer.echo(render(lc, selector=selector, signature=signature, fmt=fmt, internal=internal), nl=fmt == "json")
-    kinds = ", ".join(f"{sum(f.kind == k for f in lc.functions)} {k}" for k in ("public", "fallback", "receive", "internal") if any(f.kind == k for f in lc.functions))
-    typer.echo(f"lifted {lc.code_size} bytes in {ms:.0f} ms: {kinds or 'no functions'}; {lc.unresolved_jumps} unresolved jumps, {lc.context_fallbacks} context fallbacks", err=True)
+    typer.echo(
+        render(lc, selector=selector, signature=signature, fmt=fmt, internal=internal),
+        nl=fmt == "json",
+    )
+    kinds = ", ".join(
+        f"{sum(f.kind == k for f in lc.functions)} {k}"
+        for k in ("public", "fallback", "receive", "internal")
+        if any(f.kind == k for f in lc.functions)
+    )
+    typer.echo(
+        f"lifted {lc.code_size} bytes in {ms:.0f} ms: {kinds or 'no functions'}; {lc.unresolved_jumps} unresolved jumps, {lc.context_fallbacks} context fallbacks",
+        err=True,
+    )
     if lc.dialect != "solidity":
-        typer.echo(f"{lc.dialect} code: " + "; ".join(lc.notes or ("every recogniser applies",)), err=True)
+        typer.echo(
+            f"{lc.dialect} code: " + "; ".join(lc.notes or ("every recogniser applies",)), err=True
+        )
 
 
 @app.command("etherscan", context_settings=_EXTRA)
 def etherscan(
     ctx: typer.Context,
-    addresses: Annotated[Optional[list[str]], typer.Argument(help="Contract addresses (0x...).")] = None,
-    out: Annotated[Path, typer.Option(help="Folder for the sources (one subfolder per address).")] = Path("vendor/etherscan"),
-    address_file: Annotated[Optional[Path], typer.Option(help="File with one address per line.")] = None,
+    addresses: Annotated[
+        Optional[list[str]], typer.Argument(help="Contract addresses (0x...).")
+    ] = None,
+    out: Annotated[
+        Path, typer.Option(help="Folder for the sources (one subfolder per address).")
+    ] = Path("vendor/etherscan"),
+    address_file: Annotated[
+        Optional[Path], typer.Option(help="File with one address per line.")
+    ] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Fetch verified sources from Etherscan (key from $ETHERSCAN_API_KEY; cached, rate-limited).
@@ -203,7 +260,10 @@ def show_config(ctx: typer.Context, config: ConfigOpt = None, name: NameOpt = No
 
 
 # ---------------------------------------------------------------- dataset (issue 4)
-dataset_app = typer.Typer(help="The TAC -> Solidity pair dataset: build, statistics, signature database.", no_args_is_help=True)
+dataset_app = typer.Typer(
+    help="The TAC -> Solidity pair dataset: build, statistics, signature database.",
+    no_args_is_help=True,
+)
 app.add_typer(dataset_app, name="dataset")
 
 
@@ -214,7 +274,12 @@ def dataset_build(ctx: typer.Context, config: ConfigOpt = None, name: NameOpt = 
 
 
 @dataset_app.command("stats", context_settings=_EXTRA)
-def dataset_stats(ctx: typer.Context, config: ConfigOpt = None, name: NameOpt = None, as_json: Annotated[bool, typer.Option("--json", help="Print stats.json as is.")] = False) -> None:
+def dataset_stats(
+    ctx: typer.Context,
+    config: ConfigOpt = None,
+    name: NameOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print stats.json as is.")] = False,
+) -> None:
     """Print the statistics of a built dataset (runs/<name>/dataset/stats.json)."""
     from evmlm.dataset.cli import format_stats, read_stats
 
@@ -224,17 +289,44 @@ def dataset_stats(ctx: typer.Context, config: ConfigOpt = None, name: NameOpt = 
 
 @dataset_app.command("signatures")
 def dataset_signatures(
-    selectors: Annotated[Optional[list[str]], typer.Argument(help="Selectors to look up (0x + 8 hex).")] = None,
-    db: Annotated[Optional[Path], typer.Option("--db", help="Signature TSV (default: runs/default/dataset/signatures.tsv).")] = None,
-    add: Annotated[Optional[list[Path]], typer.Option("--import", help="Also import this 4byte-style file (TSV or 4byte JSON; repeatable).")] = None,
-    artifacts: Annotated[Optional[list[Path]], typer.Option("--artifacts", help="Also read the ABIs of JSON artifacts under this folder (repeatable).")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Write the merged database to this TSV.")] = None,
-    collisions: Annotated[bool, typer.Option("--collisions", help="List selectors with more than one signature.")] = False,
+    selectors: Annotated[
+        Optional[list[str]], typer.Argument(help="Selectors to look up (0x + 8 hex).")
+    ] = None,
+    db: Annotated[
+        Optional[Path],
+        typer.Option("--db", help="Signature TSV (default: runs/default/dataset/signatures.tsv)."),
+    ] = None,
+    add: Annotated[
+        Optional[list[Path]],
+        typer.Option(
+            "--import", help="Also import this 4byte-style file (TSV or 4byte JSON; repeatable)."
+        ),
+    ] = None,
+    artifacts: Annotated[
+        Optional[list[Path]],
+        typer.Option(
+            "--artifacts",
+            help="Also read the ABIs of JSON artifacts under this folder (repeatable).",
+        ),
+    ] = None,
+    out: Annotated[
+        Optional[Path], typer.Option("--out", help="Write the merged database to this TSV.")
+    ] = None,
+    collisions: Annotated[
+        bool, typer.Option("--collisions", help="List selectors with more than one signature.")
+    ] = False,
 ) -> None:
     """Look up selectors in the signature database; merge 4byte files and artifact ABIs into it."""
     from evmlm.dataset.cli import signatures_command
 
-    for line in signatures_command(selectors or [], db=db, imports=add or [], artifacts=artifacts or [], out=out, collisions=collisions):
+    for line in signatures_command(
+        selectors or [],
+        db=db,
+        imports=add or [],
+        artifacts=artifacts or [],
+        out=out,
+        collisions=collisions,
+    ):
         typer.echo(line)
 
 
@@ -249,11 +341,19 @@ def tokenizer_train(ctx: typer.Context, config: ConfigOpt = None, name: NameOpt 
     run_chain(config, name, ctx.args, "tokenizer")
 
 
-ResumeOpt = Annotated[bool, typer.Option("--resume/--no-resume", help="Continue from the newest checkpoint (--no-resume: start afresh).")]
+ResumeOpt = Annotated[
+    bool,
+    typer.Option(
+        "--resume/--no-resume",
+        help="Continue from the newest checkpoint (--no-resume: start afresh).",
+    ),
+]
 
 
 @app.command(context_settings=_EXTRA)
-def pretrain(ctx: typer.Context, config: ConfigOpt = None, name: NameOpt = None, resume: ResumeOpt = True) -> None:
+def pretrain(
+    ctx: typer.Context, config: ConfigOpt = None, name: NameOpt = None, resume: ResumeOpt = True
+) -> None:
     """Pretrain a Llama size preset (--pretrain.preset=tiny|small|...) into runs/<name>/pretrain/model."""
     _train_chain(config, name, ctx.args, "pretrain", resume)
 
@@ -263,16 +363,30 @@ def finetune(
     ctx: typer.Context,
     config: ConfigOpt = None,
     name: NameOpt = None,
-    method: Annotated[Optional[str], typer.Option("--method", help="full | lora | qlora (= --finetune.method).")] = None,
-    base_model: Annotated[Optional[str], typer.Option("--base-model", help="Local HF model folder or cached hub name (default: this run's pretrained model).")] = None,
+    method: Annotated[
+        Optional[str], typer.Option("--method", help="full | lora | qlora (= --finetune.method).")
+    ] = None,
+    base_model: Annotated[
+        Optional[str],
+        typer.Option(
+            "--base-model",
+            help="Local HF model folder or cached hub name (default: this run's pretrained model).",
+        ),
+    ] = None,
     resume: ResumeOpt = True,
 ) -> None:
     """Fine-tune TAC -> Solidity into runs/<name>/finetune/{model,adapter}."""
-    extra = list(ctx.args) + ([f"--finetune.method={method}"] if method else []) + ([f"--finetune.base_model={base_model}"] if base_model else [])
+    extra = (
+        list(ctx.args)
+        + ([f"--finetune.method={method}"] if method else [])
+        + ([f"--finetune.base_model={base_model}"] if base_model else [])
+    )
     _train_chain(config, name, extra, "finetune", resume)
 
 
-def _train_chain(config: Path | None, name: str | None, extra: list[str], stage: str, resume: bool) -> None:
+def _train_chain(
+    config: Path | None, name: str | None, extra: list[str], stage: str, resume: bool
+) -> None:
     if not resume:
         from evmlm.train.stage import clear_checkpoints
 
@@ -282,9 +396,13 @@ def _train_chain(config: Path | None, name: str | None, extra: list[str], stage:
 
 @app.command()
 def sample(
-    model: Annotated[Path, typer.Option("--model", "-m", help="Model folder: merged model, adapter or HF model.")],
+    model: Annotated[
+        Path, typer.Option("--model", "-m", help="Model folder: merged model, adapter or HF model.")
+    ],
     prompt: Annotated[Optional[str], typer.Option("--prompt", "-p", help="Prompt text.")] = None,
-    file: Annotated[Optional[Path], typer.Option("--file", "-f", help="Read the prompt from this file.")] = None,
+    file: Annotated[
+        Optional[Path], typer.Option("--file", "-f", help="Read the prompt from this file.")
+    ] = None,
     max_tokens: Annotated[int, typer.Option("--max-tokens", help="New tokens to generate.")] = 256,
     temperature: Annotated[float, typer.Option(help="0 = greedy.")] = 0.8,
     top_k: Annotated[int, typer.Option("--top-k", help="0 = off.")] = 50,
@@ -299,7 +417,9 @@ def sample(
     if file is not None and not file.is_file():
         raise typer.BadParameter(f"{file}: no such file")
     text = prompt if prompt is not None else file.read_text(encoding="utf-8")
-    cfg = SamplingConfig(max_new_tokens=max_tokens, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
+    cfg = SamplingConfig(
+        max_new_tokens=max_tokens, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed
+    )
     m, tok = load_for_inference(model)
     typer.echo(text, nl=False)
     run_sample(m, tok, text, cfg, on_text=lambda s: typer.echo(s, nl=False))
@@ -312,13 +432,40 @@ def evaluate_(
     ctx: typer.Context,
     config: ConfigOpt = None,
     name: NameOpt = None,
-    model: Annotated[Optional[Path], typer.Option("--model", "-m", help="Model folder (merged, adapter or HF model). Default: the run's fine-tuned model (runs the whole chain).")] = None,
-    split: Annotated[Optional[str], typer.Option("--split", help="train | validation | test (= --evaluate.split).")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Report folder for --model (default: runs/<name>/evaluate-<model folder name>).")] = None,
-    verify: Annotated[Optional[bool], typer.Option("--verify/--no-verify", help="Evaluate the verified system (draft + model candidates executed against the original; = --evaluate.verify, default on).")] = None,
+    model: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--model",
+            "-m",
+            help="Model folder (merged, adapter or HF model). Default: the run's fine-tuned model (runs the whole chain).",
+        ),
+    ] = None,
+    split: Annotated[
+        Optional[str],
+        typer.Option("--split", help="train | validation | test (= --evaluate.split)."),
+    ] = None,
+    out: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--out",
+            "-o",
+            help="Report folder for --model (default: runs/<name>/evaluate-<model folder name>).",
+        ),
+    ] = None,
+    verify: Annotated[
+        Optional[bool],
+        typer.Option(
+            "--verify/--no-verify",
+            help="Evaluate the verified system (draft + model candidates executed against the original; = --evaluate.verify, default on).",
+        ),
+    ] = None,
 ) -> None:
     """Score a model, the structural draft, the verified system, the oracle and the baselines (Panoramix, retrieval, signature stub) on a split; write report.json, report.md and plots."""
-    extra = list(ctx.args) + ([f"--evaluate.split={split}"] if split else []) + ([f"--evaluate.verify={str(verify).lower()}"] if verify is not None else [])
+    extra = (
+        list(ctx.args)
+        + ([f"--evaluate.split={split}"] if split else [])
+        + ([f"--evaluate.verify={str(verify).lower()}"] if verify is not None else [])
+    )
     if model is None:
         run_chain(config, name, extra, "evaluate")
         return
@@ -331,26 +478,91 @@ def evaluate_(
     target = out or cfg.run_dir / f"evaluate-{model.resolve().name}"
     _check_out(target, folder=True)
     run_pipeline(cfg, until="dataset", on_stage=_print_stage)
-    summary = run_evaluate(model, cfg.run_dir / "dataset", target, config=cfg.evaluate, compile_dir=cfg.run_dir / "compile", run_name=cfg.run.name, threads=cfg.run.threads)
+    summary = run_evaluate(
+        model,
+        cfg.run_dir / "dataset",
+        target,
+        config=cfg.evaluate,
+        compile_dir=cfg.run_dir / "compile",
+        run_name=cfg.run.name,
+        threads=cfg.run.threads,
+    )
     typer.echo(f"[evaluate] {summary['line']}")
     typer.echo(f"report: {target / 'report.md'}")
 
 
 @app.command()
 def decompile(
-    source: Annotated[str, typer.Argument(help="Runtime bytecode as hex, a file (hex or binary), or a compiler artifact JSON.")],
-    model: Annotated[Optional[Path], typer.Option("--model", "-m", help="Model folder: a run's finetune/model or finetune/adapter, or any local HF model (default: the structural draft alone).")] = None,
-    selector: Annotated[Optional[str], typer.Option("--selector", "-s", help="Decompile only this function (0x + 8 hex).")] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="sol (one Solidity file) or json (per-function TAC, output, timings, errors).")] = "sol",
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write to this file instead of stdout.")] = None,
-    signatures: Annotated[Optional[Path], typer.Option("--signatures", help="Selector -> signature TSV (default: the model's run dataset/signatures.tsv when present).")] = None,
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="Runtime bytecode as hex, a file (hex or binary), or a compiler artifact JSON."
+        ),
+    ],
+    model: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--model",
+            "-m",
+            help="Model folder: a run's finetune/model or finetune/adapter, or any local HF model (default: the structural draft alone).",
+        ),
+    ] = None,
+    selector: Annotated[
+        Optional[str],
+        typer.Option("--selector", "-s", help="Decompile only this function (0x + 8 hex)."),
+    ] = None,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            "-f",
+            help="sol (one Solidity file) or json (per-function TAC, output, timings, errors).",
+        ),
+    ] = "sol",
+    out: Annotated[
+        Optional[Path], typer.Option("--out", "-o", help="Write to this file instead of stdout.")
+    ] = None,
+    signatures: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--signatures",
+            help="Selector -> signature TSV (default: the model's run dataset/signatures.tsv when present).",
+        ),
+    ] = None,
     max_tokens: Annotated[int, typer.Option("--max-tokens", help="New tokens per function.")] = 384,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Functions per generate call.")] = 4,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", help="Functions per generate call.")
+    ] = 4,
     temperature: Annotated[float, typer.Option(help="0 = greedy.")] = 0.0,
-    stream: Annotated[Optional[bool], typer.Option("--stream/--no-stream", help="Stream generation to stderr (default: when stderr is a terminal).")] = None,
-    rpc_url: Annotated[Optional[str], typer.Option("--rpc-url", envvar="EVMLM_RPC_URL", help="JSON-RPC node to fetch the code of an address input.")] = None,
-    verify: Annotated[bool, typer.Option("--verify/--no-verify", help="Verified selection: compile each candidate (draft, greedy, samples) and execute it against the original bytecode.")] = True,
-    candidates: Annotated[int, typer.Option("--candidates", help="Candidates per function with --verify: the draft, the greedy output and N-2 samples.")] = 4,
+    stream: Annotated[
+        Optional[bool],
+        typer.Option(
+            "--stream/--no-stream",
+            help="Stream generation to stderr (default: when stderr is a terminal).",
+        ),
+    ] = None,
+    rpc_url: Annotated[
+        Optional[str],
+        typer.Option(
+            "--rpc-url",
+            envvar="EVMLM_RPC_URL",
+            help="JSON-RPC node to fetch the code of an address input.",
+        ),
+    ] = None,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify/--no-verify",
+            help="Verified selection: compile each candidate (draft, greedy, samples) and execute it against the original bytecode.",
+        ),
+    ] = True,
+    candidates: Annotated[
+        int,
+        typer.Option(
+            "--candidates",
+            help="Candidates per function with --verify: the draft, the greedy output and N-2 samples.",
+        ),
+    ] = 4,
 ) -> None:
     """Decompile runtime bytecode (hex, file, artifact JSON or an address with --rpc-url)
     into one Solidity file (or JSON).
@@ -387,7 +599,15 @@ def decompile(
             typer.echo(f"\n--- function {i + 1} ---", err=True)
         typer.echo(piece, nl=False, err=True)
 
-    result = run_decompile(source, model, selector=selector, signatures=load_signature_db(signatures, model), config=cfg, on_text=on_text if live else None, rpc_url=rpc_url)
+    result = run_decompile(
+        source,
+        model,
+        selector=selector,
+        signatures=load_signature_db(signatures, model),
+        config=cfg,
+        on_text=on_text if live else None,
+        rpc_url=rpc_url,
+    )
     text = json.dumps(result.to_json(), indent=2) + "\n" if fmt == "json" else result.source
     if live:
         typer.echo("", err=True)
@@ -396,9 +616,13 @@ def decompile(
         bad = sum(1 for f in result.functions if f.error)
         same = sum(1 for f in result.functions if f.same is True)
         checked = f", {same} verified the same" if verify else ""
-        typer.echo(f"wrote {out}: {len(result.functions)} functions ({bad} not as drafted or generated{checked}), solc {result.compiler_version}, lift {result.lift_seconds:.2f} s, generate {result.generate_seconds:.1f} s, verify {result.verify_seconds:.1f} s", err=True)
+        typer.echo(
+            f"wrote {out}: {len(result.functions)} functions ({bad} not as drafted or generated{checked}), solc {result.compiler_version}, lift {result.lift_seconds:.2f} s, generate {result.generate_seconds:.1f} s, verify {result.verify_seconds:.1f} s",
+            err=True,
+        )
     else:
         typer.echo(text, nl=False)
+
 
 # ---------------------------------------------------------------- experiment (issue 13)
 @app.command("experiment", context_settings=_EXTRA)
@@ -438,11 +662,11 @@ def experiment(
         dataset_dir=cfg.run_dir / "dataset",
         out_dir=out or cfg.run_dir / "experiments" / exp.name,
         tokenizer_dir=tok if (tok / "tokenizer.json").is_file() else None,
-        compile_dir=cfg.run_dir / "compile", threads=effective_threads(cfg.run.threads),
+        compile_dir=cfg.run_dir / "compile",
+        threads=effective_threads(cfg.run.threads),
     )
     typer.echo(f"[experiment] {summary['line']}")
     typer.echo(f"report: {Path(summary['files'][1])}")
-
 
 
 def _one_line(text: str) -> str:

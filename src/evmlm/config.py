@@ -57,7 +57,8 @@ class RunSection:
 
     def __post_init__(self) -> None:
         _require(
-            bool(_RUN_NAME.fullmatch(self.name)), "run.name",
+            bool(_RUN_NAME.fullmatch(self.name)),
+            "run.name",
             f"{self.name!r}: must be one folder name (letters, digits, '.', '_', '-';"
             " not starting with '.' or '-')",
         )
@@ -71,7 +72,9 @@ class CorpusConfig:
     sources: tuple[str, ...] = ("npm",)  # any of: npm, dir, etherscan, hf
     npm_packages: tuple[str, ...] = ()  # "name@version" from package.json's evmlmCorpus; () = all
     directory: str | None = None
-    remappings: tuple[str, ...] = ()  # for `dir`: solc-style "prefix=target", target relative to the directory
+    remappings: tuple[
+        str, ...
+    ] = ()  # for `dir`: solc-style "prefix=target", target relative to the directory
     max_files: int | None = None  # cap for quick runs (deterministic: first N by path)
     # Etherscan getsourcecode (API v2). The key is read from the environment variable named here.
     etherscan_addresses: tuple[str, ...] = ()
@@ -91,21 +94,45 @@ class CorpusConfig:
 
     def __post_init__(self) -> None:
         for s in self.sources:
-            _require(s in ("npm", "dir", "etherscan", "hf"), "corpus.sources", f"unknown source {s!r} (npm, dir, etherscan, hf)")
+            _require(
+                s in ("npm", "dir", "etherscan", "hf"),
+                "corpus.sources",
+                f"unknown source {s!r} (npm, dir, etherscan, hf)",
+            )
         _require(self.max_files is None or self.max_files >= 1, "corpus.max_files", "must be >= 1")
-        _require("dir" not in self.sources or bool(self.directory), "corpus.directory", "is required when corpus.sources has 'dir'")
+        _require(
+            "dir" not in self.sources or bool(self.directory),
+            "corpus.directory",
+            "is required when corpus.sources has 'dir'",
+        )
         for r in self.remappings:
-            _require("=" in r and not r.startswith("="), "corpus.remappings", f"{r!r} is not of the form prefix=target")
-        _require(self.etherscan_calls_per_s > 0, "corpus.etherscan_calls_per_s", "must be > 0 calls per second")
+            _require(
+                "=" in r and not r.startswith("="),
+                "corpus.remappings",
+                f"{r!r} is not of the form prefix=target",
+            )
+        _require(
+            self.etherscan_calls_per_s > 0,
+            "corpus.etherscan_calls_per_s",
+            "must be > 0 calls per second",
+        )
         _require(self.etherscan_workers >= 1, "corpus.etherscan_workers", "must be >= 1")
         _require(self.etherscan_batch_size >= 1, "corpus.etherscan_batch_size", "must be >= 1")
         _require(self.etherscan_retries >= 0, "corpus.etherscan_retries", "must be >= 0")
         _require(
-            "etherscan" not in self.sources or bool(self.etherscan_addresses or self.etherscan_address_file),
-            "corpus.etherscan_addresses", "needs addresses (or corpus.etherscan_address_file) when corpus.sources has 'etherscan'",
+            "etherscan" not in self.sources
+            or bool(self.etherscan_addresses or self.etherscan_address_file),
+            "corpus.etherscan_addresses",
+            "needs addresses (or corpus.etherscan_address_file) when corpus.sources has 'etherscan'",
         )
-        _require("hf" not in self.sources or bool(self.hf_datasets), "corpus.hf_datasets", "needs at least one dataset name when corpus.sources has 'hf'")
-        _require(self.hf_max_rows is None or self.hf_max_rows >= 1, "corpus.hf_max_rows", "must be >= 1")
+        _require(
+            "hf" not in self.sources or bool(self.hf_datasets),
+            "corpus.hf_datasets",
+            "needs at least one dataset name when corpus.sources has 'hf'",
+        )
+        _require(
+            self.hf_max_rows is None or self.hf_max_rows >= 1, "corpus.hf_max_rows", "must be >= 1"
+        )
 
 
 @dataclass(frozen=True)
@@ -127,7 +154,16 @@ class CompileConfig:
 
 
 #: TAC recognisers (see :mod:`evmlm.evm.recognisers`), each switchable through ``lift.recognisers``.
-LIFT_RECOGNISERS = ("args", "msg_sender", "mapping", "storage_vars", "events", "require", "panic", "calls")
+LIFT_RECOGNISERS = (
+    "args",
+    "msg_sender",
+    "mapping",
+    "storage_vars",
+    "events",
+    "require",
+    "panic",
+    "calls",
+)
 LIFT_POLICIES = ("labels", "labels-branch")  # CFG context policies (evmlm.evm.cfg); 1st: baseline
 
 
@@ -135,25 +171,38 @@ LIFT_POLICIES = ("labels", "labels-branch")  # CFG context policies (evmlm.evm.c
 class LiftConfig:
     """Bytecode -> CFG -> TAC (see :mod:`evmlm.evm`)."""
 
-    max_contexts_per_block: int = 64  # clones of one block (per return-address context) before merging
+    max_contexts_per_block: int = (
+        64  # clones of one block (per return-address context) before merging
+    )
     context_policy: str = "labels-branch"  # how CFG nodes are keyed (LIFT_POLICIES; docs/lifter.md)
     recognisers: tuple[str, ...] = LIFT_RECOGNISERS
     max_nodes: int = 100_000  # CFG node budget per contract; past it the lift is partial (recorded)
     max_seconds: float = 1.5  # wall-clock budget per contract (s); past it the lift is partial
-    internal_functions: bool = True  # also list internal functions (call/return pattern) as their own entries
-    inline_internal: bool = True  # inline internal calls in each caller (false: CALLPRIVATE statements, the call form)
+    internal_functions: bool = (
+        True  # also list internal functions (call/return pattern) as their own entries
+    )
+    inline_internal: bool = (
+        True  # inline internal calls in each caller (false: CALLPRIVATE statements, the call form)
+    )
     workers: int = 2  # processes for the lift stage (one per core of the 2-core reference machine)
 
     def __post_init__(self) -> None:
         _require(self.max_contexts_per_block >= 1, "lift.max_contexts_per_block", "must be >= 1")
         known = ", ".join(LIFT_POLICIES)
-        _require(self.context_policy in LIFT_POLICIES, "lift.context_policy",
-                 f"unknown policy {self.context_policy!r} (known: {known})")
+        _require(
+            self.context_policy in LIFT_POLICIES,
+            "lift.context_policy",
+            f"unknown policy {self.context_policy!r} (known: {known})",
+        )
         _require(self.max_nodes >= 1, "lift.max_nodes", "must be >= 1")
         _require(self.max_seconds > 0, "lift.max_seconds", "must be > 0 seconds")
         _require(self.workers >= 1, "lift.workers", "must be >= 1")
         for r in self.recognisers:
-            _require(r in LIFT_RECOGNISERS, "lift.recognisers", f"unknown recogniser {r!r} (known: {', '.join(LIFT_RECOGNISERS)})")
+            _require(
+                r in LIFT_RECOGNISERS,
+                "lift.recognisers",
+                f"unknown recogniser {r!r} (known: {', '.join(LIFT_RECOGNISERS)})",
+            )
 
 
 @dataclass(frozen=True)
@@ -182,11 +231,25 @@ class DatasetConfig:
     signature_files: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        _require(0 < self.min_tokens <= self.max_tokens, "dataset.min_tokens", "must be > 0 and <= dataset.max_tokens")
-        _require(0.0 < self.near_dup_threshold <= 1.0, "dataset.near_dup_threshold", "must be in (0, 1]")
-        _require(abs(sum(self.split) - 1.0) < 1e-6 and all(x >= 0 for x in self.split), "dataset.split", "must be three non-negative shares summing to 1")
+        _require(
+            0 < self.min_tokens <= self.max_tokens,
+            "dataset.min_tokens",
+            "must be > 0 and <= dataset.max_tokens",
+        )
+        _require(
+            0.0 < self.near_dup_threshold <= 1.0, "dataset.near_dup_threshold", "must be in (0, 1]"
+        )
+        _require(
+            abs(sum(self.split) - 1.0) < 1e-6 and all(x >= 0 for x in self.split),
+            "dataset.split",
+            "must be three non-negative shares summing to 1",
+        )
         for f in self.signature_files:
-            _require(Path(f).is_file(), "dataset.signature_files", f"{f}: file not found; pass existing TSV or 4byte JSON files")
+            _require(
+                Path(f).is_file(),
+                "dataset.signature_files",
+                f"{f}: file not found; pass existing TSV or 4byte JSON files",
+            )
 
 
 @dataclass(frozen=True)
@@ -216,8 +279,16 @@ def _check_trainer(section: str, c: Any) -> None:
     _require(c.eval_steps >= 1, f"{section}.eval_steps", "must be >= 1")
     _require(c.save_steps >= 1, f"{section}.save_steps", "must be >= 1")
     _require(c.save_total_limit >= 1, f"{section}.save_total_limit", "must be >= 1")
-    _require(c.time_budget_s is None or c.time_budget_s > 0, f"{section}.time_budget_s", "must be > 0 seconds (or null for none)")
-    _require(c.early_stopping_patience is None or c.early_stopping_patience >= 1, f"{section}.early_stopping_patience", "must be >= 1 evaluations (or null for off)")
+    _require(
+        c.time_budget_s is None or c.time_budget_s > 0,
+        f"{section}.time_budget_s",
+        "must be > 0 seconds (or null for none)",
+    )
+    _require(
+        c.early_stopping_patience is None or c.early_stopping_patience >= 1,
+        f"{section}.early_stopping_patience",
+        "must be >= 1 evaluations (or null for off)",
+    )
     _require(
         c.early_stopping_patience is None or c.save_steps % c.eval_steps == 0,
         f"{section}.save_steps",
@@ -260,8 +331,16 @@ class PretrainConfig:
 
     def __post_init__(self) -> None:
         _check_trainer("pretrain", self)
-        _require(bool(self.preset), "pretrain.preset", "must name a preset (tiny, small, medium, base, large)")
-        _require(self.context_length is None or self.context_length >= 8, "pretrain.context_length", "must be >= 8 tokens")
+        _require(
+            bool(self.preset),
+            "pretrain.preset",
+            "must name a preset (tiny, small, medium, base, large)",
+        )
+        _require(
+            self.context_length is None or self.context_length >= 8,
+            "pretrain.context_length",
+            "must be >= 8 tokens",
+        )
         _require(0.0 < self.val_fraction < 0.5, "pretrain.val_fraction", "must be in (0, 0.5)")
         _require(0.0 <= self.min_lr_ratio <= 1.0, "pretrain.min_lr_ratio", "must be in [0, 1]")
         _require(self.eval_batches >= 1, "pretrain.eval_batches", "must be >= 1")
@@ -276,11 +355,15 @@ class FinetuneConfig:
     """
 
     method: Literal["full", "lora", "qlora"] = "lora"
-    base_model: str | None = None  # local HF model dir or cached hub name; None = this run's pretrained model
+    base_model: str | None = (
+        None  # local HF model dir or cached hub name; None = this run's pretrained model
+    )
     lora_r: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.05
-    lora_targets: Literal["attention", "mlp", "all"] = "all"  # attention = q/k/v/o, mlp = gate/up/down
+    lora_targets: Literal["attention", "mlp", "all"] = (
+        "all"  # attention = q/k/v/o, mlp = gate/up/down
+    )
     max_length: int = 1024  # tokens of prompt + completion; the TAC is cut (by lines) to fit
     epochs: float = 3.0
     batch_size: int = 4
@@ -338,7 +421,11 @@ class FinetuneConfig:
         _require(0.0 <= self.lora_dropout < 1.0, "finetune.lora_dropout", "must be in [0, 1)")
         _require(self.max_length >= 32, "finetune.max_length", "must be >= 32 tokens")
         _require(self.epochs > 0, "finetune.epochs", "must be > 0")
-        _require(self.max_eval_examples is None or self.max_eval_examples >= 1, "finetune.max_eval_examples", "must be >= 1")
+        _require(
+            self.max_eval_examples is None or self.max_eval_examples >= 1,
+            "finetune.max_eval_examples",
+            "must be >= 1",
+        )
 
 
 @dataclass(frozen=True)
@@ -400,7 +487,9 @@ class ExperimentConfig:
         _require(self.grad_norm_steps >= 1, "experiment.grad_norm_steps", "must be >= 1")
         _require(self.eval_functions >= 0, "experiment.eval_functions", "must be >= 0")
         _require(
-            self.train_pairs is None or self.train_pairs >= 1, "experiment.train_pairs", "must be >= 1"
+            self.train_pairs is None or self.train_pairs >= 1,
+            "experiment.train_pairs",
+            "must be >= 1",
         )
 
 
@@ -435,12 +524,30 @@ class EvalConfig:
     candidates: int = 4
 
     def __post_init__(self) -> None:
-        _require(self.max_functions is None or self.max_functions >= 1, "evaluate.max_functions", "must be >= 1")
-        _require(self.candidates >= 2, "evaluate.candidates", "must be >= 2 (the draft and the greedy output)")
+        _require(
+            self.max_functions is None or self.max_functions >= 1,
+            "evaluate.max_functions",
+            "must be >= 1",
+        )
+        _require(
+            self.candidates >= 2,
+            "evaluate.candidates",
+            "must be >= 2 (the draft and the greedy output)",
+        )
         for b in self.baselines:
-            _require(b in ("panoramix", "retrieval", "signature_stub"), "evaluate.baselines", f"unknown baseline {b!r} (panoramix, retrieval, signature_stub)")
-        _require(self.n_random_calls >= 1, "evaluate.n_random_calls", "must be >= 1 (the issue asks for >= 32)")
-        _require(self.panoramix_timeout_s > 0, "evaluate.panoramix_timeout_s", "must be > 0 seconds")
+            _require(
+                b in ("panoramix", "retrieval", "signature_stub"),
+                "evaluate.baselines",
+                f"unknown baseline {b!r} (panoramix, retrieval, signature_stub)",
+            )
+        _require(
+            self.n_random_calls >= 1,
+            "evaluate.n_random_calls",
+            "must be >= 1 (the issue asks for >= 32)",
+        )
+        _require(
+            self.panoramix_timeout_s > 0, "evaluate.panoramix_timeout_s", "must be > 0 seconds"
+        )
         _require(self.panoramix_budget_s > 0, "evaluate.panoramix_budget_s", "must be > 0 seconds")
         _require(self.max_new_tokens >= 1, "evaluate.max_new_tokens", "must be >= 1")
         _require(self.batch_size >= 1, "evaluate.batch_size", "must be >= 1")
@@ -469,13 +576,29 @@ class DecompileConfig:
     n_random_calls: int = 32
 
     def __post_init__(self) -> None:
-        _require(self.candidates >= 2, "decompile.candidates", "must be >= 2 (the draft and the greedy output)")
+        _require(
+            self.candidates >= 2,
+            "decompile.candidates",
+            "must be >= 2 (the draft and the greedy output)",
+        )
         _require(self.n_random_calls >= 1, "decompile.n_random_calls", "must be >= 1")
         _require(self.max_new_tokens >= 1, "decompile.max_new_tokens", "must be >= 1")
         _require(self.batch_size >= 1, "decompile.batch_size", "must be >= 1")
         _require(self.temperature >= 0, "decompile.temperature", "must be >= 0")
-        _require(bool(re.fullmatch(r"[\^~>=<]*\s*\d+\.\d+\.\d+(\s+[\^~>=<]*\s*\d+\.\d+\.\d+)*", self.pragma.strip())), "decompile.pragma", f"not a version pragma: {self.pragma!r} (e.g. ^0.8.0)")
-        _require(bool(re.fullmatch(r"[A-Za-z_$][A-Za-z0-9_$]*", self.contract_name)), "decompile.contract_name", "must be a Solidity identifier")
+        _require(
+            bool(
+                re.fullmatch(
+                    r"[\^~>=<]*\s*\d+\.\d+\.\d+(\s+[\^~>=<]*\s*\d+\.\d+\.\d+)*", self.pragma.strip()
+                )
+            ),
+            "decompile.pragma",
+            f"not a version pragma: {self.pragma!r} (e.g. ^0.8.0)",
+        )
+        _require(
+            bool(re.fullmatch(r"[A-Za-z_$][A-Za-z0-9_$]*", self.contract_name)),
+            "decompile.contract_name",
+            "must be a Solidity identifier",
+        )
 
 
 @dataclass(frozen=True)
@@ -526,7 +649,9 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
                 return _coerce(value, alt, key)
             except ConfigError as e:
                 errors.append(str(e))
-        raise ConfigError(f"{key}: expected {' or '.join(_type_name(a) for a in args)}, got {value!r}")
+        raise ConfigError(
+            f"{key}: expected {' or '.join(_type_name(a) for a in args)}, got {value!r}"
+        )
     if origin is Literal:
         if value not in args:
             raise ConfigError(f"{key}: expected one of {list(args)}, got {value!r}")
@@ -643,7 +768,9 @@ def _load_yaml(text: str, where: str) -> Any:
     return data
 
 
-def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | Sequence[str] = ()) -> RunConfig:
+def load_config(
+    path: str | Path | None = None, overrides: Mapping[str, Any] | Sequence[str] = ()
+) -> RunConfig:
     """Load a :class:`RunConfig` from a YAML file (or defaults when ``path`` is None).
 
     ``overrides``: dotted keys → values, or raw ``--section.field=value`` flags.

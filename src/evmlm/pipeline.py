@@ -230,7 +230,9 @@ def is_current(config: RunConfig, stage: Stage, run_dir: Path) -> bool:
     return _outputs(run_dir / stage.name) == rec.get("outputs")
 
 
-def run_stage(config: RunConfig, stage: Stage, run_dir: Path, *, force: bool = False) -> dict[str, Any]:
+def run_stage(
+    config: RunConfig, stage: Stage, run_dir: Path, *, force: bool = False
+) -> dict[str, Any]:
     """Run one stage unless current; return its completion record (with ``skipped``)."""
     stage_dir = run_dir / stage.name
     if not force and is_current(config, stage, run_dir):
@@ -270,7 +272,17 @@ def _update_manifest(run_dir: Path) -> None:
     for s in STAGES:
         rec = _record(run_dir / s.name)
         if rec:
-            stages[s.name] = {k: rec[k] for k in ("fingerprint", "seconds", "summary", "outputs", "output_digest", "finished_at")}
+            stages[s.name] = {
+                k: rec[k]
+                for k in (
+                    "fingerprint",
+                    "seconds",
+                    "summary",
+                    "outputs",
+                    "output_digest",
+                    "finished_at",
+                )
+            }
     atomic.write_json(run_dir / "manifest.json", {"stages": stages})
 
 

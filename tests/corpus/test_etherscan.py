@@ -24,7 +24,7 @@ from evmlm.corpus.imports import ImportResolver
 from evmlm.solc import compile_sources
 
 KEY = "SECRETKEY1234567890ABCDEFGHIJKLMN"
-TOKEN = "// SPDX-License-Identifier: MIT\npragma solidity ^0.8.0;\nimport \"./Math.sol\";\ncontract Token { mapping(address => uint256) public balanceOf;\n function mint(uint256 a) external { balanceOf[msg.sender] = Math.add(balanceOf[msg.sender], a); } }\n"
+TOKEN = '// SPDX-License-Identifier: MIT\npragma solidity ^0.8.0;\nimport "./Math.sol";\ncontract Token { mapping(address => uint256) public balanceOf;\n function mint(uint256 a) external { balanceOf[msg.sender] = Math.add(balanceOf[msg.sender], a); } }\n'
 MATH = "// SPDX-License-Identifier: MIT\npragma solidity ^0.8.0;\nlibrary Math { function add(uint256 a, uint256 b) internal pure returns (uint256) { return a + b; } }\n"
 SINGLE = "pragma solidity ^0.7.0;\ncontract Single { uint256 public x; function set(uint256 v) external { x = v; } }\n"
 ADDR = {
@@ -39,19 +39,47 @@ ADDR = {
 
 
 def _entry(name: str, code: str, **kw) -> dict:
-    base = {"SourceCode": code, "ABI": "[]", "ContractName": name, "CompilerVersion": "v0.8.19+commit.7dd6d404", "OptimizationUsed": "1",
-            "Runs": "200", "ConstructorArguments": "", "EVMVersion": "Default", "Library": "", "LicenseType": "MIT", "Proxy": "0",
-            "Implementation": "", "SwarmSource": ""}
+    base = {
+        "SourceCode": code,
+        "ABI": "[]",
+        "ContractName": name,
+        "CompilerVersion": "v0.8.19+commit.7dd6d404",
+        "OptimizationUsed": "1",
+        "Runs": "200",
+        "ConstructorArguments": "",
+        "EVMVersion": "Default",
+        "Library": "",
+        "LicenseType": "MIT",
+        "Proxy": "0",
+        "Implementation": "",
+        "SwarmSource": "",
+    }
     return base | kw
 
 
 def _answers() -> dict[str, dict]:
-    multi = json.dumps({"contracts/Token.sol": {"content": TOKEN}, "contracts/Math.sol": {"content": MATH}})
-    std = "{" + json.dumps({"language": "Solidity", "sources": {"src/Token.sol": {"content": TOKEN.replace('"./Math.sol"', '"lib/Math.sol"')}, "lib/Math.sol": {"content": MATH}},
-                            "settings": {"optimizer": {"enabled": True, "runs": 200}, "remappings": []}}) + "}"
+    multi = json.dumps(
+        {"contracts/Token.sol": {"content": TOKEN}, "contracts/Math.sol": {"content": MATH}}
+    )
+    std = (
+        "{"
+        + json.dumps(
+            {
+                "language": "Solidity",
+                "sources": {
+                    "src/Token.sol": {"content": TOKEN.replace('"./Math.sol"', '"lib/Math.sol"')},
+                    "lib/Math.sol": {"content": MATH},
+                },
+                "settings": {"optimizer": {"enabled": True, "runs": 200}, "remappings": []},
+            }
+        )
+        + "}"
+    )
     ok = lambda e: {"status": "1", "message": "OK", "result": [e]}  # noqa: E731
     return {
-        ADDR["single"]: ok(_entry("Single", SINGLE, CompilerVersion="v0.7.6+commit.7338295f", OptimizationUsed="0")),
+        ADDR["single"]: ok(
+            _entry("Single", SINGLE, CompilerVersion="v0.7.6+commit.7338295f", OptimizationUsed="0")
+        ),
         ADDR["multi"]: ok(_entry("Token", multi)),
         ADDR["stdjson"]: ok(_entry("Token", std, EVMVersion="paris")),
         ADDR["unverified"]: ok(_entry("", "", ABI="Contract source code not verified")),
@@ -65,7 +93,11 @@ class Server:
         self.answers = _answers()
         self.calls: list[tuple[float, str]] = []
         self.keys_seen: set[str] = set()
-        self.fail_plan = {ADDR["ratelimited"]: ["ratelimit", "ratelimit"], ADDR["flaky"]: ["429", "503"], ADDR["down"]: ["500"] * 50}
+        self.fail_plan = {
+            ADDR["ratelimited"]: ["ratelimit", "ratelimit"],
+            ADDR["flaky"]: ["429", "503"],
+            ADDR["down"]: ["500"] * 50,
+        }
         self.answers[ADDR["ratelimited"]] = self.answers[ADDR["single"]]
         self.answers[ADDR["flaky"]] = self.answers[ADDR["multi"]]
         self.min_gap = 1.0 / rate_limit_per_s
@@ -86,14 +118,23 @@ class Server:
                     plan = server.fail_plan.get(q.get("address", ""), [])
                     step = plan.pop(0) if plan else None
                 if q.get("apikey") != KEY:
-                    return self._json(200, {"status": "0", "message": "NOTOK", "result": "Invalid API Key (#err2)|1"})
+                    return self._json(
+                        200,
+                        {"status": "0", "message": "NOTOK", "result": "Invalid API Key (#err2)|1"},
+                    )
                 if now - last < server.min_gap * 0.9 or step == "ratelimit":
-                    return self._json(200, {"status": "0", "message": "NOTOK", "result": "Max rate limit reached"})
+                    return self._json(
+                        200, {"status": "0", "message": "NOTOK", "result": "Max rate limit reached"}
+                    )
                 if step in ("429", "503", "500"):
-                    return self._json(int(step), {"status": "0", "message": "error", "result": "try later"})
+                    return self._json(
+                        int(step), {"status": "0", "message": "error", "result": "try later"}
+                    )
                 ans = server.answers.get(q.get("address", "").lower())
                 if ans is None:
-                    return self._json(200, {"status": "0", "message": "NOTOK", "result": "Invalid Address format"})
+                    return self._json(
+                        200, {"status": "0", "message": "NOTOK", "result": "Invalid Address format"}
+                    )
                 return self._json(200, ans)
 
             def _json(self, code, obj):
@@ -124,7 +165,13 @@ def server():
 
 
 def client(server: Server, tmp_path: Path, **kw) -> EtherscanClient:
-    opts = {"url": server.url, "calls_per_s": 50.0, "retries": 3, "cache_dir": tmp_path / "cache", "backoff_s": 0.01} | kw
+    opts = {
+        "url": server.url,
+        "calls_per_s": 50.0,
+        "retries": 3,
+        "cache_dir": tmp_path / "cache",
+        "backoff_s": 0.01,
+    } | kw
     return EtherscanClient(KEY, **opts)
 
 
@@ -134,9 +181,21 @@ def test_three_source_formats(server, tmp_path):
         multi = c.fetch(ADDR["multi"])
         std = c.fetch(ADDR["stdjson"])
         assert c.fetch(ADDR["unverified"]) is None
-    assert single.source_format == "single" and single.sources == {"Single.sol": SINGLE} and not single.optimizer
-    assert multi.source_format == "multi-file" and set(multi.sources) == {"contracts/Token.sol", "contracts/Math.sol"}
-    assert std.source_format == "standard-json" and std.evm_version == "paris" and std.optimizer and std.runs == 200
+    assert (
+        single.source_format == "single"
+        and single.sources == {"Single.sol": SINGLE}
+        and not single.optimizer
+    )
+    assert multi.source_format == "multi-file" and set(multi.sources) == {
+        "contracts/Token.sol",
+        "contracts/Math.sol",
+    }
+    assert (
+        std.source_format == "standard-json"
+        and std.evm_version == "paris"
+        and std.optimizer
+        and std.runs == 200
+    )
     assert std.license == "MIT" and std.compiler_version.startswith("v0.8.19")
 
 
@@ -152,26 +211,42 @@ def test_fetched_sources_compile(server, tmp_path):
 
 def test_rate_limit_spaces_calls(tmp_path):
     with Server() as srv, client(srv, tmp_path, calls_per_s=8.0) as c:
-        addrs = [ADDR["single"], ADDR["multi"], ADDR["stdjson"], ADDR["unverified"], ADDR["flaky"]] * 2
+        addrs = [
+            ADDR["single"],
+            ADDR["multi"],
+            ADDR["stdjson"],
+            ADDR["unverified"],
+            ADDR["flaky"],
+        ] * 2
         srv.fail_plan.clear()
         t0 = time.monotonic()
         found, failed = c.fetch_many(addrs, workers=4, batch_size=3, progress=False)
         elapsed = time.monotonic() - t0
     assert len(found) == 4 and failed == {ADDR["unverified"]: NOT_VERIFIED}
     assert len(srv.calls) == 5  # duplicates fetched once
-    assert elapsed >= 4 / 8.0  # 5 calls on 4 threads still start >= 1/8 s apart (client-side guarantee)
+    assert (
+        elapsed >= 4 / 8.0
+    )  # 5 calls on 4 threads still start >= 1/8 s apart (client-side guarantee)
     gaps = sorted(b[0] - a[0] for a, b in zip(srv.calls, srv.calls[1:]))
-    assert gaps[len(gaps) // 2] >= 1 / 8.0 * 0.7  # and arrive spaced at the server (median, robust to scheduling jitter)
+    assert (
+        gaps[len(gaps) // 2] >= 1 / 8.0 * 0.7
+    )  # and arrive spaced at the server (median, robust to scheduling jitter)
 
 
 def test_retries_on_rate_limit_answer_429_and_5xx(server, tmp_path):
     with client(server, tmp_path) as c:
-        assert c.fetch(ADDR["ratelimited"]).name == "Single"  # two "Max rate limit reached", then OK
+        assert (
+            c.fetch(ADDR["ratelimited"]).name == "Single"
+        )  # two "Max rate limit reached", then OK
         assert c.fetch(ADDR["flaky"]).name == "Token"  # 429, 503, then OK
         with pytest.raises(EtherscanError, match="gave up after 4 tries"):
             c.fetch(ADDR["down"])
     per_addr = [a for _, a in server.calls]
-    assert per_addr.count(ADDR["ratelimited"]) == 3 and per_addr.count(ADDR["flaky"]) == 3 and per_addr.count(ADDR["down"]) == 4
+    assert (
+        per_addr.count(ADDR["ratelimited"]) == 3
+        and per_addr.count(ADDR["flaky"]) == 3
+        and per_addr.count(ADDR["down"]) == 4
+    )
 
 
 def test_cache_means_a_rerun_makes_no_calls(server, tmp_path):
@@ -191,12 +266,16 @@ def test_key_never_in_logs_errors_or_cache(server, tmp_path, caplog):
     with client(server, tmp_path) as c:
         c.fetch_many([ADDR["single"], ADDR["flaky"], ADDR["down"]], progress=False)
         assert KEY not in repr(c)
-    with EtherscanClient("WRONGKEY_abcdef123456", url=server.url, cache_dir=None, backoff_s=0.01) as bad:
+    with EtherscanClient(
+        "WRONGKEY_abcdef123456", url=server.url, cache_dir=None, backoff_s=0.01
+    ) as bad:
         with pytest.raises(EtherscanError) as ei:
             bad.fetch(ADDR["single"])
     assert "Invalid API Key" in str(ei.value) and "WRONGKEY" not in str(ei.value)
     assert KEY in server.keys_seen  # the key was sent ...
-    text = caplog.text + "".join(p.read_text() for p in (tmp_path / "cache").rglob("*") if p.is_file())
+    text = caplog.text + "".join(
+        p.read_text() for p in (tmp_path / "cache").rglob("*") if p.is_file()
+    )
     assert "HTTP Request" in caplog.text  # httpx did log its requests ...
     assert KEY not in text and "WRONGKEY" not in text  # ... but never the key
 
@@ -213,7 +292,11 @@ def test_bad_input_is_a_clear_error(server, tmp_path):
         parse_source_code("{{not json}}", "X")
     f = tmp_path / "addrs.txt"
     f.write_text(f"# list\n{ADDR['single']}  # usdt\n\n{ADDR['multi']}\n")
-    assert read_addresses([ADDR["stdjson"]], str(f)) == [ADDR["stdjson"], ADDR["single"], ADDR["multi"]]
+    assert read_addresses([ADDR["stdjson"]], str(f)) == [
+        ADDR["stdjson"],
+        ADDR["single"],
+        ADDR["multi"],
+    ]
     (tmp_path / "binary.txt").write_bytes(b"\xff\xfe\x00garbage")
     with pytest.raises(CorpusError, match="not a readable text file"):
         read_addresses([], str(tmp_path / "binary.txt"))
@@ -224,8 +307,14 @@ def test_fetch_to_dir_from_config(server, tmp_path, monkeypatch):
     from evmlm.corpus.etherscan import fetch_to_dir
     from evmlm.corpus.packages import CorpusError
 
-    cfg = load_config(None, {"corpus.etherscan_url": server.url, "corpus.etherscan_addresses": [ADDR["multi"], ADDR["unverified"]],
-                             "corpus.etherscan_calls_per_s": 50.0}).corpus
+    cfg = load_config(
+        None,
+        {
+            "corpus.etherscan_url": server.url,
+            "corpus.etherscan_addresses": [ADDR["multi"], ADDR["unverified"]],
+            "corpus.etherscan_calls_per_s": 50.0,
+        },
+    ).corpus
     monkeypatch.setenv("EVMLM_TEST_KEY", KEY)
     with pytest.raises(CorpusError, match="ETHERSCAN_API_KEY is not set"):
         monkeypatch.delenv("ETHERSCAN_API_KEY", raising=False)
@@ -233,7 +322,9 @@ def test_fetch_to_dir_from_config(server, tmp_path, monkeypatch):
     from dataclasses import replace
 
     monkeypatch.chdir(tmp_path)  # the default cache lives under ./.cache
-    summary = fetch_to_dir(replace(cfg, etherscan_key_env="EVMLM_TEST_KEY"), tmp_path / "out", progress=False)
+    summary = fetch_to_dir(
+        replace(cfg, etherscan_key_env="EVMLM_TEST_KEY"), tmp_path / "out", progress=False
+    )
     assert summary["verified"] == 1 and summary["failed"] == {ADDR["unverified"]: NOT_VERIFIED}
     assert (tmp_path / "out" / ADDR["multi"] / "contracts" / "Token.sol").read_text() == TOKEN
     assert "1/2 verified contracts, 2 files" in summary["line"] and KEY not in summary["line"]
@@ -246,13 +337,23 @@ def test_corpus_stage_with_etherscan_source(server, tmp_path, monkeypatch):
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("ETHERSCAN_API_KEY", KEY)
-    cfg = load_config(None, {"run.runs_dir": str(tmp_path / "runs"), "corpus.sources": ["etherscan"], "corpus.etherscan_url": server.url,
-                             "corpus.etherscan_addresses": [ADDR["stdjson"], ADDR["single"]], "corpus.etherscan_calls_per_s": 50.0})
+    cfg = load_config(
+        None,
+        {
+            "run.runs_dir": str(tmp_path / "runs"),
+            "corpus.sources": ["etherscan"],
+            "corpus.etherscan_url": server.url,
+            "corpus.etherscan_addresses": [ADDR["stdjson"], ADDR["single"]],
+            "corpus.etherscan_calls_per_s": 50.0,
+        },
+    )
     run_pipeline(cfg, until="corpus")
     files = {(s.version, s.path) for s in iter_sources(cfg.run_dir / "corpus")}
     # lib/Math.sol is a vendored dependency (top-level lib/): on disk for imports, not in the manifest
     assert files == {(ADDR["stdjson"], "src/Token.sol"), (ADDR["single"], "Single.sol")}
-    assert (cfg.run_dir / "corpus" / "sources" / "etherscan" / ADDR["stdjson"] / "lib" / "Math.sol").is_file()
+    assert (
+        cfg.run_dir / "corpus" / "sources" / "etherscan" / ADDR["stdjson"] / "lib" / "Math.sol"
+    ).is_file()
     text = "".join(p.read_text(errors="replace") for p in (cfg.run_dir).rglob("*") if p.is_file())
     assert KEY not in text  # the key is in no output file
 

@@ -13,7 +13,9 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "dataset"
 def load_result(name: str):
     from evmlm.solc import CompileResult
 
-    return CompileResult.from_json(json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8")))
+    return CompileResult.from_json(
+        json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
+    )
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +41,16 @@ TAC = """function 0xa9059cbb transfer(address,uint256)
     JUMPI(0x1c2, v9)"""
 
 
-def record(i: int, solidity: str, *, tac: str = TAC, contract: str = "A.sol:A", package: str = "pkg", cluster: str | None = None, **extra) -> dict:
+def record(
+    i: int,
+    solidity: str,
+    *,
+    tac: str = TAC,
+    contract: str = "A.sol:A",
+    package: str = "pkg",
+    cluster: str | None = None,
+    **extra,
+) -> dict:
     """A pair record with the fields the filters/dedup/split/export read."""
     r = {
         "id": f"{i:08d}",

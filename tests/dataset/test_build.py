@@ -28,7 +28,16 @@ def _compile_dir(tmp: Path) -> Path:
         r = load_result(name)
         with gzip.open(d / "results" / f"{r.key}.json.gz", "wt", encoding="utf-8") as f:
             json.dump({"ok": True, "result": r.to_json()}, f)
-        lines.append({"key": r.key, "status": "ok", "setting": r.setting.name, "path": name, "contracts": [c.name for c in r.contracts], "deployable": [c.name for c in r.contracts if c.runtime_bytecode]})
+        lines.append(
+            {
+                "key": r.key,
+                "status": "ok",
+                "setting": r.setting.name,
+                "path": name,
+                "contracts": [c.name for c in r.contracts],
+                "deployable": [c.name for c in r.contracts if c.runtime_bytecode],
+            }
+        )
     (d / "index.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
     return d
 
@@ -44,13 +53,19 @@ def lifted():
         for a in r.contracts:
             if a.runtime_bytecode:
                 lc = lift_contract(a.runtime_bytecode, abi=a.abi, storage_layout=a.storage_layout)
-                refs.append(LiftedContractRef(a.source_path, a.name, lifted_functions(lc.functions)))
+                refs.append(
+                    LiftedContractRef(a.source_path, a.name, lifted_functions(lc.functions))
+                )
         out[r.key] = refs
     return out
 
 
 def _digest(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file() and "_work" not in p.parts}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and "_work" not in p.parts
+    }
 
 
 CFG = DatasetConfig(min_tokens=10, near_dup_threshold=0.9, artifact_dirs=())
@@ -59,7 +74,14 @@ CFG = DatasetConfig(min_tokens=10, near_dup_threshold=0.9, artifact_dirs=())
 def test_build_end_to_end_and_rebuild_is_identical(tmp_path, lifted):
     compile_dir = _compile_dir(tmp_path)
     out = tmp_path / "dataset"
-    stats = build_dataset(compile_dir=compile_dir, lift_dir=tmp_path / "lift", out_dir=out, config=CFG, lifted=lifted, workers=1)
+    stats = build_dataset(
+        compile_dir=compile_dir,
+        lift_dir=tmp_path / "lift",
+        out_dir=out,
+        config=CFG,
+        lifted=lifted,
+        workers=1,
+    )
     b = stats["build"]
     # Token + CappedToken (12 selectors each) x 2 settings + OldCounter (5)
     assert b["pairing"]["resolved"] == 12 * 2 * 2 + 5
@@ -73,24 +95,54 @@ def test_build_end_to_end_and_rebuild_is_identical(tmp_path, lifted):
     assert stats["total_pairs"] == sum(stats["splits"].values()) > 0
     rows = [json.loads(x) for x in (out / "pairs.jsonl").read_text(encoding="utf-8").splitlines()]
     assert len(rows) == stats["total_pairs"]
-    lib = [r for r in rows if r["origin"] == "wrapper" and r["defining_contract"] == "MathLib.sol:MathLib"]
+    lib = [
+        r
+        for r in rows
+        if r["origin"] == "wrapper" and r["defining_contract"] == "MathLib.sol:MathLib"
+    ]
     assert all(r["contract"].endswith(":MathLib__EvmlmLibrary") for r in lib)
-    assert {r["signature"] for r in lib} <= {"max(uint256,uint256)", "clamp(uint256,uint256,uint256)", "sum(uint256[])"} and lib
-    assert all(r["solidity"].startswith("function ") and "internal pure" in r["solidity"] for r in lib)
+    assert {r["signature"] for r in lib} <= {
+        "max(uint256,uint256)",
+        "clamp(uint256,uint256,uint256)",
+        "sum(uint256[])",
+    } and lib
+    assert all(
+        r["solidity"].startswith("function ") and "internal pure" in r["solidity"] for r in lib
+    )
     for r in rows:
-        src = load_result("old.opt200" if r["compiler_version"] == "0.5.17" else "token.opt200").sources[r["source_path"]].encode()
-        assert src[r["source_start"] : r["source_start"] + r["source_length"]].decode() == r["solidity"]
+        src = (
+            load_result("old.opt200" if r["compiler_version"] == "0.5.17" else "token.opt200")
+            .sources[r["source_path"]]
+            .encode()
+        )
+        assert (
+            src[r["source_start"] : r["source_start"] + r["source_length"]].decode()
+            == r["solidity"]
+        )
         assert r["tac"].startswith("function ") and r["complexity"] >= 1
     assert (out / "README.md").read_text().startswith("# evmlm TAC")
-    assert {p.name for p in out.glob("hist_*.png")} == {"hist_n_tac_lines.png", "hist_n_solidity_tokens.png", "hist_complexity.png"}
+    assert {p.name for p in out.glob("hist_*.png")} == {
+        "hist_n_tac_lines.png",
+        "hist_n_solidity_tokens.png",
+        "hist_complexity.png",
+    }
     assert load_split(out, "train").num_rows == stats["splits"]["train"]
-    assert datasets.load_dataset("json", data_files=str(out / "pairs.jsonl"), split="train").num_rows == len(rows)
+    assert datasets.load_dataset(
+        "json", data_files=str(out / "pairs.jsonl"), split="train"
+    ).num_rows == len(rows)
     assert "0xa9059cbb\ttransfer(address,uint256)" in (out / "signatures.tsv").read_text()
 
     first = _digest(out)
     # a second build into a fresh folder gives byte-identical exports
     out2 = tmp_path / "dataset2"
-    build_dataset(compile_dir=compile_dir, lift_dir=tmp_path / "lift", out_dir=out2, config=CFG, lifted=lifted, workers=1)
+    build_dataset(
+        compile_dir=compile_dir,
+        lift_dir=tmp_path / "lift",
+        out_dir=out2,
+        config=CFG,
+        lifted=lifted,
+        workers=1,
+    )
     assert _digest(out2) == first
 
     # resume: a build interrupted after pairing one result (exports missing, shards partly there)
@@ -99,7 +151,14 @@ def test_build_end_to_end_and_rebuild_is_identical(tmp_path, lifted):
     shards[0].unlink()
     for p in ("pairs.jsonl", "stats.json", "README.md"):
         (out / p).unlink()
-    build_dataset(compile_dir=compile_dir, lift_dir=tmp_path / "lift", out_dir=out, config=CFG, lifted=lifted, workers=1)
+    build_dataset(
+        compile_dir=compile_dir,
+        lift_dir=tmp_path / "lift",
+        out_dir=out,
+        config=CFG,
+        lifted=lifted,
+        workers=1,
+    )
     last = json.loads((out / "_work" / "last_build.json").read_text())
     assert last["pair_shards_reused"] == 2 and last["pair_shards_built"] == 1
     assert last["wrappers"]["reused"] == 2 and last["wrappers"]["built"] == 0
@@ -110,7 +169,12 @@ def test_package_of_uses_the_manifest_then_the_path():
     from evmlm.dataset.records import package_of
 
     assert package_of("x/y.sol", {"x/y.sol": "@scope/pkg"}) == "@scope/pkg"
-    assert package_of("@balancer-labs/v2-solidity-utils@3.0.1/contracts/A.sol", {}) == "@balancer-labs/v2-solidity-utils"
+    assert (
+        package_of("@balancer-labs/v2-solidity-utils@3.0.1/contracts/A.sol", {})
+        == "@balancer-labs/v2-solidity-utils"
+    )
     assert package_of("solmate@6.8.0/src/A.sol", {}) == "solmate"
-    assert package_of("@openzeppelin/contracts/token/ERC20/ERC20.sol", {}) == "@openzeppelin/contracts"
+    assert (
+        package_of("@openzeppelin/contracts/token/ERC20/ERC20.sol", {}) == "@openzeppelin/contracts"
+    )
     assert package_of("A.sol", {}) == ""

@@ -11,8 +11,11 @@ F = """function add(uint256 a, uint256 b) public pure returns (uint256) {
 
 
 def test_normalisation_strips_comments_keeps_strings():
-    assert normalise_solidity(F) == "function add(uint256 a, uint256 b) public pure returns (uint256) { return a + b; }"
-    s = 'function f() public { emit Log("// not a comment", \'/* nor this */\'); }'
+    assert (
+        normalise_solidity(F)
+        == "function add(uint256 a, uint256 b) public pure returns (uint256) { return a + b; }"
+    )
+    s = "function f() public { emit Log(\"// not a comment\", '/* nor this */'); }"
     assert normalise_solidity(s) == s
     assert body_hash(F) == body_hash(F.replace("    ", "\t"))
 
@@ -61,5 +64,7 @@ def test_dedup_keeps_representative_body_with_all_its_settings():
     res = dedup(recs, 0.7)
     assert res.exact_dropped == 1 and res.near_dup_dropped == 1
     assert [r["id"] for r in res.records] == ["00000001", "00000002", "00000004"]
-    assert res.records[0]["cluster_id"] == res.records[1]["cluster_id"] != res.records[2]["cluster_id"]
+    assert (
+        res.records[0]["cluster_id"] == res.records[1]["cluster_id"] != res.records[2]["cluster_id"]
+    )
     assert res.n_bodies_before == 3 and res.n_bodies_after == 2

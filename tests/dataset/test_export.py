@@ -22,22 +22,38 @@ def _records(result) -> list[dict]:
     fns, _ = resolve_contract(result, art)
     out = []
     for i, f in enumerate(fns):
-        r = record(i, f.solidity, contract="Token.sol:Token", selector=f.selector, signature=f.signature, contract_context=f.contract_context,
-                   source_start=f.source_start, source_length=f.source_length, kind=f.kind, cluster=f"{i:016x}")
+        r = record(
+            i,
+            f.solidity,
+            contract="Token.sol:Token",
+            selector=f.selector,
+            signature=f.signature,
+            contract_context=f.contract_context,
+            source_start=f.source_start,
+            source_length=f.source_length,
+            kind=f.kind,
+            cluster=f"{i:016x}",
+        )
         r["split"] = SPLITS[i % 3]
         out.append(r)
     return out
 
 
 def _digest(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_export_round_trip(tmp_path, token_opt):
     recs = _records(token_opt)
     sizes = export(recs, tmp_path)
     assert sizes == {s: sum(1 for r in recs if r["split"] == s) for s in SPLITS}
-    lines = [json.loads(x) for x in (tmp_path / "pairs.jsonl").read_text(encoding="utf-8").splitlines()]
+    lines = [
+        json.loads(x) for x in (tmp_path / "pairs.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
     assert len(lines) == len(recs) and list(lines[0]) == list(FIELDS)
     by_id = {r["id"]: r for r in recs}
     for row in lines:

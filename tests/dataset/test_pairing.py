@@ -104,8 +104,18 @@ def test_old_ast_without_function_selector_matches_by_canonical_signature(old_op
 
 def test_canonical_signature_of_ast_nodes(token_opt):
     index = AstIndex(token_opt.sources, token_opt.asts)
-    sigs = sorted(canonical_signature(d.node) for d in index.decls.values() if d.node.get("nodeType") == "FunctionDefinition" and d.node.get("kind") == "function" and d.contract == "Token")
-    assert "total(uint256[])" in sigs and "transfer(address,uint256)" in sigs and "largest(uint256,uint256)" in sigs
+    sigs = sorted(
+        canonical_signature(d.node)
+        for d in index.decls.values()
+        if d.node.get("nodeType") == "FunctionDefinition"
+        and d.node.get("kind") == "function"
+        and d.contract == "Token"
+    )
+    assert (
+        "total(uint256[])" in sigs
+        and "transfer(address,uint256)" in sigs
+        and "largest(uint256,uint256)" in sigs
+    )
 
 
 def test_unknown_contract_raises_key_error(token_opt):

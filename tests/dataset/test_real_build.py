@@ -46,4 +46,7 @@ def test_issue_numbers(built):
     assert stats["build"]["after_exact_dedup"] >= 25_000
     assert stats["distinct_functions"] >= 5_000
     assert stats["signature_coverage"]["share"] >= 0.95
-    assert set(stats["splits"]) == {"train", "validation", "test"} and min(stats["splits"].values()) > 0
+    assert (
+        set(stats["splits"]) == {"train", "validation", "test"}
+        and min(stats["splits"].values()) > 0
+    )

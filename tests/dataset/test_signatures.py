@@ -26,7 +26,17 @@ def test_db_from_compile_output_agrees_with_solc(token_opt):
 
 
 def test_abi_tuples_are_expanded(token_opt):
-    abi = [{"type": "function", "name": "setInfo", "inputs": [{"type": "tuple[]", "components": [{"type": "uint64"}, {"type": "address"}]}, {"type": "bytes32"}]}, {"type": "event", "name": "E", "inputs": []}]
+    abi = [
+        {
+            "type": "function",
+            "name": "setInfo",
+            "inputs": [
+                {"type": "tuple[]", "components": [{"type": "uint64"}, {"type": "address"}]},
+                {"type": "bytes32"},
+            ],
+        },
+        {"type": "event", "name": "E", "inputs": []},
+    ]
     assert list(abi_signatures(abi)) == ["setInfo((uint64,address)[],bytes32)"]
 
 
@@ -34,7 +44,9 @@ def test_collisions_are_listed():
     db = SignatureDB()
     db.add("transfer(address,uint256)")
     db.add("many_msg_babbage(bytes1)")  # a real collision: keccak gives 0xa9059cbb too
-    assert db.collisions() == {"0xa9059cbb": ["many_msg_babbage(bytes1)", "transfer(address,uint256)"]}
+    assert db.collisions() == {
+        "0xa9059cbb": ["many_msg_babbage(bytes1)", "transfer(address,uint256)"]
+    }
     assert db.resolve("0xa9059cbb") is None
 
 
@@ -50,7 +62,15 @@ def test_save_load_round_trip(tmp_path, token_opt):
 
 def test_import_4byte_formats(tmp_path):
     j = tmp_path / "4byte.json"
-    j.write_text(json.dumps({"results": [{"hex_signature": "0x095ea7b3", "text_signature": "approve(address,uint256)"}]}))
+    j.write_text(
+        json.dumps(
+            {
+                "results": [
+                    {"hex_signature": "0x095ea7b3", "text_signature": "approve(address,uint256)"}
+                ]
+            }
+        )
+    )
     m = tmp_path / "map.json"
     m.write_text(json.dumps({"0x18160ddd": ["totalSupply()"]}))
     t = tmp_path / "sigs.csv"

@@ -10,14 +10,24 @@ from evmlm.dataset.split import SPLITS, LeakageError, assign_splits, check_leaka
 from .conftest import record
 
 # (package index, contract index, body index) triples: bodies repeat across contracts/packages.
-triples = st.lists(st.tuples(st.integers(0, 3), st.integers(0, 12), st.integers(0, 40)), min_size=1, max_size=150)
+triples = st.lists(
+    st.tuples(st.integers(0, 3), st.integers(0, 12), st.integers(0, 40)), min_size=1, max_size=150
+)
 
 
 def _records(spec):
     out = []
     for i, (p, c, b) in enumerate(spec):
         body = f"function f{b}() public {{ x = {b}; }}"
-        out.append(record(i, body, contract=f"src/C{c}.sol:C{c}", package=f"pkg{p}", cluster=body_hash(body)[:16]))
+        out.append(
+            record(
+                i,
+                body,
+                contract=f"src/C{c}.sol:C{c}",
+                package=f"pkg{p}",
+                cluster=body_hash(body)[:16],
+            )
+        )
     return out
 
 
@@ -45,7 +55,15 @@ def test_split_is_deterministic_given_seed_and_independent_of_order(spec, seed):
 
 
 def test_shares_are_close_to_target_with_many_small_groups():
-    recs = [record(i, f"function f{i}() public {{ x = {i}; }}", contract=f"C{i}.sol:C{i}", cluster=f"{i:016x}") for i in range(2000)]
+    recs = [
+        record(
+            i,
+            f"function f{i}() public {{ x = {i}; }}",
+            contract=f"C{i}.sol:C{i}",
+            cluster=f"{i:016x}",
+        )
+        for i in range(2000)
+    ]
     sizes = assign_splits(recs, (0.85, 0.10, 0.05), 7)
     assert abs(sizes["train"] / 2000 - 0.85) < 0.01
     assert abs(sizes["validation"] / 2000 - 0.10) < 0.01

@@ -54,13 +54,28 @@ def counter_records(counter_source: str, counter_compiled: Any) -> list[dict[str
             continue  # public state-variable getters have no function body
         start, length = ranges[name]
         solidity = data[start : start + length].decode()
-        recs.append({
-            "id": f"counter-{name}", "contract": "Counter.sol:Counter", "source_package": "tests", "compiler_version": counter_compiled.version,
-            "setting": "opt200", "compile_key": counter_compiled.key, "source_path": "Counter.sol", "source_start": start, "source_length": length,
-            "selector": "0x" + sel, "signature": sig, "visibility": "external" if "external" in solidity.split("{")[0] else "public",
-            "state_mutability": "pure" if " pure " in solidity else "nonpayable", "tac": f"function 0x{sel} {sig}\n  block 0x0 prev=[] succ=[]\n    STOP()",
-            "solidity": solidity, "contract_context": "uint256 public count;\naddress public owner;", "n_solidity_tokens": len(solidity.split()), "split": "test",
-        })
+        recs.append(
+            {
+                "id": f"counter-{name}",
+                "contract": "Counter.sol:Counter",
+                "source_package": "tests",
+                "compiler_version": counter_compiled.version,
+                "setting": "opt200",
+                "compile_key": counter_compiled.key,
+                "source_path": "Counter.sol",
+                "source_start": start,
+                "source_length": length,
+                "selector": "0x" + sel,
+                "signature": sig,
+                "visibility": "external" if "external" in solidity.split("{")[0] else "public",
+                "state_mutability": "pure" if " pure " in solidity else "nonpayable",
+                "tac": f"function 0x{sel} {sig}\n  block 0x0 prev=[] succ=[]\n    STOP()",
+                "solidity": solidity,
+                "contract_context": "uint256 public count;\naddress public owner;",
+                "n_solidity_tokens": len(solidity.split()),
+                "split": "test",
+            }
+        )
     return recs
 
 

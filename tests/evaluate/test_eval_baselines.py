@@ -26,19 +26,23 @@ def test_retrieval_finds_the_train_function_with_the_same_shape() -> None:
     ]
     index = RetrievalIndex.build(train_tac, ["function balanceOf", "function approve"], ["a", "b"])
     query = "function 0x095ea7b3 approve(address,uint256)\n  block 0x10 prev=[] succ=[]\n    v7 = CALLDATALOAD(0x4)\n    v9 = CALLDATALOAD(0x24)\n    SSTORE(mapping(0x1, v7), v9)\n    LOG3(0x8c5be1e5)"
-    (solidity, train_id, sim), = index.nearest([query])
+    ((solidity, train_id, sim),) = index.nearest([query])
     assert (solidity, train_id) == ("function approve", "b")
     assert sim > 0.9
     with pytest.raises(ValueError):
         RetrievalIndex.build([], [])
 
 
-@pytest.mark.skipif(not panoramix.is_available(), reason="run scripts/setup_panoramix.sh (scripts/setup.sh does)")
+@pytest.mark.skipif(
+    not panoramix.is_available(), reason="run scripts/setup_panoramix.sh (scripts/setup.sh does)"
+)
 def test_panoramix_decompiles_push0_bytecode(counter_source: str, solcjs) -> None:
     c = solcjs({"Counter.sol": counter_source})["contracts"]["Counter.sol"]["Counter"]
     runtime = c["evm"]["deployedBytecode"]["object"]
     assert "5f" in runtime  # 0.8.26 emits PUSH0: without the patch this decompiles to a bare revert
-    out = panoramix.decompile_panoramix(runtime, timeout_s=60, signatures={"0xb20eb4c4": "bump(uint256)"})
+    out = panoramix.decompile_panoramix(
+        runtime, timeout_s=60, signatures={"0xb20eb4c4": "bump(uint256)"}
+    )
     assert set(c["evm"]["methodIdentifiers"].values()) <= {k.removeprefix("0x") for k in out}
     bump = out["0xb20eb4c4"]
     assert bump.startswith("def bump(uint256 arg1)")
@@ -54,7 +58,9 @@ def test_panoramix_missing_venv_is_a_clear_error(monkeypatch: pytest.MonkeyPatch
         panoramix.decompile_panoramix("6080", timeout_s=5)
 
 
-@pytest.mark.skipif(not panoramix.is_available(), reason="run scripts/setup_panoramix.sh (scripts/setup.sh does)")
+@pytest.mark.skipif(
+    not panoramix.is_available(), reason="run scripts/setup_panoramix.sh (scripts/setup.sh does)"
+)
 def test_panoramix_per_function_texts_and_budget(counter_records, counter_compiled) -> None:
     from evmlm.evaluate.runner import predict_panoramix
 

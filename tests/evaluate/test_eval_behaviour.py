@@ -31,7 +31,10 @@ def test_splice_replaces_exact_byte_range() -> None:
     src = "contract C { /* é */ function f() public {} }"
     start = src.encode().index(b"function")
     length = len(b"function f() public {}")
-    assert splice_function(src, start, length, "function g() public {}") == "contract C { /* é */ function g() public {} }"
+    assert (
+        splice_function(src, start, length, "function g() public {}")
+        == "contract C { /* é */ function g() public {} }"
+    )
     with pytest.raises(SpliceError):
         splice_function(src, start, 10_000, "")
     with pytest.raises(SpliceError):
@@ -42,7 +45,9 @@ def test_call_inputs_has_edges_and_32_random() -> None:
     inputs = call_inputs(["uint256", "address", "bool"], n_random=32, addresses=ADDRESSES)
     assert len(inputs) == 35
     assert inputs[0][0] == 0 and inputs[2][0] == 2**256 - 1
-    assert call_inputs(["uint8[2]"], n_random=1, seed=3, addresses=ADDRESSES) == call_inputs(["uint8[2]"], n_random=1, seed=3, addresses=ADDRESSES)
+    assert call_inputs(["uint8[2]"], n_random=1, seed=3, addresses=ADDRESSES) == call_inputs(
+        ["uint8[2]"], n_random=1, seed=3, addresses=ADDRESSES
+    )
 
 
 def test_random_values_respect_bit_widths() -> None:
@@ -52,7 +57,12 @@ def test_random_values_respect_bit_widths() -> None:
     from eth_abi import encode
 
     rng = random.Random(0)
-    for t, lo, hi in (("uint8", 0, 255), ("int8", -128, 127), ("uint96", 0, 2**96 - 1), ("int256", -(2**255), 2**255 - 1)):
+    for t, lo, hi in (
+        ("uint8", 0, 255),
+        ("int8", -128, 127),
+        ("uint96", 0, 2**96 - 1),
+        ("int256", -(2**255), 2**255 - 1),
+    ):
         values = [random_value(t, rng, ADDRESSES) for _ in range(500)]
         assert all(lo <= v <= hi for v in values), t
         assert len(set(values)) > 20, t  # not constant
@@ -90,7 +100,15 @@ def test_changed_event_and_guard_are_differences(counter_source: str, solcjs) ->
     code, abi = _creation(counter_source, solcjs)
     start, length = _bump_range(counter_source)
     text = counter_source.encode()[start : start + length].decode()
-    for changed, what in ((text.replace("emit Bumped(msg.sender, amount);", "emit Bumped(msg.sender, amount + 1);"), "logs"), (text.replace("amount < 1000", "amount < 100"), "success")):
+    for changed, what in (
+        (
+            text.replace(
+                "emit Bumped(msg.sender, amount);", "emit Bumped(msg.sender, amount + 1);"
+            ),
+            "logs",
+        ),
+        (text.replace("amount < 1000", "amount < 100"), "success"),
+    ):
         spliced, _ = _creation(splice_function(counter_source, start, length, changed), solcjs)
         res = compare_behaviour(code, spliced, abi, BUMP_SELECTOR)
         assert res.same is False and what in (res.first_difference or "")
@@ -109,12 +127,32 @@ def test_recompile_through_evmlm_solc(counter_source: str) -> None:
     result = compile_sources({PATH: counter_source}, setting="opt200", version="0.8.26")
     start, length = _bump_range(counter_source)
     text = counter_source.encode()[start : start + length].decode()
-    ok = recompile(result, PATH, "Counter", start, length, text.replace("balances[msg.sender]", "balances[owner]"))
+    ok = recompile(
+        result,
+        PATH,
+        "Counter",
+        start,
+        length,
+        text.replace("balances[msg.sender]", "balances[owner]"),
+    )
     assert ok.ok and ok.error is None and ok.creation_bytecode != ok.original_creation_bytecode
-    res = compare_behaviour(ok.original_creation_bytecode, ok.creation_bytecode, ok.abi, BUMP_SELECTOR)
+    res = compare_behaviour(
+        ok.original_creation_bytecode, ok.creation_bytecode, ok.abi, BUMP_SELECTOR
+    )
     assert res.same is False
-    bad = recompile(result, PATH, "Counter", start, length, text.replace("count += amount;", "counter += amount;"))
-    assert not bad.ok and "Undeclared identifier" in (bad.error or "") and bad.creation_bytecode is None
+    bad = recompile(
+        result,
+        PATH,
+        "Counter",
+        start,
+        length,
+        text.replace("count += amount;", "counter += amount;"),
+    )
+    assert (
+        not bad.ok
+        and "Undeclared identifier" in (bad.error or "")
+        and bad.creation_bytecode is None
+    )
     with pytest.raises(SpliceError):
         recompile(result, "Other.sol", "Counter", start, length, text)
 
@@ -125,16 +163,25 @@ def test_inherited_function_is_spliced_into_the_base_file() -> None:
 
     base = "// SPDX-License-Identifier: MIT\npragma solidity ^0.8.20;\ncontract Base {\n    uint256 public x;\n    function set(uint256 v) public virtual { x = v; }\n}\n"
     child = '// SPDX-License-Identifier: MIT\npragma solidity ^0.8.20;\nimport "./Base.sol";\ncontract Child is Base {}\n'
-    result = compile_sources({"Base.sol": base, "Child.sol": child}, setting="opt200", version="0.8.26")
+    result = compile_sources(
+        {"Base.sol": base, "Child.sol": child}, setting="opt200", version="0.8.26"
+    )
     fn = "function set(uint256 v) public virtual { x = v; }"
     start = base.encode().index(fn.encode())
-    rc = recompile(result, "Base.sol", "Child.sol:Child", start, len(fn), fn.replace("x = v;", "x = v + 1;"))
+    rc = recompile(
+        result, "Base.sol", "Child.sol:Child", start, len(fn), fn.replace("x = v;", "x = v + 1;")
+    )
     assert rc.ok, rc.error
     sel = result.contract("Child", "Child.sol").method_identifiers["set(uint256)"]
     res = compare_behaviour(rc.original_creation_bytecode, rc.creation_bytecode, rc.abi, sel)
     assert res.same is False and "storage slot 0x0" in (res.first_difference or "")
     same = recompile(result, "Base.sol", "Child.sol:Child", start, len(fn), fn)
-    assert compare_behaviour(same.original_creation_bytecode, same.creation_bytecode, same.abi, sel).same is True
+    assert (
+        compare_behaviour(
+            same.original_creation_bytecode, same.creation_bytecode, same.abi, sel
+        ).same
+        is True
+    )
 
 
 def test_abstract_contract_is_checked_through_its_generated_wrapper() -> None:
@@ -143,21 +190,39 @@ def test_abstract_contract_is_checked_through_its_generated_wrapper() -> None:
 
     base = "// SPDX-License-Identifier: MIT\npragma solidity ^0.8.20;\nabstract contract Base {\n    uint256 public x;\n    function set(uint256 v) public { x = v; }\n    function hook() internal virtual;\n}\n"
     wrap = '// SPDX-License-Identifier: MIT\npragma solidity ^0.8.20;\nimport "../Base.sol";\ncontract Base__EvmlmConcrete is Base { function hook() internal override {} }\n'
-    result = compile_sources({"Base.sol": base, "w/Wrap.sol": wrap}, setting="opt200", version="0.8.26")
+    result = compile_sources(
+        {"Base.sol": base, "w/Wrap.sol": wrap}, setting="opt200", version="0.8.26"
+    )
     assert deployed_contract(result, "Base.sol:Base").name == "Base__EvmlmConcrete"
     fn = "function set(uint256 v) public { x = v; }"
     start = base.encode().index(fn.encode())
-    rc = recompile(result, "Base.sol", "Base.sol:Base", start, len(fn), fn.replace("x = v;", "x = v * 2;"), selector="0x60fe47b1")
-    assert rc.ok and compare_behaviour(rc.original_creation_bytecode, rc.creation_bytecode, rc.abi, "0x60fe47b1").same is False
+    rc = recompile(
+        result,
+        "Base.sol",
+        "Base.sol:Base",
+        start,
+        len(fn),
+        fn.replace("x = v;", "x = v * 2;"),
+        selector="0x60fe47b1",
+    )
+    assert (
+        rc.ok
+        and compare_behaviour(
+            rc.original_creation_bytecode, rc.creation_bytecode, rc.abi, "0x60fe47b1"
+        ).same
+        is False
+    )
     with pytest.raises(SpliceError):
         deployed_contract(result, "Base.sol:Nope", "0xdeadbeef")
 
 
 def test_constructor_arguments_are_searched_until_the_original_deploys(solcjs) -> None:
-    src = "// SPDX-License-Identifier: MIT\npragma solidity ^0.8.20;\ncontract Gate {\n    uint256 public n;\n    constructor(uint256 n_) { require(n_ > 5, \"small\"); n = n_; }\n    function add(uint256 x) external returns (uint256) { n += x % 7; return n; }\n}\n"
+    src = '// SPDX-License-Identifier: MIT\npragma solidity ^0.8.20;\ncontract Gate {\n    uint256 public n;\n    constructor(uint256 n_) { require(n_ > 5, "small"); n = n_; }\n    function add(uint256 x) external returns (uint256) { n += x % 7; return n; }\n}\n'
     c = solcjs({"Gate.sol": src})["contracts"]["Gate.sol"]["Gate"]
     code = c["evm"]["bytecode"]["object"]
-    res = compare_behaviour(code, code, c["abi"], "0x" + c["evm"]["methodIdentifiers"]["add(uint256)"])
+    res = compare_behaviour(
+        code, code, c["abi"], "0x" + c["evm"]["methodIdentifiers"]["add(uint256)"]
+    )
     assert res.same is True and res.n_calls == 70
 
 
@@ -174,8 +239,21 @@ def test_recompile_drops_the_natspec_of_the_replaced_function() -> None:
     res = compile_sources({"D.sol": src}, setting="opt200", version="0.8.26")
     start = src.encode().index(b"function set")
     length = len(b"function set(uint256 value) external { x = value; }")
-    rc = recompile(res, "D.sol", "D", start, length, "function set(uint256 arg0) external { x = arg0; }", selector="0x60fe47b1")
+    rc = recompile(
+        res,
+        "D.sol",
+        "D",
+        start,
+        length,
+        "function set(uint256 arg0) external { x = arg0; }",
+        selector="0x60fe47b1",
+    )
     assert rc.ok, rc.error
     from evmlm.decompile.verify import compare_deployed
 
-    assert compare_deployed(rc.original_creation_bytecode, rc.creation_bytecode, rc.abi, "0x60fe47b1").same is True
+    assert (
+        compare_deployed(
+            rc.original_creation_bytecode, rc.creation_bytecode, rc.abi, "0x60fe47b1"
+        ).same
+        is True
+    )

@@ -19,7 +19,16 @@ REF = """function transfer(address to, uint256 amount) public returns (bool) {
 
 
 def test_code_tokens_split_operators_and_drop_comments() -> None:
-    assert m.code_tokens("x+=1; // c\n/* d */ y>>=0x1f;") == ["x", "+=", "1", ";", "y", ">>=", "0x1f", ";"]
+    assert m.code_tokens("x+=1; // c\n/* d */ y>>=0x1f;") == [
+        "x",
+        "+=",
+        "1",
+        ";",
+        "y",
+        ">>=",
+        "0x1f",
+        ";",
+    ]
 
 
 def test_identical_code_has_distance_zero_and_full_scores() -> None:
@@ -55,7 +64,10 @@ def test_bleu_disjoint_is_zero_and_partial_between() -> None:
 
 
 def test_semantic_similarity_identical_is_one_and_unrelated_lower() -> None:
-    sims = m.semantic_similarities([REF, REF, REF], [REF, REF.replace("amount", "value"), "The weather in Paris is mild in spring."])
+    sims = m.semantic_similarities(
+        [REF, REF, REF],
+        [REF, REF.replace("amount", "value"), "The weather in Paris is mild in spring."],
+    )
     assert sims[0] == 1.0
     assert 0.8 < sims[1] < 1.0
     assert sims[2] < 0.3
@@ -87,7 +99,9 @@ def test_structural_f1_known_values() -> None:
 
 def test_hallucinated_call_and_write_lower_precision_not_recall() -> None:
     ref = s.analyse_function(REF)
-    hyp = s.analyse_function(REF.replace("return true;", "owner = to; IERC20(token).transfer(to, amount); return true;"))
+    hyp = s.analyse_function(
+        REF.replace("return true;", "owner = to; IERC20(token).transfer(to, amount); return true;")
+    )
     counts = s.fact_counts(ref, hyp)
     assert counts["call"] == (0, 1, 0)
     assert s.precision_recall(*counts["call"]) == (0.0, 1.0)
@@ -102,12 +116,16 @@ def test_local_variable_writes_are_not_storage_writes() -> None:
 
 
 def test_strict_signature_match() -> None:
-    hyp = s.analyse_function("function transfer(address payable dst, uint wad) external returns (bool) { return true; }")
+    hyp = s.analyse_function(
+        "function transfer(address payable dst, uint wad) external returns (bool) { return true; }"
+    )
     assert s.signature_match("transfer(address,uint256)", hyp)
     assert not s.signature_match("transfer(address,uint128)", hyp)
     # a keyword-only resemblance is not a match
     assert not s.signature_match("transferFrom(address,address,uint256)", hyp)
-    assert not s.signature_match("transfer(address,uint256)", s.analyse_function("// transfer(address,uint256)"))
+    assert not s.signature_match(
+        "transfer(address,uint256)", s.analyse_function("// transfer(address,uint256)")
+    )
     assert s.normalise_signature("f(uint[] memory xs, bytes calldata b)") == "f(uint256[],bytes)"
 
 
@@ -119,8 +137,15 @@ def test_precision_recall_conventions() -> None:
 
 def test_public_state_variables_give_getter_signatures() -> None:
     # the dataset stores a getter's source as solc's src of the declaration: without its ';'
-    assert s.analyse_function("bytes32 public constant ADMIN = keccak256('A')").signature == "ADMIN()"
-    assert s.analyse_function("mapping(address => mapping(uint256 id => bool)) public allowed;").signature == "allowed(address,uint256)"
+    assert (
+        s.analyse_function("bytes32 public constant ADMIN = keccak256('A')").signature == "ADMIN()"
+    )
+    assert (
+        s.analyse_function(
+            "mapping(address => mapping(uint256 id => bool)) public allowed;"
+        ).signature
+        == "allowed(address,uint256)"
+    )
     assert s.analyse_function("uint[] public xs").signature == "xs(uint256)"
     assert s.analyse_function("uint private y").signature is None
     assert s.signature_match("name()", s.analyse_function('string public name = "Wrapped Ether"'))
@@ -132,5 +157,7 @@ def test_member_syntax_check_accepts_getters_and_names_errors() -> None:
     assert check_function_syntax('string public name = "W"') is None
     assert complete_member('string public name = "W"') == 'string public name = "W";'
     assert check_function_syntax("function f() external {}") is None
-    assert (check_function_syntax("function f( {") or "").startswith("not valid Solidity (syntax error at line 1")
+    assert (check_function_syntax("function f( {") or "").startswith(
+        "not valid Solidity (syntax error at line 1"
+    )
     assert check_function_syntax("") == "the model produced no text"

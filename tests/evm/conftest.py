@@ -28,7 +28,9 @@ def lifted(name: str, recognisers: tuple[str, ...] | None = None):  # type: igno
 
     c = load_fixture(name)
     cfg = LiftConfig() if recognisers is None else LiftConfig(recognisers=recognisers)
-    return lift_contract(c["runtime_bytecode"], abi=c["abi"], storage_layout=c.get("storage_layout"), config=cfg)
+    return lift_contract(
+        c["runtime_bytecode"], abi=c["abi"], storage_layout=c.get("storage_layout"), config=cfg
+    )
 
 
 @pytest.fixture(params=FIXTURE_NAMES)

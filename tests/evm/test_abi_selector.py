@@ -6,7 +6,14 @@ from evmlm.evm.abi import normalise_selector, selector_of
 
 
 @pytest.mark.parametrize(
-    "given", ["0xa9059cbb", "A9059CBB", " 0xA9059cbb ", 0xA9059CBB, selector_of("transfer(address,uint256)")]
+    "given",
+    [
+        "0xa9059cbb",
+        "A9059CBB",
+        " 0xA9059cbb ",
+        0xA9059CBB,
+        selector_of("transfer(address,uint256)"),
+    ],
 )
 def test_every_spelling_gives_one(given):
     assert normalise_selector(given) == "0xa9059cbb"

@@ -25,7 +25,15 @@ def test_input_forms_agree() -> None:
 
 @pytest.mark.parametrize(
     "bad, words",
-    [("", "empty"), ("0x", "empty"), ("0x60zz", "not hex"), ("0x600", "odd"), ('{"abi": []}', "deployedBytecode"), ("{not json", "JSON"), (b"", "empty")],
+    [
+        ("", "empty"),
+        ("0x", "empty"),
+        ("0x60zz", "not hex"),
+        ("0x600", "odd"),
+        ('{"abi": []}', "deployedBytecode"),
+        ("{not json", "JSON"),
+        (b"", "empty"),
+    ],
 )
 def test_bad_input_is_one_line_typed_error(bad: object, words: str) -> None:
     with pytest.raises(BytecodeError) as e:
@@ -49,10 +57,25 @@ def test_metadata_trailer_stripped_on_real_code() -> None:
 
 
 def test_prague_opcodes_and_push_data() -> None:
-    for byte, name in [(0x5F, "PUSH0"), (0x5E, "MCOPY"), (0x5C, "TLOAD"), (0x5D, "TSTORE"), (0x49, "BLOBHASH"), (0x4A, "BLOBBASEFEE"), (0x48, "BASEFEE"), (0x44, "PREVRANDAO")]:
+    for byte, name in [
+        (0x5F, "PUSH0"),
+        (0x5E, "MCOPY"),
+        (0x5C, "TLOAD"),
+        (0x5D, "TSTORE"),
+        (0x49, "BLOBHASH"),
+        (0x4A, "BLOBBASEFEE"),
+        (0x48, "BASEFEE"),
+        (0x44, "PREVRANDAO"),
+    ]:
         assert OPCODES[byte].name == name
     ins = disassemble(bytes.fromhex("5f6101025b0c61ff"))
-    assert [(i.pc, i.name, i.arg) for i in ins] == [(0, "PUSH0", 0), (1, "PUSH2", 0x0102), (4, "JUMPDEST", None), (5, "INVALID", None), (6, "PUSH2", 0xFF00)]
+    assert [(i.pc, i.name, i.arg) for i in ins] == [
+        (0, "PUSH0", 0),
+        (1, "PUSH2", 0x0102),
+        (4, "JUMPDEST", None),
+        (5, "INVALID", None),
+        (6, "PUSH2", 0xFF00),
+    ]
     assert ins[3].op.byte == 0x0C  # an unassigned byte is kept as INVALID
 
 

@@ -26,7 +26,9 @@ def test_selectors_without_abi_match_evmole_entries() -> None:
     c = load_fixture("univ2_pair_0516_opt200")
     lc = lift_contract(c["runtime_bytecode"])
     info = evmole.contract_info(c["runtime_bytecode"], selectors=True)
-    assert {f.selector for f in lc.functions if f.selector} == {"0x" + f.selector for f in info.functions}
+    assert {f.selector for f in lc.functions if f.selector} == {
+        "0x" + f.selector for f in info.functions
+    }
     by_sel = {"0x" + f.selector: f.bytecode_offset for f in info.functions}
     assert all(f.entry == by_sel[f.selector] for f in lc.functions if f.selector)
 
@@ -68,7 +70,14 @@ def test_context_bound_fallback_is_reported() -> None:
     c = load_fixture("oz496_erc20_0826_noopt")
     full = lifted("oz496_erc20_0826_noopt")
     for bound in (1, 4):
-        tight = {p: lift_contract(c["runtime_bytecode"], abi=c["abi"], config=LiftConfig(max_contexts_per_block=bound, context_policy=p)) for p in ("labels", "labels-branch")}
+        tight = {
+            p: lift_contract(
+                c["runtime_bytecode"],
+                abi=c["abi"],
+                config=LiftConfig(max_contexts_per_block=bound, context_policy=p),
+            )
+            for p in ("labels", "labels-branch")
+        }
         for lc in tight.values():
             assert lc.context_fallbacks > 0
             assert set(lc.selectors) == set(full.selectors)
@@ -100,9 +109,14 @@ def test_internal_functions_by_call_return_pattern() -> None:
     assert internal
     with_event = [f for f in internal if "EMIT(Moved" in f.tac]
     assert len(with_event) == 1
-    mv, mvf = lc.function("0x0c7ec0ea") or lc.function(_sel("move(address,uint256)")), lc.function(_sel("moveFrom(address,address,uint256)"))
+    mv, mvf = (
+        lc.function("0x0c7ec0ea") or lc.function(_sel("move(address,uint256)")),
+        lc.function(_sel("moveFrom(address,address,uint256)")),
+    )
     assert with_event[0].entry in mv.blocks and with_event[0].entry in mvf.blocks
-    off = lift_contract(c["runtime_bytecode"], abi=c["abi"], config=LiftConfig(internal_functions=False))
+    off = lift_contract(
+        c["runtime_bytecode"], abi=c["abi"], config=LiftConfig(internal_functions=False)
+    )
     assert not [f for f in off.functions if f.kind == "internal"]
 
 
@@ -126,12 +140,26 @@ def test_call_form_of_internal_calls() -> None:
     from evmlm.evm import parse_function, print_function
 
     c = load_fixture("oz496_erc20_0826_noopt")
-    lc = lift_contract(c["runtime_bytecode"], abi=c["abi"], storage_layout=c["storage_layout"], config=LiftConfig(inline_internal=False))
+    lc = lift_contract(
+        c["runtime_bytecode"],
+        abi=c["abi"],
+        storage_layout=c["storage_layout"],
+        config=LiftConfig(inline_internal=False),
+    )
     inline = lifted("oz496_erc20_0826_noopt")
     tr, tr_inline = lc.function("0xa9059cbb"), inline.function("0xa9059cbb")
     assert "CALLPRIVATE(0x" in tr.tac and "SSTORE" not in tr.tac and "SSTORE" in tr_inline.tac
     assert tr.n_blocks < tr_inline.n_blocks and not tr.view_like  # effects of callees still count
-    callee = int(next(line for line in tr.tac.splitlines() if "CALLPRIVATE(0x" in line and ", v" in line and "= " not in line).split("(")[1].split(",")[0], 16)
+    callee = int(
+        next(
+            line
+            for line in tr.tac.splitlines()
+            if "CALLPRIVATE(0x" in line and ", v" in line and "= " not in line
+        )
+        .split("(")[1]
+        .split(",")[0],
+        16,
+    )
     body = next(f for f in lc.functions if f.kind == "internal" and f.entry == callee)
     assert "SSTORE(_balances[" in body.tac and "EMIT(Transfer" in body.tac
     for f in lc.functions:

@@ -58,7 +58,12 @@ def test_policies_compared_on_the_fixtures() -> None:
     the same functions, and hits the context bound no more often."""
     for name in FIXTURE_NAMES:
         c = load_fixture(name)
-        got = {p: lift_contract(c["runtime_bytecode"], abi=c["abi"], config=LiftConfig(context_policy=p)) for p in LIFT_POLICIES}
+        got = {
+            p: lift_contract(
+                c["runtime_bytecode"], abi=c["abi"], config=LiftConfig(context_policy=p)
+            )
+            for p in LIFT_POLICIES
+        }
         base, new = got["labels"], got["labels-branch"]
         assert set(new.selectors) == set(base.selectors), name
         assert new.unresolved_jumps <= base.unresolved_jumps, name
@@ -75,9 +80,15 @@ def test_unknown_policy_is_a_config_error() -> None:
 
 def test_node_key_is_a_typed_frozen_value() -> None:
     k = NodeKey(0x12, (None, None), 2)
-    assert dataclasses.is_dataclass(k) and k == NodeKey(0x12, (None, None), 2) and hash(k) == hash(NodeKey(0x12, (None, None), 2))
+    assert (
+        dataclasses.is_dataclass(k)
+        and k == NodeKey(0x12, (None, None), 2)
+        and hash(k) == hash(NodeKey(0x12, (None, None), 2))
+    )
     assert not k.is_merged and NodeKey(0x12, ((0, 0x17),), 3, KLIMITED).is_merged
-    assert NodeKey(0x12, (), -1, PER_BLOCK).is_merged and k != NodeKey(0x12, (None, None), 2, EXACT, 1)
+    assert NodeKey(0x12, (), -1, PER_BLOCK).is_merged and k != NodeKey(
+        0x12, (None, None), 2, EXACT, 1
+    )
     with pytest.raises(dataclasses.FrozenInstanceError):
         k.pc = 1  # type: ignore[misc]
     with pytest.raises(ValueError, match="height"):
@@ -86,7 +97,9 @@ def test_node_key_is_a_typed_frozen_value() -> None:
         NodeKey(0x12, ((0, None),), -1, PER_BLOCK)  # "any height" keeps no label positions
     with pytest.raises(ValueError, match="tier"):
         NodeKey(0x12, (), 0, 7)
-    cfg = ContractCFG(bytes.fromhex(load_fixture("weth9_0426_opt200")["runtime_bytecode"].removeprefix("0x")))
+    cfg = ContractCFG(
+        bytes.fromhex(load_fixture("weth9_0426_opt200")["runtime_bytecode"].removeprefix("0x"))
+    )
     assert all(type(key) is NodeKey and key == node.key for key, node in cfg.nodes.items())
 
 

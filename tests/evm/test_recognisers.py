@@ -44,7 +44,9 @@ def test_msg_sender() -> None:
 
 def test_mapping_and_nested_mapping() -> None:
     on = _fn("weth9_0426_opt200", "transferFrom(address,address,uint256)")
-    assert "SLOAD(0x3[" in on and "SLOAD(0x4[" in on and "][msg.sender])" in on  # allowance[src][msg.sender]
+    assert (
+        "SLOAD(0x3[" in on and "SLOAD(0x4[" in on and "][msg.sender])" in on
+    )  # allowance[src][msg.sender]
     off = _fn("weth9_0426_opt200", "transferFrom(address,address,uint256)", _without("mapping"))
     assert "KECCAK256(0x0, 0x40)" in off and "SLOAD(0x3[" not in off
 
@@ -60,16 +62,21 @@ def test_events_from_abi_topics() -> None:
     on = _fn("oz496_erc20_0826_opt200", "approve(address,uint256)")
     off = _fn("oz496_erc20_0826_opt200", "approve(address,uint256)", _without("events"))
     assert "EMIT(Approval, " in on and "LOG3(" not in on
-    assert "LOG3(" in off and "0x8c5be1e5ebec7d5bd14f71427d1e84f3dd0314c0f7b2291e5b200ac8c7c3b925" in off
+    assert (
+        "LOG3(" in off
+        and "0x8c5be1e5ebec7d5bd14f71427d1e84f3dd0314c0f7b2291e5b200ac8c7c3b925" in off
+    )
 
 
 def test_require_reason_strings() -> None:
     on = _fn("oz496_erc20_0826_opt200", "transfer(address,uint256)")
-    assert 'ERROR(v' in on and '"ERC20: transfer amount exceeds balance")' in on
+    assert "ERROR(v" in on and '"ERC20: transfer amount exceeds balance")' in on
     off = _fn("oz496_erc20_0826_opt200", "transfer(address,uint256)", _without("require"))
     assert "ERROR(" not in off and "0x8c379a0" in off
     # 0.5.x (OZ 2.5.1, no optimizer) encodes reasons the same way.
-    assert '"ERC20: transfer to the zero address"' in _fn("oz251_erc20_0517_noopt", "transfer(address,uint256)")
+    assert '"ERC20: transfer to the zero address"' in _fn(
+        "oz251_erc20_0517_noopt", "transfer(address,uint256)"
+    )
 
 
 @pytest.mark.parametrize("fixture", ["features_0826_opt200", "features_0826_ir200"])
@@ -78,7 +85,9 @@ def test_custom_errors(fixture: str) -> None:
     assert "ERROR(" in on and ", NotOwner)" in on
 
 
-@pytest.mark.parametrize("fixture", ["features_0826_noopt", "features_0826_opt200", "features_0826_ir200"])
+@pytest.mark.parametrize(
+    "fixture", ["features_0826_noopt", "features_0826_opt200", "features_0826_ir200"]
+)
 def test_checked_arithmetic_panic_folded(fixture: str) -> None:
     on = _fn(fixture, "add(uint256,uint256)")
     off = _fn(fixture, "add(uint256,uint256)", _without("panic"))

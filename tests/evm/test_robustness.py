@@ -13,7 +13,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from evmlm.evm import AnalysisLimitError, BytecodeError, lift_contract, parse_function, print_function
+from evmlm.evm import (
+    AnalysisLimitError,
+    BytecodeError,
+    lift_contract,
+    parse_function,
+    print_function,
+)
 
 from .conftest import FIXTURE_NAMES, load_fixture
 
@@ -22,7 +28,35 @@ BOUND_MS = 10_000  # per input, on a shared 2-core machine; typical inputs take 
 # Opcodes that stress the CFG walk: jumps to small constants, stack shuffles, calldata, halts.
 _STRUCTURED = st.lists(
     st.one_of(
-        st.sampled_from([0x5B, 0x56, 0x57, 0x80, 0x81, 0x82, 0x90, 0x91, 0x50, 0x35, 0x36, 0x01, 0x03, 0x14, 0x15, 0x1C, 0x00, 0xF3, 0xFD, 0x5F, 0x33, 0x54, 0x55, 0xA1, 0xF1]),
+        st.sampled_from(
+            [
+                0x5B,
+                0x56,
+                0x57,
+                0x80,
+                0x81,
+                0x82,
+                0x90,
+                0x91,
+                0x50,
+                0x35,
+                0x36,
+                0x01,
+                0x03,
+                0x14,
+                0x15,
+                0x1C,
+                0x00,
+                0xF3,
+                0xFD,
+                0x5F,
+                0x33,
+                0x54,
+                0x55,
+                0xA1,
+                0xF1,
+            ]
+        ),
         st.integers(0, 64).map(lambda v: bytes([0x60, v])),
         st.integers(0, 300).map(lambda v: bytes([0x61]) + v.to_bytes(2, "big")),
         st.just(bytes.fromhex("63a9059cbb")),  # PUSH4 selector
@@ -58,14 +92,22 @@ def _check(code: bytes | str) -> None:
     assert all(0 <= f.entry < lc.code_size for f in lc.functions)
 
 
-@settings(max_examples=250, deadline=timedelta(milliseconds=BOUND_MS), suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=250,
+    deadline=timedelta(milliseconds=BOUND_MS),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(_INPUTS)
 def test_random_and_truncated_bytecode(code: bytes | str) -> None:
     _check(code)
 
 
 @pytest.mark.slow
-@settings(max_examples=10_000, deadline=timedelta(milliseconds=BOUND_MS), suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=10_000,
+    deadline=timedelta(milliseconds=BOUND_MS),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(_INPUTS)
 def test_random_and_truncated_bytecode_10k(code: bytes | str) -> None:
     _check(code)

@@ -27,7 +27,9 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("fixture, signature", CASES, ids=[f"{f}-{s.split('(')[0]}" for f, s in CASES])
+@pytest.mark.parametrize(
+    "fixture, signature", CASES, ids=[f"{f}-{s.split('(')[0]}" for f, s in CASES]
+)
 def test_tac_snapshot(fixture: str, signature: str) -> None:
     fn = lifted(fixture).function(f"{selector_of(signature):#010x}")
     assert fn is not None and fn.signature == signature
@@ -36,4 +38,6 @@ def test_tac_snapshot(fixture: str, signature: str) -> None:
         if not os.environ.get("EVMLM_UPDATE_SNAPSHOTS") and os.environ.get("CI"):
             pytest.fail(f"{path} missing; create it with EVMLM_UPDATE_SNAPSHOTS=1")
         path.write_text(fn.tac)
-    assert fn.tac == path.read_text(), f"TAC of {signature} in {fixture} changed; see the module docstring"
+    assert fn.tac == path.read_text(), (
+        f"TAC of {signature} in {fixture} changed; see the module docstring"
+    )

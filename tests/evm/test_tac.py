@@ -27,7 +27,9 @@ def test_ssa_single_definition_and_defined_before_use(fixture_name: str) -> None
         defined = set(defs)
         for b in fn.blocks:
             for s in b.stmts:
-                for name in re.findall(r"\bv\d+\b", " ".join(tac.format_operand(a) for a in s.args)):
+                for name in re.findall(
+                    r"\bv\d+\b", " ".join(tac.format_operand(a) for a in s.args)
+                ):
                     assert name in defined, f"{f.name}: {name} used but never defined"
 
 
@@ -80,7 +82,9 @@ def test_handwritten_text_parses_and_prints_back() -> None:
     f = parse_function(text)
     assert f.flags == ("payable", "view") and f.signature == "transfer(address,uint256)"
     assert f.blocks[0].stmts[1].args[1] == tac.Str('a "quoted" reason # not a note')
-    assert f.blocks[0].stmts[2].args[0] == tac.Index(tac.Index(tac.Var("_allowances"), tac.Var("arg0")), tac.Var("msg.sender"))
+    assert f.blocks[0].stmts[2].args[0] == tac.Index(
+        tac.Index(tac.Var("_allowances"), tac.Var("arg0")), tac.Var("msg.sender")
+    )
     assert f.blocks[0].stmts[3].note == "callee 0xa9059cbb transfer(address,uint256)"
     assert f.blocks[0].stmts[4] == tac.Stmt("v13", None, (tac.Var("arg1"),))
     assert print_function(f) == text

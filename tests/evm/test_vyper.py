@@ -74,7 +74,11 @@ def test_fixtures_cover_the_versions_and_dispatchers() -> None:
     # sparse: CODECOPY of a 2-byte bucket entry; dense: of a 5-byte header; linear: none
     assert all("601e395f51565b" in c for n, c in code.items() if n.endswith("_gas"))
     assert all("601b395f51" in c for n, c in code.items() if n.endswith("_codesize"))
-    assert not any("601e395f51565b" in c or "601b395f51" in c for n, c in code.items() if n.endswith(("_none", "_opt", "_noopt")))
+    assert not any(
+        "601e395f51565b" in c or "601b395f51" in c
+        for n, c in code.items()
+        if n.endswith(("_none", "_opt", "_noopt"))
+    )
 
 
 def test_selector_f1_per_fixture() -> None:
@@ -109,14 +113,24 @@ def test_fallback_and_payable_found_without_abi() -> None:
     from evmlm.evm import lift_contract
     from evmlm.evm.abi import selector_of, signature_of
 
-    for n in QUICK + ["erc4626_v0310_codesize", "erc721_v039_opt", "erc1155_v039_noopt", "timelock_v043_venom_codesize", "timelock_v0310_none"]:
+    for n in QUICK + [
+        "erc4626_v0310_codesize",
+        "erc721_v039_opt",
+        "erc1155_v039_noopt",
+        "timelock_v043_venom_codesize",
+        "timelock_v0310_none",
+    ]:
         c = fixture(n)
         has_default = any(e.get("type") == "fallback" for e in c["abi"])
         lc = lift_contract(c["runtime_bytecode"])
         kinds = [f.kind for f in lc.functions]
         assert ("fallback" in kinds) == has_default, n
         assert "receive" not in kinds, n
-        want = {f"{selector_of(signature_of(e)):#010x}": e["stateMutability"] == "payable" for e in c["abi"] if e.get("type") == "function"}
+        want = {
+            f"{selector_of(signature_of(e)):#010x}": e["stateMutability"] == "payable"
+            for e in c["abi"]
+            if e.get("type") == "function"
+        }
         got = {f.selector: f.payable for f in lc.functions if f.selector}
         assert got == want, n
     assert sum(any(e.get("type") == "fallback" for e in fixture(n)["abi"]) for n in NAMES) >= 6
@@ -150,7 +164,9 @@ def test_a_wrong_vyper_cfg_is_caught() -> None:
     f.edges = tuple(e for e in f.edges if e[0] != f.entry)
     rep = SoundnessReport()
     tracer = _Tracer()
-    check_contract(contract(n), calls_per_function=3, rng=random.Random(0), rep=rep, tracer=tracer, lifted=lc)
+    check_contract(
+        contract(n), calls_per_function=3, rng=random.Random(0), rep=rep, tracer=tracer, lifted=lc
+    )
     fb = next(x for x in lc.functions if x.kind == "fallback")
     fb.edges = tuple(e for e in fb.edges if e[0] != fb.entry)
     check_fallback(contract(n), calls=3, rng=random.Random(0), rep=rep, tracer=tracer, lifted=lc)
@@ -159,16 +175,26 @@ def test_a_wrong_vyper_cfg_is_caught() -> None:
 
 
 # what snekmate's contracts call: ERC-20 (the 4626 vault's asset), the receiver hooks, ERC-1271
-CALLEES = {f"{selector_of(sig):#010x}" for sig in (
-    "balanceOf(address)", "transfer(address,uint256)", "transferFrom(address,address,uint256)",
-    "onERC721Received(address,address,uint256,bytes)",
-    "onERC1155Received(address,address,uint256,uint256,bytes)",
-    "onERC1155BatchReceived(address,address,uint256[],uint256[],bytes)",
-    "isValidSignature(bytes32,bytes)", "decimals()")}
+CALLEES = {
+    f"{selector_of(sig):#010x}"
+    for sig in (
+        "balanceOf(address)",
+        "transfer(address,uint256)",
+        "transferFrom(address,address,uint256)",
+        "onERC721Received(address,address,uint256,bytes)",
+        "onERC1155Received(address,address,uint256,uint256,bytes)",
+        "onERC1155BatchReceived(address,address,uint256[],uint256[],bytes)",
+        "isValidSignature(bytes32,bytes)",
+        "decimals()",
+    )
+}
 
 
 def _reasons(name: str) -> set[str]:
-    found = re.findall(r'ERROR\(0x[0-9a-f]+, "((?:[^"\\]|\\.)*)"\)', "\n".join(f.tac for f in lifted(name).functions))
+    found = re.findall(
+        r'ERROR\(0x[0-9a-f]+, "((?:[^"\\]|\\.)*)"\)',
+        "\n".join(f.tac for f in lifted(name).functions),
+    )
     return {json.loads(f'"{r}"') for r in found}
 
 
@@ -182,7 +208,11 @@ def _reason_in_code(reason: str, name: str) -> bool:
     return all(raw[i : i + 32] in code for i in range(0, len(raw), 32))
 
 
-@pytest.mark.parametrize("name", QUICK + ["erc4626_v043_gas", "erc721_v0310_codesize", "erc1155_v039_noopt", "timelock_v043_gas"])
+@pytest.mark.parametrize(
+    "name",
+    QUICK
+    + ["erc4626_v043_gas", "erc721_v0310_codesize", "erc1155_v039_noopt", "timelock_v043_gas"],
+)
 def test_recognisers_on_vyper_do_not_misfire(name: str) -> None:
     c = fixture(name)
     lc = lifted(name)
@@ -214,7 +244,9 @@ def test_external_call_selectors_in_vyper_form() -> None:
     f = lifted("erc4626_v043_gas").function("0x01e1d114")  # totalAssets()
     assert f is not None and "callee 0x70a08231 balanceOf(address)" in f.tac
     for n in ("erc721_v0310_gas", "erc1155_default_v043_codesize"):
-        notes = {x for g in lifted(n).functions for x in re.findall(r"# callee (0x[0-9a-f]{8})", g.tac)}
+        notes = {
+            x for g in lifted(n).functions for x in re.findall(r"# callee (0x[0-9a-f]{8})", g.tac)
+        }
         assert notes and notes <= CALLEES, (n, notes)
 
 
@@ -266,8 +298,20 @@ def test_evmlm_lift_on_vyper_bytecode(tmp_path: Path) -> None:
     (tmp_path / "vault.hex").write_text(c["runtime_bytecode"])
     (tmp_path / "layout.json").write_text(json.dumps(c["storage_layout"]))
     src = Path(__file__).resolve().parents[2] / "src"
-    args = [str(tmp_path / "vault.hex"), "--storage-layout", str(tmp_path / "layout.json"), "--no-internal"]
-    r = subprocess.run([sys.executable, "-m", "evmlm", "lift", *args], capture_output=True, text=True, timeout=120, check=False, env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(src)})
+    args = [
+        str(tmp_path / "vault.hex"),
+        "--storage-layout",
+        str(tmp_path / "layout.json"),
+        "--no-internal",
+    ]
+    r = subprocess.run(
+        [sys.executable, "-m", "evmlm", "lift", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(src)},
+    )
     assert r.returncode == 0, r.stderr
     assert "29 public" in r.stderr and "0 unresolved jumps" in r.stderr
     assert "vyper code: recogniser panic off" in r.stderr
@@ -279,7 +323,10 @@ def test_table_reader_never_raises_on_vyper_looking_garbage() -> None:
     """Random code behind Vyper's prologues (and a mutated real table) is read without error."""
     from evmlm.evm.vyper import read_tables
 
-    prologues = [bytes.fromhex(h) for h in ("600436101561000d57", "6003361161000c57", "5f3560e01c6360fe47b18118")]
+    prologues = [
+        bytes.fromhex(h)
+        for h in ("600436101561000d57", "6003361161000c57", "5f3560e01c6360fe47b18118")
+    ]
 
     rng = random.Random(7)
     real = bytearray(bytes.fromhex(fixture("erc20_v043_codesize")["runtime_bytecode"]))
@@ -312,7 +359,9 @@ def test_vyper_immutables_named_from_the_code_layout() -> None:
     """Immutables live past the runtime code (appended at deployment) and are CODECOPY'd."""
     from evmlm.evm.vyper import immutables
 
-    assert immutables({}) == {} and immutables({"code_layout": {"m": {"x": {"offset": 0, "length": 32, "type": "uint8"}}}}) == {0: ("x", 32)}
+    assert immutables({}) == {} and immutables(
+        {"code_layout": {"m": {"x": {"offset": 0, "length": 32, "type": "uint8"}}}}
+    ) == {0: ("x", 32)}
     f = lifted("erc4626_v043_gas").function("0x01e1d114")  # totalAssets(): _ASSET.balanceOf(self)
     assert f is not None and "# immutable _ASSET" in f.tac
     g = lifted("erc20_v0310_codesize").function("0x06fdde03")  # name()
@@ -323,7 +372,10 @@ def test_vyper_immutables_named_from_the_code_layout() -> None:
                 assert int(m.group(1), 16) >= len(fixture(n)["runtime_bytecode"]) // 2
 
 
-@pytest.mark.skipif(not (Path(__file__).resolve().parents[2] / "vendor" / "corpora").is_dir(), reason="vendor/corpora not fetched (scripts/fetch_corpora.py)")
+@pytest.mark.skipif(
+    not (Path(__file__).resolve().parents[2] / "vendor" / "corpora").is_dir(),
+    reason="vendor/corpora not fetched (scripts/fetch_corpora.py)",
+)
 def test_no_npm_corpus_artifact_is_read_as_vyper() -> None:
     """The npm corpora's Solidity (solady's hand-written assembly included) stays Solidity."""
     from evmlm.evm.checks import iter_artifacts
@@ -331,7 +383,9 @@ def test_no_npm_corpus_artifact_is_read_as_vyper() -> None:
     from evmlm.evm.vyper import dialect
 
     n, vy = 0, []
-    for c in iter_artifacts(Path(__file__).resolve().parents[2] / "vendor" / "corpora", max_code_size=None):
+    for c in iter_artifacts(
+        Path(__file__).resolve().parents[2] / "vendor" / "corpora", max_code_size=None
+    ):
         exe, _ = split_metadata(load_bytecode(c.runtime, what=c.name))
         n += 1
         if dialect(exe) != "solidity":
@@ -344,5 +398,7 @@ def test_notes_name_only_requested_recognisers() -> None:
     from evmlm.evm import lift_contract
 
     c = fixture("erc20_v043_gas")
-    lc = lift_contract(c["runtime_bytecode"], abi=c["abi"], config=LiftConfig(recognisers=("args", "mapping")))
+    lc = lift_contract(
+        c["runtime_bytecode"], abi=c["abi"], config=LiftConfig(recognisers=("args", "mapping"))
+    )
     assert lc.dialect == "vyper" and lc.notes == ()

@@ -40,16 +40,13 @@ def test_samsum_reads_the_json_list() -> None:
 
 def test_wikisql_joins_tables_and_formats_queries_as_the_release() -> None:
     ex = load_benchmark("wikisql", FIX / "dev.jsonl")
-    assert (
-        [e.references[0] for e in ex]
-        == [
-            # the release's first dev query
-            "SELECT Notes FROM table WHERE Current slogan = SOUTH AUSTRALIA",
-            "SELECT Position FROM table WHERE School/Club Team = Butler CC (KS)",
-            "SELECT COUNT School/Club Team FROM table WHERE No. = 3",
-            "SELECT MAX No. FROM table",
-        ]
-    )
+    assert [e.references[0] for e in ex] == [
+        # the release's first dev query
+        "SELECT Notes FROM table WHERE Current slogan = SOUTH AUSTRALIA",
+        "SELECT Position FROM table WHERE School/Club Team = Butler CC (KS)",
+        "SELECT COUNT School/Club Team FROM table WHERE No. = 3",
+        "SELECT MAX No. FROM table",
+    ]
     assert "Table columns: State/territory | Text/background colour | Format |" in ex[0].prompt
     # the hub's column-wise conds layout gives the same string; no header -> col<i>
     hub = {

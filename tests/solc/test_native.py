@@ -35,7 +35,11 @@ def test_native_solc_on_path_is_used_when_version_matches(tmp_path, monkeypatch)
     try:
         native = [c for c in installed_compilers() if c.kind == "native"]
         assert [(c.version, c.location) for c in native] == [("0.8.26", str(shim))]
-        r = compile_sources({"A.sol": "pragma solidity 0.8.26;\ncontract A { function f() external pure returns (uint) { return 1; } }\n"})
+        r = compile_sources(
+            {
+                "A.sol": "pragma solidity 0.8.26;\ncontract A { function f() external pure returns (uint) { return 1; } }\n"
+            }
+        )
         assert r.version == "0.8.26" and r.contract("A").runtime_bytecode
         assert marker.read_text().count("called") == 1
     finally:

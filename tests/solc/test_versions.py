@@ -3,7 +3,14 @@ from __future__ import annotations
 import pytest
 
 from evmlm.errors import EvmlmError
-from evmlm.solc import PragmaError, get_setting, installed_compilers, pragmas, resolve_version, supports
+from evmlm.solc import (
+    PragmaError,
+    get_setting,
+    installed_compilers,
+    pragmas,
+    resolve_version,
+    supports,
+)
 from evmlm.solc.settings import UnknownSettingError
 
 INSTALLED = ["0.4.26", "0.5.16", "0.5.17", "0.6.12", "0.7.6", "0.8.4", "0.8.19", "0.8.26"]
@@ -29,7 +36,10 @@ def test_pragmas_ignore_comments():
     ],
 )
 def test_newest_installed_version_satisfying_all_pragmas(exprs, want):
-    assert resolve_version({f"F{i}.sol": [e] for i, e in enumerate(exprs)}, installed=INSTALLED) == want
+    assert (
+        resolve_version({f"F{i}.sol": [e] for i, e in enumerate(exprs)}, installed=INSTALLED)
+        == want
+    )
 
 
 def test_file_and_import_pragmas_intersect():
@@ -46,7 +56,9 @@ def test_conflicting_pragmas_name_both_files():
 
 
 def test_satisfiable_but_not_installed_says_what_to_install():
-    with pytest.raises(PragmaError, match=r"no installed solc satisfies pragma\(s\) 0\.8\.7.*solc@0\.8\.7"):
+    with pytest.raises(
+        PragmaError, match=r"no installed solc satisfies pragma\(s\) 0\.8\.7.*solc@0\.8\.7"
+    ):
         resolve_version({"A.sol": ["0.8.7"]}, installed=INSTALLED)
 
 

@@ -27,7 +27,11 @@ def _threads() -> None:
 
 @pytest.fixture(scope="session")
 def pairs() -> list[dict[str, Any]]:
-    return [json.loads(line) for line in (FIXTURES / "pairs.jsonl").read_text().splitlines() if line.strip()]
+    return [
+        json.loads(line)
+        for line in (FIXTURES / "pairs.jsonl").read_text().splitlines()
+        if line.strip()
+    ]
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +43,9 @@ def sources() -> list[tuple[str, str]]:
 def tokenizer(pairs: list[dict[str, Any]], sources: list[tuple[str, str]]) -> Any:
     from evmlm.train.tokenizer import train_tokenizer
 
-    return train_tokenizer([t for _, t in sources] + [r["tac"] for r in pairs] + [r["solidity"] for r in pairs], 1024)
+    return train_tokenizer(
+        [t for _, t in sources] + [r["tac"] for r in pairs] + [r["solidity"] for r in pairs], 1024
+    )
 
 
 @pytest.fixture(scope="session")
@@ -48,7 +54,13 @@ def tiny_base(tmp_path_factory: pytest.TempPathFactory, tokenizer: Any) -> Path:
     from evmlm.models import build_model
 
     d = tmp_path_factory.mktemp("tiny_base")
-    model = build_model("tiny", len(tokenizer), seed=0, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    model = build_model(
+        "tiny",
+        len(tokenizer),
+        seed=0,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     model.save_pretrained(str(d))
     tokenizer.save_pretrained(str(d))
     return d

@@ -6,13 +6,22 @@ from typing import Any
 import numpy as np
 import pytest
 
-from evmlm.train.data import PackedBlocks, TrainingDataError, is_heldout, read_pairs, to_sft_examples, write_token_file
+from evmlm.train.data import (
+    PackedBlocks,
+    TrainingDataError,
+    is_heldout,
+    read_pairs,
+    to_sft_examples,
+    write_token_file,
+)
 from evmlm.train.prompt import SOLIDITY_TOKEN
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "train"
 
 
-def test_token_file_and_packed_blocks(tmp_path: Path, tokenizer: Any, sources: list[tuple[str, str]]) -> None:
+def test_token_file_and_packed_blocks(
+    tmp_path: Path, tokenizer: Any, sources: list[tuple[str, str]]
+) -> None:
     texts = [t for _, t in sources[:4]]
     n = write_token_file(texts, tokenizer, tmp_path / "train.bin")
     expected = sum(len(tokenizer(t, add_special_tokens=False)["input_ids"]) + 1 for t in texts)
@@ -54,7 +63,11 @@ def test_sft_examples_fit_max_length(pairs: list[dict[str, Any]], tokenizer: Any
     assert ex.n_truncated > 0  # the fixture's TAC does not fit 256 tokens whole
     for row in ex.rows:
         assert row["prompt"].endswith(SOLIDITY_TOKEN) and row["completion"].startswith("\n")
-        assert len(tokenizer(row["prompt"] + row["completion"], add_special_tokens=False)["input_ids"]) + 1 <= 256
+        assert (
+            len(tokenizer(row["prompt"] + row["completion"], add_special_tokens=False)["input_ids"])
+            + 1
+            <= 256
+        )
     whole = to_sft_examples(pairs, tokenizer, 100_000)
     assert whole.n_truncated == 0 and whole.n_dropped == 0
 

@@ -18,28 +18,54 @@ from evmlm.train.finetune import finetune
 from .conftest import split
 
 BASE_CFG = FinetuneConfig(
-    method="lora", max_length=160, batch_size=4, max_steps=6, epochs=10, eval_steps=3, save_steps=3, logging_steps=1,
-    warmup_steps=1, time_budget_s=None, early_stopping_patience=None, bf16=False, learning_rate=5e-3, max_eval_examples=4,
+    method="lora",
+    max_length=160,
+    batch_size=4,
+    max_steps=6,
+    epochs=10,
+    eval_steps=3,
+    save_steps=3,
+    logging_steps=1,
+    warmup_steps=1,
+    time_budget_s=None,
+    early_stopping_patience=None,
+    bf16=False,
+    learning_rate=5e-3,
+    max_eval_examples=4,
 )
 
 
 class Snapshot(TrainerCallback):
     """Copies of every parameter at train begin and end, with their requires_grad flags."""
 
-    def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any) -> None:
+    def on_train_begin(
+        self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any
+    ) -> None:
         self.before = {n: p.detach().clone() for n, p in model.named_parameters()}
         self.trainable = {n for n, p in model.named_parameters() if p.requires_grad}
 
-    def on_train_end(self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any) -> None:
+    def on_train_end(
+        self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any
+    ) -> None:
         self.after = {n: p.detach().clone() for n, p in model.named_parameters()}
         self.log_history = list(state.log_history)
 
 
 def _run(cfg: FinetuneConfig, base: Path, pairs: list[dict[str, Any]], out: Path, **kw: Any):
-    return finetune(cfg, base_model=base, train_records=split(pairs, "train"), eval_records=split(pairs, "validation"), out_dir=out, threads=None, **kw)
+    return finetune(
+        cfg,
+        base_model=base,
+        train_records=split(pairs, "train"),
+        eval_records=split(pairs, "validation"),
+        out_dir=out,
+        threads=None,
+        **kw,
+    )
 
 
-def test_completion_only_loss_masks_the_prompt(tmp_path: Path, tiny_base: Path, tokenizer: Any, pairs: list[dict[str, Any]]) -> None:
+def test_completion_only_loss_masks_the_prompt(
+    tmp_path: Path, tiny_base: Path, tokenizer: Any, pairs: list[dict[str, Any]]
+) -> None:
     from datasets import Dataset
     from transformers import AutoModelForCausalLM
     from trl import SFTTrainer
@@ -60,24 +86,36 @@ def test_completion_only_loss_masks_the_prompt(tmp_path: Path, tiny_base: Path, 
         n_prompt = len(tokenizer(row["prompt"], add_special_tokens=False)["input_ids"])
         assert (labels[:n_prompt] == -100).all()  # no loss on the prompt
         supervised = ids[labels != -100].tolist()
-        assert tokenizer.decode(supervised) == row["completion"] + tokenizer.eos_token  # loss exactly on completion + EOS
+        assert (
+            tokenizer.decode(supervised) == row["completion"] + tokenizer.eos_token
+        )  # loss exactly on completion + EOS
         assert labels[n_prompt].item() == ids[n_prompt].item()
 
 
-def test_lora_trains_only_adapter_then_reloads_and_merges(tmp_path: Path, tiny_base: Path, pairs: list[dict[str, Any]]) -> None:
+def test_lora_trains_only_adapter_then_reloads_and_merges(
+    tmp_path: Path, tiny_base: Path, pairs: list[dict[str, Any]]
+) -> None:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
     from evmlm.train import load_for_inference
 
     snap = Snapshot()
-    r = _run(replace(BASE_CFG, lora_targets="attention"), tiny_base, pairs, tmp_path / "ft", callbacks=[snap])
+    r = _run(
+        replace(BASE_CFG, lora_targets="attention"),
+        tiny_base,
+        pairs,
+        tmp_path / "ft",
+        callbacks=[snap],
+    )
     assert r.steps == 6 and r.adapter_dir is not None
     # only LoRA A/B matrices required grad, and only they moved
     assert snap.trainable and all(".lora_A." in n or ".lora_B." in n for n in snap.trainable)
     assert not any(n for n in snap.trainable if "mlp" in n)  # attention group only: q/k/v/o
     assert any(not torch.equal(snap.before[n], snap.after[n]) for n in snap.trainable)
-    assert all(torch.equal(snap.before[n], snap.after[n]) for n in snap.before if n not in snap.trainable)
+    assert all(
+        torch.equal(snap.before[n], snap.after[n]) for n in snap.before if n not in snap.trainable
+    )
     assert r.trainable_params < r.total_params / 5
 
     # the adapter reloads with PeftModel.from_pretrained on the saved base
@@ -85,10 +123,14 @@ def test_lora_trains_only_adapter_then_reloads_and_merges(tmp_path: Path, tiny_b
     assert Path(adapter_cfg["base_model_name_or_path"]) == tiny_base.resolve()
     assert sorted(adapter_cfg["target_modules"]) == ["k_proj", "o_proj", "q_proj", "v_proj"]
     assert (r.adapter_dir / "adapter_model.safetensors").is_file()
-    peft_model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(str(tiny_base)), str(r.adapter_dir)).eval()
+    peft_model = PeftModel.from_pretrained(
+        AutoModelForCausalLM.from_pretrained(str(tiny_base)), str(r.adapter_dir)
+    ).eval()
     merged, tok = load_for_inference(r.model_dir)
     assert not any("lora" in n for n, _ in merged.named_parameters())
-    ids = tok(split(pairs, "test")[0]["solidity"], return_tensors="pt", add_special_tokens=False)["input_ids"][:, :128]
+    ids = tok(split(pairs, "test")[0]["solidity"], return_tensors="pt", add_special_tokens=False)[
+        "input_ids"
+    ][:, :128]
     with torch.no_grad():
         a, b = peft_model(ids).logits, merged(ids).logits
         base_logits = AutoModelForCausalLM.from_pretrained(str(tiny_base))(ids).logits
@@ -110,7 +152,9 @@ class Crash(TrainerCallback):
             raise KeyboardInterrupt(f"killed at step {self.at}")
 
 
-def test_resume_after_kill_mid_epoch(tmp_path: Path, tiny_base: Path, pairs: list[dict[str, Any]]) -> None:
+def test_resume_after_kill_mid_epoch(
+    tmp_path: Path, tiny_base: Path, pairs: list[dict[str, Any]]
+) -> None:
     cfg = replace(BASE_CFG, max_steps=6, save_steps=2, eval_steps=3)
     # 29 train pairs / batch 4 = 8 steps per epoch: step 3 is mid-epoch, the last checkpoint is at 2
     with pytest.raises(KeyboardInterrupt):
@@ -127,24 +171,39 @@ def test_resume_after_kill_mid_epoch(tmp_path: Path, tiny_base: Path, pairs: lis
     assert (r.model_dir / "model.safetensors").is_file()
 
 
-def test_qlora_trains_saves_adapter_and_uses_less_memory(tmp_path: Path, tiny_base: Path, pairs: list[dict[str, Any]]) -> None:
+def test_qlora_trains_saves_adapter_and_uses_less_memory(
+    tmp_path: Path, tiny_base: Path, pairs: list[dict[str, Any]]
+) -> None:
     cfg = replace(BASE_CFG, max_steps=4, eval_steps=4, save_steps=4, bf16=True)
     lora = _run(cfg, tiny_base, pairs, tmp_path / "lora")
     qlora = _run(replace(cfg, method="qlora"), tiny_base, pairs, tmp_path / "qlora")
     assert qlora.steps == 4 and (qlora.adapter_dir / "adapter_model.safetensors").is_file()
     assert (qlora.model_dir / "model.safetensors").is_file()
     assert qlora.eval_losses[-1][1] < qlora.eval_losses[0][1]
-    print(f"model memory: LoRA {lora.model_memory_bytes / 2**20:.2f} MiB, QLoRA {qlora.model_memory_bytes / 2**20:.2f} MiB")
+    print(
+        f"model memory: LoRA {lora.model_memory_bytes / 2**20:.2f} MiB, QLoRA {qlora.model_memory_bytes / 2**20:.2f} MiB"
+    )
     assert qlora.model_memory_bytes < lora.model_memory_bytes
     info = json.loads((qlora.model_dir / "training_info.json").read_text())
     assert info["result"]["model_memory_bytes"] == qlora.model_memory_bytes
 
 
-def test_full_finetune_lowers_eval_loss(tmp_path: Path, tiny_base: Path, pairs: list[dict[str, Any]]) -> None:
-    r = _run(replace(BASE_CFG, method="full", learning_rate=2e-3, max_steps=4, eval_steps=4, save_steps=4), tiny_base, pairs, tmp_path / "full")
+def test_full_finetune_lowers_eval_loss(
+    tmp_path: Path, tiny_base: Path, pairs: list[dict[str, Any]]
+) -> None:
+    r = _run(
+        replace(
+            BASE_CFG, method="full", learning_rate=2e-3, max_steps=4, eval_steps=4, save_steps=4
+        ),
+        tiny_base,
+        pairs,
+        tmp_path / "full",
+    )
     assert r.adapter_dir is None and r.trainable_params == r.total_params
     assert r.eval_losses[-1][1] < r.eval_losses[0][1]
-    assert (r.model_dir / "model.safetensors").is_file() and (tmp_path / "full" / "loss_curve.png").is_file()
+    assert (r.model_dir / "model.safetensors").is_file() and (
+        tmp_path / "full" / "loss_curve.png"
+    ).is_file()
     assert not (tmp_path / "full" / "adapter").exists()
 
 
@@ -164,7 +223,9 @@ def test_qlora_gradients_survive_an_evaluation(tiny_base: Path) -> None:
 
     from evmlm.train.finetune import load_base_model, lora_config
 
-    model = get_peft_model(load_base_model(str(tiny_base), "qlora"), lora_config(FinetuneConfig(lora_dropout=0.0)))
+    model = get_peft_model(
+        load_base_model(str(tiny_base), "qlora"), lora_config(FinetuneConfig(lora_dropout=0.0))
+    )
     for n, p in model.named_parameters():
         if "lora_B" in n:
             torch.nn.init.normal_(p, std=0.02)
@@ -175,7 +236,13 @@ def test_qlora_gradients_survive_an_evaluation(tiny_base: Path) -> None:
         model.train()
         with torch.autocast("cpu", dtype=torch.bfloat16):
             model(input_ids=ids, labels=ids).loss.backward()
-        grads.append(next(p.grad.clone() for n, p in model.named_parameters() if "layers.0.self_attn.q_proj.lora_A" in n))
+        grads.append(
+            next(
+                p.grad.clone()
+                for n, p in model.named_parameters()
+                if "layers.0.self_attn.q_proj.lora_A" in n
+            )
+        )
         model.eval()
         with torch.no_grad():
             model(input_ids=ids)  # an evaluation pass between the two training steps

@@ -17,18 +17,39 @@ def _data(tmp: Path, tokenizer: Any, sources: list[tuple[str, str]]) -> Path:
     return d
 
 
-def test_pretrain_tiny_then_resume(tmp_path: Path, tokenizer: Any, sources: list[tuple[str, str]]) -> None:
+def test_pretrain_tiny_then_resume(
+    tmp_path: Path, tokenizer: Any, sources: list[tuple[str, str]]
+) -> None:
     from evmlm.train.pretrain import pretrain
 
     data = _data(tmp_path, tokenizer, sources)
-    cfg = PretrainConfig(preset="tiny", context_length=64, batch_size=4, max_steps=10, warmup_steps=2, logging_steps=2, eval_steps=5, save_steps=5, eval_batches=2, time_budget_s=None, bf16=False)
+    cfg = PretrainConfig(
+        preset="tiny",
+        context_length=64,
+        batch_size=4,
+        max_steps=10,
+        warmup_steps=2,
+        logging_steps=2,
+        eval_steps=5,
+        save_steps=5,
+        eval_batches=2,
+        time_budget_s=None,
+        bf16=False,
+    )
     r = pretrain(cfg, tokenizer=tokenizer, data_dir=data, out_dir=tmp_path / "run", threads=None)
-    assert r.steps == 10 and r.resumed_from is None and r.val_loss is not None and r.tokens_per_second > 0
+    assert (
+        r.steps == 10
+        and r.resumed_from is None
+        and r.val_loss is not None
+        and r.tokens_per_second > 0
+    )
     model_dir = tmp_path / "run" / "model"
     names = {p.name for p in model_dir.iterdir()}
     assert {"model.safetensors", "config.json", "tokenizer.json", "training_info.json"} <= names
     assert not any(n.endswith((".bin", ".pt", ".pth")) for n in names)  # safetensors only
-    assert json.loads((model_dir / "training_info.json").read_text())["pretrain"]["preset"] == "tiny"
+    assert (
+        json.loads((model_dir / "training_info.json").read_text())["pretrain"]["preset"] == "tiny"
+    )
     assert (tmp_path / "run" / "loss_curve.png").stat().st_size > 1000
     assert list((tmp_path / "run" / "tb").glob("events.out.tfevents.*"))
     # the val loss is below the uniform-distribution loss ln(V) after 10 steps
@@ -38,22 +59,49 @@ def test_pretrain_tiny_then_resume(tmp_path: Path, tokenizer: Any, sources: list
 
     from dataclasses import replace
 
-    r2 = pretrain(replace(cfg, max_steps=14), tokenizer=tokenizer, data_dir=data, out_dir=tmp_path / "run", threads=None)
-    assert r2.resumed_from is not None and r2.resumed_from.endswith("checkpoint-10") and r2.steps == 14
+    r2 = pretrain(
+        replace(cfg, max_steps=14),
+        tokenizer=tokenizer,
+        data_dir=data,
+        out_dir=tmp_path / "run",
+        threads=None,
+    )
+    assert (
+        r2.resumed_from is not None and r2.resumed_from.endswith("checkpoint-10") and r2.steps == 14
+    )
 
 
-def test_tensorboard_has_throughput_and_grad_norm(tmp_path: Path, tokenizer: Any, sources: list[tuple[str, str]]) -> None:
+def test_tensorboard_has_throughput_and_grad_norm(
+    tmp_path: Path, tokenizer: Any, sources: list[tuple[str, str]]
+) -> None:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     from evmlm.train.pretrain import pretrain
 
     data = _data(tmp_path, tokenizer, sources)
-    cfg = PretrainConfig(preset="tiny", context_length=64, batch_size=4, max_steps=6, warmup_steps=1, logging_steps=2, eval_steps=3, save_steps=6, eval_batches=1, time_budget_s=None)
+    cfg = PretrainConfig(
+        preset="tiny",
+        context_length=64,
+        batch_size=4,
+        max_steps=6,
+        warmup_steps=1,
+        logging_steps=2,
+        eval_steps=3,
+        save_steps=6,
+        eval_batches=1,
+        time_budget_s=None,
+    )
     pretrain(cfg, tokenizer=tokenizer, data_dir=data, out_dir=tmp_path / "run", threads=None)
     acc = EventAccumulator(str(tmp_path / "run" / "tb"))
     acc.Reload()
     tags = set(acc.Tags()["scalars"])
-    assert {"train/loss", "train/learning_rate", "train/grad_norm", "train/tokens_per_second", "eval/loss"} <= tags
+    assert {
+        "train/loss",
+        "train/learning_rate",
+        "train/grad_norm",
+        "train/tokens_per_second",
+        "eval/loss",
+    } <= tags
     assert all(e.value > 0 for e in acc.Scalars("train/tokens_per_second"))
 
 
@@ -75,7 +123,9 @@ def test_unknown_preset() -> None:
     assert {"tiny", "small", "base"} <= set(PRESETS)
 
 
-def test_effective_threads_drops_to_one_when_oversubscribed(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_effective_threads_drops_to_one_when_oversubscribed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import os
 
     from evmlm.train.threads import effective_threads

@@ -5,7 +5,14 @@ from typing import Any
 
 import pytest
 
-from evmlm.train.prompt import EOS_TOKEN, SOLIDITY_TOKEN, SPECIAL_TOKENS, build_completion, build_prompt, extract_solidity
+from evmlm.train.prompt import (
+    EOS_TOKEN,
+    SOLIDITY_TOKEN,
+    SPECIAL_TOKENS,
+    build_completion,
+    build_prompt,
+    extract_solidity,
+)
 
 
 def test_prompt_fields_and_boundary(pairs: list[dict[str, Any]]) -> None:
@@ -28,11 +35,16 @@ def test_prompt_rejects_empty() -> None:
 
 
 def test_extract_solidity() -> None:
-    assert extract_solidity("<|tac|>x\n<|solidity|>\nfunction f() {}\n<|endoftext|>junk") == "function f() {}"
+    assert (
+        extract_solidity("<|tac|>x\n<|solidity|>\nfunction f() {}\n<|endoftext|>junk")
+        == "function f() {}"
+    )
     assert extract_solidity("function g() {}" + EOS_TOKEN) == "function g() {}"
 
 
-def test_prompt_is_token_prefix_of_prompt_plus_completion(pairs: list[dict[str, Any]], tokenizer: Any) -> None:
+def test_prompt_is_token_prefix_of_prompt_plus_completion(
+    pairs: list[dict[str, Any]], tokenizer: Any
+) -> None:
     """The supervised span starts exactly at the completion for every real pair
     (docs/architecture.md, "Prompt")."""
     for r in pairs:
@@ -44,8 +56,14 @@ def test_prompt_is_token_prefix_of_prompt_plus_completion(pairs: list[dict[str, 
         assert tokenizer.decode(ids_pc[len(ids_p) :]) == c
 
 
-def test_tokenizer_round_trip(tokenizer: Any, sources: list[tuple[str, str]], pairs: list[dict[str, Any]]) -> None:
-    texts = [t for _, t in sources[:5]] + [pairs[0]["tac"], "// ünïcødé ✓ 💎\n\tstring s = \"\\x00\";", "   leading and trailing   "]
+def test_tokenizer_round_trip(
+    tokenizer: Any, sources: list[tuple[str, str]], pairs: list[dict[str, Any]]
+) -> None:
+    texts = [t for _, t in sources[:5]] + [
+        pairs[0]["tac"],
+        '// ünïcødé ✓ 💎\n\tstring s = "\\x00";',
+        "   leading and trailing   ",
+    ]
     for t in texts:
         assert tokenizer.decode(tokenizer(t, add_special_tokens=False)["input_ids"]) == t
 
@@ -55,11 +73,18 @@ def test_special_tokens_are_single_ids(tokenizer: Any, tmp_path: Path) -> None:
 
     for i, t in enumerate(SPECIAL_TOKENS):
         assert tokenizer(t, add_special_tokens=False)["input_ids"] == [i]
-    assert tokenizer.eos_token == EOS_TOKEN and tokenizer.eos_token_id == 0 and tokenizer.pad_token_id == 1
+    assert (
+        tokenizer.eos_token == EOS_TOKEN
+        and tokenizer.eos_token_id == 0
+        and tokenizer.pad_token_id == 1
+    )
     tokenizer.save_pretrained(str(tmp_path))
     again = load_tokenizer(tmp_path)
     text = "<|tac|>v3 = CALLDATALOAD(0x4)\n<|solidity|>\nfunction f() {}"
-    assert again(text, add_special_tokens=False)["input_ids"] == tokenizer(text, add_special_tokens=False)["input_ids"]
+    assert (
+        again(text, add_special_tokens=False)["input_ids"]
+        == tokenizer(text, add_special_tokens=False)["input_ids"]
+    )
     assert len(again) == len(tokenizer)
 
 

@@ -17,7 +17,9 @@ def test_sample_streams_and_is_reproducible(tiny_base: Path) -> None:
     assert streamed and "".join(pieces) == streamed
     assert sample(model, tok, "function transfer(", cfg) == streamed  # same seed, same text
     greedy = SamplingConfig(max_new_tokens=8, temperature=0)
-    assert sample(model, tok, "contract A {", greedy) == sample(model, tok, "contract A {", replace_seed(greedy))
+    assert sample(model, tok, "contract A {", greedy) == sample(
+        model, tok, "contract A {", replace_seed(greedy)
+    )
 
 
 def replace_seed(cfg: SamplingConfig) -> SamplingConfig:
@@ -36,12 +38,27 @@ def test_sampling_config_errors() -> None:
 def test_cli_sample(tiny_base: Path, tmp_path: Path) -> None:
     prompt = tmp_path / "p.txt"
     prompt.write_text("pragma solidity ^0.8.20;\n")
-    r = CliRunner().invoke(app, ["sample", "--model", str(tiny_base), "--file", str(prompt), "--max-tokens", "6", "--temperature", "0"])
+    r = CliRunner().invoke(
+        app,
+        [
+            "sample",
+            "--model",
+            str(tiny_base),
+            "--file",
+            str(prompt),
+            "--max-tokens",
+            "6",
+            "--temperature",
+            "0",
+        ],
+    )
     assert r.exit_code == 0, r.output
     out = r.output[r.output.index("pragma solidity") :]  # after any progress bar on stderr
     assert out.startswith("pragma solidity ^0.8.20;\n") and len(out) > len(prompt.read_text())
     bad = CliRunner().invoke(app, ["sample", "--model", str(tmp_path / "none"), "--prompt", "x"])
-    assert isinstance(bad.exception, ModelLoadError) and "model folder not found" in str(bad.exception)
+    assert isinstance(bad.exception, ModelLoadError) and "model folder not found" in str(
+        bad.exception
+    )
     both = CliRunner().invoke(app, ["sample", "--model", str(tiny_base)])
     assert both.exit_code != 0 and "exactly one of --prompt or --file" in both.output
 

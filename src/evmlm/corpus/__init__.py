@@ -10,4 +10,13 @@ from __future__ import annotations
 from evmlm.corpus.manifest import SourceFile, iter_sources, read_manifest, read_packages
 from evmlm.corpus.packages import CorpusError, Package, excluded, npm_packages
 
-__all__ = ["CorpusError", "Package", "SourceFile", "excluded", "iter_sources", "npm_packages", "read_manifest", "read_packages"]
+__all__ = [
+    "CorpusError",
+    "Package",
+    "SourceFile",
+    "excluded",
+    "iter_sources",
+    "npm_packages",
+    "read_manifest",
+    "read_packages",
+]

@@ -31,7 +31,13 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import httpx
-from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+from tenacity import (
+    RetryError,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+)
 from tqdm import tqdm
 
 from evmlm import atomic
@@ -264,11 +270,22 @@ class EtherscanClient:
     ``backoff_s``: first retry wait in seconds (doubling up to 30 s). ``calls``: HTTP requests made.
     """
 
-    def __init__(self, api_key: str, *, url: str = "https://api.etherscan.io/v2/api", chain_id: int = 1,
-                 calls_per_s: float = 4.0, retries: int = 5, timeout_s: float = 30.0,
-                 cache_dir: Path | None = Path(".cache/evmlm/etherscan"), backoff_s: float = 1.0):
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        url: str = "https://api.etherscan.io/v2/api",
+        chain_id: int = 1,
+        calls_per_s: float = 4.0,
+        retries: int = 5,
+        timeout_s: float = 30.0,
+        cache_dir: Path | None = Path(".cache/evmlm/etherscan"),
+        backoff_s: float = 1.0,
+    ):
         if not api_key:
-            raise EtherscanError("Etherscan API key is empty; set the environment variable named by corpus.etherscan_key_env")
+            raise EtherscanError(
+                "Etherscan API key is empty; set the environment variable named by corpus.etherscan_key_env"
+            )
         self._key = api_key
         self.url = url
         self.chain_id = chain_id
@@ -293,13 +310,23 @@ class EtherscanClient:
         self.close()
 
     def _cache_file(self, address: str) -> Path | None:
-        return None if self.cache_dir is None else self.cache_dir / str(self.chain_id) / f"{address.lower()}.json"
+        return (
+            None
+            if self.cache_dir is None
+            else self.cache_dir / str(self.chain_id) / f"{address.lower()}.json"
+        )
 
     def _request(self, address: str) -> dict[str, Any]:
         self.limiter.acquire()
         with self._calls_lock:
             self.calls += 1
-        params = {"chainid": self.chain_id, "module": "contract", "action": "getsourcecode", "address": address, "apikey": self._key}
+        params = {
+            "chainid": self.chain_id,
+            "module": "contract",
+            "action": "getsourcecode",
+            "address": address,
+            "apikey": self._key,
+        }
         try:
             resp = self._http.get(self.url, params=params)
         except httpx.TransportError as e:
@@ -350,8 +377,12 @@ class EtherscanClient:
             return hit
         raw: dict[str, Any] = {}
         try:
-            for attempt in Retrying(stop=stop_after_attempt(self.retries + 1), wait=wait_exponential(multiplier=self.backoff_s, max=30),
-                                    retry=retry_if_exception_type(_Retryable), reraise=False):
+            for attempt in Retrying(
+                stop=stop_after_attempt(self.retries + 1),
+                wait=wait_exponential(multiplier=self.backoff_s, max=30),
+                retry=retry_if_exception_type(_Retryable),
+                reraise=False,
+            ):
                 with attempt:
                     raw = self._request(address)
         except RetryError as e:
@@ -381,8 +412,14 @@ class EtherscanClient:
         Raises as :meth:`fetch_raw`."""
         return self._fetch(address)[1]
 
-    def fetch_many(self, addresses: Iterable[str], *, workers: int = 2, batch_size: int = 25,
-                   progress: bool = True) -> tuple[list[VerifiedContract], dict[str, Failure]]:
+    def fetch_many(
+        self,
+        addresses: Iterable[str],
+        *,
+        workers: int = 2,
+        batch_size: int = 25,
+        progress: bool = True,
+    ) -> tuple[list[VerifiedContract], dict[str, Failure]]:
         """Fetch addresses in batches on ``workers`` threads. Returns (verified contracts,
         failures address -> :class:`Failure`); an unverified address is :data:`NOT_VERIFIED`.
         One address's failure never stops the batch."""
@@ -397,7 +434,10 @@ class EtherscanClient:
             except EtherscanError as e:
                 return a, None, Failure(e.kind, str(e))
 
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as ex, tqdm(total=len(addrs), desc="etherscan", unit="addr", disable=not progress) as bar:
+        with (
+            ThreadPoolExecutor(max_workers=max(1, workers)) as ex,
+            tqdm(total=len(addrs), desc="etherscan", unit="addr", disable=not progress) as bar,
+        ):
             for i in range(0, len(addrs), batch_size):
                 for a, c, err in ex.map(one, addrs[i : i + batch_size]):
                     if c is not None:
@@ -513,8 +553,18 @@ def write_contract(c: VerifiedContract, root: Path) -> Package:
     atomic.write_json(
         root / f"{c.address}{META_SUFFIX}", {k: v for k, v in asdict(c).items() if k != "sources"}
     )
-    remaps = tuple((a, b) for a, b in parse_remappings([r.split(":", 1)[-1] for r in c.remappings], where=c.address))
-    return Package(name="", version=c.address, root=base, remappings=remaps, license=c.license, source="etherscan")
+    remaps = tuple(
+        (a, b)
+        for a, b in parse_remappings([r.split(":", 1)[-1] for r in c.remappings], where=c.address)
+    )
+    return Package(
+        name="",
+        version=c.address,
+        root=base,
+        remappings=remaps,
+        license=c.license,
+        source="etherscan",
+    )
 
 
 def _write_all(
@@ -543,15 +593,28 @@ def _client(cfg: Any, key: str, cache_dir: Path | None) -> EtherscanClient:
     )
 
 
-def etherscan_packages(cfg: Any, out_root: Path, *, cache_dir: Path | None = Path(".cache/evmlm/etherscan"), progress: bool = True) -> list[Package]:
+def etherscan_packages(
+    cfg: Any,
+    out_root: Path,
+    *,
+    cache_dir: Path | None = Path(".cache/evmlm/etherscan"),
+    progress: bool = True,
+) -> list[Package]:
     """Corpus-stage hook: fetch the configured addresses, write their files, return their
     packages. Failed addresses are logged and recorded in ``out_root/failures.json``."""
     key = os.environ.get(cfg.etherscan_key_env, "")
     if not key:
-        raise CorpusError(f"corpus.sources has 'etherscan' but ${cfg.etherscan_key_env} is not set; export your Etherscan API key in it")
+        raise CorpusError(
+            f"corpus.sources has 'etherscan' but ${cfg.etherscan_key_env} is not set; export your Etherscan API key in it"
+        )
     addrs = read_addresses(cfg.etherscan_addresses, cfg.etherscan_address_file)
     with _client(cfg, key, cache_dir) as client:
-        found, failed = client.fetch_many(addrs, workers=cfg.etherscan_workers, batch_size=cfg.etherscan_batch_size, progress=progress)
+        found, failed = client.fetch_many(
+            addrs,
+            workers=cfg.etherscan_workers,
+            batch_size=cfg.etherscan_batch_size,
+            progress=progress,
+        )
     packages = _write_all(found, failed, out_root)
     for a, why in failed.items():
         log.warning("etherscan %s: %s: %s", a, why.kind, why.message)
@@ -568,18 +631,27 @@ def fetch_to_dir(cfg: Any, out_dir: Path, *, progress: bool = True) -> dict[str,
     Raises CorpusError when the key variable is unset."""
     key = os.environ.get(cfg.etherscan_key_env, "")
     if not key:
-        raise CorpusError(f"${cfg.etherscan_key_env} is not set; export your Etherscan API key in it")
+        raise CorpusError(
+            f"${cfg.etherscan_key_env} is not set; export your Etherscan API key in it"
+        )
     if out_dir.exists() and not out_dir.is_dir():
         raise CorpusError(
             f"--out {out_dir}: is a file; give a folder (one subfolder per address goes there)"
         )
     addrs = read_addresses(cfg.etherscan_addresses, cfg.etherscan_address_file)
     with _client(cfg, key, Path(".cache/evmlm/etherscan")) as client:
-        found, failed = client.fetch_many(addrs, workers=cfg.etherscan_workers, batch_size=cfg.etherscan_batch_size, progress=progress)
+        found, failed = client.fetch_many(
+            addrs,
+            workers=cfg.etherscan_workers,
+            batch_size=cfg.etherscan_batch_size,
+            progress=progress,
+        )
     packages = _write_all(found, failed, out_dir)
     files = sum(len(c.sources) for c in found if c.address not in failed)
     reasons = dict(Counter(f.kind for f in failed.values()).most_common())
     n = len(dict.fromkeys(a.strip() for a in addrs if a.strip()))
-    line = (f"{len(packages)}/{n} verified contracts, {files} files -> {out_dir}; "
-            f"{client.calls} HTTP calls; failed: {reasons or 'none'}")
+    line = (
+        f"{len(packages)}/{n} verified contracts, {files} files -> {out_dir}; "
+        f"{client.calls} HTTP calls; failed: {reasons or 'none'}"
+    )
     return {"line": line, "verified": len(packages), "failed": failed, "calls": client.calls}

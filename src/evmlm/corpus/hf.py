@@ -55,8 +55,12 @@ def map_andstor(row: dict[str, Any]) -> ContractRecord | None:
     if str(row.get("language") or "Solidity") != "Solidity":
         return None
     lic = row.get("license_type") or None
-    return _etherscan_row(str(row["contract_address"]), str(row.get("contract_name") or "Contract"), row.get("source_code") or "",
-                          None if lic in ("None", "") else lic)
+    return _etherscan_row(
+        str(row["contract_address"]),
+        str(row.get("contract_name") or "Contract"),
+        row.get("source_code") or "",
+        None if lic in ("None", "") else lic,
+    )
 
 
 def map_slither(row: dict[str, Any]) -> ContractRecord | None:
@@ -67,7 +71,9 @@ def map_slither(row: dict[str, Any]) -> ContractRecord | None:
 def map_seyyed(row: dict[str, Any]) -> ContractRecord | None:
     if row.get("is_test") or str(row.get("ext") or "sol").lstrip(".") != "sol":
         return None
-    return ContractRecord(key=str(row["repo_name"]), sources={str(row["repo_path"]): row.get("content") or ""})
+    return ContractRecord(
+        key=str(row["repo_name"]), sources={str(row["repo_path"]): row.get("content") or ""}
+    )
 
 
 @dataclass(frozen=True)
@@ -82,12 +88,18 @@ class HFLoader:
 
 LOADERS: dict[str, HFLoader] = {
     "andstor/smart_contracts": HFLoader("andstor/smart_contracts", "flattened", map_andstor),
-    "seyyedaliayati/solidity-dataset": HFLoader("seyyedaliayati/solidity-dataset", None, map_seyyed, groups_rows=True),
-    "mwritescode/slither-audited-smart-contracts": HFLoader("mwritescode/slither-audited-smart-contracts", "big-multilabel", map_slither),
+    "seyyedaliayati/solidity-dataset": HFLoader(
+        "seyyedaliayati/solidity-dataset", None, map_seyyed, groups_rows=True
+    ),
+    "mwritescode/slither-audited-smart-contracts": HFLoader(
+        "mwritescode/slither-audited-smart-contracts", "big-multilabel", map_slither
+    ),
 }
 
 
-def load_rows(name: str, *, split: str = "train", data_files: str | None = None, max_rows: int | None = None):
+def load_rows(
+    name: str, *, split: str = "train", data_files: str | None = None, max_rows: int | None = None
+):
     """The dataset's rows as a ``datasets.Dataset`` (from ``data_files`` when given, else the hub).
 
     Raises CorpusError for an unknown name, a missing local file, or a hub that cannot be reached.
@@ -99,7 +111,11 @@ def load_rows(name: str, *, split: str = "train", data_files: str | None = None,
     loader = LOADERS[name]
     try:
         if data_files:
-            files = sorted(str(p) for p in Path().glob(data_files)) if any(c in data_files for c in "*?[") else [data_files]
+            files = (
+                sorted(str(p) for p in Path().glob(data_files))
+                if any(c in data_files for c in "*?[")
+                else [data_files]
+            )
             if not files or not all(Path(f).is_file() for f in files):
                 raise CorpusError(f"corpus.hf_data_files: {data_files} matches no file")
             fmt = "json" if files[0].endswith((".json", ".jsonl")) else "parquet"
@@ -109,13 +125,17 @@ def load_rows(name: str, *, split: str = "train", data_files: str | None = None,
     except CorpusError:
         raise
     except Exception as e:  # the hub raises many kinds (offline, gated, missing config)
-        raise CorpusError(f"{name}: cannot load ({type(e).__name__}: {str(e).splitlines()[0][:200]}); pass corpus.hf_data_files for a local copy") from e
+        raise CorpusError(
+            f"{name}: cannot load ({type(e).__name__}: {str(e).splitlines()[0][:200]}); pass corpus.hf_data_files for a local copy"
+        ) from e
     if max_rows is not None and len(ds) > max_rows:
         ds = ds.select(range(max_rows))
     return ds
 
 
-def iter_records(name: str, *, split: str = "train", data_files: str | None = None, max_rows: int | None = None) -> Iterator[ContractRecord]:
+def iter_records(
+    name: str, *, split: str = "train", data_files: str | None = None, max_rows: int | None = None
+) -> Iterator[ContractRecord]:
     """Mapped records of a dataset (rows the mapping drops are skipped; repositories grouped)."""
     loader = LOADERS.get(name)
     if loader is None:
@@ -149,7 +169,14 @@ def write_record(rec: ContractRecord, root: Path, dataset: str) -> Package:
     base = root / _slug(dataset) / _slug(rec.key)
     write_sources(rec.sources, base, f"{dataset} {rec.key}")
     remaps = parse_remappings([r.split(":", 1)[-1] for r in rec.remappings], where=rec.key)
-    return Package(name="", version=f"{dataset}:{rec.key}", root=base, remappings=remaps, license=rec.license, source="hf")
+    return Package(
+        name="",
+        version=f"{dataset}:{rec.key}",
+        root=base,
+        remappings=remaps,
+        license=rec.license,
+        source="hf",
+    )
 
 
 def hf_packages(cfg: Any, out_root: Path) -> list[Package]:
@@ -157,7 +184,9 @@ def hf_packages(cfg: Any, out_root: Path) -> list[Package]:
     out = []
     for name in cfg.hf_datasets:
         n = 0
-        for rec in iter_records(name, split=cfg.hf_split, data_files=cfg.hf_data_files, max_rows=cfg.hf_max_rows):
+        for rec in iter_records(
+            name, split=cfg.hf_split, data_files=cfg.hf_data_files, max_rows=cfg.hf_max_rows
+        ):
             try:
                 out.append(write_record(rec, out_root, name))
             except CorpusError as e:  # one bad record is skipped, the dataset goes on

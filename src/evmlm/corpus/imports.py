@@ -102,8 +102,10 @@ OUTSIDE = "import outside the corpus"  # the compile failure reason of a Job wit
 def outside_message(entry: str) -> str:
     """The one-line failure message of a :attr:`Job.outside` entry ``"importer: import"``."""
     importer, _, imp = entry.partition(": ")
-    return (f"{importer}: import {imp!r} points outside the corpus (its own files, the bundled "
-            "packages, declared remappings); not read")
+    return (
+        f"{importer}: import {imp!r} points outside the corpus (its own files, the bundled "
+        "packages, declared remappings); not read"
+    )
 
 
 _OUTSIDE = object()  # :meth:`ImportResolver._resolve`'s answer for an import leaving the corpus
@@ -151,12 +153,16 @@ class ImportResolver:
             self._texts[key] = pkg.read(rel)
         return self._texts[key]
 
-    def default(self, name: str, rel: str | None = None, importer_text: str | None = None) -> Package | None:
+    def default(
+        self, name: str, rel: str | None = None, importer_text: str | None = None
+    ) -> Package | None:
         """The version an undeclared import of ``name`` means: the newest one that has ``rel``
         and whose copy of it the resolver's ``compatible(importer_text, its_text)`` accepts (the
         compile side passes :func:`evmlm.solc.versions.compatible_pragmas`, so ``pragma
         ^0.6.0`` importing OpenZeppelin gets 3.x, not 5.x); else the newest."""
-        cands = sorted(self._by_name.get(name) or [], key=lambda p: _semver(p.version), reverse=True)
+        cands = sorted(
+            self._by_name.get(name) or [], key=lambda p: _semver(p.version), reverse=True
+        )
         if not cands:
             return None
         if rel is not None and importer_text is not None and self.compatible is not None:
@@ -225,7 +231,9 @@ class ImportResolver:
                 dep_logical, dep_pkg, dep_rel = hit
                 if dep_logical not in seen:
                     queue.append((dep_logical, dep_pkg, dep_rel, f"{logical}: {imp}"))
-        job.remappings.extend(f"{k}={v}" for k, v in sorted(remaps.items()) if f"{k}={v}" not in job.remappings)
+        job.remappings.extend(
+            f"{k}={v}" for k, v in sorted(remaps.items()) if f"{k}={v}" not in job.remappings
+        )
         return job
 
     def _resolve(
@@ -244,7 +252,9 @@ class ImportResolver:
         a ``..`` out of a package on disk). The caller still checks the answer's containment."""
         own = prefix(pkg)
         if pkg.files is not None and given:
-            mapped = apply_remappings(given, logical, imp if not imp.startswith(".") else _join(logical, imp))
+            mapped = apply_remappings(
+                given, logical, imp if not imp.startswith(".") else _join(logical, imp)
+            )
             if mapped in pkg.files:
                 return mapped, pkg, mapped
         on_disk = pkg.files is None
@@ -290,7 +300,7 @@ class ImportResolver:
             elif name in root.deps:  # a dependency without its own pins uses the root package's
                 dep = self.find(name, root.deps[name]) or self.default(name)
             else:
-                dep = self.default(name, imp[len(name) + 1 :], self._read(pkg, logical[len(own):]))
+                dep = self.default(name, imp[len(name) + 1 :], self._read(pkg, logical[len(own) :]))
             if dep is None:
                 return None
             target = prefix(dep)

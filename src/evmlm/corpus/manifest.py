@@ -56,5 +56,13 @@ def iter_sources(corpus_dir: str | Path) -> Iterator[SourceFile]:
     """Yield every manifest entry with its text (UTF-8, undecodable bytes replaced)."""
     for e in read_manifest(corpus_dir):
         text = Path(e["file"]).read_text(encoding="utf-8", errors="replace")
-        yield SourceFile(path=e["path"], package=e["package"], version=e["version"], text=text, sha256=e["sha256"],
-                         file=e["file"], license=e.get("license"), pragma=e.get("pragma", ""))
+        yield SourceFile(
+            path=e["path"],
+            package=e["package"],
+            version=e["version"],
+            text=text,
+            sha256=e["sha256"],
+            file=e["file"],
+            license=e.get("license"),
+            pragma=e.get("pragma", ""),
+        )

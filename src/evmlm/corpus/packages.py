@@ -37,13 +37,43 @@ class CorpusError(EvmlmError):
 
 
 # Folder names whose contents are not production contracts.
-EXCLUDED_DIRS = frozenset({
-    "test", "tests", "testing", "test-helpers", "test_helpers", "testhelpers", "test-utils", "testutils",
-    "mock", "mocks", "script", "scripts", "echidna", "fuzz", "fuzzing", "certora", "harness", "harnesses",
-    "invariants", "node_modules", "build", "artifacts", "dist", "out", "cache", "typechain",
-    "forge-std", "vendor", "external-deps", "examples-tests",
-})
-_EXCLUDED_STEM = re.compile(r"^(Mock|Test|Fuzz|Echidna)(?=[A-Z_0-9]|$)|(Mock|Mocks|Test|Tests|Harness|Helper|Helpers)$")
+EXCLUDED_DIRS = frozenset(
+    {
+        "test",
+        "tests",
+        "testing",
+        "test-helpers",
+        "test_helpers",
+        "testhelpers",
+        "test-utils",
+        "testutils",
+        "mock",
+        "mocks",
+        "script",
+        "scripts",
+        "echidna",
+        "fuzz",
+        "fuzzing",
+        "certora",
+        "harness",
+        "harnesses",
+        "invariants",
+        "node_modules",
+        "build",
+        "artifacts",
+        "dist",
+        "out",
+        "cache",
+        "typechain",
+        "forge-std",
+        "vendor",
+        "external-deps",
+        "examples-tests",
+    }
+)
+_EXCLUDED_STEM = re.compile(
+    r"^(Mock|Test|Fuzz|Echidna)(?=[A-Z_0-9]|$)|(Mock|Mocks|Test|Tests|Harness|Helper|Helpers)$"
+)
 
 
 def excluded(rel_path: str) -> str | None:
@@ -161,17 +191,27 @@ class Package:
 
     def to_json(self) -> dict:
         return {
-            "name": self.name, "version": self.version, "root": str(self.root) if self.root else None,
-            "deps": dict(self.deps), "remappings": [f"{a}={b}" for a, b in self.remappings],
-            "dependency": self.dependency, "license": self.license, "source": self.source,
+            "name": self.name,
+            "version": self.version,
+            "root": str(self.root) if self.root else None,
+            "deps": dict(self.deps),
+            "remappings": [f"{a}={b}" for a, b in self.remappings],
+            "dependency": self.dependency,
+            "license": self.license,
+            "source": self.source,
         }
 
     @classmethod
     def from_json(cls, d: Mapping) -> "Package":
         return cls(
-            name=d["name"], version=d["version"], root=Path(d["root"]) if d.get("root") else None,
-            deps=dict(d.get("deps") or {}), remappings=parse_remappings(d.get("remappings") or (), where=d["name"]),
-            dependency=bool(d.get("dependency")), license=d.get("license"), source=d.get("source", "npm"),
+            name=d["name"],
+            version=d["version"],
+            root=Path(d["root"]) if d.get("root") else None,
+            deps=dict(d.get("deps") or {}),
+            remappings=parse_remappings(d.get("remappings") or (), where=d["name"]),
+            dependency=bool(d.get("dependency")),
+            license=d.get("license"),
+            source=d.get("source", "npm"),
         )
 
 
@@ -225,15 +265,24 @@ def _npm_packages_cached(package_json: str, vendor: str) -> tuple[Package, ...]:
         name, version = split_spec(spec)
         opts = opts or {}
         root = Path(vendor) / f"{name}@{version}"
-        out.append(Package(
-            name=name, version=version, root=root, deps=dict(opts.get("deps") or {}),
-            remappings=parse_remappings(opts.get("remappings") or (), where=spec),
-            dependency=bool(opts.get("dependency")), license=_license_of(root), source="npm",
-        ))
+        out.append(
+            Package(
+                name=name,
+                version=version,
+                root=root,
+                deps=dict(opts.get("deps") or {}),
+                remappings=parse_remappings(opts.get("remappings") or (), where=spec),
+                dependency=bool(opts.get("dependency")),
+                license=_license_of(root),
+                source="npm",
+            )
+        )
     return tuple(out)
 
 
-def npm_packages(package_json: Path | None = None, vendor: Path | None = None) -> tuple[Package, ...]:
+def npm_packages(
+    package_json: Path | None = None, vendor: Path | None = None
+) -> tuple[Package, ...]:
     """The bundled corpus packages from package.json ``evmlmCorpus`` (dependency-only ones included).
 
     Raises CorpusError when package.json has no ``evmlmCorpus``.
@@ -246,6 +295,10 @@ def npm_packages(package_json: Path | None = None, vendor: Path | None = None) -
 
 def check_fetched(packages: tuple[Package, ...]) -> None:
     """Raise CorpusError when a package folder is missing (tell the user to run the fetch script)."""
-    missing = [p.spec for p in packages if p.root is not None and p.files is None and not p.root.is_dir()]
+    missing = [
+        p.spec for p in packages if p.root is not None and p.files is None and not p.root.is_dir()
+    ]
     if missing:
-        raise CorpusError(f"corpus packages not fetched: {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}; run `python scripts/fetch_corpora.py` (or scripts/setup.sh)")
+        raise CorpusError(
+            f"corpus packages not fetched: {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}; run `python scripts/fetch_corpora.py` (or scripts/setup.sh)"
+        )

@@ -19,7 +19,14 @@ from typing import Any, Iterable
 from evmlm import atomic
 from evmlm.config import CorpusConfig
 from evmlm.corpus.manifest import MANIFEST, PACKAGES
-from evmlm.corpus.packages import CorpusError, Package, check_fetched, excluded, npm_packages, parse_remappings
+from evmlm.corpus.packages import (
+    CorpusError,
+    Package,
+    check_fetched,
+    excluded,
+    npm_packages,
+    parse_remappings,
+)
 from evmlm.corpus.source_text import pragmas
 
 log = logging.getLogger(__name__)
@@ -52,7 +59,9 @@ def collect_packages(cfg: CorpusConfig, out_dir: Path) -> list[Package]:
     wanted = set(cfg.npm_packages)
     unknown = wanted - {p.spec for p in all_npm}
     if unknown:
-        raise CorpusError(f"corpus.npm_packages: {', '.join(sorted(unknown))} not in package.json evmlmCorpus")
+        raise CorpusError(
+            f"corpus.npm_packages: {', '.join(sorted(unknown))} not in package.json evmlmCorpus"
+        )
     packages: list[Package] = []
     for p in all_npm:
         in_corpus = "npm" in cfg.sources and not p.dependency and (not wanted or p.spec in wanted)
@@ -65,7 +74,16 @@ def collect_packages(cfg: CorpusConfig, out_dir: Path) -> list[Package]:
         root = Path(cfg.directory or "").expanduser().resolve()
         if not root.is_dir():
             raise CorpusError(f"corpus.directory: {cfg.directory} is not a folder of .sol files")
-        packages.append(Package(name="", version="local", root=root, remappings=parse_remappings(cfg.remappings, where="corpus.remappings"), source="dir", license=None))
+        packages.append(
+            Package(
+                name="",
+                version="local",
+                root=root,
+                remappings=parse_remappings(cfg.remappings, where="corpus.remappings"),
+                source="dir",
+                license=None,
+            )
+        )
     if "etherscan" in cfg.sources:
         from evmlm.corpus.etherscan import etherscan_packages
 
@@ -83,7 +101,9 @@ def _as_dependency(p: Package) -> Package:
     return replace(p, dependency=True)
 
 
-def build_manifest(packages: Iterable[Package], max_files: int | None = None) -> tuple[list[dict[str, Any]], Counter]:
+def build_manifest(
+    packages: Iterable[Package], max_files: int | None = None
+) -> tuple[list[dict[str, Any]], Counter]:
     """Manifest entries for every non-excluded .sol file of every corpus package, sorted by path
     (then package, version); the first ``max_files`` when given. Returns (entries, exclusion counts)."""
     entries: list[dict[str, Any]] = []
@@ -110,14 +130,24 @@ def run_stage(ctx: Any) -> dict[str, Any]:
     packages = collect_packages(cfg, out)
     entries, why = build_manifest(packages, cfg.max_files)
     if not entries:
-        raise CorpusError("corpus: no .sol files found in the configured sources (corpus.sources); check the config and run scripts/setup.sh")
+        raise CorpusError(
+            "corpus: no .sol files found in the configured sources (corpus.sources); check the config and run scripts/setup.sh"
+        )
     atomic.write_json(out / PACKAGES, [p.to_json() for p in packages])
-    atomic.write_text(out / MANIFEST, "".join(json.dumps(e, sort_keys=True) + "\n" for e in entries))
+    atomic.write_text(
+        out / MANIFEST, "".join(json.dumps(e, sort_keys=True) + "\n" for e in entries)
+    )
     by_pkg = Counter(f"{e['package'] or e['source']}@{e['version']}" for e in entries)
     n_lines = sum((Path(e["file"]).read_bytes().count(b"\n") if e["file"] else 0) for e in entries)
     line = f"{len(entries)} files ({n_lines:,} lines) from {len(by_pkg)} packages; excluded {sum(why.values())} ({', '.join(f'{k}: {v}' for k, v in why.most_common(4))})"
     log.info("corpus: %s", line)
-    return {"line": line, "files": len(entries), "packages": dict(by_pkg), "excluded": dict(why), "lines": n_lines}
+    return {
+        "line": line,
+        "files": len(entries),
+        "packages": dict(by_pkg),
+        "excluded": dict(why),
+        "lines": n_lines,
+    }
 
 
 def input_digest(config: Any) -> str:

@@ -75,7 +75,15 @@ class BuildCounts:
     contracts: int = 0
     shards_reused: int = 0
     shards_built: int = 0
-    pairing: dict[str, int] = field(default_factory=lambda: {"resolved": 0, "unresolved": 0, "no_body": 0, "no_tac": 0, "failed_results": 0})
+    pairing: dict[str, int] = field(
+        default_factory=lambda: {
+            "resolved": 0,
+            "unresolved": 0,
+            "no_body": 0,
+            "no_tac": 0,
+            "failed_results": 0,
+        }
+    )
 
 
 def pair_result(
@@ -115,7 +123,18 @@ def pair_result(
                 counts["no_tac"] += 1
                 continue
             counts["resolved"] += 1
-            records.append(make_record(fn, lifted, contract=f"{c.source_path}:{c.name}", compile_key=key, version=result.version, setting=fields, packages=packages, origin=origin))
+            records.append(
+                make_record(
+                    fn,
+                    lifted,
+                    contract=f"{c.source_path}:{c.name}",
+                    compile_key=key,
+                    version=result.version,
+                    setting=fields,
+                    packages=packages,
+                    origin=origin,
+                )
+            )
     return records, counts
 
 
@@ -131,7 +150,9 @@ def shard_digest(compile_key: str, contracts: Sequence[LiftedContractRef]) -> st
 
 def result_signatures(result: Any) -> list[tuple[str, str]]:
     """(signature, 8-hex selector) of every contract (interfaces and abstract ones included)."""
-    return sorted({(sig, sel) for a in result.contracts for sig, sel in a.method_identifiers.items()})
+    return sorted(
+        {(sig, sel) for a in result.contracts for sig, sel in a.method_identifiers.items()}
+    )
 
 
 # ------------------------------------------------------------------ compile / lift adapters
@@ -143,8 +164,14 @@ def group_lifted(lift_dir: Path) -> dict[str, list[LiftedContractRef]]:
 
     out: dict[str, list[LiftedContractRef]] = {}
     for key, source_path, name, lifted in iter_lifted(lift_dir):
-        functions = lifted.get("functions", []) if isinstance(lifted, Mapping) else getattr(lifted, "functions", [])
-        out.setdefault(key, []).append(LiftedContractRef(source_path, name, lifted_functions(functions)))
+        functions = (
+            lifted.get("functions", [])
+            if isinstance(lifted, Mapping)
+            else getattr(lifted, "functions", [])
+        )
+        out.setdefault(key, []).append(
+            LiftedContractRef(source_path, name, lifted_functions(functions))
+        )
     return {k: sorted(v, key=lambda c: (c.source_path, c.name)) for k, v in sorted(out.items())}
 
 
@@ -172,7 +199,9 @@ def _pair_group(args: tuple[str, list[PairTask], dict[str, str]]) -> list[tuple[
             if result is None or t.setting is None:
                 result = load_result(Path(compile_dir), t.key)
                 index = AstIndex(result.sources, result.asts)
-            records, counts = pair_result(result, t.contracts, packages, index=index, compile_key=t.key, setting=t.setting)
+            records, counts = pair_result(
+                result, t.contracts, packages, index=index, compile_key=t.key, setting=t.setting
+            )
             write_shard(Path(t.shard), records, counts, result_signatures(result))
             out.append((t.key, None))
         except Exception as e:  # a batch job records the failure and goes on
@@ -194,11 +223,27 @@ def _index_groups(compile_dir: Path) -> dict[str, tuple[tuple[str, ...], str | N
                 if line.strip():
                     e = json.loads(line)
                     if e.get("key") and e.get("status") == "ok":
-                        out[e["key"]] = ((str(e.get("path")), str(e.get("solc")), str(e.get("package")), str(e.get("version"))), e.get("setting"))
+                        out[e["key"]] = (
+                            (
+                                str(e.get("path")),
+                                str(e.get("solc")),
+                                str(e.get("package")),
+                                str(e.get("version")),
+                            ),
+                            e.get("setting"),
+                        )
     return out
 
 
-def run_pairing(compile_dir: Path, lifted: Mapping[str, Sequence[LiftedContractRef]], packages: Mapping[str, str], work: Path, *, workers: int, counts: BuildCounts) -> list[Path]:
+def run_pairing(
+    compile_dir: Path,
+    lifted: Mapping[str, Sequence[LiftedContractRef]],
+    packages: Mapping[str, str],
+    work: Path,
+    *,
+    workers: int,
+    counts: BuildCounts,
+) -> list[Path]:
     """Pair every compile result (resuming from existing shards); return the shard paths."""
     shard_dir = work / "pairs"
     shard_dir.mkdir(parents=True, exist_ok=True)
@@ -223,7 +268,10 @@ def run_pairing(compile_dir: Path, lifted: Mapping[str, Sequence[LiftedContractR
         with contextlib.ExitStack() as stack:
             if workers > 1 and len(jobs) > 1:
                 pool = stack.enter_context(ProcessPoolExecutor(max_workers=workers))
-                results: Iterable[list[tuple[str, str | None]]] = (f.result() for f in as_completed([pool.submit(_pair_group, job) for job in jobs]))
+                results: Iterable[list[tuple[str, str | None]]] = (
+                    f.result()
+                    for f in as_completed([pool.submit(_pair_group, job) for job in jobs])
+                )
             else:
                 results = map(_pair_group, jobs)
             for done in results:
@@ -244,7 +292,12 @@ def run_pairing(compile_dir: Path, lifted: Mapping[str, Sequence[LiftedContractR
 # ------------------------------------------------------------------ signatures
 
 
-def build_signature_db(signatures: Iterable[tuple[str, str]], *, artifact_dirs: Sequence[Path] = (), files: Sequence[str | Path] = ()) -> tuple[SignatureDB, SignatureDB, dict[str, int]]:
+def build_signature_db(
+    signatures: Iterable[tuple[str, str]],
+    *,
+    artifact_dirs: Sequence[Path] = (),
+    files: Sequence[str | Path] = (),
+) -> tuple[SignatureDB, SignatureDB, dict[str, int]]:
     """Signature database from (signature, selector) pairs of compile outputs, the ABIs of JSON
     artifacts under ``artifact_dirs`` and 4byte-style ``files``. Returns (the database, its part
     from artifacts and files only — what is known of bytecode from outside this corpus —, source
@@ -289,14 +342,23 @@ def resolve_signatures(records: Iterable[dict[str, Any]], db: SignatureDB) -> di
 # ------------------------------------------------------------------ finish
 
 
-def finish(raw: list[dict[str, Any]], out_dir: Path, config: DatasetConfig, *, seed: int, build: dict[str, Any]) -> dict[str, Any]:
+def finish(
+    raw: list[dict[str, Any]],
+    out_dir: Path,
+    config: DatasetConfig,
+    *,
+    seed: int,
+    build: dict[str, Any],
+) -> dict[str, Any]:
     """Filter, dedup, split, leakage check, export and statistics. Returns the statistics.
 
     Raises :class:`evmlm.dataset.split.LeakageError` (nothing is exported then).
     """
     raw = sorted(raw, key=lambda r: r["id"])
     build["raw_pairs"] = len(raw)
-    kept, dropped = apply_filters(tqdm(raw, desc="filters", unit="pair", leave=False), config.min_tokens, config.max_tokens)
+    kept, dropped = apply_filters(
+        tqdm(raw, desc="filters", unit="pair", leave=False), config.min_tokens, config.max_tokens
+    )
     build["filters"] = dropped
     build["after_filters"] = len(kept)
     d = dedup_mod.dedup(kept, config.near_dup_threshold, seed=seed + 1)
@@ -321,7 +383,9 @@ def summary_line(stats: Mapping[str, Any]) -> str:
     )
 
 
-def raw_from_shards(shards: Iterable[Path]) -> tuple[list[dict[str, Any]], dict[str, int], set[tuple[str, str]]]:
+def raw_from_shards(
+    shards: Iterable[Path],
+) -> tuple[list[dict[str, Any]], dict[str, int], set[tuple[str, str]]]:
     """All raw records, summed counts and (signature, selector) pairs of the shards."""
     records: list[dict[str, Any]] = []
     totals: dict[str, int] = {}
@@ -386,7 +450,9 @@ def build_dataset(
     n_corpus = len(raw)
     wrapper_counts: dict[str, Any] = {}
     if config.wrappers:
-        w_shards, w_run = run_wrappers(compile_dir, packages, work, config=config, workers=workers, lift_config=lift_config)
+        w_shards, w_run = run_wrappers(
+            compile_dir, packages, work, config=config, workers=workers, lift_config=lift_config
+        )
         w_raw, w_counts, w_sigs = raw_from_shards(w_shards)
         wrapper_counts["candidates"] = w_run["candidates"]
         wrapper_counts["run"] = w_run
@@ -395,14 +461,18 @@ def build_dataset(
         for k, v in w_counts.items():
             wrapper_counts[f"pairing_{k}"] = v
     artifact_dirs = [_resolve_dir(d) for d in config.artifact_dirs]
-    db, external, sig_counts = build_signature_db(sigs, artifact_dirs=artifact_dirs, files=config.signature_files)
+    db, external, sig_counts = build_signature_db(
+        sigs, artifact_dirs=artifact_dirs, files=config.signature_files
+    )
     db.save(out_dir / "signatures.tsv")
     atomic.write_json(out_dir / "signature_collisions.json", db.collisions())
     sig_resolution = resolve_signatures(raw, db)
     # how many public selectors a database *without* this corpus's compile outputs knows (the
     # situation of decompiling unseen bytecode): npm artifacts + imported 4byte files only
     public = [r for r in raw if r["visibility"] in ("public", "external")]
-    sig_resolution["public_known_without_corpus_abis"] = sum(1 for r in public if r["signature"] in external.lookup(r["selector"]))
+    sig_resolution["public_known_without_corpus_abis"] = sum(
+        1 for r in public if r["signature"] in external.lookup(r["selector"])
+    )
     sig_resolution["public"] = len(public)
     build: dict[str, Any] = {
         "compile_results": counts.compile_results,
@@ -417,6 +487,18 @@ def build_dataset(
     }
     stats = finish(raw, out_dir, config, seed=config.seed, build=build)
     # what this run reused (not part of the exported, byte-identical files)
-    atomic.write_json(work / "last_build.json", {"pair_shards_reused": counts.shards_reused, "pair_shards_built": counts.shards_built, "wrappers": wrapper_counts.get("run", {})})
-    log.info("dataset: %s (shards reused %d, built %d)", summary_line(stats), counts.shards_reused, counts.shards_built)
+    atomic.write_json(
+        work / "last_build.json",
+        {
+            "pair_shards_reused": counts.shards_reused,
+            "pair_shards_built": counts.shards_built,
+            "wrappers": wrapper_counts.get("run", {}),
+        },
+    )
+    log.info(
+        "dataset: %s (shards reused %d, built %d)",
+        summary_line(stats),
+        counts.shards_reused,
+        counts.shards_built,
+    )
     return stats

@@ -37,21 +37,46 @@ def format_stats(stats: dict[str, Any]) -> str:
         f"before near-dup removal {b['after_exact_dedup']:,}",
         "filters dropped: " + ", ".join(f"{k} {v:,}" for k, v in b["filters"].items()),
         f"signatures: {sig['with_signature']:,} of {sig['public_functions']:,} public functions ({100 * sig['share']:.1f}%)",
-        *(f"{label} min/max/mean/median: {v['min']:,} / {v['max']:,} / {v['mean']:,} / {v['median']:,}" for label, v in (("cyclomatic complexity", stats["complexity"]), ("TAC lines", stats["n_tac_lines"]), ("Solidity whitespace tokens", stats["n_solidity_tokens"]))),
-        "compilers: " + ", ".join(f"{k} {v:,}" for k, v in sorted(stats["per_compiler"].items(), key=lambda kv: (-kv[1], kv[0]))[:8]),
-        "settings: " + ", ".join(f"{k} {v:,}" for k, v in sorted(stats["per_setting"].items(), key=lambda kv: (-kv[1], kv[0]))),
+        *(
+            f"{label} min/max/mean/median: {v['min']:,} / {v['max']:,} / {v['mean']:,} / {v['median']:,}"
+            for label, v in (
+                ("cyclomatic complexity", stats["complexity"]),
+                ("TAC lines", stats["n_tac_lines"]),
+                ("Solidity whitespace tokens", stats["n_solidity_tokens"]),
+            )
+        ),
+        "compilers: "
+        + ", ".join(
+            f"{k} {v:,}"
+            for k, v in sorted(stats["per_compiler"].items(), key=lambda kv: (-kv[1], kv[0]))[:8]
+        ),
+        "settings: "
+        + ", ".join(
+            f"{k} {v:,}"
+            for k, v in sorted(stats["per_setting"].items(), key=lambda kv: (-kv[1], kv[0]))
+        ),
     ]
     return "\n".join(lines)
 
 
-def signatures_command(selectors: Sequence[str], *, db: Path | None, imports: Sequence[Path], artifacts: Sequence[Path], out: Path | None, collisions: bool) -> Iterator[str]:
+def signatures_command(
+    selectors: Sequence[str],
+    *,
+    db: Path | None,
+    imports: Sequence[Path],
+    artifacts: Sequence[Path],
+    out: Path | None,
+    collisions: bool,
+) -> Iterator[str]:
     """Lines to print for ``evmlm dataset signatures``. Raises SignatureFileError for bad files."""
     sdb = SignatureDB()
     path = db or DEFAULT_DB
     if path.is_file():
         sdb.import_file(path)
     elif db is not None:
-        raise EvmlmError(f"{db}: signature database not found; build the dataset or pass an existing TSV to --db")
+        raise EvmlmError(
+            f"{db}: signature database not found; build the dataset or pass an existing TSV to --db"
+        )
     for f in imports:
         sdb.import_file(f)
     for d in artifacts:

@@ -48,7 +48,9 @@ def body_hash(text: str) -> str:
 
 def exact_key(solidity: str, tac: str) -> str:
     """Hex SHA-256 of normalised Solidity + whitespace-collapsed TAC."""
-    return hashlib.sha256((normalise_solidity(solidity) + "\0" + _WS.sub(" ", tac).strip()).encode("utf-8")).hexdigest()
+    return hashlib.sha256(
+        (normalise_solidity(solidity) + "\0" + _WS.sub(" ", tac).strip()).encode("utf-8")
+    ).hexdigest()
 
 
 def exact_dedup(records: Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
@@ -176,4 +178,6 @@ def dedup(records: Iterable[dict[str, Any]], threshold: float, *, seed: int = 1)
         if body == rep[cid]:
             r["cluster_id"] = cid
             out.append(r)
-    return DedupResult(out, exact_dropped, len(kept) - len(out), len(members), len(norms), len(members))
+    return DedupResult(
+        out, exact_dropped, len(kept) - len(out), len(members), len(norms), len(members)
+    )

@@ -121,10 +121,19 @@ def export(records: Sequence[dict[str, Any]], out_dir: str | Path) -> dict[str, 
     feats = features()
     per_split = {s: [r for r in rows if r["split"] == s] for s in SPLITS}
     # column-wise, so that an empty split still gets the full schema
-    dd = datasets.DatasetDict({s: datasets.Dataset.from_dict({f: [r[f] for r in per_split[s]] for f in FIELDS}, features=feats) for s in SPLITS})
+    dd = datasets.DatasetDict(
+        {
+            s: datasets.Dataset.from_dict(
+                {f: [r[f] for r in per_split[s]] for f in FIELDS}, features=feats
+            )
+            for s in SPLITS
+        }
+    )
     tmp = atomic.make_temp_dir(out, "hf")  # mode 0777 less the umask (mkdtemp gives 0700)
     try:
-        dd.save_to_disk(str(tmp), num_shards={s: 1 for s in SPLITS})  # one shard each: deterministic, and an empty split still loads
+        dd.save_to_disk(
+            str(tmp), num_shards={s: 1 for s in SPLITS}
+        )  # one shard each: deterministic, and an empty split still loads
         _replace_dir(tmp, out / HF_DIR)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -145,5 +154,7 @@ def load_split(dataset_dir: str | Path, split: str) -> "datasets.Dataset":
         raise DatasetNotFoundError(f"{split!r}: unknown split; use one of {', '.join(SPLITS)}")
     hf = Path(dataset_dir) / HF_DIR
     if not (hf / "dataset_dict.json").is_file():
-        raise DatasetNotFoundError(f"{dataset_dir}: no built dataset (missing {HF_DIR}/dataset_dict.json); run `evmlm dataset build` first")
+        raise DatasetNotFoundError(
+            f"{dataset_dir}: no built dataset (missing {HF_DIR}/dataset_dict.json); run `evmlm dataset build` first"
+        )
     return datasets.load_from_disk(str(hf))[split]

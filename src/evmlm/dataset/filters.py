@@ -34,7 +34,11 @@ def whitespace_tokens(text: str | None) -> int:
 
 def prompt_tokens(record: dict[str, Any]) -> int:
     """Whitespace tokens of what the prompt carries: TAC, signature and contract context."""
-    return whitespace_tokens(record.get("tac")) + whitespace_tokens(record.get("signature")) + whitespace_tokens(record.get("contract_context"))
+    return (
+        whitespace_tokens(record.get("tac"))
+        + whitespace_tokens(record.get("signature"))
+        + whitespace_tokens(record.get("contract_context"))
+    )
 
 
 @functools.lru_cache(maxsize=1)
@@ -60,13 +64,21 @@ def has_body(record: dict[str, Any]) -> bool:
     return record["solidity"].rstrip().endswith("}")
 
 
-def check(record: dict[str, Any], min_tokens: int, max_tokens: int, parse_cache: dict[tuple[str, str], bool] | None = None) -> str | None:
+def check(
+    record: dict[str, Any],
+    min_tokens: int,
+    max_tokens: int,
+    parse_cache: dict[tuple[str, str], bool] | None = None,
+) -> str | None:
     """The name of the first filter ``record`` fails, or None when it passes all.
 
     ``parse_cache`` memoises the syntax check per (kind, Solidity text): the same function
     compiled under several settings is parsed once."""
     tac = record.get("tac") or ""
-    if not any(line.strip() and not line.lstrip().startswith(("function ", "block ")) for line in tac.splitlines()):
+    if not any(
+        line.strip() and not line.lstrip().startswith(("function ", "block "))
+        for line in tac.splitlines()
+    ):
         return "tac_empty"
     if not has_body(record):
         return "no_body"
@@ -86,7 +98,9 @@ def check(record: dict[str, Any], min_tokens: int, max_tokens: int, parse_cache:
     return None
 
 
-def apply_filters(records: Iterable[dict[str, Any]], min_tokens: int, max_tokens: int) -> tuple[list[dict[str, Any]], dict[str, int]]:
+def apply_filters(
+    records: Iterable[dict[str, Any]], min_tokens: int, max_tokens: int
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """Split records into kept ones and per-filter drop counts (every name in FILTERS present)."""
     kept = []
     dropped: Counter[str] = Counter({name: 0 for name in FILTERS})

@@ -25,7 +25,14 @@ from typing import Any, Protocol
 log = logging.getLogger(__name__)
 
 # Declarations that may appear in a function's contract context, in the order they are printed.
-CONTEXT_KINDS: tuple[str, ...] = ("StructDefinition", "EnumDefinition", "VariableDeclaration", "EventDefinition", "ErrorDefinition", "ModifierDefinition")
+CONTEXT_KINDS: tuple[str, ...] = (
+    "StructDefinition",
+    "EnumDefinition",
+    "VariableDeclaration",
+    "EventDefinition",
+    "ErrorDefinition",
+    "ModifierDefinition",
+)
 
 
 class ArtifactLike(Protocol):
@@ -96,9 +103,15 @@ class AstIndex:
             for child in node.get("nodes", []):
                 self._index(child, path, node["name"])
             return
-        if nt in ("FunctionDefinition", "StructDefinition", "EnumDefinition", "EventDefinition", "ErrorDefinition", "ModifierDefinition", "UserDefinedValueTypeDefinition") or (
-            nt == "VariableDeclaration" and (node.get("stateVariable") or contract is None)
-        ):
+        if nt in (
+            "FunctionDefinition",
+            "StructDefinition",
+            "EnumDefinition",
+            "EventDefinition",
+            "ErrorDefinition",
+            "ModifierDefinition",
+            "UserDefinedValueTypeDefinition",
+        ) or (nt == "VariableDeclaration" and (node.get("stateVariable") or contract is None)):
             if "id" in node:
                 self.decls[node["id"]] = _Decl(node, path, contract)
         # Declarations do not nest except inside contracts (handled above).
@@ -113,7 +126,9 @@ class AstIndex:
 
     # ---------------------------------------------------------------- pairing
 
-    def resolve(self, source_path: str, name: str, method_identifiers: Mapping[str, str]) -> tuple[list[SourceFunction], dict[str, int]]:
+    def resolve(
+        self, source_path: str, name: str, method_identifiers: Mapping[str, str]
+    ) -> tuple[list[SourceFunction], dict[str, int]]:
         """Resolve every selector of contract ``source_path:name``.
 
         Returns (functions sorted by selector, counts): counts has ``resolved``, ``unresolved``
@@ -122,7 +137,11 @@ class AstIndex:
         Raises KeyError when the contract is not in the ASTs.
         """
         cdef = self.contracts[(source_path, name)]
-        bases = [self.decls[i] for i in cdef.get("linearizedBaseContracts", [cdef["id"]]) if i in self.decls]
+        bases = [
+            self.decls[i]
+            for i in cdef.get("linearizedBaseContracts", [cdef["id"]])
+            if i in self.decls
+        ]
         out: list[SourceFunction] = []
         counts = {"resolved": 0, "unresolved": 0, "no_body": 0}
         for signature, sel in sorted(method_identifiers.items(), key=lambda kv: kv[1]):
@@ -133,7 +152,9 @@ class AstIndex:
                 for child in base.node.get("nodes", []):
                     if not self._matches(child, signature, sel):
                         continue
-                    if child.get("nodeType") == "FunctionDefinition" and not child.get("implemented", child.get("body") is not None):
+                    if child.get("nodeType") == "FunctionDefinition" and not child.get(
+                        "implemented", child.get("body") is not None
+                    ):
                         bodyless = True
                         continue
                     found = (base, child)
@@ -168,14 +189,22 @@ class AstIndex:
         canon = canonical_signature(node)
         return canon == signature if canon is not None else _arity(signature) == _node_arity(node)
 
-    def _source_function(self, selector: str, signature: str, base: _Decl, node: dict) -> SourceFunction:
+    def _source_function(
+        self, selector: str, signature: str, base: _Decl, node: dict
+    ) -> SourceFunction:
         start, length, text = self.text(base.path, node["src"])
         if node.get("nodeType") == "VariableDeclaration":
             kind, visibility, mutability = "getter", "public", "view"
         else:
             kind = "function"
             visibility = node.get("visibility", "public")
-            mutability = node.get("stateMutability") or ("payable" if node.get("payable") else "view" if node.get("constant") else "nonpayable")
+            mutability = node.get("stateMutability") or (
+                "payable"
+                if node.get("payable")
+                else "view"
+                if node.get("constant")
+                else "nonpayable"
+            )
         return SourceFunction(
             selector=selector,
             signature=signature,
@@ -206,7 +235,9 @@ class AstIndex:
                 continue
             d = self.decls[i]
             nt = d.node.get("nodeType")
-            if nt not in CONTEXT_KINDS or (nt == "VariableDeclaration" and not d.node.get("stateVariable", d.contract is None)):
+            if nt not in CONTEXT_KINDS or (
+                nt == "VariableDeclaration" and not d.node.get("stateVariable", d.contract is None)
+            ):
                 continue
             seen.add(i)
             if nt in ("ModifierDefinition", "StructDefinition"):
@@ -258,7 +289,9 @@ def _canonical_type(type_string: str) -> str | None:
 
 def _param_types(node: dict) -> list[str | None]:
     params = (node.get("parameters") or {}).get("parameters", [])
-    return [_canonical_type((p.get("typeDescriptions") or {}).get("typeString", "")) for p in params]
+    return [
+        _canonical_type((p.get("typeDescriptions") or {}).get("typeString", "")) for p in params
+    ]
 
 
 def _getter_types(node: dict) -> list[str | None]:
@@ -267,7 +300,11 @@ def _getter_types(node: dict) -> list[str | None]:
     while True:
         nt = tn.get("nodeType")
         if nt == "Mapping":
-            out.append(_canonical_type((tn.get("keyType", {}).get("typeDescriptions") or {}).get("typeString", "")))
+            out.append(
+                _canonical_type(
+                    (tn.get("keyType", {}).get("typeDescriptions") or {}).get("typeString", "")
+                )
+            )
             tn = tn.get("valueType") or {}
         elif nt == "ArrayTypeName":
             out.append("uint256")
@@ -279,14 +316,20 @@ def _getter_types(node: dict) -> list[str | None]:
 def canonical_signature(node: dict) -> str | None:
     """The canonical ABI signature of a FunctionDefinition or public state variable AST node,
     or None when a parameter type cannot be written from the AST alone (structs, functions)."""
-    types = _getter_types(node) if node.get("nodeType") == "VariableDeclaration" else _param_types(node)
+    types = (
+        _getter_types(node) if node.get("nodeType") == "VariableDeclaration" else _param_types(node)
+    )
     if any(t is None for t in types):
         return None
     return f"{node.get('name', '')}({','.join(t for t in types if t is not None)})"
 
 
 def _node_arity(node: dict) -> int:
-    return len(_getter_types(node)) if node.get("nodeType") == "VariableDeclaration" else len((node.get("parameters") or {}).get("parameters", []))
+    return (
+        len(_getter_types(node))
+        if node.get("nodeType") == "VariableDeclaration"
+        else len((node.get("parameters") or {}).get("parameters", []))
+    )
 
 
 def _arity(signature: str) -> int:
@@ -304,7 +347,9 @@ def _arity(signature: str) -> int:
     return n
 
 
-def resolve_contract(result: CompileResultLike, artifact: ArtifactLike, index: AstIndex | None = None) -> tuple[list[SourceFunction], dict[str, int]]:
+def resolve_contract(
+    result: CompileResultLike, artifact: ArtifactLike, index: AstIndex | None = None
+) -> tuple[list[SourceFunction], dict[str, int]]:
     """Resolve every selector of one contract of a compile result (see :meth:`AstIndex.resolve`)."""
     index = index or AstIndex(result.sources, result.asts)
     return index.resolve(artifact.source_path, artifact.name, artifact.method_identifiers)

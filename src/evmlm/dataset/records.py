@@ -38,11 +38,22 @@ def lifted_functions(functions: Iterable[Any]) -> tuple[LiftedFn, ...]:
         sel = getattr(f, "selector", None) if not isinstance(f, Mapping) else f.get("selector")
         if not sel:
             continue
-        get = (lambda k, d=None: f.get(k, d)) if isinstance(f, Mapping) else (lambda k, d=None: getattr(f, k, d))
+        get = (
+            (lambda k, d=None: f.get(k, d))
+            if isinstance(f, Mapping)
+            else (lambda k, d=None: getattr(f, k, d))
+        )
         kind = get("kind", "public")
         if kind not in (None, "public"):
             continue
-        out.append(LiftedFn(selector=str(sel).lower(), tac=get("tac") or "", complexity=int(get("complexity") or 0), n_blocks=int(get("n_blocks") or 0)))
+        out.append(
+            LiftedFn(
+                selector=str(sel).lower(),
+                tac=get("tac") or "",
+                complexity=int(get("complexity") or 0),
+                n_blocks=int(get("n_blocks") or 0),
+            )
+        )
     return tuple(sorted(out, key=lambda x: x.selector))
 
 
@@ -71,12 +82,26 @@ def package_of(path: str, packages: Mapping[str, str]) -> str:
         name = "/".join(parts[:2])
     else:
         name = parts[0] if len(parts) > 1 else ""
-    return re.sub(r"(?<=.)@\d[\w.\-+]*$", "", name)  # "pkg@1.2.3" (a second version beside the default) -> "pkg"
+    return re.sub(
+        r"(?<=.)@\d[\w.\-+]*$", "", name
+    )  # "pkg@1.2.3" (a second version beside the default) -> "pkg"
 
 
-def make_record(fn: SourceFunction, lifted: LiftedFn, *, contract: str, compile_key: str, version: str, setting: Mapping[str, Any], packages: Mapping[str, str], origin: str) -> dict[str, Any]:
+def make_record(
+    fn: SourceFunction,
+    lifted: LiftedFn,
+    *,
+    contract: str,
+    compile_key: str,
+    version: str,
+    setting: Mapping[str, Any],
+    packages: Mapping[str, str],
+    origin: str,
+) -> dict[str, Any]:
     """One raw pair record (no ``signature`` resolution, ``cluster_id`` or ``split`` yet)."""
-    rid = hashlib.sha256(f"{compile_key}\0{contract}\0{lifted.selector}\0{origin}".encode()).hexdigest()[:24]
+    rid = hashlib.sha256(
+        f"{compile_key}\0{contract}\0{lifted.selector}\0{origin}".encode()
+    ).hexdigest()[:24]
     return {
         "id": rid,
         "contract": contract,
@@ -103,11 +128,21 @@ def make_record(fn: SourceFunction, lifted: LiftedFn, *, contract: str, compile_
     }
 
 
-def write_shard(path: Path, records: Sequence[dict[str, Any]], counts: Mapping[str, int], signatures: Iterable[tuple[str, str]] = ()) -> None:
+def write_shard(
+    path: Path,
+    records: Sequence[dict[str, Any]],
+    counts: Mapping[str, int],
+    signatures: Iterable[tuple[str, str]] = (),
+) -> None:
     """A shard: a header line (counts, every (signature, selector) of the compile result's
     contracts for the signature database), then one raw record per line (atomic)."""
     with atomic.atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
-        f.write(json.dumps({"counts": dict(counts), "signatures": sorted(set(signatures))}, sort_keys=True) + "\n")
+        f.write(
+            json.dumps(
+                {"counts": dict(counts), "signatures": sorted(set(signatures))}, sort_keys=True
+            )
+            + "\n"
+        )
         for r in records:
             f.write(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n")
 
@@ -116,4 +151,8 @@ def read_shard(path: Path) -> tuple[list[dict[str, Any]], dict[str, int], list[t
     """(records, counts, (signature, selector) pairs) of a shard written by :func:`write_shard`."""
     with open(path, encoding="utf-8") as f:
         head = json.loads(f.readline())
-        return [json.loads(line) for line in f if line.strip()], head["counts"], [tuple(x) for x in head.get("signatures", [])]
+        return (
+            [json.loads(line) for line in f if line.strip()],
+            head["counts"],
+            [tuple(x) for x in head.get("signatures", [])],
+        )

@@ -36,14 +36,23 @@ def selector_of(signature: str) -> str:
 def _abi_type(param: Mapping[str, Any]) -> str:
     t = param["type"]
     if t.startswith("tuple"):
-        return "(" + ",".join(_abi_type(c) for c in param.get("components", [])) + ")" + t[len("tuple") :]
+        return (
+            "("
+            + ",".join(_abi_type(c) for c in param.get("components", []))
+            + ")"
+            + t[len("tuple") :]
+        )
     return t
 
 
 def abi_signatures(abi: Iterable[Mapping[str, Any]]) -> Iterator[str]:
     """Canonical signatures of the ``function`` entries of an ABI (JSON list)."""
     for item in abi:
-        if isinstance(item, Mapping) and item.get("type", "function") == "function" and "name" in item:
+        if (
+            isinstance(item, Mapping)
+            and item.get("type", "function") == "function"
+            and "name" in item
+        ):
             try:
                 yield f"{item['name']}({','.join(_abi_type(p) for p in item.get('inputs', []))})"
             except (KeyError, TypeError):
@@ -154,7 +163,9 @@ class SignatureDB:
         try:
             text = p.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as e:
-            raise SignatureFileError(f"{p}: cannot read signature file ({e}); pass a TSV or 4byte JSON file") from e
+            raise SignatureFileError(
+                f"{p}: cannot read signature file ({e}); pass a TSV or 4byte JSON file"
+            ) from e
         n = 0
         stripped = text.lstrip()
         if stripped.startswith(("{", "[")):
@@ -166,7 +177,11 @@ class SignatureDB:
             if isinstance(data, dict) and "results" in data:
                 entries = data["results"]
             elif isinstance(data, dict):
-                entries = [{"hex_signature": k, "text_signature": s} for k, v in data.items() for s in (v if isinstance(v, list) else [v])]
+                entries = [
+                    {"hex_signature": k, "text_signature": s}
+                    for k, v in data.items()
+                    for s in (v if isinstance(v, list) else [v])
+                ]
             else:
                 entries = data
             for e in entries:
@@ -191,6 +206,8 @@ class SignatureDB:
             elif lineno == 1:
                 continue  # header
             else:
-                raise SignatureFileError(f"{p}:{lineno}: expected 'selector<TAB>signature' or a text signature, got {line[:60]!r}")
+                raise SignatureFileError(
+                    f"{p}:{lineno}: expected 'selector<TAB>signature' or a text signature, got {line[:60]!r}"
+                )
             n += 1
         return n

@@ -37,7 +37,9 @@ def family_key(record: dict[str, Any]) -> str:
     return f"{record.get('source_package') or ''}/{defining.rsplit(':', 1)[-1]}"
 
 
-def assign_splits(records: Sequence[dict[str, Any]], shares: Sequence[float], seed: int) -> dict[str, int]:
+def assign_splits(
+    records: Sequence[dict[str, Any]], shares: Sequence[float], seed: int
+) -> dict[str, int]:
     """Set ``record["split"]`` on every record (in place); return records per split.
 
     Each record needs ``cluster_id`` and the fields of :func:`family_key`.
@@ -52,7 +54,9 @@ def assign_splits(records: Sequence[dict[str, Any]], shares: Sequence[float], se
     for r in records:
         weight[uf.find("cluster:" + r["cluster_id"])] += 1
     roots = {root: min(members) for root, members in uf.groups().items() if root in weight}
-    order = sorted(roots, key=lambda root: hashlib.sha256(f"{seed}\0{roots[root]}".encode()).hexdigest())
+    order = sorted(
+        roots, key=lambda root: hashlib.sha256(f"{seed}\0{roots[root]}".encode()).hexdigest()
+    )
     sizes = [0, 0, 0]
     where: dict[Any, int] = {}
     total = 0
@@ -81,7 +85,12 @@ def check_leakage(records: Sequence[dict[str, Any]]) -> dict[str, int]:
     bad_bodies = [k for k, v in by_body.items() if len(v) > 1]
     bad_clusters = [k for k, v in by_cluster.items() if len(v) > 1]
     if bad_bodies or bad_clusters:
-        example = next(r for r in records if (bad_bodies and body_hash(r["solidity"]) == bad_bodies[0]) or (not bad_bodies and r["cluster_id"] == bad_clusters[0]))
+        example = next(
+            r
+            for r in records
+            if (bad_bodies and body_hash(r["solidity"]) == bad_bodies[0])
+            or (not bad_bodies and r["cluster_id"] == bad_clusters[0])
+        )
         raise LeakageError(
             f"split leakage: {len(bad_bodies)} normalised function bodies and {len(bad_clusters)} near-dup clusters are in more than one split "
             f"(e.g. {example['contract']} {example['signature']}); the dataset was not written — report this as a bug"

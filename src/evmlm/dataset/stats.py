@@ -38,7 +38,9 @@ def _summary(values: Sequence[int]) -> dict[str, float | int]:
     return {"min": s[0], "max": s[-1], "mean": round(sum(s) / len(s), 2), "median": s[len(s) // 2]}
 
 
-def dataset_statistics(records: Sequence[Mapping[str, Any]], build: Mapping[str, Any]) -> dict[str, Any]:
+def dataset_statistics(
+    records: Sequence[Mapping[str, Any]], build: Mapping[str, Any]
+) -> dict[str, Any]:
     """Statistics of the final records plus the build counts in ``build`` (filters, dedup, ...)."""
     public = [r for r in records if r.get("visibility") in ("public", "external")]
     with_sig = sum(1 for r in public if r.get("signature"))
@@ -46,7 +48,9 @@ def dataset_statistics(records: Sequence[Mapping[str, Any]], build: Mapping[str,
         "total_pairs": len(records),
         "splits": {s: sum(1 for r in records if r["split"] == s) for s in SPLITS},
         "distinct_functions": len({body_hash(r["solidity"]) for r in records}),
-        "distinct_functions_per_split": {s: len({body_hash(r["solidity"]) for r in records if r["split"] == s}) for s in SPLITS},
+        "distinct_functions_per_split": {
+            s: len({body_hash(r["solidity"]) for r in records if r["split"] == s}) for s in SPLITS
+        },
         "clusters": len({r["cluster_id"] for r in records}),
         "n_tac_lines": _summary([r["n_tac_lines"] for r in records]),
         "n_solidity_tokens": _summary([r["n_solidity_tokens"] for r in records]),
@@ -58,7 +62,11 @@ def dataset_statistics(records: Sequence[Mapping[str, Any]], build: Mapping[str,
         "per_package": _dist([r["source_package"] for r in records]),
         "per_compiler": _dist([r["compiler_version"] for r in records]),
         "per_setting": _dist([r["setting"] for r in records]),
-        "signature_coverage": {"public_functions": len(public), "with_signature": with_sig, "share": round(with_sig / len(public), 4) if public else 0.0},
+        "signature_coverage": {
+            "public_functions": len(public),
+            "with_signature": with_sig,
+            "share": round(with_sig / len(public), 4) if public else 0.0,
+        },
         "token_unit": "whitespace tokens (str.split); the project tokenizer is trained after this stage",
         "build": dict(build),
     }
@@ -95,7 +103,9 @@ def _table(d: Mapping[str, Any], head: tuple[str, str], limit: int = 15) -> str:
     items = list(d.items())
     if all(isinstance(v, int) for _, v in items):
         items.sort(key=lambda kv: (-kv[1], kv[0]))
-    rows += [f"| `{k}` | {v:,} |" if isinstance(v, int) else f"| `{k}` | {v} |" for k, v in items[:limit]]
+    rows += [
+        f"| `{k}` | {v:,} |" if isinstance(v, int) else f"| `{k}` | {v} |" for k, v in items[:limit]
+    ]
     if len(items) > limit:
         rows.append(f"| … {len(items) - limit} more | |")
     return "\n".join(rows)
@@ -140,7 +150,17 @@ def dataset_card(stats: Mapping[str, Any], images: Sequence[str]) -> str:
         "",
         "## Lengths and complexity",
         "",
-        _table({k: f"{v['min']:,} / {v['max']:,} / {v['mean']:,} / {v['median']:,}" for k, v in (("TAC lines", stats["n_tac_lines"]), ("Solidity tokens (whitespace)", stats["n_solidity_tokens"]), ("cyclomatic complexity", stats["complexity"]))}, ("measure", "min / max / mean / median")),
+        _table(
+            {
+                k: f"{v['min']:,} / {v['max']:,} / {v['mean']:,} / {v['median']:,}"
+                for k, v in (
+                    ("TAC lines", stats["n_tac_lines"]),
+                    ("Solidity tokens (whitespace)", stats["n_solidity_tokens"]),
+                    ("cyclomatic complexity", stats["complexity"]),
+                )
+            },
+            ("measure", "min / max / mean / median"),
+        ),
         "",
         *[f"![{img}]({img})" for img in images],
         "",
@@ -169,7 +189,9 @@ def dataset_card(stats: Mapping[str, Any], images: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
-def write_stats(records: Sequence[Mapping[str, Any]], build: Mapping[str, Any], out_dir: str | Path) -> dict[str, Any]:
+def write_stats(
+    records: Sequence[Mapping[str, Any]], build: Mapping[str, Any], out_dir: str | Path
+) -> dict[str, Any]:
     """Write ``stats.json``, the histogram PNGs and ``README.md``; return the statistics."""
     out = Path(out_dir)
     stats = dataset_statistics(records, build)

@@ -73,7 +73,9 @@ def _src_text(index: AstIndex, path: str, node: Mapping[str, Any]) -> str:
     return index.text(path, node["src"])[2]
 
 
-def _type_text(index: AstIndex, path: str, param: Mapping[str, Any], qualify: str | None = None) -> str:
+def _type_text(
+    index: AstIndex, path: str, param: Mapping[str, Any], qualify: str | None = None
+) -> str:
     tn = param.get("typeName")
     if not tn:
         raise WrapperSkip("untyped parameter")
@@ -82,12 +84,24 @@ def _type_text(index: AstIndex, path: str, param: Mapping[str, Any], qualify: st
     text = _src_text(index, path, tn)
     if qualify and tn.get("nodeType") == "UserDefinedTypeName" and "." not in text:
         ref = index.decls.get(tn.get("referencedDeclaration", -1))
-        if ref is not None and ref.contract == qualify and ref.node.get("nodeType") != "ContractDefinition":
+        if (
+            ref is not None
+            and ref.contract == qualify
+            and ref.node.get("nodeType") != "ContractDefinition"
+        ):
             text = f"{qualify}.{text}"
     return text
 
 
-def _params(index: AstIndex, path: str, plist: Mapping[str, Any] | None, *, prefix: str, qualify: str | None = None, allow_storage: bool = False) -> list[tuple[str, str]]:
+def _params(
+    index: AstIndex,
+    path: str,
+    plist: Mapping[str, Any] | None,
+    *,
+    prefix: str,
+    qualify: str | None = None,
+    allow_storage: bool = False,
+) -> list[tuple[str, str]]:
     """[(declaration text, name)] of a ParameterList, renamed p0, p1, ... ."""
     out = []
     for i, p in enumerate((plist or {}).get("parameters", [])):
@@ -127,7 +141,10 @@ def _default_value(index: AstIndex, path: str, param: Mapping[str, Any]) -> str:
 
 def _sig_key(node: Mapping[str, Any]) -> tuple[str, tuple[str, ...]]:
     params = (node.get("parameters") or {}).get("parameters", [])
-    return node.get("name", ""), tuple(((p.get("typeDescriptions") or {}).get("typeString", "").replace(" calldata", " memory")) for p in params)
+    return node.get("name", ""), tuple(
+        ((p.get("typeDescriptions") or {}).get("typeString", "").replace(" calldata", " memory"))
+        for p in params
+    )
 
 
 def _getter_key(node: Mapping[str, Any]) -> tuple[str, tuple[str, ...]]:
@@ -135,7 +152,9 @@ def _getter_key(node: Mapping[str, Any]) -> tuple[str, tuple[str, ...]]:
     tn = node.get("typeName") or {}
     while tn.get("nodeType") in ("Mapping", "ArrayTypeName"):
         if tn["nodeType"] == "Mapping":
-            types.append((tn.get("keyType", {}).get("typeDescriptions") or {}).get("typeString", ""))
+            types.append(
+                (tn.get("keyType", {}).get("typeDescriptions") or {}).get("typeString", "")
+            )
             tn = tn.get("valueType") or {}
         else:
             types.append("uint256")
@@ -156,7 +175,9 @@ def abstract_wrapper(index: AstIndex, path: str, cdef: Mapping[str, Any], versio
         for n in b.node.get("nodes", []):
             nt = n.get("nodeType")
             if nt == "VariableDeclaration" and n.get("visibility") == "public":
-                implemented.add(("f", _getter_key(n)))  # a public state variable implements its getter
+                implemented.add(
+                    ("f", _getter_key(n))
+                )  # a public state variable implements its getter
                 continue
             if nt == "FunctionDefinition" and n.get("kind", "function") == "function":
                 key = ("f", _sig_key(n))
@@ -164,13 +185,20 @@ def abstract_wrapper(index: AstIndex, path: str, cdef: Mapping[str, Any], versio
                 key = ("m", n.get("name"))
             else:
                 continue
-            has_body = n.get("body") is not None if nt == "ModifierDefinition" else n.get("implemented", n.get("body") is not None)
+            has_body = (
+                n.get("body") is not None
+                if nt == "ModifierDefinition"
+                else n.get("implemented", n.get("body") is not None)
+            )
             if has_body:
                 implemented.add(key)
             elif key not in implemented:
                 if key in stubs:
                     # list only declarers not already overridden by a more-derived declarer
-                    if not any(b.node["id"] in d.node.get("linearizedBaseContracts", ()) for d in stubs[key][2]):
+                    if not any(
+                        b.node["id"] in d.node.get("linearizedBaseContracts", ())
+                        for d in stubs[key][2]
+                    ):
                         stubs[key][2].append(b)
                 else:
                     stubs[key] = (b, n, [b])
@@ -178,16 +206,40 @@ def abstract_wrapper(index: AstIndex, path: str, cdef: Mapping[str, Any], versio
     for key, (b, n, declarers) in stubs.items():
         if key in implemented:
             continue
-        ovr = "override" if len(declarers) == 1 else f"override({', '.join(sorted({d.node['name'] for d in declarers}))})"
-        params = ", ".join(d for d, _ in _params(index, b.path, n.get("parameters"), prefix="p", allow_storage=n.get("visibility") in ("internal", "private")))
+        ovr = (
+            "override"
+            if len(declarers) == 1
+            else f"override({', '.join(sorted({d.node['name'] for d in declarers}))})"
+        )
+        params = ", ".join(
+            d
+            for d, _ in _params(
+                index,
+                b.path,
+                n.get("parameters"),
+                prefix="p",
+                allow_storage=n.get("visibility") in ("internal", "private"),
+            )
+        )
         if n["nodeType"] == "ModifierDefinition":
             lines.append(f"    modifier {n['name']}({params}) {ovr} {{ _; }}")
             continue
-        rets = ", ".join(d for d, _ in _params(index, b.path, n.get("returnParameters"), prefix="r", allow_storage=n.get("visibility") in ("internal", "private")))
+        rets = ", ".join(
+            d
+            for d, _ in _params(
+                index,
+                b.path,
+                n.get("returnParameters"),
+                prefix="r",
+                allow_storage=n.get("visibility") in ("internal", "private"),
+            )
+        )
         vis = n.get("visibility", "public")
         mut = n.get("stateMutability", "nonpayable")
         mut = "" if mut == "nonpayable" else f" {mut}"
-        lines.append(f"    function {n['name']}({params}) {vis}{mut} {ovr}{f' returns ({rets})' if rets else ''} {{}}")
+        lines.append(
+            f"    function {n['name']}({params}) {vis}{mut} {ovr}{f' returns ({rets})' if rets else ''} {{}}"
+        )
     # base constructors that need arguments and do not get them
     given: set[int] = set()
     for b in bases:
@@ -195,17 +247,29 @@ def abstract_wrapper(index: AstIndex, path: str, cdef: Mapping[str, Any], versio
             if spec.get("arguments") is not None:
                 given.add((spec.get("baseName") or {}).get("referencedDeclaration", -1))
         for n in b.node.get("nodes", []):
-            if n.get("nodeType") == "FunctionDefinition" and (n.get("kind") == "constructor" or n.get("isConstructor")):
+            if n.get("nodeType") == "FunctionDefinition" and (
+                n.get("kind") == "constructor" or n.get("isConstructor")
+            ):
                 for m in n.get("modifiers", []):
                     given.add((m.get("modifierName") or {}).get("referencedDeclaration", -1))
     calls = []
     for b in bases:
         if b.node["id"] in given:
             continue
-        ctor = next((n for n in b.node.get("nodes", []) if n.get("nodeType") == "FunctionDefinition" and (n.get("kind") == "constructor" or n.get("isConstructor"))), None)
+        ctor = next(
+            (
+                n
+                for n in b.node.get("nodes", [])
+                if n.get("nodeType") == "FunctionDefinition"
+                and (n.get("kind") == "constructor" or n.get("isConstructor"))
+            ),
+            None,
+        )
         params = ((ctor or {}).get("parameters") or {}).get("parameters", [])
         if params:
-            calls.append(f"{b.node['name']}({', '.join(_default_value(index, b.path, p) for p in params)})")
+            calls.append(
+                f"{b.node['name']}({', '.join(_default_value(index, b.path, p) for p in params)})"
+            )
     vis = " public" if version < Version("0.7.0") else ""
     ctor_line = f"    constructor(){vis} {' '.join(calls)} {{}}" if calls else ""
     body = "\n".join(x for x in [ctor_line, *lines] if x)
@@ -231,7 +295,9 @@ def library_wrapper(index: AstIndex, path: str, cdef: Mapping[str, Any]) -> tupl
         call = f"{name}.{n['name']}({', '.join(a for _, a in params)})"
         ret_decl = f" returns ({', '.join(d.rsplit(' ', 1)[0] for d, _ in rets)})" if rets else ""
         stmt = f"return {call};" if rets else f"{call};"
-        fns.append(f"    function {n['name']}({', '.join(d for d, _ in params)}) external{mut}{ret_decl} {{ {stmt} }}")
+        fns.append(
+            f"    function {n['name']}({', '.join(d for d, _ in params)}) external{mut}{ret_decl} {{ {stmt} }}"
+        )
     if not fns:
         raise WrapperSkip("no wrappable internal function")
     return f"contract {name}__EvmlmLibrary {{\n" + "\n".join(fns) + "\n}\n", len(fns)
@@ -243,7 +309,9 @@ def plan_wrappers(result: Any) -> WrapperPlan | None:
     if version < MIN_VERSION:
         return None
     index = AstIndex(result.sources, result.asts)
-    targets = list(getattr(result, "targets", []) or sorted({a.source_path for a in result.contracts}))
+    targets = list(
+        getattr(result, "targets", []) or sorted({a.source_path for a in result.contracts})
+    )
     deployable = {(a.source_path, a.name) for a in result.contracts if a.runtime_bytecode}
     parts: list[str] = []
     plan = WrapperPlan(path="", text="")
@@ -258,8 +326,15 @@ def plan_wrappers(result: Any) -> WrapperPlan | None:
                 plan.libraries[f"{cname}__EvmlmLibrary"] = (path, cname)
             elif kind == "contract" and cdef.get("abstract", False):
                 has_public = any(
-                    (n.get("nodeType") == "FunctionDefinition" and n.get("visibility") in ("public", "external") and n.get("implemented"))
-                    or (n.get("nodeType") == "VariableDeclaration" and n.get("visibility") == "public")
+                    (
+                        n.get("nodeType") == "FunctionDefinition"
+                        and n.get("visibility") in ("public", "external")
+                        and n.get("implemented")
+                    )
+                    or (
+                        n.get("nodeType") == "VariableDeclaration"
+                        and n.get("visibility") == "public"
+                    )
                     for b in cdef.get("linearizedBaseContracts", [])
                     if b in index.decls
                     for n in index.decls[b].node.get("nodes", [])
@@ -293,7 +368,9 @@ class LiftTimeout(Exception):
 def _wall_clock_guard(seconds: float) -> Iterator[None]:
     """Raise LiftTimeout in the block after ``seconds`` of wall time (SIGALRM; main thread of a
     POSIX process only — a no-op elsewhere). A backstop to the lifter's own budget."""
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+    if threading.current_thread() is not threading.main_thread() or not hasattr(
+        signal, "setitimer"
+    ):
         yield
         return
 
@@ -309,7 +386,9 @@ def _wall_clock_guard(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, old)
 
 
-def _library_function_for(index: AstIndex, wrapper_fn: Mapping[str, Any], library_id: int) -> Mapping[str, Any] | None:
+def _library_function_for(
+    index: AstIndex, wrapper_fn: Mapping[str, Any], library_id: int
+) -> Mapping[str, Any] | None:
     from evmlm.dataset.pairing import _referenced_ids
 
     lib = index.decls[library_id].node
@@ -320,7 +399,13 @@ def _library_function_for(index: AstIndex, wrapper_fn: Mapping[str, Any], librar
     return None
 
 
-def pair_wrappers(result: Any, plan: WrapperPlan, compiled: Any, lifted: Mapping[str, Any], packages: Mapping[str, str]) -> tuple[list[dict[str, Any]], dict[str, int]]:
+def pair_wrappers(
+    result: Any,
+    plan: WrapperPlan,
+    compiled: Any,
+    lifted: Mapping[str, Any],
+    packages: Mapping[str, str],
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """Pair records from a compiled + lifted wrapper file.
 
     ``lifted``: wrapper contract name → LiftedContract-like (``.functions``). Records get
@@ -348,20 +433,43 @@ def pair_wrappers(result: Any, plan: WrapperPlan, compiled: Any, lifted: Mapping
                 if sel not in by_sel:
                     counts["no_tac"] += 1
                     continue
-                signature = next((s for s, v in art.method_identifiers.items() if "0x" + v == sel), None)
+                signature = next(
+                    (s for s, v in art.method_identifiers.items() if "0x" + v == sel), None
+                )
                 start, length, text = index.text(lib.path, target["src"])
                 fn = SourceFunction(
-                    selector=sel, signature=signature or "", kind="function", defining_contract=f"{lib.path}:{lib.contract}", source_path=lib.path,
-                    source_start=start, source_length=length, solidity=text, visibility=target.get("visibility", "internal"),
-                    state_mutability=target.get("stateMutability", "nonpayable"), contract_context=index.context(target),
+                    selector=sel,
+                    signature=signature or "",
+                    kind="function",
+                    defining_contract=f"{lib.path}:{lib.contract}",
+                    source_path=lib.path,
+                    source_start=start,
+                    source_length=length,
+                    solidity=text,
+                    visibility=target.get("visibility", "internal"),
+                    state_mutability=target.get("stateMutability", "nonpayable"),
+                    contract_context=index.context(target),
                 )
                 # the deployed contract is the wrapper (evaluation recompiles and runs it)
-                records.append(make_record(fn, by_sel[sel], contract=f"{plan.path}:{art.name}", compile_key=compiled.key, version=compiled.version, setting=setting, packages=packages, origin="wrapper"))
+                records.append(
+                    make_record(
+                        fn,
+                        by_sel[sel],
+                        contract=f"{plan.path}:{art.name}",
+                        compile_key=compiled.key,
+                        version=compiled.version,
+                        setting=setting,
+                        packages=packages,
+                        origin="wrapper",
+                    )
+                )
                 counts["resolved"] += 1
         else:
             fns, _ = index.resolve(plan.path, art.name, art.method_identifiers)
             wrapped = art.name[: -len("__EvmlmConcrete")]
-            cdef = next(((p, c) for (p, c) in index.contracts if c == wrapped and p != plan.path), None)
+            cdef = next(
+                ((p, c) for (p, c) in index.contracts if c == wrapped and p != plan.path), None
+            )
             for fn in fns:
                 if fn.source_path == plan.path:
                     counts["stubs"] += 1
@@ -370,12 +478,25 @@ def pair_wrappers(result: Any, plan: WrapperPlan, compiled: Any, lifted: Mapping
                     counts["no_tac"] += 1
                     continue
                 contract = f"{cdef[0]}:{cdef[1]}" if cdef else fn.defining_contract
-                records.append(make_record(fn, by_sel[fn.selector], contract=contract, compile_key=compiled.key, version=compiled.version, setting=setting, packages=packages, origin="wrapper"))
+                records.append(
+                    make_record(
+                        fn,
+                        by_sel[fn.selector],
+                        contract=contract,
+                        compile_key=compiled.key,
+                        version=compiled.version,
+                        setting=setting,
+                        packages=packages,
+                        origin="wrapper",
+                    )
+                )
                 counts["resolved"] += 1
     return records, counts
 
 
-def wrap_result(result: Any, packages: Mapping[str, str], lift_config: Any = None) -> tuple[list[dict[str, Any]], dict[str, int], list[tuple[str, str]]]:
+def wrap_result(
+    result: Any, packages: Mapping[str, str], lift_config: Any = None
+) -> tuple[list[dict[str, Any]], dict[str, int], list[tuple[str, str]]]:
     """Generate, compile, lift and pair the wrappers of one compile result.
 
     Returns (records, counts, (signature, selector) pairs of the wrappers). Compile and lift
@@ -384,7 +505,14 @@ def wrap_result(result: Any, packages: Mapping[str, str], lift_config: Any = Non
     from evmlm.solc import CompileError, compile_job
     from evmlm.evm import lift_contract
 
-    counts: dict[str, int] = {"wrapper_files": 0, "abstract": 0, "libraries": 0, "compile_failed": 0, "lift_failed": 0, "lift_timeout": 0}
+    counts: dict[str, int] = {
+        "wrapper_files": 0,
+        "abstract": 0,
+        "libraries": 0,
+        "compile_failed": 0,
+        "lift_failed": 0,
+        "lift_timeout": 0,
+    }
     plan = plan_wrappers(result)
     if plan is None:
         return [], counts, []
@@ -397,7 +525,13 @@ def wrap_result(result: Any, packages: Mapping[str, str], lift_config: Any = Non
     counts["libraries"] = len(plan.libraries)
     sources = {**result.sources, plan.path: plan.text}
     try:
-        compiled = compile_job(sources, [plan.path], setting=result.setting, version=result.version, remappings=getattr(result, "remappings", ()) or ())
+        compiled = compile_job(
+            sources,
+            [plan.path],
+            setting=result.setting,
+            version=result.version,
+            remappings=getattr(result, "remappings", ()) or (),
+        )
     except CompileError as e:
         log.debug("wrapper of %s failed to compile: %s", result.key[:12], e)
         counts["compile_failed"] = 1
@@ -407,13 +541,25 @@ def wrap_result(result: Any, packages: Mapping[str, str], lift_config: Any = Non
         if art.source_path == plan.path and art.runtime_bytecode:
             try:
                 with _wall_clock_guard(2 * float(getattr(lift_config, "max_seconds", 60.0))):
-                    lifted[art.name] = lift_contract(art.runtime_bytecode, abi=art.abi, storage_layout=art.storage_layout, config=lift_config)
+                    lifted[art.name] = lift_contract(
+                        art.runtime_bytecode,
+                        abi=art.abi,
+                        storage_layout=art.storage_layout,
+                        config=lift_config,
+                    )
             except Exception as e:  # a batch job records the failure and goes on
                 log.debug("lifting wrapper %s failed: %s", art.name, e)
                 counts["lift_timeout" if isinstance(e, LiftTimeout) else "lift_failed"] += 1
     records, pc = pair_wrappers(result, plan, compiled, lifted, packages)
     counts.update({f"pairs_{k}": v for k, v in pc.items()})
-    sigs = sorted({(s, v) for a in compiled.contracts if a.source_path == plan.path for s, v in a.method_identifiers.items()})
+    sigs = sorted(
+        {
+            (s, v)
+            for a in compiled.contracts
+            if a.source_path == plan.path
+            for s, v in a.method_identifiers.items()
+        }
+    )
     return records, counts, sigs
 
 
@@ -438,10 +584,27 @@ def candidate_keys(compile_dir: Path, settings: Sequence[str]) -> list[str]:
     the AST."""
     from evmlm.solc.stage import read_index
 
-    return sorted({e["key"] for e in read_index(compile_dir) if e.get("status") == "ok" and e.get("key") and e.get("contracts") and e.get("setting") in settings})
+    return sorted(
+        {
+            e["key"]
+            for e in read_index(compile_dir)
+            if e.get("status") == "ok"
+            and e.get("key")
+            and e.get("contracts")
+            and e.get("setting") in settings
+        }
+    )
 
 
-def run_wrappers(compile_dir: Path, packages: Mapping[str, str], work: Path, *, config: DatasetConfig, workers: int, lift_config: Any = None) -> tuple[list[Path], dict[str, Any]]:
+def run_wrappers(
+    compile_dir: Path,
+    packages: Mapping[str, str],
+    work: Path,
+    *,
+    config: DatasetConfig,
+    workers: int,
+    lift_config: Any = None,
+) -> tuple[list[Path], dict[str, Any]]:
     """Wrap every candidate compile result (resuming from shards); return (shards, counts)."""
     shard_dir = work / "wrappers"
     shard_dir.mkdir(parents=True, exist_ok=True)
@@ -449,7 +612,10 @@ def run_wrappers(compile_dir: Path, packages: Mapping[str, str], work: Path, *, 
     cand = candidate_keys(compile_dir, config.wrapper_settings)
     jobs, shards = [], []
     for key in cand:
-        shard = shard_dir / f"{hashlib.sha256(f'v{WRAPPER_VERSION}:{lift_tag}:{key}'.encode()).hexdigest()[:32]}.jsonl"
+        shard = (
+            shard_dir
+            / f"{hashlib.sha256(f'v{WRAPPER_VERSION}:{lift_tag}:{key}'.encode()).hexdigest()[:32]}.jsonl"
+        )
         shards.append(shard)
         if not shard.is_file():
             jobs.append((str(compile_dir), key, dict(packages), lift_config, str(shard)))
@@ -471,4 +637,9 @@ def run_wrappers(compile_dir: Path, packages: Mapping[str, str], work: Path, *, 
     for stale in shard_dir.glob("*.jsonl"):
         if stale.name not in keep:
             stale.unlink()
-    return [s for s in shards if s.is_file()], {"candidates": len(cand), "built": len(jobs), "reused": len(cand) - len(jobs), "errors": failed}
+    return [s for s in shards if s.is_file()], {
+        "candidates": len(cand),
+        "built": len(jobs),
+        "reused": len(cand) - len(jobs),
+        "errors": failed,
+    }

@@ -99,9 +99,23 @@ def fetch_code(address: str, rpc_url: str, *, timeout_s: float = 20.0) -> str:
     import httpx
     from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-    @retry(stop=stop_after_attempt(3), wait=wait_exponential(multiplier=0.5, max=4), retry=retry_if_exception_type(httpx.TransportError), reraise=True)
+    @retry(
+        stop=stop_after_attempt(3),
+        wait=wait_exponential(multiplier=0.5, max=4),
+        retry=retry_if_exception_type(httpx.TransportError),
+        reraise=True,
+    )
     def call() -> Any:
-        r = httpx.post(rpc_url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_getCode", "params": [address.strip(), "latest"]}, timeout=timeout_s)
+        r = httpx.post(
+            rpc_url,
+            json={
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "eth_getCode",
+                "params": [address.strip(), "latest"],
+            },
+            timeout=timeout_s,
+        )
         r.raise_for_status()
         return r.json()
 
@@ -118,12 +132,18 @@ def fetch_code(address: str, rpc_url: str, *, timeout_s: float = 20.0) -> str:
         raise DecompileInputError(
             f"{where}: eth_getCode failed ({detail}); check the RPC URL"
         ) from e
-    if not isinstance(reply, Mapping) or "error" in reply or not isinstance(reply.get("result"), str):
+    if (
+        not isinstance(reply, Mapping)
+        or "error" in reply
+        or not isinstance(reply.get("result"), str)
+    ):
         detail = str(reply.get("error") if isinstance(reply, Mapping) else reply)[:120]
         raise DecompileInputError(f"{where}: eth_getCode returned {_scrub(detail, rpc_url, where)}")
     code = reply["result"]
     if code in ("0x", ""):
-        raise DecompileInputError(f"{address.strip()}: no code at this address (an EOA or a destroyed contract)")
+        raise DecompileInputError(
+            f"{address.strip()}: no code at this address (an EOA or a destroyed contract)"
+        )
     return code
 
 
@@ -142,7 +162,9 @@ def read_input(
 
     if isinstance(source, str) and _ADDRESS.fullmatch(source):
         if not rpc_url:
-            raise DecompileInputError(f"{source.strip()}: looks like an address; pass --rpc-url (or set EVMLM_RPC_URL) to fetch its code, or pass the bytecode")
+            raise DecompileInputError(
+                f"{source.strip()}: looks like an address; pass --rpc-url (or set EVMLM_RPC_URL) to fetch its code, or pass the bytecode"
+            )
         code = load_bytecode(fetch_code(source, rpc_url), what=source.strip())
         return BytecodeInput(code, name=source.strip())
     return read_bytecode_input(source)
@@ -195,7 +217,9 @@ class DecompileResult:
         return asdict(self)
 
 
-def state_variable_declarations(storage_layout: Mapping[str, Any] | None, bytecode: bytes | None = None) -> list[str]:
+def state_variable_declarations(
+    storage_layout: Mapping[str, Any] | None, bytecode: bytes | None = None
+) -> list[str]:
     """Declarations of state variables in slot order.
 
     From solc's ``storageLayout`` (labels and types; struct-typed variables become comments,
@@ -205,11 +229,15 @@ def state_variable_declarations(storage_layout: Mapping[str, Any] | None, byteco
     lines: list[str] = []
     if storage_layout and storage_layout.get("storage") is not None:
         types = storage_layout.get("types") or {}
-        for v in sorted(storage_layout["storage"], key=lambda v: (int(v["slot"]), int(v.get("offset", 0)))):
+        for v in sorted(
+            storage_layout["storage"], key=lambda v: (int(v["slot"]), int(v.get("offset", 0)))
+        ):
             label = (types.get(v["type"]) or {}).get("label", v["type"])
             label = re.sub(r"\bcontract [A-Za-z_$][\w$]*", "address", label)
             label = re.sub(r"\benum [A-Za-z_$][\w.$]*", "uint8", label)
-            decl = f"{label} {v['label']}; // slot {v['slot']}" + (f", offset {v['offset']}" if int(v.get("offset", 0)) else "")
+            decl = f"{label} {v['label']}; // slot {v['slot']}" + (
+                f", offset {v['offset']}" if int(v.get("offset", 0)) else ""
+            )
             lines.append(f"// {decl} (struct type)" if "struct " in label else decl)
         return lines
     if bytecode:
@@ -225,7 +253,10 @@ def state_variable_declarations(storage_layout: Mapping[str, Any] | None, byteco
             if slot > 2**32:  # hashed slots (ERC-7201 namespaces) are not declarable by position
                 lines.append(f"// {rec.type} at slot {hex(slot)}, offset {rec.offset}")
                 continue
-            lines.append(f"{rec.type} var_{slot}_{rec.offset}; // slot {slot}" + (f", offset {rec.offset}" if rec.offset else ""))
+            lines.append(
+                f"{rec.type} var_{slot}_{rec.offset}; // slot {slot}"
+                + (f", offset {rec.offset}" if rec.offset else "")
+            )
     return lines
 
 
@@ -259,23 +290,41 @@ def event_declarations(tacs: Sequence[str], abi: Sequence[Mapping[str, Any]] | N
     for key in seen:
         ev = by_topic.get(key) or by_name.get(key)
         if ev is None:
-            out.append(f"// event {key} (not in the ABI)" if not key.startswith("0x") else f"// event with topic0 {key}")
+            out.append(
+                f"// event {key} (not in the ABI)"
+                if not key.startswith("0x")
+                else f"// event with topic0 {key}"
+            )
             continue
         if ev["name"] in declared:
             continue
         declared.add(ev["name"])
-        params = ", ".join(f"{p['type']}{' indexed' if p.get('indexed') else ''}{' ' + p['name'] if p.get('name') else ''}" for p in ev.get("inputs", []))
+        params = ", ".join(
+            f"{p['type']}{' indexed' if p.get('indexed') else ''}{' ' + p['name'] if p.get('name') else ''}"
+            for p in ev.get("inputs", [])
+        )
         out.append(f"event {ev['name']}({params});")
     return out
 
 
-def assemble_source(functions: Sequence[FunctionOutput], state_variables: Sequence[str], events: Sequence[str], config: DecompileConfig) -> str:
+def assemble_source(
+    functions: Sequence[FunctionOutput],
+    state_variables: Sequence[str],
+    events: Sequence[str],
+    config: DecompileConfig,
+) -> str:
     """One .sol file: license, pragma, contract with state variables, events and functions.
 
     Functions come in selector order (fallback/receive last), each after ``// selector 0x...``;
     a function with an ``error`` is kept as a comment that states the error.
     """
-    lines = ["// SPDX-License-Identifier: UNLICENSED", "// Decompiled by evmlm; review before use.", f"pragma solidity {config.pragma.strip()};", "", f"contract {config.contract_name} {{"]
+    lines = [
+        "// SPDX-License-Identifier: UNLICENSED",
+        "// Decompiled by evmlm; review before use.",
+        f"pragma solidity {config.pragma.strip()};",
+        "",
+        f"contract {config.contract_name} {{",
+    ]
     for decl in state_variables:
         lines.append(f"    {decl}")
     if state_variables:
@@ -297,7 +346,10 @@ def assemble_source(functions: Sequence[FunctionOutput], state_variables: Sequen
                 lines.extend(f"    {ln}" for ln in body.splitlines())
                 lines.append("    */")
         else:
-            lines.extend(f"    {ln}" if ln.strip() else "" for ln in complete_member(fn.output.strip()).splitlines())
+            lines.extend(
+                f"    {ln}" if ln.strip() else ""
+                for ln in complete_member(fn.output.strip()).splitlines()
+            )
         lines.append("")
     if lines[-1] == "":
         lines.pop()
@@ -308,7 +360,12 @@ def assemble_source(functions: Sequence[FunctionOutput], state_variables: Sequen
 # ----------------------------------------------------------------------------------- the API
 
 
-def resolve_signature(selector: str | None, abi: Sequence[Mapping[str, Any]] | None, signatures: Any | None, lifted_signature: str | None = None) -> str | None:
+def resolve_signature(
+    selector: str | None,
+    abi: Sequence[Mapping[str, Any]] | None,
+    signatures: Any | None,
+    lifted_signature: str | None = None,
+) -> str | None:
     """Text signature of ``selector``: the lifter's, then the ABI's, then the database's first entry."""
     if lifted_signature:
         return lifted_signature
@@ -392,34 +449,59 @@ def decompile(
         funcs = [f for f in funcs if (f.selector or "").lower() == want]
         if not funcs:
             have = ", ".join(sorted(f.selector for f in lifted.functions if f.selector)) or "none"
-            raise DecompileInputError(f"{inp.name}: no function with selector {want} (selectors: {have})")
+            raise DecompileInputError(
+                f"{inp.name}: no function with selector {want} (selectors: {have})"
+            )
     if has_model and (model is None or tokenizer is None):  # after the cheap checks above
         from evmlm.train import load_for_inference
 
         model, tokenizer = load_for_inference(model_dir)
-    resolved = {f.selector: resolve_signature(f.selector, inp.abi, signatures, f.signature) for f in funcs}
+    resolved = {
+        f.selector: resolve_signature(f.selector, inp.abi, signatures, f.signature) for f in funcs
+    }
     if any(resolved[f.selector] and not f.signature for f in funcs):
         # signatures only the database knows: lift again with them, so the TAC names and
         # types the arguments and the draft can give the function its selector
         t0 = time.perf_counter()
         # (every resolved signature: with an ABI the lifter names nothing from its own list)
-        lifted = lift_contract(inp.bytecode, abi=signature_abi(inp.abi, {f.selector: resolved[f.selector] for f in funcs if resolved[f.selector]}, funcs), storage_layout=inp.storage_layout)
+        lifted = lift_contract(
+            inp.bytecode,
+            abi=signature_abi(
+                inp.abi,
+                {f.selector: resolved[f.selector] for f in funcs if resolved[f.selector]},
+                funcs,
+            ),
+            storage_layout=inp.storage_layout,
+        )
         lift_seconds += time.perf_counter() - t0
         keep = {f.selector for f in funcs}
         funcs = [f for f in lifted.functions if f.kind != "internal" and f.selector in keep]
-    outputs = [FunctionOutput(f.selector, f.kind, resolved.get(f.selector) or f.signature, f.tac) for f in funcs]
+    outputs = [
+        FunctionOutput(f.selector, f.kind, resolved.get(f.selector) or f.signature, f.tac)
+        for f in funcs
+    ]
     try:
         from evmlm.decompile.structural import draft_contract
     except ImportError:
         if not has_model:
-            raise DecompileInputError("no model and no structural decompiler: pass a model folder (e.g. runs/<name>/finetune/model)")
-        return _decompile_model_only(inp, outputs, funcs, model, tokenizer, cfg, lift_seconds, on_text, on_function)
+            raise DecompileInputError(
+                "no model and no structural decompiler: pass a model folder (e.g. runs/<name>/finetune/model)"
+            )
+        return _decompile_model_only(
+            inp, outputs, funcs, model, tokenizer, cfg, lift_seconds, on_text, on_function
+        )
 
     from evmlm.decompile.contract import compiler_for
 
     compiler = compiler_for(inp.bytecode, cfg.pragma)
     t1 = time.perf_counter()
-    draft = draft_contract(lifted, abi=inp.abi, storage_layout=inp.storage_layout, name=cfg.contract_name, solc_version=compiler.version)
+    draft = draft_contract(
+        lifted,
+        abi=inp.abi,
+        storage_layout=inp.storage_layout,
+        name=cfg.contract_name,
+        solc_version=compiler.version,
+    )
     draft_seconds = time.perf_counter() - t1
     for fo in outputs:
         d = draft.functions.get(fo.selector or fo.kind)
@@ -427,13 +509,21 @@ def decompile(
         fo.output, fo.chosen = fo.draft, "draft"
     payable = {f.selector: f.payable for f in funcs}  # None: fallback or receive (either payable)
     payable[None] = any(f.payable for f in funcs if f.selector is None)
-    verifier = _Verifier(inp.bytecode, draft.source, compiler.version, cfg, payable) if cfg.verify else None
+    verifier = (
+        _Verifier(inp.bytecode, draft.source, compiler.version, cfg, payable)
+        if cfg.verify
+        else None
+    )
     t_verify = 0.0
     if verifier is not None:
         t2 = time.perf_counter()
         verifier.check_draft(outputs)
         t_verify += time.perf_counter() - t2
-    todo = [fo for fo in outputs if fo.draft and (verifier is None or fo.same is not True)] if has_model else []
+    todo = (
+        [fo for fo in outputs if fo.draft and (verifier is None or fo.same is not True)]
+        if has_model
+        else []
+    )
     generate_seconds = 0.0
     if todo:
         t3 = time.perf_counter()
@@ -450,17 +540,33 @@ def decompile(
                     fo.output, fo.chosen = text, name
         t_verify += time.perf_counter() - t4
     t5 = time.perf_counter()
-    source, compiles = _assemble(verifier.draft_source if verifier is not None else draft.source, outputs, verifier, cfg)
+    source, compiles = _assemble(
+        verifier.draft_source if verifier is not None else draft.source, outputs, verifier, cfg
+    )
     t_verify += time.perf_counter() - t5
     for fo in outputs:
         if on_function is not None:
             on_function(fo)
     state_vars = state_variable_declarations(inp.storage_layout, inp.bytecode)
     events = event_declarations([f.tac for f in funcs], inp.abi)
-    return DecompileResult(source, outputs, state_vars, events, round(lift_seconds, 3), round(generate_seconds, 3), round(draft_seconds, 3), round(t_verify, 3), compiler.version, compiler.from_metadata, compiles)
+    return DecompileResult(
+        source,
+        outputs,
+        state_vars,
+        events,
+        round(lift_seconds, 3),
+        round(generate_seconds, 3),
+        round(draft_seconds, 3),
+        round(t_verify, 3),
+        compiler.version,
+        compiler.from_metadata,
+        compiles,
+    )
 
 
-def signature_abi(abi: Sequence[Mapping[str, Any]] | None, extra: Mapping[str | None, str], funcs: Sequence[Any]) -> list[Any]:
+def signature_abi(
+    abi: Sequence[Mapping[str, Any]] | None, extra: Mapping[str | None, str], funcs: Sequence[Any]
+) -> list[Any]:
     """``abi`` plus a function entry (name, input types, mutability from the lifter; no
     outputs key) for each selector → signature in ``extra`` the ABI lacks."""
     from evmlm.evm.abi import signature_types
@@ -474,11 +580,25 @@ def signature_abi(abi: Sequence[Mapping[str, Any]] | None, extra: Mapping[str | 
             continue
         f = by_sel[sel]
         mut = "payable" if f.payable else "view" if f.view_like else "nonpayable"
-        out.append({"type": "function", "name": sig.split("(", 1)[0], "inputs": [{"name": "", "type": t} for t in types], "stateMutability": mut})
+        out.append(
+            {
+                "type": "function",
+                "name": sig.split("(", 1)[0],
+                "inputs": [{"name": "", "type": t} for t in types],
+                "stateMutability": mut,
+            }
+        )
     return out
 
 
-def _model_candidates(todo: Sequence[FunctionOutput], model: Any, tokenizer: Any, abi: Sequence[Mapping[str, Any]] | None, cfg: DecompileConfig, on_text: Callable[[int, str], None] | None) -> list[list[tuple[str, str, float]]]:
+def _model_candidates(
+    todo: Sequence[FunctionOutput],
+    model: Any,
+    tokenizer: Any,
+    abi: Sequence[Mapping[str, Any]] | None,
+    cfg: DecompileConfig,
+    on_text: Callable[[int, str], None] | None,
+) -> list[list[tuple[str, str, float]]]:
     """Per function: ``[("greedy", text, s), ("sample1", text, s), ...]`` (samples only with
     verification): prompts with the draft, the header forced (:mod:`evmlm.decompile.header`)."""
     from evmlm.decompile.header import header_for
@@ -486,11 +606,30 @@ def _model_candidates(todo: Sequence[FunctionOutput], model: Any, tokenizer: Any
     budget, _ = generation_budget(model, cfg.max_new_tokens)
     prompts = [fit_prompt(fo.tac, fo.signature, None, tokenizer, budget, fo.draft) for fo in todo]
     # the draft's header (typed from the same ABI / signature) keeps the names its body uses
-    starts = [header_for(fo.signature, draft=fo.draft) if fo.draft else header_for(fo.signature, abi=abi, selector=fo.selector) for fo in todo]
-    runs = [("greedy", cfg.temperature, 0)] + ([(f"sample{k + 1}", SAMPLE_TEMPERATURE, k + 1) for k in range(cfg.candidates - 2)] if cfg.verify else [])
+    starts = [
+        header_for(fo.signature, draft=fo.draft)
+        if fo.draft
+        else header_for(fo.signature, abi=abi, selector=fo.selector)
+        for fo in todo
+    ]
+    runs = [("greedy", cfg.temperature, 0)] + (
+        [(f"sample{k + 1}", SAMPLE_TEMPERATURE, k + 1) for k in range(cfg.candidates - 2)]
+        if cfg.verify
+        else []
+    )
     out: list[list[tuple[str, str, float]]] = [[] for _ in todo]
     for name, temp, seed in runs:
-        gens = generate_completions(model, tokenizer, prompts, max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size, temperature=temp, seed=seed, starts=starts, on_text=on_text if name == "greedy" else None)
+        gens = generate_completions(
+            model,
+            tokenizer,
+            prompts,
+            max_new_tokens=cfg.max_new_tokens,
+            batch_size=cfg.batch_size,
+            temperature=temp,
+            seed=seed,
+            starts=starts,
+            on_text=on_text if name == "greedy" else None,
+        )
         for i, (text, secs) in enumerate(gens):
             out[i].append((name, text, secs))
     return out
@@ -502,8 +641,21 @@ SAMPLE_TEMPERATURE = 0.8  # sampled candidates of verified selection (greedy is 
 class _Verifier:
     """Compiles candidate files and compares functions against the original runtime code."""
 
-    def __init__(self, original: bytes, draft_source: str, version: str, cfg: DecompileConfig, payable: Mapping[str | None, bool]) -> None:
-        self.original, self.draft_source, self.version, self.cfg, self.payable = original, draft_source, version, cfg, payable
+    def __init__(
+        self,
+        original: bytes,
+        draft_source: str,
+        version: str,
+        cfg: DecompileConfig,
+        payable: Mapping[str | None, bool],
+    ) -> None:
+        self.original, self.draft_source, self.version, self.cfg, self.payable = (
+            original,
+            draft_source,
+            version,
+            cfg,
+            payable,
+        )
         self.draft_agree: dict[str | None, int] = {}  # selector -> calls on which the draft agreed
 
     def compare(self, fo: FunctionOutput, runtime: bytes) -> Any:
@@ -511,9 +663,26 @@ class _Verifier:
         from evmlm.evm.abi import signature_types
 
         if fo.selector is None:  # fallback / receive: no calldata, an unknown selector, junk
-            datas = [b"", bytes.fromhex("deadbeef"), bytes.fromhex("deadbeef") + bytes(range(40)), b"\x01\x02"]
-            return run_calls(Machine.install(self.original), Machine.install(runtime), datas, 1 if self.payable.get(None) else 0)
-        return compare_runtime(self.original, runtime, fo.selector or "", signature_types(fo.signature), payable=bool(self.payable.get(fo.selector)), n_random=self.cfg.n_random_calls)
+            datas = [
+                b"",
+                bytes.fromhex("deadbeef"),
+                bytes.fromhex("deadbeef") + bytes(range(40)),
+                b"\x01\x02",
+            ]
+            return run_calls(
+                Machine.install(self.original),
+                Machine.install(runtime),
+                datas,
+                1 if self.payable.get(None) else 0,
+            )
+        return compare_runtime(
+            self.original,
+            runtime,
+            fo.selector or "",
+            signature_types(fo.signature),
+            payable=bool(self.payable.get(fo.selector)),
+            n_random=self.cfg.n_random_calls,
+        )
 
     def runtime(self, source: str) -> tuple[bytes | None, str | None]:
         from evmlm.decompile.contract import compile_runtime
@@ -563,7 +732,11 @@ class _Verifier:
                         i, j, _ = find_function(self.draft_source, fo.draft)
                     except ValueError:
                         continue
-                    if self.draft_source.count("\n", 0, i) < line <= self.draft_source.count("\n", 0, j) + 1:
+                    if (
+                        self.draft_source.count("\n", 0, i)
+                        < line
+                        <= self.draft_source.count("\n", 0, j) + 1
+                    ):
                         culprit = fo
                         break
             if culprit is None:
@@ -591,7 +764,9 @@ class _Verifier:
             if check_function_syntax(text) is not None:
                 continue
             try:
-                source = replace_function(self.draft_source, fo.draft, complete_member(text.strip()))
+                source = replace_function(
+                    self.draft_source, fo.draft, complete_member(text.strip())
+                )
             except ValueError:
                 break
             runtime, _ = self.runtime(source)
@@ -607,7 +782,12 @@ class _Verifier:
             fo.output, fo.chosen, fo.same, fo.verdict = best[2], best[1], False, verdict(best[3])
 
 
-def _assemble(draft_source: str, outputs: Sequence[FunctionOutput], verifier: _Verifier | None, cfg: DecompileConfig) -> tuple[str, bool | None]:
+def _assemble(
+    draft_source: str,
+    outputs: Sequence[FunctionOutput],
+    verifier: _Verifier | None,
+    cfg: DecompileConfig,
+) -> tuple[str, bool | None]:
     """The final file: the draft with each kept candidate swapped in and a marker above every
     function. With a verifier the file is compiled once more and every function compared on
     it (candidates that only compiled alone fall back to their drafts); returns (source,
@@ -657,16 +837,38 @@ def _assemble(draft_source: str, outputs: Sequence[FunctionOutput], verifier: _V
     return source, compiles
 
 
-def _decompile_model_only(inp: DecompileInput, outputs: list[FunctionOutput], funcs: Sequence[Any], model: Any, tokenizer: Any, cfg: DecompileConfig, lift_seconds: float, on_text: Callable[[int, str], None] | None, on_function: Callable[[FunctionOutput], None] | None) -> DecompileResult:
+def _decompile_model_only(
+    inp: DecompileInput,
+    outputs: list[FunctionOutput],
+    funcs: Sequence[Any],
+    model: Any,
+    tokenizer: Any,
+    cfg: DecompileConfig,
+    lift_seconds: float,
+    on_text: Callable[[int, str], None] | None,
+    on_function: Callable[[FunctionOutput], None] | None,
+) -> DecompileResult:
     """Without the structural decompiler: the model's greedy output per function, unverified."""
     from evmlm.decompile.header import header_for
 
     budget, _ = generation_budget(model, cfg.max_new_tokens)
     prompts = [fit_prompt(fo.tac, fo.signature, None, tokenizer, budget) for fo in outputs]
-    starts = [header_for(fo.signature, abi=inp.abi, selector=fo.selector) if fo.selector else None for fo in outputs]
+    starts = [
+        header_for(fo.signature, abi=inp.abi, selector=fo.selector) if fo.selector else None
+        for fo in outputs
+    ]
     t1 = time.perf_counter()
     if prompts:
-        gens = generate_completions(model, tokenizer, prompts, max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size, temperature=cfg.temperature, starts=starts, on_text=on_text)
+        gens = generate_completions(
+            model,
+            tokenizer,
+            prompts,
+            max_new_tokens=cfg.max_new_tokens,
+            batch_size=cfg.batch_size,
+            temperature=cfg.temperature,
+            starts=starts,
+            on_text=on_text,
+        )
         for fo, (text, secs) in zip(outputs, gens):
             fo.output, fo.seconds, fo.chosen = text, round(secs, 3), "model"
             fo.error = check_function_syntax(text)
@@ -676,7 +878,9 @@ def _decompile_model_only(inp: DecompileInput, outputs: list[FunctionOutput], fu
     state_vars = state_variable_declarations(inp.storage_layout, inp.bytecode)
     events = event_declarations([f.tac for f in funcs], inp.abi)
     source = assemble_source(outputs, state_vars, events, cfg)
-    return DecompileResult(source, outputs, state_vars, events, round(lift_seconds, 3), round(generate_seconds, 3))
+    return DecompileResult(
+        source, outputs, state_vars, events, round(lift_seconds, 3), round(generate_seconds, 3)
+    )
 
 
 def load_signature_db(path: str | Path | None, model_dir: str | Path | None = None) -> Any | None:
@@ -688,7 +892,9 @@ def load_signature_db(path: str | Path | None, model_dir: str | Path | None = No
     if path is not None:
         p = Path(path)
         if not p.is_file():
-            raise DecompileInputError(f"{p}: signature file not found; pass a selector<TAB>signature TSV (e.g. runs/<name>/dataset/signatures.tsv)")
+            raise DecompileInputError(
+                f"{p}: signature file not found; pass a selector<TAB>signature TSV (e.g. runs/<name>/dataset/signatures.tsv)"
+            )
         return SignatureDB.load(p)
     if model_dir is not None:
         guess = Path(model_dir).resolve().parent.parent / "dataset" / "signatures.tsv"

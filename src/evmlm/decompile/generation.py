@@ -58,17 +58,29 @@ def generate_completions(
 
     set_seed(seed)
     limit, max_new_tokens = generation_budget(model, max_new_tokens)
-    heads = [(starts[i] if starts is not None and i < len(starts) else None) or "" for i in range(len(prompts))]
+    heads = [
+        (starts[i] if starts is not None and i < len(starts) else None) or ""
+        for i in range(len(prompts))
+    ]
     encoded = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
-    head_ids = [tokenizer("\n" + h, add_special_tokens=False)["input_ids"] if h else [] for h in heads]
+    head_ids = [
+        tokenizer("\n" + h, add_special_tokens=False)["input_ids"] if h else [] for h in heads
+    ]
     for i, ids in enumerate(encoded):
         room = max(2, limit - len(head_ids[i]))
         if len(ids) > room:
             ids = ids[: room - 1] + ids[-1:]
         encoded[i] = ids + head_ids[i]
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    pad_id = (
+        tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    )
     eos_id = tokenizer.eos_token_id
-    gen_kwargs: dict[str, Any] = dict(max_new_tokens=max_new_tokens, pad_token_id=pad_id, eos_token_id=eos_id, do_sample=temperature > 0)
+    gen_kwargs: dict[str, Any] = dict(
+        max_new_tokens=max_new_tokens,
+        pad_token_id=pad_id,
+        eos_token_id=eos_id,
+        do_sample=temperature > 0,
+    )
     if temperature > 0:
         gen_kwargs["temperature"] = temperature
     out: list[tuple[str, float] | None] = [None] * len(prompts)
@@ -80,8 +92,12 @@ def generate_completions(
             t0 = time.perf_counter()
             inp = torch.tensor([ids])
             text = generate_streamed(
-                model, tokenizer, lambda piece, i=i: on_text(i, piece),
-                input_ids=inp, attention_mask=torch.ones_like(inp), **gen_kwargs,
+                model,
+                tokenizer,
+                lambda piece, i=i: on_text(i, piece),
+                input_ids=inp,
+                attention_mask=torch.ones_like(inp),
+                **gen_kwargs,
             )
             out[i] = (_joined(heads[i], extract_solidity(text)), time.perf_counter() - t0)
             if progress:

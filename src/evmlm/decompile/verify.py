@@ -235,7 +235,9 @@ def constructor_arguments(abi: Sequence[Mapping[str, Any]], seed: int = 0) -> li
     return [encode(types, list(a)) for a in [cands[1], *cands[:1], *cands[2:]]]
 
 
-def deploy_original(creation_hex: str, abi: Sequence[Mapping[str, Any]], seed: int = 0) -> tuple[Machine | None, bytes, str]:
+def deploy_original(
+    creation_hex: str, abi: Sequence[Mapping[str, Any]], seed: int = 0
+) -> tuple[Machine | None, bytes, str]:
     """``(machine, constructor arguments, error)``: the original deployed with the first
     argument set of :func:`constructor_arguments` its constructor accepts (machine None and
     the last error when none does)."""
@@ -252,7 +254,9 @@ def deploy_original(creation_hex: str, abi: Sequence[Mapping[str, Any]], seed: i
     return None, b"", f"original does not deploy with {len(sets)} argument sets: {error}"
 
 
-def deployed_runtime(creation_hex: str, abi: Sequence[Mapping[str, Any]], seed: int = 0) -> str | None:
+def deployed_runtime(
+    creation_hex: str, abi: Sequence[Mapping[str, Any]], seed: int = 0
+) -> str | None:
     """The runtime code (hex) the original has once deployed as :func:`compare_deployed`
     deploys it: immutables filled in, where a compiler artifact's runtime code has zeros.
     None when it does not deploy or needs linked libraries."""
@@ -285,7 +289,9 @@ def compare_deployed(
     """
     fn = function_entry(abi, selector, method_identifiers)
     if fn is None:
-        return BehaviourResult(None, 0, 0, f"selector 0x{selector.lower().removeprefix('0x')} not in the contract ABI")
+        return BehaviourResult(
+            None, 0, 0, f"selector 0x{selector.lower().removeprefix('0x')} not in the contract ABI"
+        )
     try:
         types = [canonical_type(p) for p in fn.get("inputs", [])]
         datas = calldatas(selector, types, n_random=n_random, seed=seed)

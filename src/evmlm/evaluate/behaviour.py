@@ -41,11 +41,15 @@ def splice_function(source: str, start: int, length: int, replacement: str) -> s
     """
     data = source.encode("utf-8")
     if start < 0 or length < 0 or start + length > len(data):
-        raise SpliceError(f"byte range {start}+{length} is outside the {len(data)}-byte source; check source_start/source_length")
+        raise SpliceError(
+            f"byte range {start}+{length} is outside the {len(data)}-byte source; check source_start/source_length"
+        )
     try:
         head, tail = data[:start].decode("utf-8"), data[start + length :].decode("utf-8")
     except UnicodeDecodeError as e:
-        raise SpliceError(f"byte range {start}+{length} splits a UTF-8 character; offsets must be solc AST byte offsets") from e
+        raise SpliceError(
+            f"byte range {start}+{length} splits a UTF-8 character; offsets must be solc AST byte offsets"
+        ) from e
     return head + replacement + tail
 
 
@@ -70,7 +74,16 @@ class RecompileResult:
     selectors: frozenset[str] | None = None
 
 
-def recompile(original: Any, source_path: str, contract: str, source_start: int, source_length: int, decompiled: str, *, selector: str | None = None) -> RecompileResult:
+def recompile(
+    original: Any,
+    source_path: str,
+    contract: str,
+    source_start: int,
+    source_length: int,
+    decompiled: str,
+    *,
+    selector: str | None = None,
+) -> RecompileResult:
     """Splice ``decompiled`` into the original compile job and compile it again.
 
     ``original``: the function's :class:`evmlm.solc.CompileResult` (its sources, solc version,
@@ -92,20 +105,59 @@ def recompile(original: Any, source_path: str, contract: str, source_start: int,
     orig = deployed_contract(original, contract, selector)
     contract_path, contract_name = orig.source_path, orig.name
     spliced_sources = dict(original.sources)
-    spliced_sources[source_path] = splice_function(original.sources[source_path], source_start, source_length, decompiled)
+    spliced_sources[source_path] = splice_function(
+        original.sources[source_path], source_start, source_length, decompiled
+    )
     if spliced_sources[source_path] != original.sources[source_path]:
-        spliced_sources[source_path] = _without_natspec(original.sources[source_path], source_start, spliced_sources[source_path])
+        spliced_sources[source_path] = _without_natspec(
+            original.sources[source_path], source_start, spliced_sources[source_path]
+        )
     if spliced_sources[source_path] == original.sources[source_path]:
         # the very job compiled before (the original text at its own offsets): its artifact
-        return RecompileResult(True, None, orig.creation_bytecode, orig.creation_bytecode, list(orig.abi), dict(orig.method_identifiers), _selectors(orig))
+        return RecompileResult(
+            True,
+            None,
+            orig.creation_bytecode,
+            orig.creation_bytecode,
+            list(orig.abi),
+            dict(orig.method_identifiers),
+            _selectors(orig),
+        )
     try:
-        spliced = compile_sources(spliced_sources, setting=original.setting, version=original.version, remappings=tuple(original.remappings))
+        spliced = compile_sources(
+            spliced_sources,
+            setting=original.setting,
+            version=original.version,
+            remappings=tuple(original.remappings),
+        )
     except CompileError as e:
-        return RecompileResult(False, (str(e).splitlines() or ["solc error"])[0], None, orig.creation_bytecode, list(orig.abi), dict(orig.method_identifiers))
+        return RecompileResult(
+            False,
+            (str(e).splitlines() or ["solc error"])[0],
+            None,
+            orig.creation_bytecode,
+            list(orig.abi),
+            dict(orig.method_identifiers),
+        )
     new = _find_contract(spliced.contracts, contract_path, contract_name)
     if new is None:
-        return RecompileResult(False, f"{contract_name} is missing from the spliced compile output", None, orig.creation_bytecode, list(orig.abi), dict(orig.method_identifiers))
-    return RecompileResult(True, None, new.creation_bytecode, orig.creation_bytecode, list(orig.abi), dict(orig.method_identifiers), _selectors(new))
+        return RecompileResult(
+            False,
+            f"{contract_name} is missing from the spliced compile output",
+            None,
+            orig.creation_bytecode,
+            list(orig.abi),
+            dict(orig.method_identifiers),
+        )
+    return RecompileResult(
+        True,
+        None,
+        new.creation_bytecode,
+        orig.creation_bytecode,
+        list(orig.abi),
+        dict(orig.method_identifiers),
+        _selectors(new),
+    )
 
 
 def _selectors(art: Any) -> frozenset[str]:
@@ -115,7 +167,11 @@ def _selectors(art: Any) -> frozenset[str]:
         return frozenset(v.lower() for v in art.method_identifiers.values())
     from evmlm.evm.abi import selector_of, signature_of
 
-    return frozenset(f"{selector_of(signature_of(e)):08x}" for e in art.abi if e.get("type", "function") == "function")
+    return frozenset(
+        f"{selector_of(signature_of(e)):08x}"
+        for e in art.abi
+        if e.get("type", "function") == "function"
+    )
 
 
 _NATSPEC_BLOCK = re.compile(r"/\*\*(?:(?!\*/).)*\*/\s*$", re.S)
@@ -154,7 +210,9 @@ def deployed_contract(result: Any, contract: str, selector: str | None = None) -
     for c in sorted(deployable, key=lambda c: (c.source_path, c.name)):
         if sel and sel in {v.lower() for v in c.method_identifiers.values()}:
             return c
-    raise SpliceError(f"{contract}: no deployable contract for it in compile result {str(getattr(result, 'key', ''))[:12]}")
+    raise SpliceError(
+        f"{contract}: no deployable contract for it in compile result {str(getattr(result, 'key', ''))[:12]}"
+    )
 
 
 def _find_contract(contracts: Iterable[Any], source_path: str, name: str) -> Any | None:

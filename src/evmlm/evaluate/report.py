@@ -72,7 +72,9 @@ def aggregate(scores: Sequence[FunctionScore], references: Mapping[str, str]) ->
         "edit_distance_median": statistics.median(eds),
         **summary_figures(sims, eds),
         "bleu_mean": statistics.fmean(s.bleu for s in scores),
-        "corpus_bleu": corpus_bleu([references[s.id] for s in scores], [s.hypothesis for s in scores]),
+        "corpus_bleu": corpus_bleu(
+            [references[s.id] for s in scores], [s.hypothesis for s in scores]
+        ),
         "rouge_l_mean": statistics.fmean(s.rouge_l for s in scores),
         "structural_f1_mean": statistics.fmean(s.structural_f1 for s in scores),
         "signature_match": sum(s.signature_match for s in scores) / n,
@@ -91,8 +93,12 @@ def aggregate(scores: Sequence[FunctionScore], references: Mapping[str, str]) ->
         r = sum(s.facts.get(kind, [0, 0, 0])[2] for s in scores)
         p, rc = precision_recall(o, h, r)
         suffix = "" if kind == "all" else f"_{kind}"
-        out[f"fact_precision{suffix}"] = p if h else None  # undefined when the system claimed no fact at all
-        out[f"fact_recall{suffix}"] = rc if r else None  # undefined when no function had such a fact
+        out[f"fact_precision{suffix}"] = (
+            p if h else None
+        )  # undefined when the system claimed no fact at all
+        out[f"fact_recall{suffix}"] = (
+            rc if r else None
+        )  # undefined when no function had such a fact
     return out
 
 
@@ -102,7 +108,16 @@ def funnel(scores: Sequence[FunctionScore]) -> dict[str, int]:
     present, behaviour not decidable: e.g. the original only reverts with empty data),
     ``differs`` and ``not_checked`` (parses but no compile result to check against). The
     steps nest: each counts functions that passed every step before it."""
-    out = {"n": len(scores), "parses": 0, "compiles": 0, "selector_present": 0, "behaves_same": 0, "undetermined": 0, "differs": 0, "not_checked": 0}
+    out = {
+        "n": len(scores),
+        "parses": 0,
+        "compiles": 0,
+        "selector_present": 0,
+        "behaves_same": 0,
+        "undetermined": 0,
+        "differs": 0,
+        "not_checked": 0,
+    }
     for s in scores:
         if not s.parses:
             continue
@@ -140,19 +155,34 @@ def build_report(
         groups: dict[str, set[str]] = defaultdict(set)
         for r in records:
             groups[category_of(r, cat)].add(str(r["id"]))
-        by_cat[cat] = {val: {sys: aggregate([s for s in scores[sys] if s.id in ids], refs) for sys in systems} for val, ids in sorted(groups.items())}
+        by_cat[cat] = {
+            val: {sys: aggregate([s for s in scores[sys] if s.id in ids], refs) for sys in systems}
+            for val, ids in sorted(groups.items())
+        }
     functions = []
     for r in records:
         rid = str(r["id"])
-        functions.append({
-            "id": rid,
-            "contract": r.get("contract"),
-            "selector": r.get("selector"),
-            "signature": r.get("signature"),
-            "categories": {c: category_of(r, c) for c in CATEGORIES},
-            "scores": {sys: next(s.to_json() for s in scores[sys] if s.id == rid) for sys in systems},
-        })
-    return {**meta, "systems": systems, "n_functions": len(records), "overall": overall, "by_category": by_cat, "findings": findings(overall), "functions": functions}
+        functions.append(
+            {
+                "id": rid,
+                "contract": r.get("contract"),
+                "selector": r.get("selector"),
+                "signature": r.get("signature"),
+                "categories": {c: category_of(r, c) for c in CATEGORIES},
+                "scores": {
+                    sys: next(s.to_json() for s in scores[sys] if s.id == rid) for sys in systems
+                },
+            }
+        )
+    return {
+        **meta,
+        "systems": systems,
+        "n_functions": len(records),
+        "overall": overall,
+        "by_category": by_cat,
+        "findings": findings(overall),
+        "functions": functions,
+    }
 
 
 def findings(overall: Mapping[str, Mapping[str, Any]]) -> list[str]:
@@ -168,29 +198,43 @@ def findings(overall: Mapping[str, Mapping[str, Any]]) -> list[str]:
             if (a <= b) if higher else (a >= b):
                 worse.append(f"{label} {a:.3f} vs {b:.3f}")
         if len(worse) == len([k for k, _, _ in HEADLINE if k in model and k in retr]):
-            out.append(f"The model does NOT beat nearest-neighbour retrieval on any headline metric ({'; '.join(worse)}).")
+            out.append(
+                f"The model does NOT beat nearest-neighbour retrieval on any headline metric ({'; '.join(worse)})."
+            )
         elif worse:
-            out.append(f"The model does not beat nearest-neighbour retrieval on: {'; '.join(worse)}.")
+            out.append(
+                f"The model does not beat nearest-neighbour retrieval on: {'; '.join(worse)}."
+            )
         else:
             out.append("The model beats nearest-neighbour retrieval on every headline metric.")
     ver = overall.get("verified")
     if ver and ver.get("n"):
-        singles = {k: v for k, v in overall.items() if k in ("structural", MODEL, "model_draft") and v.get("n")}
+        singles = {
+            k: v
+            for k, v in overall.items()
+            if k in ("structural", MODEL, "model_draft") and v.get("n")
+        }
         if singles:
             best = max(singles, key=lambda k: singles[k]["behaves_same"])
             cmp = "at least" if ver["behaves_same"] >= singles[best]["behaves_same"] else "BELOW"
-            out.append(f"verified behaves the same {ver['behaves_same']:.0%}: {cmp} the best single system ({best} {singles[best]['behaves_same']:.0%}).")
+            out.append(
+                f"verified behaves the same {ver['behaves_same']:.0%}: {cmp} the best single system ({best} {singles[best]['behaves_same']:.0%})."
+            )
         stub = overall.get("signature_stub")
         if stub and stub.get("n"):
             beats = "beats" if ver["similarity_mean"] > stub["similarity_mean"] else "does NOT beat"
-            out.append(f"verified {beats} the signature stub on similarity ({ver['similarity_mean']:.3f} vs {stub['similarity_mean']:.3f}).")
+            out.append(
+                f"verified {beats} the signature stub on similarity ({ver['similarity_mean']:.3f} vs {stub['similarity_mean']:.3f})."
+            )
     orc = overall.get("oracle")
     if orc and orc.get("n"):
         f = orc.get("funnel") or {}
         lost = f.get("n", 0) - f.get("behaves_same", 0)
-        out.append(f"oracle (the source itself): behaves the same {orc['behaves_same']:.0%} ({lost} lost: {f.get('undetermined', 0)} undetermined, "
-                   f"{f.get('n', 0) - f.get('compiles', 0) - f.get('not_checked', 0)} not compiling, {f.get('differs', 0)} differing); "
-                   "anything lost here is the evaluator's, not a decompiler's.")
+        out.append(
+            f"oracle (the source itself): behaves the same {orc['behaves_same']:.0%} ({lost} lost: {f.get('undetermined', 0)} undetermined, "
+            f"{f.get('n', 0) - f.get('compiles', 0) - f.get('not_checked', 0)} not compiling, {f.get('differs', 0)} differing); "
+            "anything lost here is the evaluator's, not a decompiler's."
+        )
     for sys, agg in overall.items():
         if agg.get("n"):
             out.append(
@@ -224,7 +268,11 @@ def write_plots(scores: Mapping[str, Sequence[FunctionScore]], out_dir: Path) ->
         ax2.step(xs, np.arange(1, len(xs) + 1) / len(xs), where="post", label=sys)
     ax1.axvline(0.8, color="k", ls="--", lw=0.8)
     ax2.axvline(0.8, color="k", ls="--", lw=0.8)
-    ax1.set(xlabel="semantic similarity (cosine, all-MiniLM-L6-v2)", ylabel="functions", title="Similarity histogram")
+    ax1.set(
+        xlabel="semantic similarity (cosine, all-MiniLM-L6-v2)",
+        ylabel="functions",
+        title="Similarity histogram",
+    )
     ax2.set(xlabel="semantic similarity", ylabel="share of functions ≤ x", title="Similarity CDF")
     ax1.legend(fontsize=8)
     ax2.legend(fontsize=8)
@@ -240,10 +288,20 @@ def write_plots(scores: Mapping[str, Sequence[FunctionScore]], out_dir: Path) ->
 
     fig, ax = plt.subplots(figsize=(6, 5))
     for sys in systems:
-        ax.scatter([s.edit_distance for s in scores[sys]], [s.similarity for s in scores[sys]], s=14, alpha=0.6, label=sys)
+        ax.scatter(
+            [s.edit_distance for s in scores[sys]],
+            [s.similarity for s in scores[sys]],
+            s=14,
+            alpha=0.6,
+            label=sys,
+        )
     ax.axhline(0.8, color="k", ls="--", lw=0.8)
     ax.axvline(0.4, color="k", ls="--", lw=0.8)
-    ax.set(xlabel="normalised edit distance", ylabel="semantic similarity", title="Similarity vs edit distance")
+    ax.set(
+        xlabel="normalised edit distance",
+        ylabel="semantic similarity",
+        title="Similarity vs edit distance",
+    )
     ax.legend(fontsize=8)
     fig.tight_layout()
     files.append(_save(fig, out_dir / "similarity_vs_edit.png"))
@@ -269,53 +327,128 @@ def _fmt(v: Any) -> str:
 
 
 _OVERALL_COLUMNS = (
-    ("n", "n"), ("similarity_mean", "sim"), ("share_sim_gt_0.8", "sim>0.8"), ("edit_distance_mean", "edit"), ("share_edit_lt_0.4", "edit<0.4"),
-    ("bleu_mean", "BLEU"), ("corpus_bleu", "corpus BLEU"), ("rouge_l_mean", "ROUGE-L"), ("structural_f1_mean", "struct F1"),
-    ("signature_match", "sig match"), ("fact_precision", "fact P"), ("fact_recall", "fact R"), ("parses", "parses"),
-    ("recompiles", "recompiles"), ("behaves_same", "behaves same"), ("behaviour_checked", "checked"),
+    ("n", "n"),
+    ("similarity_mean", "sim"),
+    ("share_sim_gt_0.8", "sim>0.8"),
+    ("edit_distance_mean", "edit"),
+    ("share_edit_lt_0.4", "edit<0.4"),
+    ("bleu_mean", "BLEU"),
+    ("corpus_bleu", "corpus BLEU"),
+    ("rouge_l_mean", "ROUGE-L"),
+    ("structural_f1_mean", "struct F1"),
+    ("signature_match", "sig match"),
+    ("fact_precision", "fact P"),
+    ("fact_recall", "fact R"),
+    ("parses", "parses"),
+    ("recompiles", "recompiles"),
+    ("behaves_same", "behaves same"),
+    ("behaviour_checked", "checked"),
 )
-_FACT_COLUMNS = tuple((f"fact_{pr}_{k}", f"{k} {pr[0].upper()}") for k in ("call", "write", "event", "guard", "return") for pr in ("precision", "recall"))
+_FACT_COLUMNS = tuple(
+    (f"fact_{pr}_{k}", f"{k} {pr[0].upper()}")
+    for k in ("call", "write", "event", "guard", "return")
+    for pr in ("precision", "recall")
+)
 
 
 def _table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(r) + " |" for r in rows)]
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(r) + " |" for r in rows),
+    ]
 
 
-def render_markdown(report: Mapping[str, Any], records: Sequence[Mapping[str, Any]], plots: Sequence[str], n_examples: int) -> str:
+def render_markdown(
+    report: Mapping[str, Any],
+    records: Sequence[Mapping[str, Any]],
+    plots: Sequence[str],
+    n_examples: int,
+) -> str:
     """report.md: summary table, findings, fact table, per-category tables, plots, examples."""
     ov = report["overall"]
     systems = report["systems"]
     lines = [f"# Evaluation report — {report.get('run', '')}".rstrip(" —"), ""]
-    lines += [f"Model: `{report.get('model')}` · split: `{report.get('split')}` · functions: {report['n_functions']} · "
-              f"generated with max {report.get('max_new_tokens')} new tokens · {report.get('seconds', 0):.0f} s", ""]
+    lines += [
+        f"Model: `{report.get('model')}` · split: `{report.get('split')}` · functions: {report['n_functions']} · "
+        f"generated with max {report.get('max_new_tokens')} new tokens · {report.get('seconds', 0):.0f} s",
+        "",
+    ]
     lines += ["## Findings", "", *(f"- {f}" for f in report["findings"]), ""]
     lines += ["## Overall", ""]
-    lines += _table([[sys, *(_fmt(ov[sys].get(k, "")) for k, _ in _OVERALL_COLUMNS)] for sys in systems], ["system", *(h for _, h in _OVERALL_COLUMNS)])
-    lines += ["", "sim: cosine of all-MiniLM-L6-v2 embeddings; edit: Levenshtein / max length (whitespace-normalised); "
-              "BLEU: sacrebleu on code tokens (0–100); struct F1: tree-sitter statement-kind multiset F1; sig match: strict normalised "
-              "signature equality; fact P/R: micro-averaged over calls, storage writes, events, guards, returns; recompiles / behaves same: "
-              "share of all functions (spliced into the original contract, same solc and settings; pyrevm differential run); checked: "
-              "functions whose behaviour was determined.", ""]
+    lines += _table(
+        [[sys, *(_fmt(ov[sys].get(k, "")) for k, _ in _OVERALL_COLUMNS)] for sys in systems],
+        ["system", *(h for _, h in _OVERALL_COLUMNS)],
+    )
+    lines += [
+        "",
+        "sim: cosine of all-MiniLM-L6-v2 embeddings; edit: Levenshtein / max length (whitespace-normalised); "
+        "BLEU: sacrebleu on code tokens (0–100); struct F1: tree-sitter statement-kind multiset F1; sig match: strict normalised "
+        "signature equality; fact P/R: micro-averaged over calls, storage writes, events, guards, returns; recompiles / behaves same: "
+        "share of all functions (spliced into the original contract, same solc and settings; pyrevm differential run); checked: "
+        "functions whose behaviour was determined.",
+        "",
+    ]
     lines += ["## Funnel (functions)", ""]
-    steps = ("n", "parses", "compiles", "selector_present", "behaves_same", "undetermined", "differs", "not_checked")
+    steps = (
+        "n",
+        "parses",
+        "compiles",
+        "selector_present",
+        "behaves_same",
+        "undetermined",
+        "differs",
+        "not_checked",
+    )
     rows = []
     for sys in systems:
         f = ov[sys].get("funnel") or {}
         n = max(1, f.get("n", 0))
-        rows.append([sys, *(f"{f.get(k, 0)} ({f.get(k, 0) / n:.0%})" if k != "n" else str(f.get(k, 0)) for k in steps)])
-    lines += _table(rows, ["system", "n", "parses", "compiles", "selector present", "behaves same", "undetermined", "differs", "not checked"])
-    lines += ["", "Each step counts the functions that passed every step before it. `oracle` is the original source through "
-              "the same checks: below 100% it measures the evaluator, not a decompiler. Undetermined: it compiled with its "
-              "selector, but the differential run cannot decide (e.g. the original only reverts with empty data).", ""]
+        rows.append(
+            [
+                sys,
+                *(
+                    f"{f.get(k, 0)} ({f.get(k, 0) / n:.0%})" if k != "n" else str(f.get(k, 0))
+                    for k in steps
+                ),
+            ]
+        )
+    lines += _table(
+        rows,
+        [
+            "system",
+            "n",
+            "parses",
+            "compiles",
+            "selector present",
+            "behaves same",
+            "undetermined",
+            "differs",
+            "not checked",
+        ],
+    )
+    lines += [
+        "",
+        "Each step counts the functions that passed every step before it. `oracle` is the original source through "
+        "the same checks: below 100% it measures the evaluator, not a decompiler. Undetermined: it compiled with its "
+        "selector, but the differential run cannot decide (e.g. the original only reverts with empty data).",
+        "",
+    ]
     if any(ov[s].get("n") for s in systems if s == "verified"):
         kept: dict[str, int] = defaultdict(int)
         for fn in report["functions"]:
             c = fn["scores"].get("verified", {}).get("candidate")
             if c:
                 kept[c] += 1
-        lines += ["Verified selection kept: " + ", ".join(f"{k} {v}" for k, v in sorted(kept.items())), ""]
+        lines += [
+            "Verified selection kept: " + ", ".join(f"{k} {v}" for k, v in sorted(kept.items())),
+            "",
+        ]
     lines += ["## Facts by kind (precision / recall)", ""]
-    lines += _table([[sys, *(_fmt(ov[sys].get(k, "")) for k, _ in _FACT_COLUMNS)] for sys in systems], ["system", *(h for _, h in _FACT_COLUMNS)])
+    lines += _table(
+        [[sys, *(_fmt(ov[sys].get(k, "")) for k, _ in _FACT_COLUMNS)] for sys in systems],
+        ["system", *(h for _, h in _FACT_COLUMNS)],
+    )
     lines += [""]
     for cat, groups in report["by_category"].items():
         lines += [f"## By {cat.replace('_', ' ')}", ""]
@@ -323,7 +456,18 @@ def render_markdown(report: Mapping[str, Any], records: Sequence[Mapping[str, An
         rows = []
         for val, per in groups.items():
             n = next((per[s]["n"] for s in systems if per[s].get("n")), 0)
-            rows.append([val, str(n), *(f"{per[s]['similarity_mean']:.2f} / {per[s]['edit_distance_mean']:.2f} / {per[s]['behaves_same']:.2f}" if per[s].get("n") else "–" for s in systems)])
+            rows.append(
+                [
+                    val,
+                    str(n),
+                    *(
+                        f"{per[s]['similarity_mean']:.2f} / {per[s]['edit_distance_mean']:.2f} / {per[s]['behaves_same']:.2f}"
+                        if per[s].get("n")
+                        else "–"
+                        for s in systems
+                    ),
+                ]
+            )
         lines += _table(rows, header) + [""]
     if plots:
         lines += ["## Figures", "", *(f"![{p}]({p})" for p in plots), ""]
@@ -335,9 +479,16 @@ def _examples(report: Mapping[str, Any], records: Sequence[Mapping[str, Any]], n
     """``n`` functions spread over the model's similarity range, source and outputs side by side."""
     if n <= 0 or not report["functions"]:
         return []
-    funcs = sorted(report["functions"], key=lambda f: f["scores"].get(MODEL, next(iter(f["scores"].values())))["similarity"])
+    funcs = sorted(
+        report["functions"],
+        key=lambda f: f["scores"].get(MODEL, next(iter(f["scores"].values())))["similarity"],
+    )
     k = min(n, len(funcs))
-    picks = [funcs[round(i * (len(funcs) - 1) / max(1, k - 1))] for i in range(k)] if k > 1 else funcs[:1]
+    picks = (
+        [funcs[round(i * (len(funcs) - 1) / max(1, k - 1))] for i in range(k)]
+        if k > 1
+        else funcs[:1]
+    )
     by_id = {str(r["id"]): r for r in records}
     systems = report["systems"]
     lines = ["## Examples (source and decompilations side by side)", ""]
@@ -346,9 +497,16 @@ def _examples(report: Mapping[str, Any], records: Sequence[Mapping[str, Any]], n
         sc = f["scores"]
         lines.append(f"### `{f['contract']}` {f['selector']} {f.get('signature') or ''}")
         lines.append("")
-        lines.append("<table><tr><th>source</th>" + "".join(f"<th>{html.escape(s)} (sim {sc[s]['similarity']:.2f}, edit {sc[s]['edit_distance']:.2f})</th>" for s in systems) + "</tr><tr>")
+        lines.append(
+            "<table><tr><th>source</th>"
+            + "".join(
+                f"<th>{html.escape(s)} (sim {sc[s]['similarity']:.2f}, edit {sc[s]['edit_distance']:.2f})</th>"
+                for s in systems
+            )
+            + "</tr><tr>"
+        )
         for text in [r["solidity"], *(sc[s]["hypothesis"] for s in systems)]:
-            lines.append(f"<td valign=\"top\"><pre>{html.escape(_clip(text))}</pre></td>")
+            lines.append(f'<td valign="top"><pre>{html.escape(_clip(text))}</pre></td>')
         lines.append("</tr></table>")
         lines.append("")
     return lines
@@ -356,13 +514,26 @@ def _examples(report: Mapping[str, Any], records: Sequence[Mapping[str, Any]], n
 
 def _clip(text: str, max_lines: int = 40) -> str:
     ls = text.splitlines() or ["(empty)"]
-    return "\n".join(ls[:max_lines] + ([f"... ({len(ls) - max_lines} more lines)"] if len(ls) > max_lines else []))
+    return "\n".join(
+        ls[:max_lines]
+        + ([f"... ({len(ls) - max_lines} more lines)"] if len(ls) > max_lines else [])
+    )
 
 
-def write_report(out_dir: Path, report: Mapping[str, Any], records: Sequence[Mapping[str, Any]], scores: Mapping[str, Sequence[FunctionScore]], n_examples: int) -> dict[str, str]:
+def write_report(
+    out_dir: Path,
+    report: Mapping[str, Any],
+    records: Sequence[Mapping[str, Any]],
+    scores: Mapping[str, Sequence[FunctionScore]],
+    n_examples: int,
+) -> dict[str, str]:
     """Write report.json, report.md and the plots atomically into ``out_dir``; returns their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     plots = write_plots(scores, out_dir)
     atomic.write_json(out_dir / "report.json", report)
     atomic.write_text(out_dir / "report.md", render_markdown(report, records, plots, n_examples))
-    return {"report_json": str(out_dir / "report.json"), "report_md": str(out_dir / "report.md"), **{p: str(out_dir / p) for p in plots}}
+    return {
+        "report_json": str(out_dir / "report.json"),
+        "report_md": str(out_dir / "report.md"),
+        **{p: str(out_dir / p) for p in plots},
+    }

@@ -87,7 +87,9 @@ class FunctionScore:
         return asdict(self)
 
 
-def select_functions(records: Sequence[Mapping[str, Any]], max_functions: int | None, seed: int = 0) -> list[dict[str, Any]]:
+def select_functions(
+    records: Sequence[Mapping[str, Any]], max_functions: int | None, seed: int = 0
+) -> list[dict[str, Any]]:
     """A deterministic sample of at most ``max_functions`` records (sorted by ``id`` first)."""
     recs = sorted((dict(r) for r in records), key=lambda r: str(r["id"]))
     if max_functions is not None and len(recs) > max_functions:
@@ -122,7 +124,9 @@ class Contracts:
         if key not in self._art:
             if self.load_compile is None or not r.get("compile_key"):
                 raise EvmlmError("no compile result for this function")
-            self._art[key] = deployed_contract(self.load_compile(key[0]), key[1], str(r.get("selector") or ""))
+            self._art[key] = deployed_contract(
+                self.load_compile(key[0]), key[1], str(r.get("selector") or "")
+            )
         return self._art[key]
 
     def runtime(self, r: Mapping[str, Any]) -> str:
@@ -134,7 +138,9 @@ class Contracts:
         key = (str(r.get("compile_key")), str(r["contract"]))
         if key not in self._runtime:
             art = self.artifact(r)
-            self._runtime[key] = deployed_runtime(art.creation_bytecode, list(art.abi)) or art.runtime_bytecode
+            self._runtime[key] = (
+                deployed_runtime(art.creation_bytecode, list(art.abi)) or art.runtime_bytecode
+            )
         return self._runtime[key]
 
     def lifted(self, r: Mapping[str, Any]) -> Any:
@@ -144,7 +150,9 @@ class Contracts:
         key = (str(r.get("compile_key")), str(r["contract"]))
         if key not in self._lifted:
             art = self.artifact(r)
-            self._lifted[key] = lift_contract(self.runtime(r), abi=list(art.abi), storage_layout=art.storage_layout, what=key[1])
+            self._lifted[key] = lift_contract(
+                self.runtime(r), abi=list(art.abi), storage_layout=art.storage_layout, what=key[1]
+            )
         return self._lifted[key]
 
     def abi(self, r: Mapping[str, Any]) -> list[Any] | None:
@@ -154,7 +162,11 @@ class Contracts:
             return None
 
 
-def predict_structural(records: Sequence[Mapping[str, Any]], contracts: Contracts, progress: Callable[[int], None] | None = None) -> tuple[dict[str, tuple[str, float]], dict[str, str]]:
+def predict_structural(
+    records: Sequence[Mapping[str, Any]],
+    contracts: Contracts,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[dict[str, tuple[str, float]], dict[str, str]]:
     """``(id → (structural draft, seconds), id → failure)``: the deterministic structural
     decompiler (:func:`evmlm.decompile.structural.draft_function`) on each function's deployed
     contract, lifted once per contract (lift time shared among its functions)."""
@@ -176,19 +188,34 @@ def predict_structural(records: Sequence[Mapping[str, Any]], contracts: Contract
             fn = lifted.function(str(r["selector"])) if r.get("selector") else None
             if fn is None:
                 raise LookupError(f"selector {r.get('selector')} not recovered by the lifter")
-            result = contracts.load_compile(str(r["compile_key"])) if contracts.load_compile else None
+            result = (
+                contracts.load_compile(str(r["compile_key"])) if contracts.load_compile else None
+            )
             version = getattr(result, "version", None) or r.get("compiler_version")
             source_path = str(r.get("source_path") or str(r["contract"]).rsplit(":", 1)[0])
-            scope = splice_scope(result.asts, source_path, int(r["source_start"])) if result is not None and r.get("source_start") is not None else None
+            scope = (
+                splice_scope(result.asts, source_path, int(r["source_start"]))
+                if result is not None and r.get("source_start") is not None
+                else None
+            )
             draft = draft_function(
-                lifted, fn, abi=list(art.abi), storage_layout=art.storage_layout, solc_version=version,
-                specifiers=header_specifiers(str(r["solidity"]), version), scope=scope,
-                runtime_bytecode=contracts.runtime(r), getter=r.get("kind") == "getter", visibility=r.get("visibility"),
+                lifted,
+                fn,
+                abi=list(art.abi),
+                storage_layout=art.storage_layout,
+                solc_version=version,
+                specifiers=header_specifiers(str(r["solidity"]), version),
+                scope=scope,
+                runtime_bytecode=contracts.runtime(r),
+                getter=r.get("kind") == "getter",
+                visibility=r.get("visibility"),
             )
             out[rid] = (draft.text, time.perf_counter() - t0)
         except Exception as e:  # a batch job records the failure and goes on
             out[rid] = ("", time.perf_counter() - t0)
-            failures[rid] = f"structural failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+            failures[rid] = (
+                f"structural failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+            )
         if progress:
             progress(1)
     return out, failures
@@ -201,7 +228,14 @@ def forced_header(r: Mapping[str, Any], contracts: Contracts, draft: str | None)
 
     if r.get("kind") == "getter":
         return None
-    return header_for(r.get("signature"), abi=contracts.abi(r), selector=r.get("selector"), visibility=r.get("visibility"), mutability=r.get("state_mutability"), draft=draft)
+    return header_for(
+        r.get("signature"),
+        abi=contracts.abi(r),
+        selector=r.get("selector"),
+        visibility=r.get("visibility"),
+        mutability=r.get("state_mutability"),
+        draft=draft,
+    )
 
 
 def predict_model(
@@ -223,20 +257,46 @@ def predict_model(
     from evmlm.train.prompt import fit_prompt
 
     budget, _ = generation_budget(model, config.max_new_tokens)
-    prompts = [fit_prompt(r["tac"], r.get("signature"), r.get("contract_context"), tokenizer, budget, (drafts or {}).get(str(r["id"]))) for r in records]
+    prompts = [
+        fit_prompt(
+            r["tac"],
+            r.get("signature"),
+            r.get("contract_context"),
+            tokenizer,
+            budget,
+            (drafts or {}).get(str(r["id"])),
+        )
+        for r in records
+    ]
     starts = [(headers or {}).get(str(r["id"])) for r in records]
-    gens = generate_completions(model, tokenizer, prompts, max_new_tokens=config.max_new_tokens, batch_size=config.batch_size, temperature=temperature, seed=config.seed if seed is None else seed, starts=starts, progress=progress)
+    gens = generate_completions(
+        model,
+        tokenizer,
+        prompts,
+        max_new_tokens=config.max_new_tokens,
+        batch_size=config.batch_size,
+        temperature=temperature,
+        seed=config.seed if seed is None else seed,
+        starts=starts,
+        progress=progress,
+    )
     return {str(r["id"]): g for r, g in zip(records, gens)}
 
 
-def predict_retrieval(records: Sequence[Mapping[str, Any]], train_records: Sequence[Mapping[str, Any]]) -> dict[str, tuple[str, float]]:
+def predict_retrieval(
+    records: Sequence[Mapping[str, Any]], train_records: Sequence[Mapping[str, Any]]
+) -> dict[str, tuple[str, float]]:
     """``id → (solidity of the nearest train function by TAC, seconds)``."""
     from evmlm.evaluate.baselines.retrieval import RetrievalIndex
 
     if not train_records:
         return {str(r["id"]): ("", 0.0) for r in records}
     t0 = time.perf_counter()
-    index = RetrievalIndex.build([r["tac"] for r in train_records], [r["solidity"] for r in train_records], [str(r["id"]) for r in train_records])
+    index = RetrievalIndex.build(
+        [r["tac"] for r in train_records],
+        [r["solidity"] for r in train_records],
+        [str(r["id"]) for r in train_records],
+    )
     hits = index.nearest([r["tac"] for r in records])
     per = (time.perf_counter() - t0) / max(1, len(records))
     return {str(r["id"]): (h[0], per) for r, h in zip(records, hits)}
@@ -246,7 +306,18 @@ def predict_stub(records: Sequence[Mapping[str, Any]]) -> dict[str, tuple[str, f
     """``id → (signature-only stub, 0 s)``."""
     from evmlm.evaluate.baselines.stub import signature_stub
 
-    return {str(r["id"]): (signature_stub(r.get("signature"), r.get("selector"), payable=r.get("state_mutability") == "payable", view_like=r.get("state_mutability") in ("view", "pure")), 0.0) for r in records}
+    return {
+        str(r["id"]): (
+            signature_stub(
+                r.get("signature"),
+                r.get("selector"),
+                payable=r.get("state_mutability") == "payable",
+                view_like=r.get("state_mutability") in ("view", "pure"),
+            ),
+            0.0,
+        )
+        for r in records
+    }
 
 
 def predict_panoramix(
@@ -273,14 +344,22 @@ def predict_panoramix(
         groups[(str(r.get("compile_key")), str(r["contract"]))].append(r)
     started = time.perf_counter()
     for (key, contract), recs in groups.items():
-        sigs = {str(r["selector"]): r["signature"] for r in recs if r.get("signature") and r.get("selector")}
+        sigs = {
+            str(r["selector"]): r["signature"]
+            for r in recs
+            if r.get("signature") and r.get("selector")
+        }
         t0 = time.perf_counter()
         try:
             if budget_s is not None and t0 - started >= budget_s:
-                raise EvmlmError(f"skipped: the Panoramix budget of {budget_s:.0f} s is spent (evaluate.panoramix_budget_s)")
+                raise EvmlmError(
+                    f"skipped: the Panoramix budget of {budget_s:.0f} s is spent (evaluate.panoramix_budget_s)"
+                )
             if load_compile is None:
                 raise EvmlmError("no compile results to take the bytecode from")
-            runtime = deployed_contract(load_compile(key), contract, str(recs[0]["selector"])).runtime_bytecode
+            runtime = deployed_contract(
+                load_compile(key), contract, str(recs[0]["selector"])
+            ).runtime_bytecode
             texts = decompile_panoramix(runtime, timeout_s=timeout_s, signatures=sigs)
             err = None
         except (EvmlmError, KeyError) as e:
@@ -334,7 +413,10 @@ class Checker:
                 log.warning("%s: behaviour check failed: %s: %s", r["id"], type(e).__name__, e)
                 from evmlm.decompile.syntax import check_function_syntax
 
-                self._cache[key] = Check(check_function_syntax(text) is None, note=f"check failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+                self._cache[key] = Check(
+                    check_function_syntax(text) is None,
+                    note=f"check failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
+                )
         return self._cache[key]
 
     def _check(self, r: Mapping[str, Any], text: str) -> Check:
@@ -354,29 +436,64 @@ class Checker:
         if getter and text.rstrip().endswith("}"):
             # a function cannot stand in for a public state variable in place: the variable's
             # name would be declared twice, or the functions that read it would lose it
-            return Check(True, note="recompile not checked: a function in place of a public state variable (a getter)")
+            return Check(
+                True,
+                note="recompile not checked: a function in place of a public state variable (a getter)",
+            )
         try:
             result = self.load_compile(str(r["compile_key"]))
             contract = str(r["contract"])
             # a state-variable declaration in place of a function needs its own ';' (a getter's
             # source range excludes the ';', which stays in the file)
             spliced = text if getter else complete_member(text)
-            rc = recompile(result, str(r.get("source_path") or contract.rsplit(":", 1)[0]), contract, int(r["source_start"]), int(r["source_length"]), spliced, selector=str(r["selector"]))
+            rc = recompile(
+                result,
+                str(r.get("source_path") or contract.rsplit(":", 1)[0]),
+                contract,
+                int(r["source_start"]),
+                int(r["source_length"]),
+                spliced,
+                selector=str(r["selector"]),
+            )
         except EvmlmError as e:
             return Check(True, note=f"recompile not checked: {e}")
         if not rc.ok:
             return Check(True, False, None, False, note=f"does not recompile: {rc.error}")
         sel = normalise_selector(str(r["selector"]))[2:]
         if rc.selectors is not None and sel not in rc.selectors:
-            return Check(True, True, False, False, note=f"selector 0x{sel} missing from the recompiled contract")
-        b = compare_deployed(rc.original_creation_bytecode or "", rc.creation_bytecode or "", rc.abi, sel, n_random=self.config.n_random_calls, seed=self.config.seed, method_identifiers=rc.method_identifiers)
+            return Check(
+                True,
+                True,
+                False,
+                False,
+                note=f"selector 0x{sel} missing from the recompiled contract",
+            )
+        b = compare_deployed(
+            rc.original_creation_bytecode or "",
+            rc.creation_bytecode or "",
+            rc.abi,
+            sel,
+            n_random=self.config.n_random_calls,
+            seed=self.config.seed,
+            method_identifiers=rc.method_identifiers,
+        )
         note = None
         if b.first_difference:
-            note = f"behaves differently: {b.first_difference}" if b.same is False else f"behaviour undetermined: {b.first_difference}"
-        return Check(True, True, True, b.same, b.same is None, b.n_calls, b.n_calls - b.n_different, note)
+            note = (
+                f"behaves differently: {b.first_difference}"
+                if b.same is False
+                else f"behaviour undetermined: {b.first_difference}"
+            )
+        return Check(
+            True, True, True, b.same, b.same is None, b.n_calls, b.n_calls - b.n_different, note
+        )
 
 
-def select_verified(records: Sequence[Mapping[str, Any]], candidates: Mapping[str, Sequence[tuple[str, str, float]]], check: Callable[[Mapping[str, Any], str], Check]) -> tuple[dict[str, tuple[str, float]], dict[str, str]]:
+def select_verified(
+    records: Sequence[Mapping[str, Any]],
+    candidates: Mapping[str, Sequence[tuple[str, str, float]]],
+    check: Callable[[Mapping[str, Any], str], Check],
+) -> tuple[dict[str, tuple[str, float]], dict[str, str]]:
     """Verified selection per function: ``candidates[id]`` = ``[(name, text, seconds), ...]``
     in preference order (the draft first). Keeps the first candidate that behaves the same,
     else the compiling one that agreed on most calls (ties: the earlier), else the first

@@ -57,7 +57,9 @@ def load_records(dataset_dir: str | Path, split: str) -> list[dict[str, Any]]:
 
         return [dict(r) for r in load_split(dataset_dir, split)]
     except EvmlmError as e:
-        raise EvaluationError(f"{dataset_dir}: cannot load split {split!r} ({e}); run `evmlm dataset` first") from e
+        raise EvaluationError(
+            f"{dataset_dir}: cannot load split {split!r} ({e}); run `evmlm dataset` first"
+        ) from e
 
 
 def compile_loader(compile_dir: str | Path | None) -> Callable[[str], Any] | None:
@@ -131,7 +133,9 @@ def evaluate(
         records = load_records(dataset_dir, cfg.split)
     recs = select_functions(records, cfg.max_functions, cfg.seed)
     if not recs:
-        raise EvaluationError(f"split {cfg.split!r} has no functions to evaluate; build a larger dataset or pick another split")
+        raise EvaluationError(
+            f"split {cfg.split!r} has no functions to evaluate; build a larger dataset or pick another split"
+        )
     if load_compile is None:
         load_compile = compile_loader(compile_dir)
     if (model is None or tokenizer is None) and model_dir is not None:
@@ -148,7 +152,9 @@ def evaluate(
     predictions[ORACLE] = predict_oracle(recs)
     t0 = time.perf_counter()
     with _bar(len(recs), "structural") as bar:
-        predictions[STRUCTURAL], failures[STRUCTURAL] = predict_structural(recs, contracts, progress=bar.update)
+        predictions[STRUCTURAL], failures[STRUCTURAL] = predict_structural(
+            recs, contracts, progress=bar.update
+        )
     timings[STRUCTURAL] = time.perf_counter() - t0
     drafts = {rid: text for rid, (text, _) in predictions[STRUCTURAL].items() if text.strip()}
     headers = {str(r["id"]): forced_header(r, contracts, drafts.get(str(r["id"]))) for r in recs}
@@ -157,22 +163,50 @@ def evaluate(
         for name, with_drafts in ((MODEL, None), (MODEL_DRAFT, drafts)):
             t0 = time.perf_counter()
             with _bar(len(recs), f"generate ({name})") as bar:
-                predictions[name] = predict_model(recs, model, tokenizer, cfg, progress=bar.update, drafts=with_drafts, headers=headers)
+                predictions[name] = predict_model(
+                    recs,
+                    model,
+                    tokenizer,
+                    cfg,
+                    progress=bar.update,
+                    drafts=with_drafts,
+                    headers=headers,
+                )
             timings[name] = time.perf_counter() - t0
         if cfg.verify:
             t0 = time.perf_counter()
             for k in range(cfg.candidates - 2):
                 with _bar(len(recs), f"sample {k + 1}") as bar:
-                    samples.append(predict_model(recs, model, tokenizer, cfg, progress=bar.update, drafts=drafts, headers=headers, temperature=SAMPLE_TEMPERATURE, seed=cfg.seed + 1 + k))
+                    samples.append(
+                        predict_model(
+                            recs,
+                            model,
+                            tokenizer,
+                            cfg,
+                            progress=bar.update,
+                            drafts=drafts,
+                            headers=headers,
+                            temperature=SAMPLE_TEMPERATURE,
+                            seed=cfg.seed + 1 + k,
+                        )
+                    )
             timings["samples"] = time.perf_counter() - t0
     for name in cfg.baselines:
         t0 = time.perf_counter()
         if name == "panoramix":
             with _bar(len(recs), "panoramix") as bar:
-                predictions[name], failures[name] = predict_panoramix(recs, load_compile, cfg.panoramix_timeout_s, progress=bar.update, budget_s=cfg.panoramix_budget_s)
+                predictions[name], failures[name] = predict_panoramix(
+                    recs,
+                    load_compile,
+                    cfg.panoramix_timeout_s,
+                    progress=bar.update,
+                    budget_s=cfg.panoramix_budget_s,
+                )
         elif name == "retrieval":
             if train_records is None:
-                train_records = load_records(dataset_dir, "train") if dataset_dir is not None else []
+                train_records = (
+                    load_records(dataset_dir, "train") if dataset_dir is not None else []
+                )
             predictions[name] = predict_retrieval(recs, train_records)
         elif name == "signature_stub":
             predictions[name] = predict_stub(recs)
@@ -195,14 +229,27 @@ def evaluate(
     for name, preds in predictions.items():
         t0 = time.perf_counter()
         with _bar(len(recs), f"score {name}") as bar:
-            scores[name] = score_system(name, recs, preds, failures=failures.get(name), config=cfg, progress=bar.update, checker=checker, kept=kept.get(name))
+            scores[name] = score_system(
+                name,
+                recs,
+                preds,
+                failures=failures.get(name),
+                config=cfg,
+                progress=bar.update,
+                checker=checker,
+                kept=kept.get(name),
+            )
         timings[f"score_{name}"] = time.perf_counter() - t0
 
     from evmlm.evaluate.report import build_report, write_report
 
     meta = {
         "run": run_name,
-        "model": str(model_dir) if model_dir is not None else getattr(getattr(model, "config", None), "name_or_path", "in-memory model") if has_model else None,
+        "model": str(model_dir)
+        if model_dir is not None
+        else getattr(getattr(model, "config", None), "name_or_path", "in-memory model")
+        if has_model
+        else None,
         "split": cfg.split,
         "max_new_tokens": cfg.max_new_tokens,
         "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.__dict__.items()},
@@ -213,13 +260,24 @@ def evaluate(
     files = write_report(Path(out_dir), report, recs, scores, cfg.n_examples)
     ov = report["overall"]
     parts = []
-    for name in [n for n in (MODEL, MODEL_DRAFT, VERIFIED, STRUCTURAL, ORACLE) if n in ov] + list(cfg.baselines):
+    for name in [n for n in (MODEL, MODEL_DRAFT, VERIFIED, STRUCTURAL, ORACLE) if n in ov] + list(
+        cfg.baselines
+    ):
         if ov.get(name, {}).get("n"):
-            parts.append(f"{name} sim {ov[name]['similarity_mean']:.2f} edit {ov[name]['edit_distance_mean']:.2f} same {ov[name]['behaves_same']:.0%}")
+            parts.append(
+                f"{name} sim {ov[name]['similarity_mean']:.2f} edit {ov[name]['edit_distance_mean']:.2f} same {ov[name]['behaves_same']:.0%}"
+            )
     line = f"{len(recs)} {cfg.split} functions: " + "; ".join(parts)
     if report["findings"] and "NOT" in report["findings"][0]:
         line += " (model does not beat retrieval)"
-    return {"line": line, "n_functions": len(recs), "files": files, "overall": ov, "findings": report["findings"], "seconds": meta["seconds"]}
+    return {
+        "line": line,
+        "n_functions": len(recs),
+        "files": files,
+        "overall": ov,
+        "findings": report["findings"],
+        "seconds": meta["seconds"],
+    }
 
 
 def model_dir_of(finetune_dir: Path) -> Path:
@@ -227,7 +285,9 @@ def model_dir_of(finetune_dir: Path) -> Path:
     for sub in ("model", "adapter"):
         if (finetune_dir / sub).is_dir():
             return finetune_dir / sub
-    raise EvaluationError(f"{finetune_dir}: no model/ or adapter/; run `evmlm run --until finetune` first")
+    raise EvaluationError(
+        f"{finetune_dir}: no model/ or adapter/; run `evmlm run --until finetune` first"
+    )
 
 
 def run_stage(ctx: Any) -> dict[str, Any]:

@@ -40,7 +40,13 @@ _BUILTIN_MEMBERS = frozenset(
     "selector length wrap unwrap toString max min".split()
 )
 _LOW_LEVEL = frozenset({"call", "delegatecall", "staticcall", "transfer", "send"})
-_ELEMENTARY_ALIASES = {"uint": "uint256", "int": "int256", "byte": "bytes1", "ufixed": "ufixed128x18", "fixed": "fixed128x18"}
+_ELEMENTARY_ALIASES = {
+    "uint": "uint256",
+    "int": "int256",
+    "byte": "bytes1",
+    "ufixed": "ufixed128x18",
+    "fixed": "fixed128x18",
+}
 
 
 _parser = solidity_parser
@@ -79,7 +85,10 @@ def _callee(call: Any) -> Any | None:
         if c.type in ("(", "call_argument"):
             break
         node = c
-        while node.type in ("expression", "struct_expression", "parenthesized_expression") and node.named_children:
+        while (
+            node.type in ("expression", "struct_expression", "parenthesized_expression")
+            and node.named_children
+        ):
             node = node.named_children[0]
         return node
     return None
@@ -92,7 +101,10 @@ def _root_identifier(node: Any) -> str | None:
             return _text(node)
         if node.type in ("expression", "parenthesized_expression") and node.named_children:
             node = node.named_children[0]
-        elif node.type in ("array_access", "member_expression", "slice_access") and node.named_children:
+        elif (
+            node.type in ("array_access", "member_expression", "slice_access")
+            and node.named_children
+        ):
             node = node.named_children[0]
         else:
             return None
@@ -101,7 +113,9 @@ def _root_identifier(node: Any) -> str | None:
 def _lvalues(node: Any) -> list[str]:
     """Root names assigned by the left side ``node`` (tuples give several)."""
     inner = node
-    while inner.type in ("expression", "parenthesized_expression") and len(inner.named_children) == 1:
+    while (
+        inner.type in ("expression", "parenthesized_expression") and len(inner.named_children) == 1
+    ):
         inner = inner.named_children[0]
     if inner.type in ("tuple_expression", "inline_array_expression"):
         out = []
@@ -139,7 +153,11 @@ def normalise_signature(signature: str) -> str:
             continue
         words = p.split()
         # drop a trailing parameter name (an identifier that is not a location/keyword)
-        if len(words) >= 2 and re.fullmatch(r"[A-Za-z_$][A-Za-z0-9_$]*", words[-1]) and words[-1] not in ("memory", "calldata", "storage", "payable"):
+        if (
+            len(words) >= 2
+            and re.fullmatch(r"[A-Za-z_$][A-Za-z0-9_$]*", words[-1])
+            and words[-1] not in ("memory", "calldata", "storage", "payable")
+        ):
             words = words[:-1]
         types.append(canonical_type(" ".join(words)))
     return f"{name}({','.join(types)})"
@@ -154,13 +172,36 @@ def analyse_function(code: str) -> FunctionFacts:
     """
     tree = _parser().parse(code.encode("utf-8"))
     root = tree.root_node
-    fn = next((n for n in _walk(root) if n.type in ("function_definition", "fallback_receive_definition", "constructor_definition")), None)
+    fn = next(
+        (
+            n
+            for n in _walk(root)
+            if n.type
+            in ("function_definition", "fallback_receive_definition", "constructor_definition")
+        ),
+        None,
+    )
     if fn is None:
         var = next((n for n in _walk(root) if n.type == "state_variable_declaration"), None)
         if var is None:
             # solc's src of a state variable excludes its ';' (how the dataset stores getters)
-            var = next((n for n in _walk(_parser().parse(f"contract __C {{ {code.strip()}; }}".encode("utf-8")).root_node) if n.type == "state_variable_declaration"), None)
-        return FunctionFacts(parsed=var is not None, has_error=root.has_error, signature=_getter_signature(var) if var is not None else None)
+            var = next(
+                (
+                    n
+                    for n in _walk(
+                        _parser()
+                        .parse(f"contract __C {{ {code.strip()}; }}".encode("utf-8"))
+                        .root_node
+                    )
+                    if n.type == "state_variable_declaration"
+                ),
+                None,
+            )
+        return FunctionFacts(
+            parsed=var is not None,
+            has_error=root.has_error,
+            signature=_getter_signature(var) if var is not None else None,
+        )
 
     # header: name, parameter types, modifiers, return arity
     name = None
@@ -172,7 +213,9 @@ def analyse_function(code: str) -> FunctionFacts:
         if c.type == "identifier" and name is None:
             name = _text(c)
         elif c.type == "parameter":
-            tn = c.child_by_field_name("type") or next((x for x in c.children if x.type == "type_name"), None)
+            tn = c.child_by_field_name("type") or next(
+                (x for x in c.children if x.type == "type_name"), None
+            )
             param_types.append(canonical_type(_text(tn)) if tn is not None else "?")
             for x in c.children:
                 if x.type == "identifier":
@@ -237,7 +280,9 @@ def analyse_function(code: str) -> FunctionFacts:
                 for root_name in _lvalues(lhs):
                     if root_name not in locals_:
                         facts[f"write:{root_name}"] += 1
-            elif t == "update_expression" or (t == "unary_expression" and n.children and n.children[0].type == "delete"):
+            elif t == "update_expression" or (
+                t == "unary_expression" and n.children and n.children[0].type == "delete"
+            ):
                 structure["assign"] += 1
                 target = next((x for x in n.named_children if x.type == "expression"), None)
                 for root_name in _lvalues(target) if target is not None else []:
@@ -258,9 +303,14 @@ def analyse_function(code: str) -> FunctionFacts:
                 if callee.type == "member_expression":
                     member = _text(callee.named_children[-1]) if callee.named_children else ""
                     obj = _text(callee.named_children[0]) if callee.named_children else ""
-                    if member in _LOW_LEVEL or (member not in _BUILTIN_MEMBERS and obj not in ("abi", "super", "this", "type", "string", "bytes")):
+                    if member in _LOW_LEVEL or (
+                        member not in _BUILTIN_MEMBERS
+                        and obj not in ("abi", "super", "this", "type", "string", "bytes")
+                    ):
                         facts[f"call:{member}"] += 1
-    return FunctionFacts(parsed=True, has_error=root.has_error, signature=signature, structure=structure, facts=facts)
+    return FunctionFacts(
+        parsed=True, has_error=root.has_error, signature=signature, structure=structure, facts=facts
+    )
 
 
 def _getter_signature(var: Any) -> str | None:
@@ -274,7 +324,9 @@ def _getter_signature(var: Any) -> str | None:
     while node is not None:
         kinds = [c.type for c in node.children]
         if "mapping" in kinds:
-            key = next((c for c in node.named_children if c.type not in ("identifier", "type_name")), None)
+            key = next(
+                (c for c in node.named_children if c.type not in ("identifier", "type_name")), None
+            )
             if key is None:
                 break
             params.append(canonical_type(_text(key)))
@@ -306,7 +358,9 @@ def structural_f1(reference: FunctionFacts, hypothesis: FunctionFacts) -> float:
     return f1_from_counts(*multiset_prf(reference.structure, hypothesis.structure))
 
 
-def fact_counts(reference: FunctionFacts, hypothesis: FunctionFacts) -> dict[str, tuple[int, int, int]]:
+def fact_counts(
+    reference: FunctionFacts, hypothesis: FunctionFacts
+) -> dict[str, tuple[int, int, int]]:
     """Per fact kind (and ``"all"``): ``(overlap, n_hypothesis, n_reference)`` for micro-averaging."""
     out: dict[str, tuple[int, int, int]] = {}
     for kind in FACT_KINDS:
@@ -322,7 +376,11 @@ def precision_recall(overlap: int, n_hyp: int, n_ref: int) -> tuple[float, float
     return (overlap / n_hyp if n_hyp else 1.0, overlap / n_ref if n_ref else 1.0)
 
 
-def signature_match(reference_signature: str | None, hypothesis: FunctionFacts, reference: FunctionFacts | None = None) -> bool:
+def signature_match(
+    reference_signature: str | None,
+    hypothesis: FunctionFacts,
+    reference: FunctionFacts | None = None,
+) -> bool:
     """Strict signature match: the hypothesis' normalised signature equals the reference's.
 
     The reference is the record's ABI signature (``transfer(address,uint256)``) or, for

@@ -101,7 +101,11 @@ def canonical_type(param: Mapping[str, Any]) -> str:
 
 def signature_of(entry: Mapping[str, Any]) -> str:
     """``name(type1,type2)`` of an ABI function, event or error entry."""
-    return f"{entry.get('name', '')}(" + ",".join(canonical_type(p) for p in entry.get("inputs", [])) + ")"
+    return (
+        f"{entry.get('name', '')}("
+        + ",".join(canonical_type(p) for p in entry.get("inputs", []))
+        + ")"
+    )
 
 
 def normalise_selector(selector: str | int) -> str:
@@ -136,7 +140,7 @@ _EDGE_UINTS = (0, 1, 2, 10**18, (1 << 256) - 1, (1 << 255), (1 << 128) - 1)
 
 
 def _int_bits(t: str, prefix: str) -> int:
-    bits = int(t[len(prefix):] or 256)
+    bits = int(t[len(prefix) :] or 256)
     if not (8 <= bits <= 256 and bits % 8 == 0):
         raise ValueError(f"unsupported ABI type {t}")
     return bits
@@ -186,13 +190,25 @@ def random_value(t: str, rng: random.Random, addresses: Sequence[str]) -> Any:
     if t.startswith("uint"):
         bits = _int_bits(t, "uint")
         pick = rng.random()
-        v = rng.choice(_EDGE_UINTS) if pick < 0.3 else rng.randint(0, 1000) if pick < 0.65 else rng.getrandbits(bits)
+        v = (
+            rng.choice(_EDGE_UINTS)
+            if pick < 0.3
+            else rng.randint(0, 1000)
+            if pick < 0.65
+            else rng.getrandbits(bits)
+        )
         return v % (1 << bits)
     if t.startswith("int"):
         bits = _int_bits(t, "int")
         half = 1 << (bits - 1)
         pick = rng.random()
-        v = rng.choice((0, 1, -1, half - 1, -half)) if pick < 0.3 else rng.randint(-1000, 1000) if pick < 0.65 else rng.getrandbits(bits) - half
+        v = (
+            rng.choice((0, 1, -1, half - 1, -half))
+            if pick < 0.3
+            else rng.randint(-1000, 1000)
+            if pick < 0.65
+            else rng.getrandbits(bits) - half
+        )
         return (v + half) % (1 << bits) - half
     if t == "address":
         return rng.choice(list(addresses)) if rng.random() < 0.8 else "0x" + rng.randbytes(20).hex()
@@ -210,7 +226,9 @@ def random_value(t: str, rng: random.Random, addresses: Sequence[str]) -> Any:
     raise ValueError(f"unsupported ABI type {t}")
 
 
-def call_inputs(types: Sequence[str], *, n_random: int = 32, seed: int = 0, addresses: Sequence[str]) -> list[tuple[Any, ...]]:
+def call_inputs(
+    types: Sequence[str], *, n_random: int = 32, seed: int = 0, addresses: Sequence[str]
+) -> list[tuple[Any, ...]]:
     """Argument tuples for a function with ABI ``types``: 3 edge tuples (:func:`edge_value`),
     then ``n_random`` random ones (:func:`random_value`). Deterministic for a given ``seed``.
     Raises ValueError for an unsupported ABI type."""
@@ -226,7 +244,9 @@ class AbiInfo:
 
     functions: dict[int, tuple[str, str]] = field(default_factory=dict)
     events: dict[int, tuple[str, str]] = field(default_factory=dict)  # topic0 -> (name, signature)
-    errors: dict[int, tuple[str, str]] = field(default_factory=dict)  # selector -> (name, signature)
+    errors: dict[int, tuple[str, str]] = field(
+        default_factory=dict
+    )  # selector -> (name, signature)
     fallback: str | None = None  # mutability, None when absent
     receive: bool = False
     given: bool = False
@@ -241,7 +261,14 @@ class AbiInfo:
         info.given = True
         for e in abi:
             kind = e.get("type", "function")
-            mut = str(e.get("stateMutability") or ("payable" if e.get("payable") else ("view" if e.get("constant") else "nonpayable")))
+            mut = str(
+                e.get("stateMutability")
+                or (
+                    "payable"
+                    if e.get("payable")
+                    else ("view" if e.get("constant") else "nonpayable")
+                )
+            )
             if kind == "function":
                 sig = signature_of(e)
                 info.functions[selector_of(sig)] = (sig, mut)
@@ -259,22 +286,64 @@ class AbiInfo:
 
 
 #: Well-known events and errors, used when no ABI is given (topic0 / selector -> (name, signature)).
-COMMON_EVENTS = {topic_of(s): (s.split("(")[0], s) for s in (
-    "Transfer(address,address,uint256)", "Approval(address,address,uint256)", "ApprovalForAll(address,address,bool)",
-    "OwnershipTransferred(address,address)", "Paused(address)", "Unpaused(address)", "Deposit(address,uint256)",
-    "Withdrawal(address,uint256)", "Sync(uint112,uint112)", "Swap(address,uint256,uint256,uint256,uint256,address)",
-    "Mint(address,uint256,uint256)", "Burn(address,uint256,uint256,address)", "RoleGranted(bytes32,address,address)",
-    "RoleRevoked(bytes32,address,address)", "Upgraded(address)", "Initialized(uint8)", "Initialized(uint64)",
-    "TransferSingle(address,address,address,uint256,uint256)", "TransferBatch(address,address,address,uint256[],uint256[])",
-)}
-COMMON_ERRORS = {selector_of(s): (s.split("(")[0], s) for s in (
-    "Error(string)", "Panic(uint256)", "OwnableUnauthorizedAccount(address)", "ERC20InsufficientBalance(address,uint256,uint256)",
-    "ERC20InsufficientAllowance(address,uint256,uint256)", "ERC20InvalidSender(address)", "ERC20InvalidReceiver(address)",
-    "ERC20InvalidApprover(address)", "ERC20InvalidSpender(address)", "ReentrancyGuardReentrantCall()", "EnforcedPause()",
-)}
-COMMON_FUNCTIONS = {selector_of(s): s for s in (
-    "transfer(address,uint256)", "transferFrom(address,address,uint256)", "approve(address,uint256)",
-    "balanceOf(address)", "totalSupply()", "allowance(address,address)", "decimals()", "name()", "symbol()",
-    "safeTransferFrom(address,address,uint256)", "ownerOf(uint256)", "getReserves()", "deposit()", "withdraw(uint256)",
-    "onERC721Received(address,address,uint256,bytes)", "permit(address,address,uint256,uint256,uint8,bytes32,bytes32)",
-)}
+COMMON_EVENTS = {
+    topic_of(s): (s.split("(")[0], s)
+    for s in (
+        "Transfer(address,address,uint256)",
+        "Approval(address,address,uint256)",
+        "ApprovalForAll(address,address,bool)",
+        "OwnershipTransferred(address,address)",
+        "Paused(address)",
+        "Unpaused(address)",
+        "Deposit(address,uint256)",
+        "Withdrawal(address,uint256)",
+        "Sync(uint112,uint112)",
+        "Swap(address,uint256,uint256,uint256,uint256,address)",
+        "Mint(address,uint256,uint256)",
+        "Burn(address,uint256,uint256,address)",
+        "RoleGranted(bytes32,address,address)",
+        "RoleRevoked(bytes32,address,address)",
+        "Upgraded(address)",
+        "Initialized(uint8)",
+        "Initialized(uint64)",
+        "TransferSingle(address,address,address,uint256,uint256)",
+        "TransferBatch(address,address,address,uint256[],uint256[])",
+    )
+}
+COMMON_ERRORS = {
+    selector_of(s): (s.split("(")[0], s)
+    for s in (
+        "Error(string)",
+        "Panic(uint256)",
+        "OwnableUnauthorizedAccount(address)",
+        "ERC20InsufficientBalance(address,uint256,uint256)",
+        "ERC20InsufficientAllowance(address,uint256,uint256)",
+        "ERC20InvalidSender(address)",
+        "ERC20InvalidReceiver(address)",
+        "ERC20InvalidApprover(address)",
+        "ERC20InvalidSpender(address)",
+        "ReentrancyGuardReentrantCall()",
+        "EnforcedPause()",
+    )
+}
+COMMON_FUNCTIONS = {
+    selector_of(s): s
+    for s in (
+        "transfer(address,uint256)",
+        "transferFrom(address,address,uint256)",
+        "approve(address,uint256)",
+        "balanceOf(address)",
+        "totalSupply()",
+        "allowance(address,address)",
+        "decimals()",
+        "name()",
+        "symbol()",
+        "safeTransferFrom(address,address,uint256)",
+        "ownerOf(uint256)",
+        "getReserves()",
+        "deposit()",
+        "withdraw(uint256)",
+        "onERC721Received(address,address,uint256,bytes)",
+        "permit(address,address,uint256,uint256,uint8,bytes32,bytes32)",
+    )
+}

@@ -117,8 +117,10 @@ class NodeKey:
                 f"height {self.height}"
             )
         any_height_ok = self.tier == PER_BLOCK and not self.ctx
-        if self.tier not in (EXACT, KLIMITED, PER_BLOCK) or self.height < -1 or (
-            self.height == -1 and not any_height_ok
+        if (
+            self.tier not in (EXACT, KLIMITED, PER_BLOCK)
+            or self.height < -1
+            or (self.height == -1 and not any_height_ok)
         ):
             raise ValueError(f"NodeKey {self.pc:#x}: bad tier {self.tier} / height {self.height}")
         object.__setattr__(self, "_hash", hash(self._fields()))
@@ -210,7 +212,35 @@ def fold(name: str, a: list[int]) -> int | None:
     return None
 
 
-PURE = frozenset({"ADD", "SUB", "MUL", "DIV", "MOD", "SDIV", "SMOD", "ADDMOD", "MULMOD", "EXP", "SIGNEXTEND", "LT", "GT", "SLT", "SGT", "EQ", "ISZERO", "AND", "OR", "XOR", "NOT", "BYTE", "SHL", "SHR", "SAR"})
+PURE = frozenset(
+    {
+        "ADD",
+        "SUB",
+        "MUL",
+        "DIV",
+        "MOD",
+        "SDIV",
+        "SMOD",
+        "ADDMOD",
+        "MULMOD",
+        "EXP",
+        "SIGNEXTEND",
+        "LT",
+        "GT",
+        "SLT",
+        "SGT",
+        "EQ",
+        "ISZERO",
+        "AND",
+        "OR",
+        "XOR",
+        "NOT",
+        "BYTE",
+        "SHL",
+        "SHR",
+        "SAR",
+    }
+)
 
 
 def _as_set(v: Value) -> frozenset | None:
@@ -254,14 +284,27 @@ def _sym_op(name: str, args: list[Value]) -> Value:
             return y
         # Vyper: calldatasize >= 4 && selector == c for selectors ending in a zero byte
         for a, b in ((x, y), (y, x)):
-            if isinstance(a, Sym) and a.kind == "cdsge4" and isinstance(b, Sym) and b.kind == "seleq":
+            if (
+                isinstance(a, Sym)
+                and a.kind == "cdsge4"
+                and isinstance(b, Sym)
+                and b.kind == "seleq"
+            ):
                 return b
     if name in ("EQ", "SUB", "XOR"):
         for s, c in ((x, y), (y, x)):
             if isinstance(s, Sym) and s.kind == "sel" and isinstance(c, int) and c <= 0xFFFFFFFF:
                 return Sym("seleq" if name == "EQ" else "selne", int(c))
     if name == "ISZERO" and isinstance(x, Sym):
-        flip = {"seleq": "selne", "selne": "seleq", "cdslt4": "cdsge4", "cdsge4": "cdslt4", "cds": "cdsz", "cdsz": "cdsnz", "cdsnz": "cdsz"}
+        flip = {
+            "seleq": "selne",
+            "selne": "seleq",
+            "cdslt4": "cdsge4",
+            "cdsge4": "cdslt4",
+            "cds": "cdsz",
+            "cdsz": "cdsnz",
+            "cdsnz": "cdsz",
+        }
         if x.kind in flip:
             return Sym(flip[x.kind], x.c)
     if name == "LT" and isinstance(x, Sym) and x.kind == "cds" and y == 4:
@@ -270,7 +313,9 @@ def _sym_op(name: str, args: list[Value]) -> Value:
         return Sym("cdslt4")
     if name == "SLT" and isinstance(x, Sym) and x.kind == "cds" and y == 4:
         return Sym("cdslt4")
-    if (name == "GT" and isinstance(x, Sym) and x.kind == "cds" and y == 3) or (name == "LT" and x == 3 and isinstance(y, Sym) and y.kind == "cds"):
+    if (name == "GT" and isinstance(x, Sym) and x.kind == "cds" and y == 3) or (
+        name == "LT" and x == 3 and isinstance(y, Sym) and y.kind == "cds"
+    ):
         return Sym("cdsge4")
     return None
 
@@ -476,7 +521,6 @@ class ContextPolicy:
         to the shortest), so recursion that grows the stack converges."""
         return NodeKey(pc, (), -1, PER_BLOCK)
 
-
     def merged_key(self, pc: int, stack: list[Value]) -> NodeKey:
         """The k-limited key: the innermost :data:`MERGED_K` return addresses (and the height);
         the outer ones are forgotten (they join into sets of JUMPDESTs)."""
@@ -659,7 +703,9 @@ class ContractCFG:
                     self.preds[s].append(n.key)
 
     # -- abstract execution of one block ------------------------------------------------------
-    def run_block(self, block: BasicBlock, entry: tuple, lenient: bool = False) -> tuple[list[Value] | None, Value, Value]:
+    def run_block(
+        self, block: BasicBlock, entry: tuple, lenient: bool = False
+    ) -> tuple[list[Value] | None, Value, Value]:
         """Execute ``block`` abstractly. Returns (exit stack or None on underflow/overflow,
         jump target, jump condition) where the last two are for a final JUMP/JUMPI.
         ``lenient`` (merged nodes, whose joined stack may be shorter than the real one) reads
@@ -750,7 +796,11 @@ class ContractCFG:
             elif last.name == "JUMPI":
                 fall = block.end
                 if isinstance(cond, int) and not isinstance(cond, bool):
-                    nexts = self._targets(last, target, node) if cond else ([fall] if fall in self.blocks else [])
+                    nexts = (
+                        self._targets(last, target, node)
+                        if cond
+                        else ([fall] if fall in self.blocks else [])
+                    )
                 else:
                     nexts = self._targets(last, target, node)
                     two_sided = fall in self.blocks and fall not in nexts

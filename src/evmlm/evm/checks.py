@@ -40,7 +40,9 @@ class Contract:
     name: str
     runtime: str
     abi: list
-    method_identifiers: dict[str, str] | None = None  # signature -> 8-hex selector, when the compiler gave them
+    method_identifiers: dict[str, str] | None = (
+        None  # signature -> 8-hex selector, when the compiler gave them
+    )
 
     @property
     def is_library(self) -> bool:
@@ -52,7 +54,11 @@ class Contract:
         """selector ("0x" + 8 hex) -> signature: the compiler's method identifiers, else the ABI's."""
         if self.method_identifiers:
             return {"0x" + v.lower(): k for k, v in self.method_identifiers.items()}
-        return {f"{selector_of(signature_of(e)):#010x}": signature_of(e) for e in self.abi if e.get("type", "function") == "function"}
+        return {
+            f"{selector_of(signature_of(e)):#010x}": signature_of(e)
+            for e in self.abi
+            if e.get("type", "function") == "function"
+        }
 
 
 #: Time budget (s) of the lifts the checks make: they measure the analysis, not the default
@@ -61,7 +67,9 @@ CHECK_SECONDS = 120.0
 MAX_CODE_SIZE = 24_576  # EIP-170: larger runtime code cannot be deployed (Foundry scripts/tests)
 
 
-def iter_artifacts(root: str | Path, *, limit: int | None = None, max_code_size: int | None = MAX_CODE_SIZE) -> Iterator[Contract]:
+def iter_artifacts(
+    root: str | Path, *, limit: int | None = None, max_code_size: int | None = MAX_CODE_SIZE
+) -> Iterator[Contract]:
     """Hardhat/Truffle/Foundry artifacts under ``root`` with non-empty ``deployedBytecode`` and an ABI.
 
     Skips debug files (``*.dbg.json``), runtime code over ``max_code_size`` bytes (EIP-170's
@@ -108,7 +116,12 @@ def iter_compiled(compile_dir: str | Path, *, limit: int | None = None) -> Itera
             if not c.runtime_bytecode or c.runtime_bytecode in seen:
                 continue
             seen.add(c.runtime_bytecode)
-            yield Contract(f"{c.source_path}:{c.name}@{r.setting.name}", c.runtime_bytecode, c.abi, c.method_identifiers)
+            yield Contract(
+                f"{c.source_path}:{c.name}@{r.setting.name}",
+                c.runtime_bytecode,
+                c.abi,
+                c.method_identifiers,
+            )
             n += 1
             if limit is not None and n >= limit:
                 return
@@ -160,11 +173,15 @@ class SelectorReport:
     false_pos: int = 0
     false_neg: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)
-    misses: list[tuple[str, str, str]] = field(default_factory=list)  # contract, selector, signature
+    misses: list[tuple[str, str, str]] = field(
+        default_factory=list
+    )  # contract, selector, signature
     extras: list[tuple[str, str]] = field(default_factory=list)
     # libraries without compiler method identifiers: their ABI cannot give the real selectors
     # (solc hashes library signatures with struct/contract/enum names and "storage" pointers)
-    library_unverifiable: list[tuple[str, int, int, int]] = field(default_factory=list)  # name, matched, ABI-only, code-only
+    library_unverifiable: list[tuple[str, int, int, int]] = field(
+        default_factory=list
+    )  # name, matched, ABI-only, code-only
     seconds: list[tuple[float, str]] = field(default_factory=list)  # lift time per contract
 
     @property
@@ -199,7 +216,9 @@ def selector_recovery(contracts: Iterable[Contract], *, progress: bool = False) 
         rep.seconds.append((time.perf_counter() - t0, c.name))
         rep.contracts += 1
         if c.is_library and not c.method_identifiers and got != set(want):
-            rep.library_unverifiable.append((c.name, len(got & set(want)), len(set(want) - got), len(got - set(want))))
+            rep.library_unverifiable.append(
+                (c.name, len(got & set(want)), len(set(want) - got), len(got - set(want)))
+            )
             continue
         rep.true_pos += len(got & set(want))
         rep.false_pos += len(got - set(want))
@@ -266,11 +285,23 @@ class _Tracer:
         from eth.tools.builder.chain import build, disable_pow_check, fork_at, genesis
         from eth.vm.forks.prague import PragueVM
 
-        chain = build(MiningChain, fork_at(PragueVM, 0), disable_pow_check(), genesis(db=AtomicDB(), params={"difficulty": 0, "gas_limit": 30_000_000, "nonce": b"\x00" * 8}))
+        chain = build(
+            MiningChain,
+            fork_at(PragueVM, 0),
+            disable_pow_check(),
+            genesis(
+                db=AtomicDB(),
+                params={"difficulty": 0, "gas_limit": 30_000_000, "nonce": b"\x00" * 8},
+            ),
+        )
         self.state = chain.get_vm().state
         self.trace: list[tuple[int, int]] = []
         base = self.state.computation_class
-        self.computation = type("TracedComputation", (base,), {"opcodes": {b: _Traced(fn, self.trace) for b, fn in base.opcodes.items()}})
+        self.computation = type(
+            "TracedComputation",
+            (base,),
+            {"opcodes": {b: _Traced(fn, self.trace) for b, fn in base.opcodes.items()}},
+        )
         self.codes: dict[bytes, bytes] = {}
 
     def install(self, address: str, code: bytes) -> None:
@@ -282,12 +313,22 @@ class _Tracer:
         """pcs executed in the called contract's own frame (depth 0), in order."""
         from eth.vm.message import Message
 
-        sender, target = bytes.fromhex(caller.removeprefix("0x")), bytes.fromhex(to.removeprefix("0x"))
+        sender, target = (
+            bytes.fromhex(caller.removeprefix("0x")),
+            bytes.fromhex(to.removeprefix("0x")),
+        )
         self.state.set_balance(sender, 10**24)
         snap = self.state.snapshot()
         self.trace.clear()
         try:
-            msg = Message(gas=10_000_000, to=target, sender=sender, value=value, data=data, code=self.codes[target])
+            msg = Message(
+                gas=10_000_000,
+                to=target,
+                sender=sender,
+                value=value,
+                data=data,
+                code=self.codes[target],
+            )
             ctx = self.state.get_transaction_context_class()(gas_price=1, origin=sender)
             self.computation.apply_message(self.state, msg, ctx)
         finally:
@@ -305,7 +346,15 @@ def _block_index(code: bytes) -> dict[int, int]:
     return out
 
 
-def check_contract(c: Contract, *, calls_per_function: int, rng: random.Random, rep: SoundnessReport, tracer: _Tracer | None = None, lifted: LiftedContract | None = None) -> int:
+def check_contract(
+    c: Contract,
+    *,
+    calls_per_function: int,
+    rng: random.Random,
+    rep: SoundnessReport,
+    tracer: _Tracer | None = None,
+    lifted: LiftedContract | None = None,
+) -> int:
     """Check every public function of ``c`` with ABI-typed random calls; returns functions checked."""
     import eth_abi
 
@@ -347,7 +396,11 @@ def check_contract(c: Contract, *, calls_per_function: int, rng: random.Random, 
                 break
             # Value only to payable functions: a non-payable call with value may be rejected by the
             # dispatcher before the function's entry (solc hoists the check when nothing is payable).
-            value = rng.choice((0, 1)) if e.get("stateMutability") == "payable" or e.get("payable") else 0
+            value = (
+                rng.choice((0, 1))
+                if e.get("stateMutability") == "payable" or e.get("payable")
+                else 0
+            )
             pcs = tracer.call(rng.choice(actors[:2]), addr, data, value)
             rep.calls += 1
             try:
@@ -355,13 +408,25 @@ def check_contract(c: Contract, *, calls_per_function: int, rng: random.Random, 
             except ValueError:
                 rep.entry_not_reached += 1
                 if len(rep.counterexamples) < 1000:
-                    rep.counterexamples.append({"class": "entry not reached", "contract": c.name, "function": sig})
+                    rep.counterexamples.append(
+                        {"class": "entry not reached", "contract": c.name, "function": sig}
+                    )
                 continue
-            _check_path(pcs, start, block_of, body, edges, rep, {"contract": c.name, "function": sig})
+            _check_path(
+                pcs, start, block_of, body, edges, rep, {"contract": c.name, "function": sig}
+            )
     return n_fn
 
 
-def _check_path(pcs: list[int], start: int, block_of: dict[int, int], body: set[int], edges: set[tuple[int, int]], rep: SoundnessReport, where: dict[str, Any]) -> None:
+def _check_path(
+    pcs: list[int],
+    start: int,
+    block_of: dict[int, int],
+    body: set[int],
+    edges: set[tuple[int, int]],
+    rep: SoundnessReport,
+    where: dict[str, Any],
+) -> None:
     """Count the instructions and taken edges of ``pcs[start:]``; record the first one outside
     ``body`` / ``edges`` as a counterexample (``where`` names the contract and function)."""
     prev_block = None
@@ -378,12 +443,22 @@ def _check_path(pcs: list[int], start: int, block_of: dict[int, int], body: set[
             if (prev_block, blk) not in edges:
                 rep.bad_edges += 1
                 if len(rep.counterexamples) < 1000:
-                    rep.counterexamples.append({"class": "edge missing", **where, "edge": [prev_block, blk]})
+                    rep.counterexamples.append(
+                        {"class": "edge missing", **where, "edge": [prev_block, blk]}
+                    )
                 return
         prev_block = blk
 
 
-def check_fallback(c: Contract, *, calls: int, rng: random.Random, rep: SoundnessReport, tracer: _Tracer | None = None, lifted: LiftedContract | None = None) -> int:
+def check_fallback(
+    c: Contract,
+    *,
+    calls: int,
+    rng: random.Random,
+    rep: SoundnessReport,
+    tracer: _Tracer | None = None,
+    lifted: LiftedContract | None = None,
+) -> int:
     """Check the lifted fallback of ``c`` (0 when it has none) with calls that match no
     selector: empty calldata, 1-3 bytes, and an unknown 4-byte selector with 0-2 random words,
     with 0 or 1 wei when the fallback is payable; from the fallback's entry on, executed
@@ -419,13 +494,30 @@ def check_fallback(c: Contract, *, calls: int, rng: random.Random, rep: Soundnes
         except ValueError:
             rep.entry_not_reached += 1
             if len(rep.counterexamples) < 1000:
-                rep.counterexamples.append({"class": "entry not reached", "contract": c.name, "function": "fallback", "calldata": data.hex()})
+                rep.counterexamples.append(
+                    {
+                        "class": "entry not reached",
+                        "contract": c.name,
+                        "function": "fallback",
+                        "calldata": data.hex(),
+                    }
+                )
             continue
-        _check_path(pcs, start, block_of, body, edges, rep, {"contract": c.name, "function": "fallback"})
+        _check_path(
+            pcs, start, block_of, body, edges, rep, {"contract": c.name, "function": "fallback"}
+        )
     return 1
 
 
-def soundness(contracts: Iterable[Contract], *, calls_per_function: int = 20, seed: int = 0, min_functions: int = 0, progress: bool = False, fallback: bool = False) -> SoundnessReport:
+def soundness(
+    contracts: Iterable[Contract],
+    *,
+    calls_per_function: int = 20,
+    seed: int = 0,
+    min_functions: int = 0,
+    progress: bool = False,
+    fallback: bool = False,
+) -> SoundnessReport:
     """Check contracts until all are done (and at least ``min_functions`` functions were checked);
     ``fallback`` also checks each lifted fallback (:func:`check_fallback`)."""
     rep = SoundnessReport()
@@ -434,9 +526,13 @@ def soundness(contracts: Iterable[Contract], *, calls_per_function: int = 20, se
     for c in tqdm(list(contracts), desc="soundness", unit="contract", disable=not progress):
         try:
             lc = lift_contract(c.runtime, abi=c.abi, what=c.name)
-            check_contract(c, calls_per_function=calls_per_function, rng=rng, rep=rep, tracer=tracer, lifted=lc)
+            check_contract(
+                c, calls_per_function=calls_per_function, rng=rng, rep=rep, tracer=tracer, lifted=lc
+            )
             if fallback:
-                check_fallback(c, calls=calls_per_function, rng=rng, rep=rep, tracer=tracer, lifted=lc)
+                check_fallback(
+                    c, calls=calls_per_function, rng=rng, rep=rep, tracer=tracer, lifted=lc
+                )
         except Exception as e:  # recorded; the batch goes on
             rep.skipped.append((c.name, f"{type(e).__name__}: {e}"))
     return rep
@@ -454,20 +550,37 @@ def _contracts(args: argparse.Namespace) -> list[Contract]:
     if args.fixtures:
         for p in sorted(Path(args.fixtures).glob("*.json")):
             for name, c in json.loads(p.read_text())["contracts"].items():
-                out.append(Contract(f"{p.stem}:{name}", c["runtime_bytecode"], c["abi"], c.get("method_identifiers")))
+                out.append(
+                    Contract(
+                        f"{p.stem}:{name}",
+                        c["runtime_bytecode"],
+                        c["abi"],
+                        c.get("method_identifiers"),
+                    )
+                )
     return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m evmlm.evm.checks", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m evmlm.evm.checks", description=__doc__.split("\n\n")[0]
+    )
     ap.add_argument("check", choices=("selectors", "soundness"))
     ap.add_argument("--compile-dir", help="a compile stage folder (runs/<name>/compile)")
-    ap.add_argument("--artifacts", help="a folder searched for npm JSON artifacts (e.g. vendor/corpora)")
+    ap.add_argument(
+        "--artifacts", help="a folder searched for npm JSON artifacts (e.g. vendor/corpora)"
+    )
     ap.add_argument("--fixtures", help="tests/fixtures/evm")
-    ap.add_argument("--limit", type=int, default=None, help="at most this many contracts per source")
+    ap.add_argument(
+        "--limit", type=int, default=None, help="at most this many contracts per source"
+    )
     ap.add_argument("--calls", type=int, default=20, help="random calls per function (soundness)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--fallback", action="store_true", help="soundness: also check each lifted fallback with calls that match no selector")
+    ap.add_argument(
+        "--fallback",
+        action="store_true",
+        help="soundness: also check each lifted fallback with calls that match no selector",
+    )
     ap.add_argument("--json", help="write the full report (with every miss / counterexample) here")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -477,10 +590,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.check == "selectors":
         rep = selector_recovery(contracts, progress=True)
-        print(f"contracts {rep.contracts}  selectors: tp {rep.true_pos}  fp {rep.false_pos}  fn {rep.false_neg}  failures {len(rep.failures)}")
+        print(
+            f"contracts {rep.contracts}  selectors: tp {rep.true_pos}  fp {rep.false_pos}  fn {rep.false_neg}  failures {len(rep.failures)}"
+        )
         print(f"precision {rep.precision:.4f}  recall {rep.recall:.4f}  F1 {rep.f1:.4f}")
         lib_t, lib_m, lib_e = (sum(x[i] for x in rep.library_unverifiable) for i in (1, 2, 3))
-        print(f"libraries without method identifiers whose ABI selectors differ (not scored above): {len(rep.library_unverifiable)} ({lib_t} matched, {lib_m} ABI-only, {lib_e} code-only)")
+        print(
+            f"libraries without method identifiers whose ABI selectors differ (not scored above): {len(rep.library_unverifiable)} ({lib_t} matched, {lib_m} ABI-only, {lib_e} code-only)"
+        )
         tp, fp, fn = rep.true_pos + lib_t, rep.false_pos + lib_e, rep.false_neg + lib_m
         print(f"F1 counting those libraries too: {2 * tp / max(1, 2 * tp + fp + fn):.4f}")
         for name, t, m, e in rep.library_unverifiable[:20]:
@@ -493,15 +610,51 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  failed {name}: {err}")
         for sec, name in sorted(rep.seconds, reverse=True)[:5]:
             print(f"  slowest {sec:.2f} s  {name}")
-        out: dict[str, Any] = {"contracts": rep.contracts, "tp": rep.true_pos, "fp": rep.false_pos, "fn": rep.false_neg, "precision": rep.precision, "recall": rep.recall, "f1": rep.f1, "misses": rep.misses, "extras": rep.extras, "failures": rep.failures, "library_unverifiable": rep.library_unverifiable}
+        out: dict[str, Any] = {
+            "contracts": rep.contracts,
+            "tp": rep.true_pos,
+            "fp": rep.false_pos,
+            "fn": rep.false_neg,
+            "precision": rep.precision,
+            "recall": rep.recall,
+            "f1": rep.f1,
+            "misses": rep.misses,
+            "extras": rep.extras,
+            "failures": rep.failures,
+            "library_unverifiable": rep.library_unverifiable,
+        }
     else:
-        srep = soundness(contracts, calls_per_function=args.calls, seed=args.seed, progress=True, fallback=args.fallback)
-        print(f"contracts {srep.contracts}  functions {srep.functions}  calls {srep.calls}  instructions {srep.instructions}  edges {srep.edges}")
-        print(f"edges in lifted CFG {srep.edge_share:.4%}  instructions in body {srep.instruction_share:.4%}  entry not reached {srep.entry_not_reached}")
-        print(f"counterexample classes: {dict(srep.classes()) or 'none'}  skipped: {len(srep.skipped)}")
+        srep = soundness(
+            contracts,
+            calls_per_function=args.calls,
+            seed=args.seed,
+            progress=True,
+            fallback=args.fallback,
+        )
+        print(
+            f"contracts {srep.contracts}  functions {srep.functions}  calls {srep.calls}  instructions {srep.instructions}  edges {srep.edges}"
+        )
+        print(
+            f"edges in lifted CFG {srep.edge_share:.4%}  instructions in body {srep.instruction_share:.4%}  entry not reached {srep.entry_not_reached}"
+        )
+        print(
+            f"counterexample classes: {dict(srep.classes()) or 'none'}  skipped: {len(srep.skipped)}"
+        )
         for cx in srep.counterexamples[:20]:
             print(f"  {cx}")
-        out = {"contracts": srep.contracts, "functions": srep.functions, "calls": srep.calls, "instructions": srep.instructions, "edges": srep.edges, "bad_edges": srep.bad_edges, "bad_instructions": srep.bad_instructions, "entry_not_reached": srep.entry_not_reached, "classes": dict(srep.classes()), "counterexamples": srep.counterexamples, "skipped": srep.skipped}
+        out = {
+            "contracts": srep.contracts,
+            "functions": srep.functions,
+            "calls": srep.calls,
+            "instructions": srep.instructions,
+            "edges": srep.edges,
+            "bad_edges": srep.bad_edges,
+            "bad_instructions": srep.bad_instructions,
+            "entry_not_reached": srep.entry_not_reached,
+            "classes": dict(srep.classes()),
+            "counterexamples": srep.counterexamples,
+            "skipped": srep.skipped,
+        }
     if args.json:
         from evmlm import atomic
 

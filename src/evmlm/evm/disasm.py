@@ -91,10 +91,14 @@ def _artifact_code(obj: Mapping[str, Any], what: str) -> str:
         v = evm["deployedBytecode"].get("object")
         if isinstance(v, str):
             return v
-    raise BytecodeError(f"{what}: artifact has no deployedBytecode / evm.deployedBytecode.object / runtime_bytecode; pass runtime bytecode")
+    raise BytecodeError(
+        f"{what}: artifact has no deployedBytecode / evm.deployedBytecode.object / runtime_bytecode; pass runtime bytecode"
+    )
 
 
-def load_bytecode(source: str | bytes | bytearray | Mapping[str, Any], *, what: str = "bytecode") -> bytes:
+def load_bytecode(
+    source: str | bytes | bytearray | Mapping[str, Any], *, what: str = "bytecode"
+) -> bytes:
     """Runtime bytecode from hex text, raw bytes or an artifact (see the module docstring).
 
     ``what`` names the input in error messages (a file name, a contract). Raises
@@ -102,24 +106,32 @@ def load_bytecode(source: str | bytes | bytearray | Mapping[str, Any], *, what: 
     """
     if isinstance(source, (bytes, bytearray)):
         raw = bytes(source)
-        if raw[:2] in (b"0x", b"0X") or (raw and all(c in b"0123456789abcdefABCDEF \n\r\t" for c in raw[:64])):
+        if raw[:2] in (b"0x", b"0X") or (
+            raw and all(c in b"0123456789abcdefABCDEF \n\r\t" for c in raw[:64])
+        ):
             try:
                 return load_bytecode(raw.decode("ascii"), what=what)
             except UnicodeDecodeError:
                 pass
         if not raw:
-            raise BytecodeError(f"{what}: empty bytecode; pass runtime bytecode as hex or an artifact")
+            raise BytecodeError(
+                f"{what}: empty bytecode; pass runtime bytecode as hex or an artifact"
+            )
         return raw
     if isinstance(source, Mapping):
         return load_bytecode(_artifact_code(source, what), what=what)
     if not isinstance(source, str):
-        raise BytecodeError(f"{what}: expected hex text, bytes or an artifact mapping, got {type(source).__name__}")
+        raise BytecodeError(
+            f"{what}: expected hex text, bytes or an artifact mapping, got {type(source).__name__}"
+        )
     text = source.strip()
     if text.startswith("{"):
         try:
             obj = json.loads(text)
         except json.JSONDecodeError as e:
-            raise BytecodeError(f"{what}: looks like JSON but does not parse ({e.msg} at line {e.lineno}); pass hex or a valid artifact") from e
+            raise BytecodeError(
+                f"{what}: looks like JSON but does not parse ({e.msg} at line {e.lineno}); pass hex or a valid artifact"
+            ) from e
         if not isinstance(obj, Mapping):
             raise BytecodeError(f"{what}: JSON is not an artifact object")
         return load_bytecode(_artifact_code(obj, what), what=what)
@@ -133,9 +145,13 @@ def load_bytecode(source: str | bytes | bytearray | Mapping[str, Any], *, what: 
         raise BytecodeError(f"{what}: empty bytecode; pass runtime bytecode as hex or an artifact")
     if not _HEX.fullmatch(text):
         bad = next(c for c in text if c not in "0123456789abcdefABCDEF")
-        raise BytecodeError(f"{what}: not hex (found {bad!r}); pass runtime bytecode as hex, with or without 0x")
+        raise BytecodeError(
+            f"{what}: not hex (found {bad!r}); pass runtime bytecode as hex, with or without 0x"
+        )
     if len(text) % 2:
-        raise BytecodeError(f"{what}: odd number of hex digits ({len(text)}); the bytecode is truncated")
+        raise BytecodeError(
+            f"{what}: odd number of hex digits ({len(text)}); the bytecode is truncated"
+        )
     return bytes.fromhex(text)
 
 

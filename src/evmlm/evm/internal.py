@@ -50,7 +50,9 @@ def _local_jump(block: BasicBlock, jumpdests: frozenset[int]) -> tuple[object, l
     if not st:
         st.insert(0, ("in", consumed))
     target = st[-1]
-    pushed = [v[1] for v in st[:-1] if isinstance(v, tuple) and v[0] == "push" and v[1] in jumpdests]  # type: ignore[index]
+    pushed = [
+        v[1] for v in st[:-1] if isinstance(v, tuple) and v[0] == "push" and v[1] in jumpdests
+    ]  # type: ignore[index]
     return target, pushed
 
 
@@ -64,7 +66,9 @@ class CallSite:
     continuations: tuple[NodeKey, ...]
 
 
-def _analyse(cfg: ContractCFG) -> tuple[dict[int, tuple[object, list[int]]], dict[NodeKey, tuple[NodeKey, int]]]:
+def _analyse(
+    cfg: ContractCFG,
+) -> tuple[dict[int, tuple[object, list[int]]], dict[NodeKey, tuple[NodeKey, int]]]:
     """(local jump analysis per block, call-site node -> (callee node, return address))."""
     cached = cfg.__dict__.get("_internal")
     if cached is not None:
@@ -125,7 +129,9 @@ def call_sites(cfg: ContractCFG) -> dict[NodeKey, CallSite]:
     return out
 
 
-def _continuations(cfg: ContractCFG, start: NodeKey, ret: int, local: dict[int, tuple[object, list[int]]]) -> list[NodeKey]:
+def _continuations(
+    cfg: ContractCFG, start: NodeKey, ret: int, local: dict[int, tuple[object, list[int]]]
+) -> list[NodeKey]:
     out: list[NodeKey] = []
     for k in _body(cfg, start, ret, local):
         origin = local.get(k.pc, (None, []))[0]
@@ -134,7 +140,9 @@ def _continuations(cfg: ContractCFG, start: NodeKey, ret: int, local: dict[int, 
     return out
 
 
-def _body(cfg: ContractCFG, start: NodeKey, ret: int, local: dict[int, tuple[object, list[int]]]) -> list[NodeKey]:
+def _body(
+    cfg: ContractCFG, start: NodeKey, ret: int, local: dict[int, tuple[object, list[int]]]
+) -> list[NodeKey]:
     seen = {start}
     order = [start]
     q = deque([start])

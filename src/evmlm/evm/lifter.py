@@ -56,7 +56,9 @@ class LiftedFunction:
 
     @property
     def name(self) -> str:
-        return self.selector or (f"internal_{self.entry:#x}" if self.kind == "internal" else self.kind)
+        return self.selector or (
+            f"internal_{self.entry:#x}" if self.kind == "internal" else self.kind
+        )
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -155,7 +157,11 @@ def _exits_ok(cfg: ContractCFG, nodes: list[NodeKey]) -> bool:
         names = {i.name for i in block.instructions}
         if names & STATE_CHANGING or names & {"STOP", "RETURN"}:
             return True
-        if block.last.name not in HALTS and block.last.name not in ("JUMP", "JUMPI") and block.end >= len(cfg.code):
+        if (
+            block.last.name not in HALTS
+            and block.last.name not in ("JUMP", "JUMPI")
+            and block.end >= len(cfg.code)
+        ):
             return True  # running off the end of the code is a STOP
     return False
 
@@ -168,7 +174,12 @@ def _has_callvalue_guard(cfg: ContractCFG, nodes: list[NodeKey]) -> bool:
     return False
 
 
-def _body(cfg: ContractCFG, entry: NodeKey, stop: Sequence[NodeKey] = (), calls: Mapping[NodeKey, Any] | None = None) -> list[NodeKey]:
+def _body(
+    cfg: ContractCFG,
+    entry: NodeKey,
+    stop: Sequence[NodeKey] = (),
+    calls: Mapping[NodeKey, Any] | None = None,
+) -> list[NodeKey]:
     """Nodes of a function: reachable from ``entry``; with ``calls`` (call form), a call site
     continues at its continuation instead of entering the callee."""
     if not calls:
@@ -206,7 +217,9 @@ def _make_function(
 ) -> LiftedFunction:
     """One function's TAC; raises :class:`AnalysisLimitError` past ``deadline``."""
     inside = set(nodes)
-    ssa = build_ssa(cfg, entry, nodes, {k: v for k, v in (calls or {}).items() if k in inside}, deadline)
+    ssa = build_ssa(
+        cfg, entry, nodes, {k: v for k, v in (calls or {}).items() if k in inside}, deadline
+    )
     internal_name = f"internal_{entry.pc:#x}" if kind == "internal" else kind
     name = f"{selector:#010x}" if selector is not None else internal_name
     effect_nodes = cfg.reachable(entry) if calls else nodes  # the call form hides callees' effects
@@ -333,7 +346,15 @@ def lift_contract(
                 rec_f = rec.for_function(None, None)
                 funcs.append(
                     _make_function(
-                        cfg, "receive", d.receive, nodes, None, "receive()", True, rec_f, calls,
+                        cfg,
+                        "receive",
+                        d.receive,
+                        nodes,
+                        None,
+                        "receive()",
+                        True,
+                        rec_f,
+                        calls,
                         deadline,
                     )
                 )
@@ -350,7 +371,15 @@ def lift_contract(
                 rec_f = rec.for_function(None, None)
                 funcs.append(
                     _make_function(
-                        cfg, "fallback", fb_key, nodes, None, "fallback()", payable, rec_f, calls,
+                        cfg,
+                        "fallback",
+                        fb_key,
+                        nodes,
+                        None,
+                        "fallback()",
+                        payable,
+                        rec_f,
+                        calls,
                         deadline,
                     )
                 )
@@ -388,7 +417,9 @@ def lift_contract(
     )
 
 
-def recover_selectors(bytecode: str | bytes | Mapping[str, Any], *, config: Any = None, what: str = "bytecode") -> list[str]:
+def recover_selectors(
+    bytecode: str | bytes | Mapping[str, Any], *, config: Any = None, what: str = "bytecode"
+) -> list[str]:
     """The public selectors ("0x" + 8 hex) that :func:`lift_contract` would lift, from the CFG
     walk alone (no TAC): the fast path for selector-recovery checks. Same errors as lift_contract."""
     from evmlm.config import LiftConfig
@@ -400,7 +431,14 @@ def recover_selectors(bytecode: str | bytes | Mapping[str, Any], *, config: Any 
     return [f"{s:#010x}" for s in sorted(cfg.dispatch.selectors)]
 
 
-def render(lc: LiftedContract, *, selector: str | None = None, signature: str | None = None, fmt: str = "tac", internal: bool = True) -> str:
+def render(
+    lc: LiftedContract,
+    *,
+    selector: str | None = None,
+    signature: str | None = None,
+    fmt: str = "tac",
+    internal: bool = True,
+) -> str:
     """Text of a lifted contract for the CLI: all functions' TAC (or JSON), or one function's.
 
     Raises :class:`BytecodeError` naming the selectors found when the asked one is not there."""

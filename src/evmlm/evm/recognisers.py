@@ -38,7 +38,14 @@ from typing import Any, Callable, Mapping
 
 from evmlm.config import LIFT_RECOGNISERS
 from evmlm.evm import tac
-from evmlm.evm.abi import COMMON_ERRORS, COMMON_EVENTS, COMMON_FUNCTIONS, AbiInfo, signature_types, tuple_components
+from evmlm.evm.abi import (
+    COMMON_ERRORS,
+    COMMON_EVENTS,
+    COMMON_FUNCTIONS,
+    AbiInfo,
+    signature_types,
+    tuple_components,
+)
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +98,9 @@ def _slot_names(layout: Mapping[str, Any] | None) -> dict[int, str]:
         except (KeyError, ValueError, TypeError):
             continue
         label = str(e.get("label", ""))
-        if re.fullmatch(r"[A-Za-z_$][\w$]*", label) and (slot not in names or int(e.get("offset", 0)) == 0):
+        if re.fullmatch(r"[A-Za-z_$][\w$]*", label) and (
+            slot not in names or int(e.get("offset", 0)) == 0
+        ):
             names[slot] = label
     return names
 
@@ -109,13 +118,23 @@ def _subst(o: tac.Operand, ren: dict[str, tac.Operand], deep: bool = True) -> ta
 class Recognisers:
     """The enabled recognisers with what they need (ABI info, storage layout, evmole types)."""
 
-    def __init__(self, enabled: tuple[str, ...] | list[str], info: AbiInfo, layout: Mapping[str, Any] | None, moles: Mapping[int, tuple[str | None, str | None]], code: bytes = b"", dialect: str = "solidity") -> None:
+    def __init__(
+        self,
+        enabled: tuple[str, ...] | list[str],
+        info: AbiInfo,
+        layout: Mapping[str, Any] | None,
+        moles: Mapping[int, tuple[str | None, str | None]],
+        code: bytes = b"",
+        dialect: str = "solidity",
+    ) -> None:
         if dialect not in DIALECTS:
             raise ValueError(f"dialect {dialect!r}: expected one of {DIALECTS}")
         self.dialect = dialect
         self.vyper = dialect == "vyper"
         self.requested = frozenset(enabled)
-        self.enabled = self.requested - (frozenset(VYPER_NOT_APPLICABLE) if self.vyper else frozenset())
+        self.enabled = self.requested - (
+            frozenset(VYPER_NOT_APPLICABLE) if self.vyper else frozenset()
+        )
         self.code = code
         self.info = info
         self.slots = _slot_names(layout)
@@ -131,11 +150,21 @@ class Recognisers:
         """One line per requested recogniser that does not apply to this code's dialect."""
         if not self.vyper:
             return ()
-        return tuple(f"recogniser {k} off for Vyper: {why}" for k, why in VYPER_NOT_APPLICABLE.items() if k in self.requested)
+        return tuple(
+            f"recogniser {k} off for Vyper: {why}"
+            for k, why in VYPER_NOT_APPLICABLE.items()
+            if k in self.requested
+        )
 
-    def for_function(self, selector: int | None, signature: str | None) -> Callable[[tac.Function], tac.Function]:
+    def for_function(
+        self, selector: int | None, signature: str | None
+    ) -> Callable[[tac.Function], tac.Function]:
         types = signature_types(signature)
-        if types is None and selector is not None and self.moles.get(selector, (None, None))[0] is not None:
+        if (
+            types is None
+            and selector is not None
+            and self.moles.get(selector, (None, None))[0] is not None
+        ):
             args = self.moles[selector][0] or ""
             types = signature_types(f"f({args})")
         return lambda f: self.apply(f, selector is not None, types)
@@ -148,10 +177,24 @@ class Recognisers:
             self._require_vyper(f) if self.vyper else self._require(f)
         ren: dict[str, tac.Operand] = {}
         if "msg_sender" in on:
-            self._rename_defs(f, ren, lambda s: s.op == "CALLER" and not s.args, lambda s: tac.Var("msg.sender"))
+            self._rename_defs(
+                f, ren, lambda s: s.op == "CALLER" and not s.args, lambda s: tac.Var("msg.sender")
+            )
         if "args" in on and public:
             names = self._arg_names(types)
-            self._rename_defs(f, ren, lambda s: s.op == "CALLDATALOAD" and len(s.args) == 1 and isinstance(s.args[0], tac.Const) and s.args[0].value >= 4 and (s.args[0].value - 4) % 32 == 0 and s.args[0].value < 4 + 32 * 64, lambda s: tac.Var(names(s.args[0].value)))  # type: ignore[union-attr]
+            self._rename_defs(
+                f,
+                ren,
+                lambda s: (
+                    s.op == "CALLDATALOAD"
+                    and len(s.args) == 1
+                    and isinstance(s.args[0], tac.Const)
+                    and s.args[0].value >= 4
+                    and (s.args[0].value - 4) % 32 == 0
+                    and s.args[0].value < 4 + 32 * 64
+                ),
+                lambda s: tac.Var(names(s.args[0].value)),
+            )  # type: ignore[union-attr]
         self._apply_renames(f, ren)
         if "mapping" in on:
             self._mapping(f)
@@ -186,7 +229,12 @@ class Recognisers:
         return name
 
     @staticmethod
-    def _rename_defs(f: tac.Function, ren: dict[str, tac.Operand], match: Callable[[tac.Stmt], bool], new: Callable[[tac.Stmt], tac.Operand]) -> None:
+    def _rename_defs(
+        f: tac.Function,
+        ren: dict[str, tac.Operand],
+        match: Callable[[tac.Stmt], bool],
+        new: Callable[[tac.Stmt], tac.Operand],
+    ) -> None:
         for b in f.blocks:
             keep = []
             for s in b.stmts:
@@ -234,23 +282,45 @@ class Recognisers:
         for b in f.blocks:
             if not b.stmts or b.stmts[-1].op != "REVERT":
                 continue
-            sel = [s for s in b.stmts if s.op == "MSTORE" and isinstance(s.args[1], tac.Const) and s.args[1].value == PANIC]
+            sel = [
+                s
+                for s in b.stmts
+                if s.op == "MSTORE"
+                and isinstance(s.args[1], tac.Const)
+                and s.args[1].value == PANIC
+            ]
             if not sel:
                 continue
-            code = next((s.args[1] for s in b.stmts if s.op == "MSTORE" and isinstance(s.args[0], tac.Const) and s.args[0].value == 4 and isinstance(s.args[1], tac.Const)), None)
+            code = next(
+                (
+                    s.args[1]
+                    for s in b.stmts
+                    if s.op == "MSTORE"
+                    and isinstance(s.args[0], tac.Const)
+                    and s.args[0].value == 4
+                    and isinstance(s.args[1], tac.Const)
+                ),
+                None,
+            )
             if code is not None:
                 b.stmts = [tac.Stmt(None, "PANIC", (code,))]
 
     def _require(self, f: tac.Function) -> None:
         defs = self._defs(f)
         stores: list[tuple[tac.Block, tac.Stmt, Any, int]] = []
-        copies: list[tuple[tac.Stmt, Any, int]] = []  # CODECOPY of a string literal (0.4-0.5 codegen)
+        copies: list[
+            tuple[tac.Stmt, Any, int]
+        ] = []  # CODECOPY of a string literal (0.4-0.5 codegen)
         for b in f.blocks:
             for s in b.stmts:
                 if s.op == "MSTORE" and len(s.args) == 2:
                     base, off = self._base_off(s.args[0], defs)
                     stores.append((b, s, base, off))
-                elif s.op == "CODECOPY" and len(s.args) == 3 and all(isinstance(a, tac.Const) for a in s.args[1:]):
+                elif (
+                    s.op == "CODECOPY"
+                    and len(s.args) == 3
+                    and all(isinstance(a, tac.Const) for a in s.args[1:])
+                ):
                     base, off = self._base_off(s.args[0], defs)
                     copies.append((s, base, off))
         errors = dict(COMMON_ERRORS)
@@ -274,7 +344,14 @@ class Recognisers:
                 if off + 4 in same:
                     used.append(same[off + 4])
                 ok = True
-                cc = next(((st, st.args[1].value, st.args[2].value) for st, ba, o in copies if ba == base and o == off + 0x44), None)  # type: ignore[union-attr]
+                cc = next(
+                    (
+                        (st, st.args[1].value, st.args[2].value)
+                        for st, ba, o in copies
+                        if ba == base and o == off + 0x44
+                    ),
+                    None,
+                )  # type: ignore[union-attr]
                 if cc is not None and cc[2] >= n and self.code:
                     data = self.code[cc[1] : cc[1] + n]
                     used.append(cc[0])
@@ -311,15 +388,30 @@ class Recognisers:
         for b in f.blocks:
             if not b.stmts or b.stmts[-1].op != "REVERT":
                 continue
-            stores = {s.args[0].value: s for s in b.stmts if s.op == "MSTORE" and isinstance(s.args[0], tac.Const) and isinstance(s.args[1], tac.Const)}  # type: ignore[union-attr]
-            sel = next((a for a, st in stores.items() if st.args[1].value == ERROR_STRING >> 224), None)  # type: ignore[union-attr]
+            stores = {
+                s.args[0].value: s
+                for s in b.stmts
+                if s.op == "MSTORE"
+                and isinstance(s.args[0], tac.Const)
+                and isinstance(s.args[1], tac.Const)
+            }  # type: ignore[union-attr]
+            sel = next(
+                (a for a, st in stores.items() if st.args[1].value == ERROR_STRING >> 224), None
+            )  # type: ignore[union-attr]
             if sel is None:
                 continue
             for a in sorted(stores):
                 n = stores[a].args[1].value  # type: ignore[union-attr]
-                if a in (sel, sel + 32) or not 0 < n <= 4096 or any(a + 32 * (k + 1) not in stores for k in range((n + 31) // 32)):
+                if (
+                    a in (sel, sel + 32)
+                    or not 0 < n <= 4096
+                    or any(a + 32 * (k + 1) not in stores for k in range((n + 31) // 32))
+                ):
                     continue
-                data = b"".join(stores[a + 32 * (k + 1)].args[1].value.to_bytes(32, "big") for k in range((n + 31) // 32))  # type: ignore[union-attr]
+                data = b"".join(
+                    stores[a + 32 * (k + 1)].args[1].value.to_bytes(32, "big")
+                    for k in range((n + 31) // 32)
+                )  # type: ignore[union-attr]
                 if any(data[n:]):
                     continue
                 try:
@@ -342,17 +434,47 @@ class Recognisers:
             keep: list[tac.Stmt] = []
             for s in b.stmts:
                 s.args = tuple(_subst(a, ren) for a in s.args)
-                if s.op == "MSTORE" and isinstance(s.args[0], tac.Const) and s.args[0].value in words:
+                if (
+                    s.op == "MSTORE"
+                    and isinstance(s.args[0], tac.Const)
+                    and s.args[0].value in words
+                ):
                     mem[s.args[0].value] = (len(keep), s)
-                elif s.op in ("MSTORE", "MSTORE8", "CALLDATACOPY", "CODECOPY", "RETURNDATACOPY", "MCOPY", "EXTCODECOPY", "CALL", "STATICCALL", "DELEGATECALL", "CALLCODE"):
+                elif s.op in (
+                    "MSTORE",
+                    "MSTORE8",
+                    "CALLDATACOPY",
+                    "CODECOPY",
+                    "RETURNDATACOPY",
+                    "MCOPY",
+                    "EXTCODECOPY",
+                    "CALL",
+                    "STATICCALL",
+                    "DELEGATECALL",
+                    "CALLCODE",
+                ):
                     mem.clear()
-                at = s.args[0].value if s.op == "KECCAK256" and len(s.args) == 2 and isinstance(s.args[0], tac.Const) else -1
-                if at in scratch and s.lhs and s.args[1] == tac.Const(0x40) and at in mem and at + 0x20 in mem:
+                at = (
+                    s.args[0].value
+                    if s.op == "KECCAK256" and len(s.args) == 2 and isinstance(s.args[0], tac.Const)
+                    else -1
+                )
+                if (
+                    at in scratch
+                    and s.lhs
+                    and s.args[1] == tac.Const(0x40)
+                    and at in mem
+                    and at + 0x20 in mem
+                ):
                     key, slot = mem[at][1].args[1], mem[at + 0x20][1].args[1]
                     if self.vyper:  # Vyper hashes slot . key (vyper/codegen: sha3_64(slot, key))
                         key, slot = slot, key
                     base: tac.Operand = slot
-                    if isinstance(slot, tac.Const) and "storage_vars" in self.enabled and slot.value in self.slots:
+                    if (
+                        isinstance(slot, tac.Const)
+                        and "storage_vars" in self.enabled
+                        and slot.value in self.slots
+                    ):
                         base = tac.Var(self.slots[slot.value])
                     ren[s.lhs] = tac.Index(base, key)
                     drop.update((mem[at][0], mem[at + 0x20][0]))
@@ -364,7 +486,11 @@ class Recognisers:
     def _storage(self, f: tac.Function) -> None:
         for b in f.blocks:
             for s in b.stmts:
-                if s.op in ("SLOAD", "SSTORE") and isinstance(s.args[0], tac.Const) and s.args[0].value in self.slots:
+                if (
+                    s.op in ("SLOAD", "SSTORE")
+                    and isinstance(s.args[0], tac.Const)
+                    and s.args[0].value in self.slots
+                ):
                     s.args = (tac.Var(self.slots[s.args[0].value]), *s.args[1:])
 
     def _immutables_vyper(self, f: tac.Function) -> None:
@@ -388,7 +514,12 @@ class Recognisers:
                 if s.op and s.op.startswith("LOG") and s.op != "LOG0" and len(s.args) >= 3:
                     t0 = s.args[2]
                     if isinstance(t0, tac.Const) and t0.value in events:
-                        b.stmts[i] = tac.Stmt(s.lhs, "EMIT", (tac.Var(events[t0.value][0]), s.args[0], s.args[1], *s.args[3:]), s.note)
+                        b.stmts[i] = tac.Stmt(
+                            s.lhs,
+                            "EMIT",
+                            (tac.Var(events[t0.value][0]), s.args[0], s.args[1], *s.args[3:]),
+                            s.note,
+                        )
 
     def _calls(self, f: tac.Function) -> None:
         known = dict(COMMON_FUNCTIONS)
@@ -398,9 +529,19 @@ class Recognisers:
         def selector(v: tac.Operand) -> int | None:
             if isinstance(v, tac.Var) and v.name in defs and defs[v.name].op == "OR":
                 v = next((a for a in defs[v.name].args if isinstance(a, tac.Const)), v)
-            if isinstance(v, tac.Const) and v.value and not v.value & LOW224 and v.value not in (ERROR_STRING, PANIC):
+            if (
+                isinstance(v, tac.Const)
+                and v.value
+                and not v.value & LOW224
+                and v.value not in (ERROR_STRING, PANIC)
+            ):
                 return v.value >> 224
-            if self.vyper and isinstance(v, tac.Const) and 0 < v.value <= 0xFFFFFFFF and v.value != ERROR_STRING >> 224:
+            if (
+                self.vyper
+                and isinstance(v, tac.Const)
+                and 0 < v.value <= 0xFFFFFFFF
+                and v.value != ERROR_STRING >> 224
+            ):
                 return v.value  # unshifted; the call's input starts 28 bytes after the store
             return None
 
@@ -433,7 +574,9 @@ class Recognisers:
             for s in b.stmts:
                 if s.op == "MSTORE" and (sel := selector(s.args[1])) is not None:
                     here[tac.format_operand(s.args[0])] = latest = sel
-                elif s.op in ("CALL", "CALLCODE", "STATICCALL", "DELEGATECALL") and len(s.args) >= 6:
+                elif (
+                    s.op in ("CALL", "CALLCODE", "STATICCALL", "DELEGATECALL") and len(s.args) >= 6
+                ):
                     inp = s.args[3] if s.op in ("CALL", "CALLCODE") else s.args[2]
                     sel = here.get(tac.format_operand(inp), latest)
                     if sel is None:
@@ -442,9 +585,10 @@ class Recognisers:
                         sig = known.get(sel)
                         s.note = f"callee {sel:#010x}" + (f" {sig}" if sig else "")
 
-
     @staticmethod
-    def _calls_vyper(f: tac.Function, known: Mapping[int, str], selector: Callable[[tac.Operand], int | None]) -> None:
+    def _calls_vyper(
+        f: tac.Function, known: Mapping[int, str], selector: Callable[[tac.Operand], int | None]
+    ) -> None:
         """Vyper's external calls: the selector stored unshifted at a constant ``p`` and the
         call's input at the constant ``p + 28``; the store is looked for at exactly ``p``, in
         the call's block before it, else in the nearest predecessor that writes ``p`` (no
@@ -476,7 +620,9 @@ class Recognisers:
             for s in b.stmts:
                 if s.op == "MSTORE" and isinstance(s.args[0], tac.Const):
                     here[s.args[0].value] = selector(s.args[1])
-                elif s.op in ("CALL", "CALLCODE", "STATICCALL", "DELEGATECALL") and len(s.args) >= 6:
+                elif (
+                    s.op in ("CALL", "CALLCODE", "STATICCALL", "DELEGATECALL") and len(s.args) >= 6
+                ):
                     inp = s.args[3] if s.op in ("CALL", "CALLCODE") else s.args[2]
                     if not isinstance(inp, tac.Const) or inp.value < 28:
                         continue
@@ -507,7 +653,11 @@ def _dead_code(f: tac.Function) -> None:
                     _uses(a, used)
         removed = False
         for b in f.blocks:
-            keep = [s for s in b.stmts if not (s.lhs is not None and s.op in NO_EFFECT and s.lhs not in used)]
+            keep = [
+                s
+                for s in b.stmts
+                if not (s.lhs is not None and s.op in NO_EFFECT and s.lhs not in used)
+            ]
             removed |= len(keep) != len(b.stmts)
             b.stmts = keep
         if not removed:

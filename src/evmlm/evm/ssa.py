@@ -22,12 +22,41 @@ from evmlm.evm import tac
 from evmlm.evm.cfg import PURE, AnalysisLimitError, ContractCFG, NodeKey, Refined, fold
 
 #: Side-effect-free operations: removed when their result is unused.
-NO_EFFECT = PURE | frozenset({
-    "KECCAK256", "ADDRESS", "BALANCE", "ORIGIN", "CALLER", "CALLVALUE", "CALLDATALOAD", "CALLDATASIZE",
-    "CODESIZE", "GASPRICE", "EXTCODESIZE", "RETURNDATASIZE", "EXTCODEHASH", "BLOCKHASH", "COINBASE",
-    "TIMESTAMP", "NUMBER", "PREVRANDAO", "GASLIMIT", "CHAINID", "SELFBALANCE", "BASEFEE", "BLOBHASH",
-    "BLOBBASEFEE", "MLOAD", "SLOAD", "TLOAD", "PC", "MSIZE", "GAS", "PHI",
-})
+NO_EFFECT = PURE | frozenset(
+    {
+        "KECCAK256",
+        "ADDRESS",
+        "BALANCE",
+        "ORIGIN",
+        "CALLER",
+        "CALLVALUE",
+        "CALLDATALOAD",
+        "CALLDATASIZE",
+        "CODESIZE",
+        "GASPRICE",
+        "EXTCODESIZE",
+        "RETURNDATASIZE",
+        "EXTCODEHASH",
+        "BLOCKHASH",
+        "COINBASE",
+        "TIMESTAMP",
+        "NUMBER",
+        "PREVRANDAO",
+        "GASLIMIT",
+        "CHAINID",
+        "SELFBALANCE",
+        "BASEFEE",
+        "BLOBHASH",
+        "BLOBBASEFEE",
+        "MLOAD",
+        "SLOAD",
+        "TLOAD",
+        "PC",
+        "MSIZE",
+        "GAS",
+        "PHI",
+    }
+)
 
 
 class SVar:
@@ -70,13 +99,26 @@ class FunctionSSA:
 
 
 class _Builder:
-    def __init__(self, cfg: ContractCFG, entry: NodeKey, nodes: list[NodeKey], calls: Mapping[NodeKey, Any] | None = None) -> None:
+    def __init__(
+        self,
+        cfg: ContractCFG,
+        entry: NodeKey,
+        nodes: list[NodeKey],
+        calls: Mapping[NodeKey, Any] | None = None,
+    ) -> None:
         self.cfg = cfg
         self.entry = entry
         self.nodes = nodes
         self.calls = calls or {}
         inside = set(nodes)
-        self.succ = {k: [s for s in (self.calls[k].continuations if k in self.calls else cfg.nodes[k].succ) if s in inside] for k in nodes}
+        self.succ = {
+            k: [
+                s
+                for s in (self.calls[k].continuations if k in self.calls else cfg.nodes[k].succ)
+                if s in inside
+            ]
+            for k in nodes
+        }
         self.preds: dict[NodeKey, list[NodeKey]] = {k: [] for k in nodes}
         for k in nodes:
             for s in self.succ[k]:
@@ -110,7 +152,9 @@ class _Builder:
         raw = cache.get(key)
         if raw is None:
             raw = cache[key] = self._exec_node(key)
-        self.code[key] = _NodeCode([[v, op, list(args), pc] for v, op, args, pc in raw.stmts], raw.exit, raw.consumed)
+        self.code[key] = _NodeCode(
+            [[v, op, list(args), pc] for v, op, args, pc in raw.stmts], raw.exit, raw.consumed
+        )
         if key in self.calls:
             self._call_form(key, self.calls[key])
 
@@ -122,7 +166,14 @@ class _Builder:
         """
         nc = self.code[key]
         exit_ = nc.exit
-        pos = next((i for i in range(len(exit_) - 1, -1, -1) if isinstance(exit_[i], int) and exit_[i] == site.ret), None)
+        pos = next(
+            (
+                i
+                for i in range(len(exit_) - 1, -1, -1)
+                if isinstance(exit_[i], int) and exit_[i] == site.ret
+            ),
+            None,
+        )
         cont = self.cfg.nodes[site.continuations[0]]
         callee = self.cfg.nodes[site.callee]
         if pos is None or cont.key.is_merged:
@@ -291,7 +342,14 @@ class _Builder:
             i = clones.get(k.pc, 0)
             clones[k.pc] = i + 1
             labels[k] = f"{k.pc:#x}" if i == 0 else f"{k.pc:#x}_{i}"
-        return FunctionSSA(self.nodes, labels, self.preds, self.succ, phis, {k: self.code[k].stmts for k in self.nodes})
+        return FunctionSSA(
+            self.nodes,
+            labels,
+            self.preds,
+            self.succ,
+            phis,
+            {k: self.code[k].stmts for k in self.nodes},
+        )
 
     def _remove_trivial_phis(self) -> dict[SVar, object]:
         """Replace PHIs whose operands are one value (besides themselves) by that value.
@@ -337,7 +395,11 @@ class _Builder:
             removed = False
             for k in self.nodes:
                 stmts = self.code[k].stmts
-                keep = [s for s in stmts if not (s[0] is not None and s[1] in NO_EFFECT and id(s[0]) not in used)]
+                keep = [
+                    s
+                    for s in stmts
+                    if not (s[0] is not None and s[1] in NO_EFFECT and id(s[0]) not in used)
+                ]
                 if len(keep) != len(stmts):
                     self.code[k].stmts = keep
                     removed = True
@@ -364,7 +426,9 @@ def build_ssa(
     return b.build()
 
 
-def to_tac(ssa: FunctionSSA, name: str, signature: str | None, flags: tuple[str, ...]) -> tac.Function:
+def to_tac(
+    ssa: FunctionSSA, name: str, signature: str | None, flags: tuple[str, ...]
+) -> tac.Function:
     """Print-ready TAC of an SSA function; variables are numbered in order of definition."""
     names: dict[int, str] = {}
     counter = 0
@@ -385,7 +449,11 @@ def to_tac(ssa: FunctionSSA, name: str, signature: str | None, flags: tuple[str,
 
     f = tac.Function(name, signature, flags)
     for k in ssa.nodes:
-        b = tac.Block(ssa.labels[k], tuple(ssa.labels[p] for p in ssa.preds[k]), tuple(ssa.labels[s] for s in ssa.succ[k]))
+        b = tac.Block(
+            ssa.labels[k],
+            tuple(ssa.labels[p] for p in ssa.preds[k]),
+            tuple(ssa.labels[s] for s in ssa.succ[k]),
+        )
         for p in ssa.phis[k]:
             lhs = nm(p)
             b.stmts.append(tac.Stmt(lhs, "PHI", tuple(opnd(a) for a in p.phi_ops)))  # type: ignore[union-attr]

@@ -41,7 +41,9 @@ SHARDS = "shards"
 
 def config_hash(cfg: LiftConfig) -> str:
     data = {k: v for k, v in to_dict(cfg).items() if k != "workers"}
-    return hashlib.sha256(json.dumps({"v": LIFT_VERSION, "cfg": data}, sort_keys=True).encode()).hexdigest()[:12]
+    return hashlib.sha256(
+        json.dumps({"v": LIFT_VERSION, "cfg": data}, sort_keys=True).encode()
+    ).hexdigest()[:12]
 
 
 def lift_result(result: Any, cfg: LiftConfig) -> list[dict[str, Any]]:
@@ -50,9 +52,21 @@ def lift_result(result: Any, cfg: LiftConfig) -> list[dict[str, Any]]:
     for c in result.contracts:
         if not c.runtime_bytecode:
             continue
-        row: dict[str, Any] = {"compile_key": result.key, "source_path": c.source_path, "contract_name": c.name, "lifted": None, "error": None}
+        row: dict[str, Any] = {
+            "compile_key": result.key,
+            "source_path": c.source_path,
+            "contract_name": c.name,
+            "lifted": None,
+            "error": None,
+        }
         try:
-            lifted = lift_contract(c.runtime_bytecode, abi=c.abi, storage_layout=c.storage_layout, config=cfg, what=f"{c.source_path}:{c.name}")
+            lifted = lift_contract(
+                c.runtime_bytecode,
+                abi=c.abi,
+                storage_layout=c.storage_layout,
+                config=cfg,
+                what=f"{c.source_path}:{c.name}",
+            )
             row["lifted"] = lifted.to_dict()
         except EvmlmError as e:
             row["error"] = f"{type(e).__name__}: {e}"
@@ -88,12 +102,16 @@ def _job(args: tuple[str, str, dict[str, Any], str]) -> tuple[str, str | None]:
     return key, None
 
 
-def lift_compiled(compile_dir: Path, out_dir: Path, cfg: LiftConfig, *, progress: bool = True) -> dict[str, Any]:
+def lift_compiled(
+    compile_dir: Path, out_dir: Path, cfg: LiftConfig, *, progress: bool = True
+) -> dict[str, Any]:
     """Lift every compile result in ``compile_dir`` into ``out_dir``; returns the summary."""
     from evmlm.solc.stage import read_index
 
     t0 = time.perf_counter()
-    keys = sorted({e["key"] for e in read_index(compile_dir) if e.get("status") == "ok" and e.get("key")})
+    keys = sorted(
+        {e["key"] for e in read_index(compile_dir) if e.get("status") == "ok" and e.get("key")}
+    )
     h = config_hash(cfg)
     shard_dir = out_dir / SHARDS
     shard_dir.mkdir(parents=True, exist_ok=True)
@@ -121,11 +139,22 @@ def lift_compiled(compile_dir: Path, out_dir: Path, cfg: LiftConfig, *, progress
             bar.update()
     bar.close()
     counts: dict[str, Any] = {
-        "compile_results": len(keys), "results_reused": reused, "contracts": 0, "lifted": 0,
-        "failures": 0, "functions": {}, "unresolved_jumps": 0, "context_fallbacks": 0,
-        "contracts_with_unresolved": 0, "contracts_with_fallbacks": 0, "partial": 0,
+        "compile_results": len(keys),
+        "results_reused": reused,
+        "contracts": 0,
+        "lifted": 0,
+        "failures": 0,
+        "functions": {},
+        "unresolved_jumps": 0,
+        "context_fallbacks": 0,
+        "contracts_with_unresolved": 0,
+        "contracts_with_fallbacks": 0,
+        "partial": 0,
     }
-    failures = [{"compile_key": k, "source_path": None, "contract_name": None, "error": e} for k, e in sorted(job_errors.items())]
+    failures = [
+        {"compile_key": k, "source_path": None, "contract_name": None, "error": e}
+        for k, e in sorted(job_errors.items())
+    ]
     for k in keys:
         p = shard_dir / f"{k}.{h}.jsonl.gz"
         if not p.is_file():
@@ -135,7 +164,9 @@ def lift_compiled(compile_dir: Path, out_dir: Path, cfg: LiftConfig, *, progress
             lifted = r.get("lifted")
             if lifted is None:
                 counts["failures"] += 1
-                failures.append({k2: r[k2] for k2 in ("compile_key", "source_path", "contract_name", "error")})
+                failures.append(
+                    {k2: r[k2] for k2 in ("compile_key", "source_path", "contract_name", "error")}
+                )
                 continue
             counts["lifted"] += 1
             for f in lifted["functions"]:
@@ -146,7 +177,9 @@ def lift_compiled(compile_dir: Path, out_dir: Path, cfg: LiftConfig, *, progress
             counts["contracts_with_fallbacks"] += bool(lifted["context_fallbacks"])
             counts["partial"] += lifted.get("partial") is not None
     counts["failures"] += len(job_errors)
-    atomic.write_text(out_dir / "failures.jsonl", "".join(json.dumps(f, sort_keys=True) + "\n" for f in failures))
+    atomic.write_text(
+        out_dir / "failures.jsonl", "".join(json.dumps(f, sort_keys=True) + "\n" for f in failures)
+    )
     counts["seconds"] = round(time.perf_counter() - t0, 3)
     n_fn = sum(counts["functions"].values())
     counts["line"] = (
@@ -177,4 +210,9 @@ def iter_lifted(lift_dir: str | Path) -> Iterator[tuple[str, str, str, LiftedCon
     for p in sorted(shard_dir.glob("*.jsonl.gz")):
         for r in _read_shard(p):
             if r.get("lifted") is not None:
-                yield r["compile_key"], r["source_path"], r["contract_name"], LiftedContract.from_dict(r["lifted"])
+                yield (
+                    r["compile_key"],
+                    r["source_path"],
+                    r["contract_name"],
+                    LiftedContract.from_dict(r["lifted"]),
+                )

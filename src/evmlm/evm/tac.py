@@ -133,7 +133,9 @@ def print_function(f: Function) -> str:
 
 # -- parser ------------------------------------------------------------------------------------
 
-_TOKEN = re.compile(r'\s*(?:(?P<note>#.*)|(?P<str>"(?:[^"\\]|\\.)*")|(?P<hex>0x[0-9a-f]+)|(?P<name>[A-Za-z_$][\w$.]*)|(?P<p>[()\[\],=]))')
+_TOKEN = re.compile(
+    r'\s*(?:(?P<note>#.*)|(?P<str>"(?:[^"\\]|\\.)*")|(?P<hex>0x[0-9a-f]+)|(?P<name>[A-Za-z_$][\w$.]*)|(?P<p>[()\[\],=]))'
+)
 _BLOCK = re.compile(r"  block (\S+) prev=\[([^\]]*)\] succ=\[([^\]]*)\]$")
 FLAGS = ("payable", "view")
 
@@ -148,7 +150,7 @@ class _Tokens:
         while pos < len(text):
             m = _TOKEN.match(text, pos)
             if not m or m.end() == pos:
-                raise TacSyntaxError(f"TAC line {lineno}: unexpected text {text[pos:pos + 20]!r}")
+                raise TacSyntaxError(f"TAC line {lineno}: unexpected text {text[pos : pos + 20]!r}")
             kind = m.lastgroup or ""
             if kind == "note":
                 self.note = m.group("note")[1:].strip()
@@ -164,7 +166,9 @@ class _Tokens:
     def take(self, value: str | None = None) -> tuple[str, str]:
         t = self.peek()
         if t is None or (value is not None and t[1] != value):
-            raise TacSyntaxError(f"TAC line {self.lineno}: expected {value or 'more'}, got {t[1] if t else 'end of line'!r}")
+            raise TacSyntaxError(
+                f"TAC line {self.lineno}: expected {value or 'more'}, got {t[1] if t else 'end of line'!r}"
+            )
         self.i += 1
         return t
 
@@ -207,7 +211,9 @@ def _parse_stmt(text: str, lineno: int) -> Stmt:
         stmt = Stmt(lhs, op, tuple(args), t.note)
     else:
         if lhs is None:
-            raise TacSyntaxError(f"TAC line {lineno}: a statement is 'lhs = operand' or '[lhs = ] OP(...)'")
+            raise TacSyntaxError(
+                f"TAC line {lineno}: a statement is 'lhs = operand' or '[lhs = ] OP(...)'"
+            )
         stmt = Stmt(lhs, None, (t.operand(),), t.note)
     if t.peek() is not None:
         raise TacSyntaxError(f"TAC line {lineno}: unexpected {t.peek()[1]!r} after the statement")  # type: ignore[index]
@@ -228,7 +234,9 @@ def parse_function(text: str) -> Function:
         sig, rest = rest[0], rest[1:]
     for fl in rest:
         if fl not in FLAGS:
-            raise TacSyntaxError(f"TAC line 1: unknown function fact {fl!r} (known: {', '.join(FLAGS)})")
+            raise TacSyntaxError(
+                f"TAC line 1: unknown function fact {fl!r} (known: {', '.join(FLAGS)})"
+            )
     f = Function(name, sig, tuple(rest))
     for i, line in enumerate(lines[1:], start=2):
         if line.startswith("  block "):

@@ -67,9 +67,35 @@ LINEAR_PROBES = 8  # probe selectors run on a linear Vyper dispatcher (for its f
 CALLDATA_WORDS = 32  # zero argument words after the selector: every calldatasize check passes
 
 # the subset run_dispatcher executes; anything else ends the run
-_PURE = frozenset({"ADD", "SUB", "MUL", "DIV", "MOD", "SDIV", "SMOD", "ADDMOD", "MULMOD", "EXP",
-                   "SIGNEXTEND", "LT", "GT", "SLT", "SGT", "EQ", "ISZERO", "AND", "OR", "XOR",
-                   "NOT", "BYTE", "SHL", "SHR", "SAR"})
+_PURE = frozenset(
+    {
+        "ADD",
+        "SUB",
+        "MUL",
+        "DIV",
+        "MOD",
+        "SDIV",
+        "SMOD",
+        "ADDMOD",
+        "MULMOD",
+        "EXP",
+        "SIGNEXTEND",
+        "LT",
+        "GT",
+        "SLT",
+        "SGT",
+        "EQ",
+        "ISZERO",
+        "AND",
+        "OR",
+        "XOR",
+        "NOT",
+        "BYTE",
+        "SHL",
+        "SHR",
+        "SAR",
+    }
+)
 
 
 @dataclass
@@ -93,8 +119,14 @@ class Run:
     end: int = 0  # the offset where the run stopped
 
 
-def run_dispatcher(code: bytes, by_pc: dict[int, Instruction], jumpdests: frozenset[int],
-                   selector: int, max_steps: int = MAX_STEPS, value: int = 0) -> Run:
+def run_dispatcher(
+    code: bytes,
+    by_pc: dict[int, Instruction],
+    jumpdests: frozenset[int],
+    selector: int,
+    max_steps: int = MAX_STEPS,
+    value: int = 0,
+) -> Run:
     """Run ``code`` from offset 0 with calldata ``selector`` (4 bytes, big-endian) followed by
     :data:`CALLDATA_WORDS` zero words (empty calldata for :data:`EMPTY`) and ``value`` wei,
     until a halt, an instruction outside the subset (storage, calls, environment other than
@@ -104,7 +136,9 @@ def run_dispatcher(code: bytes, by_pc: dict[int, Instruction], jumpdests: frozen
     from evmlm.evm.cfg import fold
 
     run = Run(selector)
-    calldata = b"" if selector == EMPTY else selector.to_bytes(4, "big") + bytes(32 * CALLDATA_WORDS)
+    calldata = (
+        b"" if selector == EMPTY else selector.to_bytes(4, "big") + bytes(32 * CALLDATA_WORDS)
+    )
     st: list[int] = []
     sel_taint: list[bool] = []
     mem_taint: list[bool] = []
@@ -172,7 +206,11 @@ def run_dispatcher(code: bytes, by_pc: dict[int, Instruction], jumpdests: frozen
                     run.moduli.append(args[1])
             elif name == "CALLDATALOAD":
                 o = args[0]
-                out = int.from_bytes(calldata[o : o + 32].ljust(32, b"\0"), "big") if o < len(calldata) else 0
+                out = (
+                    int.from_bytes(calldata[o : o + 32].ljust(32, b"\0"), "big")
+                    if o < len(calldata)
+                    else 0
+                )
                 t_sel = o < 4
             elif name == "CALLDATASIZE":
                 out = len(calldata)
@@ -309,8 +347,12 @@ def read_tables(code: bytes) -> SelectorTables:
         dense = [(site, t) for site, t in r.table_jumps if site not in probe_sites]
         if dense:
             out.dense_site[s], out.dense[s] = dense[0]
-    log.debug("vyper tables: %d table-jump sites, %d dense selectors, %d probes",
-              len(out.jump_tables), len(out.dense), len(probes))
+    log.debug(
+        "vyper tables: %d table-jump sites, %d dense selectors, %d probes",
+        len(out.jump_tables),
+        len(out.dense),
+        len(probes),
+    )
     return out
 
 
@@ -369,7 +411,9 @@ def apply_to_cfg(cfg: ContractCFG, tables: SelectorTables) -> None:
         d.fallback = nodes.first(fb) or d.fallback
 
 
-def _linear_by_runs(cfg: ContractCFG, tables: SelectorTables, by_pc: dict[int, Instruction], nodes: _Nodes) -> None:
+def _linear_by_runs(
+    cfg: ContractCFG, tables: SelectorTables, by_pc: dict[int, Instruction], nodes: _Nodes
+) -> None:
     """Selectors of a linear chain the CFG walk cannot read (Vyper 0.2: the selector is
     ``MLOAD(0)`` after ``MSTORE(28, calldataload(0))``, and the walk does not model memory):
     every ``PUSH1``-``PUSH4`` constant is run as a selector; one whose run enters a block that

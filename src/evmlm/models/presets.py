@@ -36,7 +36,9 @@ class ModelPreset:
 
     def __post_init__(self) -> None:
         if self.hidden_size % self.num_heads:
-            raise ValueError(f"preset {self.name}: hidden_size {self.hidden_size} not divisible by num_heads {self.num_heads}")
+            raise ValueError(
+                f"preset {self.name}: hidden_size {self.hidden_size} not divisible by num_heads {self.num_heads}"
+            )
 
 
 PRESETS: dict[str, ModelPreset] = {
@@ -56,10 +58,19 @@ def get_preset(name: str) -> ModelPreset:
     try:
         return PRESETS[name]
     except KeyError:
-        raise UnknownPresetError(f"model preset {name!r} is unknown; use one of {', '.join(PRESETS)}") from None
+        raise UnknownPresetError(
+            f"model preset {name!r} is unknown; use one of {', '.join(PRESETS)}"
+        ) from None
 
 
-def llama_config(preset: ModelPreset | str, vocab_size: int, *, bos_token_id: int | None = None, eos_token_id: int = 0, pad_token_id: int = 1):  # -> LlamaConfig
+def llama_config(
+    preset: ModelPreset | str,
+    vocab_size: int,
+    *,
+    bos_token_id: int | None = None,
+    eos_token_id: int = 0,
+    pad_token_id: int = 1,
+):  # -> LlamaConfig
     """A ``transformers.LlamaConfig`` for ``preset`` with ``vocab_size`` tokens (RoPE θ = 10,000)."""
     from transformers import LlamaConfig
 
@@ -79,7 +90,9 @@ def llama_config(preset: ModelPreset | str, vocab_size: int, *, bos_token_id: in
     )
 
 
-def build_model(preset: ModelPreset | str, vocab_size: int, *, seed: int = 0, **token_ids: int):  # -> LlamaForCausalLM
+def build_model(
+    preset: ModelPreset | str, vocab_size: int, *, seed: int = 0, **token_ids: int
+):  # -> LlamaForCausalLM
     """A randomly initialised ``LlamaForCausalLM`` (float32) for ``preset``; nothing is downloaded.
 
     ``token_ids``: ``eos_token_id`` / ``pad_token_id`` / ``bos_token_id`` of the tokenizer.
@@ -89,5 +102,9 @@ def build_model(preset: ModelPreset | str, vocab_size: int, *, seed: int = 0, **
 
     torch.manual_seed(seed)
     model = LlamaForCausalLM(llama_config(preset, vocab_size, **token_ids))
-    log.info("built %s Llama: %.2fM parameters", preset if isinstance(preset, str) else preset.name, model.num_parameters() / 1e6)
+    log.info(
+        "built %s Llama: %.2fM parameters",
+        preset if isinstance(preset, str) else preset.name,
+        model.num_parameters() / 1e6,
+    )
     return model

@@ -62,6 +62,7 @@ def rouge(predictions: Sequence[str], references: Sequence[Sequence[str]]) -> di
     _check(predictions, references)
     keys = ("rouge1", "rouge2", "rougeL", "rougeLsum")
     scorer = rouge_scorer.RougeScorer(list(keys), use_stemmer=True)
+
     def split(s: str) -> str:
         return "\n".join(_SENT.split(s.strip()))
 
@@ -167,6 +168,7 @@ def meteor(predictions: Sequence[str], references: Sequence[Sequence[str]]) -> f
 
     _check(predictions, references)
     wn = load_wordnet()
+
     def tok(s: str) -> list[str]:
         return s.lower().split()
 
@@ -195,6 +197,7 @@ def accuracy(predictions: Sequence[str], references: Sequence[Sequence[str]]) ->
     """Share (0-100) of predictions whose first word (lower-cased, punctuation stripped) is the
     gold label."""
     _check(predictions, references)
+
     def first(s: str) -> str:
         return (re.findall(r"[a-z]+", s.lower()) or [""])[0]
 

@@ -20,7 +20,19 @@ from evmlm.solc.settings import CompileSetting, UnknownSettingError, get_setting
 from evmlm.solc.versions import PragmaError, installed_compilers, pragmas, resolve_version
 
 __all__ = [
-    "CompileError", "CompileResult", "CompileSetting", "ContractArtifact", "NAMED_SETTINGS", "PragmaError",
-    "UnknownSettingError", "UnsupportedSettingError", "compile_job", "compile_sources", "get_setting",
-    "installed_compilers", "pragmas", "resolve_version", "supports",
+    "CompileError",
+    "CompileResult",
+    "CompileSetting",
+    "ContractArtifact",
+    "NAMED_SETTINGS",
+    "PragmaError",
+    "UnknownSettingError",
+    "UnsupportedSettingError",
+    "compile_job",
+    "compile_sources",
+    "get_setting",
+    "installed_compilers",
+    "pragmas",
+    "resolve_version",
+    "supports",
 ]

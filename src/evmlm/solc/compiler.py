@@ -42,8 +42,13 @@ log = logging.getLogger(__name__)
 CACHE_FORMAT = 1
 _PLACEHOLDER = re.compile(r"__.{36}__")
 CONTRACT_OUTPUTS = [
-    "abi", "evm.bytecode.object", "evm.deployedBytecode.object", "evm.deployedBytecode.sourceMap",
-    "evm.deployedBytecode.functionDebugData", "evm.methodIdentifiers", "storageLayout",
+    "abi",
+    "evm.bytecode.object",
+    "evm.deployedBytecode.object",
+    "evm.deployedBytecode.sourceMap",
+    "evm.deployedBytecode.functionDebugData",
+    "evm.methodIdentifiers",
+    "storageLayout",
 ]
 
 
@@ -112,22 +117,37 @@ class CompileResult:
         for c in self.contracts:
             if c.name == name and (source_path is None or c.source_path == source_path):
                 return c
-        raise KeyError(f"{name} not in compile result {self.key[:12]} ({', '.join(c.name for c in self.contracts)})")
+        raise KeyError(
+            f"{name} not in compile result {self.key[:12]} ({', '.join(c.name for c in self.contracts)})"
+        )
 
     def to_json(self) -> dict[str, Any]:
         """Plain-data form (shares the AST dicts, no deep copy: ASTs are large)."""
         return {
-            "key": self.key, "version": self.version, "setting": self.setting.as_dict(), "sources": self.sources,
-            "asts": self.asts, "contracts": [dict(vars(c)) for c in self.contracts], "errors": self.errors,
-            "remappings": self.remappings, "targets": self.targets, "source_ids": self.source_ids,
+            "key": self.key,
+            "version": self.version,
+            "setting": self.setting.as_dict(),
+            "sources": self.sources,
+            "asts": self.asts,
+            "contracts": [dict(vars(c)) for c in self.contracts],
+            "errors": self.errors,
+            "remappings": self.remappings,
+            "targets": self.targets,
+            "source_ids": self.source_ids,
         }
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> "CompileResult":
         return cls(
-            key=d["key"], version=d["version"], setting=CompileSetting(**d["setting"]), sources=dict(d["sources"]),
-            asts=dict(d["asts"]), contracts=[ContractArtifact(**c) for c in d["contracts"]], errors=list(d.get("errors", [])),
-            remappings=list(d.get("remappings", [])), targets=list(d.get("targets", [])),
+            key=d["key"],
+            version=d["version"],
+            setting=CompileSetting(**d["setting"]),
+            sources=dict(d["sources"]),
+            asts=dict(d["asts"]),
+            contracts=[ContractArtifact(**c) for c in d["contracts"]],
+            errors=list(d.get("errors", [])),
+            remappings=list(d.get("remappings", [])),
+            targets=list(d.get("targets", [])),
             source_ids={k: int(v) for k, v in (d.get("source_ids") or {}).items()},
         )
 
@@ -140,13 +160,27 @@ def cache_dir() -> Path:
     return Path(env) / "compile" if env else Path(".cache") / "evmlm" / "compile"
 
 
-def job_key(version: str, setting: CompileSetting, sources: Mapping[str, str], remappings: Sequence[str], targets: Sequence[str]) -> str:
+def job_key(
+    version: str,
+    setting: CompileSetting,
+    sources: Mapping[str, str],
+    remappings: Sequence[str],
+    targets: Sequence[str],
+) -> str:
     """SHA-256 over everything that determines solc's output."""
     h = hashlib.sha256()
-    head = {"format": CACHE_FORMAT, "version": version, "setting": setting.as_dict() | {"name": ""}, "remappings": sorted(remappings), "targets": sorted(targets)}
+    head = {
+        "format": CACHE_FORMAT,
+        "version": version,
+        "setting": setting.as_dict() | {"name": ""},
+        "remappings": sorted(remappings),
+        "targets": sorted(targets),
+    }
     h.update(json.dumps(head, sort_keys=True).encode())
     for path in sorted(sources):
-        h.update(b"\0" + path.encode() + b"\0" + hashlib.sha256(sources[path].encode("utf-8")).digest())
+        h.update(
+            b"\0" + path.encode() + b"\0" + hashlib.sha256(sources[path].encode("utf-8")).digest()
+        )
     return h.hexdigest()
 
 
@@ -178,7 +212,12 @@ def _link(code: str) -> str:
     return _PLACEHOLDER.sub("0" * 40, code or "")
 
 
-def standard_input(sources: Mapping[str, str], setting: CompileSetting, remappings: Sequence[str], targets: Sequence[str]) -> str:
+def standard_input(
+    sources: Mapping[str, str],
+    setting: CompileSetting,
+    remappings: Sequence[str],
+    targets: Sequence[str],
+) -> str:
     """The standard-JSON input string: bytecode outputs for ``targets``' contracts, AST for every source."""
     selection: dict[str, Any] = {"*": {"": ["ast"]}}
     for t in targets:
@@ -186,7 +225,13 @@ def standard_input(sources: Mapping[str, str], setting: CompileSetting, remappin
     settings = setting.standard_json() | {"outputSelection": selection}
     if remappings:
         settings["remappings"] = list(remappings)
-    return json.dumps({"language": "Solidity", "sources": {p: {"content": t} for p, t in sources.items()}, "settings": settings})
+    return json.dumps(
+        {
+            "language": "Solidity",
+            "sources": {p: {"content": t} for p, t in sources.items()},
+            "settings": settings,
+        }
+    )
 
 
 def _first_line(msg: str) -> str:
@@ -209,7 +254,13 @@ def _snippet(err: Mapping[str, Any], sources: Mapping[str, str]) -> str:
     loc = err.get("sourceLocation") or {}
     text = sources.get(loc.get("file") or "")
     start, end = loc.get("start"), loc.get("end")
-    if text is None or not isinstance(start, int) or not isinstance(end, int) or start < 0 or end <= start:
+    if (
+        text is None
+        or not isinstance(start, int)
+        or not isinstance(end, int)
+        or start < 0
+        or end <= start
+    ):
         return ""
     frag = " ".join(text.encode("utf-8")[start:end].decode("utf-8", errors="replace").split())
     return f" [{frag[:80]}{'...' if len(frag) > 80 else ''}]"
@@ -230,7 +281,9 @@ def _load_output(raw: str, version: str, first: str, key: str | None) -> dict[st
     try:
         out = json.loads(raw) if raw else {}
     except ValueError as e:
-        raise CompileError(f"{first}: solc {version} returned invalid JSON ({e})", reason="compiler crash", key=key) from e
+        raise CompileError(
+            f"{first}: solc {version} returned invalid JSON ({e})", reason="compiler crash", key=key
+        ) from e
     return out
 
 
@@ -241,15 +294,38 @@ def _fatal(out: Mapping[str, Any]) -> list[dict[str, Any]]:
     return errs
 
 
-def _raise_fatal(e0: Mapping[str, Any], *, version: str, sources: Mapping[str, str], targets: Sequence[str], key: str | None) -> None:
-    raise CompileError(f"{_where(e0, sources, targets)}: solc {version}: {_first_line(e0.get('formattedMessage') or e0.get('message', ''))}{_snippet(e0, sources)}",
-                       reason=_reason(e0), key=key)
+def _raise_fatal(
+    e0: Mapping[str, Any],
+    *,
+    version: str,
+    sources: Mapping[str, str],
+    targets: Sequence[str],
+    key: str | None,
+) -> None:
+    raise CompileError(
+        f"{_where(e0, sources, targets)}: solc {version}: {_first_line(e0.get('formattedMessage') or e0.get('message', ''))}{_snippet(e0, sources)}",
+        reason=_reason(e0),
+        key=key,
+    )
 
 
-def _result(out: Mapping[str, Any], *, key: str, version: str, setting: CompileSetting, sources: Mapping[str, str], remappings: Sequence[str], targets: Sequence[str]) -> CompileResult:
+def _result(
+    out: Mapping[str, Any],
+    *,
+    key: str,
+    version: str,
+    setting: CompileSetting,
+    sources: Mapping[str, str],
+    remappings: Sequence[str],
+    targets: Sequence[str],
+) -> CompileResult:
     """The part of a (possibly larger) solc output that belongs to one job."""
-    warnings = [_first_line(e.get("formattedMessage") or e.get("message", "")) for e in (out.get("errors") or [])
-                if e.get("severity") != "error" and ((e.get("sourceLocation") or {}).get("file") in sources or not e.get("sourceLocation"))]
+    warnings = [
+        _first_line(e.get("formattedMessage") or e.get("message", ""))
+        for e in (out.get("errors") or [])
+        if e.get("severity") != "error"
+        and ((e.get("sourceLocation") or {}).get("file") in sources or not e.get("sourceLocation"))
+    ]
     asts: dict[str, dict] = {}
     ids: dict[str, int] = {}
     for path, s in (out.get("sources") or {}).items():
@@ -265,25 +341,57 @@ def _result(out: Mapping[str, Any], *, key: str, version: str, setting: CompileS
         for name, c in sorted((out.get("contracts") or {}).get(path, {}).items()):
             evm = c.get("evm") or {}
             dep = evm.get("deployedBytecode") or {}
-            contracts.append(ContractArtifact(
-                source_path=path, name=name, abi=c.get("abi") or [],
-                method_identifiers=dict(evm.get("methodIdentifiers") or {}),
-                creation_bytecode=_link((evm.get("bytecode") or {}).get("object", "")),
-                runtime_bytecode=_link(dep.get("object", "")), source_map=dep.get("sourceMap", "") or "",
-                function_debug_data=dict(dep.get("functionDebugData") or {}),
-                storage_layout=c.get("storageLayout"),
-            ))
-    return CompileResult(key=key, version=version, setting=setting, sources=dict(sources), asts=asts, contracts=contracts,
-                         errors=warnings[:50], remappings=list(remappings), targets=list(targets), source_ids=ids)
+            contracts.append(
+                ContractArtifact(
+                    source_path=path,
+                    name=name,
+                    abi=c.get("abi") or [],
+                    method_identifiers=dict(evm.get("methodIdentifiers") or {}),
+                    creation_bytecode=_link((evm.get("bytecode") or {}).get("object", "")),
+                    runtime_bytecode=_link(dep.get("object", "")),
+                    source_map=dep.get("sourceMap", "") or "",
+                    function_debug_data=dict(dep.get("functionDebugData") or {}),
+                    storage_layout=c.get("storageLayout"),
+                )
+            )
+    return CompileResult(
+        key=key,
+        version=version,
+        setting=setting,
+        sources=dict(sources),
+        asts=asts,
+        contracts=contracts,
+        errors=warnings[:50],
+        remappings=list(remappings),
+        targets=list(targets),
+        source_ids=ids,
+    )
 
 
-def parse_output(raw: str, *, key: str, version: str, setting: CompileSetting, sources: Mapping[str, str], remappings: Sequence[str], targets: Sequence[str]) -> CompileResult:
+def parse_output(
+    raw: str,
+    *,
+    key: str,
+    version: str,
+    setting: CompileSetting,
+    sources: Mapping[str, str],
+    remappings: Sequence[str],
+    targets: Sequence[str],
+) -> CompileResult:
     """Turn solc's standard-JSON output into a CompileResult. Raises CompileError on solc errors."""
     out = _load_output(raw, version, targets[0] if targets else "?", key)
     fatal = _fatal(out)
     if fatal:
         _raise_fatal(fatal[0], version=version, sources=sources, targets=targets, key=key)
-    return _result(out, key=key, version=version, setting=setting, sources=sources, remappings=remappings, targets=targets)
+    return _result(
+        out,
+        key=key,
+        version=version,
+        setting=setting,
+        sources=sources,
+        remappings=remappings,
+        targets=targets,
+    )
 
 
 def choose_version(sources: Mapping[str, str]) -> str:
@@ -319,11 +427,19 @@ def compile_job(
         try:
             version = choose_version(sources)
         except PragmaError as e:
-            raise CompileError(str(e), reason="no compiler" if "no installed" in str(e) else "conflicting pragmas") from e
+            raise CompileError(
+                str(e), reason="no compiler" if "no installed" in str(e) else "conflicting pragmas"
+            ) from e
     if not supports(setting, version):
-        raise UnsupportedSettingError(f"{first}: setting {setting.name} needs solc >= 0.8.13 (resolved {version})", reason="unsupported setting")
+        raise UnsupportedSettingError(
+            f"{first}: setting {setting.name} needs solc >= 0.8.13 (resolved {version})",
+            reason="unsupported setting",
+        )
     if missing:
-        raise CompileError(f"{missing[0].split(': ', 1)[0]}: import {missing[0].split(': ', 1)[-1]!r} not found in the sources or the bundled corpus", reason="missing import")
+        raise CompileError(
+            f"{missing[0].split(': ', 1)[0]}: import {missing[0].split(': ', 1)[-1]!r} not found in the sources or the bundled corpus",
+            reason="missing import",
+        )
     key = job_key(version, setting, sources, remappings, targets)
     if use_cache:
         rec = _cache_get(key)
@@ -339,7 +455,15 @@ def compile_job(
     except CompilerUnavailableError as e:
         raise CompileError(f"{first}: {e}", reason="compiler crash/timeout", key=key) from e
     try:
-        result = parse_output(raw, key=key, version=version, setting=setting, sources=sources, remappings=remappings, targets=targets)
+        result = parse_output(
+            raw,
+            key=key,
+            version=version,
+            setting=setting,
+            sources=sources,
+            remappings=remappings,
+            targets=targets,
+        )
     except CompileError as e:
         if use_cache and e.reason != "compiler crash":
             _cache_put(key, {"ok": False, "message": str(e), "reason": e.reason})
@@ -382,7 +506,10 @@ def compile_batch(
     todo: list[int] = []
     for i, (j, k) in enumerate(zip(jobs, keys)):
         if not supports(setting, version):
-            out[i] = UnsupportedSettingError(f"{j.targets[0]}: setting {setting.name} needs solc >= 0.8.13 (resolved {version})", reason="unsupported setting")
+            out[i] = UnsupportedSettingError(
+                f"{j.targets[0]}: setting {setting.name} needs solc >= 0.8.13 (resolved {version})",
+                reason="unsupported setting",
+            )
             continue
         rec = _cache_get(k) if use_cache else None
         if rec is None:
@@ -397,7 +524,16 @@ def compile_batch(
     def single(i: int) -> None:
         j = jobs[i]
         try:
-            out[i] = compile_job(j.sources, j.targets, setting=setting, version=version, remappings=j.remappings, pool=pool, timeout_s=timeout_s, use_cache=use_cache)
+            out[i] = compile_job(
+                j.sources,
+                j.targets,
+                setting=setting,
+                version=version,
+                remappings=j.remappings,
+                pool=pool,
+                timeout_s=timeout_s,
+                use_cache=use_cache,
+            )
         except CompileError as e:
             out[i] = e
 
@@ -423,21 +559,44 @@ def compile_batch(
         if not fatal:
             for i in todo:
                 j = jobs[i]
-                r = _result(parsed, key=keys[i], version=version, setting=setting, sources=j.sources, remappings=j.remappings, targets=j.targets)
+                r = _result(
+                    parsed,
+                    key=keys[i],
+                    version=version,
+                    setting=setting,
+                    sources=j.sources,
+                    remappings=j.remappings,
+                    targets=j.targets,
+                )
                 if use_cache:
                     _cache_put(keys[i], {"ok": True, "result": r.to_json()})
                 out[i] = r
         else:
             bad_files = {(e.get("sourceLocation") or {}).get("file") for e in fatal}
-            suspects = [i for i in todo if None in bad_files or any(f in jobs[i].sources for f in bad_files)]
+            suspects = [
+                i for i in todo if None in bad_files or any(f in jobs[i].sources for f in bad_files)
+            ]
             rest = [i for i in todo if i not in suspects]
             for i in suspects:
                 single(i)
             if rest:
-                again = compile_batch([jobs[i] for i in rest], setting=setting, version=version, pool=pool, timeout_s=timeout_s, use_cache=use_cache, _depth=_depth + 1)
+                again = compile_batch(
+                    [jobs[i] for i in rest],
+                    setting=setting,
+                    version=version,
+                    pool=pool,
+                    timeout_s=timeout_s,
+                    use_cache=use_cache,
+                    _depth=_depth + 1,
+                )
                 for i, r in zip(rest, again):
                     out[i] = r
-    return [r if r is not None else CompileError(f"{jobs[i].targets[0]}: not compiled", reason="internal") for i, r in enumerate(out)]
+    return [
+        r
+        if r is not None
+        else CompileError(f"{jobs[i].targets[0]}: not compiled", reason="internal")
+        for i, r in enumerate(out)
+    ]
 
 
 def compile_sources(
@@ -460,7 +619,10 @@ def compile_sources(
     unsatisfiable pragmas), UnknownSettingError for a bad setting name.
     """
     if not sources:
-        raise CompileError("compile_sources: no sources given; pass a mapping path -> Solidity text", reason="no sources")
+        raise CompileError(
+            "compile_sources: no sources given; pass a mapping path -> Solidity text",
+            reason="no sources",
+        )
     try:
         universe = list(npm_packages())
     except CorpusError:
@@ -474,7 +636,15 @@ def compile_sources(
     )
     if job.outside:
         raise CompileError(outside_message(job.outside[0]), reason=OUTSIDE)
-    return compile_job(job.sources, job.targets, setting=setting, version=version, remappings=job.remappings, missing=job.missing, timeout_s=timeout_s)
+    return compile_job(
+        job.sources,
+        job.targets,
+        setting=setting,
+        version=version,
+        remappings=job.remappings,
+        missing=job.missing,
+        timeout_s=timeout_s,
+    )
 
 
 def _derive_remappings(files: Mapping[str, str], names: set[str]) -> list[str]:

@@ -67,11 +67,17 @@ class NodeWorker:
         try:
             self.proc = subprocess.Popen(
                 ["node", "--max-old-space-size=4096", str(worker_script()), compiler.location],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                text=True, encoding="utf-8", bufsize=1,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+                encoding="utf-8",
+                bufsize=1,
             )
         except OSError as e:
-            raise CompilerUnavailableError(f"cannot start node for solc {compiler.version} ({e}); install Node.js and run scripts/setup.sh") from e
+            raise CompilerUnavailableError(
+                f"cannot start node for solc {compiler.version} ({e}); install Node.js and run scripts/setup.sh"
+            ) from e
         with _LIVE_LOCK:
             _LIVE.add(self)
             stopped = _STOPPED.is_set()  # stop_all_workers ran while this one was starting
@@ -81,7 +87,9 @@ class NodeWorker:
         hello = self.proc.stdout.readline() if self.proc.stdout else ""
         if not hello.strip():
             self.close()
-            raise CompilerUnavailableError(f"solc-js {compiler.version} at {compiler.location} did not start; reinstall with scripts/setup.sh")
+            raise CompilerUnavailableError(
+                f"solc-js {compiler.version} at {compiler.location} did not start; reinstall with scripts/setup.sh"
+            )
         self.last_used = time.monotonic()
 
     def alive(self) -> bool:
@@ -108,11 +116,15 @@ class NodeWorker:
             timer.cancel()
         self.last_used = time.monotonic()
         if not line:
-            raise CompilerUnavailableError(f"solc {self.compiler.version} worker died or timed out after {timeout_s:.0f} s")
+            raise CompilerUnavailableError(
+                f"solc {self.compiler.version} worker died or timed out after {timeout_s:.0f} s"
+            )
         msg = json.loads(line)
         if msg.get("id") != job_id:
             self.close()
-            raise CompilerUnavailableError(f"solc {self.compiler.version} worker answered out of order")
+            raise CompilerUnavailableError(
+                f"solc {self.compiler.version} worker answered out of order"
+            )
         return msg["output"]
 
     def close(self) -> None:
@@ -163,7 +175,9 @@ class CompilerPool:
         for c in installed_compilers():
             if c.version == version:
                 return c
-        raise CompilerUnavailableError(f"solc {version} is not installed; add it to package.json dependencies and run scripts/setup.sh")
+        raise CompilerUnavailableError(
+            f"solc {version} is not installed; add it to package.json dependencies and run scripts/setup.sh"
+        )
 
     def _acquire(self, compiler: Compiler) -> NodeWorker:
         with self._lock:

@@ -25,8 +25,20 @@ class UnknownSettingError(EvmlmError, ValueError):
 
 # EVM versions solc understands (solc docs, "Setting the EVM Version to Target"), oldest first.
 EVM_VERSIONS: tuple[str, ...] = (
-    "homestead", "tangerineWhistle", "spuriousDragon", "byzantium", "constantinople", "petersburg",
-    "istanbul", "berlin", "london", "paris", "shanghai", "cancun", "prague", "osaka",
+    "homestead",
+    "tangerineWhistle",
+    "spuriousDragon",
+    "byzantium",
+    "constantinople",
+    "petersburg",
+    "istanbul",
+    "berlin",
+    "london",
+    "paris",
+    "shanghai",
+    "cancun",
+    "prague",
+    "osaka",
 )
 VIA_IR_MIN = Version("0.8.13")
 
@@ -49,7 +61,9 @@ class CompileSetting:
         if self.runs < 1:
             raise UnknownSettingError(f"compile setting {self.name}: runs must be >= 1")
         if self.evm_version is not None and self.evm_version not in EVM_VERSIONS:
-            raise UnknownSettingError(f"compile setting {self.name}: unknown evmVersion {self.evm_version!r} (one of {', '.join(EVM_VERSIONS)})")
+            raise UnknownSettingError(
+                f"compile setting {self.name}: unknown evmVersion {self.evm_version!r} (one of {', '.join(EVM_VERSIONS)})"
+            )
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -80,7 +94,9 @@ def get_setting(name: str | CompileSetting) -> CompileSetting:
         return name
     base, _, evm = name.partition("@")
     if base not in NAMED:
-        raise UnknownSettingError(f"compile setting {name!r}: unknown; use one of {', '.join(NAMED)} (optionally @<evmVersion>)")
+        raise UnknownSettingError(
+            f"compile setting {name!r}: unknown; use one of {', '.join(NAMED)} (optionally @<evmVersion>)"
+        )
     s = NAMED[base]
     if evm:
         return CompileSetting(name, s.optimizer, s.runs, s.via_ir, evm)

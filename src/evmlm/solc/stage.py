@@ -34,7 +34,16 @@ from evmlm.corpus.imports import OUTSIDE, ImportResolver, Job, outside_message
 from evmlm.corpus.manifest import read_manifest, read_packages
 from evmlm.corpus.packages import Package
 from evmlm.errors import EvmlmError
-from evmlm.solc.compiler import CompileError, CompileResult, JobSpec, UnsupportedSettingError, allowed_versions, cache_path, choose_version, compile_batch
+from evmlm.solc.compiler import (
+    CompileError,
+    CompileResult,
+    JobSpec,
+    UnsupportedSettingError,
+    allowed_versions,
+    cache_path,
+    choose_version,
+    compile_batch,
+)
 from evmlm.solc.driver import CompilerPool
 from evmlm.solc.settings import CompileSetting, get_setting
 from evmlm.solc.versions import PragmaError, compatible_pragmas, spread_versions
@@ -107,7 +116,9 @@ def _prune_results(compile_dir: Path, rows: list[dict[str, Any]]) -> int:
     return gone
 
 
-def _plan(entries: list[dict[str, Any]], packages: list[Package]) -> list[tuple[dict[str, Any], Job, str | None, str | None]]:
+def _plan(
+    entries: list[dict[str, Any]], packages: list[Package]
+) -> list[tuple[dict[str, Any], Job, str | None, str | None]]:
     """(entry, job, resolved version or None, version error) per manifest entry."""
     resolver = ImportResolver(packages, compatible=compatible_pragmas)
     by_spec = {(p.name, p.version): p for p in packages}
@@ -115,7 +126,19 @@ def _plan(entries: list[dict[str, Any]], packages: list[Package]) -> list[tuple[
     for e in entries:
         pkg = by_spec.get((e["package"], e["version"]))
         if pkg is None:
-            plan.append((e, Job(targets=[e["path"]], missing=[f"{e['path']}: package {e['package']}@{e['version']} not recorded"]), None, "package not recorded"))
+            plan.append(
+                (
+                    e,
+                    Job(
+                        targets=[e["path"]],
+                        missing=[
+                            f"{e['path']}: package {e['package']}@{e['version']} not recorded"
+                        ],
+                    ),
+                    None,
+                    "package not recorded",
+                )
+            )
             continue
         job = resolver.job(pkg, [e["rel"]])
         try:
@@ -136,8 +159,12 @@ def _minor(v: str) -> str:
     return v.rsplit(".", 1)[0]
 
 
-def _fallback_batches(plan: list, rows: dict[tuple[int, str], dict[str, Any]], settings: list[CompileSetting],
-                      tried: dict[tuple[int, str], set[str]]) -> list[tuple[str, CompileSetting, list[int]]]:
+def _fallback_batches(
+    plan: list,
+    rows: dict[tuple[int, str], dict[str, Any]],
+    settings: list[CompileSetting],
+    tried: dict[tuple[int, str], set[str]],
+) -> list[tuple[str, CompileSetting, list[int]]]:
     """Batches that retry files solc rejected with another installed compiler their pragmas allow:
     the newest of an older minor series not tried yet (0.8.x fails -> 0.7.6), else the oldest allowed."""
     groups: dict[tuple[str, str, str], list[int]] = {}
@@ -161,19 +188,28 @@ def _group_label(entry: dict[str, Any]) -> str:
     return f"{entry['package']}@{entry['version']}\0{entry.get('source', '')}"
 
 
-def _chunked(groups: dict[tuple[str, str, str], list[int]], settings: list[CompileSetting]) -> list[tuple[str, CompileSetting, list[int]]]:
+def _chunked(
+    groups: dict[tuple[str, str, str], list[int]], settings: list[CompileSetting]
+) -> list[tuple[str, CompileSetting, list[int]]]:
     """``(group label, solc version, setting name) -> files`` as batches of up to
     :data:`BATCH_FILES` files: (version, setting, files), in key order."""
     by_name = {s.name: s for s in settings}
-    return [(v, by_name[sname], sorted(members)[k : k + BATCH_FILES]) for (_, v, sname), members in sorted(groups.items())
-            for k in range(0, len(members), BATCH_FILES)]
+    return [
+        (v, by_name[sname], sorted(members)[k : k + BATCH_FILES])
+        for (_, v, sname), members in sorted(groups.items())
+        for k in range(0, len(members), BATCH_FILES)
+    ]
 
 
 BATCH_FILES = 40  # files of one package compiled in one solc run (a failure falls back to per-file)
 
 
-def _extra_version_batches(plan: list, rows: dict[tuple[int, str], dict[str, Any]], settings: list[CompileSetting],
-                           versions: int) -> list[tuple[str, CompileSetting, list[int]]]:
+def _extra_version_batches(
+    plan: list,
+    rows: dict[tuple[int, str], dict[str, Any]],
+    settings: list[CompileSetting],
+    versions: int,
+) -> list[tuple[str, CompileSetting, list[int]]]:
     """Batches that compile each file again under the other compilers
     :func:`evmlm.solc.versions.spread_versions` picks from those its pragmas (and its imports')
     allow, ``versions`` in all counting the one its row already used. Files that failed for a
@@ -197,7 +233,14 @@ def _extra_version_batches(plan: list, rows: dict[tuple[int, str], dict[str, Any
     return _chunked(groups, settings)
 
 
-def compile_corpus(entries: list[dict[str, Any]], packages: list[Package], cfg: CompileConfig, out_dir: Path, *, progress: bool = True) -> dict[str, Any]:
+def compile_corpus(
+    entries: list[dict[str, Any]],
+    packages: list[Package],
+    cfg: CompileConfig,
+    out_dir: Path,
+    *,
+    progress: bool = True,
+) -> dict[str, Any]:
     """Compile every entry under every setting into ``out_dir``; returns the summary dict.
 
     Files of one package that resolve to the same compiler are compiled together in batches of
@@ -214,18 +257,32 @@ def compile_corpus(entries: list[dict[str, Any]], packages: list[Package], cfg: 
     plan = _plan(entries, packages)
     pool = CompilerPool(max_procs=cfg.workers + 2)
     rows: dict[tuple[int, str], dict[str, Any]] = {}
-    extra_rows: dict[tuple[int, str, str], dict[str, Any]] = {}  # (file, setting, solc) with compile.versions > 1
+    extra_rows: dict[
+        tuple[int, str, str], dict[str, Any]
+    ] = {}  # (file, setting, solc) with compile.versions > 1
 
     def base(i: int, setting: CompileSetting) -> dict[str, Any]:
         e, _, version, _ = plan[i]
-        return {"path": e["path"], "package": e["package"], "version": e["version"], "setting": setting.name, "solc": version}
+        return {
+            "path": e["path"],
+            "package": e["package"],
+            "version": e["version"],
+            "setting": setting.name,
+            "solc": version,
+        }
 
-    def make_row(i: int, setting: CompileSetting, r: CompileResult | CompileError) -> dict[str, Any]:
+    def make_row(
+        i: int, setting: CompileSetting, r: CompileResult | CompileError
+    ) -> dict[str, Any]:
         row = base(i, setting)
         if isinstance(r, CompileResult):
             _store(out_dir, r.key)
-            row |= {"status": "ok", "key": r.key, "contracts": [c.name for c in r.contracts],
-                    "deployable": [c.name for c in r.contracts if c.runtime_bytecode]}
+            row |= {
+                "status": "ok",
+                "key": r.key,
+                "contracts": [c.name for c in r.contracts],
+                "deployable": [c.name for c in r.contracts if c.runtime_bytecode],
+            }
         elif isinstance(r, UnsupportedSettingError):
             row |= {"status": "skipped", "key": None, "reason": r.reason, "message": str(r)}
         else:
@@ -235,28 +292,64 @@ def compile_corpus(entries: list[dict[str, Any]], packages: list[Package], cfg: 
     def record(i: int, setting: CompileSetting, r: CompileResult | CompileError) -> None:
         rows[(i, setting.name)] = make_row(i, setting, r)
 
-    groups: dict[tuple[str, str], list[int]] = {}  # (group label, solc version) -> files; batches keep a version's runs together
+    groups: dict[
+        tuple[str, str], list[int]
+    ] = {}  # (group label, solc version) -> files; batches keep a version's runs together
     for i, (e, job, version, verr) in enumerate(plan):
         for setting in settings:
             if job.outside:
                 record(i, setting, CompileError(outside_message(job.outside[0]), reason=OUTSIDE))
             elif verr is not None:
-                record(i, setting, CompileError(f"{e['path']}: {verr}", reason="no compiler" if "no installed" in verr else "conflicting pragmas"))
+                record(
+                    i,
+                    setting,
+                    CompileError(
+                        f"{e['path']}: {verr}",
+                        reason="no compiler" if "no installed" in verr else "conflicting pragmas",
+                    ),
+                )
             elif job.missing:
                 miss = job.missing[0]
-                record(i, setting, CompileError(f"{miss.split(': ', 1)[0]}: import {miss.split(': ', 1)[-1]!r} not found in the corpus packages", reason="missing import"))
+                record(
+                    i,
+                    setting,
+                    CompileError(
+                        f"{miss.split(': ', 1)[0]}: import {miss.split(': ', 1)[-1]!r} not found in the corpus packages",
+                        reason="missing import",
+                    ),
+                )
         if verr is None and not job.missing and not job.outside:
             groups.setdefault((_group_label(e), version or ""), []).append(i)
-    batches = [(key[1], setting, members[k : k + BATCH_FILES]) for key, members in sorted(groups.items(), key=lambda kv: kv[0][1])
-               for setting in settings for k in range(0, len(members), BATCH_FILES)]
+    batches = [
+        (key[1], setting, members[k : k + BATCH_FILES])
+        for key, members in sorted(groups.items(), key=lambda kv: kv[0][1])
+        for setting in settings
+        for k in range(0, len(members), BATCH_FILES)
+    ]
 
-    def run(b: tuple[str, CompileSetting, list[int]]) -> tuple[tuple[str, CompileSetting, list[int]], list[CompileResult | CompileError]]:
+    def run(
+        b: tuple[str, CompileSetting, list[int]],
+    ) -> tuple[tuple[str, CompileSetting, list[int]], list[CompileResult | CompileError]]:
         version, setting, members = b
-        specs = [JobSpec(plan[i][1].sources, tuple(plan[i][1].targets), tuple(plan[i][1].remappings)) for i in members]
-        return b, compile_batch(specs, setting=setting, version=version, pool=pool, timeout_s=cfg.timeout_s)
+        specs = [
+            JobSpec(plan[i][1].sources, tuple(plan[i][1].targets), tuple(plan[i][1].remappings))
+            for i in members
+        ]
+        return b, compile_batch(
+            specs, setting=setting, version=version, pool=pool, timeout_s=cfg.timeout_s
+        )
 
     try:
-        with ThreadPoolExecutor(max_workers=cfg.workers) as ex, tqdm(total=len(plan) * len(settings), initial=len(rows), desc="compile", unit="file", disable=not progress) as bar:
+        with (
+            ThreadPoolExecutor(max_workers=cfg.workers) as ex,
+            tqdm(
+                total=len(plan) * len(settings),
+                initial=len(rows),
+                desc="compile",
+                unit="file",
+                disable=not progress,
+            ) as bar,
+        ):
             for (version, setting, members), results in ex.map(run, batches):
                 for i, r in zip(members, results):
                     record(i, setting, r)
@@ -281,19 +374,31 @@ def compile_corpus(entries: list[dict[str, Any]], packages: list[Package], cfg: 
                 bar.set_description("compile (more solc versions)")
                 for (version, setting, members), results in ex.map(run, extra):
                     for i, r in zip(members, results):
-                        extra_rows[(i, setting.name, version)] = make_row(i, setting, r) | {"solc": version, "extra_version": True}
+                        extra_rows[(i, setting.name, version)] = make_row(i, setting, r) | {
+                            "solc": version,
+                            "extra_version": True,
+                        }
                     bar.update(len(members))
     finally:
         pool.close()
     extras_of: dict[tuple[int, str], list[dict[str, Any]]] = {}
     for (i, sname, _), row in sorted(extra_rows.items()):
         extras_of.setdefault((i, sname), []).append(row)
-    ordered = [row for i in range(len(plan)) for s in settings for row in [rows[(i, s.name)], *extras_of.get((i, s.name), [])]]
-    atomic.write_text(out_dir / INDEX, "".join(json.dumps(r, sort_keys=True) + "\n" for r in ordered))
+    ordered = [
+        row
+        for i in range(len(plan))
+        for s in settings
+        for row in [rows[(i, s.name)], *extras_of.get((i, s.name), [])]
+    ]
+    atomic.write_text(
+        out_dir / INDEX, "".join(json.dumps(r, sort_keys=True) + "\n" for r in ordered)
+    )
     pruned = _prune_results(out_dir, ordered)
     if pruned:
         log.info("compile: removed %d results no index row names", pruned)
-    ok_files = {r["path"] + "\0" + r["package"] + r["version"] for r in ordered if r["status"] == "ok"}
+    ok_files = {
+        r["path"] + "\0" + r["package"] + r["version"] for r in ordered if r["status"] == "ok"
+    }
     reasons = Counter(r["reason"] for r in ordered if r["status"] == "failed")
     files_failed_all = Counter()
     by_file: dict[str, list[dict[str, Any]]] = {}
@@ -314,18 +419,29 @@ def compile_corpus(entries: list[dict[str, Any]], packages: list[Package], cfg: 
     n = len(plan)
     share = len(ok_files) / n if n else 0.0
     summary = {
-        "files": n, "jobs": len(ordered), "files_ok": len(ok_files), "share_ok": round(share, 4),
-        "jobs_ok": sum(r["status"] == "ok" for r in ordered), "jobs_failed": sum(r["status"] == "failed" for r in ordered),
-        "jobs_skipped": sum(r["status"] == "skipped" for r in ordered), "contracts": contracts, "deployable": deployable,
-        "failures_by_reason": dict(reasons.most_common()), "files_failed_by_reason": dict(files_failed_all.most_common()),
-        "processes_started": pool.started, "settings": [s.name for s in settings], "versions": cfg.versions,
+        "files": n,
+        "jobs": len(ordered),
+        "files_ok": len(ok_files),
+        "share_ok": round(share, 4),
+        "jobs_ok": sum(r["status"] == "ok" for r in ordered),
+        "jobs_failed": sum(r["status"] == "failed" for r in ordered),
+        "jobs_skipped": sum(r["status"] == "skipped" for r in ordered),
+        "contracts": contracts,
+        "deployable": deployable,
+        "failures_by_reason": dict(reasons.most_common()),
+        "files_failed_by_reason": dict(files_failed_all.most_common()),
+        "processes_started": pool.started,
+        "settings": [s.name for s in settings],
+        "versions": cfg.versions,
         "extra_version_jobs_ok": sum(r["status"] == "ok" for r in extra_rows.values()),
         "files_ok_by_package": {k: f"{v[0]}/{v[1]}" for k, v in sorted(by_package.items())},
     }
     reasons_txt = ", ".join(f"{k} {v}" for k, v in files_failed_all.most_common(5)) or "none"
-    summary["line"] = (f"{len(ok_files)}/{n} files compiled under >=1 setting ({100 * share:.2f}%); {summary['jobs_ok']} jobs ok, "
-                       f"{summary['jobs_failed']} failed, {summary['jobs_skipped']} skipped; {contracts} contracts ({deployable} with bytecode); "
-                       f"failed files by reason: {reasons_txt}")
+    summary["line"] = (
+        f"{len(ok_files)}/{n} files compiled under >=1 setting ({100 * share:.2f}%); {summary['jobs_ok']} jobs ok, "
+        f"{summary['jobs_failed']} failed, {summary['jobs_skipped']} skipped; {contracts} contracts ({deployable} with bytecode); "
+        f"failed files by reason: {reasons_txt}"
+    )
     atomic.write_json(out_dir / "summary.json", summary)
     return summary
 

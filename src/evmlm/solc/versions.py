@@ -40,6 +40,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+
 class PragmaError(EvmlmError, ValueError):
     """A version pragma cannot be parsed, pragmas conflict, or no installed compiler satisfies them."""
 
@@ -70,7 +71,13 @@ def parse_pragma(expr: str) -> NpmSpec:
 
 
 # Every solc release 0.4.0 .. 0.8.x, used to tell "pragmas conflict" from "no compiler installed".
-_ALL_RELEASES = [Version(f"0.4.{i}") for i in range(27)] + [Version(f"0.5.{i}") for i in range(18)] + [Version(f"0.6.{i}") for i in range(13)] + [Version(f"0.7.{i}") for i in range(7)] + [Version(f"0.8.{i}") for i in range(60)]
+_ALL_RELEASES = (
+    [Version(f"0.4.{i}") for i in range(27)]
+    + [Version(f"0.5.{i}") for i in range(18)]
+    + [Version(f"0.6.{i}") for i in range(13)]
+    + [Version(f"0.7.{i}") for i in range(7)]
+    + [Version(f"0.8.{i}") for i in range(60)]
+)
 
 
 def _package_json_root() -> Path:
@@ -101,7 +108,9 @@ def installed_compilers() -> tuple[Compiler, ...]:
     native = shutil.which("solc")
     if native:
         try:
-            out = subprocess.run([native, "--version"], capture_output=True, text=True, timeout=20).stdout
+            out = subprocess.run(
+                [native, "--version"], capture_output=True, text=True, timeout=20
+            ).stdout
             m = re.search(r"Version:\s*(\d+\.\d+\.\d+)", out)
             if m:
                 found[m.group(1)] = Compiler(m.group(1), "native", native)
@@ -110,9 +119,19 @@ def installed_compilers() -> tuple[Compiler, ...]:
     return tuple(sorted(found.values(), key=lambda c: Version(c.version), reverse=True))
 
 
-def satisfying_versions(file_pragmas: Mapping[str, Iterable[str]], *, installed: Iterable[str] | None = None) -> list[str]:
+def satisfying_versions(
+    file_pragmas: Mapping[str, Iterable[str]], *, installed: Iterable[str] | None = None
+) -> list[str]:
     """Every installed compiler version satisfying all pragmas, newest first (may be empty)."""
-    versions = sorted({Version(v) for v in (installed if installed is not None else [c.version for c in installed_compilers()])}, reverse=True)
+    versions = sorted(
+        {
+            Version(v)
+            for v in (
+                installed if installed is not None else [c.version for c in installed_compilers()]
+            )
+        },
+        reverse=True,
+    )
     specs = [parse_pragma(expr) for exprs in file_pragmas.values() for expr in exprs]
     return [str(v) for v in versions if all(spec.match(v) for spec in specs)]
 
@@ -142,11 +161,15 @@ def spread_versions(candidates: Sequence[str], n: int) -> list[str]:
     if n <= 1 or len(candidates) <= 1:
         return list(candidates[:1])
     n = min(n, len(candidates))
-    ranks = sorted({k * (len(candidates) - 1) // (n - 1) for k in range(n)})  # rank k*(L-1)/(n-1), rounded down
+    ranks = sorted(
+        {k * (len(candidates) - 1) // (n - 1) for k in range(n)}
+    )  # rank k*(L-1)/(n-1), rounded down
     return [candidates[r] for r in ranks]
 
 
-def resolve_version(file_pragmas: Mapping[str, Iterable[str]], *, installed: Iterable[str] | None = None) -> str:
+def resolve_version(
+    file_pragmas: Mapping[str, Iterable[str]], *, installed: Iterable[str] | None = None
+) -> str:
     """The newest installed compiler version satisfying every pragma of every file.
 
     ``file_pragmas``: path -> pragma expressions of that file (a file without pragmas accepts any).
@@ -157,13 +180,21 @@ def resolve_version(file_pragmas: Mapping[str, Iterable[str]], *, installed: Ite
     found = satisfying_versions(file_pragmas, installed=installed)
     if found:
         return found[0]
-    specs = [(path, expr, parse_pragma(expr)) for path, exprs in file_pragmas.items() for expr in exprs]
+    specs = [
+        (path, expr, parse_pragma(expr)) for path, exprs in file_pragmas.items() for expr in exprs
+    ]
     releases = [v for v in _ALL_RELEASES if all(spec.match(v) for _, _, spec in specs)]
     if not releases:
         for i, (pa, ea, sa) in enumerate(specs):
             for pb, eb, sb in specs[i + 1 :]:
                 if not any(sa.match(v) and sb.match(v) for v in _ALL_RELEASES):
-                    raise PragmaError(f"{pa}: pragma solidity {ea} conflicts with {pb}: pragma solidity {eb}; no compiler satisfies both")
-        raise PragmaError(f"{specs[0][0] if specs else '?'}: the version pragmas of the file and its imports have no common solc release")
+                    raise PragmaError(
+                        f"{pa}: pragma solidity {ea} conflicts with {pb}: pragma solidity {eb}; no compiler satisfies both"
+                    )
+        raise PragmaError(
+            f"{specs[0][0] if specs else '?'}: the version pragmas of the file and its imports have no common solc release"
+        )
     want = ", ".join(sorted({e for _, e, _ in specs}))
-    raise PragmaError(f"no installed solc satisfies pragma(s) {want} (e.g. {releases[-1]}); add solc@{releases[-1]} to package.json dependencies")
+    raise PragmaError(
+        f"no installed solc satisfies pragma(s) {want} (e.g. {releases[-1]}); add solc@{releases[-1]} to package.json dependencies"
+    )

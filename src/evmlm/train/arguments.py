@@ -12,7 +12,9 @@ from typing import Any
 from evmlm.config import FinetuneConfig, PretrainConfig
 
 
-def shared_trainer_kwargs(cfg: PretrainConfig | FinetuneConfig, output_dir: Path, *, seed: int) -> dict[str, Any]:
+def shared_trainer_kwargs(
+    cfg: PretrainConfig | FinetuneConfig, output_dir: Path, *, seed: int
+) -> dict[str, Any]:
     """Keyword arguments common to both runs: batch, optimiser, logging/eval/save cadence,
     early-stopping bookkeeping, bf16 and device (``use_cpu`` when there is no GPU)."""
     import torch

@@ -47,9 +47,15 @@ class ThroughputCallback(TrainerCallback):
         return state.global_step * (self.tokens_per_step or 0)
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-        self._t, self._step, self._tokens = time.perf_counter(), state.global_step, self._tokens_now(state)
+        self._t, self._step, self._tokens = (
+            time.perf_counter(),
+            state.global_step,
+            self._tokens_now(state),
+        )
 
-    def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kw: Any) -> None:
+    def on_log(
+        self, args: Any, state: Any, control: Any, logs: dict | None = None, **kw: Any
+    ) -> None:
         if logs is None or "loss" not in logs or state.global_step <= self._step:
             return
         now, tokens = time.perf_counter(), self._tokens_now(state)
@@ -74,15 +80,23 @@ class TimeBudgetCallback(TrainerCallback):
         self._t0 = time.perf_counter()
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-        if self.seconds is not None and time.perf_counter() - self._t0 > self.seconds and self.stopped_at is None:
+        if (
+            self.seconds is not None
+            and time.perf_counter() - self._t0 > self.seconds
+            and self.stopped_at is None
+        ):
             self.stopped_at = state.global_step
-            log.info("time budget of %.0f s spent at step %d: stopping", self.seconds, state.global_step)
+            log.info(
+                "time budget of %.0f s spent at step %d: stopping", self.seconds, state.global_step
+            )
             control.should_training_stop = True
             control.should_save = True
             control.should_evaluate = args.eval_strategy != "no"
 
 
-def plot_loss_curve(log_history: list[dict[str, Any]], path: str | Path, title: str = "loss") -> None:
+def plot_loss_curve(
+    log_history: list[dict[str, Any]], path: str | Path, title: str = "loss"
+) -> None:
     """Write a PNG of train loss and eval loss (natural-log cross-entropy, nats/token) vs step."""
     import matplotlib
 
@@ -197,13 +211,20 @@ class PhasedLoRACallback(TrainerCallback):
         self.current = phase
         self.changes.append(
             {
-                "step": step, "phase": phase.index + 1, "label": phase.label(),
+                "step": step,
+                "phase": phase.index + 1,
+                "label": phase.label(),
                 "trainable_lora_tensors": n_on,
             }
         )
         log.info(
             "lora phase %d/%d (%s) from step %d to %d: %d LoRA tensors train",
-            phase.index + 1, len(self.phases), phase.label(), phase.start, phase.end, n_on,
+            phase.index + 1,
+            len(self.phases),
+            phase.label(),
+            phase.start,
+            phase.end,
+            n_on,
         )
         self._write()
 
@@ -218,8 +239,12 @@ class PhasedLoRACallback(TrainerCallback):
                 "schedule": self.schedule,
                 "phases": [
                     {
-                        "phase": p.index + 1, "label": p.label(), "start": p.start, "end": p.end,
-                        "modules": list(p.modules), "layers": list(p.layers),
+                        "phase": p.index + 1,
+                        "label": p.label(),
+                        "start": p.start,
+                        "end": p.end,
+                        "modules": list(p.modules),
+                        "layers": list(p.layers),
                     }
                     for p in self.phases
                 ],

@@ -40,7 +40,9 @@ def is_heldout(key: str, fraction: float) -> bool:
     return h < fraction
 
 
-def write_token_file(texts: Iterable[str], tokenizer: Any, path: str | Path, *, batch: int = 64) -> int:
+def write_token_file(
+    texts: Iterable[str], tokenizer: Any, path: str | Path, *, batch: int = 64
+) -> int:
     """Tokenise ``texts`` (each followed by EOS) into the token file ``path``; returns its token count.
 
     Written atomically (a temporary file renamed into place). Raises TrainingDataError when
@@ -52,7 +54,11 @@ def write_token_file(texts: Iterable[str], tokenizer: Any, path: str | Path, *, 
     dtype = np.uint16 if len(tokenizer) <= 1 << 16 else np.uint32
     eos = tokenizer.eos_token_id
     n = docs = 0
-    with atomic.atomic_path(path) as tmp, open(tmp, "wb") as f, tqdm(desc=f"tokenising {path.name}", unit=" docs") as bar:
+    with (
+        atomic.atomic_path(path) as tmp,
+        open(tmp, "wb") as f,
+        tqdm(desc=f"tokenising {path.name}", unit=" docs") as bar,
+    ):
         chunk: list[str] = []
 
         def flush() -> None:
@@ -74,8 +80,12 @@ def write_token_file(texts: Iterable[str], tokenizer: Any, path: str | Path, *, 
             flush()
     if n == 0:
         path.unlink(missing_ok=True)
-        raise TrainingDataError(f"{path}: no text to tokenise; the corpus gave no documents for this split")
-    atomic.write_json(path.with_suffix(".json"), {"dtype": np.dtype(dtype).name, "tokens": n, "documents": docs})
+        raise TrainingDataError(
+            f"{path}: no text to tokenise; the corpus gave no documents for this split"
+        )
+    atomic.write_json(
+        path.with_suffix(".json"), {"dtype": np.dtype(dtype).name, "tokens": n, "documents": docs}
+    )
     log.info("%s: %d tokens from %d documents", path, n, docs)
     return n
 
@@ -89,18 +99,24 @@ class PackedBlocks(Dataset):
     Raises TrainingDataError when the file is missing or shorter than one block.
     """
 
-    def __init__(self, path: str | Path, context_length: int, *, max_blocks: int | None = None) -> None:
+    def __init__(
+        self, path: str | Path, context_length: int, *, max_blocks: int | None = None
+    ) -> None:
         self.path = Path(path)
         meta_path = self.path.with_suffix(".json")
         if not self.path.is_file() or not meta_path.is_file():
-            raise TrainingDataError(f"{self.path}: token file not found; run the pretrain stage's data step (evmlm pretrain) first")
+            raise TrainingDataError(
+                f"{self.path}: token file not found; run the pretrain stage's data step (evmlm pretrain) first"
+            )
         meta = json.loads(meta_path.read_text())
         self.dtype = np.dtype(meta["dtype"])
         self.n_tokens = int(meta["tokens"])
         self.context_length = context_length
         n = self.n_tokens // context_length
         if n == 0:
-            raise TrainingDataError(f"{self.path}: {self.n_tokens} tokens is less than one sequence of {context_length}; add text or lower pretrain.context_length")
+            raise TrainingDataError(
+                f"{self.path}: {self.n_tokens} tokens is less than one sequence of {context_length}; add text or lower pretrain.context_length"
+            )
         self.n_blocks = n if max_blocks is None else min(n, max_blocks)
         self._mm: np.memmap | None = None
 
@@ -135,7 +151,9 @@ class SFTExamples:
     n_dropped: int  # records whose completion alone does not fit
 
 
-def to_sft_examples(records: Iterable[Mapping[str, Any]], tokenizer: Any, max_length: int) -> SFTExamples:
+def to_sft_examples(
+    records: Iterable[Mapping[str, Any]], tokenizer: Any, max_length: int
+) -> SFTExamples:
     """Pair records (``tac``, ``signature``, ``contract_context``, ``solidity``, optional
     ``draft``) -> prompt/completion rows.
 
@@ -156,7 +174,12 @@ def to_sft_examples(records: Iterable[Mapping[str, Any]], tokenizer: Any, max_le
         if budget < max_length // 2:
             dropped += 1
             continue
-        tac, sig, ctx, draft = r["tac"], r.get("signature"), r.get("contract_context"), r.get("draft")
+        tac, sig, ctx, draft = (
+            r["tac"],
+            r.get("signature"),
+            r.get("contract_context"),
+            r.get("draft"),
+        )
         prompt = fit_prompt(tac, sig, ctx, tokenizer, budget, draft)
         if prompt != build_prompt(tac, sig, ctx, draft):
             cut += 1
@@ -180,7 +203,9 @@ def read_pairs(dataset_dir: str | Path, split: str) -> list[dict[str, Any]]:
         return [dict(r) for r in load_split(d, split)]
     jsonl = d / "pairs.jsonl"
     if not jsonl.is_file():
-        raise TrainingDataError(f"{d}: no dataset (pairs.jsonl or hf/); run the dataset stage first (evmlm run --until dataset)")
+        raise TrainingDataError(
+            f"{d}: no dataset (pairs.jsonl or hf/); run the dataset stage first (evmlm run --until dataset)"
+        )
     return [r for r in _iter_jsonl(jsonl) if r.get("split") == split]
 
 

@@ -56,19 +56,27 @@ def check_qlora_platform(base: str | None = None) -> None:
         from transformers import AutoConfig
 
         c = AutoConfig.from_pretrained(base)
-        bad = {k: getattr(c, k) for k in ("hidden_size", "intermediate_size") if getattr(c, k, 0) % 64}
+        bad = {
+            k: getattr(c, k) for k in ("hidden_size", "intermediate_size") if getattr(c, k, 0) % 64
+        }
         if bad:
-            raise QLoRAUnsupportedError(f"finetune.method=qlora: {base} has {bad}; bitsandbytes' CPU NF4 kernels need multiples of 64; use --finetune.method=lora")
+            raise QLoRAUnsupportedError(
+                f"finetune.method=qlora: {base} has {bad}; bitsandbytes' CPU NF4 kernels need multiples of 64; use --finetune.method=lora"
+            )
     try:
         import bitsandbytes as bnb
         import torch
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
-        layer = bnb.nn.Linear4bit(64, 64, bias=False, compute_dtype=torch.bfloat16, quant_type="nf4").to(device)
+        layer = bnb.nn.Linear4bit(
+            64, 64, bias=False, compute_dtype=torch.bfloat16, quant_type="nf4"
+        ).to(device)
         layer(torch.randn(2, 64, dtype=torch.bfloat16, device=device))
     except Exception as e:  # noqa: BLE001 - any failure means the platform cannot do it
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise QLoRAUnsupportedError(f"finetune.method=qlora: bitsandbytes 4-bit NF4 does not work here ({first}); use --finetune.method=lora") from e
+        raise QLoRAUnsupportedError(
+            f"finetune.method=qlora: bitsandbytes 4-bit NF4 does not work here ({first}); use --finetune.method=lora"
+        ) from e
 
 
 @dataclass
@@ -103,7 +111,11 @@ class FinetuneResult:
         return all(b < a for a, b in zip(first, first[1:]))
 
     def line(self) -> str:
-        ev = f"eval loss {self.eval_losses[0][1]:.3f} -> {self.eval_loss:.3f}" if self.eval_losses else "no eval"
+        ev = (
+            f"eval loss {self.eval_losses[0][1]:.3f} -> {self.eval_loss:.3f}"
+            if self.eval_losses
+            else "no eval"
+        )
         return (
             f"{self.method}: {self.steps} steps ({self.epochs:.2f} epochs) on {self.n_train} pairs, {ev}, "
             f"{self.trainable_params / 1e6:.2f}M of {self.total_params / 1e6:.2f}M params trained, "
@@ -140,7 +152,9 @@ def _load_tokenizer(base: str, tokenizer_dir: str | Path | None) -> Any:
     try:
         tok = AutoTokenizer.from_pretrained(src)
     except OSError as e:
-        raise ModelLoadError(f"{src}: no tokenizer there; pass a model folder that has one (or this run's tokenizer)") from e
+        raise ModelLoadError(
+            f"{src}: no tokenizer there; pass a model folder that has one (or this run's tokenizer)"
+        ) from e
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return tok
@@ -151,11 +165,15 @@ def _add_prompt_tokens(tokenizer: Any) -> list[int]:
     missing = [t for t in SPECIAL_TOKENS[2:] if t not in tokenizer.get_vocab()]
     if not missing:
         return []
-    tokenizer.add_special_tokens({"additional_special_tokens": missing}, replace_extra_special_tokens=False)
+    tokenizer.add_special_tokens(
+        {"additional_special_tokens": missing}, replace_extra_special_tokens=False
+    )
     return tokenizer.convert_tokens_to_ids(missing)
 
 
-def load_base_model(base: str, method: str, *, n_tokens: int | None = None, gradient_checkpointing: bool = False) -> Any:
+def load_base_model(
+    base: str, method: str, *, n_tokens: int | None = None, gradient_checkpointing: bool = False
+) -> Any:
     """The base model for ``method``: float32 for full/LoRA, 4-bit NF4 (bf16 compute) for QLoRA.
 
     ``n_tokens``: resize the embeddings to this vocabulary size when larger (added tokens).
@@ -181,7 +199,9 @@ def load_base_model(base: str, method: str, *, n_tokens: int | None = None, grad
         from peft import prepare_model_for_kbit_training
 
         keep_trainable_4bit_layout(model)
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing)
+        model = prepare_model_for_kbit_training(
+            model, use_gradient_checkpointing=gradient_checkpointing
+        )
     return model
 
 
@@ -219,7 +239,14 @@ def lora_config(cfg: FinetuneConfig, new_token_ids: Sequence[int] = ()):  # -> p
     )
 
 
-def sft_config(cfg: FinetuneConfig, output_dir: Path, *, max_steps: int, seed: int = 0, eval_on_start: bool = True):  # -> trl.SFTConfig
+def sft_config(
+    cfg: FinetuneConfig,
+    output_dir: Path,
+    *,
+    max_steps: int,
+    seed: int = 0,
+    eval_on_start: bool = True,
+):  # -> trl.SFTConfig
     """TRL settings of a fine-tuning run (CPU-safe: ``use_cpu`` when there is no GPU).
 
     ``eval_on_start``: evaluate before the first step (the eval-loss curve's step-0 point; off
@@ -280,22 +307,34 @@ def finetune(
         base = str(Path(base).resolve())
     if cfg.method == "qlora":
         check_qlora_platform(base)
-    own_tokenizer = not Path(base).is_dir() or (Path(base) / "tokenizer_config.json").is_file()  # hub models have theirs
+    own_tokenizer = (
+        not Path(base).is_dir() or (Path(base) / "tokenizer_config.json").is_file()
+    )  # hub models have theirs
     tokenizer = _load_tokenizer(base, None if own_tokenizer else tokenizer_dir)
     new_ids = _add_prompt_tokens(tokenizer)
 
     from datasets import Dataset
 
     train = to_sft_examples(train_records, tokenizer, cfg.max_length)
-    evals = to_sft_examples(eval_records[: cfg.max_eval_examples] if cfg.max_eval_examples else eval_records, tokenizer, cfg.max_length)
+    evals = to_sft_examples(
+        eval_records[: cfg.max_eval_examples] if cfg.max_eval_examples else eval_records,
+        tokenizer,
+        cfg.max_length,
+    )
     if not train.rows:
-        raise TrainingDataError(f"finetune: no training pairs fit finetune.max_length={cfg.max_length} ({train.n_records} records); raise it or check the dataset")
+        raise TrainingDataError(
+            f"finetune: no training pairs fit finetune.max_length={cfg.max_length} ({train.n_records} records); raise it or check the dataset"
+        )
     if not evals.rows:
-        raise TrainingDataError("finetune: no validation pairs; the dataset's validation split is empty")
+        raise TrainingDataError(
+            "finetune: no validation pairs; the dataset's validation split is empty"
+        )
     steps_per_epoch = math.ceil(len(train.rows) / (cfg.batch_size * cfg.grad_accum))
     max_steps = max(1, min(cfg.max_steps, math.ceil(cfg.epochs * steps_per_epoch)))
 
-    model = load_base_model(base, cfg.method, n_tokens=len(tokenizer), gradient_checkpointing=cfg.gradient_checkpointing)
+    model = load_base_model(
+        base, cfg.method, n_tokens=len(tokenizer), gradient_checkpointing=cfg.gradient_checkpointing
+    )
     if cfg.method in ("lora", "qlora"):
         from peft import get_peft_model
 
@@ -306,8 +345,14 @@ def finetune(
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
 
-    last = get_last_checkpoint(str(out / "checkpoints")) if resume and (out / "checkpoints").is_dir() else None
-    args = sft_config(cfg, out / "checkpoints", max_steps=max_steps, seed=seed, eval_on_start=last is None)
+    last = (
+        get_last_checkpoint(str(out / "checkpoints"))
+        if resume and (out / "checkpoints").is_dir()
+        else None
+    )
+    args = sft_config(
+        cfg, out / "checkpoints", max_steps=max_steps, seed=seed, eval_on_start=last is None
+    )
     cbs = standard_callbacks(
         tb_dir=out / "tb",
         curve_path=out / "loss_curve.png",
@@ -337,11 +382,20 @@ def finetune(
     if last:
         import json
 
-        seen_before = json.loads((Path(last) / "trainer_state.json").read_text()).get("num_input_tokens_seen", 0) or 0
+        seen_before = (
+            json.loads((Path(last) / "trainer_state.json").read_text()).get(
+                "num_input_tokens_seen", 0
+            )
+            or 0
+        )
     res = trainer.train(resume_from_checkpoint=last)
     state = trainer.state
     runtime = float(res.metrics.get("train_runtime", 0.0)) or 1e-9
-    eval_losses = sorted({int(r["step"]): float(r["eval_loss"]) for r in state.log_history if "eval_loss" in r}.items())
+    eval_losses = sorted(
+        {
+            int(r["step"]): float(r["eval_loss"]) for r in state.log_history if "eval_loss" in r
+        }.items()
+    )
     result = FinetuneResult(
         method=cfg.method,
         model_dir=out / "model",
@@ -364,8 +418,15 @@ def finetune(
     result.extra["first_epoch_eval_monotonic"] = result.first_epoch_monotonic(steps_per_epoch)
     if not trainer.is_world_process_zero():
         return result  # the main process saves
-    full_info = {**(info or {}), "base_model": base, "finetune": to_dict(cfg), "result": result.to_dict()}
-    plot_loss_curve(state.log_history, out / "loss_curve.png", f"finetune {cfg.method} (completion loss)")
+    full_info = {
+        **(info or {}),
+        "base_model": base,
+        "finetune": to_dict(cfg),
+        "result": result.to_dict(),
+    }
+    plot_loss_curve(
+        state.log_history, out / "loss_curve.png", f"finetune {cfg.method} (completion loss)"
+    )
     if cfg.method == "full":
         from evmlm.train.pretrain import save_model
 
@@ -387,7 +448,12 @@ def _save_adapter(model: Any, tokenizer: Any, adapter_dir: Path, info: dict[str,
     tmp.rename(adapter_dir)
 
 
-def merge_adapter(base: str | Path, adapter_dir: str | Path, model_dir: str | Path, info: dict[str, Any] | None = None) -> Path:
+def merge_adapter(
+    base: str | Path,
+    adapter_dir: str | Path,
+    model_dir: str | Path,
+    info: dict[str, Any] | None = None,
+) -> Path:
     """Load ``base`` in float32, apply the adapter, merge it into the weights, save a plain model.
 
     The merged model computes W + (alpha / r) B A in every adapted layer, so its logits equal the

@@ -28,7 +28,9 @@ class SamplingError(EvmlmError, ValueError):
     """A decoding setting out of range (the message names the CLI flag)."""
 
 
-_HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # org/name, as the Hugging Face Hub spells ids
+_HUB_NAME = re.compile(
+    r"^[A-Za-z0-9][\w.-]*/[\w.-]+$"
+)  # org/name, as the Hugging Face Hub spells ids
 
 
 def resolve_model_path(path: str | Path) -> str:
@@ -40,12 +42,16 @@ def resolve_model_path(path: str | Path) -> str:
     if p.is_dir():
         if (p / "config.json").is_file() or (p / "adapter_config.json").is_file():
             return str(p)
-        raise ModelLoadError(f"{p}: not a model folder (no config.json or adapter_config.json); pass a merged model, an adapter or a Hugging Face model folder")
+        raise ModelLoadError(
+            f"{p}: not a model folder (no config.json or adapter_config.json); pass a merged model, an adapter or a Hugging Face model folder"
+        )
     if p.exists():
         raise ModelLoadError(f"{p}: is a file, not a model folder")
     s = str(path)
     if not _HUB_NAME.match(s):
-        raise ModelLoadError(f"{s}: model folder not found; pass an existing folder (e.g. runs/<name>/finetune/model) or a cached hub name org/model")
+        raise ModelLoadError(
+            f"{s}: model folder not found; pass an existing folder (e.g. runs/<name>/finetune/model) or a cached hub name org/model"
+        )
     return s  # a hub name: loaded from the user's cache
 
 
@@ -122,7 +128,9 @@ def check_model(path: str | Path) -> str:
     return src
 
 
-def load_for_inference(path: str | Path, *, dtype: Any = None, device: str | None = None, merge: bool = True) -> tuple[Any, Any]:
+def load_for_inference(
+    path: str | Path, *, dtype: Any = None, device: str | None = None, merge: bool = True
+) -> tuple[Any, Any]:
     """``(model, tokenizer)`` ready for ``generate`` (eval mode).
 
     ``path``: a merged model folder, a LoRA adapter folder (its ``base_model_name_or_path`` is
@@ -142,7 +150,9 @@ def load_for_inference(path: str | Path, *, dtype: Any = None, device: str | Non
         if local.is_dir() and (local / "adapter_config.json").is_file():
             from peft import PeftModel
 
-            base_name = json.loads((local / "adapter_config.json").read_text()).get("base_model_name_or_path")
+            base_name = json.loads((local / "adapter_config.json").read_text()).get(
+                "base_model_name_or_path"
+            )
             base = AutoModelForCausalLM.from_pretrained(resolve_model_path(base_name), dtype=dtype)
             tok_src = str(local) if (local / "tokenizer_config.json").is_file() else base_name
             tokenizer = AutoTokenizer.from_pretrained(tok_src)
@@ -202,7 +212,14 @@ class SamplingConfig:
             raise SamplingError("--top-k must be >= 0, got " + repr(self.top_k))
 
 
-def sample(model: Any, tokenizer: Any, prompt: str, cfg: SamplingConfig, *, on_text: Callable[[str], None] | None = None) -> str:
+def sample(
+    model: Any,
+    tokenizer: Any,
+    prompt: str,
+    cfg: SamplingConfig,
+    *,
+    on_text: Callable[[str], None] | None = None,
+) -> str:
     """Generate a continuation of ``prompt``; returns the new text (special tokens kept).
 
     ``on_text`` receives the text as it is generated (``transformers.TextIteratorStreamer``

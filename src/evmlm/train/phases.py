@@ -38,6 +38,7 @@ from evmlm.train.modules import param_group
 
 log = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class Phase:
     """One phase resolved for a run: optimizer steps ``[start, end)`` (0-based counts of steps

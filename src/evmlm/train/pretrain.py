@@ -46,11 +46,17 @@ class PretrainResult:
         return math.exp(self.val_loss) if self.val_loss is not None else None
 
     def line(self) -> str:
-        val = f"val loss {self.val_loss:.3f} (ppl {self.val_perplexity:.1f})" if self.val_loss is not None else "no val loss"
+        val = (
+            f"val loss {self.val_loss:.3f} (ppl {self.val_perplexity:.1f})"
+            if self.val_loss is not None
+            else "no val loss"
+        )
         return f"{self.n_params / 1e6:.1f}M params, {self.steps} steps, {val}, {self.tokens_per_second:,.0f} tok/s"
 
 
-def training_arguments(cfg: PretrainConfig, output_dir: Path, *, seed: int = 0):  # -> TrainingArguments
+def training_arguments(
+    cfg: PretrainConfig, output_dir: Path, *, seed: int = 0
+):  # -> TrainingArguments
     """The Trainer settings of a pretraining run (also used by benchmarks/train_throughput.py)."""
     from transformers import TrainingArguments
 
@@ -104,7 +110,13 @@ def pretrain(
         from dataclasses import replace
 
         preset = replace(preset, context_length=ctx_len)
-    model = build_model(preset, len(tokenizer), seed=seed, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    model = build_model(
+        preset,
+        len(tokenizer),
+        seed=seed,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     args = training_arguments(cfg, out / "checkpoints", seed=seed)
     tokens_per_step = cfg.batch_size * cfg.grad_accum * ctx_len * args.world_size
     cbs = standard_callbacks(
@@ -115,13 +127,30 @@ def pretrain(
         time_budget_s=cfg.time_budget_s,
         early_stopping_patience=cfg.early_stopping_patience,
     )
-    trainer = Trainer(model=model, args=args, train_dataset=train_ds, eval_dataset=val_ds, callbacks=[*cbs, *callbacks])
-    last = get_last_checkpoint(str(out / "checkpoints")) if resume and (out / "checkpoints").is_dir() else None
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=train_ds,
+        eval_dataset=val_ds,
+        callbacks=[*cbs, *callbacks],
+    )
+    last = (
+        get_last_checkpoint(str(out / "checkpoints"))
+        if resume and (out / "checkpoints").is_dir()
+        else None
+    )
     if last:
         log.info("resuming from %s", last)
     res = trainer.train(resume_from_checkpoint=last)
     steps = trainer.state.global_step
-    val_loss = next((r["eval_loss"] for r in reversed(trainer.state.log_history) if "eval_loss" in r and r.get("step") == steps), None)
+    val_loss = next(
+        (
+            r["eval_loss"]
+            for r in reversed(trainer.state.log_history)
+            if "eval_loss" in r and r.get("step") == steps
+        ),
+        None,
+    )
     if val_loss is None:
         val_loss = float(trainer.evaluate()["eval_loss"])
     train_losses = [r["loss"] for r in trainer.state.log_history if "loss" in r]
@@ -139,7 +168,17 @@ def pretrain(
     )
     if not trainer.is_world_process_zero():
         return result  # the main process saves
-    save_model(trainer, tokenizer, out / "model", {**(info or {}), "pretrain": to_dict(cfg), "context_length": ctx_len, "result": result_dict(result)})
+    save_model(
+        trainer,
+        tokenizer,
+        out / "model",
+        {
+            **(info or {}),
+            "pretrain": to_dict(cfg),
+            "context_length": ctx_len,
+            "result": result_dict(result),
+        },
+    )
     from evmlm.train.callbacks import plot_loss_curve
 
     plot_loss_curve(trainer.state.log_history, out / "loss_curve.png", f"pretrain {cfg.preset}")

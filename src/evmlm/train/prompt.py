@@ -40,14 +40,27 @@ PAD_TOKEN = "<|pad|>"
 
 #: Every special token of the format, in vocabulary order (ids 0..6 of a trained tokenizer;
 #: ``<|draft|>`` came last, so tokenizers trained before it keep ids 0..5).
-SPECIAL_TOKENS: tuple[str, ...] = (EOS_TOKEN, PAD_TOKEN, SIGNATURE_TOKEN, CONTEXT_TOKEN, TAC_TOKEN, SOLIDITY_TOKEN, DRAFT_TOKEN)
+SPECIAL_TOKENS: tuple[str, ...] = (
+    EOS_TOKEN,
+    PAD_TOKEN,
+    SIGNATURE_TOKEN,
+    CONTEXT_TOKEN,
+    TAC_TOKEN,
+    SOLIDITY_TOKEN,
+    DRAFT_TOKEN,
+)
 
 
 def _clean(text: str | None) -> str:
     return (text or "").strip()
 
 
-def build_prompt(tac: str, signature: str | None = None, contract_context: str | None = None, draft: str | None = None) -> str:
+def build_prompt(
+    tac: str,
+    signature: str | None = None,
+    contract_context: str | None = None,
+    draft: str | None = None,
+) -> str:
     """The prompt for one function: optional signature, contract-context and draft fields,
     then the TAC.
 
@@ -72,7 +85,14 @@ def build_prompt(tac: str, signature: str | None = None, contract_context: str |
     return "".join(parts)
 
 
-def fit_prompt(tac: str, signature: str | None, contract_context: str | None, tokenizer: Any, budget: int, draft: str | None = None) -> str:
+def fit_prompt(
+    tac: str,
+    signature: str | None,
+    contract_context: str | None,
+    tokenizer: Any,
+    budget: int,
+    draft: str | None = None,
+) -> str:
     """:func:`build_prompt` cut to at most ``budget`` tokens (of ``tokenizer``, no special tokens
     added): first the contract context is dropped, then the TAC keeps as many of its first lines
     as fit (at least one) followed by ``...``, then (when even that is too long) the draft
@@ -88,13 +108,25 @@ def fit_prompt(tac: str, signature: str | None, contract_context: str | None, to
         return len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
     if _clean(draft):
-        first_tac_line = build_prompt("\n".join(_clean(tac).splitlines()[:1] + ["..."]), signature, None, draft)
+        first_tac_line = build_prompt(
+            "\n".join(_clean(tac).splitlines()[:1] + ["..."]), signature, None, draft
+        )
         if ntok(first_tac_line) > budget:  # the TAC is down to one line: cut the draft too
             dlines = _clean(draft).splitlines()
             lo, hi = 0, len(dlines)
             while lo < hi:
                 mid = (lo + hi + 1) // 2
-                if ntok(build_prompt("\n".join(_clean(tac).splitlines()[:1] + ["..."]), signature, None, "\n".join(dlines[:mid] + ["..."]))) <= budget:
+                if (
+                    ntok(
+                        build_prompt(
+                            "\n".join(_clean(tac).splitlines()[:1] + ["..."]),
+                            signature,
+                            None,
+                            "\n".join(dlines[:mid] + ["..."]),
+                        )
+                    )
+                    <= budget
+                ):
                     lo = mid
                 else:
                     hi = mid - 1
@@ -109,14 +141,23 @@ def fit_prompt(tac: str, signature: str | None, contract_context: str | None, to
         return ntok(cut(k)) <= budget
 
     if getattr(tokenizer, "is_fast", False):
-        offsets = tokenizer(prompt, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+        offsets = tokenizer(prompt, add_special_tokens=False, return_offsets_mapping=True)[
+            "offset_mapping"
+        ]
         # the fields are split at their special tokens before BPE, so their counts add up
-        if _clean(contract_context) and len(offsets) + ntok(f"{CONTEXT_TOKEN}{_clean(contract_context)}\n") <= budget:
+        if (
+            _clean(contract_context)
+            and len(offsets) + ntok(f"{CONTEXT_TOKEN}{_clean(contract_context)}\n") <= budget
+        ):
             return build_prompt(tac, signature, contract_context, draft)
         if len(offsets) <= budget:
             return prompt
-        limit = offsets[budget][0] - prompt.index(TAC_TOKEN) - len(TAC_TOKEN)  # TAC characters before token `budget`
-        ends = list(itertools.accumulate(len(line) + 1 for line in lines))  # end of line i (+ its newline) in the TAC
+        limit = (
+            offsets[budget][0] - prompt.index(TAC_TOKEN) - len(TAC_TOKEN)
+        )  # TAC characters before token `budget`
+        ends = list(
+            itertools.accumulate(len(line) + 1 for line in lines)
+        )  # end of line i (+ its newline) in the TAC
         k = min(max(bisect.bisect_right(ends, limit), 1), len(lines))
         while k > 1 and not fits(k):
             k -= 1

@@ -25,7 +25,13 @@ from typing import Any, Iterator
 from evmlm import atomic
 from evmlm.config import to_dict
 from evmlm.pipeline import StageContext
-from evmlm.train.data import TrainingDataError, dataset_fingerprint, is_heldout, read_pairs, write_token_file
+from evmlm.train.data import (
+    TrainingDataError,
+    dataset_fingerprint,
+    is_heldout,
+    read_pairs,
+    write_token_file,
+)
 from evmlm.train.threads import effective_threads
 
 log = logging.getLogger(__name__)
@@ -141,7 +147,9 @@ def run_pretrain_stage(ctx: StageContext) -> dict[str, Any]:
     if not val_texts and len(train_texts) > 1:
         val_texts.append(train_texts.pop())  # a tiny corpus: hold out one file
     if not train_texts:
-        raise TrainingDataError(f"{ctx.dir_of('corpus')}: no Solidity files to pretrain on; run the corpus stage first")
+        raise TrainingDataError(
+            f"{ctx.dir_of('corpus')}: no Solidity files to pretrain on; run the corpus stage first"
+        )
     n_tac = 0
     if cfg.include_tac:
         tac = _train_tac(ctx.dir_of("dataset"))
@@ -150,17 +158,46 @@ def run_pretrain_stage(ctx: StageContext) -> dict[str, Any]:
     data = out / "data"
     n_train = write_token_file(train_texts, tokenizer, data / "train.bin")
     n_val = write_token_file(val_texts, tokenizer, data / "val.bin")
-    key = {"pretrain": to_dict(cfg), "tokenizer": _tokenizer_digest(tok_dir), "train": atomic.sha256_file(data / "train.bin"), "seed": ctx.config.run.seed}
+    key = {
+        "pretrain": to_dict(cfg),
+        "tokenizer": _tokenizer_digest(tok_dir),
+        "train": atomic.sha256_file(data / "train.bin"),
+        "seed": ctx.config.run.seed,
+    }
     clear_stale_checkpoints(out, key)
-    info = {"config": ctx.declared(), "data": {"train_tokens": n_train, "val_tokens": n_val, "train_sha256": key["train"], "tokenizer_sha256": key["tokenizer"]}}
-    res = pretrain(cfg, tokenizer=tokenizer, data_dir=data, out_dir=out, seed=ctx.config.run.seed, threads=effective_threads(ctx.threads), resume=True, info=info)
-    summary = {"line": res.line() + f" ({n_train:,} train / {n_val:,} val tokens, {n_tac} TAC functions)", **result_dict(res), "train_tokens": n_train, "val_tokens": n_val}
+    info = {
+        "config": ctx.declared(),
+        "data": {
+            "train_tokens": n_train,
+            "val_tokens": n_val,
+            "train_sha256": key["train"],
+            "tokenizer_sha256": key["tokenizer"],
+        },
+    }
+    res = pretrain(
+        cfg,
+        tokenizer=tokenizer,
+        data_dir=data,
+        out_dir=out,
+        seed=ctx.config.run.seed,
+        threads=effective_threads(ctx.threads),
+        resume=True,
+        info=info,
+    )
+    summary = {
+        "line": res.line() + f" ({n_train:,} train / {n_val:,} val tokens, {n_tac} TAC functions)",
+        **result_dict(res),
+        "train_tokens": n_train,
+        "val_tokens": n_val,
+    }
     if _is_main_process():
         atomic.write_json(out / "metrics.json", summary)
     return summary
 
 
-def _carve_validation(train: list[dict[str, Any]], share: float = 0.1) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _carve_validation(
+    train: list[dict[str, Any]], share: float = 0.1
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Split train records by contract (never one contract on both sides) when validation is empty."""
     key = lambda r: str(r.get("cluster_id") or r.get("contract") or r.get("id"))  # noqa: E731
     val = [r for r in train if is_heldout(key(r), share)]
@@ -179,21 +216,54 @@ def run_finetune_stage(ctx: StageContext) -> dict[str, Any]:
     out = ctx.stage_dir
     ds_dir = ctx.dir_of("dataset")
     if cfg.base_model is None and not ctx.config.pretrain.enabled:
-        raise TrainingDataError("finetune.base_model is unset and pretrain.enabled is false; name a base model or enable pretraining")
+        raise TrainingDataError(
+            "finetune.base_model is unset and pretrain.enabled is false; name a base model or enable pretraining"
+        )
     base = cfg.base_model or str(ctx.dir_of("pretrain") / "model")
     train = read_pairs(ds_dir, "train")
     val = read_pairs(ds_dir, "validation")
     if not train:
         raise TrainingDataError(f"{ds_dir}: the train split is empty; build a larger dataset")
     if not val:
-        log.warning("%s: validation split is empty; holding out train contracts for eval loss", ds_dir)
+        log.warning(
+            "%s: validation split is empty; holding out train contracts for eval loss", ds_dir
+        )
         train, val = _carve_validation(train)
     fingerprint = dataset_fingerprint(ds_dir)
-    base_digest = atomic.sha256_file(Path(base) / "model.safetensors") if (Path(base) / "model.safetensors").is_file() else base
-    clear_stale_checkpoints(out, {"finetune": to_dict(cfg), "dataset": fingerprint, "base": base_digest, "seed": ctx.config.run.seed})
-    info = {"config": ctx.declared(), "dataset_fingerprint": fingerprint, "base_model_sha256": base_digest}
-    tok_dir = ctx.dir_of("tokenizer") if (ctx.dir_of("tokenizer") / "tokenizer.json").is_file() else None
-    res = finetune(cfg, base_model=base, train_records=train, eval_records=val, out_dir=out, tokenizer_dir=tok_dir, seed=ctx.config.run.seed, threads=effective_threads(ctx.threads), resume=True, info=info)
+    base_digest = (
+        atomic.sha256_file(Path(base) / "model.safetensors")
+        if (Path(base) / "model.safetensors").is_file()
+        else base
+    )
+    clear_stale_checkpoints(
+        out,
+        {
+            "finetune": to_dict(cfg),
+            "dataset": fingerprint,
+            "base": base_digest,
+            "seed": ctx.config.run.seed,
+        },
+    )
+    info = {
+        "config": ctx.declared(),
+        "dataset_fingerprint": fingerprint,
+        "base_model_sha256": base_digest,
+    }
+    tok_dir = (
+        ctx.dir_of("tokenizer") if (ctx.dir_of("tokenizer") / "tokenizer.json").is_file() else None
+    )
+    res = finetune(
+        cfg,
+        base_model=base,
+        train_records=train,
+        eval_records=val,
+        out_dir=out,
+        tokenizer_dir=tok_dir,
+        seed=ctx.config.run.seed,
+        threads=effective_threads(ctx.threads),
+        resume=True,
+        info=info,
+    )
     summary = {"line": res.line(), **res.to_dict(), "dataset_fingerprint": fingerprint}
     if _is_main_process():
         atomic.write_json(out / "metrics.json", summary)

@@ -23,6 +23,11 @@ def effective_threads(requested: int) -> int:
     except OSError:  # pragma: no cover - not on every platform
         return requested
     if requested > 1 and load > cores:
-        log.warning("load average %.1f > %d cores: training with 1 thread instead of %d (oversubscribed threads stall)", load, cores, requested)
+        log.warning(
+            "load average %.1f > %d cores: training with 1 thread instead of %d (oversubscribed threads stall)",
+            load,
+            cores,
+            requested,
+        )
         return 1
     return requested

@@ -24,7 +24,13 @@ class TokenizerError(EvmlmError):
     """No text to train on, or a tokenizer directory that cannot be loaded."""
 
 
-def train_tokenizer(texts: Iterable[str], vocab_size: int, *, min_frequency: int = 2, model_max_length: int = 1 << 20):  # -> PreTrainedTokenizerFast
+def train_tokenizer(
+    texts: Iterable[str],
+    vocab_size: int,
+    *,
+    min_frequency: int = 2,
+    model_max_length: int = 1 << 20,
+):  # -> PreTrainedTokenizerFast
     """Train a byte-level BPE of ``vocab_size`` tokens (special tokens included) on ``texts``.
 
     Raises TokenizerError when ``texts`` is empty.
@@ -53,7 +59,9 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int, *, min_frequency: int
     )
     tok.train_from_iterator(counted(), trainer=trainer)
     if n == 0:
-        raise TokenizerError("tokenizer: no text to train on; check that the corpus and dataset stages produced sources and TAC")
+        raise TokenizerError(
+            "tokenizer: no text to train on; check that the corpus and dataset stages produced sources and TAC"
+        )
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok,
         eos_token=EOS_TOKEN,
@@ -72,7 +80,9 @@ def load_tokenizer(path: str | Path):  # -> PreTrainedTokenizerFast
 
     p = Path(path)
     if not (p / "tokenizer.json").is_file() and not (p / "tokenizer_config.json").is_file():
-        raise TokenizerError(f"{p}: not a tokenizer directory (no tokenizer.json); run `evmlm tokenizer train` first")
+        raise TokenizerError(
+            f"{p}: not a tokenizer directory (no tokenizer.json); run `evmlm tokenizer train` first"
+        )
     tok = AutoTokenizer.from_pretrained(str(p))
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token

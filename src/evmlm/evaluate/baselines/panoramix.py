@@ -49,7 +49,9 @@ def panoramix_python() -> Path:
     for c in cands:
         if c.is_file():
             return c
-    raise BaselineError("Panoramix is not installed (.venv-panoramix missing); run scripts/setup_panoramix.sh")
+    raise BaselineError(
+        "Panoramix is not installed (.venv-panoramix missing); run scripts/setup_panoramix.sh"
+    )
 
 
 def cache_dir() -> Path:
@@ -67,7 +69,9 @@ def is_available() -> bool:
     return True
 
 
-def decompile_panoramix(bytecode_hex: str, timeout_s: float = 30.0, signatures: Mapping[str, str] | None = None) -> dict[str, str]:
+def decompile_panoramix(
+    bytecode_hex: str, timeout_s: float = 30.0, signatures: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """Decompile runtime bytecode with Panoramix: selector (``"0xa9059cbb"``) → function text.
 
     ``bytecode_hex``: runtime bytecode, hex (0x optional); ``timeout_s``: wall-clock limit for
@@ -83,7 +87,9 @@ def decompile_panoramix(bytecode_hex: str, timeout_s: float = 30.0, signatures: 
 
 
 @functools.lru_cache(maxsize=256)
-def _decompile_cached(code: str, timeout_s: float, sigs: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+def _decompile_cached(
+    code: str, timeout_s: float, sigs: tuple[tuple[str, str], ...]
+) -> tuple[tuple[str, str], ...]:
     py = panoramix_python()
     job = json.dumps({"bytecode": code, "signatures": dict(sigs)})
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
@@ -94,9 +100,19 @@ def _decompile_cached(code: str, timeout_s: float, sigs: tuple[tuple[str, str], 
     try:
         # run the runner's source with -c from a neutral folder: run as a file, its folder (which
         # holds this module, also named panoramix) would shadow the panoramix package
-        proc = subprocess.run([str(py), "-c", RUNNER.read_text()], input=job, capture_output=True, text=True, timeout=timeout_s, env=env, cwd=cache)
+        proc = subprocess.run(
+            [str(py), "-c", RUNNER.read_text()],
+            input=job,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            env=env,
+            cwd=cache,
+        )
     except subprocess.TimeoutExpired as e:
-        raise PanoramixTimeout(f"Panoramix timed out after {timeout_s:.0f} s on bytecode {digest}; raise the timeout or skip it") from e
+        raise PanoramixTimeout(
+            f"Panoramix timed out after {timeout_s:.0f} s on bytecode {digest}; raise the timeout or skip it"
+        ) from e
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         raise PanoramixFailed(f"Panoramix failed on bytecode {digest}: {last}")
@@ -104,5 +120,7 @@ def _decompile_cached(code: str, timeout_s: float, sigs: tuple[tuple[str, str], 
         out = json.loads(proc.stdout)
     except json.JSONDecodeError as e:
         raise PanoramixFailed(f"Panoramix printed no result for bytecode {digest} ({e.msg})") from e
-    log.debug("panoramix %s: %d functions, problems %s", digest, len(out["functions"]), out["problems"])
+    log.debug(
+        "panoramix %s: %d functions, problems %s", digest, len(out["functions"]), out["problems"]
+    )
     return tuple(sorted(out["functions"].items()))

@@ -36,7 +36,10 @@ def main() -> None:
         if not m:
             continue
         types = [t for t in m.group(2).split(",") if t] if "(" not in m.group(2) else []
-        sigs["{:#010x}".format(int(sel, 16))] = {"name": m.group(1), "inputs": [{"type": t, "name": f"arg{i + 1}"} for i, t in enumerate(types)]}
+        sigs["{:#010x}".format(int(sel, 16))] = {
+            "name": m.group(1),
+            "inputs": [{"type": t, "name": f"arg{i + 1}"} for i, t in enumerate(types)],
+        }
 
     def fetch_sig(h):
         if isinstance(h, str):

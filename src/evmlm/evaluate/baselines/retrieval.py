@@ -35,7 +35,9 @@ class RetrievalIndex:
     ids: list[str]
 
     @classmethod
-    def build(cls, tacs: Sequence[str], solidity: Sequence[str], ids: Sequence[str] | None = None) -> "RetrievalIndex":
+    def build(
+        cls, tacs: Sequence[str], solidity: Sequence[str], ids: Sequence[str] | None = None
+    ) -> "RetrievalIndex":
         """Index ``tacs`` (train TAC texts) whose answers are ``solidity`` (same length).
 
         Raises ValueError for an empty or mismatched train set.
@@ -43,10 +45,23 @@ class RetrievalIndex:
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         if not tacs or len(tacs) != len(solidity):
-            raise ValueError(f"retrieval index needs equal, non-empty TAC and Solidity lists (got {len(tacs)} and {len(solidity)})")
-        vec = TfidfVectorizer(token_pattern=_TOKEN_PATTERN, lowercase=False, ngram_range=(1, 2), sublinear_tf=True, min_df=1)
+            raise ValueError(
+                f"retrieval index needs equal, non-empty TAC and Solidity lists (got {len(tacs)} and {len(solidity)})"
+            )
+        vec = TfidfVectorizer(
+            token_pattern=_TOKEN_PATTERN,
+            lowercase=False,
+            ngram_range=(1, 2),
+            sublinear_tf=True,
+            min_df=1,
+        )
         matrix = vec.fit_transform([tac_text_for_retrieval(t) for t in tacs])
-        return cls(vec, matrix, list(solidity), list(ids) if ids is not None else [str(i) for i in range(len(tacs))])
+        return cls(
+            vec,
+            matrix,
+            list(solidity),
+            list(ids) if ids is not None else [str(i) for i in range(len(tacs))],
+        )
 
     def nearest(self, tacs: Sequence[str]) -> list[tuple[str, str, float]]:
         """For each query TAC: ``(solidity, train id, cosine similarity in [0, 1])`` of its nearest train function."""

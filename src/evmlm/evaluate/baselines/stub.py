@@ -17,7 +17,13 @@ def _location(t: str) -> str:
     return " memory" if t in ("bytes", "string") or t.endswith("]") or t.startswith("(") else ""
 
 
-def signature_stub(signature: str | None, selector: str | None = None, *, payable: bool = False, view_like: bool = False) -> str:
+def signature_stub(
+    signature: str | None,
+    selector: str | None = None,
+    *,
+    payable: bool = False,
+    view_like: bool = False,
+) -> str:
     """``function name(type arg0, ...) external [payable|view] {}`` for a text signature.
 
     ``signature``: ``"transfer(address,uint256)"`` or None (then the function is named after
