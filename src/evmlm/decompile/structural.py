@@ -1437,7 +1437,10 @@ class _Structurer:
 
     def loop_follow(self, h: str) -> str | None:
         body = self.loops[h]
-        exits = list(dict.fromkeys(s for n in body for s in self.succ[n] if s not in body))
+        # in block order: iterating the body set would make the choice depend on string hashing
+        exits = list(
+            dict.fromkeys(s for n in self.tr.order if n in body for s in self.succ[n] if s not in body)
+        )
         if not exits:
             return None
         cand = self.ipdom.get(h)
@@ -1460,13 +1463,18 @@ class _Structurer:
                         for o in exits
                     )
                 ]
-                if not candidates:
+                follow = next((c for c in candidates if self._sole_follow(c, exits, body)), None)
+                if follow is None:
                     raise _Unstructured("a loop with several exits")
-                follow = candidates[0]
-        for e in exits:
-            if e != follow and (follow in self.reach(e) or self.reach(e) & body):
-                raise _Unstructured("a loop with several exits")
+        if not self._sole_follow(follow, exits, body):
+            raise _Unstructured("a loop with several exits")
         return follow
+
+    def _sole_follow(self, follow: str, exits: list[str], body: set[str] | frozenset[str]) -> bool:
+        """No other exit of the loop reaches ``follow`` or comes back into the loop."""
+        return not any(
+            e != follow and (follow in self.reach(e) or self.reach(e) & body) for e in exits
+        )
 
     # -- emission --------------------------------------------------------------------------------
     def run(self) -> list[_Item]:
