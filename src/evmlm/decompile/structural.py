@@ -605,6 +605,23 @@ class _Translator:
                         self.inlined.discard(v)
                         changed = True
 
+        # a checked operation cannot have wrapping arithmetic inside it (`unchecked` would
+        # cover both): such an operand is a local, set in its own `unchecked` statement
+        def wraps(v: str, depth: int = 0) -> bool:
+            d = self.defs[v][2]
+            return d.op in ("ADD", "SUB", "MUL", "EXP") or depth < 8 and any(
+                w in self.inlined and w in self.defs and wraps(w, depth + 1)
+                for a in d.args
+                for w in _vars(a)
+            )
+
+        for _lab, _i, s in list(self.defs.values()):
+            if s.op in ("CADD", "CSUB", "CMUL"):
+                for a in s.args:
+                    for w in _vars(a):
+                        if w in self.inlined and w in self.defs and wraps(w):
+                            self.inlined.discard(w)
+
     def _stable(self, s: tac.Stmt) -> bool:
         """Every leaf is a constant, an argument or a call-long environment value."""
         for a in s.args:
@@ -1120,11 +1137,7 @@ class _Translator:
             code = a[0]
             if self.ctx.checked and code == tac.Const(1):
                 return [_Item("sol", "assert(false);")]
-            return [
-                _Item("asm", f"mstore(0, {hex(PANIC_WORD)})"),
-                _Item("asm", f"mstore(4, {self.yul(code)})"),
-                _Item("asm", "revert(0, 0x24)"),
-            ]
+            return [_Item("asm", f"__panic({self.yul(code)})")]
         if op == "INVALID" and not self.ctx.checked and self.ctx.version >= (0, 4, 10):
             return [_Item("sol", "assert(false);")]
         if op == "RETURNVALUES":
@@ -1684,9 +1697,10 @@ def _render(items: list[_Item], indent: int, needs_map: bool) -> tuple[list[str]
             i = j
             lines.extend(pad + d for d in decls)
             lines.append(pad + "assembly {")
-            for name, helper in _YUL_HELPERS.items():
-                if any(name + "(" in r for r in run):
-                    lines.append(pad + "    " + helper)
+            need = {name for name in _YUL_HELPERS if any(name + "(" in r for r in run)}
+            if need & {"__cadd", "__csub", "__cmul"}:
+                need.add("__panic")
+            lines.extend(pad + "    " + h for name, h in _YUL_HELPERS.items() if name in need)
             lines.extend(pad + "    " + r for r in run)
             lines.append(pad + "}")
             n_asm += len(run)
@@ -2250,14 +2264,14 @@ _OVERFLOW = {
 # Yul helpers for a checked operation whose operands are only sayable in assembly: the same
 # test and Panic(0x11) revert data as the compiler's checked_add/sub/mul (Solidity 0.8 docs,
 # "Checked or Unchecked Arithmetic"; panic codes in "Panic via assert and Error via require").
-_PANIC11 = f"mstore(0, {hex(PANIC_WORD)}) mstore(4, 0x11) revert(0, 0x24)"
 _YUL_HELPERS = {
-    "__map": "function __map(k, p) -> s { mstore(0, k) mstore(0x20, p) s := keccak256(0, 0x40) }",
-    "__cadd": f"function __cadd(x, y) -> z {{ z := add(x, y) if lt(z, x) {{ {_PANIC11} }} }}",
-    "__csub": f"function __csub(x, y) -> z {{ z := sub(x, y) if gt(y, x) {{ {_PANIC11} }} }}",
+    "__panic": f"function __panic(__code) {{ mstore(0, {hex(PANIC_WORD)}) mstore(4, __code) revert(0, 0x24) }}",
+    "__map": "function __map(__k, __p) -> __h { mstore(0, __k) mstore(0x20, __p) __h := keccak256(0, 0x40) }",
+    "__cadd": f"function __cadd(__x, __y) -> __z {{ __z := add(__x, __y) if lt(__z, __x) {{ __panic(0x11) }} }}",
+    "__csub": f"function __csub(__x, __y) -> __z {{ __z := sub(__x, __y) if gt(__y, __x) {{ __panic(0x11) }} }}",
     "__cmul": (
-        "function __cmul(x, y) -> z { z := mul(x, y) "
-        f"if iszero(or(iszero(x), eq(y, div(z, x)))) {{ {_PANIC11} }} }}"
+        "function __cmul(__x, __y) -> __z { __z := mul(__x, __y) "
+        f"if iszero(or(iszero(__x), eq(__y, div(__z, __x)))) {{ __panic(0x11) }} }}"
     ),
 }
 
@@ -2309,6 +2323,21 @@ def _is_panic11(lab: str, blocks: dict[str, _Block]) -> bool:
     return False
 
 
+def _arith_form(s: tac.Stmt) -> tac.Stmt | None:
+    """``s`` as an ADD, SUB or MUL of two operands, or None: the optimizer writes ``x - c`` as
+    ``ADD(x, 2**256 - c)`` and ``x * 2**k`` as ``SHL(k, x)``."""
+    if s.lhs is None or len(s.args) != 2:
+        return None
+    a, b = s.args
+    if s.op == "ADD":
+        for x, c in ((a, b), (b, a)):
+            if isinstance(c, tac.Const) and c.value >= 1 << 255 and not isinstance(x, tac.Const):
+                return tac.Stmt(s.lhs, "SUB", (x, tac.Const((1 << 256) - c.value)), s.note)
+    if s.op == "SHL" and isinstance(a, tac.Const) and a.value < 256:
+        return tac.Stmt(s.lhs, "MUL", (b, tac.Const(1 << a.value)), s.note)
+    return s if s.op in _OVERFLOW else None
+
+
 def _checked_arith(order: list[str], blocks: dict[str, _Block]) -> int:
     """Fold the compiler's overflow tests back into checked operations, in place.
 
@@ -2324,6 +2353,8 @@ def _checked_arith(order: list[str], blocks: dict[str, _Block]) -> int:
             if s.lhs is not None:
                 defs[s.lhs] = s
 
+    same: dict[tuple, str] = {}  # (op, args) of an operand's definition -> the operand
+
     def ev(o: tac.Operand, env: dict[str, int], depth: int = 0) -> int:
         if isinstance(o, tac.Const):
             return o.value
@@ -2332,6 +2363,8 @@ def _checked_arith(order: list[str], blocks: dict[str, _Block]) -> int:
         if o.name in env:
             return env[o.name]
         d = defs.get(o.name)
+        if d is not None and (d.op, d.args) in same:  # the same operation, computed again
+            return env[same[(d.op, d.args)]]
         if d is None or d.op is None or d.op not in PURE:
             if d is not None and d.op is None:
                 return ev(d.args[0], env, depth + 1)
@@ -2346,6 +2379,10 @@ def _checked_arith(order: list[str], blocks: dict[str, _Block]) -> int:
         if not all(isinstance(a, (tac.Var, tac.Const)) for a in (x, y)):
             return False
         over = _OVERFLOW[s.op]  # type: ignore[index]
+        same.clear()
+        for a in (x, y):
+            if isinstance(a, tac.Var) and a.name in defs and defs[a.name].op in PURE:
+                same.setdefault((defs[a.name].op, defs[a.name].args), a.name)
         try:
             for a, b in _pairs(x, y):
                 env = {s.lhs: fold(s.op, [a, b])}  # type: ignore[arg-type, dict-item]
@@ -2374,6 +2411,14 @@ def _checked_arith(order: list[str], blocks: dict[str, _Block]) -> int:
         else:
             continue
         cands = [(b, i) for i in range(len(b.stmts) - 1, -1, -1)]
+        prv, seen = lab, {lab}  # blocks that only fall through into this one
+        while len(blocks[prv].preds) == 1 and blocks[prv].preds[0] not in seen:
+            pb = blocks[blocks[prv].preds[0]]
+            if pb.term != ("jump", prv) or blocks[prv].phis:
+                break
+            seen.add(pb.label)
+            cands += [(pb, i) for i in range(len(pb.stmts) - 1, -1, -1)]
+            prv = pb.label
         nxt, seen = ok, {lab}
         while nxt in blocks and nxt not in seen and len(blocks[nxt].preds) == 1:
             seen.add(nxt)
@@ -2385,9 +2430,9 @@ def _checked_arith(order: list[str], blocks: dict[str, _Block]) -> int:
                 break
             nxt = nb.term[1]
         for cb, i in cands:
-            s = cb.stmts[i]
-            if s.op in _OVERFLOW and s.lhs is not None and matches(s, cond, panic_if):
-                cb.stmts[i] = tac.Stmt(s.lhs, "C" + s.op, s.args, s.note)
+            s = _arith_form(cb.stmts[i])
+            if s is not None and matches(s, cond, panic_if):
+                cb.stmts[i] = tac.Stmt(s.lhs, "C" + s.op, s.args, s.note)  # type: ignore[operator]
                 b.term = ("jump", ok)
                 b.succ = [ok]
                 n += 1
