@@ -413,3 +413,28 @@ def test_checked_arithmetic_is_a_checked_operator(setting: str, fn_name: str) ->
         rc.original_creation_bytecode or "", rc.creation_bytecode or "", rc.abi, selector
     )
     assert other.same is False
+
+
+PAYABLE_RETURN = """// SPDX-License-Identifier: MIT
+pragma solidity 0.8.26;
+contract Proxy { fallback() external payable {} }
+contract Factory {
+    Proxy public last;
+    function make(uint256 salt) public returns (Proxy p) {
+        p = Proxy(payable(address(uint160(salt))));
+        last = p;
+    }
+}
+"""
+
+
+def test_returned_contract_with_payable_fallback() -> None:
+    """A returned contract whose type has a payable fallback converts from ``payable(…)``
+    (solc rejects the conversion from a plain address): the draft recompiles and behaves
+    the same."""
+    draft, (*_, behaviour) = _draft_and_check(
+        {"F.sol": PAYABLE_RETURN}, "opt200", "0.8.26", "F.sol:Factory", "F.sol", "Factory",
+        "make", "make(uint256)", None,
+    )
+    assert "Proxy(payable(" in draft.text, draft.text
+    assert behaviour.same is True, behaviour.first_difference

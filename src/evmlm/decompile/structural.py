@@ -1175,9 +1175,14 @@ class _Translator:
             vals = [_from_word(self.u(a), t) for a, t in zip(s.args, self.ctx.out_types)]
             for i, (sol_t, kind) in enumerate(self.ctx.out_sol[: len(vals)]):
                 if kind == "contract":
-                    vals[i] = (
-                        f"{sol_t}({vals[i] if self.ctx.version >= (0, 8, 0) or vals[i] == 'msg.sender' else f'address({vals[i]})'})"
-                    )
+                    v = vals[i]
+                    if not (self.ctx.version >= (0, 8, 0) or v == "msg.sender"):
+                        v = f"address({v})"
+                    if self.ctx.version >= (0, 6, 0):
+                        # a contract with a payable fallback or receive converts only from an
+                        # `address payable`; any contract converts from one
+                        v = f"payable({v})"
+                    vals[i] = f"{sol_t}({v})"
                 elif kind == "enum":
                     vals[i] = f"{sol_t}({vals[i]})"
                 elif kind is not None:
