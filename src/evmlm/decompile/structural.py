@@ -1457,7 +1457,9 @@ class _Structurer:
         body = self.loops[h]
         # in block order: iterating the body set would make the choice depend on string hashing
         exits = list(
-            dict.fromkeys(s for n in self.tr.order if n in body for s in self.succ[n] if s not in body)
+            dict.fromkeys(
+                s for n in self.tr.order if n in body for s in self.succ[n] if s not in body
+            )
         )
         if not exits:
             return None
@@ -2270,13 +2272,25 @@ _OVERFLOW = {
 # test and Panic(0x11) revert data as the compiler's checked_add/sub/mul (Solidity 0.8 docs,
 # "Checked or Unchecked Arithmetic"; panic codes in "Panic via assert and Error via require").
 _YUL_HELPERS = {
-    "__panic": f"function __panic(__code) {{ mstore(0, {hex(PANIC_WORD)}) mstore(4, __code) revert(0, 0x24) }}",
-    "__map": "function __map(__k, __p) -> __h { mstore(0, __k) mstore(0x20, __p) __h := keccak256(0, 0x40) }",
-    "__cadd": f"function __cadd(__x, __y) -> __z {{ __z := add(__x, __y) if lt(__z, __x) {{ __panic(0x11) }} }}",
-    "__csub": f"function __csub(__x, __y) -> __z {{ __z := sub(__x, __y) if gt(__y, __x) {{ __panic(0x11) }} }}",
+    "__panic": (
+        f"function __panic(__code) {{ mstore(0, {hex(PANIC_WORD)}) mstore(4, __code) "
+        "revert(0, 0x24) }"
+    ),
+    "__map": (
+        "function __map(__k, __p) -> __h { mstore(0, __k) mstore(0x20, __p) "
+        "__h := keccak256(0, 0x40) }"
+    ),
+    "__cadd": (
+        "function __cadd(__x, __y) -> __z { __z := add(__x, __y) "
+        "if lt(__z, __x) { __panic(0x11) } }"
+    ),
+    "__csub": (
+        "function __csub(__x, __y) -> __z { __z := sub(__x, __y) "
+        "if gt(__y, __x) { __panic(0x11) } }"
+    ),
     "__cmul": (
         "function __cmul(__x, __y) -> __z { __z := mul(__x, __y) "
-        f"if iszero(or(iszero(__x), eq(__y, div(__z, __x)))) {{ __panic(0x11) }} }}"
+        "if iszero(or(iszero(__x), eq(__y, div(__z, __x)))) { __panic(0x11) } }"
     ),
 }
 
@@ -2489,9 +2503,8 @@ def _unchecked(items: list[_Item]) -> list[_Item]:
         stmt, comment = (m.group(1), m.group(2) or "") if m else (text, "")
         d = _DECL.fullmatch(stmt)
         if d:
-            out.append(
-                _Item("sol", f"{d.group(1)} {d.group(2)}; unchecked {{ {d.group(2)} = {d.group(3)}; }}{comment}")
-            )
+            t, v, e = d.groups()
+            out.append(_Item("sol", f"{t} {v}; unchecked {{ {v} = {e}; }}{comment}"))
         else:
             out.append(_Item("sol", f"unchecked {{ {stmt} }}{comment}"))
     if need_u:
