@@ -360,3 +360,95 @@ def test_getter_is_drafted_as_its_state_variable(solcjs) -> None:
         lifted, by_sig["CAP()"], abi=out["abi"], storage_layout=out["storageLayout"], getter=True
     )
     assert cap.text == "uint256 public constant CAP = 4660"
+
+
+CHECKED = """// SPDX-License-Identifier: MIT
+pragma solidity 0.8.26;
+contract Checked {
+    uint256 public total;
+    function add(uint256 a, uint256 b) public returns (uint256) {
+        total = total + a;
+        return a + b;
+    }
+    function sub(uint256 a, uint256 b) public pure returns (uint256) { return a - b; }
+    function mul(uint256 a, uint256 b) public pure returns (uint256) { return a * b; }
+    function mix(uint256 a, uint256 b) public pure returns (uint256) {
+        uint256 w;
+        unchecked { w = a * 3 + b; }
+        return w + (a - 7) * 2;
+    }
+}
+"""
+
+
+@pytest.mark.parametrize("setting", ["opt200", "noopt", "ir200"])
+@pytest.mark.parametrize("fn_name", ["add", "sub", "mul", "mix"])
+def test_checked_arithmetic_is_a_checked_operator(setting: str, fn_name: str) -> None:
+    """The compiler's overflow test and Panic(0x11) come back as Solidity's checked ``+ - *``
+    (no panic in assembly), wrapping arithmetic sits in ``unchecked { }`` per statement, and
+    the draft behaves the same, overflowing calls included (the edge calls pass 2**256 - 1).
+    Negative control: the same draft with the checked operators made wrapping differs."""
+    sig = f"{fn_name}(uint256,uint256)"
+    draft, (result, deployed, path, start, length, selector, behaviour) = _draft_and_check(
+        {"Checked.sol": CHECKED},
+        setting,
+        "0.8.26",
+        "Checked.sol:Checked",
+        "Checked.sol",
+        "Checked",
+        fn_name,
+        sig,
+        None,
+    )
+    assert behaviour.same is True, behaviour.first_difference
+    body = draft.text.split("{", 1)[1]
+    checked = [
+        ln for ln in body.splitlines() if re.search(r" [-+*] ", ln) and "unchecked" not in ln
+    ]
+    assert checked, draft.text  # at least one checked operator outside `unchecked`
+    assert "0x4e487b71" not in draft.text and "__panic" not in draft.text, draft.text
+    if fn_name == "mix":  # `a * 3 + b` wraps: it stays in an unchecked block
+        assert "unchecked {" in draft.text, draft.text
+    # negative control: the checked statements made wrapping -> no Panic(0x11) on overflow
+    wrapped = "\n".join(
+        ln[: len(ln) - len(ln.lstrip())] + f"unchecked {{ {ln.strip()} }}" if ln in checked else ln
+        for ln in draft.text.splitlines()
+    )
+    rc = recompile(result, path, deployed, start, length, wrapped, selector=selector)
+    assert rc.ok, rc.error
+    other = compare_behaviour(
+        rc.original_creation_bytecode or "", rc.creation_bytecode or "", rc.abi, selector
+    )
+    assert other.same is False
+
+
+PAYABLE_RETURN = """// SPDX-License-Identifier: MIT
+pragma solidity 0.8.26;
+contract Proxy { fallback() external payable {} }
+contract Factory {
+    Proxy public last;
+    function make(uint256 salt) public returns (Proxy p) {
+        p = Proxy(payable(address(uint160(salt))));
+        last = p;
+    }
+}
+"""
+
+
+def test_returned_contract_with_payable_fallback() -> None:
+    """A returned contract whose type has a payable fallback converts from ``payable(…)``
+    (solc rejects the conversion from a plain address): the draft recompiles and behaves
+    the same."""
+    draft, (*_, behaviour) = _draft_and_check(
+        {"F.sol": PAYABLE_RETURN},
+        "opt200",
+        "0.8.26",
+        "F.sol:Factory",
+        "F.sol",
+        "Factory",
+        "make",
+        "make(uint256)",
+        None,
+    )
+    assert "Proxy(payable(" in draft.text, draft.text
+    assert behaviour.same is True, behaviour.first_difference

@@ -45,6 +45,7 @@ WORD = (1 << 256) - 1
 MASK160 = (1 << 160) - 1
 ERROR_STRING = 0x08C379A0 << 224
 PANIC_WORD = 0x4E487B71 << 224
+WRAP = "\x01"  # marks wrapping `+ - * **` in Solidity text: its statement goes in `unchecked`
 
 HALTS = frozenset({"RETURN", "REVERT", "STOP", "INVALID", "SELFDESTRUCT", "PANIC"})
 #: Reads of values fixed for the whole call: safe to evaluate anywhere (inlined freely).
@@ -115,7 +116,14 @@ EFFECTS = frozenset(
         "SELFDESTRUCT",
     }
 )
-_YUL_NAMES = {"PREVRANDAO": "prevrandao", "DIFFICULTY": "difficulty", "KECCAK256": "keccak256"}
+_YUL_NAMES = {
+    "CADD": "__cadd",
+    "CSUB": "__csub",
+    "CMUL": "__cmul",
+    "PREVRANDAO": "prevrandao",
+    "DIFFICULTY": "difficulty",
+    "KECCAK256": "keccak256",
+}
 _SAFE_STR = re.compile(r"[ -!#-\[\]-~]*")  # printable ASCII without '"' and '\\'
 
 
@@ -558,6 +566,7 @@ class _Translator:
         self.budget = 4 * len(order) + 40
         self.loop_headers: set[str] = set()
         self.needs_map = False
+        self.wrap = WRAP if ctx.checked else ""  # marks wrapping arithmetic (see _unchecked)
         self.n_conds = 0
 
     # -- inlining ----------------------------------------------------------------------------
@@ -598,6 +607,27 @@ class _Translator:
                     if not (len(us) == 1 and us[0][0] == self.defs[v][0]):
                         self.inlined.discard(v)
                         changed = True
+
+        # a checked operation cannot have wrapping arithmetic inside it (`unchecked` would
+        # cover both): such an operand is a local, set in its own `unchecked` statement
+        def wraps(v: str, depth: int = 0) -> bool:
+            d = self.defs[v][2]
+            return (
+                d.op in ("ADD", "SUB", "MUL", "EXP")
+                or depth < 8
+                and any(
+                    w in self.inlined and w in self.defs and wraps(w, depth + 1)
+                    for a in d.args
+                    for w in _vars(a)
+                )
+            )
+
+        for _lab, _i, s in list(self.defs.values()):
+            if s.op in ("CADD", "CSUB", "CMUL"):
+                for a in s.args:
+                    for w in _vars(a):
+                        if w in self.inlined and w in self.defs and wraps(w):
+                            self.inlined.discard(w)
 
     def _stable(self, s: tac.Stmt) -> bool:
         """Every leaf is a constant, an argument or a call-long environment value."""
@@ -667,10 +697,17 @@ class _Translator:
         if op in ("ADD", "SUB", "MUL"):
             sym = {"ADD": "+", "SUB": "-", "MUL": "*"}[op]
             x, y = self._uu(a[0], a[1])
+            return f"({self.wrap}{x} {sym} {y})", "u"
+        if op in ("CADD", "CSUB", "CMUL"):
+            # checked: a wrapping operand would need `unchecked` around the whole statement
+            sym = {"CADD": "+", "CSUB": "-", "CMUL": "*"}[op]
+            x, y = self._uu(a[0], a[1])
+            if WRAP in x or WRAP in y:
+                raise _NotSolidity
             return f"({x} {sym} {y})", "u"
         if op == "EXP":
             x, y = self._uu(a[0], a[1])
-            return f"({_lit_left(x, a[0])} ** {y})", "u"
+            return f"({self.wrap}{_lit_left(x, a[0])} ** {y})", "u"
         if op in ("DIV", "MOD") and isinstance(a[1], tac.Const) and a[1].value:
             x, y = self._uu(a[0], a[1])
             return f"({x} {'/' if op == 'DIV' else '%'} {y})", "u"
@@ -1107,11 +1144,7 @@ class _Translator:
             code = a[0]
             if self.ctx.checked and code == tac.Const(1):
                 return [_Item("sol", "assert(false);")]
-            return [
-                _Item("asm", f"mstore(0, {hex(PANIC_WORD)})"),
-                _Item("asm", f"mstore(4, {self.yul(code)})"),
-                _Item("asm", "revert(0, 0x24)"),
-            ]
+            return [_Item("asm", f"__panic({self.yul(code)})")]
         if op == "INVALID" and not self.ctx.checked and self.ctx.version >= (0, 4, 10):
             return [_Item("sol", "assert(false);")]
         if op == "RETURNVALUES":
@@ -1149,9 +1182,14 @@ class _Translator:
             vals = [_from_word(self.u(a), t) for a, t in zip(s.args, self.ctx.out_types)]
             for i, (sol_t, kind) in enumerate(self.ctx.out_sol[: len(vals)]):
                 if kind == "contract":
-                    vals[i] = (
-                        f"{sol_t}({vals[i] if self.ctx.version >= (0, 8, 0) or vals[i] == 'msg.sender' else f'address({vals[i]})'})"
-                    )
+                    v = vals[i]
+                    if not (self.ctx.version >= (0, 8, 0) or v == "msg.sender"):
+                        v = f"address({v})"
+                    if self.ctx.version >= (0, 6, 0):
+                        # a contract with a payable fallback or receive converts only from an
+                        # `address payable`; any contract converts from one
+                        v = f"payable({v})"
+                    vals[i] = f"{sol_t}({v})"
                 elif kind == "enum":
                     vals[i] = f"{sol_t}({vals[i]})"
                 elif kind is not None:
@@ -1424,10 +1462,11 @@ class _Structurer:
 
     def loop_follow(self, h: str) -> str | None:
         body = self.loops[h]
-        # body is a set: walk it in a fixed order, so that ties between exits (max below) do
-        # not depend on the process's string-hash seed
+        # in block order: iterating the body set would make the choice depend on string hashing
         exits = list(
-            dict.fromkeys(s for n in sorted(body) for s in self.succ[n] if s not in body)
+            dict.fromkeys(
+                s for n in self.tr.order if n in body for s in self.succ[n] if s not in body
+            )
         )
         if not exits:
             return None
@@ -1451,13 +1490,18 @@ class _Structurer:
                         for o in exits
                     )
                 ]
-                if not candidates:
+                follow = next((c for c in candidates if self._sole_follow(c, exits, body)), None)
+                if follow is None:
                     raise _Unstructured("a loop with several exits")
-                follow = candidates[0]
-        for e in exits:
-            if e != follow and (follow in self.reach(e) or self.reach(e) & body):
-                raise _Unstructured("a loop with several exits")
+        if not self._sole_follow(follow, exits, body):
+            raise _Unstructured("a loop with several exits")
         return follow
+
+    def _sole_follow(self, follow: str, exits: list[str], body: set[str] | frozenset[str]) -> bool:
+        """No other exit of the loop reaches ``follow`` or comes back into the loop."""
+        return not any(
+            e != follow and (follow in self.reach(e) or self.reach(e) & body) for e in exits
+        )
 
     # -- emission --------------------------------------------------------------------------------
     def run(self) -> list[_Item]:
@@ -1650,7 +1694,6 @@ def _render(items: list[_Item], indent: int, needs_map: bool) -> tuple[list[str]
     n_sol = n_asm = 0
     depth = indent
     i = 0
-    helper = "function __map(k, p) -> s { mstore(0, k) mstore(0x20, p) s := keccak256(0, 0x40) }"
     while i < len(items):
         it = items[i]
         pad = "    " * depth
@@ -1668,8 +1711,10 @@ def _render(items: list[_Item], indent: int, needs_map: bool) -> tuple[list[str]
             i = j
             lines.extend(pad + d for d in decls)
             lines.append(pad + "assembly {")
-            if needs_map and any("__map(" in r for r in run):
-                lines.append(pad + "    " + helper)
+            need = {name for name in _YUL_HELPERS if any(name + "(" in r for r in run)}
+            if need & {"__cadd", "__csub", "__cmul"}:
+                need.add("__panic")
+            lines.extend(pad + "    " + h for name, h in _YUL_HELPERS.items() if name in need)
             lines.extend(pad + "    " + r for r in run)
             lines.append(pad + "}")
             n_asm += len(run)
@@ -2220,9 +2265,265 @@ def _typed_errors(
             b.preds.remove(pred)
 
 
+# ---------------------------------------------------------------------------------------------
+# Checked arithmetic (solc >= 0.8): the compiler's overflow test + Panic(0x11) -> `a + b`
+# ---------------------------------------------------------------------------------------------
+
+_WORD = (1 << 256) - 1
+_OVERFLOW = {
+    "ADD": lambda x, y: x + y > _WORD,
+    "SUB": lambda x, y: y > x,
+    "MUL": lambda x, y: x * y > _WORD,
+}
+# Yul helpers for a checked operation whose operands are only sayable in assembly: the same
+# test and Panic(0x11) revert data as the compiler's checked_add/sub/mul (Solidity 0.8 docs,
+# "Checked or Unchecked Arithmetic"; panic codes in "Panic via assert and Error via require").
+_YUL_HELPERS = {
+    "__panic": (
+        f"function __panic(__code) {{ mstore(0, {hex(PANIC_WORD)}) mstore(4, __code) "
+        "revert(0, 0x24) }"
+    ),
+    "__map": (
+        "function __map(__k, __p) -> __h { mstore(0, __k) mstore(0x20, __p) "
+        "__h := keccak256(0, 0x40) }"
+    ),
+    "__cadd": (
+        "function __cadd(__x, __y) -> __z { __z := add(__x, __y) "
+        "if lt(__z, __x) { __panic(0x11) } }"
+    ),
+    "__csub": (
+        "function __csub(__x, __y) -> __z { __z := sub(__x, __y) "
+        "if gt(__y, __x) { __panic(0x11) } }"
+    ),
+    "__cmul": (
+        "function __cmul(__x, __y) -> __z { __z := mul(__x, __y) "
+        "if iszero(or(iszero(__x), eq(__y, div(__z, __x)))) { __panic(0x11) } }"
+    ),
+}
+
+
+def _samples(seed: int = 11) -> list[int]:
+    import random
+
+    rnd = random.Random(seed)
+    base = [0, 1, 2, 3, 255, 256, 1 << 128, (1 << 128) - 1, 1 << 255, _WORD, _WORD - 1]
+    base += [rnd.getrandbits(rnd.choice((8, 64, 128, 255, 256))) for _ in range(12)]
+    return base
+
+
+def _pairs(x: tac.Operand, y: tac.Operand) -> list[tuple[int, int]]:
+    """Operand pairs for the overflow test: edge values and the boundaries of each operation."""
+    xs = [x.value] if isinstance(x, tac.Const) else _samples()
+    ys0 = [y.value] if isinstance(y, tac.Const) else _samples(12)
+    out = []
+    for a in xs:
+        ys = list(ys0)
+        if not isinstance(y, tac.Const):
+            ys += [_WORD - a, (_WORD - a + 1) & _WORD, a, (a + 1) & _WORD, (a - 1) & _WORD]
+            if a:
+                ys += [_WORD // a, _WORD // a + 1]
+        out += [(a, b & _WORD) for b in ys]
+    if isinstance(x, tac.Const) and not isinstance(y, tac.Const):
+        pass
+    elif isinstance(y, tac.Const) and not isinstance(x, tac.Const):
+        b = y.value
+        out += [(a, b) for a in (_WORD - b, (_WORD - b + 1) & _WORD, b, b + 1, (b - 1) & _WORD)]
+        if b:
+            out += [(_WORD // b, b), ((_WORD // b + 1) & _WORD, b)]
+    return out
+
+
+def _is_panic11(lab: str, blocks: dict[str, _Block]) -> bool:
+    seen = set()
+    while lab in blocks and lab not in seen:
+        seen.add(lab)
+        b = blocks[lab]
+        if b.stmts and not (len(b.stmts) == 1 and b.term[0] == "halt" and b.stmts[0] is b.term[1]):
+            return False
+        if b.term[0] == "jump":
+            lab = b.term[1]
+            continue
+        return (
+            b.term[0] == "halt" and b.term[1].op == "PANIC" and b.term[1].args == (tac.Const(0x11),)
+        )
+    return False
+
+
+def _arith_form(s: tac.Stmt) -> tac.Stmt | None:
+    """``s`` as an ADD, SUB or MUL of two operands, or None: the optimizer writes ``x - c`` as
+    ``ADD(x, 2**256 - c)`` and ``x * 2**k`` as ``SHL(k, x)``."""
+    if s.lhs is None or len(s.args) != 2:
+        return None
+    a, b = s.args
+    if s.op == "ADD":
+        for x, c in ((a, b), (b, a)):
+            if isinstance(c, tac.Const) and c.value >= 1 << 255 and not isinstance(x, tac.Const):
+                return tac.Stmt(s.lhs, "SUB", (x, tac.Const((1 << 256) - c.value)), s.note)
+    if s.op == "SHL" and isinstance(a, tac.Const) and a.value < 256:
+        return tac.Stmt(s.lhs, "MUL", (b, tac.Const(1 << a.value)), s.note)
+    return s if s.op in _OVERFLOW else None
+
+
+def _checked_arith(order: list[str], blocks: dict[str, _Block]) -> int:
+    """Fold the compiler's overflow tests back into checked operations, in place.
+
+    A two-way branch to a ``PANIC(0x11)`` block whose condition equals, on edge and boundary
+    operand values, the overflow of an ``ADD``/``SUB``/``MUL`` of the same block (the test
+    after the operation, solc >= 0.8.?) or of the block it continues to (the test before it,
+    older 0.8 releases) becomes a plain jump, and the operation becomes ``CADD``/``CSUB``/
+    ``CMUL``: Solidity's checked ``+ - *``, which reverts with the same Panic(0x11) data.
+    Returns the number of folded tests."""
+    defs: dict[str, tac.Stmt] = {}
+    for lab in order:
+        for s in blocks[lab].stmts:
+            if s.lhs is not None:
+                defs[s.lhs] = s
+
+    same: dict[tuple, str] = {}  # (op, args) of an operand's definition -> the operand
+
+    def ev(o: tac.Operand, env: dict[str, int], depth: int = 0) -> int:
+        if isinstance(o, tac.Const):
+            return o.value
+        if not isinstance(o, tac.Var) or depth > 12:
+            raise KeyError
+        if o.name in env:
+            return env[o.name]
+        d = defs.get(o.name)
+        if d is not None and (d.op, d.args) in same:  # the same operation, computed again
+            return env[same[(d.op, d.args)]]
+        if d is None or d.op is None or d.op not in PURE:
+            if d is not None and d.op is None:
+                return ev(d.args[0], env, depth + 1)
+            raise KeyError
+        r = fold(d.op, [ev(a, env, depth + 1) for a in d.args])
+        if r is None:
+            raise KeyError
+        return r
+
+    def matches(s: tac.Stmt, cond: tac.Operand, panic_if: bool) -> bool:
+        x, y = s.args
+        if not all(isinstance(a, (tac.Var, tac.Const)) for a in (x, y)):
+            return False
+        over = _OVERFLOW[s.op]  # type: ignore[index]
+        same.clear()
+        for a in (x, y):
+            if isinstance(a, tac.Var) and a.name in defs and defs[a.name].op in PURE:
+                same.setdefault((defs[a.name].op, defs[a.name].args), a.name)
+        try:
+            for a, b in _pairs(x, y):
+                env = {s.lhs: fold(s.op, [a, b])}  # type: ignore[arg-type, dict-item]
+                if isinstance(x, tac.Var):
+                    env[x.name] = a
+                if isinstance(y, tac.Var):
+                    if isinstance(x, tac.Var) and y.name == x.name and a != b:
+                        continue
+                    env[y.name] = b
+                if (ev(cond, env) != 0) != (over(a, b) == panic_if):
+                    return False
+        except (KeyError, ZeroDivisionError, IndexError, TypeError):
+            return False
+        return True
+
+    n = 0
+    for lab in order:
+        b = blocks[lab]
+        if b.term[0] != "jumpi":
+            continue
+        _, t, f, cond = b.term
+        if _is_panic11(t, blocks) and not _is_panic11(f, blocks):
+            ok, panic_if = f, True
+        elif _is_panic11(f, blocks) and not _is_panic11(t, blocks):
+            ok, panic_if = t, False
+        else:
+            continue
+        cands = [(b, i) for i in range(len(b.stmts) - 1, -1, -1)]
+        prv, seen = lab, {lab}  # blocks that only fall through into this one
+        while len(blocks[prv].preds) == 1 and blocks[prv].preds[0] not in seen:
+            pb = blocks[blocks[prv].preds[0]]
+            if pb.term != ("jump", prv) or blocks[prv].phis:
+                break
+            seen.add(pb.label)
+            cands += [(pb, i) for i in range(len(pb.stmts) - 1, -1, -1)]
+            prv = pb.label
+        nxt, seen = ok, {lab}
+        while nxt in blocks and nxt not in seen and len(blocks[nxt].preds) == 1:
+            seen.add(nxt)
+            nb = blocks[nxt]
+            if nb.phis:
+                break
+            cands += [(nb, i) for i in range(len(nb.stmts))]
+            if nb.stmts or nb.term[0] != "jump":
+                break
+            nxt = nb.term[1]
+        for cb, i in cands:
+            s = _arith_form(cb.stmts[i])
+            if s is not None and matches(s, cond, panic_if):
+                cb.stmts[i] = tac.Stmt(s.lhs, "C" + s.op, s.args, s.note)  # type: ignore[operator]
+                b.term = ("jump", ok)
+                b.succ = [ok]
+                n += 1
+                break
+    return n
+
+
+def _reachable(order: list[str], blocks: dict[str, _Block]) -> list[str]:
+    """The blocks reachable from the entry (``order[0]``), in order; predecessor lists redone."""
+    seen, stack = {order[0]}, [order[0]]
+    while stack:
+        for x in _succ(blocks[stack.pop()]):
+            if x in blocks and x not in seen:
+                seen.add(x)
+                stack.append(x)
+    order = [x for x in order if x in seen]
+    for x in order:
+        blocks[x].preds = []
+    for x in order:
+        for y in _succ(blocks[x]):
+            if x not in blocks[y].preds:
+                blocks[y].preds.append(x)
+    return order
+
+
+_DECL = re.compile(r"(uint256|int256|bool|bytes32) (\w+) = (.*);")
+
+
+def _unchecked(items: list[_Item]) -> list[_Item]:
+    """Put each Solidity statement with wrapping arithmetic (marked ``WRAP``) in its own
+    ``unchecked { }``; everything else stays checked, so that a folded overflow test is a
+    checked ``+``. A declaration becomes ``T v; unchecked { v = …; }``; an ``if`` condition is
+    computed into the bool ``__u`` first (one top-level local, read at once by the ``if``)."""
+    out: list[_Item] = []
+    need_u = False
+    for it in items:
+        if WRAP not in it.text:
+            out.append(it)
+            continue
+        text = it.text.replace(WRAP, "")
+        if it.kind == "open" and text.startswith("if (") and text.endswith(") {"):
+            need_u = True
+            out.append(_Item("aux", f"unchecked {{ __u = {text[4:-3]}; }}"))
+            out.append(_Item("open", "if (__u) {"))
+            continue
+        if it.kind != "sol":
+            raise DraftError(f"wrapping arithmetic in {it.kind} item {text!r}")
+        m = re.fullmatch(r"(.*;)(\s*//.*)?", text)
+        stmt, comment = (m.group(1), m.group(2) or "") if m else (text, "")
+        d = _DECL.fullmatch(stmt)
+        if d:
+            t, v, e = d.groups()
+            out.append(_Item("sol", f"{t} {v}; unchecked {{ {v} = {e}; }}{comment}"))
+        else:
+            out.append(_Item("sol", f"unchecked {{ {stmt} }}{comment}"))
+    if need_u:
+        out.insert(0, _Item("decl", "bool __u;"))
+    return out
+
+
 def _translate(fn: LiftedFunction, ctx: _Ctx, n_outputs: int = 0) -> tuple[list[_Item], bool, bool]:
     f = tac.parse_function(fn.tac)
     order, blocks = _prepare(f, ctx.payable)
+    if ctx.checked and _checked_arith(order, blocks):
+        order = _reachable(order, blocks)
     _typed_returns(order, blocks, ctx.out_types)
     _typed_events(order, blocks, ctx.event_params)
     _typed_errors(order, blocks, ctx.error_params)
@@ -2417,13 +2718,8 @@ def draft_function(
             log.warning("%s: structural draft failed: %s: %s", fn.name, type(e).__name__, e)
         error = f"{type(e).__name__}: {e}"
         items, needs_map = [_Item("sol", f"revert();  // not drafted: {str(e)[:80]}")], False
-    if ctx.checked:
-        body_items = [_Item("open", "unchecked {"), *items, _Item("close", "}")]
-    else:
-        body_items = items
+    body_items = _unchecked(items) if ctx.checked else items
     lines, n_st, n_asm = _render(body_items, 1, needs_map)
-    if ctx.checked:
-        n_st -= 1  # the unchecked block itself
     comment = f"// {fn.selector or fn.kind}" + (
         "" if structured else " (state machine: unstructured control flow)"
     )
