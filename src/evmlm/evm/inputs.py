@@ -162,7 +162,11 @@ def read_bytecode_input(
                 obj = raw.decode("utf-8")
             except UnicodeDecodeError:
                 obj = raw  # raw binary bytecode
-        elif not _HEXISH.fullmatch(text) and not text.startswith("{"):
+        elif (
+            not text.lower().startswith("0x")  # 0x-text is hex: load_bytecode names a bad digit
+            and not _HEXISH.fullmatch(text)
+            and not text.startswith("{")
+        ):
             raise BytecodeError(
                 f"{text[:200]}: neither hex bytecode nor an existing file;"
                 " pass runtime bytecode as hex, a file or an artifact JSON"
