@@ -69,7 +69,7 @@ def test_lift_hex_with_storage_layout_file(tmp_path: Path) -> None:
 def test_lift_errors_are_one_line(tmp_path: Path) -> None:
     for args, words in (
         (["0x60zz"], "not hex"),
-        ([str(tmp_path / "missing.hex")], "no such file"),
+        ([str(tmp_path / "missing.hex")], "nor an existing file"),
         (["0x6000", "--selector", "0x12345678"], "not in this contract"),
     ):
         r = _lift(*args)
