@@ -51,6 +51,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from evmlm.evm.cfg import PURE  # what run_dispatcher executes; anything else ends a run
 from evmlm.evm.disasm import Instruction, disassemble
 from evmlm.evm.opcodes import HALTS, op_info
 
@@ -65,37 +66,6 @@ MAX_PROBES = 4096  # bucket residues probed at most (vyper's bucket counts are ~
 EMPTY = -1  # the probe "selector" of a run with empty calldata
 LINEAR_PROBES = 8  # probe selectors run on a linear Vyper dispatcher (for its fallback)
 CALLDATA_WORDS = 32  # zero argument words after the selector: every calldatasize check passes
-
-# the subset run_dispatcher executes; anything else ends the run
-_PURE = frozenset(
-    {
-        "ADD",
-        "SUB",
-        "MUL",
-        "DIV",
-        "MOD",
-        "SDIV",
-        "SMOD",
-        "ADDMOD",
-        "MULMOD",
-        "EXP",
-        "SIGNEXTEND",
-        "LT",
-        "GT",
-        "SLT",
-        "SGT",
-        "EQ",
-        "ISZERO",
-        "AND",
-        "OR",
-        "XOR",
-        "NOT",
-        "BYTE",
-        "SHL",
-        "SHR",
-        "SAR",
-    }
-)
 
 
 @dataclass
@@ -200,7 +170,7 @@ def run_dispatcher(
             ms = [mem_taint.pop() for _ in range(op.pops)]
             out: int | None
             t_sel, t_mem = any(ts), any(ms)
-            if name in _PURE:
+            if name in PURE:
                 out = fold(name, args)
                 if name == "MOD" and ts[0] and not ts[1] and args[1] > 1:
                     run.moduli.append(args[1])
