@@ -31,11 +31,11 @@ evmlm is faster). Times are wall-clock and depend on the machine's load: say it 
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 import gc
 import statistics
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from evmlm.config import LiftConfig

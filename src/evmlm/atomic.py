@@ -13,7 +13,6 @@ import secrets
 from pathlib import Path
 from typing import Any, Iterator
 
-
 # the modes open() and mkdir() ask for: the process umask then takes bits away, as for any new file
 _FILE_MODE = 0o666
 _DIR_MODE = 0o777

@@ -410,7 +410,8 @@ def sample(
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
 ) -> None:
     """Sample a continuation from a model, streamed to the terminal."""
-    from evmlm.train.inference import SamplingConfig, load_for_inference, sample as run_sample
+    from evmlm.train.inference import SamplingConfig, load_for_inference
+    from evmlm.train.inference import sample as run_sample
 
     if (prompt is None) == (file is None):
         raise typer.BadParameter("give exactly one of --prompt or --file")
@@ -642,8 +643,8 @@ def experiment(
 ) -> None:
     """Fine-tune several LoRA variants (targets, rank, phases) at one step budget; compare them."""
     from evmlm.config import ConfigError, load_experiment_config
-    from evmlm.pipeline import run_pipeline
     from evmlm.experiment import PRESETS, run_experiment
+    from evmlm.pipeline import run_pipeline
     from evmlm.train.threads import effective_threads
 
     if (preset is None) == (grid is None):

@@ -6,7 +6,6 @@ The corpus stage writes ``corpus/manifest.jsonl`` (one entry per .sol file) and
 
 from __future__ import annotations
 
-
 from evmlm.corpus.manifest import SourceFile, iter_sources, read_manifest, read_packages
 from evmlm.corpus.packages import CorpusError, Package, excluded, npm_packages
 

@@ -502,8 +502,8 @@ def wrap_result(
     Returns (records, counts, (signature, selector) pairs of the wrappers). Compile and lift
     failures are counted (``compile_failed``, ``lift_failed``), never raised.
     """
-    from evmlm.solc import CompileError, compile_job
     from evmlm.evm import lift_contract
+    from evmlm.solc import CompileError, compile_job
 
     counts: dict[str, int] = {
         "wrapper_files": 0,

@@ -24,9 +24,9 @@ def main() -> None:
     logging.disable(logging.CRITICAL)
 
     import panoramix.loader
+    import panoramix.utils.opcode_dict as od
     import panoramix.utils.signatures
     import panoramix.utils.supplement
-    import panoramix.utils.opcode_dict as od
 
     od.opcode_dict.setdefault(0x5F, "push0")  # EIP-3855: PUSH0 pushes one zero word
     od.stack_diffs.setdefault("push0", 1)
