@@ -47,10 +47,6 @@ class NoFunctionsError(DecompileInputError):
     creation bytecode passed instead of runtime bytecode). ``evmlm decompile`` exits 2."""
 
 
-#: The decompile input: :class:`evmlm.evm.inputs.BytecodeInput` (bytecode, ABI, storage layout).
-DecompileInput = BytecodeInput
-
-
 _ADDRESS = re.compile(r"\s*0[xX][0-9a-fA-F]{40}\s*")
 
 
@@ -307,59 +303,6 @@ def event_declarations(tacs: Sequence[str], abi: Sequence[Mapping[str, Any]] | N
     return out
 
 
-def assemble_source(
-    functions: Sequence[FunctionOutput],
-    state_variables: Sequence[str],
-    events: Sequence[str],
-    config: DecompileConfig,
-) -> str:
-    """One .sol file: license, pragma, contract with state variables, events and functions.
-
-    Functions come in selector order (fallback/receive last), each after ``// selector 0x...``;
-    a function with an ``error`` is kept as a comment that states the error.
-    """
-    lines = [
-        "// SPDX-License-Identifier: UNLICENSED",
-        "// Decompiled by evmlm; review before use.",
-        f"pragma solidity {config.pragma.strip()};",
-        "",
-        f"contract {config.contract_name} {{",
-    ]
-    for decl in state_variables:
-        lines.append(f"    {decl}")
-    if state_variables:
-        lines.append("")
-    for ev in events:
-        lines.append(f"    {ev}")
-    if events:
-        lines.append("")
-    for fn in sorted(functions, key=lambda f: (f.selector is None, f.selector or f.kind)):
-        head = f"    // selector {fn.selector}" if fn.selector else f"    // {fn.kind} function"
-        if fn.signature:
-            head += f": {fn.signature}"
-        lines.append(head)
-        if fn.error:
-            lines.append(f"    // not included as code: {fn.error}")
-            body = fn.output.replace("*/", "* /")
-            if body.strip():
-                lines.append("    /*")
-                lines.extend(f"    {ln}" for ln in body.splitlines())
-                lines.append("    */")
-        else:
-            lines.extend(
-                f"    {ln}" if ln.strip() else ""
-                for ln in complete_member(fn.output.strip()).splitlines()
-            )
-        lines.append("")
-    if lines[-1] == "":
-        lines.pop()
-    lines.append("}")
-    return "\n".join(lines) + "\n"
-
-
-# ----------------------------------------------------------------------------------- the API
-
-
 def resolve_signature(
     selector: str | None,
     abi: Sequence[Mapping[str, Any]] | None,
@@ -480,18 +423,8 @@ def decompile(
         FunctionOutput(f.selector, f.kind, resolved.get(f.selector) or f.signature, f.tac)
         for f in funcs
     ]
-    try:
-        from evmlm.decompile.structural import draft_contract
-    except ImportError:
-        if not has_model:
-            raise DecompileInputError(
-                "no model and no structural decompiler: pass a model folder (e.g. runs/<name>/finetune/model)"
-            )
-        return _decompile_model_only(
-            inp, outputs, funcs, model, tokenizer, cfg, lift_seconds, on_text, on_function
-        )
-
     from evmlm.decompile.contract import compiler_for
+    from evmlm.decompile.structural import draft_contract
 
     compiler = compiler_for(inp.bytecode, cfg.pragma)
     t1 = time.perf_counter()
@@ -835,52 +768,6 @@ def _assemble(
             continue
         source = source[:i] + indent + fo.verdict + "\n" + source[i:]
     return source, compiles
-
-
-def _decompile_model_only(
-    inp: DecompileInput,
-    outputs: list[FunctionOutput],
-    funcs: Sequence[Any],
-    model: Any,
-    tokenizer: Any,
-    cfg: DecompileConfig,
-    lift_seconds: float,
-    on_text: Callable[[int, str], None] | None,
-    on_function: Callable[[FunctionOutput], None] | None,
-) -> DecompileResult:
-    """Without the structural decompiler: the model's greedy output per function, unverified."""
-    from evmlm.decompile.header import header_for
-
-    budget, _ = generation_budget(model, cfg.max_new_tokens)
-    prompts = [fit_prompt(fo.tac, fo.signature, None, tokenizer, budget) for fo in outputs]
-    starts = [
-        header_for(fo.signature, abi=inp.abi, selector=fo.selector) if fo.selector else None
-        for fo in outputs
-    ]
-    t1 = time.perf_counter()
-    if prompts:
-        gens = generate_completions(
-            model,
-            tokenizer,
-            prompts,
-            max_new_tokens=cfg.max_new_tokens,
-            batch_size=cfg.batch_size,
-            temperature=cfg.temperature,
-            starts=starts,
-            on_text=on_text,
-        )
-        for fo, (text, secs) in zip(outputs, gens):
-            fo.output, fo.seconds, fo.chosen = text, round(secs, 3), "model"
-            fo.error = check_function_syntax(text)
-            if on_function is not None:
-                on_function(fo)
-    generate_seconds = time.perf_counter() - t1
-    state_vars = state_variable_declarations(inp.storage_layout, inp.bytecode)
-    events = event_declarations([f.tac for f in funcs], inp.abi)
-    source = assemble_source(outputs, state_vars, events, cfg)
-    return DecompileResult(
-        source, outputs, state_vars, events, round(lift_seconds, 3), round(generate_seconds, 3)
-    )
 
 
 def load_signature_db(path: str | Path | None, model_dir: str | Path | None = None) -> Any | None:
