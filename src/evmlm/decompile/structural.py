@@ -116,6 +116,25 @@ EFFECTS = frozenset(
         "SELFDESTRUCT",
     }
 )
+# statements that may write memory (or read it as an input to a call): a backward scan for the
+# MSTOREs that build a return or error payload stops at them
+_MEMORY_BARRIERS = frozenset(
+    {
+        "CALL",
+        "STATICCALL",
+        "DELEGATECALL",
+        "CALLCODE",
+        "MSTORE",
+        "MSTORE8",
+        "MCOPY",
+        "CALLDATACOPY",
+        "RETURNDATACOPY",
+        "CODECOPY",
+        "EXTCODECOPY",
+        "CREATE",
+        "CREATE2",
+    }
+)
 _YUL_NAMES = {
     "CADD": "__cadd",
     "CSUB": "__csub",
@@ -2063,21 +2082,7 @@ class _Words:
                     if off % 32 or off >= 32 * k:
                         return None
                     values.setdefault(off // 32, st)
-                elif st.op in (
-                    "CALL",
-                    "STATICCALL",
-                    "DELEGATECALL",
-                    "CALLCODE",
-                    "MSTORE",
-                    "MSTORE8",
-                    "MCOPY",
-                    "CALLDATACOPY",
-                    "RETURNDATACOPY",
-                    "CODECOPY",
-                    "EXTCODECOPY",
-                    "CREATE",
-                    "CREATE2",
-                ):
+                elif st.op in _MEMORY_BARRIERS:
                     return None
             if len(values) == k:
                 break
@@ -2194,18 +2199,7 @@ def _typed_errors(
                     and (off - 4) % 32 == 0
                 ):
                     words.setdefault((off - 4) // 32, st)
-                elif st.op in (
-                    "CALL",
-                    "STATICCALL",
-                    "DELEGATECALL",
-                    "CALLCODE",
-                    "MSTORE",
-                    "MSTORE8",
-                    "MCOPY",
-                    "CALLDATACOPY",
-                    "RETURNDATACOPY",
-                    "CODECOPY",
-                ):
+                elif st.op in _MEMORY_BARRIERS:
                     return None
             if found is not None:
                 break
