@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from evmlm.evm import tac
@@ -2625,6 +2625,7 @@ def draft_function(
     visibility: str | None = None,
     param_names: Sequence[str | None] | None = None,
     _contract_maps: Mapping[int, int] | None = None,
+    _unnamed: tuple[list[str] | None] | None = None,
 ) -> DraftFunction:
     """The structural draft of one lifted function, to be spliced into its original contract.
 
@@ -2664,9 +2665,19 @@ def draft_function(
             if not contract_mode
             else _Storage(slot_of=_storage_from_layout(storage_layout, None).slot_of)
         )
-        head, types, has_out, mut, idents, out_sol = _header(
-            fn, entry, v, contract_mode, specifiers, visibility=visibility, param_names=param_names
-        )
+        if _unnamed is not None:  # contract mode, no signature: reached through the fallback
+            head = f"function {unnamed_function_name(fn.selector or '')}() private"
+            types, has_out, mut, idents, out_sol = _unnamed[0], False, "payable", {}, []
+        else:
+            head, types, has_out, mut, idents, out_sol = _header(
+                fn,
+                entry,
+                v,
+                contract_mode,
+                specifiers,
+                visibility=visibility,
+                param_names=param_names,
+            )
         shadowed = {name for name, _k in idents.values()}
         storage.named = {k: x for k, x in storage.named.items() if x[0] not in shadowed}
         storage.maps = {k: x for k, x in storage.maps.items() if x[0] not in shadowed}
@@ -2674,7 +2685,11 @@ def draft_function(
         name = (fn.signature or "unknown()").split("(")[0]
         text = f"// {fn.name}: {e}\nfunction {name}() public {{\n    revert();\n}}\n"
         return DraftFunction(fn.selector, fn.signature, text, 1, 0, True, str(e))
-    payable = mut == "payable" if entry is not None or fn.kind != "public" else fn.payable
+    payable = (
+        mut == "payable"
+        if entry is not None or fn.kind != "public" or _unnamed is not None
+        else fn.payable
+    )
     ctx = _Ctx(
         version=v,
         payable=payable,
@@ -2881,12 +2896,17 @@ def draft_contract(
     name: str = "Decompiled",
     solc_version: str | None = None,
     runtime_bytecode: str | bytes | None = None,
+    argument_types: Mapping[str, Sequence[str] | None] | None = None,
 ) -> DraftContract:
     """A whole ``.sol`` file: ``pragma``, ``contract <name>`` with ``stor_<slot>`` state
     variables (``uint256`` words and ``mapping(uint256 => …)`` in slot order, so that slot
-    numbers match the bytecode's) and every public function with a known signature, plus the
-    fallback and receive functions. Functions without a signature cannot be given their
-    selector in Solidity and are left out (listed in a comment)."""
+    numbers match the bytecode's) and every public function, plus the fallback and receive
+    functions. A function with a known signature is declared by it. One without (no name
+    hashes to its selector) is a private function ``__selector_<hex>()`` reading its
+    arguments from calldata, called from the fallback when ``msg.sig`` is its selector
+    (:func:`unnamed_function_name`); ``argument_types``: selector → the argument types the
+    lifter named its TAC's ``arg<i>`` by (evmole's, when the lift had no ABI), else each
+    ``arg<i>`` is calldata word i."""
     v = _version(solc_version)
     maps = _contract_storage(lifted, storage_layout)
     events = {
@@ -2897,13 +2917,25 @@ def draft_contract(
     scope = SpliceScope(frozenset(), frozenset(events), frozenset())
     funcs: dict[str, DraftFunction] = {}
     texts: list[str] = []
-    missing: list[str] = []
+    unnamed = [
+        fn.selector
+        for fn in lifted.functions
+        if fn.kind == "public"
+        and fn.selector
+        and not fn.signature
+        and _abi_function(abi, fn.selector) is None
+    ]
+    fallback = next((fn for fn in lifted.functions if fn.kind == "fallback"), None)
+    if unnamed and fallback is not None and not fallback.payable:
+        # the fallback now also takes the unnamed functions' calls: it accepts value, and
+        # its own callvalue check stays in its body (it is not folded away)
+        fallback = replace(fallback, payable=True)
     for fn in lifted.functions:
         if fn.kind == "internal":
             continue
-        if fn.kind == "public" and not fn.signature and _abi_function(abi, fn.selector) is None:
-            missing.append(fn.selector or "?")
-            continue
+        if fn.kind == "fallback":
+            fn = fallback or fn
+        types = list((argument_types or {}).get(fn.selector or "") or []) or None
         d = draft_function(
             lifted,
             fn,
@@ -2913,9 +2945,14 @@ def draft_contract(
             runtime_bytecode=runtime_bytecode,
             scope=scope,
             _contract_maps=maps,
+            _unnamed=(types,) if fn.selector in unnamed else None,
         )
+        if fn.kind == "fallback" and unnamed:
+            d = replace(d, text=_dispatching(d.text, unnamed, v))
         funcs[fn.selector or fn.kind] = d
         texts.append(d.text)
+    if unnamed and fallback is None:
+        texts.append(_dispatching(None, unnamed, v))
     decls = []
     top = max(maps) if maps else -1
     for slot in range(top + 1):
@@ -2934,9 +2971,35 @@ def draft_contract(
         "    " + line if line else "" for t in texts for line in t.rstrip("\n").split("\n")
     )
     note = (
-        f"    // selectors without a known signature (not drafted): {', '.join(missing)}\n"
-        if missing
+        f"    // selectors without a known signature (private functions called from the"
+        f" fallback): {', '.join(unnamed)}\n"
+        if unnamed
         else ""
     )
     src = f"// SPDX-License-Identifier: UNLICENSED\npragma solidity {ver};\n\ncontract {name} {{\n{body}\n{note}\n{fns}\n}}\n"
     return DraftContract(src, funcs)
+
+
+def unnamed_function_name(selector: str) -> str:
+    """The private function that holds the draft of a public function without a known
+    signature in contract mode: ``__selector_<8 hex>``."""
+    return "__selector_" + selector.lower().removeprefix("0x")
+
+
+def _dispatching(fallback_text: str | None, selectors: Sequence[str], v: tuple[int, ...]) -> str:
+    """The fallback function with a dispatch of ``selectors`` (``msg.sig``, calldata of at
+    least 4 bytes, as the compiler's dispatcher checks) to their private functions in front
+    of ``fallback_text``'s body (None: no fallback in the original, so the rest reverts with
+    empty data, as the original's dispatcher does). Each branch ends with ``return;``: a
+    private body that ends with ``return;`` (the original's ``STOP``) stops there too."""
+    calls = [
+        f"        if (msg.sig == bytes4({sel.lower()})) {{ {unnamed_function_name(sel)}(); return; }}"
+        for sel in selectors
+    ]
+    dispatch = ["    if (msg.data.length >= 4) {", *calls, "    }"]
+    if fallback_text is None:
+        head = "fallback() external payable" if v >= (0, 6, 0) else "function () external payable"
+        lines = ["// fallback: the selectors without a known signature", head + " {"]
+        return "\n".join([*lines, *dispatch, "    revert();", "}"]) + "\n"
+    i = fallback_text.index("{\n") + 2
+    return fallback_text[:i] + "\n".join(dispatch) + "\n" + fallback_text[i:]
