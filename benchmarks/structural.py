@@ -24,16 +24,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from evmlm.decompile.structural import (
+from evmlm.decompile.verify import compare_deployed as compare_behaviour
+from evmlm.decompile.verify import deployed_runtime
+from evmlm.evaluate.behaviour import deployed_contract, recompile
+from evmlm.evm import lift_contract
+from evmlm.structural import (
     draft_function,
     header_specifiers,
     parameter_names,
     splice_scope,
 )
-from evmlm.decompile.verify import compare_deployed as compare_behaviour
-from evmlm.decompile.verify import deployed_runtime
-from evmlm.evaluate.behaviour import deployed_contract, recompile
-from evmlm.evm import lift_contract
 
 
 def defining_contract(result: Any, source_path: str, start: int) -> str | None:

@@ -62,7 +62,7 @@ def test_verified_selection_replaces_a_wrong_draft_by_a_behaving_candidate(
     one that only compiles (greedy); the draft's header is forced as the start."""
     from dataclasses import replace
 
-    from evmlm.decompile import structural
+    from evmlm import structural
     from evmlm.decompile.contract import replace_function
     from evmlm.decompile.header import header_of
 

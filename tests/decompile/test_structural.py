@@ -19,15 +19,15 @@ from typing import Any
 
 import pytest
 
-from evmlm.decompile.structural import (
+from evmlm.evaluate.behaviour import compare_behaviour, deployed_contract, recompile
+from evmlm.evm import lift_contract
+from evmlm.structural import (
     DraftFunction,
     draft_contract,
     draft_function,
     header_specifiers,
     splice_scope,
 )
-from evmlm.evaluate.behaviour import compare_behaviour, deployed_contract, recompile
-from evmlm.evm import lift_contract
 
 SNAPSHOTS = Path(__file__).resolve().parents[1] / "fixtures" / "decompile" / "structural"
 
@@ -302,7 +302,7 @@ def test_loops_structured_and_state_machine(
 ) -> None:
     """Loops become ``while (true)`` with ``continue``/``break``; with the structurer turned off
     the state-machine fallback must behave the same too."""
-    import evmlm.decompile.structural as st
+    import evmlm.structural as st
 
     if fallback:
 
@@ -329,7 +329,7 @@ def test_loops_structured_and_state_machine(
 
 
 def test_header_helpers_read_the_original_header() -> None:
-    from evmlm.decompile.structural import parameter_names
+    from evmlm.structural import parameter_names
 
     text = "function f(uint256 a, bytes calldata data, address payable, mapping(uint => uint) storage m)"
     assert parameter_names(text + " internal {") == ["a", "data", None, "m"]

@@ -64,6 +64,8 @@ SCHEMA: tuple[tuple[str, str], ...] = (
     ("complexity", "int64"),  # cyclomatic, from the CFG
     ("cluster_id", "string"),
     ("split", "string"),
+    ("draft", "string"),  # the structural decompiler's Solidity (evmlm.structural); None: failed
+    ("draft_error", "string"),  # why the draft is a placeholder or missing; None: drafted
 )
 FIELDS: tuple[str, ...] = tuple(name for name, _ in SCHEMA)
 

@@ -345,7 +345,7 @@ def decompile(
     rpc_url: str | None = None,
 ) -> DecompileResult:
     """Decompile runtime bytecode to one Solidity file: the structural draft
-    (:mod:`evmlm.decompile.structural`), refined by the model in ``model_dir`` when one is
+    (:mod:`evmlm.structural`), refined by the model in ``model_dir`` when one is
     given, each function chosen by verified selection (``config.verify``).
 
     ``bytecode``: see :func:`read_input`; ``model_dir``: a run's ``finetune/model`` (merged),
@@ -425,7 +425,7 @@ def decompile(
         for f in funcs
     ]
     from evmlm.decompile.contract import compiler_for
-    from evmlm.decompile.structural import draft_contract
+    from evmlm.structural import draft_contract
 
     compiler = compiler_for(inp.bytecode, cfg.pragma)
     unnamed = [fo.selector for fo in outputs if fo.selector and not fo.signature]

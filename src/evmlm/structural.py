@@ -12,8 +12,12 @@ contract (:mod:`evmlm.evaluate.behaviour`), it behaves like the original bytecod
 lifter's CFG is sound. The design (structuring, inlining, what goes to assembly and why) is in
 ``docs/structural-decompiler.md``.
 
+It sits below ``evmlm.dataset`` in the package's layers (on ``evmlm.evm`` alone) because the
+dataset stage drafts every pair (the ``draft`` field of the pair record) so that fine-tuning
+prompts carry the same draft as decompilation and evaluation (docs/structural-decompiler.md).
+
 Public API: :class:`DraftFunction`, :class:`DraftContract`, :func:`draft_function`,
-:func:`draft_contract`. Neither raises for a function it cannot structure: it falls back to a
+:func:`draft_pair`, :func:`draft_contract`. Neither raises for a function it cannot structure: it falls back to a
 ``while (true)`` state machine over a block-id local, and a function whose TAC it cannot
 translate at all (a ``CALLPRIVATE`` of the call form, a header it cannot type) gets a body of
 ``revert()`` with a comment saying why (``DraftFunction.error``).
@@ -40,6 +44,10 @@ from evmlm.evm.cfg import PURE, fold
 from evmlm.evm.lifter import LiftedContract, LiftedFunction
 
 log = logging.getLogger(__name__)
+
+#: Bump when the drafts of the same TAC change: the dataset stage's pair shards (which store
+#: one draft per pair) are keyed by it, so a changed decompiler re-drafts them.
+DRAFT_VERSION = 1
 
 WORD = (1 << 256) - 1
 MASK160 = (1 << 160) - 1
@@ -3003,3 +3011,43 @@ def _dispatching(fallback_text: str | None, selectors: Sequence[str], v: tuple[i
         return "\n".join([*lines, *dispatch, "    revert();", "}"]) + "\n"
     i = fallback_text.index("{\n") + 2
     return fallback_text[:i] + "\n".join(dispatch) + "\n" + fallback_text[i:]
+
+
+def draft_pair(
+    lifted: LiftedContract,
+    fn: LiftedFunction,
+    *,
+    abi: Sequence[Mapping[str, Any]] | None,
+    storage_layout: Mapping[str, Any] | None,
+    solc_version: str | None,
+    solidity: str,
+    asts: Mapping[str, Any] | None,
+    source_path: str,
+    source_start: int | None,
+    runtime_bytecode: str | bytes | None,
+    kind: str | None = None,
+    visibility: str | None = None,
+) -> DraftFunction:
+    """The draft of one pair record's function (:func:`draft_function`), with the one set of
+    inputs the dataset stage (the record's ``draft`` field, in fine-tuning prompts) and the
+    evaluation (the ``structural`` system, the ``model_draft`` prompts) both use:
+    ``header_specifiers`` of the record's ``solidity``, :func:`splice_scope` at its
+    ``source_start`` in the compile result's ``asts`` (None: no scope), the record's
+    ``kind`` (``getter``) and ``visibility``. Never raises for a function's content."""
+    scope = (
+        splice_scope(asts, source_path, int(source_start))
+        if asts is not None and source_start is not None
+        else None
+    )
+    return draft_function(
+        lifted,
+        fn,
+        abi=abi,
+        storage_layout=storage_layout,
+        solc_version=solc_version,
+        specifiers=header_specifiers(solidity, solc_version),
+        scope=scope,
+        runtime_bytecode=runtime_bytecode,
+        getter=kind == "getter",
+        visibility=visibility,
+    )
