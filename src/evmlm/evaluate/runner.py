@@ -37,13 +37,19 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
-from evmlm.config import EvalConfig
+from evmlm.config import EvalConfig, LiftConfig
 from evmlm.evm.abi import normalise_selector
 
 log = logging.getLogger(__name__)
 
 MODEL = "model"
 MODEL_DRAFT = "model_draft"
+
+#: The lift of the functions' contracts: the run configs' time budget (30 s per contract,
+#: configs/*.yaml ``lift.max_seconds``) instead of the library default (1.5 s), which a loaded
+#: machine runs out of on large contracts (a partial lift misses selectors: the function is
+#: then "not lifted" for a reason that depends on the load, not on the system).
+EVAL_LIFT = LiftConfig(max_seconds=30.0)
 ORACLE = "oracle"
 STRUCTURAL = "structural"
 VERIFIED = "verified"
@@ -151,7 +157,11 @@ class Contracts:
         if key not in self._lifted:
             art = self.artifact(r)
             self._lifted[key] = lift_contract(
-                self.runtime(r), abi=list(art.abi), storage_layout=art.storage_layout, what=key[1]
+                self.runtime(r),
+                abi=list(art.abi),
+                storage_layout=art.storage_layout,
+                what=key[1],
+                config=EVAL_LIFT,
             )
         return self._lifted[key]
 
