@@ -53,6 +53,15 @@ WORD = (1 << 256) - 1
 MASK160 = (1 << 160) - 1
 ERROR_STRING = 0x08C379A0 << 224
 PANIC_WORD = 0x4E487B71 << 224
+#: Panics that a checked (solc >= 0.8) Solidity statement raises itself, with the same revert
+#: data (``Panic(code)``; Solidity docs, "Panic via assert and Error via require"): code ->
+#: (bare declaration or None, statement). Memory they touch does not matter: they revert.
+_SOL_PANICS: dict[int, tuple[str | None, str]] = {
+    0x11: ("uint256 __z;", "__z = __z - 1;"),  # arithmetic underflow
+    0x12: ("uint256 __z;", "__z = 1 / __z;"),  # division by zero
+    0x32: ("uint256[] memory __z;", "__z[0] = 0;"),  # index out of bounds (an empty array)
+    0x41: (None, "new uint256[](type(uint256).max);"),  # too much memory to allocate
+}
 WRAP = "\x01"  # marks wrapping `+ - * **` in Solidity text: its statement goes in `unchecked`
 
 HALTS = frozenset({"RETURN", "REVERT", "STOP", "INVALID", "SELFDESTRUCT", "PANIC"})
@@ -423,6 +432,8 @@ class _Storage:
     named: dict[int, tuple[str, str]] = field(default_factory=dict)
     maps: dict[int, tuple[str, list[str], str]] = field(default_factory=dict)
     slot_of: dict[str, int] = field(default_factory=dict)
+    # (slot, byte offset) -> (name, type label, bytes) of value types narrower than a word
+    packed: dict[tuple[int, int], tuple[str, str, int]] = field(default_factory=dict)
 
 
 def _storage_from_layout(
@@ -444,6 +455,16 @@ def _storage_from_layout(
             continue
         if off == 0:
             st.slot_of.setdefault(label, slot)
+        info = types.get(ty) or {}
+        tl = re.sub(r"^(contract|enum) ", r"\1 ", str(info.get("label", "")))
+        if (
+            re.fullmatch(r"[A-Za-z_$][\w$]*", label)
+            and (visible is None or label in visible)
+            and info.get("encoding", "inplace") == "inplace"
+            and _PACKED_TYPE.fullmatch(tl)
+            and 0 < int(info.get("numberOfBytes", 32)) < 32
+        ):
+            st.packed[(slot, off)] = (label, tl, int(info["numberOfBytes"]))
         if off != 0 or not re.fullmatch(r"[A-Za-z_$][\w$]*", label):
             continue
         if visible is not None and label not in visible:
@@ -470,6 +491,45 @@ def _storage_from_layout(
 
 
 _KEY_TYPES = {"t_address": 160, "t_uint256": 256, "t_bytes32": 256, "t_int256": 256}
+#: Value types read and written by name where they share a slot (solc's storage layout
+#: ``types[…].label``): their bytes in the slot are the value's low-order bytes
+#: (Solidity docs, "Layout of State Variables in Storage").
+_PACKED_TYPE = re.compile(r"address( payable)?|bool|u?int\d+|bytes\d+|contract [\w.]+|enum [\w.]+")
+
+
+def _packed_word(name: str, tl: str, nbytes: int) -> str:
+    """The variable's bytes as a uint256 (what ``and(mask, shr(8·off, sload(slot)))`` reads)."""
+    if tl.startswith("address"):
+        return f"uint256(uint160({name}))"
+    if tl.startswith("contract "):
+        return f"uint256(uint160(address({name})))"
+    if tl == "bool":
+        return f"({name} ? uint256(1) : uint256(0))"
+    if tl.startswith("int"):
+        return f"uint256(uint{8 * nbytes}({name}))"
+    if tl.startswith("bytes"):
+        return f"uint256(uint{8 * nbytes}({name}))"
+    return f"uint256({name})"  # uintN, enum
+
+
+def _packed_value(tl: str, nbytes: int, w: str, kind: str, v: tuple[int, int, int]) -> str | None:
+    """The right-hand side that stores the low ``nbytes`` of the uint256 expression ``w``
+    (Solidity kind ``kind``) into a variable of type ``tl``, or None when Solidity would
+    store other bytes (a bool from a non-bool: it stores 1 where the word had 2; an enum:
+    the conversion checks the range; a contract: the conversion may need ``payable``)."""
+    if tl == "bool":
+        return w if kind == "b" else None
+    if kind == "b":
+        w = f"({w} ? uint256(1) : uint256(0))"
+    if tl == "address":
+        return f"address(uint160({w}))"
+    if tl == "address payable":
+        return f"payable(address(uint160({w})))" if v >= (0, 6, 0) else f"address(uint160({w}))"
+    if re.fullmatch(r"uint\d+", tl):
+        return f"{tl}({w})"
+    if re.fullmatch(r"int\d+|bytes\d+", tl):
+        return f"{tl}(uint{8 * nbytes}({w}))"
+    return None
 
 
 @dataclass
@@ -759,6 +819,10 @@ class _Translator:
             return f"({self.u(a[0])} == {self.u(a[1])})", "b"
         if op == "ISZERO":
             return self.neg(a[0]), "b"
+        if op in ("AND", "SHR", "DIV"):
+            r = self.packed_read(s)
+            if r is not None:
+                return r, "u"
         if op == "AND":
             for i in (0, 1):
                 m, other = a[i], a[1 - i]
@@ -837,6 +901,124 @@ class _Translator:
             lv, vt = ref
             return (f"uint256({lv})" if vt != "t_uint256" else lv), "u"
         raise _NotSolidity
+
+    def inl(self, o: tac.Operand) -> tac.Stmt | None:
+        """The defining statement of ``o`` when it is an inlined value (emitted at its use)."""
+        if isinstance(o, tac.Var) and o.name in self.inlined and o.name in self.defs:
+            return self.defs[o.name][2]
+        return None
+
+    def slot_const(self, o: tac.Operand) -> int | None:
+        if isinstance(o, tac.Const):
+            return o.value
+        if isinstance(o, tac.Var) and o.name in self.ctx.storage.slot_of:
+            return self.ctx.storage.slot_of[o.name]
+        return None
+
+    @staticmethod
+    def _shift(s: tac.Stmt) -> tuple[int, tac.Operand] | None:
+        """(bits, x) for ``SHR(bits, x)`` / ``DIV(x, 2**bits)``."""
+        if s.op == "SHR" and isinstance(s.args[0], tac.Const):
+            return s.args[0].value, s.args[1]
+        if s.op == "DIV" and isinstance(s.args[1], tac.Const):
+            d = s.args[1].value
+            if d > 0 and d & (d - 1) == 0:
+                return d.bit_length() - 1, s.args[0]
+        return None
+
+    def packed_read(self, s: tac.Stmt) -> str | None:
+        """A packed state variable read by name: ``AND(mask, SHR(8·off, SLOAD(slot)))`` (or
+        ``DIV``, or no shift at offset 0, or no mask for the slot's top bytes) whose mask
+        and offset are those of a layout variable narrower than a word."""
+        packed = self.ctx.storage.packed
+        if not packed:
+            return None
+        nbits, x = None, s
+        if s.op == "AND":
+            for i in (0, 1):
+                m = s.args[i]
+                if isinstance(m, tac.Const) and m.value and m.value & (m.value + 1) == 0:
+                    d = self.inl(s.args[1 - i])
+                    if d is not None:
+                        nbits, x = m.value.bit_length(), d
+                        break
+            if nbits is None:
+                return None
+        shift, load = 0, x
+        sh = self._shift(x)
+        if sh is not None:
+            d = self.inl(sh[1])
+            if d is None:
+                return None
+            shift, load = sh[0], d
+        if load.op != "SLOAD" or shift % 8:
+            return None
+        slot = self.slot_const(load.args[0])
+        found = packed.get((slot, shift // 8)) if slot is not None else None
+        if found is None:
+            return None
+        name, tl, nbytes = found
+        if (nbits if nbits is not None else 256 - shift) != 8 * nbytes:
+            return None
+        return _packed_word(name, tl, nbytes)
+
+    def packed_write(self, s: tac.Stmt) -> str | None:
+        """``name = value;`` for ``SSTORE(slot, OR(AND(clear, SLOAD(slot)), new))`` where
+        ``clear`` zeroes exactly one packed variable's bytes and ``new`` is the value shifted
+        to its offset (``MUL`` by 2**(8·off) or ``SHL``, masked or not)."""
+        packed = self.ctx.storage.packed
+        slot = self.slot_const(s.args[0])
+        top = self.inl(s.args[1])
+        if not packed or slot is None or top is None or top.op != "OR":
+            return None
+        full = (1 << 256) - 1
+        for i in (0, 1):
+            keep, new = self.inl(top.args[i]), top.args[1 - i]
+            if keep is None or keep.op != "AND":
+                continue
+            for j in (0, 1):
+                c, old = keep.args[j], self.inl(keep.args[1 - j])
+                if not isinstance(c, tac.Const) or old is None or old.op != "SLOAD":
+                    continue
+                if self.slot_const(old.args[0]) != slot:
+                    continue
+                cleared = full ^ c.value
+                low = cleared & -cleared
+                run = cleared // low if low else 1
+                if not cleared or run & (run + 1):
+                    continue  # not one contiguous run of bits
+                off_bits, nbits = low.bit_length() - 1, run.bit_length()
+                found = packed.get((slot, off_bits // 8))
+                if off_bits % 8 or found is None or 8 * found[2] != nbits:
+                    continue
+                name, tl, nbytes = found
+                v = new
+                d = self.inl(v)
+                if off_bits:
+                    if d is None:
+                        return None
+                    if d.op == "SHL" and d.args[0] == tac.Const(off_bits):
+                        v = d.args[1]
+                    elif d.op == "MUL" and tac.Const(1 << off_bits) in d.args:
+                        v = d.args[1] if d.args[0] == tac.Const(1 << off_bits) else d.args[0]
+                    else:
+                        return None
+                    d = self.inl(v)
+                if d is not None and d.op == "AND":
+                    mask = (1 << nbits) - 1
+                    if d.args[0] == tac.Const(mask):
+                        v = d.args[1]
+                    elif d.args[1] == tac.Const(mask):
+                        v = d.args[0]
+                try:
+                    w, kind = self.sol(v)
+                except _NotSolidity:
+                    return None
+                if kind == "c":
+                    w, kind = self.u(v), "u"
+                rhs = _packed_value(tl, nbytes, w, kind, self.ctx.version)
+                return f"{name} = {rhs};" if rhs is not None else None
+        return None
 
     def neg(self, o: tac.Operand) -> str:
         """A Solidity condition that holds when ``o`` is zero."""
@@ -1057,6 +1239,9 @@ class _Translator:
                     return [_Item("sol", f"{lv} = {val};")]
             except _NotSolidity:
                 pass
+            w = self.packed_write(s)
+            if w is not None:
+                return [_Item("sol", w)]
             return [_Item("asm", f"sstore({self.yul(s.args[0])}, {self.yul(s.args[1])})")]
         if op == "ERROR":
             name = s.args[1]
@@ -1171,6 +1356,14 @@ class _Translator:
             code = a[0]
             if self.ctx.checked and code == tac.Const(1):
                 return [_Item("sol", "assert(false);")]
+            if self.ctx.checked and isinstance(code, tac.Const) and code.value in _SOL_PANICS:
+                decl, stmt = _SOL_PANICS[code.value]
+                return [
+                    _Item("open", "{"),
+                    *([_Item("decl", decl)] if decl else []),
+                    _Item("sol", f"{stmt}  // Panic({hex(code.value)})"),
+                    _Item("close", "}"),
+                ]
             return [_Item("asm", f"__panic({self.yul(code)})")]
         if op == "INVALID" and not self.ctx.checked and self.ctx.version >= (0, 4, 10):
             return [_Item("sol", "assert(false);")]
@@ -1219,6 +1412,9 @@ class _Translator:
                     vals[i] = f"{sol_t}({v})"
                 elif kind == "enum":
                     vals[i] = f"{sol_t}({vals[i]})"
+                elif kind == "payable":
+                    if self.ctx.version >= (0, 6, 0):
+                        vals[i] = f"payable({vals[i]})"
                 elif kind is not None:
                     raise _NotSolidity
             return [
@@ -1335,6 +1531,8 @@ def _from_word(x: str, t: str) -> str:
 
 
 def _arg_to_uint(name: str, t: str, kind: str | None = None) -> str:
+    if kind == "payable":  # 0.8 converts `address payable` to uint160 only through `address`
+        return f"uint256(uint160(address({name})))"
     if kind == "contract":
         return f"uint256(uint160(address({name})))"
     if kind == "enum":
@@ -1801,6 +1999,8 @@ def _sol_type(
             return internal[len("struct ") :] + at, "struct"
         raise DraftError(f"a tuple parameter without a struct name ({t})")
     if isinstance(internal, str) and not t.endswith("]"):
+        if internal == "address payable" and t == "address":
+            return internal, "payable"  # an override must repeat it (or it overrides nothing)
         if internal.startswith("contract ") and t == "address":
             return internal[len("contract ") :], "contract"
         if internal.startswith("enum ") and t == "uint8":
@@ -1814,7 +2014,7 @@ def _sol_type(
     if (
         isinstance(internal, str)
         and t.endswith("]")
-        and re.match(r"(contract|enum|struct) ", internal)
+        and re.match(r"(contract|enum|struct) |address payable\[", internal)
     ):
         return re.sub(r"^(contract|enum|struct) ", "", internal) + at, "array"
     if t in ("bytes", "string") or t.endswith("]"):
@@ -2686,6 +2886,11 @@ def draft_function(
                 visibility=visibility,
                 param_names=param_names,
             )
+        if getter and not contract_mode and mut == "view":
+            # a constant's or immutable's getter (a layout variable's is its declaration):
+            # its body reads no state, and an interface may declare it pure (a view
+            # override of a pure function does not compile)
+            head, mut = head.replace(" view", " pure", 1), "pure"
         shadowed = {name for name, _k in idents.values()}
         storage.named = {k: x for k, x in storage.named.items() if x[0] not in shadowed}
         storage.maps = {k: x for k, x in storage.maps.items() if x[0] not in shadowed}

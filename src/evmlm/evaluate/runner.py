@@ -46,9 +46,9 @@ MODEL = "model"
 MODEL_DRAFT = "model_draft"
 
 #: The lift of the functions' contracts: the run configs' time budget (30 s per contract,
-#: configs/*.yaml ``lift.max_seconds``) instead of the library default (1.5 s), which a loaded
-#: machine runs out of on large contracts (a partial lift misses selectors: the function is
-#: then "not lifted" for a reason that depends on the load, not on the system).
+#: configs/*.yaml ``lift.max_seconds``) instead of the library default (1.5 s). A loaded
+#: machine runs out of a short budget on large contracts, and a partial lift misses selectors
+#: or cuts bodies at unexplored nodes: results would depend on the load, not on the system.
 EVAL_LIFT = LiftConfig(max_seconds=30.0)
 ORACLE = "oracle"
 STRUCTURAL = "structural"
