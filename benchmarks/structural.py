@@ -225,7 +225,12 @@ def _function_ranges(source: str) -> dict[str, tuple[int, int]]:
 
 
 def _dataset_rows(
-    run: Path, split: str, n: int, seed: int, visibility: str | None = None
+    run: Path,
+    split: str,
+    n: int,
+    seed: int,
+    visibility: str | None = None,
+    settings: set[str] | None = None,
 ) -> list[dict[str, Any]]:
     import pyarrow.parquet as pq
 
@@ -240,7 +245,10 @@ def _dataset_rows(
     recs = [
         r
         for r in recs
-        if r.get("selector") and r.get("compile_key") and r.get("source_start") is not None
+        if r.get("selector")
+        and r.get("compile_key")
+        and r.get("source_start") is not None
+        and (settings is None or r.get("setting") in settings)
     ]
     random.Random(seed).shuffle(recs)
     recs = recs[:n]
@@ -346,6 +354,7 @@ def main() -> None:
     ap.add_argument("--files", nargs="*", help="Solidity files to compile and check instead")
     ap.add_argument("--settings", default="opt200,noopt,ir200")
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--only-settings", help="sample only records of these compile settings (a,b)")
     ap.add_argument("--visibility", help="only functions of this visibility (a diagnostic subset)")
     ap.add_argument(
         "--from-compile",
@@ -364,7 +373,8 @@ def main() -> None:
     elif a.run and a.from_compile:
         rows = _compile_rows(a.run, a.n, a.seed)
     elif a.run:
-        rows = _dataset_rows(a.run, a.split, a.n, a.seed, a.visibility)
+        only = set(a.only_settings.split(",")) if a.only_settings else None
+        rows = _dataset_rows(a.run, a.split, a.n, a.seed, a.visibility, only)
     else:
         ap.error("give --run or --files")
     if a.out:
