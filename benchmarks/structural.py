@@ -288,14 +288,20 @@ def _dataset_rows(
     return rows
 
 
-def _compile_rows(run: Path, n: int, seed: int) -> list[dict[str, Any]]:
+def _compile_rows(
+    run: Path, n: int, seed: int, settings: set[str] | None = None
+) -> list[dict[str, Any]]:
     """Development sample before a dataset exists: public functions defined (with a body) in
     deployable contracts of the compile stage's results."""
     from evmlm.errors import EvmlmError
     from evmlm.solc.stage import load_result, read_index
 
     entries = [
-        e for e in read_index(run / "compile") if e["status"] == "ok" and e.get("deployable")
+        e
+        for e in read_index(run / "compile")
+        if e["status"] == "ok"
+        and e.get("deployable")
+        and (settings is None or e.get("setting") in settings)
     ]
     random.Random(seed).shuffle(entries)
     rows: list[dict[str, Any]] = []
@@ -371,7 +377,8 @@ def main() -> None:
     if a.files:
         rows = _files_rows(a.files, a.settings.split(","))
     elif a.run and a.from_compile:
-        rows = _compile_rows(a.run, a.n, a.seed)
+        only = set(a.only_settings.split(",")) if a.only_settings else None
+        rows = _compile_rows(a.run, a.n, a.seed, only)
     elif a.run:
         only = set(a.only_settings.split(",")) if a.only_settings else None
         rows = _dataset_rows(a.run, a.split, a.n, a.seed, a.visibility, only)
