@@ -762,10 +762,13 @@ class _Translator:
             return "uint256(uint160(msg.sender))", "u"
         if name in self.ctx.arg_names:
             _off, t = self.ctx.arg_names[name]
-            if t is None or name not in ctx_idents(self.ctx):
-                raise _NotSolidity
-            ident, kind = self.ctx.idents[name]
-            return _arg_to_uint(ident, t, kind), "u"
+            if t is not None and name in ctx_idents(self.ctx):
+                ident, kind = self.ctx.idents[name]
+                try:
+                    return _arg_to_uint(ident, t, kind), "u"
+                except _NotSolidity:
+                    pass  # a dynamic parameter's head word (its offset): read as calldata
+            return self.calldata_word(str(_off)), "u"
         raise _NotSolidity
 
     def u(self, o: tac.Operand) -> str:
@@ -897,7 +900,8 @@ class _Translator:
             if name is not None:
                 ident, kind = ctx.idents[name]
                 return _arg_to_uint(ident, ctx.arg_names[name][1] or "uint256", kind), "u"
-            raise _NotSolidity
+        if op == "CALLDATALOAD":
+            return self.calldata_word(self.u(a[0])), "u"
         if op == "SLOAD":
             ref = self.storage_ref(a[0])
             if ref is None:
@@ -905,6 +909,19 @@ class _Translator:
             lv, vt = ref
             return (f"uint256({lv})" if vt != "t_uint256" else lv), "u"
         raise _NotSolidity
+
+    def calldata_word(self, x: str) -> str:
+        """``calldataload(x)`` in Solidity (>= 0.8.5, which converts a calldata slice to
+        ``bytes32``, zero-padding a short one on the right as ``calldataload`` does): 0 at or
+        past the end of the calldata, else the slice up to 32 bytes. Raises _NotSolidity
+        before 0.8.5 and for a long offset expression (it is written three times)."""
+        if self.ctx.version < (0, 8, 5) or len(x) > 160:
+            raise _NotSolidity
+        x = x if re.fullmatch(r"[\w.]+", x) else f"({x})"
+        n = "msg.data.length"
+        return (
+            f"({x} >= {n} ? 0 : uint256(bytes32(msg.data[{x}:({n} - {x} > 32 ? {x} + 32 : {n})])))"
+        )
 
     def inl(self, o: tac.Operand) -> tac.Stmt | None:
         """The defining statement of ``o`` when it is an inlined value (emitted at its use)."""
