@@ -64,6 +64,8 @@ SCHEMA: tuple[tuple[str, str], ...] = (
     ("complexity", "int64"),  # cyclomatic, from the CFG
     ("cluster_id", "string"),
     ("split", "string"),
+    ("solidity_classes", "string"),  # semantic class per character (evmlm.dataset.labels)
+    ("elements", "string"),  # element types, space-separated (evmlm.dataset.labels)
 )
 FIELDS: tuple[str, ...] = tuple(name for name, _ in SCHEMA)
 
