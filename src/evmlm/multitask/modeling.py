@@ -47,7 +47,8 @@ class MultitaskConfig(LlamaConfig):
     ``layer_groups``: block index per logical layer (None = no sharing); block indices must be
     ``0..n_blocks-1``, each used. ``attention``: ``sdpa`` (dense, default) or ``sparse``;
     ``sparse_window`` / ``sparse_top_k``: the sparse rule's block size in tokens and number of
-    far blocks. ``num_semantic_classes`` / ``num_element_types``: head sizes (the label lists'
+    far blocks. ``loss_weighting``: ``fixed`` or ``uncertainty`` (then the model holds the
+    learned log-variances ``task_log_vars``, :mod:`evmlm.multitask.loss`). ``num_semantic_classes`` / ``num_element_types``: head sizes (the label lists'
     lengths). Raises ValueError for inconsistent values.
     """
 
@@ -58,11 +59,14 @@ class MultitaskConfig(LlamaConfig):
     attention: str = "sdpa"
     sparse_window: int = 64
     sparse_top_k: int = 4
+    loss_weighting: str = "fixed"
 
     def __post_init__(self, **kwargs: Any) -> None:
         super().__post_init__(**kwargs)
         if self.attention not in ("sdpa", "sparse"):
             raise ValueError(f"attention: {self.attention!r}; use sdpa or sparse")
+        if self.loss_weighting not in ("fixed", "uncertainty"):
+            raise ValueError(f"loss_weighting: {self.loss_weighting!r}; use fixed or uncertainty")
         if self.sparse_window < 1 or self.sparse_top_k < 0:
             raise ValueError("sparse_window must be >= 1 and sparse_top_k >= 0")
         groups = self.groups()
@@ -136,6 +140,8 @@ class MultitaskForCausalLM(MultitaskPreTrainedModel, GenerationMixin):
             nn.Linear(config.hidden_size, config.num_element_types),
         )
         self.post_init()
+        if config.loss_weighting == "uncertainty":  # s_i = log sigma_i^2, Kendall et al. 2018
+            self.task_log_vars = nn.Parameter(torch.zeros(3))
 
     def get_input_embeddings(self) -> nn.Embedding:
         return self.embed_tokens
