@@ -130,15 +130,15 @@ def _blocked_attention(
     n_far = min(top_k, max(nb - 2, 0))
     if n_far > 0:
         idx, ok = top_blocks(k, window, n_far)  # (b, h, nb, n_far)
-        gi = idx[..., None, None].expand(b, h, nb, n_far, window, d)
-        # gather from an expanded view: no (nb x nb) copy of the keys is made
-        kf = torch.gather(kp[:, :, None].expand(b, h, nb, nb, window, d), 3, gi)
-        vf = torch.gather(vp[:, :, None].expand(b, h, nb, nb, window, d), 3, gi)
+        # advanced indexing (backward: an index_put into a key-sized gradient, O(seq * dim))
+        bh = torch.arange(b * h, device=q.device)[:, None, None]
+        flat = idx.reshape(b * h, nb, n_far)
+        kf = kp.reshape(b * h, nb, window, d)[bh, flat].view(b, h, nb, n_far, window, d)
+        vf = vp.reshape(b * h, nb, window, d)[bh, flat].view(b, h, nb, n_far, window, d)
         keys.append(kf.reshape(b, h, nb, n_far * window, d))
         vals.append(vf.reshape(b, h, nb, n_far * window, d))
     kc = torch.cat(keys, dim=3)  # (b, h, nb, (2 + n_far) * w, d)
     vc = torch.cat(vals, dim=3)
-    scores = (qp @ kc.transpose(-1, -2)) * scaling  # (b, h, nb, w, L)
     qpos = torch.arange(nb * window, device=q.device).view(nb, window)
     local_pos = torch.cat([qpos - window, qpos], dim=1)  # (nb, 2w): block j-1, then block j
     mask_local = (local_pos[:, None, :] <= qpos[:, :, None]) & (local_pos >= 0)[:, None, :]
@@ -146,10 +146,17 @@ def _blocked_attention(
     if n_far > 0:
         far_ok = ok[..., None].expand(b, h, nb, n_far, window).reshape(b, h, nb, 1, -1)
         mask = torch.cat([mask, far_ok.expand(b, h, nb, window, n_far * window)], dim=-1)
-    scores = scores.masked_fill(~mask, float("-inf"))
-    probs = torch.softmax(scores.float(), dim=-1).nan_to_num(0.0).to(vc.dtype)
-    out = (probs @ vc).view(b, h, nb * window, d)
-    return out[:, :, :s]
+    # every row has a key (the query itself), so no row is all -inf; SDPA over the
+    # (batch, heads x blocks) rows keeps the (w x L) scores out of autograd's saved tensors
+    n_keys = kc.shape[3]
+    out = torch.nn.functional.scaled_dot_product_attention(
+        qp.reshape(b, h * nb, window, d),
+        kc.reshape(b, h * nb, n_keys, d),
+        vc.reshape(b, h * nb, n_keys, d),
+        attn_mask=mask.reshape(b, h * nb, window, n_keys),
+        scale=scaling,
+    )
+    return out.view(b, h, nb * window, d)[:, :, :s]
 
 
 def sparse_attention_forward(

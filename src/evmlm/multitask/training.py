@@ -21,6 +21,7 @@ Variants (the ablation of docs/multitask.md): ``multitask`` (all four losses), `
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import math
 import time
@@ -34,7 +35,7 @@ from transformers import Trainer
 from evmlm import atomic
 from evmlm.dataset.labels import CLASS_INDEX, ELEMENT_TYPES, SEMANTIC_CLASSES
 from evmlm.errors import EvmlmError
-from evmlm.multitask.data import MultitaskCollator, to_examples
+from evmlm.multitask.data import ExampleStats, MultitaskCollator, to_examples
 from evmlm.multitask.loss import LossWeights, MultitaskLoss
 from evmlm.multitask.modeling import (
     MultitaskConfig,
@@ -63,7 +64,8 @@ class MultitaskRunConfig:
     ``attention`` (sdpa | sparse), ``sparse_window``, ``sparse_top_k``, ``max_length``
     (tokens per example = the model's context). Loss: ``variant`` (multitask | plain),
     ``weighting`` (fixed | uncertainty), ``weights`` (λ). Trainer: ``batch_size``,
-    ``grad_accum``, ``learning_rate``, ``warmup_ratio``, ``max_steps``, ``time_budget_s``
+    ``grad_accum``, ``learning_rate``, ``lr_scheduler`` (cosine | constant_with_warmup |
+    linear; cosine decays to 0 at ``max_steps``), ``warmup_ratio``, ``max_steps``, ``time_budget_s``
     (wall seconds, None = no budget), ``eval_steps``, ``logging_steps``,
     ``early_stopping_patience`` (evaluations; None = off), ``bf16``, ``seed``.
     Raises :class:`MultitaskConfigError` for a bad value.
@@ -90,6 +92,7 @@ class MultitaskRunConfig:
     batch_size: int = 4
     grad_accum: int = 1
     learning_rate: float = 1e-3
+    lr_scheduler: str = "cosine"
     warmup_ratio: float = 0.05
     max_steps: int = 1000
     time_budget_s: float | None = None
@@ -115,6 +118,11 @@ class MultitaskRunConfig:
         need(self.max_length >= 64, "max_length", "must be >= 64")
         need(self.hidden_size % self.num_heads == 0, "num_heads", "must divide hidden_size")
         need(self.learning_rate > 0, "learning_rate", "must be > 0")
+        need(
+            self.lr_scheduler in ("cosine", "constant_with_warmup", "linear"),
+            "lr_scheduler",
+            "cosine, constant_with_warmup or linear",
+        )
         need(0 <= self.warmup_ratio < 1, "warmup_ratio", "must be in [0, 1)")
 
     @classmethod
@@ -230,6 +238,38 @@ class MultitaskTrainer(Trainer):
         return output
 
 
+def cached_examples(
+    cfg: MultitaskRunConfig, tokenizer: Any, split: str, limit: int | None
+) -> tuple[list[dict[str, list]], ExampleStats]:
+    """:func:`to_examples` of a split, cached beside the experiment folders
+    (``<out_dir>/../.examples/<key>.json``; the key covers the dataset's ``pairs.jsonl`` size
+    and mtime, the tokenizer's vocabulary, ``max_length``, the split and the limit), so the
+    arms of an ablation prepare the same data once."""
+    import hashlib
+
+    pairs = Path(cfg.dataset_dir) / "pairs.jsonl"
+    st = pairs.stat() if pairs.is_file() else None
+    key = hashlib.sha256(
+        json.dumps(
+            [
+                str(Path(cfg.dataset_dir).resolve()),
+                [st.st_size, st.st_mtime_ns] if st else None,
+                sorted(tokenizer.get_vocab().items()),
+                cfg.max_length,
+                split,
+                limit,
+            ]
+        ).encode()
+    ).hexdigest()[:20]
+    path = Path(cfg.out_dir).resolve().parent / ".examples" / f"{key}.json"
+    if path.is_file():
+        data = json.loads(path.read_text())
+        return data["rows"], ExampleStats(**data["stats"])
+    rows, stats = to_examples(_read(cfg.dataset_dir, split, limit), tokenizer, cfg.max_length)
+    atomic.write_json(path, {"rows": rows, "stats": dataclasses.asdict(stats)}, indent=None)
+    return rows, stats
+
+
 def _read(dataset_dir: str | Path, split: str, limit: int | None) -> list[dict[str, Any]]:
     from evmlm.train.data import read_pairs
 
@@ -256,12 +296,8 @@ def train(cfg: MultitaskRunConfig, *, threads: int | None = None) -> dict[str, A
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     t0 = time.perf_counter()
-    train_rows, train_stats = to_examples(
-        _read(cfg.dataset_dir, "train", cfg.train_limit), tok, cfg.max_length
-    )
-    eval_rows, eval_stats = to_examples(
-        _read(cfg.dataset_dir, cfg.eval_split, cfg.eval_limit), tok, cfg.max_length
-    )
+    train_rows, train_stats = cached_examples(cfg, tok, "train", cfg.train_limit)
+    eval_rows, eval_stats = cached_examples(cfg, tok, cfg.eval_split, cfg.eval_limit)
     prep_s = time.perf_counter() - t0
     log.info(
         "multitask: %d train / %d eval examples (%d / %d dropped as too long) in %.0f s",
@@ -286,7 +322,7 @@ def train(cfg: MultitaskRunConfig, *, threads: int | None = None) -> dict[str, A
         per_device_eval_batch_size=cfg.batch_size,
         gradient_accumulation_steps=cfg.grad_accum,
         learning_rate=cfg.learning_rate,
-        lr_scheduler_type="cosine",
+        lr_scheduler_type=cfg.lr_scheduler,
         warmup_steps=int(cfg.warmup_ratio * cfg.max_steps),
         max_steps=cfg.max_steps,
         logging_steps=cfg.logging_steps,
