@@ -38,8 +38,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 REPO = Path(__file__).resolve().parents[1]
 
 ARMS: dict[str, dict] = {
-    "plain": {"variant": "plain"},
     "fixed": {},
+    "plain": {"variant": "plain"},
     "adaptive": {"weighting": "uncertainty"},
     "shared": {"share": 2, "num_layers_factor": 2},
     "sparse": {"attention": "sparse", "sparse_window": 64, "sparse_top_k": 4},
@@ -114,28 +114,33 @@ def main() -> int:
         test["eval_seconds"] = round(time.perf_counter() - t0, 1)
         test["train_seconds"] = summary["train_seconds"]
         test["steps"] = summary["steps"]
+        test["train_line"] = summary["line"]
         test["load"] = [round(load0, 1), round(load1, 1)]
         if a.generate and name in ("plain", "fixed"):
             from evmlm.config import EvalConfig
             from evmlm.evaluate.stage import evaluate as run_evaluate
 
-            rep = run_evaluate(
-                summary["model_dir"],
-                a.run / "dataset",
-                a.out / name / "generation",
-                config=EvalConfig(
-                    split="test",
-                    max_functions=a.generate,
-                    baselines=(),
-                    verify=False,
-                    n_examples=3,
-                    max_new_tokens=256,
-                ),
-                compile_dir=a.run / "compile",
-                threads=a.threads,
-            )
-            test["generation"] = {"line": rep["line"], "overall": rep["overall"]}
-            print(f"[{name}] generation: {rep['line']}", flush=True)
+            try:
+                rep = run_evaluate(
+                    summary["model_dir"],
+                    a.run / "dataset",
+                    a.out / name / "generation",
+                    config=EvalConfig(
+                        split="test",
+                        max_functions=a.generate,
+                        baselines=(),
+                        verify=False,
+                        n_examples=3,
+                        max_new_tokens=256,
+                    ),
+                    compile_dir=a.run / "compile",
+                    threads=a.threads,
+                )
+                test["generation"] = {"line": rep["line"], "overall": rep["overall"]}
+                print(f"[{name}] generation: {rep['line']}", flush=True)
+            except Exception as e:  # noqa: BLE001 - recorded; the other arms go on
+                test["generation"] = {"error": f"{type(e).__name__}: {e}"}
+                print(f"[{name}] generation failed: {type(e).__name__}: {e}", flush=True)
         results[name] = test
         (a.out / "ablation.json").write_text(json.dumps(results, indent=2))
         print(

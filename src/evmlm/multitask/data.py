@@ -85,9 +85,11 @@ def to_examples(
     """Examples (dicts of lists, module doc) within ``max_length`` tokens each, and counts.
     A record whose completion + EOS exceeds half of ``max_length`` is dropped (fine-tuning's
     rule, :func:`evmlm.train.data.to_sft_examples`)."""
+    from tqdm import tqdm
+
     eos = tokenizer.eos_token_id
     rows, n, dropped = [], 0, 0
-    for r in records:
+    for r in tqdm(records, desc="multitask examples", unit="pair", leave=False):
         n += 1
         char_classes, elements = record_labels(r)
         completion = build_completion(r["solidity"])
