@@ -421,6 +421,9 @@ def sample(
     cfg = SamplingConfig(
         max_new_tokens=max_tokens, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed
     )
+    from evmlm.multitask import register_auto_classes
+
+    register_auto_classes()  # multi-task models sample like any other
     m, tok = load_for_inference(model)
     typer.echo(text, nl=False)
     run_sample(m, tok, text, cfg, on_text=lambda s: typer.echo(s, nl=False))
@@ -668,6 +671,98 @@ def experiment(
     )
     typer.echo(f"[experiment] {summary['line']}")
     typer.echo(f"report: {Path(summary['files'][1])}")
+
+
+# ---------------------------------------------------------------- multitask (issue 14)
+multitask_app = typer.Typer(
+    help="The multi-task decoder: train and evaluate (docs/multitask.md).", no_args_is_help=True
+)
+app.add_typer(multitask_app, name="multitask")
+
+
+def _multitask_overrides(args: list[str]) -> dict[str, Any]:
+    """``--key=value`` flags -> {key: YAML value}; a flag of another form is a usage error."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for a in args:
+        if not a.startswith("--") or "=" not in a:
+            raise typer.BadParameter(f"{a!r}: expected --key=value (a multitask config key)")
+        k, v = a[2:].split("=", 1)
+        out[k.replace("-", "_")] = yaml.safe_load(v)
+    return out
+
+
+@multitask_app.command("train", context_settings=_EXTRA)
+def multitask_train(
+    ctx: typer.Context,
+    config: Annotated[
+        Path, typer.Option("--config", "-c", help="configs/multitask.yaml or multitask-small.yaml.")
+    ] = Path("configs/multitask.yaml"),
+) -> None:
+    """Train the multi-task decoder; any config key as --key=value (e.g. --max_steps=50)."""
+    from evmlm.multitask.training import load_run_config, train
+
+    cfg = load_run_config(config, _multitask_overrides(list(ctx.args)))
+    summary = train(cfg)
+    typer.echo(f"[multitask] {summary['line']}")
+    typer.echo(f"experiment folder: {summary['out_dir']}")
+
+
+@multitask_app.command("evaluate")
+def multitask_evaluate(
+    model: Annotated[Path, typer.Option("--model", "-m", help="A multitask model folder.")],
+    dataset: Annotated[Path, typer.Option("--dataset", help="Dataset stage folder.")] = Path(
+        "runs/default/dataset"
+    ),
+    split: Annotated[str, typer.Option(help="train | validation | test.")] = "test",
+    limit: Annotated[
+        Optional[int], typer.Option(help="First N records of the split (id order).")
+    ] = None,
+    generate: Annotated[
+        int,
+        typer.Option(help="Functions decompiled with evmlm's evaluation (BLEU, recompiles)."),
+    ] = 0,
+    compile_dir: Annotated[
+        Optional[Path], typer.Option("--compile", help="Compile stage folder (recompiles).")
+    ] = None,
+    out: Annotated[
+        Optional[Path], typer.Option("--out", "-o", help="Folder for evaluation_results.json.")
+    ] = None,
+) -> None:
+    """Teacher-forced head metrics (element micro-F1, semantic accuracy, detail loss) and,
+    with --generate N, the detail head through evmlm's evaluation on N functions."""
+    from evmlm import atomic
+    from evmlm.multitask.training import evaluate_model_dir
+
+    if split not in ("train", "validation", "test"):
+        raise typer.BadParameter(
+            f"{split!r}: use train, validation or test", param_hint="'--split'"
+        )
+    res = evaluate_model_dir(model, dataset, split=split, limit=limit)
+    if generate > 0:
+        from evmlm.config import EvalConfig
+        from evmlm.evaluate.stage import evaluate as run_evaluate
+
+        rep = run_evaluate(
+            model,
+            dataset,
+            (out or model.parent) / "generation",
+            config=EvalConfig(
+                split=split, max_functions=generate, baselines=(), verify=False, n_examples=3
+            ),
+            compile_dir=compile_dir,
+        )
+        res["generation"] = {"line": rep["line"], "overall": rep["overall"]}
+    target = (out or model.parent) / "evaluation_results.json"
+    atomic.write_json(target, res)
+    typer.echo(
+        f"[multitask] {split}: {res['n_examples']} functions, element micro-F1 "
+        f"{res['element_micro_f1']:.3f}, semantic accuracy {res['semantic_accuracy']:.3f}, "
+        f"detail {res['detail_loss']:.3f} nats -> {target}"
+    )
+    if "generation" in res:
+        typer.echo(f"[multitask] generation: {res['generation']['line']}")
 
 
 def _one_line(text: str) -> str:
