@@ -171,6 +171,15 @@ def _add_prompt_tokens(tokenizer: Any) -> list[int]:
     return tokenizer.convert_tokens_to_ids(missing)
 
 
+def _converted_token_ids(base: str) -> list[int]:
+    """The ids of the tokens evmlm added to a converted base (:mod:`evmlm.models.base`): their
+    embedding rows are initialised but untrained, so LoRA fine-tuning trains them too."""
+    from evmlm.models.base import base_record
+
+    rec = base_record(base) if Path(base).is_dir() else None
+    return sorted(rec["added_tokens"].values()) if rec else []
+
+
 def load_base_model(
     base: str, method: str, *, n_tokens: int | None = None, gradient_checkpointing: bool = False
 ) -> Any:
@@ -311,7 +320,7 @@ def finetune(
         not Path(base).is_dir() or (Path(base) / "tokenizer_config.json").is_file()
     )  # hub models have theirs
     tokenizer = _load_tokenizer(base, None if own_tokenizer else tokenizer_dir)
-    new_ids = _add_prompt_tokens(tokenizer)
+    new_ids = _add_prompt_tokens(tokenizer) or _converted_token_ids(base)
 
     from datasets import Dataset
 
