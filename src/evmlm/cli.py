@@ -107,6 +107,9 @@ def _check_out(path: Path, *, folder: bool) -> None:
         raise typer.BadParameter(f"{path}: {parent} is a file, not a folder", param_hint="'--out'")
 
 
+_DATA_STAGES = ("corpus", "compile", "lift", "dataset")
+
+
 def run_chain(
     config: Path | None,
     name: str | None,
@@ -118,6 +121,10 @@ def run_chain(
 
     _check_stages(until, force)
     cfg = load_run_config(config, name, extra)
+    if cfg.finetune.backend == "unsloth" and until not in _DATA_STAGES:
+        from evmlm.train.unsloth_backend import check_unsloth
+
+        check_unsloth()  # before any work: a CPU machine stops here
     run_pipeline(cfg, until=until, force=tuple(force or ()), on_stage=_print_stage)
     typer.echo(f"run directory: {cfg.run_dir}")
 
@@ -356,6 +363,18 @@ def pretrain(
 ) -> None:
     """Pretrain a Llama size preset (--pretrain.preset=tiny|small|...) into runs/<name>/pretrain/model."""
     _train_chain(config, name, ctx.args, "pretrain", resume)
+
+
+@app.command(context_settings=_EXTRA)
+def cpt(
+    ctx: typer.Context, config: ConfigOpt = None, name: NameOpt = None, resume: ResumeOpt = True
+) -> None:
+    """Continue pretraining model.base on the corpus (LoRA on all linear layers + embeddings,
+    PatchGen recipe; --cpt.method=full for all weights) into runs/<name>/cpt/model."""
+    extra = list(ctx.args)
+    if not any(a.startswith("--cpt.enabled") for a in extra):
+        extra.append("--cpt.enabled=true")
+    _train_chain(config, name, extra, "cpt", resume)
 
 
 @app.command(context_settings=_EXTRA)
