@@ -689,6 +689,38 @@ def experiment(
     typer.echo(f"report: {Path(summary['files'][1])}")
 
 
+@app.command(context_settings=_EXTRA)
+def ladder(
+    ctx: typer.Context,
+    config: ConfigOpt = None,
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for the rungs and ladder.{md,json,png}.")
+    ] = Path("runs/ladder"),
+    data_run: Annotated[
+        Optional[Path],
+        typer.Option("--data-run", help="A run whose data stages (corpus..dataset) are finished."),
+    ] = None,
+    budget_min: Annotated[
+        float, typer.Option("--budget-min", help="Training minutes per rung.")
+    ] = 10.0,
+    rung: Annotated[
+        Optional[list[str]], typer.Option("--rung", help="Only this rung (repeatable).")
+    ] = None,
+) -> None:
+    """The quality ladder: scratch small vs SmolLM2 fine-tuned vs SmolLM2 CPT + fine-tuned, at
+    one training budget, on the same test functions (docs/base-models.md)."""
+    from evmlm.ladder import ladder_line, run_ladder
+
+    _check_out(out, folder=True)
+    if config is None and Path("configs/default.yaml").is_file():
+        config = Path("configs/default.yaml")
+    data = data_run or load_run_config(config, None, list(ctx.args)).run_dir
+    res = run_ladder(
+        config, ctx.args, out_dir=out, data_run=data, budget_s=budget_min * 60, rungs=rung
+    )
+    typer.echo(f"ladder: {ladder_line(res)}")
+
+
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
