@@ -194,7 +194,7 @@ def render(rows: Sequence[Mapping[str, Any]], meta: Mapping[str, Any]) -> str:
         return "| " + " | ".join(cells + [fmt(o.get("n"))]) + " |"
 
     for r in rows:
-        minutes = round(sum(r["train_seconds"].values()) / 60, 1)
+        minutes = f"{sum(r['train_seconds'].values()) / 60:.1f}"
         for system in ("model", "model_draft"):
             if system in r["overall"]:
                 lines.append(row(r["rung"], system, minutes, r["overall"][system]))
