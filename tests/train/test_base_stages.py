@@ -122,3 +122,24 @@ def test_unsloth_backend_stops_in_one_line_before_any_work(
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and "needs an NVIDIA GPU" in err[0]
     assert not (tmp_path / "u").exists()  # nothing was done
+
+
+def test_finetune_straight_from_a_tied_converted_base(
+    tmp_path: Path, foreign_base: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No CPT: LoRA + trainable tokens on the tied base itself (PEFT wraps the tied LM head; TRL's
+    fused LM head must still read it)."""
+    monkeypatch.setenv("EVMLM_CACHE_DIR", str(tmp_path / "cache"))
+    run = _run_dir(tmp_path)
+    flags = [a for a in SMALL if not a.startswith("--cpt.")]
+    cfg = load_config(
+        None,
+        [*flags, f"--model.base={foreign_base}", f"--run.runs_dir={tmp_path / 'runs'}"]
+        + ["--run.name=t"],
+    )
+    stages = {s.name: s for s in STAGES}
+    recs = {n: run_stage(cfg, stages[n], run)["summary"] for n in ("tokenizer", "finetune")}
+    ft = recs["finetune"]
+    assert ft["steps"] == 2 and ft["eval_loss"] > 0
+    info = json.loads((run / "finetune" / "model" / "training_info.json").read_text())
+    assert info["base_model"].startswith(str(tmp_path / "cache"))

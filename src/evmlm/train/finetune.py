@@ -180,6 +180,23 @@ def _converted_token_ids(base: str) -> list[int]:
     return sorted(rec["added_tokens"].values()) if rec else []
 
 
+def _expose_head_bias(model: Any) -> None:
+    """Let TRL's fused LM head read ``lm_head.bias`` through PEFT's trainable-tokens wrapper.
+
+    With tied embeddings, ``trainable_token_indices`` wraps ``lm_head`` too; PEFT 0.21's
+    ``TrainableTokensWrapper`` forwards ``weight`` (with the token deltas) but not ``bias``,
+    which TRL 1.16's fused LM head reads, so evaluation failed with an AttributeError. The
+    wrapper gets its original module's bias (None for Llama).
+    """
+    head = model.get_output_embeddings()
+    original = getattr(head, "original_module", None)
+    if original is not None and "bias" not in head.__dict__:
+        try:
+            head.bias  # noqa: B018 - probing the wrapper
+        except AttributeError:
+            head.__dict__["bias"] = original.bias
+
+
 def load_base_model(
     base: str, method: str, *, n_tokens: int | None = None, gradient_checkpointing: bool = False
 ) -> Any:
@@ -348,6 +365,7 @@ def finetune(
         from peft import get_peft_model
 
         model = get_peft_model(model, lora_config(cfg, new_ids))
+        _expose_head_bias(model)
     elif cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable()
     memory = int(model.get_memory_footprint())
