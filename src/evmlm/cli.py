@@ -107,6 +107,9 @@ def _check_out(path: Path, *, folder: bool) -> None:
         raise typer.BadParameter(f"{path}: {parent} is a file, not a folder", param_hint="'--out'")
 
 
+_DATA_STAGES = ("corpus", "compile", "lift", "dataset")
+
+
 def run_chain(
     config: Path | None,
     name: str | None,
@@ -118,6 +121,10 @@ def run_chain(
 
     _check_stages(until, force)
     cfg = load_run_config(config, name, extra)
+    if cfg.finetune.backend == "unsloth" and until not in _DATA_STAGES:
+        from evmlm.train.unsloth_backend import check_unsloth
+
+        check_unsloth()  # before any work: a CPU machine stops here
     run_pipeline(cfg, until=until, force=tuple(force or ()), on_stage=_print_stage)
     typer.echo(f"run directory: {cfg.run_dir}")
 
@@ -356,6 +363,18 @@ def pretrain(
 ) -> None:
     """Pretrain a Llama size preset (--pretrain.preset=tiny|small|...) into runs/<name>/pretrain/model."""
     _train_chain(config, name, ctx.args, "pretrain", resume)
+
+
+@app.command(context_settings=_EXTRA)
+def cpt(
+    ctx: typer.Context, config: ConfigOpt = None, name: NameOpt = None, resume: ResumeOpt = True
+) -> None:
+    """Continue pretraining model.base on the corpus (LoRA on all linear layers + embeddings,
+    PatchGen recipe; --cpt.method=full for all weights) into runs/<name>/cpt/model."""
+    extra = list(ctx.args)
+    if not any(a.startswith("--cpt.enabled") for a in extra):
+        extra.append("--cpt.enabled=true")
+    _train_chain(config, name, extra, "cpt", resume)
 
 
 @app.command(context_settings=_EXTRA)
@@ -763,6 +782,38 @@ def multitask_evaluate(
     )
     if "generation" in res:
         typer.echo(f"[multitask] generation: {res['generation']['line']}")
+
+
+@app.command(context_settings=_EXTRA)
+def ladder(
+    ctx: typer.Context,
+    config: ConfigOpt = None,
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for the rungs and ladder.{md,json,png}.")
+    ] = Path("runs/ladder"),
+    data_run: Annotated[
+        Optional[Path],
+        typer.Option("--data-run", help="A run whose data stages (corpus..dataset) are finished."),
+    ] = None,
+    budget_min: Annotated[
+        float, typer.Option("--budget-min", help="Training minutes per rung.")
+    ] = 10.0,
+    rung: Annotated[
+        Optional[list[str]], typer.Option("--rung", help="Only this rung (repeatable).")
+    ] = None,
+) -> None:
+    """The quality ladder: scratch small vs SmolLM2 fine-tuned vs SmolLM2 CPT + fine-tuned, at
+    one training budget, on the same test functions (docs/base-models.md)."""
+    from evmlm.ladder import ladder_line, run_ladder
+
+    _check_out(out, folder=True)
+    if config is None and Path("configs/default.yaml").is_file():
+        config = Path("configs/default.yaml")
+    data = data_run or load_run_config(config, None, list(ctx.args)).run_dir
+    res = run_ladder(
+        config, ctx.args, out_dir=out, data_run=data, budget_s=budget_min * 60, rungs=rung
+    )
+    typer.echo(f"ladder: {ladder_line(res)}")
 
 
 def _one_line(text: str) -> str:
