@@ -89,6 +89,7 @@ STAGES: tuple[Stage, ...] = (
         ("evaluate",),
         ("compile", "dataset", "finetune"),
     ),
+    Stage("export", "evmlm.export.stage:run_stage", ("export",), ("dataset", "finetune")),
 )
 
 
