@@ -397,7 +397,10 @@ def _train_chain(
 @app.command()
 def sample(
     model: Annotated[
-        Path, typer.Option("--model", "-m", help="Model folder: merged model, adapter or HF model.")
+        Path,
+        typer.Option(
+            "--model", "-m", help="Model folder (merged model, adapter, HF model) or FILE.gguf."
+        ),
     ],
     prompt: Annotated[Optional[str], typer.Option("--prompt", "-p", help="Prompt text.")] = None,
     file: Annotated[
@@ -438,7 +441,7 @@ def evaluate_(
         typer.Option(
             "--model",
             "-m",
-            help="Model folder (merged, adapter or HF model). Default: the run's fine-tuned model (runs the whole chain).",
+            help="Model folder (merged, adapter or HF model) or FILE.gguf (llama.cpp). Default: the run's fine-tuned model (runs the whole chain).",
         ),
     ] = None,
     split: Annotated[
@@ -505,7 +508,7 @@ def decompile(
         typer.Option(
             "--model",
             "-m",
-            help="Model folder: a run's finetune/model or finetune/adapter, or any local HF model (default: the structural draft alone).",
+            help="Model folder: a run's finetune/model or finetune/adapter, any local HF model, or FILE.gguf (llama.cpp) (default: the structural draft alone).",
         ),
     ] = None,
     selector: Annotated[

@@ -17,7 +17,8 @@ F16_LOGIT_TOLERANCE = 0.02
 
 
 def _evmlm(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    base = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "HF_HUB_OFFLINE": "1"}
+    path = os.pathsep.join(p for p in (str(ROOT / "src"), os.environ.get("PYTHONPATH")) if p)
+    base = {**os.environ, "PYTHONPATH": path, "HF_HUB_OFFLINE": "1"}
     return subprocess.run(
         [sys.executable, "-m", "evmlm", *args],
         capture_output=True,
@@ -63,7 +64,7 @@ def test_llama_cpp_tokenises_real_prompts_as_the_hf_tokenizer(
     other.backend_tokenizer.pre_tokenizer.add_prefix_space = True
     texts = [p + c for p, c in record_texts(records[:5])]
     res = check_tokenisation(LlamaCppModel(out / "model-f16.gguf"), other, texts)
-    assert res["mismatches"] == 5 and res["first_mismatch"]["position"] == 0
+    assert res["mismatches"] == 5 and res["first_mismatch"]["position"] < 5
 
 
 @requires_llama_cpp
@@ -164,7 +165,7 @@ def test_without_llama_cpp_export_and_backend_say_so_in_one_line(
     shadow = tmp_path / "shadow"
     shadow.mkdir()
     (shadow / "llama_cpp.py").write_text("raise ImportError('no llama.cpp here')\n")
-    env = {"PYTHONPATH": os.pathsep.join([str(shadow), str(ROOT / "src")])}
+    env = {"PYTHONPATH": os.pathsep.join([str(shadow), str(ROOT / "src")])}  # shadow first
     gguf = tmp_path / "m.gguf"
     gguf.write_bytes(b"GGUF" + b"\0" * 60)
     runs = [

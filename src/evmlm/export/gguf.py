@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -146,10 +147,11 @@ def _convert(staging: Path, target: Path, src: Path) -> None:
             )
 
 
-def _quantize(source: Path, target: Path, gguf_type: str, threads: int) -> None:
+def _quantize(source: Path, target: Path, gguf_type: str, threads: int) -> str | None:
     """llama.cpp's quantizer: ``source`` (float32 GGUF) → ``gguf_type`` at ``target`` (atomic).
     Tensors whose rows do not fit a k-quant's 256-value blocks get llama.cpp's own fallback
-    type (its choice, logged by llama.cpp)."""
+    type (llama.cpp's choice); returns ``"N/M"``, N of the M tensors so stored, or None.
+    llama.cpp's log goes to this module's logger at DEBUG level."""
     import ctypes
 
     from evmlm.train.llamacpp import llama_cpp_module
@@ -157,7 +159,7 @@ def _quantize(source: Path, target: Path, gguf_type: str, threads: int) -> None:
     if gguf_type == "f32":  # the converter's own output
         with atomic.atomic_path(target) as tmp:
             shutil.copyfile(source, tmp)
-        return
+        return None
     ll = llama_cpp_module()
     name = f"LLAMA_FTYPE_MOSTLY_{gguf_type.upper()}"
     ftype = getattr(ll, name, None)
@@ -166,10 +168,28 @@ def _quantize(source: Path, target: Path, gguf_type: str, threads: int) -> None:
     params = ll.llama_model_quantize_default_params()
     params.ftype = ftype
     params.nthread = threads
-    with atomic.atomic_path(target) as tmp:
-        rc = ll.llama_model_quantize(str(source).encode(), str(tmp).encode(), ctypes.byref(params))
-        if rc != 0:
-            raise ExportError(f"llama.cpp's quantizer failed for {gguf_type} (status {rc})")
+    lines: list[str] = []
+
+    @ll.llama_log_callback
+    def collect(level: int, text: bytes, user_data: Any) -> None:
+        lines.append(text.decode("utf-8", "replace"))
+
+    from llama_cpp import _logger  # llama-cpp-python's own callback, put back afterwards
+
+    ll.llama_log_set(collect, ctypes.c_void_p(0))
+    try:
+        with atomic.atomic_path(target) as tmp:
+            rc = ll.llama_model_quantize(
+                str(source).encode(), str(tmp).encode(), ctypes.byref(params)
+            )
+            if rc != 0:
+                raise ExportError(f"llama.cpp's quantizer failed for {gguf_type} (status {rc})")
+    finally:
+        ll.llama_log_set(_logger.llama_log_callback, ctypes.c_void_p(0))
+    text = "".join(lines)
+    log.debug("llama.cpp quantizer (%s):\n%s", gguf_type, text)
+    m = re.search(r"(\d+) of (\d+) tensor\(s\) required fallback", text)
+    return f"{m.group(1)}/{m.group(2)}" if m else None
 
 
 def export_gguf(
@@ -209,10 +229,10 @@ def export_gguf(
         hf_model, tokenizer = _stage_model(model, staging)
         f32 = staging / "model-f32.gguf"
         _convert(staging, f32, src)
-        files = {}
+        files, fallback = {}, {}
         for t in tqdm(types, desc="quantize", unit="file"):
             files[t] = out / f"{name}-{t}.gguf"
-            _quantize(f32, files[t], t, threads)
+            fallback[t] = _quantize(f32, files[t], t, threads)
         for f in TOKENIZER_FILES:
             if (staging / f).is_file():
                 with atomic.atomic_path(out / f) as tmp:
@@ -227,6 +247,8 @@ def export_gguf(
         greedy_type = "f16" if "f16" in types else types[0]
         for t in tqdm(types, desc="round-trip checks", unit="file"):
             entry: dict[str, Any] = {"file": files[t].name, "bytes": files[t].stat().st_size}
+            if fallback[t]:  # tensors whose rows do not fit the type's blocks
+                entry["fallback_tensors"] = fallback[t]
             gg = LlamaCppModel(files[t], logits_all=True, n_threads=threads)
             entry["loads"] = True
             if texts:
@@ -271,7 +293,15 @@ def fitted_prompts(
 def summary_line(report: Mapping[str, Any]) -> str:
     """One line: files and sizes, tokenisation, greedy agreement, top-1 agreement per type."""
     files = report["files"]
-    sizes = ", ".join(f"{t} {e['bytes'] / 1e6:.1f} MB" for t, e in files.items())
+    sizes = ", ".join(
+        f"{t} {e['bytes'] / 1e6:.1f} MB"
+        + (
+            f" ({e['fallback_tensors']} tensors in a fallback type)"
+            if "fallback_tensors" in e
+            else ""
+        )
+        for t, e in files.items()
+    )
     parts = [f"{len(files)} GGUF files ({sizes}), all load in llama.cpp"]
     tok = [e["tokenisation"] for e in files.values() if "tokenisation" in e]
     if tok:
