@@ -416,7 +416,10 @@ def _train_chain(
 @app.command()
 def sample(
     model: Annotated[
-        Path, typer.Option("--model", "-m", help="Model folder: merged model, adapter or HF model.")
+        Path,
+        typer.Option(
+            "--model", "-m", help="Model folder (merged model, adapter, HF model) or FILE.gguf."
+        ),
     ],
     prompt: Annotated[Optional[str], typer.Option("--prompt", "-p", help="Prompt text.")] = None,
     file: Annotated[
@@ -460,7 +463,7 @@ def evaluate_(
         typer.Option(
             "--model",
             "-m",
-            help="Model folder (merged, adapter or HF model). Default: the run's fine-tuned model (runs the whole chain).",
+            help="Model folder (merged, adapter or HF model) or FILE.gguf (llama.cpp). Default: the run's fine-tuned model (runs the whole chain).",
         ),
     ] = None,
     split: Annotated[
@@ -527,7 +530,7 @@ def decompile(
         typer.Option(
             "--model",
             "-m",
-            help="Model folder: a run's finetune/model or finetune/adapter, or any local HF model (default: the structural draft alone).",
+            help="Model folder: a run's finetune/model or finetune/adapter, any local HF model, or FILE.gguf (llama.cpp) (default: the structural draft alone).",
         ),
     ] = None,
     selector: Annotated[
@@ -814,6 +817,83 @@ def ladder(
         config, ctx.args, out_dir=out, data_run=data, budget_s=budget_min * 60, rungs=rung
     )
     typer.echo(f"ladder: {ladder_line(res)}")
+
+
+# ---------------------------------------------------------------- export (issue 12)
+export_app = typer.Typer(help="Export a model for other runtimes (GGUF).", no_args_is_help=True)
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("gguf", context_settings=_EXTRA)
+def export_gguf(
+    ctx: typer.Context,
+    model: Annotated[
+        Path,
+        typer.Option("--model", "-m", help="Model folder: merged model, LoRA adapter or HF model."),
+    ],
+    quant: Annotated[
+        Optional[str],
+        typer.Option("--quant", "-q", help="GGUF types, comma-separated (= --export.quants)."),
+    ] = None,
+    out: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--out",
+            "-o",
+            help="Output folder (default: <run>/export for a run's model, else <model>-gguf).",
+        ),
+    ] = None,
+    dataset: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--dataset",
+            help="Dataset folder for the round-trip checks (default: the model's run dataset).",
+        ),
+    ] = None,
+    config: ConfigOpt = None,
+    name: NameOpt = None,
+) -> None:
+    """Write GGUF files (f16, q8_0, q4_k_m) of a model with llama.cpp's converter and quantizer,
+    then check them against the HF model (tokenisation, greedy output, logits; report.json)."""
+    from evmlm.export.checks import CheckConfig
+    from evmlm.export.gguf import ExportError, default_dataset, parse_types
+    from evmlm.export.gguf import export_gguf as run_export
+    from evmlm.export.stage import check_records
+    from evmlm.train.inference import check_model
+    from evmlm.train.llamacpp import llama_cpp_module
+
+    cfg = load_run_config(config, name, list(ctx.args))
+    types = parse_types(quant) if quant is not None else parse_types(cfg.export.quants)
+    check_model(model)
+    llama_cpp_module()  # one line when llama-cpp-python is missing, before any work
+    ds = dataset or default_dataset(model)
+    if ds is None and (cfg.run_dir / "dataset" / "hf").is_dir():
+        ds = cfg.run_dir / "dataset"
+    if dataset is not None and not (dataset / "hf" / "dataset_dict.json").is_file():
+        raise ExportError(f"--dataset {dataset}: no built dataset (no hf/dataset_dict.json)")
+    target = out or (
+        model.resolve().parent.parent / "export"
+        if default_dataset(model)
+        else Path(f"{model.resolve()}-gguf")
+    )
+    _check_out(target, folder=True)
+    e = cfg.export
+    report = run_export(
+        model,
+        target,
+        types=types,
+        records=check_records(ds, e.split, e.n_texts) if ds is not None else None,
+        checks=CheckConfig(
+            n_texts=e.n_texts,
+            n_greedy=e.n_greedy,
+            max_new_tokens=e.max_new_tokens,
+            n_logit_texts=e.n_logit_texts,
+            logit_tokens=e.logit_tokens,
+        ),
+        threads=cfg.run.threads,
+    )
+    typer.echo(f"[export] {report['line']}")
+    typer.echo(f"report: {target / 'report.json'}")
 
 
 def _one_line(text: str) -> str:

@@ -1,0 +1,196 @@
+"""GGUF export and the llama.cpp backend, with real llama.cpp on a tiny model (seconds)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from .conftest import ROOT, requires_llama_cpp
+
+# Logits of the tiny random model are O(1); float16 weights move them by ~1e-3 (measured
+# max 0.004 on this model): the f16 file must match transformers' float32 logits within 0.02.
+F16_LOGIT_TOLERANCE = 0.02
+
+
+def _evmlm(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    path = os.pathsep.join(p for p in (str(ROOT / "src"), os.environ.get("PYTHONPATH")) if p)
+    base = {**os.environ, "PYTHONPATH": path, "HF_HUB_OFFLINE": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "evmlm", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**base, **(env or {})},
+        timeout=300,
+    )
+
+
+@requires_llama_cpp
+def test_export_writes_gguf_files_that_llama_cpp_loads(exported: tuple[Path, Any]) -> None:
+    out, report = exported
+    for t in ("f16", "q8_0", "q4_k_m"):
+        f = out / f"model-{t}.gguf"
+        assert f.read_bytes()[:4] == b"GGUF"
+        assert report["files"][t]["loads"] is True
+    sizes = [report["files"][t]["bytes"] for t in ("f16", "q8_0", "q4_k_m")]
+    assert sizes[0] > sizes[1] > sizes[2]  # quantized files are smaller
+    assert (out / "tokenizer.json").is_file()
+    assert json.loads((out / "report.json").read_text())["line"] == report["line"]
+    assert not list(out.glob("*.tmp")) and not list(out.glob(".*"))  # staging removed
+
+
+@requires_llama_cpp
+def test_llama_cpp_tokenises_real_prompts_as_the_hf_tokenizer(
+    exported: tuple[Path, Any], records: list[dict[str, Any]]
+) -> None:
+    from transformers import AutoTokenizer
+
+    from evmlm.export.checks import check_tokenisation, record_texts
+    from evmlm.train.llamacpp import LlamaCppModel
+
+    out, report = exported
+    for t in ("f16", "q8_0", "q4_k_m"):
+        assert report["files"][t]["tokenisation"] == {
+            "texts": 46,
+            "mismatches": 0,
+            "first_mismatch": None,
+        }
+    # negative control: a tokenizer that pre-tokenises differently (prefix space) mismatches
+    other = AutoTokenizer.from_pretrained(str(out))
+    other.backend_tokenizer.pre_tokenizer.add_prefix_space = True
+    texts = [p + c for p, c in record_texts(records[:5])]
+    res = check_tokenisation(LlamaCppModel(out / "model-f16.gguf"), other, texts)
+    assert res["mismatches"] == 5 and res["first_mismatch"]["position"] < 5
+
+
+@requires_llama_cpp
+def test_f16_logits_match_transformers_and_quantization_costs_more(
+    exported: tuple[Path, Any], tiny_model: Path
+) -> None:
+    """The f16 file loaded by llama.cpp and by transformers (``gguf_file=``) against the original
+    float32 model: max |logit difference| within F16_LOGIT_TOLERANCE; q4_k_m differs more."""
+    import numpy as np
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from evmlm.train.llamacpp import LlamaCppModel
+
+    out, report = exported
+    tok = AutoTokenizer.from_pretrained(str(tiny_model))
+    ids = tok("function transfer(address to, uint256 amount) external returns (bool) {")[
+        "input_ids"
+    ]
+    hf = AutoModelForCausalLM.from_pretrained(str(tiny_model), dtype=torch.float32).eval()
+    from_gguf = AutoModelForCausalLM.from_pretrained(
+        str(out), gguf_file="model-f16.gguf", dtype=torch.float32
+    ).eval()
+    with torch.no_grad():
+        want = hf(torch.tensor([ids])).logits[0].numpy()
+        via_transformers = from_gguf(torch.tensor([ids])).logits[0].numpy()
+    via_llama_cpp = LlamaCppModel(out / "model-f16.gguf", logits_all=True).logits(ids)
+    assert np.abs(via_transformers - want).max() < F16_LOGIT_TOLERANCE
+    assert np.abs(via_llama_cpp[:, : want.shape[1]] - want).max() < F16_LOGIT_TOLERANCE
+    f16, q4 = report["files"]["f16"]["logits"], report["files"]["q4_k_m"]["logits"]
+    assert f16["max_abs_diff"] < F16_LOGIT_TOLERANCE
+    assert q4["max_abs_diff"] > f16["max_abs_diff"]  # 4-bit weights cost more than 16-bit
+    assert f16["positions"] > 100 and f16["top1_agreement"] > 0.9
+
+
+@requires_llama_cpp
+def test_greedy_continuations_agree_or_diverge_only_at_near_ties(
+    exported: tuple[Path, Any],
+) -> None:
+    g = exported[1]["files"]["f16"]["greedy"]
+    assert g["prompts"] == 6
+    assert g["identical"] + len(g["divergences"]) == 6
+    for d in g["divergences"]:  # a random model's logits are flat: only near ties may differ
+        assert abs(d["hf_gap"]) < F16_LOGIT_TOLERANCE, d
+    assert "q8_0" in exported[1]["line"] and "greedy identical" in exported[1]["line"]
+
+
+@requires_llama_cpp
+def test_backend_batched_generation_equals_one_at_a_time_and_streams(
+    exported: tuple[Path, Any], records: list[dict[str, Any]]
+) -> None:
+    from evmlm.decompile.generation import generate_completions
+    from evmlm.train import load_for_inference
+    from evmlm.train.inference import SamplingConfig, sample
+    from evmlm.train.prompt import fit_prompt
+
+    out, _ = exported
+    model, tok = load_for_inference(out / "model-q8_0.gguf")
+    assert model.config.max_position_embeddings == 256
+    prompts = [
+        fit_prompt(r["tac"], r.get("signature"), r.get("contract_context"), tok, 200)
+        for r in records[:3]
+    ]
+    assert len({len(tok(p)["input_ids"]) for p in prompts}) > 1  # left padding is exercised
+    batched = generate_completions(model, tok, prompts, max_new_tokens=12, batch_size=3)
+    single = generate_completions(model, tok, prompts, max_new_tokens=12, batch_size=1)
+    assert [t for t, _ in batched] == [t for t, _ in single]
+    pieces: list[str] = []
+    cfg = SamplingConfig(max_new_tokens=12, temperature=0)
+    streamed = sample(model, tok, prompts[0], cfg, on_text=pieces.append)
+    assert streamed == "".join(pieces) == sample(model, tok, prompts[0], cfg)
+    a = sample(model, tok, prompts[0], SamplingConfig(max_new_tokens=12, seed=1))
+    assert a == sample(model, tok, prompts[0], SamplingConfig(max_new_tokens=12, seed=1))
+
+
+@requires_llama_cpp
+def test_cli_sample_with_a_gguf_file_and_bad_gguf_paths(
+    exported: tuple[Path, Any], tmp_path: Path
+) -> None:
+    out, _ = exported
+    ok = _evmlm(
+        "sample", "--model", str(out / "model-f16.gguf"), "-p", "<|tac|>x", "--max-tokens", "5"
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.startswith("<|tac|>x")
+    bad = tmp_path / "not.gguf"
+    bad.write_text("hello")
+    for path, words in ((bad, "not a GGUF file"), (tmp_path / "none.gguf", "no such GGUF")):
+        r = _evmlm("sample", "--model", str(path), "-p", "x")
+        assert r.returncode == 2 and words in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+def test_without_llama_cpp_export_and_backend_say_so_in_one_line(
+    tmp_path: Path, tiny_model: Path
+) -> None:
+    """Runs with or without llama-cpp-python: a ``llama_cpp`` that fails to import stands in."""
+    shadow = tmp_path / "shadow"
+    shadow.mkdir()
+    (shadow / "llama_cpp.py").write_text("raise ImportError('no llama.cpp here')\n")
+    env = {"PYTHONPATH": os.pathsep.join([str(shadow), str(ROOT / "src")])}  # shadow first
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF" + b"\0" * 60)
+    runs = [
+        _evmlm("export", "gguf", "--model", str(tiny_model), "-o", str(tmp_path / "o"), env=env),
+        _evmlm("sample", "--model", str(gguf), "-p", "x", env=env),
+    ]
+    for r in runs:
+        assert r.returncode == 2, r.stderr
+        assert "llama-cpp-python is not installed" in r.stderr and "setup.sh" in r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_unknown_quant_type_is_a_one_line_usage_error(tiny_model: Path, tmp_path: Path) -> None:
+    r = _evmlm("export", "gguf", "--model", str(tiny_model), "--quant", "f16,q9_x")
+    assert r.returncode == 2 and "'q9_x': unknown type" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_gpt2_pre_tokenizer_is_recognised_only_when_it_is_gpt2s(tiny_model: Path) -> None:
+    from transformers import AutoTokenizer
+
+    from evmlm.export.converter import gpt2_byte_level
+
+    tok = AutoTokenizer.from_pretrained(str(tiny_model))
+    assert gpt2_byte_level(tok)
+    tok.backend_tokenizer.pre_tokenizer.add_prefix_space = True
+    assert not gpt2_byte_level(tok)
