@@ -225,7 +225,12 @@ def _function_ranges(source: str) -> dict[str, tuple[int, int]]:
 
 
 def _dataset_rows(
-    run: Path, split: str, n: int, seed: int, visibility: str | None = None
+    run: Path,
+    split: str,
+    n: int,
+    seed: int,
+    visibility: str | None = None,
+    settings: set[str] | None = None,
 ) -> list[dict[str, Any]]:
     import pyarrow.parquet as pq
 
@@ -240,7 +245,10 @@ def _dataset_rows(
     recs = [
         r
         for r in recs
-        if r.get("selector") and r.get("compile_key") and r.get("source_start") is not None
+        if r.get("selector")
+        and r.get("compile_key")
+        and r.get("source_start") is not None
+        and (settings is None or r.get("setting") in settings)
     ]
     random.Random(seed).shuffle(recs)
     recs = recs[:n]
@@ -280,14 +288,20 @@ def _dataset_rows(
     return rows
 
 
-def _compile_rows(run: Path, n: int, seed: int) -> list[dict[str, Any]]:
+def _compile_rows(
+    run: Path, n: int, seed: int, settings: set[str] | None = None
+) -> list[dict[str, Any]]:
     """Development sample before a dataset exists: public functions defined (with a body) in
     deployable contracts of the compile stage's results."""
     from evmlm.errors import EvmlmError
     from evmlm.solc.stage import load_result, read_index
 
     entries = [
-        e for e in read_index(run / "compile") if e["status"] == "ok" and e.get("deployable")
+        e
+        for e in read_index(run / "compile")
+        if e["status"] == "ok"
+        and e.get("deployable")
+        and (settings is None or e.get("setting") in settings)
     ]
     random.Random(seed).shuffle(entries)
     rows: list[dict[str, Any]] = []
@@ -346,6 +360,7 @@ def main() -> None:
     ap.add_argument("--files", nargs="*", help="Solidity files to compile and check instead")
     ap.add_argument("--settings", default="opt200,noopt,ir200")
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--only-settings", help="sample only records of these compile settings (a,b)")
     ap.add_argument("--visibility", help="only functions of this visibility (a diagnostic subset)")
     ap.add_argument(
         "--from-compile",
@@ -362,9 +377,11 @@ def main() -> None:
     if a.files:
         rows = _files_rows(a.files, a.settings.split(","))
     elif a.run and a.from_compile:
-        rows = _compile_rows(a.run, a.n, a.seed)
+        only = set(a.only_settings.split(",")) if a.only_settings else None
+        rows = _compile_rows(a.run, a.n, a.seed, only)
     elif a.run:
-        rows = _dataset_rows(a.run, a.split, a.n, a.seed, a.visibility)
+        only = set(a.only_settings.split(",")) if a.only_settings else None
+        rows = _dataset_rows(a.run, a.split, a.n, a.seed, a.visibility, only)
     else:
         ap.error("give --run or --files")
     if a.out:

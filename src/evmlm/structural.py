@@ -497,6 +497,10 @@ _KEY_TYPES = {"t_address": 160, "t_uint256": 256, "t_bytes32": 256, "t_int256": 
 _PACKED_TYPE = re.compile(r"address( payable)?|bool|u?int\d+|bytes\d+|contract [\w.]+|enum [\w.]+")
 
 
+#: Operations whose result is 0 or 1.
+_BOOL_OPS = frozenset({"ISZERO", "LT", "GT", "SLT", "SGT", "EQ"})
+
+
 def _packed_word(name: str, tl: str, nbytes: int) -> str:
     """The variable's bytes as a uint256 (what ``and(mask, shr(8·off, sload(slot)))`` reads)."""
     if tl.startswith("address"):
@@ -758,10 +762,13 @@ class _Translator:
             return "uint256(uint160(msg.sender))", "u"
         if name in self.ctx.arg_names:
             _off, t = self.ctx.arg_names[name]
-            if t is None or name not in ctx_idents(self.ctx):
-                raise _NotSolidity
-            ident, kind = self.ctx.idents[name]
-            return _arg_to_uint(ident, t, kind), "u"
+            if t is not None and name in ctx_idents(self.ctx):
+                ident, kind = self.ctx.idents[name]
+                try:
+                    return _arg_to_uint(ident, t, kind), "u"
+                except _NotSolidity:
+                    pass  # a dynamic parameter's head word (its offset): read as calldata
+            return self.calldata_word(str(_off)), "u"
         raise _NotSolidity
 
     def u(self, o: tac.Operand) -> str:
@@ -893,7 +900,8 @@ class _Translator:
             if name is not None:
                 ident, kind = ctx.idents[name]
                 return _arg_to_uint(ident, ctx.arg_names[name][1] or "uint256", kind), "u"
-            raise _NotSolidity
+        if op == "CALLDATALOAD":
+            return self.calldata_word(self.u(a[0])), "u"
         if op == "SLOAD":
             ref = self.storage_ref(a[0])
             if ref is None:
@@ -901,6 +909,19 @@ class _Translator:
             lv, vt = ref
             return (f"uint256({lv})" if vt != "t_uint256" else lv), "u"
         raise _NotSolidity
+
+    def calldata_word(self, x: str) -> str:
+        """``calldataload(x)`` in Solidity (>= 0.8.5, which converts a calldata slice to
+        ``bytes32``, zero-padding a short one on the right as ``calldataload`` does): 0 at or
+        past the end of the calldata, else the slice up to 32 bytes. Raises _NotSolidity
+        before 0.8.5 and for a long offset expression (it is written three times)."""
+        if self.ctx.version < (0, 8, 5) or len(x) > 160:
+            raise _NotSolidity
+        x = x if re.fullmatch(r"[\w.]+", x) else f"({x})"
+        n = "msg.data.length"
+        return (
+            f"({x} >= {n} ? 0 : uint256(bytes32(msg.data[{x}:({n} - {x} > 32 ? {x} + 32 : {n})])))"
+        )
 
     def inl(self, o: tac.Operand) -> tac.Stmt | None:
         """The defining statement of ``o`` when it is an inlined value (emitted at its use)."""
@@ -962,63 +983,132 @@ class _Translator:
             return None
         return _packed_word(name, tl, nbytes)
 
-    def packed_write(self, s: tac.Stmt) -> str | None:
-        """``name = value;`` for ``SSTORE(slot, OR(AND(clear, SLOAD(slot)), new))`` where
-        ``clear`` zeroes exactly one packed variable's bytes and ``new`` is the value shifted
-        to its offset (``MUL`` by 2**(8·off) or ``SHL``, masked or not)."""
+    def packed_write(self, s: tac.Stmt) -> list[str] | None:
+        """``name = value;`` per packed variable for ``SSTORE(slot, word)`` where ``word`` is
+        the slot's old value (an inlined ``SLOAD(slot)``) with some variables' bytes cleared
+        (``AND`` with constants) and new values shifted in (``OR`` of ``MUL`` by 2**(8·off)
+        or ``SHL``, masked to the variable's width or narrower); the optimizer merges
+        several such updates into one store. None when the word is anything else: a bit
+        outside the written variables cleared, a value spilling out of its variable, or a
+        new value that reads a variable the same store writes (Solidity would assign in
+        order, the store writes all at once)."""
         packed = self.ctx.storage.packed
         slot = self.slot_const(s.args[0])
-        top = self.inl(s.args[1])
-        if not packed or slot is None or top is None or top.op != "OR":
+        if not packed or slot is None:
             return None
         full = (1 << 256) - 1
-        for i in (0, 1):
-            keep, new = self.inl(top.args[i]), top.args[1 - i]
-            if keep is None or keep.op != "AND":
-                continue
-            for j in (0, 1):
-                c, old = keep.args[j], self.inl(keep.args[1 - j])
-                if not isinstance(c, tac.Const) or old is None or old.op != "SLOAD":
+        r = self._packed_word(s.args[1], slot, full, 0)
+        if r is None or not r[1]:
+            return None
+        keep, terms = r
+        written = 0
+        for _off, rng, _entry, _v in terms:
+            if written & rng:
+                return None
+            written |= rng
+        if keep != full ^ written:
+            return None
+        out = []
+        names = [t[2][0] for t in terms]
+        for _off, _rng, (name, tl, nbytes), v in terms:
+            try:
+                w, kind = self.sol(v)
+            except _NotSolidity:
+                return None
+            if kind == "c":
+                w, kind = self.u(v), "u"
+            if len(terms) > 1 and any(re.search(rf"\b{re.escape(n)}\b", w) for n in names):
+                return None
+            rhs = _packed_value(tl, nbytes, w, kind, self.ctx.version)
+            if rhs is None:
+                return None
+            out.append(f"{name} = {rhs};")
+        return out
+
+    def _packed_word(
+        self, o: tac.Operand, slot: int, full: int, depth: int
+    ) -> tuple[int, list[tuple[int, int, tuple[str, str, int], tac.Operand]]] | None:
+        """(bits of the old slot value kept, [(offset bits, bit range, variable, value)])."""
+        d = self.inl(o)
+        if d is None or depth > 12:
+            return None
+        if d.op == "SLOAD":
+            return (full, []) if self.slot_const(d.args[0]) == slot else None
+        if d.op == "AND":
+            for i in (0, 1):
+                c = d.args[i]
+                if not isinstance(c, tac.Const):
                     continue
-                if self.slot_const(old.args[0]) != slot:
+                r = self._packed_word(d.args[1 - i], slot, full, depth + 1)
+                if r is None:
                     continue
-                cleared = full ^ c.value
-                low = cleared & -cleared
-                run = cleared // low if low else 1
-                if not cleared or run & (run + 1):
-                    continue  # not one contiguous run of bits
-                off_bits, nbits = low.bit_length() - 1, run.bit_length()
-                found = packed.get((slot, off_bits // 8))
-                if off_bits % 8 or found is None or 8 * found[2] != nbits:
+                keep, terms = r
+                kept = []
+                for t in terms:
+                    if t[1] & c.value == t[1]:
+                        kept.append(t)
+                    elif t[1] & c.value:
+                        return None  # part of a new value cleared
+                return keep & c.value, kept
+            return None
+        if d.op == "OR":
+            for i in (0, 1):
+                r = self._packed_word(d.args[i], slot, full, depth + 1)
+                if r is None:
                     continue
-                name, tl, nbytes = found
-                v = new
-                d = self.inl(v)
-                if off_bits:
-                    if d is None:
-                        return None
-                    if d.op == "SHL" and d.args[0] == tac.Const(off_bits):
-                        v = d.args[1]
-                    elif d.op == "MUL" and tac.Const(1 << off_bits) in d.args:
-                        v = d.args[1] if d.args[0] == tac.Const(1 << off_bits) else d.args[0]
-                    else:
-                        return None
-                    d = self.inl(v)
-                if d is not None and d.op == "AND":
-                    mask = (1 << nbits) - 1
-                    if d.args[0] == tac.Const(mask):
-                        v = d.args[1]
-                    elif d.args[1] == tac.Const(mask):
-                        v = d.args[0]
-                try:
-                    w, kind = self.sol(v)
-                except _NotSolidity:
+                t = self._packed_term(d.args[1 - i], slot, full)
+                if t is None:
                     return None
-                if kind == "c":
-                    w, kind = self.u(v), "u"
-                rhs = _packed_value(tl, nbytes, w, kind, self.ctx.version)
-                return f"{name} = {rhs};" if rhs is not None else None
+                return r[0], [*r[1], t]
         return None
+
+    def _packed_term(
+        self, o: tac.Operand, slot: int, full: int
+    ) -> tuple[int, int, tuple[str, str, int], tac.Operand] | None:
+        """A new value shifted to a packed variable's offset: (offset bits, its bit range,
+        the variable, the value operand)."""
+        outer = full
+        d = self.inl(o)
+        while d is not None and d.op == "AND" and any(isinstance(x, tac.Const) for x in d.args):
+            c = next(x for x in d.args if isinstance(x, tac.Const))
+            outer &= c.value
+            o = d.args[1] if d.args[0] is c else d.args[0]
+            d = self.inl(o)
+        off = 0
+        if d is not None and d.op == "SHL" and isinstance(d.args[0], tac.Const):
+            off, o = d.args[0].value, d.args[1]
+        elif d is not None and d.op == "MUL":
+            for i in (0, 1):
+                c = d.args[i]
+                if isinstance(c, tac.Const) and c.value and c.value & (c.value - 1) == 0:
+                    off, o = c.value.bit_length() - 1, d.args[1 - i]
+                    break
+            else:
+                return None
+        found = self.ctx.storage.packed.get((slot, off // 8)) if off % 8 == 0 else None
+        if found is None:
+            return None
+        nbits = 8 * found[2]
+        rng = ((1 << nbits) - 1) << off
+        if outer & rng != rng:
+            return None
+        inner = self.inl(o)
+        width = 256
+        if inner is not None and inner.op == "AND":
+            for i in (0, 1):
+                c = inner.args[i]
+                if isinstance(c, tac.Const) and c.value & (c.value + 1) == 0:
+                    width, o = c.value.bit_length(), inner.args[1 - i]
+                    break
+        elif inner is not None and inner.op in _BOOL_OPS:
+            width = 1
+        if width > nbits and (outer & (full << off)) & ~rng & full:
+            return None  # the value's high bits would land in the neighbours
+        if width < nbits and found[1] != "bool":
+            # narrower than the variable: Solidity's conversion keeps the value's other bits
+            if not (inner is not None and inner.op in _BOOL_OPS):
+                return None
+        return off, rng, found, o
 
     def neg(self, o: tac.Operand) -> str:
         """A Solidity condition that holds when ``o`` is zero."""
@@ -1241,7 +1331,7 @@ class _Translator:
                 pass
             w = self.packed_write(s)
             if w is not None:
-                return [_Item("sol", w)]
+                return [_Item("sol", x) for x in w]
             return [_Item("asm", f"sstore({self.yul(s.args[0])}, {self.yul(s.args[1])})")]
         if op == "ERROR":
             name = s.args[1]
