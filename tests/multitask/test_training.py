@@ -103,6 +103,10 @@ def test_evaluate_cli_and_bad_config(trained: Path, tmp_path: Path) -> None:
     bad.write_text("hidden_size: 64\nno_such_key: 1\n")
     assert run_cli(["multitask", "train", "--config", str(bad)]) == 2
     assert run_cli(["multitask", "train", "--config", str(tmp_path / "missing.yaml")]) == 2
+    good = tmp_path / "ok.yaml"
+    good.write_text(f"tokenizer_dir: {tmp_path / 'no_tok'}\nout_dir: {tmp_path / 'exp'}\n")
+    assert run_cli(["multitask", "train", "--config", str(good)]) == 2  # no tokenizer there
+    assert not (tmp_path / "exp").exists()  # nothing written
 
 
 def test_decompile_with_a_multitask_model_shows_the_classifier(trained: Path, solcjs) -> None:

@@ -289,12 +289,12 @@ def train(cfg: MultitaskRunConfig, *, threads: int | None = None) -> dict[str, A
         torch.set_num_threads(threads)
     register_auto_classes()
     set_seed(cfg.seed)
+    tok = load_tokenizer(cfg.tokenizer_dir)  # fails before anything is written
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     atomic.write_json(out / "config.json", cfg.to_dict())
-    tok = load_tokenizer(cfg.tokenizer_dir)
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
     t0 = time.perf_counter()
     train_rows, train_stats = cached_examples(cfg, tok, "train", cfg.train_limit)
     eval_rows, eval_stats = cached_examples(cfg, tok, cfg.eval_split, cfg.eval_limit)
