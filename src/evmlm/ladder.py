@@ -75,7 +75,13 @@ _SMOL_FT = {"finetune.learning_rate": 3e-4, "finetune.max_length": 768}
 CPT_STEP_S = 8.0
 
 RUNGS: tuple[Rung, ...] = (
-    Rung("scratch-small", {"model.base": "scratch"}, {"pretrain": 2 / 3, "finetune": 1 / 3}),
+    Rung(
+        "scratch-small",
+        # the 4M scratch model's recipe, whatever the base config says (configs/default.yaml
+        # now fine-tunes SmolLM2 with lr 3e-4, <= 768 tokens)
+        {"model.base": "scratch", "finetune.learning_rate": 1e-3, "finetune.max_length": 1024},
+        {"pretrain": 2 / 3, "finetune": 1 / 3},
+    ),
     Rung("smollm2-ft", {"model.base": "smollm2-135m", **_SMOL_FT}, {"finetune": 1.0}),
     Rung(
         "smollm2-cpt-ft",

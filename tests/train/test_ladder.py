@@ -16,6 +16,7 @@ def test_rungs_share_one_budget_and_differ_only_in_what_they_start_from(tmp_path
     }
     s, f, c = cfgs["scratch-small"], cfgs["smollm2-ft"], cfgs["smollm2-cpt-ft"]
     assert s.model.base == "scratch" and s.pretrain.time_budget_s + s.finetune.time_budget_s == 600
+    assert s.finetune.learning_rate == 1e-3 and f.finetune.learning_rate == 3e-4
     assert f.model.base == "smollm2-135m" and f.finetune.time_budget_s == 600 and not f.cpt.enabled
     assert c.cpt.enabled and c.cpt.time_budget_s + c.finetune.time_budget_s == 600
     assert c.cpt.max_steps == round(300 / 8.0)  # the linear decay ends with the budget
