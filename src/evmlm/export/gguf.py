@@ -255,13 +255,11 @@ def export_gguf(
                 entry["tokenisation"] = check_tokenisation(gg, tokenizer, [p + c for p, c in texts])
                 entry["logits"] = check_logits(hf_model, gg, logit_seqs)
             if texts and t == greedy_type:
-                entry["greedy"] = check_greedy(
-                    hf_model,
-                    gg,
-                    tokenizer,
-                    fitted_prompts(records or [], tokenizer, gg, checks),
-                    checks.max_new_tokens,
-                )
+                prompts = fitted_prompts(records or [], tokenizer, gg, checks)
+                with tqdm(total=len(prompts), desc=f"greedy HF vs {t}", unit="prompt") as bar:
+                    entry["greedy"] = check_greedy(
+                        hf_model, gg, tokenizer, prompts, checks.max_new_tokens, bar.update
+                    )
             report["files"][t] = entry
             del gg
     finally:
