@@ -220,6 +220,7 @@ def export_gguf(
     src = converter_dir()
     checks = checks or CheckConfig()
     threads = threads or torch.get_num_threads()
+    torch.set_num_threads(threads)  # the HF side of the checks too
     model, out = Path(model), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
