@@ -223,6 +223,9 @@ def export_gguf(
     torch.set_num_threads(threads)  # the HF side of the checks too
     model, out = Path(model), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    for stale in [*out.glob(".staging.*.tmp"), *out.glob(f".{name}-*.gguf.*.tmp")]:
+        # left by an export that was killed (its finally blocks did not run)
+        shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
     t0 = time.perf_counter()
     staging = atomic.make_temp_dir(out, "staging")
     report: dict[str, Any] = {"model": str(model), "types": list(types), "files": {}}
@@ -276,7 +279,9 @@ def fitted_prompts(
 ) -> list[list[int]]:
     """Token ids of the first ``checks.n_greedy`` records' prompts, fitted to the model's
     context less ``checks.max_new_tokens`` as decompilation fits them
-    (:func:`evmlm.train.prompt.fit_prompt`)."""
+    (:func:`evmlm.train.prompt.fit_prompt`; a prompt still too long keeps its head and its
+    final ``<|solidity|>`` token, as :func:`evmlm.decompile.generation.generate_completions`
+    cuts it), so every continuation has room in the context."""
     from evmlm.train.prompt import fit_prompt
 
     budget = model.config.max_position_embeddings - checks.max_new_tokens
@@ -285,7 +290,8 @@ def fitted_prompts(
         text = fit_prompt(
             r["tac"], r.get("signature"), r.get("contract_context"), tokenizer, budget
         )
-        out.append(list(tokenizer(text)["input_ids"]))
+        ids = list(tokenizer(text)["input_ids"])
+        out.append(ids if len(ids) <= budget else ids[: budget - 1] + ids[-1:])
     return out
 
 
