@@ -123,7 +123,16 @@ def _stage_model(model: Path, staging: Path) -> tuple[Any, Any]:
     return hf_model, tokenizer
 
 
-def _convert(staging: Path, target: Path, src: Path) -> None:
+def gguf_model_name(model: Path) -> str:
+    """``general.name`` of the GGUF: the model folder's name, with the run and stage folders
+    in front for the generic names a run writes (``runs/x/finetune/model`` → ``x-finetune``)."""
+    p = model.resolve()
+    if p.name in ("model", "adapter") and len(p.parts) >= 3:
+        return f"{p.parent.parent.name}-{p.parent.name}"
+    return p.name
+
+
+def _convert(staging: Path, target: Path, src: Path, model_name: str) -> None:
     """llama.cpp's converter on the staged folder → float32 GGUF at ``target`` (atomic)."""
     import evmlm
 
@@ -138,7 +147,7 @@ def _convert(staging: Path, target: Path, src: Path) -> None:
     }
     with atomic.atomic_path(target) as tmp:
         cmd = [sys.executable, "-m", "evmlm.export.converter", str(src), str(staging)]
-        cmd += ["--outfile", str(tmp), "--outtype", "f32"]
+        cmd += ["--outfile", str(tmp), "--outtype", "f32", "--model-name", model_name]
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
         if proc.returncode != 0:
             lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
@@ -232,7 +241,7 @@ def export_gguf(
     try:
         hf_model, tokenizer = _stage_model(model, staging)
         f32 = staging / "model-f32.gguf"
-        _convert(staging, f32, src)
+        _convert(staging, f32, src, gguf_model_name(model))
         files, fallback = {}, {}
         for t in tqdm(types, desc="quantize", unit="file"):
             files[t] = out / f"{name}-{t}.gguf"
