@@ -67,8 +67,9 @@ def converter_dir() -> Path:
     """The unpacked ``vendor/llama.cpp`` tree of the installed llama-cpp-python's source package
     (holding ``convert_hf_to_gguf.py``, ``conversion/`` and ``gguf-py/``):
     ``$EVMLM_LLAMA_CPP_SRC``, else ``<cache>/llama-cpp/<version>`` where ``<cache>`` is
-    ``$EVMLM_CACHE_DIR`` or ``.cache/evmlm`` (of the working folder, then of the checkout
-    holding this package). ``scripts/setup_llama_cpp.sh`` unpacks it. Raises ExportError."""
+    ``$EVMLM_CACHE_DIR`` or ``.cache/evmlm`` of the project (the working folder, as for the
+    compile cache; never the install location). ``scripts/setup_llama_cpp.sh`` unpacks it.
+    Raises ExportError."""
     from evmlm.train.llamacpp import llama_cpp_module
 
     env = os.environ.get("EVMLM_LLAMA_CPP_SRC")
@@ -76,12 +77,8 @@ def converter_dir() -> Path:
         candidates = [Path(env)]
     else:
         version = llama_cpp_module().__version__
-        caches = [Path(os.environ["EVMLM_CACHE_DIR"])] if os.environ.get("EVMLM_CACHE_DIR") else []
-        caches += [
-            Path(".cache") / "evmlm",
-            Path(__file__).resolve().parents[3] / ".cache" / "evmlm",
-        ]
-        candidates = [c / "llama-cpp" / version for c in caches]
+        cache = Path(os.environ.get("EVMLM_CACHE_DIR") or Path(".cache") / "evmlm")
+        candidates = [cache / "llama-cpp" / version]
     for c in candidates:
         if (c / "convert_hf_to_gguf.py").is_file() and (c / "gguf-py").is_dir():
             return c
