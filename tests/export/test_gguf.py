@@ -198,3 +198,31 @@ def test_gpt2_pre_tokenizer_is_recognised_only_when_it_is_gpt2s(tiny_model: Path
     assert gpt2_byte_level(tok)
     tok.backend_tokenizer.pre_tokenizer.add_prefix_space = True
     assert not gpt2_byte_level(tok)
+
+
+def test_check_records_come_from_the_split_then_the_others(
+    records: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    from evmlm.dataset.export import export
+    from evmlm.export.stage import check_records
+
+    export(records, tmp_path)
+    n_test = sum(r["split"] == "test" for r in records)
+    got = check_records(tmp_path, "test", n_test + 2)
+    assert len(got) == n_test + 2
+    test_ids = {r["id"] for r in records if r["split"] == "test"}
+    assert {r["id"] for r in got[:n_test]} == test_ids  # the split's own records first
+    assert all(r["split"] == "validation" for r in got[n_test:])
+    assert len(check_records(tmp_path, "test", 1)) == 1
+
+
+def test_export_stage_is_off_by_default() -> None:
+    from evmlm.config import RunConfig
+    from evmlm.export.stage import run_stage
+    from evmlm.pipeline import STAGES, StageContext, stage_config
+
+    stage = next(s for s in STAGES if s.name == "export")
+    cfg = RunConfig()
+    assert cfg.export.enabled is False and cfg.export.quants == ("f16", "q8_0", "q4_k_m")
+    ctx = StageContext(config=stage_config(cfg, stage), run_dir=Path("unused"), stage=stage)
+    assert run_stage(ctx)["line"].startswith("off")
