@@ -861,6 +861,7 @@ def export_gguf(
     from evmlm.export.stage import check_records
     from evmlm.train.inference import check_model
     from evmlm.train.llamacpp import llama_cpp_module
+    from evmlm.train.threads import effective_threads
 
     cfg = load_run_config(config, name, list(ctx.args))
     types = parse_types(quant) if quant is not None else parse_types(cfg.export.quants)
@@ -890,7 +891,7 @@ def export_gguf(
             n_logit_texts=e.n_logit_texts,
             logit_tokens=e.logit_tokens,
         ),
-        threads=cfg.run.threads,
+        threads=effective_threads(cfg.run.threads),
     )
     typer.echo(f"[export] {report['line']}")
     typer.echo(f"report: {target / 'report.json'}")

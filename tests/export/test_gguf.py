@@ -3,30 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
+import logging
 import sys
 from pathlib import Path
 from typing import Any
 
-from .conftest import ROOT, requires_llama_cpp
+import pytest
 
-# Logits of the tiny random model are O(1); float16 weights move them by ~1e-3 (measured
-# max 0.004 on this model): the f16 file must match transformers' float32 logits within 0.02.
+from .conftest import requires_llama_cpp
+
+# Logits of the tiny random model are O(1) (max |logit| 1.9 on the test's text); float16 weights
+# move them by < 1e-3 (measured max 0.0007 through llama.cpp, 0.0005 through transformers'
+# GGUF loader): the f16 file must match the float32 model's logits within 0.02 either way.
 F16_LOGIT_TOLERANCE = 0.02
-
-
-def _evmlm(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    path = os.pathsep.join(p for p in (str(ROOT / "src"), os.environ.get("PYTHONPATH")) if p)
-    base = {**os.environ, "PYTHONPATH": path, "HF_HUB_OFFLINE": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "evmlm", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**base, **(env or {})},
-        timeout=300,
-    )
 
 
 @requires_llama_cpp
@@ -140,49 +129,64 @@ def test_backend_batched_generation_equals_one_at_a_time_and_streams(
     assert a == sample(model, tok, prompts[0], SamplingConfig(max_new_tokens=12, seed=1))
 
 
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Any:
+    """``cli(*args) -> (status, stdout, stderr)`` through :func:`evmlm.cli.run_cli` in-process
+    (the body of the ``evmlm`` entry point); the root logger is restored afterwards."""
+    from evmlm.cli import run_cli
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+
+    def call(*args: str) -> tuple[int, str, str]:
+        status = run_cli(list(args))
+        out = capsys.readouterr()
+        return status, out.out, out.err
+
+    yield call
+    root.handlers[:], root.level = handlers, level
+
+
 @requires_llama_cpp
 def test_cli_sample_with_a_gguf_file_and_bad_gguf_paths(
-    exported: tuple[Path, Any], tmp_path: Path
+    exported: tuple[Path, Any], tmp_path: Path, cli: Any
 ) -> None:
     out, _ = exported
-    ok = _evmlm(
+    status, stdout, stderr = cli(
         "sample", "--model", str(out / "model-f16.gguf"), "-p", "<|tac|>x", "--max-tokens", "5"
     )
-    assert ok.returncode == 0, ok.stderr
-    assert ok.stdout.startswith("<|tac|>x")
+    assert status == 0, stderr
+    assert stdout.startswith("<|tac|>x") and len(stdout) > len("<|tac|>x\n")
     bad = tmp_path / "not.gguf"
     bad.write_text("hello")
     for path, words in ((bad, "not a GGUF file"), (tmp_path / "none.gguf", "no such GGUF")):
-        r = _evmlm("sample", "--model", str(path), "-p", "x")
-        assert r.returncode == 2 and words in r.stderr, r.stderr
-        assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+        status, _, stderr = cli("sample", "--model", str(path), "-p", "x")
+        assert status == 2 and words in stderr, stderr
+        assert len(stderr.strip().splitlines()) == 1 and "Traceback" not in stderr
 
 
 def test_without_llama_cpp_export_and_backend_say_so_in_one_line(
-    tmp_path: Path, tiny_model: Path
+    tmp_path: Path, tiny_model: Path, cli: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Runs with or without llama-cpp-python: a ``llama_cpp`` that fails to import stands in."""
-    shadow = tmp_path / "shadow"
-    shadow.mkdir()
-    (shadow / "llama_cpp.py").write_text("raise ImportError('no llama.cpp here')\n")
-    env = {"PYTHONPATH": os.pathsep.join([str(shadow), str(ROOT / "src")])}  # shadow first
+    """Runs with or without llama-cpp-python: ``import llama_cpp`` is made to fail."""
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # import raises ImportError
     gguf = tmp_path / "m.gguf"
     gguf.write_bytes(b"GGUF" + b"\0" * 60)
     runs = [
-        _evmlm("export", "gguf", "--model", str(tiny_model), "-o", str(tmp_path / "o"), env=env),
-        _evmlm("sample", "--model", str(gguf), "-p", "x", env=env),
+        cli("export", "gguf", "--model", str(tiny_model), "-o", str(tmp_path / "o")),
+        cli("sample", "--model", str(gguf), "-p", "x"),
     ]
-    for r in runs:
-        assert r.returncode == 2, r.stderr
-        assert "llama-cpp-python is not installed" in r.stderr and "setup.sh" in r.stderr
-        assert len(r.stderr.strip().splitlines()) == 1
+    for status, _, stderr in runs:
+        assert status == 2, stderr
+        assert "llama-cpp-python is not installed" in stderr and "setup.sh" in stderr
+        assert len(stderr.strip().splitlines()) == 1
     assert not (tmp_path / "o").exists()
 
 
-def test_unknown_quant_type_is_a_one_line_usage_error(tiny_model: Path, tmp_path: Path) -> None:
-    r = _evmlm("export", "gguf", "--model", str(tiny_model), "--quant", "f16,q9_x")
-    assert r.returncode == 2 and "'q9_x': unknown type" in r.stderr, r.stderr
-    assert len(r.stderr.strip().splitlines()) == 1
+def test_unknown_quant_type_is_a_one_line_usage_error(tiny_model: Path, cli: Any) -> None:
+    status, _, stderr = cli("export", "gguf", "--model", str(tiny_model), "--quant", "f16,q9_x")
+    assert status == 2 and "'q9_x': unknown type" in stderr, stderr
+    assert len(stderr.strip().splitlines()) == 1
 
 
 def test_gpt2_pre_tokenizer_is_recognised_only_when_it_is_gpt2s(tiny_model: Path) -> None:
@@ -194,3 +198,31 @@ def test_gpt2_pre_tokenizer_is_recognised_only_when_it_is_gpt2s(tiny_model: Path
     assert gpt2_byte_level(tok)
     tok.backend_tokenizer.pre_tokenizer.add_prefix_space = True
     assert not gpt2_byte_level(tok)
+
+
+def test_check_records_come_from_the_split_then_the_others(
+    records: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    from evmlm.dataset.export import export
+    from evmlm.export.stage import check_records
+
+    export(records, tmp_path)
+    n_test = sum(r["split"] == "test" for r in records)
+    got = check_records(tmp_path, "test", n_test + 2)
+    assert len(got) == n_test + 2
+    test_ids = {r["id"] for r in records if r["split"] == "test"}
+    assert {r["id"] for r in got[:n_test]} == test_ids  # the split's own records first
+    assert all(r["split"] == "validation" for r in got[n_test:])
+    assert len(check_records(tmp_path, "test", 1)) == 1
+
+
+def test_export_stage_is_off_by_default() -> None:
+    from evmlm.config import RunConfig
+    from evmlm.export.stage import run_stage
+    from evmlm.pipeline import STAGES, StageContext, stage_config
+
+    stage = next(s for s in STAGES if s.name == "export")
+    cfg = RunConfig()
+    assert cfg.export.enabled is False and cfg.export.quants == ("f16", "q8_0", "q4_k_m")
+    ctx = StageContext(config=stage_config(cfg, stage), run_dir=Path("unused"), stage=stage)
+    assert run_stage(ctx)["line"].startswith("off")

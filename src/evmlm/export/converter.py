@@ -11,14 +11,18 @@ this process only (the vendored files are not edited), and runs its ``main()``:
    ``FileNotFoundError`` before falling back to the Hugging Face BPE vocabulary, so without the
    ``sentencepiece`` package (evmlm does not need it) a byte-level BPE model failed with
    ``ModuleNotFoundError`` instead of falling back.
-2. ``get_vocab_base_pre`` maps a byte-level BPE whose pre-tokenizer hash llama.cpp does not know
-   to ``gpt-2`` when the tokenizer's pre-tokenizer *is* GPT-2's: a ``ByteLevel`` pre-tokenizer
-   with ``use_regex`` (the GPT-2 split pattern, which llama.cpp's ``gpt-2`` pre-tokenizer
-   implements) and no prefix space. evmlm's tokenizers (:mod:`evmlm.train.tokenizer`) are
-   such; their hash is unknown because llama.cpp's table lists published models only. Any
-   other unknown pre-tokenizer still fails as upstream does. The export's round-trip check
-   (:mod:`evmlm.export.checks`) then proves the choice: llama.cpp must tokenise real prompts
-   exactly as the HF tokenizer does.
+2. ``get_vocab_base_pre`` answers ``gpt-2`` when the tokenizer's pre-tokenizer *is* GPT-2's
+   (no normalizer, a ``ByteLevel`` pre-tokenizer with ``use_regex``, the GPT-2 split pattern
+   that llama.cpp's ``gpt-2`` pre-tokenizer implements, and no prefix space), and otherwise
+   asks llama.cpp's table, which identifies a pre-tokenizer by the hash of the token ids of
+   a fixed text. evmlm's tokenizers (:mod:`evmlm.train.tokenizer`) are GPT-2's, and their
+   hash is never in the table (it lists published models); the table also answers wrongly
+   when two pre-tokenizers give the same ids on its text: SmolLM2's vocabulary (single
+   digits only) behind a plain GPT-2 pre-tokenizer hashes as ``smollm`` (digits split one by
+   one), and llama.cpp then tokenised 3 of 200 real texts differently ("\\n    0x...").
+   Any other pre-tokenizer the table does not know still fails as upstream does. The export's
+   round-trip check (:mod:`evmlm.export.checks`) proves the choice each time: llama.cpp must
+   tokenise real prompts exactly as the HF tokenizer does.
 
 See docs/gguf.md.
 """
@@ -62,13 +66,10 @@ def patch(text_model: type) -> None:
         return set_sp(self, *args, **kwargs)
 
     def get_vocab_base_pre(self: Any, tokenizer: Any) -> str:
-        try:
-            return vocab_pre(self, tokenizer)
-        except NotImplementedError:
-            if not gpt2_byte_level(tokenizer):
-                raise
-            log.info("unknown BPE pre-tokenizer hash; its pre-tokenizer is GPT-2's: 'gpt-2'")
+        if gpt2_byte_level(tokenizer):  # before the hash table, which can collide (docstring)
+            log.info("the tokenizer's pre-tokenizer is GPT-2's: 'gpt-2'")
             return "gpt-2"
+        return vocab_pre(self, tokenizer)
 
     text_model._set_vocab_sentencepiece = _set_vocab_sentencepiece
     text_model.get_vocab_base_pre = get_vocab_base_pre

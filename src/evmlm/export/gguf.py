@@ -67,8 +67,9 @@ def converter_dir() -> Path:
     """The unpacked ``vendor/llama.cpp`` tree of the installed llama-cpp-python's source package
     (holding ``convert_hf_to_gguf.py``, ``conversion/`` and ``gguf-py/``):
     ``$EVMLM_LLAMA_CPP_SRC``, else ``<cache>/llama-cpp/<version>`` where ``<cache>`` is
-    ``$EVMLM_CACHE_DIR`` or ``.cache/evmlm`` (of the working folder, then of the checkout
-    holding this package). ``scripts/setup_llama_cpp.sh`` unpacks it. Raises ExportError."""
+    ``$EVMLM_CACHE_DIR`` or ``.cache/evmlm`` of the project (the working folder, as for the
+    compile cache; never the install location). ``scripts/setup_llama_cpp.sh`` unpacks it.
+    Raises ExportError."""
     from evmlm.train.llamacpp import llama_cpp_module
 
     env = os.environ.get("EVMLM_LLAMA_CPP_SRC")
@@ -76,12 +77,8 @@ def converter_dir() -> Path:
         candidates = [Path(env)]
     else:
         version = llama_cpp_module().__version__
-        caches = [Path(os.environ["EVMLM_CACHE_DIR"])] if os.environ.get("EVMLM_CACHE_DIR") else []
-        caches += [
-            Path(".cache") / "evmlm",
-            Path(__file__).resolve().parents[3] / ".cache" / "evmlm",
-        ]
-        candidates = [c / "llama-cpp" / version for c in caches]
+        cache = Path(os.environ.get("EVMLM_CACHE_DIR") or Path(".cache") / "evmlm")
+        candidates = [cache / "llama-cpp" / version]
     for c in candidates:
         if (c / "convert_hf_to_gguf.py").is_file() and (c / "gguf-py").is_dir():
             return c
@@ -123,7 +120,16 @@ def _stage_model(model: Path, staging: Path) -> tuple[Any, Any]:
     return hf_model, tokenizer
 
 
-def _convert(staging: Path, target: Path, src: Path) -> None:
+def gguf_model_name(model: Path) -> str:
+    """``general.name`` of the GGUF: the model folder's name, with the run and stage folders
+    in front for the generic names a run writes (``runs/x/finetune/model`` → ``x-finetune``)."""
+    p = model.resolve()
+    if p.name in ("model", "adapter") and len(p.parts) >= 3:
+        return f"{p.parent.parent.name}-{p.parent.name}"
+    return p.name
+
+
+def _convert(staging: Path, target: Path, src: Path, model_name: str) -> None:
     """llama.cpp's converter on the staged folder → float32 GGUF at ``target`` (atomic)."""
     import evmlm
 
@@ -138,7 +144,7 @@ def _convert(staging: Path, target: Path, src: Path) -> None:
     }
     with atomic.atomic_path(target) as tmp:
         cmd = [sys.executable, "-m", "evmlm.export.converter", str(src), str(staging)]
-        cmd += ["--outfile", str(tmp), "--outtype", "f32"]
+        cmd += ["--outfile", str(tmp), "--outtype", "f32", "--model-name", model_name]
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
         if proc.returncode != 0:
             lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
@@ -220,15 +226,19 @@ def export_gguf(
     src = converter_dir()
     checks = checks or CheckConfig()
     threads = threads or torch.get_num_threads()
+    torch.set_num_threads(threads)  # the HF side of the checks too
     model, out = Path(model), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    for stale in [*out.glob(".staging.*.tmp"), *out.glob(f".{name}-*.gguf.*.tmp")]:
+        # left by an export that was killed (its finally blocks did not run)
+        shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
     t0 = time.perf_counter()
     staging = atomic.make_temp_dir(out, "staging")
     report: dict[str, Any] = {"model": str(model), "types": list(types), "files": {}}
     try:
         hf_model, tokenizer = _stage_model(model, staging)
         f32 = staging / "model-f32.gguf"
-        _convert(staging, f32, src)
+        _convert(staging, f32, src, gguf_model_name(model))
         files, fallback = {}, {}
         for t in tqdm(types, desc="quantize", unit="file"):
             files[t] = out / f"{name}-{t}.gguf"
@@ -255,13 +265,11 @@ def export_gguf(
                 entry["tokenisation"] = check_tokenisation(gg, tokenizer, [p + c for p, c in texts])
                 entry["logits"] = check_logits(hf_model, gg, logit_seqs)
             if texts and t == greedy_type:
-                entry["greedy"] = check_greedy(
-                    hf_model,
-                    gg,
-                    tokenizer,
-                    fitted_prompts(records or [], tokenizer, gg, checks),
-                    checks.max_new_tokens,
-                )
+                prompts = fitted_prompts(records or [], tokenizer, gg, checks)
+                with tqdm(total=len(prompts), desc=f"greedy HF vs {t}", unit="prompt") as bar:
+                    entry["greedy"] = check_greedy(
+                        hf_model, gg, tokenizer, prompts, checks.max_new_tokens, bar.update
+                    )
             report["files"][t] = entry
             del gg
     finally:
@@ -277,7 +285,9 @@ def fitted_prompts(
 ) -> list[list[int]]:
     """Token ids of the first ``checks.n_greedy`` records' prompts, fitted to the model's
     context less ``checks.max_new_tokens`` as decompilation fits them
-    (:func:`evmlm.train.prompt.fit_prompt`)."""
+    (:func:`evmlm.train.prompt.fit_prompt`; a prompt still too long keeps its head and its
+    final ``<|solidity|>`` token, as :func:`evmlm.decompile.generation.generate_completions`
+    cuts it), so every continuation has room in the context."""
     from evmlm.train.prompt import fit_prompt
 
     budget = model.config.max_position_embeddings - checks.max_new_tokens
@@ -286,7 +296,8 @@ def fitted_prompts(
         text = fit_prompt(
             r["tac"], r.get("signature"), r.get("contract_context"), tokenizer, budget
         )
-        out.append(list(tokenizer(text)["input_ids"]))
+        ids = list(tokenizer(text)["input_ids"])
+        out.append(ids if len(ids) <= budget else ids[: budget - 1] + ids[-1:])
     return out
 
 

@@ -32,6 +32,7 @@ def run_stage(ctx: Any) -> dict[str, Any]:
     from evmlm.evaluate.stage import model_dir_of
     from evmlm.export.checks import CheckConfig
     from evmlm.export.gguf import export_gguf
+    from evmlm.train.threads import effective_threads
 
     cfg = ctx.config.export
     if not cfg.enabled:
@@ -49,6 +50,6 @@ def run_stage(ctx: Any) -> dict[str, Any]:
         types=cfg.quants,
         records=check_records(ctx.dir_of("dataset"), cfg.split, cfg.n_texts),
         checks=checks,
-        threads=ctx.threads,
+        threads=effective_threads(ctx.threads),
     )
     return {"line": report["line"], "files": {t: e["file"] for t, e in report["files"].items()}}

@@ -21,6 +21,7 @@ without it :class:`LlamaCppMissing` says so in one line. docs/gguf.md.
 from __future__ import annotations
 
 import logging
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,9 @@ class LlamaCppModel:
             )
         except (ValueError, RuntimeError, OSError) as e:
             raise GgufLoadError(f"{self.path}: llama.cpp cannot load it ({e}); re-export it")
+        # free the model while llama_cpp is still importable (not in __del__ at interpreter
+        # shutdown, where llama-cpp-python 0.3.36 prints a TypeError)
+        weakref.finalize(self, self.llm.close)
         self.config = GgufConfig(
             max_position_embeddings=int(self.llm.n_ctx()), vocab_size=int(self.llm.n_vocab())
         )
