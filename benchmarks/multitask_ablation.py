@@ -1,6 +1,6 @@
 """The multi-task ablation at equal parameters and wall-clock, same data (issue 14).
 
-Arms (all from `configs/multitask-ablation.yaml`, differing only as listed; each trains for
+Arms (all from `configs/multitask/ablation.yaml`, differing only as listed; each trains for
 `--budget` wall seconds with a constant learning rate after warmup, so that cutting at the
 budget leaves no arm mid-schedule):
 
@@ -75,7 +75,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", type=Path, default=REPO / "runs" / "default")
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "multitask-ablation")
-    ap.add_argument("--config", type=Path, default=REPO / "configs" / "multitask-ablation.yaml")
+    ap.add_argument("--config", type=Path, default=REPO / "configs" / "multitask" / "ablation.yaml")
     ap.add_argument("--budget", type=float, default=300.0, help="training wall seconds per arm")
     ap.add_argument("--arms", default=",".join(ARMS))
     ap.add_argument("--generate", type=int, default=0)

@@ -719,8 +719,11 @@ def _multitask_overrides(args: list[str]) -> dict[str, Any]:
 def multitask_train(
     ctx: typer.Context,
     config: Annotated[
-        Path, typer.Option("--config", "-c", help="configs/multitask.yaml or multitask-small.yaml.")
-    ] = Path("configs/multitask.yaml"),
+        Path,
+        typer.Option(
+            "--config", "-c", help="configs/multitask/full.yaml or configs/multitask/small.yaml."
+        ),
+    ] = Path("configs/multitask/full.yaml"),
 ) -> None:
     """Train the multi-task decoder; any config key as --key=value (e.g. --max_steps=50)."""
     from evmlm.multitask.training import load_run_config, train

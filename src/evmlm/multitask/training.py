@@ -1,7 +1,7 @@
 """Training and teacher-forced evaluation of the multi-task decoder through the HF Trainer.
 
 :func:`train` builds a :class:`~evmlm.multitask.modeling.MultitaskForCausalLM` from a
-:class:`MultitaskRunConfig` (YAML: ``configs/multitask*.yaml``), trains it with
+:class:`MultitaskRunConfig` (YAML: ``configs/multitask/*.yaml``), trains it with
 :class:`MultitaskTrainer` (``compute_loss`` = :class:`~evmlm.multitask.loss.MultitaskLoss`;
 cosine schedule with warmup, bf16 on CPU when asked, early stopping on the validation detail
 loss, TensorBoard, a wall-clock budget: :func:`evmlm.train.callbacks.standard_callbacks`) and
@@ -55,7 +55,7 @@ class MultitaskConfigError(EvmlmError, ValueError):
 
 @dataclass(frozen=True)
 class MultitaskRunConfig:
-    """One multi-task training run (``configs/multitask.yaml``, ``configs/multitask-small.yaml``).
+    """One multi-task training run (``configs/multitask/full.yaml``, ``configs/multitask/small.yaml``).
 
     Data: ``dataset_dir`` (a dataset stage folder), ``tokenizer_dir``, ``out_dir``;
     ``train_limit`` / ``eval_limit``: records used (None = all; a deterministic prefix of the
@@ -157,7 +157,7 @@ def load_run_config(path: str | Path, overrides: dict[str, Any] | None = None):
 
     p = Path(path)
     if not p.is_file():
-        raise MultitaskConfigError(f"{p}: no such config file; pass configs/multitask*.yaml")
+        raise MultitaskConfigError(f"{p}: no such config file; pass configs/multitask/*.yaml")
     data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
     if not isinstance(data, dict):
         raise MultitaskConfigError(f"{p}: expected a YAML mapping of multitask keys")
