@@ -38,6 +38,7 @@ from evmlm.corpus.packages import repo_root
 from evmlm.dataset import dedup as dedup_mod
 from evmlm.dataset.export import export
 from evmlm.dataset.filters import apply_filters
+from evmlm.dataset.labels import label_fields
 from evmlm.dataset.pairing import AstIndex
 from evmlm.dataset.records import (
     LiftedFn,
@@ -371,6 +372,8 @@ def finish(
     build["near_dup_threshold"] = config.near_dup_threshold
     build["split_sizes"] = assign_splits(d.records, config.split, seed)
     build["leakage_check"] = check_leakage(d.records)
+    for r in d.records:  # the multi-task labels (docs/multitask.md)
+        r.update(label_fields(r))
     export(d.records, out_dir)
     return write_stats(d.records, build, out_dir)
 

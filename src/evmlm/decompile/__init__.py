@@ -191,6 +191,7 @@ class FunctionOutput:
     verdict: str = ""
     same: bool | None = None
     draft_same: bool | None = None
+    elements: dict[str, Any] = field(default_factory=dict)  # multi-task models: docs/multitask.md
 
 
 @dataclass
@@ -397,7 +398,10 @@ def decompile(
                 f"{inp.name}: no function with selector {want} (selectors: {have})"
             )
     if has_model and (model is None or tokenizer is None):  # after the cheap checks above
+        from evmlm.multitask import register_auto_classes
         from evmlm.train import load_for_inference
+
+        register_auto_classes()  # multi-task models load like any other
 
         model, tokenizer = load_for_inference(model_dir)
     resolved = {
@@ -477,6 +481,11 @@ def decompile(
                 if check_function_syntax(text) is None:
                     fo.output, fo.chosen = text, name
         t_verify += time.perf_counter() - t4
+    if has_model:
+        from evmlm.multitask.elements import element_report, is_multitask
+
+        for fo in outputs if is_multitask(model) else ():
+            fo.elements = element_report(model, tokenizer, fo.tac, fo.signature, fo.output)
     t5 = time.perf_counter()
     source, compiles = _assemble(
         verifier.draft_source if verifier is not None else draft.source, outputs, verifier, cfg
@@ -807,7 +816,12 @@ def _assemble(
             i, _, indent = find_function(source, text)
         except ValueError:
             continue
-        source = source[:i] + indent + fo.verdict + "\n" + source[i:]
+        marker = fo.verdict
+        if fo.elements:  # a multi-task model's element classifier (docs/multitask.md)
+            from evmlm.multitask.elements import element_comment
+
+            marker += "\n" + indent + element_comment(fo.elements)
+        source = source[:i] + indent + marker + "\n" + source[i:]
     return source, compiles
 
 

@@ -140,7 +140,10 @@ def evaluate(
     if load_compile is None:
         load_compile = compile_loader(compile_dir)
     if (model is None or tokenizer is None) and model_dir is not None:
+        from evmlm.multitask import register_auto_classes
         from evmlm.train import load_for_inference
+
+        register_auto_classes()  # multi-task models load like any other
 
         model, tokenizer = load_for_inference(model_dir)
     has_model = model is not None and tokenizer is not None
