@@ -85,10 +85,16 @@ class LlamaCppModel:
 
     ``logits_all``: keep every position's logits (needed by :meth:`logits`; costs
     ``n_ctx * n_vocab`` floats). ``n_threads``: llama.cpp's threads (default: torch's).
+    ``n_ctx``: the context in tokens (0: the model's training context).
     """
 
     def __init__(
-        self, path: str | Path, *, logits_all: bool = False, n_threads: int | None = None
+        self,
+        path: str | Path,
+        *,
+        logits_all: bool = False,
+        n_threads: int | None = None,
+        n_ctx: int = 0,
     ) -> None:
         import torch
 
@@ -98,7 +104,7 @@ class LlamaCppModel:
         try:
             self.llm = llama_cpp.Llama(
                 model_path=str(self.path),
-                n_ctx=0,  # the model's training context
+                n_ctx=n_ctx,  # 0: the model's training context
                 n_threads=threads,
                 n_threads_batch=threads,
                 logits_all=logits_all,
