@@ -116,7 +116,10 @@ class LlamaCppModel:
         # shutdown, where llama-cpp-python 0.3.36 prints a TypeError)
         weakref.finalize(self, self.llm.close)
         self.config = GgufConfig(
-            max_position_embeddings=int(self.llm.n_ctx()), vocab_size=int(self.llm.n_vocab())
+            # llama.cpp may pad the context it allocates (to a multiple of 256) beyond the
+            # token buffer llama-cpp-python allocated for the context asked for: the smaller
+            max_position_embeddings=min(int(self.llm.n_ctx()), len(self.llm.input_ids)),
+            vocab_size=int(self.llm.n_vocab()),
         )
         self.device = torch.device("cpu")
         self.eos_token_id = int(self.llm.token_eos())
