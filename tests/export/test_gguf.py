@@ -245,3 +245,18 @@ def test_decompile_runs_through_a_gguf_file(exported: tuple[Path, Any], solcjs: 
     want = {"0x" + s for s in c["evm"]["methodIdentifiers"].values()}
     assert want <= {f.selector for f in res.functions}
     assert res.generate_seconds > 0  # the model refined the drafts (none without a model)
+
+
+@requires_llama_cpp
+def test_a_smaller_context_is_honoured_not_overflowed(exported: tuple[Path, Any]) -> None:
+    """llama.cpp pads the context it allocates (100 → 256 tokens) but llama-cpp-python keeps
+    100 ids: the model reports 100, and generation stops there instead of overflowing."""
+    import torch
+
+    from evmlm.train.llamacpp import LlamaCppModel
+
+    m = LlamaCppModel(exported[0] / "model-f16.gguf", n_ctx=100)
+    assert m.config.max_position_embeddings == 100
+    ids = torch.arange(10, 100).unsqueeze(0)  # 90 prompt tokens: room for 10 more
+    out = m.generate(ids, max_new_tokens=50, eos_token_id=-1, pad_token_id=1)
+    assert out.shape == (1, 100)
