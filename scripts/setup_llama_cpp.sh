@@ -3,9 +3,10 @@
 # source package ONCE into a cached wheel and reused: a second run (or a fresh clone sharing
 # .cache) costs seconds. Also unpacks the source package's llama.cpp converter
 # (convert_hf_to_gguf.py, conversion/, gguf-py/) into the cache, where evmlm.export finds it.
-# Cache: ${EVMLM_CACHE_DIR:-.cache/evmlm}/wheels/llama-cpp-python-VERSION-CPU/ (CPU: a hash of
-# this machine's CPU flags, since llama.cpp is compiled for the CPU it is built on) and
-# .../llama-cpp/VERSION/. Installed with --no-deps: its dependencies (numpy, typing-extensions,
+# Cache: the wheel in the user's cache, ${XDG_CACHE_HOME:-~/.cache}/evmlm/wheels/
+# llama-cpp-python-VERSION-CPU/ (CPU: a hash of this machine's CPU flags, since llama.cpp is
+# compiled for the CPU it is built on), shared by every clone on the machine like pip's own
+# wheel cache; the converter in ${EVMLM_CACHE_DIR:-.cache/evmlm}/llama-cpp/VERSION/. Installed with --no-deps: its dependencies (numpy, typing-extensions,
 # jinja2, diskcache) are pinned in pyproject.toml, so nothing else in .venv changes.
 # Optional: setup.sh warns in one line when this fails. EVMLM_SKIP_LLAMA_CPP=1 skips it.
 set -euo pipefail
@@ -15,7 +16,7 @@ VERSION=0.3.36
 VPY=.venv/bin/python
 CACHE=${EVMLM_CACHE_DIR:-.cache/evmlm}
 CPU=$( (grep -m1 -E '^(flags|Features)' /proc/cpuinfo 2>/dev/null || uname -m) | sha256sum | cut -c1-12)
-WHEELS="$CACHE/wheels/llama-cpp-python-$VERSION-$CPU"
+WHEELS="${XDG_CACHE_HOME:-$HOME/.cache}/evmlm/wheels/llama-cpp-python-$VERSION-$CPU"
 SRC="$CACHE/llama-cpp/$VERSION"
 SDIST="$WHEELS/llama_cpp_python-$VERSION.tar.gz"
 

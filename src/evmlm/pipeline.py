@@ -69,19 +69,28 @@ STAGES: tuple[Stage, ...] = (
         ("corpus", "compile", "lift"),
     ),
     Stage(
-        "tokenizer", "evmlm.train.stage:run_tokenizer_stage", ("tokenizer",), ("corpus", "dataset")
+        "tokenizer",
+        "evmlm.train.stage:run_tokenizer_stage",
+        ("tokenizer", "model.base"),
+        ("corpus", "dataset"),
     ),
     Stage(
         "pretrain",
         "evmlm.train.stage:run_pretrain_stage",
-        ("pretrain", "run.seed"),
+        ("pretrain", "run.seed", "model.base"),
         ("corpus", "dataset", "tokenizer"),
+    ),
+    Stage(
+        "cpt",
+        "evmlm.train.cpt:run_cpt_stage",
+        ("cpt", "model.base"),
+        ("corpus", "dataset", "tokenizer", "pretrain"),
     ),
     Stage(
         "finetune",
         "evmlm.train.stage:run_finetune_stage",
-        ("finetune", "pretrain.enabled", "run.seed"),
-        ("dataset", "tokenizer", "pretrain"),
+        ("finetune", "pretrain.enabled", "run.seed", "model.base", "cpt.enabled"),
+        ("dataset", "tokenizer", "pretrain", "cpt"),
     ),
     Stage(
         "evaluate",

@@ -171,6 +171,32 @@ def _add_prompt_tokens(tokenizer: Any) -> list[int]:
     return tokenizer.convert_tokens_to_ids(missing)
 
 
+def _converted_token_ids(base: str) -> list[int]:
+    """The ids of the tokens evmlm added to a converted base (:mod:`evmlm.models.base`): their
+    embedding rows are initialised but untrained, so LoRA fine-tuning trains them too."""
+    from evmlm.models.base import base_record
+
+    rec = base_record(base) if Path(base).is_dir() else None
+    return sorted(rec["added_tokens"].values()) if rec else []
+
+
+def _expose_head_bias(model: Any) -> None:
+    """Let TRL's fused LM head read ``lm_head.bias`` through PEFT's trainable-tokens wrapper.
+
+    With tied embeddings, ``trainable_token_indices`` wraps ``lm_head`` too; PEFT 0.21's
+    ``TrainableTokensWrapper`` forwards ``weight`` (with the token deltas) but not ``bias``,
+    which TRL 1.16's fused LM head reads, so evaluation failed with an AttributeError. The
+    wrapper gets its original module's bias (None for Llama).
+    """
+    head = model.get_output_embeddings()
+    original = getattr(head, "original_module", None)
+    if original is not None and "bias" not in head.__dict__:
+        try:
+            head.bias  # noqa: B018 - probing the wrapper
+        except AttributeError:
+            head.__dict__["bias"] = original.bias
+
+
 def load_base_model(
     base: str, method: str, *, n_tokens: int | None = None, gradient_checkpointing: bool = False
 ) -> Any:
@@ -311,7 +337,7 @@ def finetune(
         not Path(base).is_dir() or (Path(base) / "tokenizer_config.json").is_file()
     )  # hub models have theirs
     tokenizer = _load_tokenizer(base, None if own_tokenizer else tokenizer_dir)
-    new_ids = _add_prompt_tokens(tokenizer)
+    new_ids = _add_prompt_tokens(tokenizer) or _converted_token_ids(base)
 
     from datasets import Dataset
 
@@ -339,6 +365,7 @@ def finetune(
         from peft import get_peft_model
 
         model = get_peft_model(model, lora_config(cfg, new_ids))
+        _expose_head_bias(model)
     elif cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable()
     memory = int(model.get_memory_footprint())

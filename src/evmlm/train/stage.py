@@ -4,6 +4,8 @@
   corpus's Solidity and the dataset's train-split TAC.
 - ``pretrain/``: ``data/{train,val}.bin`` (Solidity files held out by hash for validation;
   train-split TAC added to train), ``checkpoints/``, ``tb/``, ``loss_curve.png``, ``model/``.
+- ``cpt/`` (:mod:`evmlm.train.cpt`): continued pretraining of a pretrained base when
+  ``cpt.enabled``.
 - ``finetune/``: ``checkpoints/``, ``tb/``, ``loss_curve.png``, ``adapter/`` (LoRA/QLoRA),
   ``model/`` (merged plain model + tokenizer), ``metrics.json``.
 
@@ -99,10 +101,51 @@ def clear_checkpoints(run_dir: Path, stage: str) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
+def pretrained_base_dir(base: str) -> Path:
+    """The converted folder of a pretrained ``model.base`` (:func:`evmlm.models.base.base_dir`)
+    with the prompt format's special tokens, ``<|endoftext|>`` as EOS and ``<|pad|>`` as padding."""
+    from evmlm.models.base import base_dir
+    from evmlm.train.prompt import EOS_TOKEN, PAD_TOKEN, SPECIAL_TOKENS
+
+    return base_dir(base, special_tokens=SPECIAL_TOKENS, eos_token=EOS_TOKEN, pad_token=PAD_TOKEN)
+
+
+def is_pretrained(base: str) -> bool:
+    """Whether ``model.base`` names a pretrained model (anything but ``scratch``)."""
+    return base != "scratch"
+
+
+def start_model_dir(ctx: StageContext) -> Path:
+    """The model continued pretraining and fine-tuning start from: the converted pretrained
+    ``model.base``, or this run's ``pretrain/model`` for ``scratch``."""
+    base = ctx.config.model.base
+    return pretrained_base_dir(base) if is_pretrained(base) else ctx.dir_of("pretrain") / "model"
+
+
 def run_tokenizer_stage(ctx: StageContext) -> dict[str, Any]:
-    """Train the run's tokenizer on all corpus Solidity (+ train-split TAC); save it in ``tokenizer/``."""
+    """Train the run's tokenizer on all corpus Solidity (+ train-split TAC); save it in ``tokenizer/``.
+
+    With a pretrained ``model.base`` the base's tokenizer (with evmlm's special tokens) is
+    copied instead: the base's embeddings are indexed by it.
+    """
     from evmlm.train.tokenizer import train_tokenizer
 
+    if is_pretrained(ctx.config.model.base):
+        from evmlm.train.tokenizer import load_tokenizer
+
+        src = pretrained_base_dir(ctx.config.model.base)
+        tok = load_tokenizer(src)
+        tmp = ctx.stage_dir / ".tokenizer.partial"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tok.save_pretrained(str(tmp))
+        for f in tmp.iterdir():
+            f.replace(ctx.stage_dir / f.name)
+        tmp.rmdir()
+        return {
+            "line": f"{len(tok)} tokens: the tokenizer of model.base={ctx.config.model.base}",
+            "vocab_size": len(tok),
+            "base": ctx.config.model.base,
+        }
     cfg = ctx.config.tokenizer
     counts = {"solidity_files": 0, "tac_functions": 0, "bytes": 0}
 
@@ -137,6 +180,11 @@ def run_pretrain_stage(ctx: StageContext) -> dict[str, Any]:
     cfg = ctx.config.pretrain
     if not cfg.enabled:
         return {"line": "disabled (pretrain.enabled=false)", "enabled": False}
+    if is_pretrained(ctx.config.model.base):
+        return {
+            "line": f"skipped: model.base={ctx.config.model.base} is pretrained",
+            "enabled": False,
+        }
     out = ctx.stage_dir
     tok_dir = ctx.dir_of("tokenizer")
     tokenizer = load_tokenizer(tok_dir)
@@ -215,11 +263,21 @@ def run_finetune_stage(ctx: StageContext) -> dict[str, Any]:
     cfg = ctx.config.finetune
     out = ctx.stage_dir
     ds_dir = ctx.dir_of("dataset")
-    if cfg.base_model is None and not ctx.config.pretrain.enabled:
+    pretrained = is_pretrained(ctx.config.model.base)
+    if cfg.base_model is None and not ctx.config.pretrain.enabled and not pretrained:
         raise TrainingDataError(
             "finetune.base_model is unset and pretrain.enabled is false; name a base model or enable pretraining"
         )
-    base = cfg.base_model or str(ctx.dir_of("pretrain") / "model")
+    if cfg.backend == "unsloth":
+        from evmlm.train.unsloth_backend import check_unsloth
+
+        check_unsloth()
+    if cfg.base_model is not None:
+        base = cfg.base_model
+    elif ctx.config.cpt.enabled:
+        base = str(ctx.dir_of("cpt") / "model")
+    else:
+        base = str(start_model_dir(ctx))
     train = read_pairs(ds_dir, "train")
     val = read_pairs(ds_dir, "validation")
     if not train:
