@@ -4,8 +4,8 @@ Usage: ``.venv/bin/python benchmarks/generate.py --model runs/<name>/finetune/mo
 --gguf runs/<name>/export [--prompts 10] [--max-new-tokens 128] [--threads 2]``
 
 Takes the first ``--prompts`` records of the model's run dataset (test split), builds their
-prompts in evmlm's format fitted to the context (:func:`evmlm.train.prompt.fit_prompt`, as
-decompilation does), and generates greedily from each, one prompt at a time, with the HF model
+prompts in evmlm's format fitted to the context (at most ``--prompt-tokens``;
+:func:`evmlm.train.prompt.fit_prompt`, as decompilation does), and generates greedily from each, one prompt at a time, with the HF model
 (float32, ``generate``) and then with each ``model-<type>.gguf`` in ``--gguf`` through
 llama.cpp (:class:`evmlm.train.llamacpp.LlamaCppModel`), all in this process, one after the
 other, on the same prompts and thread count. Generation stops at EOS, so the systems may
@@ -49,6 +49,7 @@ def main() -> None:
     ap.add_argument("--prompts", type=int, default=10)
     ap.add_argument("--max-new-tokens", type=int, default=128)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--prompt-tokens", type=int, default=1024, help="prompt budget (at most)")
     args = ap.parse_args()
 
     from evmlm.export.gguf import default_dataset
@@ -59,7 +60,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     hf, tok = load_for_inference(args.model)
-    budget = hf.config.max_position_embeddings - args.max_new_tokens
+    budget = min(hf.config.max_position_embeddings - args.max_new_tokens, args.prompt_tokens)
     ds = args.dataset or default_dataset(args.model)
     records = check_records(ds, "test", args.prompts)
     prompts = [
@@ -71,7 +72,7 @@ def main() -> None:
     eos, pad = tok.eos_token_id, tok.pad_token_id
     rows = [("HF generate (float32)", *_run(hf, prompts, args.max_new_tokens, eos, pad))]
     for f in sorted(args.gguf.glob("*.gguf"), key=lambda p: p.stat().st_size, reverse=True):
-        m = LlamaCppModel(f, n_threads=args.threads)
+        m = LlamaCppModel(f, n_threads=args.threads, n_ctx=budget + args.max_new_tokens)
         _run(m, prompts[:1], 8, eos, pad)  # warm-up (first-call allocations)
         rows.append((f"llama.cpp {f.stem}", *_run(m, prompts, args.max_new_tokens, eos, pad)))
     base = rows[0][1] / rows[0][2]

@@ -25,7 +25,9 @@ if "$VPY" -c "import llama_cpp, sys; sys.exit(llama_cpp.__version__ != '$VERSION
   exit 0
 fi
 mkdir -p "$WHEELS" "$CACHE/llama-cpp"
-pipq() { "$VPY" -m pip "$@" 2>&1 | { grep -v '^WARNING: Location' || true; }; return "${PIPESTATUS[0]}"; }
+LOG="$CACHE/llama-cpp/setup.log"  # pip's output: setup.sh's warning names it on failure
+: > "$LOG"
+pipq() { "$VPY" -m pip "$@" >> "$LOG" 2>&1; }
 if [ ! -f "$SDIST" ]; then
   pipq download -q --disable-pip-version-check --no-deps --no-binary :all: \
     -d "$WHEELS" "llama-cpp-python==$VERSION"
@@ -48,4 +50,4 @@ if [ ! -f "$SRC/convert_hf_to_gguf.py" ]; then
     "$top/convert_hf_to_gguf.py" "$top/conversion" "$top/gguf-py" "$top/LICENSE"
   rm -rf "$SRC" && mv "$tmp" "$SRC"
 fi
-"$VPY" -c "import llama_cpp" || { echo "error: llama_cpp does not import after install" >&2; exit 1; }
+"$VPY" -c "import llama_cpp" >> "$LOG" 2>&1  # a failed import fails the step (logged)

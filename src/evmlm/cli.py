@@ -893,6 +893,7 @@ def export_gguf(
             max_new_tokens=e.max_new_tokens,
             n_logit_texts=e.n_logit_texts,
             logit_tokens=e.logit_tokens,
+            prompt_tokens=e.prompt_tokens,
         ),
         threads=effective_threads(cfg.run.threads),
     )

@@ -724,7 +724,8 @@ class ExportConfig:
     checks' texts (topped up from the other splits when smaller than ``n_texts``);
     ``n_texts``: texts tokenised by both tokenizers; ``n_greedy``: prompts whose greedy
     continuation (``max_new_tokens``) is compared; ``n_logit_texts`` texts of at most
-    ``logit_tokens`` tokens: top-1 agreement and logit differences per file.
+    ``logit_tokens`` tokens: top-1 agreement and logit differences per file; ``prompt_tokens``:
+    the greedy prompts' budget (at most; less when the model's context is smaller).
     """
 
     enabled: bool = False
@@ -735,6 +736,7 @@ class ExportConfig:
     max_new_tokens: int = 64
     n_logit_texts: int = 20
     logit_tokens: int = 256
+    prompt_tokens: int = 1024
 
     def __post_init__(self) -> None:
         _require(bool(self.quants), "export.quants", "give at least one type")
@@ -742,7 +744,14 @@ class ExportConfig:
             _require(
                 q in GGUF_TYPES, "export.quants", f"unknown type {q!r} ({', '.join(GGUF_TYPES)})"
             )
-        for name in ("n_texts", "n_greedy", "max_new_tokens", "n_logit_texts", "logit_tokens"):
+        for name in (
+            "n_texts",
+            "n_greedy",
+            "max_new_tokens",
+            "n_logit_texts",
+            "logit_tokens",
+            "prompt_tokens",
+        ):
             _require(getattr(self, name) >= 1, f"export.{name}", "must be >= 1")
 
 

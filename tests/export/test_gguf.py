@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import requires_llama_cpp
+from .conftest import ROOT, requires_llama_cpp
 
 # Logits of the tiny random model are O(1) (max |logit| 1.9 on the test's text); float16 weights
 # move them by < 1e-3 (measured max 0.0007 through llama.cpp, 0.0005 through transformers'
@@ -226,3 +226,37 @@ def test_export_stage_is_off_by_default() -> None:
     assert cfg.export.enabled is False and cfg.export.quants == ("f16", "q8_0", "q4_k_m")
     ctx = StageContext(config=stage_config(cfg, stage), run_dir=Path("unused"), stage=stage)
     assert run_stage(ctx)["line"].startswith("off")
+
+
+@requires_llama_cpp
+def test_decompile_runs_through_a_gguf_file(exported: tuple[Path, Any], solcjs: Any) -> None:
+    """``decompile`` with a GGUF model: the same path as an HF folder (lift, draft, prompts,
+    generation through llama.cpp): one function per selector of real solc output."""
+    from evmlm.config import DecompileConfig
+    from evmlm.decompile import decompile
+
+    piggy = (ROOT / "tests" / "fixtures" / "evaluate" / "Piggy.sol").read_text()
+    c = solcjs({"Piggy.sol": piggy})["contracts"]["Piggy.sol"]["Piggy"]
+    res = decompile(
+        {"deployedBytecode": c["evm"]["deployedBytecode"]["object"], "abi": c["abi"]},
+        exported[0] / "model-q4_k_m.gguf",
+        config=DecompileConfig(max_new_tokens=8, verify=False),
+    )
+    want = {"0x" + s for s in c["evm"]["methodIdentifiers"].values()}
+    assert want <= {f.selector for f in res.functions}
+    assert res.generate_seconds > 0  # the model refined the drafts (none without a model)
+
+
+@requires_llama_cpp
+def test_a_smaller_context_is_honoured_not_overflowed(exported: tuple[Path, Any]) -> None:
+    """llama.cpp pads the context it allocates (100 → 256 tokens) but llama-cpp-python keeps
+    100 ids: the model reports 100, and generation stops there instead of overflowing."""
+    import torch
+
+    from evmlm.train.llamacpp import LlamaCppModel
+
+    m = LlamaCppModel(exported[0] / "model-f16.gguf", n_ctx=100)
+    assert m.config.max_position_embeddings == 100
+    ids = torch.arange(10, 100).unsqueeze(0)  # 90 prompt tokens: room for 10 more
+    out = m.generate(ids, max_new_tokens=50, eos_token_id=-1, pad_token_id=1)
+    assert out.shape == (1, 100)

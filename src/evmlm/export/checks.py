@@ -30,8 +30,10 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class CheckConfig:
     """How much to check: ``n_texts`` tokenised texts, ``n_greedy`` greedy continuations of
-    ``max_new_tokens`` tokens (the f16 file, or the first exported), ``n_logit_texts`` texts of
-    at most ``logit_tokens`` tokens for logit agreement (every file). Raises ValueError for a
+    ``max_new_tokens`` tokens after prompts of at most ``prompt_tokens`` tokens (the f16 file, or
+    the first exported), ``n_logit_texts`` texts of at most ``logit_tokens`` tokens for logit
+    agreement (every file). The checks run llama.cpp with a context of at most
+    ``prompt_tokens + max_new_tokens`` (and ``logit_tokens``), not a large model's whole one. Raises ValueError for a
     count below 1."""
 
     n_texts: int = 200
@@ -39,9 +41,17 @@ class CheckConfig:
     max_new_tokens: int = 64
     n_logit_texts: int = 20
     logit_tokens: int = 256
+    prompt_tokens: int = 1024
 
     def __post_init__(self) -> None:
-        for name in ("n_texts", "n_greedy", "max_new_tokens", "n_logit_texts", "logit_tokens"):
+        for name in (
+            "n_texts",
+            "n_greedy",
+            "max_new_tokens",
+            "n_logit_texts",
+            "logit_tokens",
+            "prompt_tokens",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"export.{name} must be >= 1, got {getattr(self, name)}")
 

@@ -250,7 +250,9 @@ def export_gguf(
         report["convert_seconds"] = round(time.perf_counter() - t0, 2)
         texts = record_texts(records or [])[: checks.n_texts]
         report["texts"] = len(texts)
-        limit = min(checks.logit_tokens, int(hf_model.config.max_position_embeddings))
+        context = int(hf_model.config.max_position_embeddings)
+        limit = min(checks.logit_tokens, context)
+        n_ctx = min(context, max(checks.prompt_tokens + checks.max_new_tokens, limit))
         logit_seqs = [
             tokenizer(p + c)["input_ids"][:limit] for p, c in texts[: checks.n_logit_texts]
         ]
@@ -259,7 +261,7 @@ def export_gguf(
             entry: dict[str, Any] = {"file": files[t].name, "bytes": files[t].stat().st_size}
             if fallback[t]:  # tensors whose rows do not fit the type's blocks
                 entry["fallback_tensors"] = fallback[t]
-            gg = LlamaCppModel(files[t], logits_all=True, n_threads=threads)
+            gg = LlamaCppModel(files[t], logits_all=True, n_threads=threads, n_ctx=n_ctx)
             entry["loads"] = True
             if texts:
                 entry["tokenisation"] = check_tokenisation(gg, tokenizer, [p + c for p, c in texts])

@@ -43,6 +43,7 @@ def run_stage(ctx: Any) -> dict[str, Any]:
         max_new_tokens=cfg.max_new_tokens,
         n_logit_texts=cfg.n_logit_texts,
         logit_tokens=cfg.logit_tokens,
+        prompt_tokens=cfg.prompt_tokens,
     )
     report = export_gguf(
         model_dir_of(ctx.dir_of("finetune")),

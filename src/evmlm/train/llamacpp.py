@@ -85,10 +85,16 @@ class LlamaCppModel:
 
     ``logits_all``: keep every position's logits (needed by :meth:`logits`; costs
     ``n_ctx * n_vocab`` floats). ``n_threads``: llama.cpp's threads (default: torch's).
+    ``n_ctx``: the context in tokens (0: the model's training context).
     """
 
     def __init__(
-        self, path: str | Path, *, logits_all: bool = False, n_threads: int | None = None
+        self,
+        path: str | Path,
+        *,
+        logits_all: bool = False,
+        n_threads: int | None = None,
+        n_ctx: int = 0,
     ) -> None:
         import torch
 
@@ -98,7 +104,7 @@ class LlamaCppModel:
         try:
             self.llm = llama_cpp.Llama(
                 model_path=str(self.path),
-                n_ctx=0,  # the model's training context
+                n_ctx=n_ctx,  # 0: the model's training context
                 n_threads=threads,
                 n_threads_batch=threads,
                 logits_all=logits_all,
@@ -110,7 +116,10 @@ class LlamaCppModel:
         # shutdown, where llama-cpp-python 0.3.36 prints a TypeError)
         weakref.finalize(self, self.llm.close)
         self.config = GgufConfig(
-            max_position_embeddings=int(self.llm.n_ctx()), vocab_size=int(self.llm.n_vocab())
+            # llama.cpp may pad the context it allocates (to a multiple of 256) beyond the
+            # token buffer llama-cpp-python allocated for the context asked for: the smaller
+            max_position_embeddings=min(int(self.llm.n_ctx()), len(self.llm.input_ids)),
+            vocab_size=int(self.llm.n_vocab()),
         )
         self.device = torch.device("cpu")
         self.eos_token_id = int(self.llm.token_eos())
