@@ -27,6 +27,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+#: Bump when the labels of the same source change (the dataset stage's fingerprint covers it).
+LABELS_VERSION = 1
+
 #: Semantic classes of target characters/tokens, in id order (docs/multitask.md).
 SEMANTIC_CLASSES: tuple[str, ...] = (
     "whitespace",

@@ -41,9 +41,14 @@ def run_stage(ctx: StageContext) -> dict[str, Any]:
 
 def input_digest(config: Any) -> str:
     """The versions of what the stage computes beyond its config (pairing, wrappers, the
-    structural draft of every pair), so that a changed algorithm re-runs the stage."""
+    structural draft and the multi-task labels of every pair), so that a changed algorithm
+    re-runs the stage."""
     from evmlm.dataset.build import PAIRING_VERSION
+    from evmlm.dataset.labels import LABELS_VERSION
     from evmlm.dataset.wrappers import WRAPPER_VERSION
     from evmlm.structural import DRAFT_VERSION
 
-    return f"pairing {PAIRING_VERSION}, wrappers {WRAPPER_VERSION}, draft {DRAFT_VERSION}"
+    return (
+        f"pairing {PAIRING_VERSION}, wrappers {WRAPPER_VERSION}, draft {DRAFT_VERSION}, "
+        f"labels {LABELS_VERSION}"
+    )
