@@ -20,6 +20,17 @@ runtime-size ranks (or the fixture contracts compiled with solc 0.8.26). Each is
 
 Prints seconds per function (total seconds / functions) per system and the ratio Panoramix /
 system (> 1: evmlm is faster), plus how many functions each verified system found the same.
+
+Quality on a package outside the corpus (the issue's "5 contracts" check)::
+
+    .venv/bin/python benchmarks/decompile.py --artifacts 'pkg/lib/generated-artifacts/*.json' \
+        [--signatures runs/default/dataset/signatures.tsv] [--out-dir DIR]
+
+decompiles each artifact's runtime bytecode alone (no ABI; signatures from the database when
+given), as ``evmlm decompile`` does, and prints per contract: the solc version, whether the
+file compiles as a whole, functions, functions present as code (drafted, not a stub), and
+verified the same / undetermined. Artifacts: solc standard JSON output of one contract
+(``compilerOutput.evm.deployedBytecode.object``, 0x / Truffle ``deployedBytecode``).
 """
 
 from __future__ import annotations
@@ -84,14 +95,78 @@ def _tiny_model(texts: list[str], out: Path) -> Path:
     return out
 
 
+def _runtime_of(artifact: dict[str, Any]) -> tuple[str, str]:
+    """(contract name, runtime bytecode hex) of a 0x / Truffle / solc artifact."""
+    evm = (artifact.get("compilerOutput") or artifact).get("evm") or {}
+    code = (evm.get("deployedBytecode") or {}).get("object") or artifact.get("deployedBytecode")
+    if isinstance(code, dict):
+        code = code.get("object")
+    return str(artifact.get("contractName", "?")), str(code or "").removeprefix("0x")
+
+
+def _package_quality(paths: list[Path], signatures: Path | None, out_dir: Path | None) -> int:
+    import json
+
+    from evmlm.config import DecompileConfig
+    from evmlm.decompile import decompile, load_signature_db
+
+    sigs = load_signature_db(signatures) if signatures else None
+    total = present = same = undet = n_compile = n = 0
+    t_all = time.perf_counter()
+    for p in paths:
+        name, code = _runtime_of(json.loads(p.read_text()))
+        if not code:
+            print(f"  {p.name}: no runtime bytecode (an interface or abstract contract): skipped")
+            continue
+        t0 = time.perf_counter()
+        res = decompile(code, signatures=sigs, config=DecompileConfig())
+        fns = [f for f in res.functions if f.selector]
+        k_code = sum(1 for f in fns if f.draft and not f.error)
+        k_same = sum(1 for f in fns if f.same is True)
+        k_undet = sum(1 for f in fns if f.same is None and f.draft and not f.error)
+        n += 1
+        n_compile += bool(res.compiles)
+        total, present, same, undet = (
+            total + len(fns),
+            present + k_code,
+            same + k_same,
+            undet + k_undet,
+        )
+        if out_dir:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            (out_dir / f"{name}.sol").write_text(res.source)
+        print(
+            f"  {name}: solc {res.compiler_version} (metadata {res.metadata_version}),"
+            f" compiles {res.compiles}, functions {len(fns)}, as code {k_code}, same {k_same},"
+            f" undetermined {k_undet}, {time.perf_counter() - t0:.1f} s"
+        )
+        for f in fns:
+            if f.same is not True:
+                print(f"      {f.selector} {f.signature}: {f.verdict[:120]}")
+    print(
+        f"{n} contracts, {n_compile} compile as a whole; {total} functions: as code {present}"
+        f" ({100 * present / max(1, total):.1f}%), same {same} ({100 * same / max(1, total):.1f}%),"
+        f" undetermined {undet}; {time.perf_counter() - t_all:.0f} s,"
+        f" load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument(
+        "--artifacts", nargs="*", type=Path, help="compiled artifacts (JSON) to decompile"
+    )
+    ap.add_argument("--signatures", type=Path, help="signature database (signatures.tsv)")
+    ap.add_argument("--out-dir", type=Path, help="write each decompiled .sol here")
     ap.add_argument("--compile-dir", type=Path)
     ap.add_argument("--fixtures", action="store_true")
     ap.add_argument("--contracts", type=int, default=5)
     ap.add_argument("--model", type=Path)
     ap.add_argument("--timeout", type=float, default=60.0, help="Panoramix seconds per contract")
     args = ap.parse_args()
+    if args.artifacts:
+        return _package_quality(sorted(args.artifacts), args.signatures, args.out_dir)
 
     from evmlm.config import DecompileConfig
     from evmlm.decompile import DecompileInput, decompile

@@ -24,16 +24,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from evmlm.decompile.structural import (
+from evmlm.decompile.verify import compare_deployed as compare_behaviour
+from evmlm.decompile.verify import deployed_runtime
+from evmlm.evaluate.behaviour import deployed_contract, recompile
+from evmlm.evaluate.runner import EVAL_LIFT
+from evmlm.evm import lift_contract
+from evmlm.structural import (
     draft_function,
     header_specifiers,
     parameter_names,
     splice_scope,
 )
-from evmlm.decompile.verify import compare_deployed as compare_behaviour
-from evmlm.decompile.verify import deployed_runtime
-from evmlm.evaluate.behaviour import deployed_contract, recompile
-from evmlm.evm import lift_contract
 
 
 def defining_contract(result: Any, source_path: str, start: int) -> str | None:
@@ -60,7 +61,8 @@ def check(
     getter: bool = False,
     visibility: str | None = None,
 ) -> dict[str, Any]:
-    """Draft one function and check it by recompiling and executing. Returns a row."""
+    """Draft one function and check it by recompiling and executing (only draft it when
+    :data:`DRAFT_ONLY` is set: ``--draft-only``). Returns a row."""
     row: dict[str, Any] = {
         "selector": selector,
         "contract": contract,
@@ -78,7 +80,9 @@ def check(
             if "__$" not in art.creation_bytecode
             else None
         ) or art.runtime_bytecode
-        lc = lift_contract(runtime, abi=art.abi, storage_layout=art.storage_layout)
+        lc = lift_contract(
+            runtime, abi=art.abi, storage_layout=art.storage_layout, config=EVAL_LIFT
+        )
         if lift_cache is not None:
             lift_cache[key] = (lc, runtime)
     fn = lc.function(selector)
@@ -104,9 +108,13 @@ def check(
         seconds=round(time.monotonic() - t0, 4),
         n_statements=d.n_statements,
         n_asm=d.n_assembly_statements,
+        asm_ops=assembly_census(d.text),
         structured=d.structured,
         draft_error=d.error,
     )
+    if DRAFT_ONLY:
+        row["text"] = d.text
+        return row
     rc = recompile(result, source_path, contract, start, length, d.text, selector=selector)
     row["recompiles"] = rc.ok
     if not rc.ok:
@@ -119,6 +127,30 @@ def check(
     if b.same is False:
         row["text"] = d.text
     return row
+
+
+DRAFT_ONLY = False  # --draft-only: the census of the drafts, no recompile / execution
+_YUL_HEAD = re.compile(r"(?:let [\w, ]+ := |[\w, ]+ := )?(\w+)")
+
+
+def assembly_census(text: str) -> dict[str, int]:
+    """Statements inside the draft's ``assembly { }`` blocks by their outermost operation
+    (``mstore``, ``if``, ``sstore``, a helper such as ``__panic``; ``let v := mload(…)``
+    counts as ``mload``); the helpers' own definitions are not statements."""
+    out: collections.Counter[str] = collections.Counter()
+    pad = None  # indentation of the statements of the open assembly block
+    for line in text.splitlines():
+        ind, head = len(line) - len(line.lstrip()), line.strip()
+        if pad is None:
+            if head == "assembly {":
+                pad = ind + 4
+            continue
+        if ind < pad and head == "}":
+            pad = None
+        elif ind == pad and head and not head.startswith(("function ", "}")):
+            m = _YUL_HEAD.match(head)
+            out[m.group(1) if m else head[:10]] += 1
+    return dict(out)
 
 
 def summarise(rows: list[dict[str, Any]]) -> str:
@@ -193,7 +225,12 @@ def _function_ranges(source: str) -> dict[str, tuple[int, int]]:
 
 
 def _dataset_rows(
-    run: Path, split: str, n: int, seed: int, visibility: str | None = None
+    run: Path,
+    split: str,
+    n: int,
+    seed: int,
+    visibility: str | None = None,
+    settings: set[str] | None = None,
 ) -> list[dict[str, Any]]:
     import pyarrow.parquet as pq
 
@@ -208,7 +245,10 @@ def _dataset_rows(
     recs = [
         r
         for r in recs
-        if r.get("selector") and r.get("compile_key") and r.get("source_start") is not None
+        if r.get("selector")
+        and r.get("compile_key")
+        and r.get("source_start") is not None
+        and (settings is None or r.get("setting") in settings)
     ]
     random.Random(seed).shuffle(recs)
     recs = recs[:n]
@@ -248,14 +288,20 @@ def _dataset_rows(
     return rows
 
 
-def _compile_rows(run: Path, n: int, seed: int) -> list[dict[str, Any]]:
+def _compile_rows(
+    run: Path, n: int, seed: int, settings: set[str] | None = None
+) -> list[dict[str, Any]]:
     """Development sample before a dataset exists: public functions defined (with a body) in
     deployable contracts of the compile stage's results."""
     from evmlm.errors import EvmlmError
     from evmlm.solc.stage import load_result, read_index
 
     entries = [
-        e for e in read_index(run / "compile") if e["status"] == "ok" and e.get("deployable")
+        e
+        for e in read_index(run / "compile")
+        if e["status"] == "ok"
+        and e.get("deployable")
+        and (settings is None or e.get("setting") in settings)
     ]
     random.Random(seed).shuffle(entries)
     rows: list[dict[str, Any]] = []
@@ -314,20 +360,28 @@ def main() -> None:
     ap.add_argument("--files", nargs="*", help="Solidity files to compile and check instead")
     ap.add_argument("--settings", default="opt200,noopt,ir200")
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--only-settings", help="sample only records of these compile settings (a,b)")
     ap.add_argument("--visibility", help="only functions of this visibility (a diagnostic subset)")
     ap.add_argument(
         "--from-compile",
         action="store_true",
         help="sample from the run's compile stage (no dataset)",
     )
+    ap.add_argument(
+        "--draft-only", action="store_true", help="draft and count statements only (no checks)"
+    )
     a = ap.parse_args()
+    global DRAFT_ONLY
+    DRAFT_ONLY = a.draft_only
     t0 = time.monotonic()
     if a.files:
         rows = _files_rows(a.files, a.settings.split(","))
     elif a.run and a.from_compile:
-        rows = _compile_rows(a.run, a.n, a.seed)
+        only = set(a.only_settings.split(",")) if a.only_settings else None
+        rows = _compile_rows(a.run, a.n, a.seed, only)
     elif a.run:
-        rows = _dataset_rows(a.run, a.split, a.n, a.seed, a.visibility)
+        only = set(a.only_settings.split(",")) if a.only_settings else None
+        rows = _dataset_rows(a.run, a.split, a.n, a.seed, a.visibility, only)
     else:
         ap.error("give --run or --files")
     if a.out:
@@ -339,6 +393,13 @@ def main() -> None:
     )
     for reason, k in reasons.most_common(15):
         print(f"{k:4d}  {reason}")
+    ops: collections.Counter[str] = collections.Counter()
+    for r in rows:
+        ops.update(r.get("asm_ops") or {})
+    total = sum(ops.values())
+    print(f"assembly statements by operation ({total}):")
+    for op, k in ops.most_common(15):
+        print(f"{k:6d}  {100 * k / max(total, 1):5.1f}%  {op}")
 
 
 if __name__ == "__main__":

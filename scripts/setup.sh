@@ -45,6 +45,9 @@ fi
 
 bash scripts/setup_panoramix.sh || echo "warning: the Panoramix baseline did not install (.venv-panoramix); evaluation records it as unavailable" >&2
 
+# llama.cpp (GGUF export, --model FILE.gguf): compiled once into a cached wheel; optional.
+bash scripts/setup_llama_cpp.sh || echo "warning: llama-cpp-python did not build; 'evmlm export gguf' and --model FILE.gguf are unavailable (docs/gguf.md)" >&2
+
 # The bundled corpora (npm tarballs listed in package.json's evmlmCorpus), unpacked under vendor/.
 if [ -f scripts/fetch_corpora.py ]; then
   "$VPY" scripts/fetch_corpora.py

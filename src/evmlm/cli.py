@@ -416,7 +416,10 @@ def _train_chain(
 @app.command()
 def sample(
     model: Annotated[
-        Path, typer.Option("--model", "-m", help="Model folder: merged model, adapter or HF model.")
+        Path,
+        typer.Option(
+            "--model", "-m", help="Model folder (merged model, adapter, HF model) or FILE.gguf."
+        ),
     ],
     prompt: Annotated[Optional[str], typer.Option("--prompt", "-p", help="Prompt text.")] = None,
     file: Annotated[
@@ -440,6 +443,9 @@ def sample(
     cfg = SamplingConfig(
         max_new_tokens=max_tokens, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed
     )
+    from evmlm.multitask import register_auto_classes
+
+    register_auto_classes()  # multi-task models sample like any other
     m, tok = load_for_inference(model)
     typer.echo(text, nl=False)
     run_sample(m, tok, text, cfg, on_text=lambda s: typer.echo(s, nl=False))
@@ -457,7 +463,7 @@ def evaluate_(
         typer.Option(
             "--model",
             "-m",
-            help="Model folder (merged, adapter or HF model). Default: the run's fine-tuned model (runs the whole chain).",
+            help="Model folder (merged, adapter or HF model) or FILE.gguf (llama.cpp). Default: the run's fine-tuned model (runs the whole chain).",
         ),
     ] = None,
     split: Annotated[
@@ -524,7 +530,7 @@ def decompile(
         typer.Option(
             "--model",
             "-m",
-            help="Model folder: a run's finetune/model or finetune/adapter, or any local HF model (default: the structural draft alone).",
+            help="Model folder: a run's finetune/model or finetune/adapter, any local HF model, or FILE.gguf (llama.cpp) (default: the structural draft alone).",
         ),
     ] = None,
     selector: Annotated[
@@ -689,6 +695,101 @@ def experiment(
     typer.echo(f"report: {Path(summary['files'][1])}")
 
 
+# ---------------------------------------------------------------- multitask (issue 14)
+multitask_app = typer.Typer(
+    help="The multi-task decoder: train and evaluate (docs/multitask.md).", no_args_is_help=True
+)
+app.add_typer(multitask_app, name="multitask")
+
+
+def _multitask_overrides(args: list[str]) -> dict[str, Any]:
+    """``--key=value`` flags -> {key: YAML value}; a flag of another form is a usage error."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for a in args:
+        if not a.startswith("--") or "=" not in a:
+            raise typer.BadParameter(f"{a!r}: expected --key=value (a multitask config key)")
+        k, v = a[2:].split("=", 1)
+        out[k.replace("-", "_")] = yaml.safe_load(v)
+    return out
+
+
+@multitask_app.command("train", context_settings=_EXTRA)
+def multitask_train(
+    ctx: typer.Context,
+    config: Annotated[
+        Path,
+        typer.Option(
+            "--config", "-c", help="configs/multitask/full.yaml or configs/multitask/small.yaml."
+        ),
+    ] = Path("configs/multitask/full.yaml"),
+) -> None:
+    """Train the multi-task decoder; any config key as --key=value (e.g. --max_steps=50)."""
+    from evmlm.multitask.training import load_run_config, train
+
+    cfg = load_run_config(config, _multitask_overrides(list(ctx.args)))
+    summary = train(cfg)
+    typer.echo(f"[multitask] {summary['line']}")
+    typer.echo(f"experiment folder: {summary['out_dir']}")
+
+
+@multitask_app.command("evaluate")
+def multitask_evaluate(
+    model: Annotated[Path, typer.Option("--model", "-m", help="A multitask model folder.")],
+    dataset: Annotated[Path, typer.Option("--dataset", help="Dataset stage folder.")] = Path(
+        "runs/default/dataset"
+    ),
+    split: Annotated[str, typer.Option(help="train | validation | test.")] = "test",
+    limit: Annotated[
+        Optional[int], typer.Option(help="First N records of the split (id order).")
+    ] = None,
+    generate: Annotated[
+        int,
+        typer.Option(help="Functions decompiled with evmlm's evaluation (BLEU, recompiles)."),
+    ] = 0,
+    compile_dir: Annotated[
+        Optional[Path], typer.Option("--compile", help="Compile stage folder (recompiles).")
+    ] = None,
+    out: Annotated[
+        Optional[Path], typer.Option("--out", "-o", help="Folder for evaluation_results.json.")
+    ] = None,
+) -> None:
+    """Teacher-forced head metrics (element micro-F1, semantic accuracy, detail loss) and,
+    with --generate N, the detail head through evmlm's evaluation on N functions."""
+    from evmlm import atomic
+    from evmlm.multitask.training import evaluate_model_dir
+
+    if split not in ("train", "validation", "test"):
+        raise typer.BadParameter(
+            f"{split!r}: use train, validation or test", param_hint="'--split'"
+        )
+    res = evaluate_model_dir(model, dataset, split=split, limit=limit)
+    if generate > 0:
+        from evmlm.config import EvalConfig
+        from evmlm.evaluate.stage import evaluate as run_evaluate
+
+        rep = run_evaluate(
+            model,
+            dataset,
+            (out or model.parent) / "generation",
+            config=EvalConfig(
+                split=split, max_functions=generate, baselines=(), verify=False, n_examples=3
+            ),
+            compile_dir=compile_dir,
+        )
+        res["generation"] = {"line": rep["line"], "overall": rep["overall"]}
+    target = (out or model.parent) / "evaluation_results.json"
+    atomic.write_json(target, res)
+    typer.echo(
+        f"[multitask] {split}: {res['n_examples']} functions, element micro-F1 "
+        f"{res['element_micro_f1']:.3f}, semantic accuracy {res['semantic_accuracy']:.3f}, "
+        f"detail {res['detail_loss']:.3f} nats -> {target}"
+    )
+    if "generation" in res:
+        typer.echo(f"[multitask] generation: {res['generation']['line']}")
+
+
 @app.command(context_settings=_EXTRA)
 def ladder(
     ctx: typer.Context,
@@ -719,6 +820,84 @@ def ladder(
         config, ctx.args, out_dir=out, data_run=data, budget_s=budget_min * 60, rungs=rung
     )
     typer.echo(f"ladder: {ladder_line(res)}")
+
+
+# ---------------------------------------------------------------- export (issue 12)
+export_app = typer.Typer(help="Export a model for other runtimes (GGUF).", no_args_is_help=True)
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("gguf", context_settings=_EXTRA)
+def export_gguf(
+    ctx: typer.Context,
+    model: Annotated[
+        Path,
+        typer.Option("--model", "-m", help="Model folder: merged model, LoRA adapter or HF model."),
+    ],
+    quant: Annotated[
+        Optional[str],
+        typer.Option("--quant", "-q", help="GGUF types, comma-separated (= --export.quants)."),
+    ] = None,
+    out: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--out",
+            "-o",
+            help="Output folder (default: <run>/export for a run's model, else <model>-gguf).",
+        ),
+    ] = None,
+    dataset: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--dataset",
+            help="Dataset folder for the round-trip checks (default: the model's run dataset).",
+        ),
+    ] = None,
+    config: ConfigOpt = None,
+    name: NameOpt = None,
+) -> None:
+    """Write GGUF files (f16, q8_0, q4_k_m) of a model with llama.cpp's converter and quantizer,
+    then check them against the HF model (tokenisation, greedy output, logits; report.json)."""
+    from evmlm.export.checks import CheckConfig
+    from evmlm.export.gguf import ExportError, default_dataset, parse_types
+    from evmlm.export.gguf import export_gguf as run_export
+    from evmlm.export.stage import check_records
+    from evmlm.train.inference import check_model
+    from evmlm.train.llamacpp import llama_cpp_module
+    from evmlm.train.threads import effective_threads
+
+    cfg = load_run_config(config, name, list(ctx.args))
+    types = parse_types(quant) if quant is not None else parse_types(cfg.export.quants)
+    check_model(model)
+    llama_cpp_module()  # one line when llama-cpp-python is missing, before any work
+    ds = dataset or default_dataset(model)
+    if ds is None and (cfg.run_dir / "dataset" / "hf").is_dir():
+        ds = cfg.run_dir / "dataset"
+    if dataset is not None and not (dataset / "hf" / "dataset_dict.json").is_file():
+        raise ExportError(f"--dataset {dataset}: no built dataset (no hf/dataset_dict.json)")
+    target = out or (
+        model.resolve().parent.parent / "export"
+        if default_dataset(model)
+        else Path(f"{model.resolve()}-gguf")
+    )
+    _check_out(target, folder=True)
+    e = cfg.export
+    report = run_export(
+        model,
+        target,
+        types=types,
+        records=check_records(ds, e.split, e.n_texts) if ds is not None else None,
+        checks=CheckConfig(
+            n_texts=e.n_texts,
+            n_greedy=e.n_greedy,
+            max_new_tokens=e.max_new_tokens,
+            n_logit_texts=e.n_logit_texts,
+            logit_tokens=e.logit_tokens,
+        ),
+        threads=effective_threads(cfg.run.threads),
+    )
+    typer.echo(f"[export] {report['line']}")
+    typer.echo(f"report: {target / 'report.json'}")
 
 
 def _one_line(text: str) -> str:

@@ -696,6 +696,56 @@ class DecompileConfig:
         )
 
 
+#: GGUF file types ``evmlm export gguf`` writes (llama.cpp's ``LLAMA_FTYPE_*`` names in lower
+#: case; f32 is the converter's output, the rest come from llama.cpp's quantizer).
+GGUF_TYPES: tuple[str, ...] = (
+    "f32",
+    "f16",
+    "bf16",
+    "q8_0",
+    "q6_k",
+    "q5_k_m",
+    "q5_k_s",
+    "q5_0",
+    "q4_k_m",
+    "q4_k_s",
+    "q4_0",
+    "q3_k_m",
+    "q2_k",
+)
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """The ``export`` stage: GGUF files of the fine-tuned model (see :mod:`evmlm.export`,
+    docs/gguf.md). Off by default (it needs llama-cpp-python).
+
+    ``quants``: GGUF types (:data:`GGUF_TYPES`); ``split``: dataset split of the round-trip
+    checks' texts (topped up from the other splits when smaller than ``n_texts``);
+    ``n_texts``: texts tokenised by both tokenizers; ``n_greedy``: prompts whose greedy
+    continuation (``max_new_tokens``) is compared; ``n_logit_texts`` texts of at most
+    ``logit_tokens`` tokens: top-1 agreement and logit differences per file.
+    """
+
+    enabled: bool = False
+    quants: tuple[str, ...] = ("f16", "q8_0", "q4_k_m")
+    split: Literal["train", "validation", "test"] = "test"
+    n_texts: int = 200
+    n_greedy: int = 50
+    max_new_tokens: int = 64
+    n_logit_texts: int = 20
+    logit_tokens: int = 256
+
+    def __post_init__(self) -> None:
+        _require(bool(self.quants), "export.quants", "give at least one type")
+        for q in self.quants:
+            _require(
+                q in GGUF_TYPES, "export.quants", f"unknown type {q!r} ({', '.join(GGUF_TYPES)})"
+            )
+        for name in ("n_texts", "n_greedy", "max_new_tokens", "n_logit_texts", "logit_tokens"):
+            _require(getattr(self, name) >= 1, f"export.{name}", "must be >= 1")
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """The whole configuration of one ``evmlm run``: one section per concern."""
@@ -711,6 +761,7 @@ class RunConfig:
     evaluate: EvalConfig = field(default_factory=EvalConfig)
     model: ModelSection = field(default_factory=ModelSection)
     cpt: CptConfig = field(default_factory=CptConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
 
     @property
     def run_dir(self) -> Path:

@@ -98,6 +98,7 @@ STAGES: tuple[Stage, ...] = (
         ("evaluate",),
         ("compile", "dataset", "finetune"),
     ),
+    Stage("export", "evmlm.export.stage:run_stage", ("export",), ("dataset", "finetune")),
 )
 
 

@@ -120,6 +120,15 @@ def test_build_end_to_end_and_rebuild_is_identical(tmp_path, lifted):
             == r["solidity"]
         )
         assert r["tac"].startswith("function ") and r["complexity"] >= 1
+    # every pair carries its structural draft (the prompt's <|draft|> field in fine-tuning),
+    # the one evaluation computes for the record from the same lift
+    assert all(r["draft_error"] is None and r["draft"] for r in rows)
+    assert all(
+        r["draft"].startswith(f"// {r['selector']}\nfunction ")
+        for r in rows
+        if r["kind"] == "function"
+    )
+    _same_draft_as_evaluation(rows, compile_dir, tmp_path)
     assert (out / "README.md").read_text().startswith("# evmlm TAC")
     assert {p.name for p in out.glob("hist_*.png")} == {
         "hist_n_tac_lines.png",
@@ -163,6 +172,42 @@ def test_build_end_to_end_and_rebuild_is_identical(tmp_path, lifted):
     assert last["pair_shards_reused"] == 2 and last["pair_shards_built"] == 1
     assert last["wrappers"]["reused"] == 2 and last["wrappers"]["built"] == 0
     assert _digest(out) == first
+
+
+def _same_draft_as_evaluation(rows: list[dict], compile_dir: Path, tmp: Path) -> None:
+    """The dataset's ``draft`` is what evaluation drafts for the record (``predict_structural``
+    with the record's own compile result; these contracts have no immutables, so the deployed
+    runtime code the evaluation lifts is the artifact's) and what its prompt carries."""
+    from evmlm.evaluate.runner import Contracts, predict_structural, prompt_drafts
+    from evmlm.evaluate.stage import compile_loader
+
+    corpus = [r for r in rows if r["origin"] == "corpus"][:6]
+    drafts, failures = predict_structural(corpus, Contracts(compile_loader(compile_dir)))
+    assert not failures
+    for r in corpus:
+        assert drafts[r["id"]][0] == r["draft"], r["id"]
+    assert prompt_drafts(corpus, {}) == {r["id"]: r["draft"] for r in corpus}
+
+
+def test_a_draft_that_fails_is_recorded_not_fatal(token_opt):
+    """A TAC the structural decompiler cannot read gives ``draft`` None and the reason in
+    ``draft_error``; the record is kept."""
+    from evmlm.dataset.records import LiftedFn, add_draft
+
+    art = next(a for a in token_opt.contracts if a.runtime_bytecode)
+    rec = {
+        "solidity": "function f() public {}",
+        "source_path": art.source_path,
+        "source_start": 0,
+        "compiler_version": token_opt.version,
+        "kind": "function",
+        "visibility": "public",
+    }
+    add_draft(rec, art, LiftedFn("0xa9059cbb", "function 0xa9059cbb\n  block ???", 1, 1), token_opt)
+    assert rec["draft_error"] and "revert();" in rec["draft"]  # a placeholder body, and why
+    bad = dict(rec, source_start=None, solidity=None)
+    add_draft(bad, None, LiftedFn("0xa9059cbb", "", 1, 1), token_opt)
+    assert bad["draft"] is None and bad["draft_error"].startswith("AttributeError")
 
 
 def test_package_of_uses_the_manifest_then_the_path():

@@ -62,7 +62,7 @@ def test_verified_selection_replaces_a_wrong_draft_by_a_behaving_candidate(
     one that only compiles (greedy); the draft's header is forced as the start."""
     from dataclasses import replace
 
-    from evmlm.decompile import structural
+    from evmlm import structural
     from evmlm.decompile.contract import replace_function
     from evmlm.decompile.header import header_of
 
@@ -395,3 +395,43 @@ def test_address_input_fetches_code_from_a_local_json_rpc_node(piggy) -> None:
         server.shutdown()
     with pytest.raises(dec.DecompileInputError, match="eth_getCode failed"):
         dec.fetch_code("0x" + "ab" * 20, url, timeout_s=2)
+
+
+UNNAMED = """pragma solidity 0.8.26;
+contract U {
+    uint256 public total;
+    mapping(address => uint256) internal owed;
+    function zq_credit7(address who, uint256 amount) external {
+        require(amount < 1000, "too much");
+        owed[who] += amount;
+        total += amount;
+    }
+    function zq_owed7(address who) external view returns (uint256) { return owed[who]; }
+    function zq_pay7() external payable { total += msg.value; }
+    FALLBACK
+}
+"""
+
+
+@pytest.mark.parametrize("fallback", ["", "fallback() external { total = 7; }"])
+def test_functions_without_a_signature_are_code_reached_through_the_fallback(
+    fallback: str, solcjs
+) -> None:
+    """Bytecode only, selectors no database knows: each such function is drafted as a private
+    function that the fallback calls on its ``msg.sig``; the file compiles and every function
+    behaves the same as the original (arguments typed by evmole), with and without an
+    original fallback (whose own behaviour, a non-payable one, is kept)."""
+    src = UNNAMED.replace("FALLBACK", fallback)
+    out = solcjs({"U.sol": src})["contracts"]["U.sol"]["U"]
+    res = dec.decompile(out["evm"]["deployedBytecode"]["object"])
+    assert res.compiles is True
+    unnamed = [f for f in res.functions if f.selector and not f.signature]
+    assert len(unnamed) == 4  # with the getter total()
+    for f in unnamed:
+        assert f"function __selector_{f.selector[2:]}() private" in f.draft
+        assert f"msg.sig == bytes4({f.selector})" in res.source
+    assert all(f.same is True for f in res.functions), [
+        (f.selector, f.verdict) for f in res.functions
+    ]
+    assert any(f.kind == "fallback" for f in res.functions) == bool(fallback)
+    solcjs({"Decompiled.sol": res.source})

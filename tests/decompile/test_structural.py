@@ -19,15 +19,15 @@ from typing import Any
 
 import pytest
 
-from evmlm.decompile.structural import (
+from evmlm.evaluate.behaviour import compare_behaviour, deployed_contract, recompile
+from evmlm.evm import lift_contract
+from evmlm.structural import (
     DraftFunction,
     draft_contract,
     draft_function,
     header_specifiers,
     splice_scope,
 )
-from evmlm.evaluate.behaviour import compare_behaviour, deployed_contract, recompile
-from evmlm.evm import lift_contract
 
 SNAPSHOTS = Path(__file__).resolve().parents[1] / "fixtures" / "decompile" / "structural"
 
@@ -302,7 +302,7 @@ def test_loops_structured_and_state_machine(
 ) -> None:
     """Loops become ``while (true)`` with ``continue``/``break``; with the structurer turned off
     the state-machine fallback must behave the same too."""
-    import evmlm.decompile.structural as st
+    import evmlm.structural as st
 
     if fallback:
 
@@ -329,7 +329,7 @@ def test_loops_structured_and_state_machine(
 
 
 def test_header_helpers_read_the_original_header() -> None:
-    from evmlm.decompile.structural import parameter_names
+    from evmlm.structural import parameter_names
 
     text = "function f(uint256 a, bytes calldata data, address payable, mapping(uint => uint) storage m)"
     assert parameter_names(text + " internal {") == ["a", "data", None, "m"]
@@ -452,3 +452,119 @@ def test_returned_contract_with_payable_fallback() -> None:
     )
     assert "Proxy(payable(" in draft.text, draft.text
     assert behaviour.same is True, behaviour.first_difference
+
+
+PACKED = """// SPDX-License-Identifier: MIT
+pragma solidity 0.8.26;
+contract Packed {
+    address public keeper = msg.sender;
+    bool public locked;
+    uint64 public stamp;
+    int16 public mood;
+    uint256[] internal items;
+    function set(bool on, uint64 t, int16 m) public {
+        require(msg.sender == keeper, "keeper");
+        locked = on;
+        stamp = t;
+        mood = m;
+    }
+    function handOver(address next) public {
+        require(!locked, "locked");
+        keeper = next;
+    }
+    function item(uint256 i) public view returns (uint256) { return items[i]; }
+    function ratio(uint256 a, uint256 b) public pure returns (uint256) { return a / b; }
+    function buffer(uint256 n) public pure returns (uint256) { return new uint256[](n).length; }
+}
+"""
+
+
+@pytest.mark.parametrize("setting", ["opt200", "noopt", "ir200"])
+@pytest.mark.parametrize(
+    "fn_name,signature,expect",
+    [
+        ("set", "set(bool,uint64,int16)", ["locked = ", "stamp = uint64("]),
+        ("handOver", "handOver(address)", ["keeper = address(", "locked ?"]),
+        ("item", "item(uint256)", ["// Panic(0x32)"]),
+        ("ratio", "ratio(uint256,uint256)", ["// Panic(0x12)"]),
+        ("buffer", "buffer(uint256)", ["// Panic(0x41)"]),
+    ],
+)
+def test_packed_variables_and_panics_are_solidity(
+    setting: str, fn_name: str, signature: str, expect: list[str]
+) -> None:
+    """State variables sharing a slot are read and written by name (not ``sload``/``sstore``
+    of the slot in assembly), and the panics 0x32 / 0x12 / 0x41 are raised by Solidity
+    statements; the drafts behave the same, out-of-range calls included. Negative control: a
+    draft whose Panic(0x32) statement raises Panic(0x12) instead differs."""
+    draft, (result, deployed, path, start, length, selector, behaviour) = _draft_and_check(
+        {"Packed.sol": PACKED},
+        setting,
+        "0.8.26",
+        "Packed.sol:Packed",
+        "Packed.sol",
+        "Packed",
+        fn_name,
+        signature,
+        None,
+    )
+    assert behaviour.same is True, (behaviour.first_difference, draft.text)
+    for e in expect:  # via-IR loads the slot once into a local: the store stays in assembly
+        if setting != "ir200" or e.startswith("// Panic"):
+            assert e in draft.text, draft.text
+    assert "__panic" not in draft.text, draft.text
+    if fn_name == "item":
+        wrong = draft.text.replace("__z[0] = 0;  // Panic(0x32)", "__z[0] = 1 / __z.length;")
+        rc = recompile(result, path, deployed, start, length, wrong, selector=selector)
+        assert rc.ok, rc.error
+        other = compare_behaviour(
+            rc.original_creation_bytecode or "", rc.creation_bytecode or "", rc.abi, selector
+        )
+        assert other.same is False
+
+
+DYNAMIC = """// SPDX-License-Identifier: MIT
+pragma solidity 0.8.26;
+contract Dyn {
+    uint256 public total;
+    mapping(bytes32 => uint256) public seen;
+    function sum(uint256[] calldata xs) public returns (uint256 s) {
+        for (uint256 i = 0; i < xs.length; i++) s += xs[i];
+        total = s;
+    }
+    function mark(bytes memory b) public { seen[keccak256(b)] += b.length; }
+    function pick(uint256[] memory xs, uint256 i) public pure returns (uint256) { return xs[i]; }
+}
+"""
+
+
+@pytest.mark.parametrize("setting", ["opt200", "noopt", "ir200"])
+@pytest.mark.parametrize(
+    "fn_name,signature",
+    [("sum", "sum(uint256[])"), ("mark", "mark(bytes)"), ("pick", "pick(uint256[],uint256)")],
+)
+def test_calldata_reads_are_solidity(setting: str, fn_name: str, signature: str) -> None:
+    """``calldataload`` (a dynamic parameter's offset word, the ABI decoder's length reads and
+    checks) is a Solidity calldata slice converted to ``bytes32`` from 0.8.5; the drafts
+    behave the same (edge calls include empty and 3-element arrays, random ones malformed
+    lengths). Negative control: slices one byte short (the last byte zero-padded) differ."""
+    draft, (result, deployed, path, start, length, selector, behaviour) = _draft_and_check(
+        {"Dyn.sol": DYNAMIC},
+        setting,
+        "0.8.26",
+        "Dyn.sol:Dyn",
+        "Dyn.sol",
+        "Dyn",
+        fn_name,
+        signature,
+        None,
+    )
+    assert behaviour.same is True, (behaviour.first_difference, draft.text)
+    assert "uint256(bytes32(msg.data[" in draft.text, draft.text
+    short = draft.text.replace(" + 32 : msg.data.length", " + 31 : msg.data.length")
+    rc = recompile(result, path, deployed, start, length, short, selector=selector)
+    assert rc.ok, rc.error
+    other = compare_behaviour(
+        rc.original_creation_bytecode or "", rc.creation_bytecode or "", rc.abi, selector
+    )
+    assert other.same is False

@@ -257,3 +257,22 @@ def test_recompile_drops_the_natspec_of_the_replaced_function() -> None:
         ).same
         is True
     )
+
+
+def test_natspec_dropped_only_right_before_the_function() -> None:
+    """A ``///`` comment followed by a blank line far above the function is not the
+    function's NatSpec: only a comment that ends right where the function starts is dropped
+    (a regex anchored at any line end cut the file from the first such comment: ParserError)."""
+    from evmlm.evaluate.behaviour import _without_natspec
+
+    src = (
+        "contract D {\n    /// @dev the first\n\n    uint256 a;\n    // plain comment\n"
+        "    function f() public {}\n}\n"
+    )
+    start = src.index("function f")
+    spliced = src[:start] + "function f() public { a = 1; }" + src[start + 26 :]
+    assert _without_natspec(src, start, spliced) == spliced
+    doc = src.replace("    // plain comment\n", "    /// @notice f\n")
+    start = doc.index("function f")
+    spliced = doc[:start] + "function f() public { a = 1; }" + doc[start + 26 :]
+    assert _without_natspec(doc, start, spliced) == spliced.replace("    /// @notice f\n    ", "")

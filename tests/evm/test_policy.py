@@ -123,11 +123,10 @@ def test_a_node_budget_gives_a_partial_cfg_with_unexplored_nodes() -> None:
     assert cfg.partial and any(n.unexplored for n in cfg.nodes.values())
 
 
-def test_large_linear_dispatcher_is_lifted_in_linear_time() -> None:
+def test_large_linear_dispatcher_is_lifted_whole() -> None:
     """No ABI, 2,000 selectors: every selector found; evmole (quadratic) is not consulted."""
     code, sels = synthetic_dispatcher(2000)
     lc = lift_contract(code, config=LiftConfig(max_seconds=60))
     assert lc.partial is None and sorted(int(s, 16) for s in lc.selectors) == sels
-    small_code, _ = synthetic_dispatcher(500)
-    small = lift_contract(small_code, config=LiftConfig(max_seconds=60))
-    assert lc.seconds < 4 * 2.5 * small.seconds + 0.5  # 4x the selectors, not 16x the time
+    # How the time grows with the number of selectors is measured by benchmarks/lift.py
+    # --dispatcher, not asserted here (a timed assertion fails on a loaded machine).

@@ -20,8 +20,10 @@ from typing import Any
 
 import pytest
 
+from evmlm.config import LiftConfig
 from evmlm.evm.abi import selector_of
 from evmlm.evm.checks import (
+    CHECK_SECONDS,
     Contract,
     SoundnessReport,
     _Tracer,
@@ -122,7 +124,7 @@ def test_fallback_and_payable_found_without_abi() -> None:
     ]:
         c = fixture(n)
         has_default = any(e.get("type") == "fallback" for e in c["abi"])
-        lc = lift_contract(c["runtime_bytecode"])
+        lc = lift_contract(c["runtime_bytecode"], config=LiftConfig(max_seconds=CHECK_SECONDS))
         kinds = [f.kind for f in lc.functions]
         assert ("fallback" in kinds) == has_default, n
         assert "receive" not in kinds, n

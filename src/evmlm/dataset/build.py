@@ -38,9 +38,11 @@ from evmlm.corpus.packages import repo_root
 from evmlm.dataset import dedup as dedup_mod
 from evmlm.dataset.export import export
 from evmlm.dataset.filters import apply_filters
+from evmlm.dataset.labels import label_fields
 from evmlm.dataset.pairing import AstIndex
 from evmlm.dataset.records import (
     LiftedFn,
+    add_draft,
     lifted_functions,
     make_record,
     read_shard,
@@ -51,10 +53,11 @@ from evmlm.dataset.signatures import SignatureDB
 from evmlm.dataset.split import assign_splits, check_leakage
 from evmlm.dataset.stats import write_stats
 from evmlm.dataset.wrappers import run_wrappers
+from evmlm.structural import DRAFT_VERSION
 
 log = logging.getLogger(__name__)
 
-PAIRING_VERSION = 4  # bump when a shard's content would change for the same inputs (4: groups split by package version)
+PAIRING_VERSION = 5  # bump when a shard's content would change for the same inputs (4: groups split by package version; 5: the draft field)
 WORK_DIR = "_work"
 
 
@@ -123,23 +126,23 @@ def pair_result(
                 counts["no_tac"] += 1
                 continue
             counts["resolved"] += 1
-            records.append(
-                make_record(
-                    fn,
-                    lifted,
-                    contract=f"{c.source_path}:{c.name}",
-                    compile_key=key,
-                    version=result.version,
-                    setting=fields,
-                    packages=packages,
-                    origin=origin,
-                )
+            record = make_record(
+                fn,
+                lifted,
+                contract=f"{c.source_path}:{c.name}",
+                compile_key=key,
+                version=result.version,
+                setting=fields,
+                packages=packages,
+                origin=origin,
             )
+            add_draft(record, art, lifted, result)
+            records.append(record)
     return records, counts
 
 
 def shard_digest(compile_key: str, contracts: Sequence[LiftedContractRef]) -> str:
-    h = hashlib.sha256(f"v{PAIRING_VERSION}\0{compile_key}".encode())
+    h = hashlib.sha256(f"v{PAIRING_VERSION}.{DRAFT_VERSION}\0{compile_key}".encode())
     for c in contracts:
         h.update(f"\0{c.source_path}:{c.name}".encode())
         for f in c.functions:
@@ -369,6 +372,8 @@ def finish(
     build["near_dup_threshold"] = config.near_dup_threshold
     build["split_sizes"] = assign_splits(d.records, config.split, seed)
     build["leakage_check"] = check_leakage(d.records)
+    for r in d.records:  # the multi-task labels (docs/multitask.md)
+        r.update(label_fields(r))
     export(d.records, out_dir)
     return write_stats(d.records, build, out_dir)
 

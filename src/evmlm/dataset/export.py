@@ -64,6 +64,10 @@ SCHEMA: tuple[tuple[str, str], ...] = (
     ("complexity", "int64"),  # cyclomatic, from the CFG
     ("cluster_id", "string"),
     ("split", "string"),
+    ("draft", "string"),  # the structural decompiler's Solidity (evmlm.structural); None: failed
+    ("draft_error", "string"),  # why the draft is a placeholder or missing; None: drafted
+    ("solidity_classes", "string"),  # semantic class per character (evmlm.dataset.labels)
+    ("elements", "string"),  # element types, space-separated (evmlm.dataset.labels)
 )
 FIELDS: tuple[str, ...] = tuple(name for name, _ in SCHEMA)
 

@@ -128,6 +128,60 @@ def make_record(
     }
 
 
+def add_draft(record: dict[str, Any], artifact: Any, lifted: LiftedFn, result: Any) -> None:
+    """Set ``record["draft"]``: the structural decompiler's Solidity for the record's function
+    (:func:`evmlm.structural.draft_pair`, from the same TAC as the record's ``tac``: the
+    lift stage's, of ``artifact``'s runtime code), the draft that fine-tuning, decompilation
+    and evaluation prompts carry; and ``record["draft_error"]``: None, or why the draft's body
+    is a placeholder (it still is the draft) or, with ``draft`` None, why there is no draft.
+    ``result``: the compile result holding the record's source (its ASTs give the scope).
+    Never raises: a batch job records the failure and goes on."""
+    from evmlm.evm.abi import selector_of, signature_of
+    from evmlm.evm.lifter import LiftedContract, LiftedFunction
+    from evmlm.structural import draft_pair
+
+    try:
+        code = str(artifact.runtime_bytecode or "").removeprefix("0x")
+        abi = list(artifact.abi or [])
+        want = int(lifted.selector, 16)
+        signature = next(  # as the lifter names it with this ABI
+            (
+                signature_of(e)
+                for e in abi
+                if e.get("type", "function") == "function" and selector_of(signature_of(e)) == want
+            ),
+            None,
+        )
+        fn = LiftedFunction(
+            lifted.selector,
+            "public",
+            0,
+            signature,
+            lifted.tac,
+            lifted.n_blocks,
+            lifted.complexity,
+            False,
+            False,
+        )  # payable, signature and types come from the ABI entry
+        d = draft_pair(
+            LiftedContract([fn], len(code) // 2, 0, 0, 0, 0, 0),
+            fn,
+            abi=abi,
+            storage_layout=artifact.storage_layout,
+            solc_version=record.get("compiler_version"),
+            solidity=str(record["solidity"]),
+            asts=getattr(result, "asts", None),
+            source_path=str(record["source_path"]),
+            source_start=record.get("source_start"),
+            runtime_bytecode=code or None,
+            kind=record.get("kind"),
+            visibility=record.get("visibility"),
+        )
+        record["draft"], record["draft_error"] = d.text, d.error
+    except Exception as e:  # noqa: BLE001 -- a batch job records the failure and goes on
+        record["draft"], record["draft_error"] = None, f"{type(e).__name__}: {str(e)[:200]}"
+
+
 def write_shard(
     path: Path,
     records: Sequence[dict[str, Any]],

@@ -37,3 +37,13 @@ def run_stage(ctx: StageContext) -> dict[str, Any]:
         "pairs_wrappers": b["pairs_wrappers"],
         "signature_share": stats["signature_coverage"]["share"],
     }
+
+
+def input_digest(config: Any) -> str:
+    """The versions of what the stage computes beyond its config (pairing, wrappers, the
+    structural draft of every pair), so that a changed algorithm re-runs the stage."""
+    from evmlm.dataset.build import PAIRING_VERSION
+    from evmlm.dataset.wrappers import WRAPPER_VERSION
+    from evmlm.structural import DRAFT_VERSION
+
+    return f"pairing {PAIRING_VERSION}, wrappers {WRAPPER_VERSION}, draft {DRAFT_VERSION}"

@@ -40,11 +40,18 @@ from tqdm import tqdm
 
 from evmlm.config import DatasetConfig
 from evmlm.dataset.pairing import AstIndex, SourceFunction
-from evmlm.dataset.records import lifted_functions, make_record, setting_fields, write_shard
+from evmlm.dataset.records import (
+    add_draft,
+    lifted_functions,
+    make_record,
+    setting_fields,
+    write_shard,
+)
+from evmlm.structural import DRAFT_VERSION
 
 log = logging.getLogger(__name__)
 
-WRAPPER_VERSION = 4  # bump when the generated wrappers change
+WRAPPER_VERSION = 5  # bump when the generated wrappers or their records change (5: draft)
 WRAPPER_DIR = "__evmlm_wrappers__"
 MIN_VERSION = Version("0.6.0")
 
@@ -451,18 +458,18 @@ def pair_wrappers(
                     contract_context=index.context(target),
                 )
                 # the deployed contract is the wrapper (evaluation recompiles and runs it)
-                records.append(
-                    make_record(
-                        fn,
-                        by_sel[sel],
-                        contract=f"{plan.path}:{art.name}",
-                        compile_key=compiled.key,
-                        version=compiled.version,
-                        setting=setting,
-                        packages=packages,
-                        origin="wrapper",
-                    )
+                record = make_record(
+                    fn,
+                    by_sel[sel],
+                    contract=f"{plan.path}:{art.name}",
+                    compile_key=compiled.key,
+                    version=compiled.version,
+                    setting=setting,
+                    packages=packages,
+                    origin="wrapper",
                 )
+                add_draft(record, art, by_sel[sel], compiled)
+                records.append(record)
                 counts["resolved"] += 1
         else:
             fns, _ = index.resolve(plan.path, art.name, art.method_identifiers)
@@ -478,18 +485,18 @@ def pair_wrappers(
                     counts["no_tac"] += 1
                     continue
                 contract = f"{cdef[0]}:{cdef[1]}" if cdef else fn.defining_contract
-                records.append(
-                    make_record(
-                        fn,
-                        by_sel[fn.selector],
-                        contract=contract,
-                        compile_key=compiled.key,
-                        version=compiled.version,
-                        setting=setting,
-                        packages=packages,
-                        origin="wrapper",
-                    )
+                record = make_record(
+                    fn,
+                    by_sel[fn.selector],
+                    contract=contract,
+                    compile_key=compiled.key,
+                    version=compiled.version,
+                    setting=setting,
+                    packages=packages,
+                    origin="wrapper",
                 )
+                add_draft(record, art, by_sel[fn.selector], compiled)
+                records.append(record)
                 counts["resolved"] += 1
     return records, counts
 
@@ -614,7 +621,7 @@ def run_wrappers(
     for key in cand:
         shard = (
             shard_dir
-            / f"{hashlib.sha256(f'v{WRAPPER_VERSION}:{lift_tag}:{key}'.encode()).hexdigest()[:32]}.jsonl"
+            / f"{hashlib.sha256(f'v{WRAPPER_VERSION}.{DRAFT_VERSION}:{lift_tag}:{key}'.encode()).hexdigest()[:32]}.jsonl"
         )
         shards.append(shard)
         if not shard.is_file():

@@ -191,6 +191,7 @@ class FunctionOutput:
     verdict: str = ""
     same: bool | None = None
     draft_same: bool | None = None
+    elements: dict[str, Any] = field(default_factory=dict)  # multi-task models: docs/multitask.md
 
 
 @dataclass
@@ -345,7 +346,7 @@ def decompile(
     rpc_url: str | None = None,
 ) -> DecompileResult:
     """Decompile runtime bytecode to one Solidity file: the structural draft
-    (:mod:`evmlm.decompile.structural`), refined by the model in ``model_dir`` when one is
+    (:mod:`evmlm.structural`), refined by the model in ``model_dir`` when one is
     given, each function chosen by verified selection (``config.verify``).
 
     ``bytecode``: see :func:`read_input`; ``model_dir``: a run's ``finetune/model`` (merged),
@@ -374,6 +375,7 @@ def decompile(
     has_model = (model is not None and tokenizer is not None) or model_dir is not None
     t0 = time.perf_counter()
     lifted = lift_contract(inp.bytecode, abi=inp.abi, storage_layout=inp.storage_layout)
+    first_lift = lifted
     lift_seconds = time.perf_counter() - t0
     funcs = [f for f in lifted.functions if f.kind != "internal"]
     if not funcs:
@@ -396,7 +398,10 @@ def decompile(
                 f"{inp.name}: no function with selector {want} (selectors: {have})"
             )
     if has_model and (model is None or tokenizer is None):  # after the cheap checks above
+        from evmlm.multitask import register_auto_classes
         from evmlm.train import load_for_inference
+
+        register_auto_classes()  # multi-task models load like any other
 
         model, tokenizer = load_for_inference(model_dir)
     resolved = {
@@ -424,9 +429,11 @@ def decompile(
         for f in funcs
     ]
     from evmlm.decompile.contract import compiler_for
-    from evmlm.decompile.structural import draft_contract
+    from evmlm.structural import draft_contract
 
     compiler = compiler_for(inp.bytecode, cfg.pragma)
+    unnamed = [fo.selector for fo in outputs if fo.selector and not fo.signature]
+    guessed = argument_types(inp.bytecode, unnamed, len(lifted.selectors)) if unnamed else {}
     t1 = time.perf_counter()
     draft = draft_contract(
         lifted,
@@ -434,6 +441,8 @@ def decompile(
         storage_layout=inp.storage_layout,
         name=cfg.contract_name,
         solc_version=compiler.version,
+        # the lifter named arguments by evmole's types only when it had no ABI at all
+        argument_types=guessed if inp.abi is None and lifted is first_lift else None,
     )
     draft_seconds = time.perf_counter() - t1
     for fo in outputs:
@@ -443,7 +452,7 @@ def decompile(
     payable = {f.selector: f.payable for f in funcs}  # None: fallback or receive (either payable)
     payable[None] = any(f.payable for f in funcs if f.selector is None)
     verifier = (
-        _Verifier(inp.bytecode, draft.source, compiler.version, cfg, payable)
+        _Verifier(inp.bytecode, draft.source, compiler.version, cfg, payable, guessed)
         if cfg.verify
         else None
     )
@@ -472,6 +481,11 @@ def decompile(
                 if check_function_syntax(text) is None:
                     fo.output, fo.chosen = text, name
         t_verify += time.perf_counter() - t4
+    if has_model:
+        from evmlm.multitask.elements import element_report, is_multitask
+
+        for fo in outputs if is_multitask(model) else ():
+            fo.elements = element_report(model, tokenizer, fo.tac, fo.signature, fo.output)
     t5 = time.perf_counter()
     source, compiles = _assemble(
         verifier.draft_source if verifier is not None else draft.source, outputs, verifier, cfg
@@ -495,6 +509,37 @@ def decompile(
         compiler.from_metadata,
         compiles,
     )
+
+
+def argument_types(
+    code: bytes, selectors: Sequence[str], n_selectors: int
+) -> dict[str, list[str] | None]:
+    """selector → argument types (ABI type strings) that evmole (the ``evmole`` package,
+    static analysis of the dispatcher and argument reads) infers for the ``selectors`` of
+    runtime ``code``, None where it gives none. Used for functions without a known signature:
+    the lifter names their arguments by these types when it has no ABI, and the verifier
+    calls them with arguments of these types. {} past
+    :data:`evmlm.evm.lifter.EVMOLE_MAX_SELECTORS` selectors (its cost grows quadratically)
+    or when evmole fails."""
+    from evmlm.evm.abi import signature_types
+    from evmlm.evm.lifter import EVMOLE_MAX_SELECTORS
+
+    if n_selectors > EVMOLE_MAX_SELECTORS:
+        return {}
+    try:
+        import evmole
+
+        info = evmole.contract_info(code, selectors=True, arguments=True)
+    except Exception as e:  # noqa: BLE001 -- evmole is advisory only
+        log.debug("evmole failed: %s", e)
+        return {}
+    found = {
+        "0x" + f.selector.lower().removeprefix("0x"): f.arguments for f in info.functions or []
+    }
+    return {
+        sel: (signature_types(f"f({found[sel]})") if found.get(sel) is not None else None)
+        for sel in selectors
+    }
 
 
 def signature_abi(
@@ -581,6 +626,7 @@ class _Verifier:
         version: str,
         cfg: DecompileConfig,
         payable: Mapping[str | None, bool],
+        guessed: Mapping[str, Sequence[str] | None] | None = None,
     ) -> None:
         self.original, self.draft_source, self.version, self.cfg, self.payable = (
             original,
@@ -589,6 +635,7 @@ class _Verifier:
             cfg,
             payable,
         )
+        self.guessed = dict(guessed or {})  # selector -> evmole's argument types (no signature)
         self.draft_agree: dict[str | None, int] = {}  # selector -> calls on which the draft agreed
 
     def compare(self, fo: FunctionOutput, runtime: bytes) -> Any:
@@ -608,11 +655,14 @@ class _Verifier:
                 datas,
                 1 if self.payable.get(None) else 0,
             )
+        types = signature_types(fo.signature)
+        if types is None and self.guessed.get(fo.selector or "") is not None:
+            types = list(self.guessed[fo.selector or ""] or [])
         return compare_runtime(
             self.original,
             runtime,
             fo.selector or "",
-            signature_types(fo.signature),
+            types,
             payable=bool(self.payable.get(fo.selector)),
             n_random=self.cfg.n_random_calls,
         )
@@ -766,7 +816,12 @@ def _assemble(
             i, _, indent = find_function(source, text)
         except ValueError:
             continue
-        source = source[:i] + indent + fo.verdict + "\n" + source[i:]
+        marker = fo.verdict
+        if fo.elements:  # a multi-task model's element classifier (docs/multitask.md)
+            from evmlm.multitask.elements import element_comment
+
+            marker += "\n" + indent + element_comment(fo.elements)
+        source = source[:i] + indent + marker + "\n" + source[i:]
     return source, compiles
 
 

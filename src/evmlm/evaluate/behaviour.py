@@ -174,8 +174,10 @@ def _selectors(art: Any) -> frozenset[str]:
     )
 
 
-_NATSPEC_BLOCK = re.compile(r"/\*\*(?:(?!\*/).)*\*/\s*$", re.S)
-_NATSPEC_LINES = re.compile(r"(?:^[ \t]*///[^\n]*\n)+[ \t]*$", re.M)
+# anchored at the very end of the text before the function (``\Z``): with ``re.M`` a ``$``
+# also matches at the end of any line, so a ``///`` comment anywhere above would match
+_NATSPEC_BLOCK = re.compile(r"/\*\*(?:(?!\*/).)*\*/\s*\Z", re.S)
+_NATSPEC_LINES = re.compile(r"(?:^[ \t]*///[^\n]*\n)+[ \t]*\Z", re.M)
 
 
 def _without_natspec(source: str, start: int, spliced: str) -> str:

@@ -8,7 +8,7 @@ and the baselines of :mod:`evmlm.evaluate.baselines`, plus:
 
 - ``oracle``: the original source itself, through the same checks; anything below 100% there
   is a defect of the evaluator (or a function it cannot determine), never of a decompiler;
-- ``structural``: the structural decompiler's draft (:mod:`evmlm.decompile.structural`);
+- ``structural``: the structural decompiler's draft (:mod:`evmlm.structural`);
 - ``model`` (prompt without a draft) and ``model_draft`` (prompt with the structural draft),
   both with the function header forced (:mod:`evmlm.decompile.header`);
 - ``verified``: per function, the first candidate (draft, the ``model_draft`` greedy output,
@@ -37,13 +37,19 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
-from evmlm.config import EvalConfig
+from evmlm.config import EvalConfig, LiftConfig
 from evmlm.evm.abi import normalise_selector
 
 log = logging.getLogger(__name__)
 
 MODEL = "model"
 MODEL_DRAFT = "model_draft"
+
+#: The lift of the functions' contracts: the run configs' time budget (30 s per contract,
+#: configs/*.yaml ``lift.max_seconds``) instead of the library default (1.5 s). A loaded
+#: machine runs out of a short budget on large contracts, and a partial lift misses selectors
+#: or cuts bodies at unexplored nodes: results would depend on the load, not on the system.
+EVAL_LIFT = LiftConfig(max_seconds=30.0)
 ORACLE = "oracle"
 STRUCTURAL = "structural"
 VERIFIED = "verified"
@@ -151,7 +157,11 @@ class Contracts:
         if key not in self._lifted:
             art = self.artifact(r)
             self._lifted[key] = lift_contract(
-                self.runtime(r), abi=list(art.abi), storage_layout=art.storage_layout, what=key[1]
+                self.runtime(r),
+                abi=list(art.abi),
+                storage_layout=art.storage_layout,
+                what=key[1],
+                config=EVAL_LIFT,
             )
         return self._lifted[key]
 
@@ -168,17 +178,12 @@ def predict_structural(
     progress: Callable[[int], None] | None = None,
 ) -> tuple[dict[str, tuple[str, float]], dict[str, str]]:
     """``(id → (structural draft, seconds), id → failure)``: the deterministic structural
-    decompiler (:func:`evmlm.decompile.structural.draft_function`) on each function's deployed
+    decompiler (:func:`evmlm.structural.draft_function`) on each function's deployed
     contract, lifted once per contract (lift time shared among its functions)."""
     out: dict[str, tuple[str, float]] = {}
     failures: dict[str, str] = {}
-    try:
-        from evmlm.decompile.structural import draft_function, header_specifiers, splice_scope
-    except ImportError as e:
-        for r in records:
-            out[str(r["id"])] = ("", 0.0)
-            failures[str(r["id"])] = f"structural decompiler not available: {e}"
-        return out, failures
+    from evmlm.structural import draft_pair
+
     for r in records:
         rid = str(r["id"])
         t0 = time.perf_counter()
@@ -191,23 +196,18 @@ def predict_structural(
             result = (
                 contracts.load_compile(str(r["compile_key"])) if contracts.load_compile else None
             )
-            version = getattr(result, "version", None) or r.get("compiler_version")
-            source_path = str(r.get("source_path") or str(r["contract"]).rsplit(":", 1)[0])
-            scope = (
-                splice_scope(result.asts, source_path, int(r["source_start"]))
-                if result is not None and r.get("source_start") is not None
-                else None
-            )
-            draft = draft_function(
+            draft = draft_pair(
                 lifted,
                 fn,
                 abi=list(art.abi),
                 storage_layout=art.storage_layout,
-                solc_version=version,
-                specifiers=header_specifiers(str(r["solidity"]), version),
-                scope=scope,
+                solc_version=getattr(result, "version", None) or r.get("compiler_version"),
+                solidity=str(r["solidity"]),
+                asts=result.asts if result is not None else None,
+                source_path=str(r.get("source_path") or str(r["contract"]).rsplit(":", 1)[0]),
+                source_start=r.get("source_start"),
                 runtime_bytecode=contracts.runtime(r),
-                getter=r.get("kind") == "getter",
+                kind=r.get("kind"),
                 visibility=r.get("visibility"),
             )
             out[rid] = (draft.text, time.perf_counter() - t0)
@@ -219,6 +219,23 @@ def predict_structural(
         if progress:
             progress(1)
     return out, failures
+
+
+def prompt_drafts(
+    records: Sequence[Mapping[str, Any]], drafts: Mapping[str, str]
+) -> dict[str, str]:
+    """id → the draft for the model's prompt: the record's ``draft`` (drafted by the dataset
+    stage from the same TAC as the prompt's, exactly what fine-tuning prompts carry) when the
+    record has that field, else the structural system's ``drafts`` (datasets built before
+    the field). A record whose ``draft`` is null (drafting failed) gets no draft, as in
+    fine-tuning."""
+    out = {}
+    for r in records:
+        rid = str(r["id"])
+        text = r["draft"] if "draft" in r else drafts.get(rid)
+        if text and str(text).strip():
+            out[rid] = str(text)
+    return out
 
 
 def forced_header(r: Mapping[str, Any], contracts: Contracts, draft: str | None) -> str | None:

@@ -34,6 +34,7 @@ from evmlm.evaluate.runner import (
     predict_retrieval,
     predict_structural,
     predict_stub,
+    prompt_drafts,
     score_system,
     select_functions,
     select_verified,
@@ -139,7 +140,10 @@ def evaluate(
     if load_compile is None:
         load_compile = compile_loader(compile_dir)
     if (model is None or tokenizer is None) and model_dir is not None:
+        from evmlm.multitask import register_auto_classes
         from evmlm.train import load_for_inference
+
+        register_auto_classes()  # multi-task models load like any other
 
         model, tokenizer = load_for_inference(model_dir)
     has_model = model is not None and tokenizer is not None
@@ -158,6 +162,7 @@ def evaluate(
     timings[STRUCTURAL] = time.perf_counter() - t0
     drafts = {rid: text for rid, (text, _) in predictions[STRUCTURAL].items() if text.strip()}
     headers = {str(r["id"]): forced_header(r, contracts, drafts.get(str(r["id"]))) for r in recs}
+    drafts = prompt_drafts(recs, drafts)  # what the model is prompted with, as in fine-tuning
     samples: list[dict[str, tuple[str, float]]] = []
     if has_model:
         for name, with_drafts in ((MODEL, None), (MODEL_DRAFT, drafts)):

@@ -520,12 +520,16 @@ def soundness(
 ) -> SoundnessReport:
     """Check contracts until all are done (and at least ``min_functions`` functions were checked);
     ``fallback`` also checks each lifted fallback (:func:`check_fallback`)."""
+    from evmlm.config import LiftConfig
+
     rep = SoundnessReport()
     rng = random.Random(seed)
     tracer = _Tracer()
     for c in tqdm(list(contracts), desc="soundness", unit="contract", disable=not progress):
         try:
-            lc = lift_contract(c.runtime, abi=c.abi, what=c.name)
+            lc = lift_contract(
+                c.runtime, abi=c.abi, what=c.name, config=LiftConfig(max_seconds=CHECK_SECONDS)
+            )
             check_contract(
                 c, calls_per_function=calls_per_function, rng=rng, rep=rep, tracer=tracer, lifted=lc
             )

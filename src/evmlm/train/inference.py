@@ -91,11 +91,15 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def check_model(path: str | Path) -> str:
-    """Cheap checks of a model folder before expensive work (no weights are loaded, ~ms):
+    """Cheap checks of a model folder (or GGUF file) before expensive work (~ms):
     :func:`resolve_model_path`, readable ``config.json`` / ``adapter_config.json``, each
     safetensors file's header, and a tokenizer in the folder (or, for an adapter, in its base).
     Returns the resolved path or hub name. Raises ModelLoadError naming the file at fault.
     """
+    if str(path).lower().endswith(".gguf"):  # llama.cpp (evmlm.train.llamacpp)
+        from evmlm.train.llamacpp import check_gguf
+
+        return check_gguf(path)
     src = resolve_model_path(path)
     local = Path(src)
     if not local.is_dir():
@@ -133,13 +137,19 @@ def load_for_inference(
 ) -> tuple[Any, Any]:
     """``(model, tokenizer)`` ready for ``generate`` (eval mode).
 
-    ``path``: a merged model folder, a LoRA adapter folder (its ``base_model_name_or_path`` is
+    ``path``: a GGUF file (``*.gguf``: :func:`evmlm.train.llamacpp.load_gguf`, llama.cpp
+    behind the same ``generate``; ``dtype``/``device``/``merge`` do not apply), a merged model
+    folder, a LoRA adapter folder (its ``base_model_name_or_path`` is
     loaded, then the adapter; merged into plain weights when ``merge``), or a local HF model
     folder / cached hub name. The tokenizer comes from ``path`` when it has one, else from the
     adapter's base. ``dtype``: torch dtype (default float32). Raises ModelLoadError (one line,
     naming the path) when it does not exist, is not a model, has corrupt or truncated weights,
     has no tokenizer, or fails to load for any other reason (:func:`check_model` first).
     """
+    if str(path).lower().endswith(".gguf"):  # a GGUF file: llama.cpp behind the same interface
+        from evmlm.train.llamacpp import load_gguf
+
+        return load_gguf(path)
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

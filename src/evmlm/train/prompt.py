@@ -7,7 +7,7 @@ One format, used by fine-tuning (:mod:`evmlm.train.finetune`), decompilation
     <|context|>mapping(address => uint256) _balances; (only when there is contract context)
     <|draft|>function transfer(address arg0, uint256 arg1) external returns (bool) {
         ...                                           (only when a structural draft is given:
-    }                                                  evmlm.decompile.structural)
+    }                                                  evmlm.structural)
     <|tac|>function 0xa9059cbb transfer(address,uint256)
       block 0x1a4 prev=[0x0] succ=[0x1c2,0x1be]
         ...

@@ -12,8 +12,12 @@ contract (:mod:`evmlm.evaluate.behaviour`), it behaves like the original bytecod
 lifter's CFG is sound. The design (structuring, inlining, what goes to assembly and why) is in
 ``docs/structural-decompiler.md``.
 
+It sits below ``evmlm.dataset`` in the package's layers (on ``evmlm.evm`` alone) because the
+dataset stage drafts every pair (the ``draft`` field of the pair record) so that fine-tuning
+prompts carry the same draft as decompilation and evaluation (docs/structural-decompiler.md).
+
 Public API: :class:`DraftFunction`, :class:`DraftContract`, :func:`draft_function`,
-:func:`draft_contract`. Neither raises for a function it cannot structure: it falls back to a
+:func:`draft_pair`, :func:`draft_contract`. Neither raises for a function it cannot structure: it falls back to a
 ``while (true)`` state machine over a block-id local, and a function whose TAC it cannot
 translate at all (a ``CALLPRIVATE`` of the call form, a header it cannot type) gets a body of
 ``revert()`` with a comment saying why (``DraftFunction.error``).
@@ -24,7 +28,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from evmlm.evm import tac
@@ -41,10 +45,23 @@ from evmlm.evm.lifter import LiftedContract, LiftedFunction
 
 log = logging.getLogger(__name__)
 
+#: Bump when the drafts of the same TAC change: the dataset stage's pair shards (which store
+#: one draft per pair) are keyed by it, so a changed decompiler re-drafts them.
+DRAFT_VERSION = 1
+
 WORD = (1 << 256) - 1
 MASK160 = (1 << 160) - 1
 ERROR_STRING = 0x08C379A0 << 224
 PANIC_WORD = 0x4E487B71 << 224
+#: Panics that a checked (solc >= 0.8) Solidity statement raises itself, with the same revert
+#: data (``Panic(code)``; Solidity docs, "Panic via assert and Error via require"): code ->
+#: (bare declaration or None, statement). Memory they touch does not matter: they revert.
+_SOL_PANICS: dict[int, tuple[str | None, str]] = {
+    0x11: ("uint256 __z;", "__z = __z - 1;"),  # arithmetic underflow
+    0x12: ("uint256 __z;", "__z = 1 / __z;"),  # division by zero
+    0x32: ("uint256[] memory __z;", "__z[0] = 0;"),  # index out of bounds (an empty array)
+    0x41: (None, "new uint256[](type(uint256).max);"),  # too much memory to allocate
+}
 WRAP = "\x01"  # marks wrapping `+ - * **` in Solidity text: its statement goes in `unchecked`
 
 HALTS = frozenset({"RETURN", "REVERT", "STOP", "INVALID", "SELFDESTRUCT", "PANIC"})
@@ -415,6 +432,8 @@ class _Storage:
     named: dict[int, tuple[str, str]] = field(default_factory=dict)
     maps: dict[int, tuple[str, list[str], str]] = field(default_factory=dict)
     slot_of: dict[str, int] = field(default_factory=dict)
+    # (slot, byte offset) -> (name, type label, bytes) of value types narrower than a word
+    packed: dict[tuple[int, int], tuple[str, str, int]] = field(default_factory=dict)
 
 
 def _storage_from_layout(
@@ -436,6 +455,16 @@ def _storage_from_layout(
             continue
         if off == 0:
             st.slot_of.setdefault(label, slot)
+        info = types.get(ty) or {}
+        tl = re.sub(r"^(contract|enum) ", r"\1 ", str(info.get("label", "")))
+        if (
+            re.fullmatch(r"[A-Za-z_$][\w$]*", label)
+            and (visible is None or label in visible)
+            and info.get("encoding", "inplace") == "inplace"
+            and _PACKED_TYPE.fullmatch(tl)
+            and 0 < int(info.get("numberOfBytes", 32)) < 32
+        ):
+            st.packed[(slot, off)] = (label, tl, int(info["numberOfBytes"]))
         if off != 0 or not re.fullmatch(r"[A-Za-z_$][\w$]*", label):
             continue
         if visible is not None and label not in visible:
@@ -462,6 +491,49 @@ def _storage_from_layout(
 
 
 _KEY_TYPES = {"t_address": 160, "t_uint256": 256, "t_bytes32": 256, "t_int256": 256}
+#: Value types read and written by name where they share a slot (solc's storage layout
+#: ``types[…].label``): their bytes in the slot are the value's low-order bytes
+#: (Solidity docs, "Layout of State Variables in Storage").
+_PACKED_TYPE = re.compile(r"address( payable)?|bool|u?int\d+|bytes\d+|contract [\w.]+|enum [\w.]+")
+
+
+#: Operations whose result is 0 or 1.
+_BOOL_OPS = frozenset({"ISZERO", "LT", "GT", "SLT", "SGT", "EQ"})
+
+
+def _packed_word(name: str, tl: str, nbytes: int) -> str:
+    """The variable's bytes as a uint256 (what ``and(mask, shr(8·off, sload(slot)))`` reads)."""
+    if tl.startswith("address"):
+        return f"uint256(uint160({name}))"
+    if tl.startswith("contract "):
+        return f"uint256(uint160(address({name})))"
+    if tl == "bool":
+        return f"({name} ? uint256(1) : uint256(0))"
+    if tl.startswith("int"):
+        return f"uint256(uint{8 * nbytes}({name}))"
+    if tl.startswith("bytes"):
+        return f"uint256(uint{8 * nbytes}({name}))"
+    return f"uint256({name})"  # uintN, enum
+
+
+def _packed_value(tl: str, nbytes: int, w: str, kind: str, v: tuple[int, int, int]) -> str | None:
+    """The right-hand side that stores the low ``nbytes`` of the uint256 expression ``w``
+    (Solidity kind ``kind``) into a variable of type ``tl``, or None when Solidity would
+    store other bytes (a bool from a non-bool: it stores 1 where the word had 2; an enum:
+    the conversion checks the range; a contract: the conversion may need ``payable``)."""
+    if tl == "bool":
+        return w if kind == "b" else None
+    if kind == "b":
+        w = f"({w} ? uint256(1) : uint256(0))"
+    if tl == "address":
+        return f"address(uint160({w}))"
+    if tl == "address payable":
+        return f"payable(address(uint160({w})))" if v >= (0, 6, 0) else f"address(uint160({w}))"
+    if re.fullmatch(r"uint\d+", tl):
+        return f"{tl}({w})"
+    if re.fullmatch(r"int\d+|bytes\d+", tl):
+        return f"{tl}(uint{8 * nbytes}({w}))"
+    return None
 
 
 @dataclass
@@ -690,10 +762,13 @@ class _Translator:
             return "uint256(uint160(msg.sender))", "u"
         if name in self.ctx.arg_names:
             _off, t = self.ctx.arg_names[name]
-            if t is None or name not in ctx_idents(self.ctx):
-                raise _NotSolidity
-            ident, kind = self.ctx.idents[name]
-            return _arg_to_uint(ident, t, kind), "u"
+            if t is not None and name in ctx_idents(self.ctx):
+                ident, kind = self.ctx.idents[name]
+                try:
+                    return _arg_to_uint(ident, t, kind), "u"
+                except _NotSolidity:
+                    pass  # a dynamic parameter's head word (its offset): read as calldata
+            return self.calldata_word(str(_off)), "u"
         raise _NotSolidity
 
     def u(self, o: tac.Operand) -> str:
@@ -751,6 +826,10 @@ class _Translator:
             return f"({self.u(a[0])} == {self.u(a[1])})", "b"
         if op == "ISZERO":
             return self.neg(a[0]), "b"
+        if op in ("AND", "SHR", "DIV"):
+            r = self.packed_read(s)
+            if r is not None:
+                return r, "u"
         if op == "AND":
             for i in (0, 1):
                 m, other = a[i], a[1 - i]
@@ -821,7 +900,8 @@ class _Translator:
             if name is not None:
                 ident, kind = ctx.idents[name]
                 return _arg_to_uint(ident, ctx.arg_names[name][1] or "uint256", kind), "u"
-            raise _NotSolidity
+        if op == "CALLDATALOAD":
+            return self.calldata_word(self.u(a[0])), "u"
         if op == "SLOAD":
             ref = self.storage_ref(a[0])
             if ref is None:
@@ -829,6 +909,206 @@ class _Translator:
             lv, vt = ref
             return (f"uint256({lv})" if vt != "t_uint256" else lv), "u"
         raise _NotSolidity
+
+    def calldata_word(self, x: str) -> str:
+        """``calldataload(x)`` in Solidity (>= 0.8.5, which converts a calldata slice to
+        ``bytes32``, zero-padding a short one on the right as ``calldataload`` does): 0 at or
+        past the end of the calldata, else the slice up to 32 bytes. Raises _NotSolidity
+        before 0.8.5 and for a long offset expression (it is written three times)."""
+        if self.ctx.version < (0, 8, 5) or len(x) > 160:
+            raise _NotSolidity
+        x = x if re.fullmatch(r"[\w.]+", x) else f"({x})"
+        n = "msg.data.length"
+        return (
+            f"({x} >= {n} ? 0 : uint256(bytes32(msg.data[{x}:({n} - {x} > 32 ? {x} + 32 : {n})])))"
+        )
+
+    def inl(self, o: tac.Operand) -> tac.Stmt | None:
+        """The defining statement of ``o`` when it is an inlined value (emitted at its use)."""
+        if isinstance(o, tac.Var) and o.name in self.inlined and o.name in self.defs:
+            return self.defs[o.name][2]
+        return None
+
+    def slot_const(self, o: tac.Operand) -> int | None:
+        if isinstance(o, tac.Const):
+            return o.value
+        if isinstance(o, tac.Var) and o.name in self.ctx.storage.slot_of:
+            return self.ctx.storage.slot_of[o.name]
+        return None
+
+    @staticmethod
+    def _shift(s: tac.Stmt) -> tuple[int, tac.Operand] | None:
+        """(bits, x) for ``SHR(bits, x)`` / ``DIV(x, 2**bits)``."""
+        if s.op == "SHR" and isinstance(s.args[0], tac.Const):
+            return s.args[0].value, s.args[1]
+        if s.op == "DIV" and isinstance(s.args[1], tac.Const):
+            d = s.args[1].value
+            if d > 0 and d & (d - 1) == 0:
+                return d.bit_length() - 1, s.args[0]
+        return None
+
+    def packed_read(self, s: tac.Stmt) -> str | None:
+        """A packed state variable read by name: ``AND(mask, SHR(8·off, SLOAD(slot)))`` (or
+        ``DIV``, or no shift at offset 0, or no mask for the slot's top bytes) whose mask
+        and offset are those of a layout variable narrower than a word."""
+        packed = self.ctx.storage.packed
+        if not packed:
+            return None
+        nbits, x = None, s
+        if s.op == "AND":
+            for i in (0, 1):
+                m = s.args[i]
+                if isinstance(m, tac.Const) and m.value and m.value & (m.value + 1) == 0:
+                    d = self.inl(s.args[1 - i])
+                    if d is not None:
+                        nbits, x = m.value.bit_length(), d
+                        break
+            if nbits is None:
+                return None
+        shift, load = 0, x
+        sh = self._shift(x)
+        if sh is not None:
+            d = self.inl(sh[1])
+            if d is None:
+                return None
+            shift, load = sh[0], d
+        if load.op != "SLOAD" or shift % 8:
+            return None
+        slot = self.slot_const(load.args[0])
+        found = packed.get((slot, shift // 8)) if slot is not None else None
+        if found is None:
+            return None
+        name, tl, nbytes = found
+        if (nbits if nbits is not None else 256 - shift) != 8 * nbytes:
+            return None
+        return _packed_word(name, tl, nbytes)
+
+    def packed_write(self, s: tac.Stmt) -> list[str] | None:
+        """``name = value;`` per packed variable for ``SSTORE(slot, word)`` where ``word`` is
+        the slot's old value (an inlined ``SLOAD(slot)``) with some variables' bytes cleared
+        (``AND`` with constants) and new values shifted in (``OR`` of ``MUL`` by 2**(8·off)
+        or ``SHL``, masked to the variable's width or narrower); the optimizer merges
+        several such updates into one store. None when the word is anything else: a bit
+        outside the written variables cleared, a value spilling out of its variable, or a
+        new value that reads a variable the same store writes (Solidity would assign in
+        order, the store writes all at once)."""
+        packed = self.ctx.storage.packed
+        slot = self.slot_const(s.args[0])
+        if not packed or slot is None:
+            return None
+        full = (1 << 256) - 1
+        r = self._packed_word(s.args[1], slot, full, 0)
+        if r is None or not r[1]:
+            return None
+        keep, terms = r
+        written = 0
+        for _off, rng, _entry, _v in terms:
+            if written & rng:
+                return None
+            written |= rng
+        if keep != full ^ written:
+            return None
+        out = []
+        names = [t[2][0] for t in terms]
+        for _off, _rng, (name, tl, nbytes), v in terms:
+            try:
+                w, kind = self.sol(v)
+            except _NotSolidity:
+                return None
+            if kind == "c":
+                w, kind = self.u(v), "u"
+            if len(terms) > 1 and any(re.search(rf"\b{re.escape(n)}\b", w) for n in names):
+                return None
+            rhs = _packed_value(tl, nbytes, w, kind, self.ctx.version)
+            if rhs is None:
+                return None
+            out.append(f"{name} = {rhs};")
+        return out
+
+    def _packed_word(
+        self, o: tac.Operand, slot: int, full: int, depth: int
+    ) -> tuple[int, list[tuple[int, int, tuple[str, str, int], tac.Operand]]] | None:
+        """(bits of the old slot value kept, [(offset bits, bit range, variable, value)])."""
+        d = self.inl(o)
+        if d is None or depth > 12:
+            return None
+        if d.op == "SLOAD":
+            return (full, []) if self.slot_const(d.args[0]) == slot else None
+        if d.op == "AND":
+            for i in (0, 1):
+                c = d.args[i]
+                if not isinstance(c, tac.Const):
+                    continue
+                r = self._packed_word(d.args[1 - i], slot, full, depth + 1)
+                if r is None:
+                    continue
+                keep, terms = r
+                kept = []
+                for t in terms:
+                    if t[1] & c.value == t[1]:
+                        kept.append(t)
+                    elif t[1] & c.value:
+                        return None  # part of a new value cleared
+                return keep & c.value, kept
+            return None
+        if d.op == "OR":
+            for i in (0, 1):
+                r = self._packed_word(d.args[i], slot, full, depth + 1)
+                if r is None:
+                    continue
+                t = self._packed_term(d.args[1 - i], slot, full)
+                if t is None:
+                    return None
+                return r[0], [*r[1], t]
+        return None
+
+    def _packed_term(
+        self, o: tac.Operand, slot: int, full: int
+    ) -> tuple[int, int, tuple[str, str, int], tac.Operand] | None:
+        """A new value shifted to a packed variable's offset: (offset bits, its bit range,
+        the variable, the value operand)."""
+        outer = full
+        d = self.inl(o)
+        while d is not None and d.op == "AND" and any(isinstance(x, tac.Const) for x in d.args):
+            c = next(x for x in d.args if isinstance(x, tac.Const))
+            outer &= c.value
+            o = d.args[1] if d.args[0] is c else d.args[0]
+            d = self.inl(o)
+        off = 0
+        if d is not None and d.op == "SHL" and isinstance(d.args[0], tac.Const):
+            off, o = d.args[0].value, d.args[1]
+        elif d is not None and d.op == "MUL":
+            for i in (0, 1):
+                c = d.args[i]
+                if isinstance(c, tac.Const) and c.value and c.value & (c.value - 1) == 0:
+                    off, o = c.value.bit_length() - 1, d.args[1 - i]
+                    break
+            else:
+                return None
+        found = self.ctx.storage.packed.get((slot, off // 8)) if off % 8 == 0 else None
+        if found is None:
+            return None
+        nbits = 8 * found[2]
+        rng = ((1 << nbits) - 1) << off
+        if outer & rng != rng:
+            return None
+        inner = self.inl(o)
+        width = 256
+        if inner is not None and inner.op == "AND":
+            for i in (0, 1):
+                c = inner.args[i]
+                if isinstance(c, tac.Const) and c.value & (c.value + 1) == 0:
+                    width, o = c.value.bit_length(), inner.args[1 - i]
+                    break
+        elif inner is not None and inner.op in _BOOL_OPS:
+            width = 1
+        if width > nbits and (outer & (full << off)) & ~rng & full:
+            return None  # the value's high bits would land in the neighbours
+        if width < nbits and found[1] != "bool":
+            # narrower than the variable: Solidity's conversion keeps the value's other bits
+            if not (inner is not None and inner.op in _BOOL_OPS):
+                return None
+        return off, rng, found, o
 
     def neg(self, o: tac.Operand) -> str:
         """A Solidity condition that holds when ``o`` is zero."""
@@ -1049,6 +1329,9 @@ class _Translator:
                     return [_Item("sol", f"{lv} = {val};")]
             except _NotSolidity:
                 pass
+            w = self.packed_write(s)
+            if w is not None:
+                return [_Item("sol", x) for x in w]
             return [_Item("asm", f"sstore({self.yul(s.args[0])}, {self.yul(s.args[1])})")]
         if op == "ERROR":
             name = s.args[1]
@@ -1163,6 +1446,14 @@ class _Translator:
             code = a[0]
             if self.ctx.checked and code == tac.Const(1):
                 return [_Item("sol", "assert(false);")]
+            if self.ctx.checked and isinstance(code, tac.Const) and code.value in _SOL_PANICS:
+                decl, stmt = _SOL_PANICS[code.value]
+                return [
+                    _Item("open", "{"),
+                    *([_Item("decl", decl)] if decl else []),
+                    _Item("sol", f"{stmt}  // Panic({hex(code.value)})"),
+                    _Item("close", "}"),
+                ]
             return [_Item("asm", f"__panic({self.yul(code)})")]
         if op == "INVALID" and not self.ctx.checked and self.ctx.version >= (0, 4, 10):
             return [_Item("sol", "assert(false);")]
@@ -1211,6 +1502,9 @@ class _Translator:
                     vals[i] = f"{sol_t}({v})"
                 elif kind == "enum":
                     vals[i] = f"{sol_t}({vals[i]})"
+                elif kind == "payable":
+                    if self.ctx.version >= (0, 6, 0):
+                        vals[i] = f"payable({vals[i]})"
                 elif kind is not None:
                     raise _NotSolidity
             return [
@@ -1327,6 +1621,8 @@ def _from_word(x: str, t: str) -> str:
 
 
 def _arg_to_uint(name: str, t: str, kind: str | None = None) -> str:
+    if kind == "payable":  # 0.8 converts `address payable` to uint160 only through `address`
+        return f"uint256(uint160(address({name})))"
     if kind == "contract":
         return f"uint256(uint160(address({name})))"
     if kind == "enum":
@@ -1793,6 +2089,8 @@ def _sol_type(
             return internal[len("struct ") :] + at, "struct"
         raise DraftError(f"a tuple parameter without a struct name ({t})")
     if isinstance(internal, str) and not t.endswith("]"):
+        if internal == "address payable" and t == "address":
+            return internal, "payable"  # an override must repeat it (or it overrides nothing)
         if internal.startswith("contract ") and t == "address":
             return internal[len("contract ") :], "contract"
         if internal.startswith("enum ") and t == "uint8":
@@ -1806,7 +2104,7 @@ def _sol_type(
     if (
         isinstance(internal, str)
         and t.endswith("]")
-        and re.match(r"(contract|enum|struct) ", internal)
+        and re.match(r"(contract|enum|struct) |address payable\[", internal)
     ):
         return re.sub(r"^(contract|enum|struct) ", "", internal) + at, "array"
     if t in ("bytes", "string") or t.endswith("]"):
@@ -2625,6 +2923,7 @@ def draft_function(
     visibility: str | None = None,
     param_names: Sequence[str | None] | None = None,
     _contract_maps: Mapping[int, int] | None = None,
+    _unnamed: tuple[list[str] | None] | None = None,
 ) -> DraftFunction:
     """The structural draft of one lifted function, to be spliced into its original contract.
 
@@ -2664,9 +2963,24 @@ def draft_function(
             if not contract_mode
             else _Storage(slot_of=_storage_from_layout(storage_layout, None).slot_of)
         )
-        head, types, has_out, mut, idents, out_sol = _header(
-            fn, entry, v, contract_mode, specifiers, visibility=visibility, param_names=param_names
-        )
+        if _unnamed is not None:  # contract mode, no signature: reached through the fallback
+            head = f"function {unnamed_function_name(fn.selector or '')}() private"
+            types, has_out, mut, idents, out_sol = _unnamed[0], False, "payable", {}, []
+        else:
+            head, types, has_out, mut, idents, out_sol = _header(
+                fn,
+                entry,
+                v,
+                contract_mode,
+                specifiers,
+                visibility=visibility,
+                param_names=param_names,
+            )
+        if getter and not contract_mode and mut == "view":
+            # a constant's or immutable's getter (a layout variable's is its declaration):
+            # its body reads no state, and an interface may declare it pure (a view
+            # override of a pure function does not compile)
+            head, mut = head.replace(" view", " pure", 1), "pure"
         shadowed = {name for name, _k in idents.values()}
         storage.named = {k: x for k, x in storage.named.items() if x[0] not in shadowed}
         storage.maps = {k: x for k, x in storage.maps.items() if x[0] not in shadowed}
@@ -2674,7 +2988,11 @@ def draft_function(
         name = (fn.signature or "unknown()").split("(")[0]
         text = f"// {fn.name}: {e}\nfunction {name}() public {{\n    revert();\n}}\n"
         return DraftFunction(fn.selector, fn.signature, text, 1, 0, True, str(e))
-    payable = mut == "payable" if entry is not None or fn.kind != "public" else fn.payable
+    payable = (
+        mut == "payable"
+        if entry is not None or fn.kind != "public" or _unnamed is not None
+        else fn.payable
+    )
     ctx = _Ctx(
         version=v,
         payable=payable,
@@ -2881,12 +3199,17 @@ def draft_contract(
     name: str = "Decompiled",
     solc_version: str | None = None,
     runtime_bytecode: str | bytes | None = None,
+    argument_types: Mapping[str, Sequence[str] | None] | None = None,
 ) -> DraftContract:
     """A whole ``.sol`` file: ``pragma``, ``contract <name>`` with ``stor_<slot>`` state
     variables (``uint256`` words and ``mapping(uint256 => …)`` in slot order, so that slot
-    numbers match the bytecode's) and every public function with a known signature, plus the
-    fallback and receive functions. Functions without a signature cannot be given their
-    selector in Solidity and are left out (listed in a comment)."""
+    numbers match the bytecode's) and every public function, plus the fallback and receive
+    functions. A function with a known signature is declared by it. One without (no name
+    hashes to its selector) is a private function ``__selector_<hex>()`` reading its
+    arguments from calldata, called from the fallback when ``msg.sig`` is its selector
+    (:func:`unnamed_function_name`); ``argument_types``: selector → the argument types the
+    lifter named its TAC's ``arg<i>`` by (evmole's, when the lift had no ABI), else each
+    ``arg<i>`` is calldata word i."""
     v = _version(solc_version)
     maps = _contract_storage(lifted, storage_layout)
     events = {
@@ -2897,13 +3220,25 @@ def draft_contract(
     scope = SpliceScope(frozenset(), frozenset(events), frozenset())
     funcs: dict[str, DraftFunction] = {}
     texts: list[str] = []
-    missing: list[str] = []
+    unnamed = [
+        fn.selector
+        for fn in lifted.functions
+        if fn.kind == "public"
+        and fn.selector
+        and not fn.signature
+        and _abi_function(abi, fn.selector) is None
+    ]
+    fallback = next((fn for fn in lifted.functions if fn.kind == "fallback"), None)
+    if unnamed and fallback is not None and not fallback.payable:
+        # the fallback now also takes the unnamed functions' calls: it accepts value, and
+        # its own callvalue check stays in its body (it is not folded away)
+        fallback = replace(fallback, payable=True)
     for fn in lifted.functions:
         if fn.kind == "internal":
             continue
-        if fn.kind == "public" and not fn.signature and _abi_function(abi, fn.selector) is None:
-            missing.append(fn.selector or "?")
-            continue
+        if fn.kind == "fallback":
+            fn = fallback or fn
+        types = list((argument_types or {}).get(fn.selector or "") or []) or None
         d = draft_function(
             lifted,
             fn,
@@ -2913,9 +3248,14 @@ def draft_contract(
             runtime_bytecode=runtime_bytecode,
             scope=scope,
             _contract_maps=maps,
+            _unnamed=(types,) if fn.selector in unnamed else None,
         )
+        if fn.kind == "fallback" and unnamed:
+            d = replace(d, text=_dispatching(d.text, unnamed, v))
         funcs[fn.selector or fn.kind] = d
         texts.append(d.text)
+    if unnamed and fallback is None:
+        texts.append(_dispatching(None, unnamed, v))
     decls = []
     top = max(maps) if maps else -1
     for slot in range(top + 1):
@@ -2934,9 +3274,75 @@ def draft_contract(
         "    " + line if line else "" for t in texts for line in t.rstrip("\n").split("\n")
     )
     note = (
-        f"    // selectors without a known signature (not drafted): {', '.join(missing)}\n"
-        if missing
+        f"    // selectors without a known signature (private functions called from the"
+        f" fallback): {', '.join(unnamed)}\n"
+        if unnamed
         else ""
     )
     src = f"// SPDX-License-Identifier: UNLICENSED\npragma solidity {ver};\n\ncontract {name} {{\n{body}\n{note}\n{fns}\n}}\n"
     return DraftContract(src, funcs)
+
+
+def unnamed_function_name(selector: str) -> str:
+    """The private function that holds the draft of a public function without a known
+    signature in contract mode: ``__selector_<8 hex>``."""
+    return "__selector_" + selector.lower().removeprefix("0x")
+
+
+def _dispatching(fallback_text: str | None, selectors: Sequence[str], v: tuple[int, ...]) -> str:
+    """The fallback function with a dispatch of ``selectors`` (``msg.sig``, calldata of at
+    least 4 bytes, as the compiler's dispatcher checks) to their private functions in front
+    of ``fallback_text``'s body (None: no fallback in the original, so the rest reverts with
+    empty data, as the original's dispatcher does). Each branch ends with ``return;``: a
+    private body that ends with ``return;`` (the original's ``STOP``) stops there too."""
+    calls = [
+        f"        if (msg.sig == bytes4({sel.lower()})) {{ {unnamed_function_name(sel)}(); return; }}"
+        for sel in selectors
+    ]
+    dispatch = ["    if (msg.data.length >= 4) {", *calls, "    }"]
+    if fallback_text is None:
+        head = "fallback() external payable" if v >= (0, 6, 0) else "function () external payable"
+        lines = ["// fallback: the selectors without a known signature", head + " {"]
+        return "\n".join([*lines, *dispatch, "    revert();", "}"]) + "\n"
+    i = fallback_text.index("{\n") + 2
+    return fallback_text[:i] + "\n".join(dispatch) + "\n" + fallback_text[i:]
+
+
+def draft_pair(
+    lifted: LiftedContract,
+    fn: LiftedFunction,
+    *,
+    abi: Sequence[Mapping[str, Any]] | None,
+    storage_layout: Mapping[str, Any] | None,
+    solc_version: str | None,
+    solidity: str,
+    asts: Mapping[str, Any] | None,
+    source_path: str,
+    source_start: int | None,
+    runtime_bytecode: str | bytes | None,
+    kind: str | None = None,
+    visibility: str | None = None,
+) -> DraftFunction:
+    """The draft of one pair record's function (:func:`draft_function`), with the one set of
+    inputs the dataset stage (the record's ``draft`` field, in fine-tuning prompts) and the
+    evaluation (the ``structural`` system, the ``model_draft`` prompts) both use:
+    ``header_specifiers`` of the record's ``solidity``, :func:`splice_scope` at its
+    ``source_start`` in the compile result's ``asts`` (None: no scope), the record's
+    ``kind`` (``getter``) and ``visibility``. Never raises for a function's content."""
+    scope = (
+        splice_scope(asts, source_path, int(source_start))
+        if asts is not None and source_start is not None
+        else None
+    )
+    return draft_function(
+        lifted,
+        fn,
+        abi=abi,
+        storage_layout=storage_layout,
+        solc_version=solc_version,
+        specifiers=header_specifiers(solidity, solc_version),
+        scope=scope,
+        runtime_bytecode=runtime_bytecode,
+        getter=kind == "getter",
+        visibility=visibility,
+    )

@@ -1,0 +1,499 @@
+"""Training and teacher-forced evaluation of the multi-task decoder through the HF Trainer.
+
+:func:`train` builds a :class:`~evmlm.multitask.modeling.MultitaskForCausalLM` from a
+:class:`MultitaskRunConfig` (YAML: ``configs/multitask/*.yaml``), trains it with
+:class:`MultitaskTrainer` (``compute_loss`` = :class:`~evmlm.multitask.loss.MultitaskLoss`;
+cosine schedule with warmup, bf16 on CPU when asked, early stopping on the validation detail
+loss, TensorBoard, a wall-clock budget: :func:`evmlm.train.callbacks.standard_callbacks`) and
+writes an experiment folder::
+
+    <out>/config.json               this run's config (every field)
+    <out>/training_history.json     the Trainer's log history (train and eval losses per part)
+    <out>/evaluation_results.json   :func:`evaluate_heads` on the evaluation split
+    <out>/model/                    the final (best) model + tokenizer (save_pretrained)
+    <out>/checkpoints/              Trainer checkpoints (best kept), <out>/tb/ TensorBoard
+
+Variants (the ablation of docs/multitask.md): ``multitask`` (all four losses), ``plain``
+(detail loss only: a plain Llama decoder, the heads untrained) — each with any
+``share`` (cross-layer weight sharing) and ``attention``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import Trainer
+
+from evmlm import atomic
+from evmlm.dataset.labels import CLASS_INDEX, ELEMENT_TYPES, SEMANTIC_CLASSES
+from evmlm.errors import EvmlmError
+from evmlm.multitask.data import ExampleStats, MultitaskCollator, to_examples
+from evmlm.multitask.loss import LossWeights, MultitaskLoss
+from evmlm.multitask.modeling import (
+    MultitaskConfig,
+    MultitaskForCausalLM,
+    register_auto_classes,
+    share_groups,
+)
+
+log = logging.getLogger(__name__)
+
+VARIANTS = ("multitask", "plain")
+
+
+class MultitaskConfigError(EvmlmError, ValueError):
+    """A multi-task config value out of range or an unknown key (the message names it)."""
+
+
+@dataclass(frozen=True)
+class MultitaskRunConfig:
+    """One multi-task training run (``configs/multitask/full.yaml``, ``configs/multitask/small.yaml``).
+
+    Data: ``dataset_dir`` (a dataset stage folder), ``tokenizer_dir``, ``out_dir``;
+    ``train_limit`` / ``eval_limit``: records used (None = all; a deterministic prefix of the
+    split in id order). Model: ``hidden_size``, ``intermediate_size``, ``num_layers``
+    (logical), ``num_heads``, ``share`` (consecutive layers per shared block; 1 = none),
+    ``attention`` (sdpa | sparse), ``sparse_window``, ``sparse_top_k``, ``max_length``
+    (tokens per example = the model's context). Loss: ``variant`` (multitask | plain),
+    ``weighting`` (fixed | uncertainty), ``weights`` (λ). Trainer: ``batch_size``,
+    ``grad_accum``, ``learning_rate``, ``lr_scheduler`` (cosine | constant_with_warmup |
+    linear; cosine decays to 0 at ``max_steps``), ``warmup_ratio``, ``max_steps``, ``time_budget_s``
+    (wall seconds, None = no budget), ``eval_steps``, ``logging_steps``,
+    ``early_stopping_patience`` (evaluations; None = off), ``bf16``, ``seed``.
+    Raises :class:`MultitaskConfigError` for a bad value.
+    """
+
+    dataset_dir: str = "runs/default/dataset"
+    tokenizer_dir: str = "runs/default/tokenizer"
+    out_dir: str = "runs/default/multitask"
+    train_limit: int | None = None
+    eval_limit: int | None = 200
+    eval_split: str = "validation"
+    hidden_size: int = 192
+    intermediate_size: int = 512
+    num_layers: int = 6
+    num_heads: int = 6
+    share: int = 1
+    attention: str = "sdpa"
+    sparse_window: int = 64
+    sparse_top_k: int = 4
+    max_length: int = 1024
+    variant: str = "multitask"
+    weighting: str = "fixed"
+    weights: LossWeights = field(default_factory=LossWeights)
+    batch_size: int = 4
+    grad_accum: int = 1
+    learning_rate: float = 1e-3
+    lr_scheduler: str = "cosine"
+    warmup_ratio: float = 0.05
+    max_steps: int = 1000
+    time_budget_s: float | None = None
+    eval_steps: int = 100
+    logging_steps: int = 10
+    early_stopping_patience: int | None = 3
+    bf16: bool = False
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        def need(ok: bool, key: str, what: str) -> None:
+            if not ok:
+                raise MultitaskConfigError(f"multitask.{key}: {what}")
+
+        need(self.variant in VARIANTS, "variant", f"one of {', '.join(VARIANTS)}")
+        need(self.weighting in ("fixed", "uncertainty"), "weighting", "fixed or uncertainty")
+        need(self.attention in ("sdpa", "sparse"), "attention", "sdpa or sparse")
+        need(self.eval_split in ("validation", "test", "train"), "eval_split", "a split name")
+        for key in ("hidden_size", "intermediate_size", "num_layers", "num_heads", "share"):
+            need(getattr(self, key) >= 1, key, "must be >= 1")
+        for key in ("batch_size", "grad_accum", "max_steps", "eval_steps", "logging_steps"):
+            need(getattr(self, key) >= 1, key, "must be >= 1")
+        need(self.max_length >= 64, "max_length", "must be >= 64")
+        need(self.hidden_size % self.num_heads == 0, "num_heads", "must divide hidden_size")
+        need(self.learning_rate > 0, "learning_rate", "must be > 0")
+        need(
+            self.lr_scheduler in ("cosine", "constant_with_warmup", "linear"),
+            "lr_scheduler",
+            "cosine, constant_with_warmup or linear",
+        )
+        need(0 <= self.warmup_ratio < 1, "warmup_ratio", "must be in [0, 1)")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], overrides: dict[str, Any] | None = None):
+        """From a YAML mapping (and ``key: value`` overrides). Raises MultitaskConfigError for
+        an unknown key or a bad value."""
+        merged = {**(data or {}), **(overrides or {})}
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(merged) - known)
+        if unknown:
+            raise MultitaskConfigError(
+                f"unknown multitask key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+            )
+        if isinstance(merged.get("weights"), dict):
+            try:
+                merged["weights"] = LossWeights(**merged["weights"])
+            except (TypeError, ValueError) as e:
+                raise MultitaskConfigError(f"multitask.weights: {e}") from e
+        try:
+            return cls(**merged)
+        except TypeError as e:
+            raise MultitaskConfigError(f"multitask config: {e}") from e
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def load_run_config(path: str | Path, overrides: dict[str, Any] | None = None):
+    """A :class:`MultitaskRunConfig` from a YAML file. Raises MultitaskConfigError naming the
+    file when it is missing or not a mapping."""
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise MultitaskConfigError(f"{p}: no such config file; pass configs/multitask/*.yaml")
+    data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    if not isinstance(data, dict):
+        raise MultitaskConfigError(f"{p}: expected a YAML mapping of multitask keys")
+    return MultitaskRunConfig.from_dict(data, overrides)
+
+
+def model_config(cfg: MultitaskRunConfig, tokenizer: Any) -> MultitaskConfig:
+    """The model config of a run (the tokenizer gives vocabulary size and special ids)."""
+    return MultitaskConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=cfg.hidden_size,
+        intermediate_size=cfg.intermediate_size,
+        num_hidden_layers=cfg.num_layers,
+        num_attention_heads=cfg.num_heads,
+        max_position_embeddings=cfg.max_length,
+        tie_word_embeddings=True,
+        bos_token_id=None,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        layer_groups=share_groups(cfg.num_layers, cfg.share),
+        attention=cfg.attention,
+        sparse_window=cfg.sparse_window,
+        sparse_top_k=cfg.sparse_top_k,
+        loss_weighting=cfg.weighting if cfg.variant == "multitask" else "fixed",
+    )
+
+
+def count_parameters(model: torch.nn.Module) -> int:
+    """Distinct parameters (a shared or tied tensor counts once)."""
+    return sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
+
+
+class MultitaskTrainer(Trainer):
+    """``Trainer`` whose ``compute_loss`` is the multi-task loss; the parts (detail, semantic,
+    element, consistency) are logged beside the total, train and eval (``eval_detail`` ...)."""
+
+    def __init__(self, *args: Any, mt_loss: MultitaskLoss, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.mt_loss = mt_loss
+        self._sums: dict[str, dict[str, float]] = {"train": {}, "eval": {}}
+        self._counts = {"train": 0, "eval": 0}
+
+    def compute_loss(
+        self,
+        model: Any,
+        inputs: dict[str, torch.Tensor],
+        return_outputs: bool = False,
+        num_items_in_batch: Any = None,
+    ) -> Any:
+        out = model(
+            input_ids=inputs["input_ids"],
+            attention_mask=inputs["attention_mask"],
+            prompt_mask=inputs["prompt_mask"],
+        )
+        total, parts = self.mt_loss(out, inputs, getattr(model, "task_log_vars", None))
+        phase = "train" if model.training else "eval"
+        for k, v in parts.items():
+            self._sums[phase][k] = self._sums[phase].get(k, 0.0) + v
+        self._counts[phase] += 1
+        return (total, out) if return_outputs else total
+
+    def _means(self, phase: str) -> dict[str, float]:
+        n = max(self._counts[phase], 1)
+        out = {k: round(v / n, 5) for k, v in self._sums[phase].items()}
+        self._sums[phase], self._counts[phase] = {}, 0
+        return out
+
+    def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
+        if "loss" in logs and self._counts["train"]:
+            logs.update(self._means("train"))
+        super().log(logs, *args, **kwargs)
+
+    def evaluation_loop(self, *args: Any, **kwargs: Any) -> Any:
+        self._sums["eval"], self._counts["eval"] = {}, 0
+        output = super().evaluation_loop(*args, **kwargs)
+        prefix = kwargs.get("metric_key_prefix", "eval")
+        output.metrics.update({f"{prefix}_{k}": v for k, v in self._means("eval").items()})
+        return output
+
+
+def cached_examples(
+    cfg: MultitaskRunConfig, tokenizer: Any, split: str, limit: int | None
+) -> tuple[list[dict[str, list]], ExampleStats]:
+    """:func:`to_examples` of a split, cached beside the experiment folders
+    (``<out_dir>/../.examples/<key>.json``; the key covers the dataset's ``pairs.jsonl`` size
+    and mtime, the tokenizer's vocabulary, ``max_length``, the split and the limit), so the
+    arms of an ablation prepare the same data once."""
+    import hashlib
+
+    pairs = Path(cfg.dataset_dir) / "pairs.jsonl"
+    st = pairs.stat() if pairs.is_file() else None
+    key = hashlib.sha256(
+        json.dumps(
+            [
+                str(Path(cfg.dataset_dir).resolve()),
+                [st.st_size, st.st_mtime_ns] if st else None,
+                sorted(tokenizer.get_vocab().items()),
+                cfg.max_length,
+                split,
+                limit,
+            ]
+        ).encode()
+    ).hexdigest()[:20]
+    path = Path(cfg.out_dir).resolve().parent / ".examples" / f"{key}.json"
+    if path.is_file():
+        data = json.loads(path.read_text())
+        return data["rows"], ExampleStats(**data["stats"])
+    rows, stats = to_examples(_read(cfg.dataset_dir, split, limit), tokenizer, cfg.max_length)
+    atomic.write_json(path, {"rows": rows, "stats": dataclasses.asdict(stats)}, indent=None)
+    return rows, stats
+
+
+def _read(dataset_dir: str | Path, split: str, limit: int | None) -> list[dict[str, Any]]:
+    from evmlm.train.data import read_pairs
+
+    recs = sorted(read_pairs(dataset_dir, split), key=lambda r: str(r["id"]))
+    return recs[:limit] if limit else recs
+
+
+def train(cfg: MultitaskRunConfig, *, threads: int | None = None) -> dict[str, Any]:
+    """Train one run (module doc); returns a summary with a one-line ``line``. Raises
+    TrainingDataError / TokenizerError for a missing dataset or tokenizer."""
+    from transformers import TrainingArguments, set_seed
+
+    from evmlm.train.callbacks import standard_callbacks
+    from evmlm.train.tokenizer import load_tokenizer
+
+    if threads:
+        torch.set_num_threads(threads)
+    register_auto_classes()
+    set_seed(cfg.seed)
+    tok = load_tokenizer(cfg.tokenizer_dir)  # fails before anything is written
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic.write_json(out / "config.json", cfg.to_dict())
+    t0 = time.perf_counter()
+    train_rows, train_stats = cached_examples(cfg, tok, "train", cfg.train_limit)
+    eval_rows, eval_stats = cached_examples(cfg, tok, cfg.eval_split, cfg.eval_limit)
+    prep_s = time.perf_counter() - t0
+    log.info(
+        "multitask: %d train / %d eval examples (%d / %d dropped as too long) in %.0f s",
+        train_stats.n_examples,
+        eval_stats.n_examples,
+        train_stats.n_dropped,
+        eval_stats.n_dropped,
+        prep_s,
+    )
+    model = MultitaskForCausalLM(model_config(cfg, tok))
+    weights = cfg.weights if cfg.variant == "multitask" else LossWeights(1.0, 0.0, 0.0, 0.0)
+    mt_loss = MultitaskLoss(
+        model.config.num_semantic_classes,
+        model.config.num_element_types,
+        cfg.weighting if cfg.variant == "multitask" else "fixed",
+        weights,
+    )
+    early = cfg.early_stopping_patience is not None
+    args = TrainingArguments(
+        output_dir=str(out / "checkpoints"),
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.grad_accum,
+        learning_rate=cfg.learning_rate,
+        lr_scheduler_type=cfg.lr_scheduler,
+        warmup_steps=int(cfg.warmup_ratio * cfg.max_steps),
+        max_steps=cfg.max_steps,
+        logging_steps=cfg.logging_steps,
+        logging_first_step=True,
+        eval_strategy="steps",
+        eval_steps=cfg.eval_steps,
+        save_strategy="steps",
+        save_steps=cfg.eval_steps,
+        save_total_limit=2,
+        load_best_model_at_end=early,
+        metric_for_best_model="eval_detail" if early else None,
+        greater_is_better=False if early else None,
+        prediction_loss_only=True,
+        bf16=cfg.bf16,
+        use_cpu=not torch.cuda.is_available(),
+        dataloader_num_workers=0,
+        remove_unused_columns=False,
+        report_to="none",
+        seed=cfg.seed,
+    )
+    tokens_per_step = cfg.batch_size * cfg.grad_accum * cfg.max_length
+    trainer = MultitaskTrainer(
+        model=model,
+        args=args,
+        train_dataset=train_rows,
+        eval_dataset=eval_rows,
+        data_collator=MultitaskCollator(tok.pad_token_id),
+        callbacks=standard_callbacks(
+            tb_dir=out / "tb",
+            curve_path=out / "loss_curve.png",
+            title=f"multitask ({cfg.variant}, {cfg.weighting})",
+            tokens_per_step=tokens_per_step,
+            time_budget_s=cfg.time_budget_s,
+            early_stopping_patience=cfg.early_stopping_patience,
+        ),
+        mt_loss=mt_loss,
+    )
+    t1 = time.perf_counter()
+    result = trainer.train()
+    train_s = time.perf_counter() - t1
+    model_dir = out / "model"
+    trainer.model.save_pretrained(str(model_dir))
+    tok.save_pretrained(str(model_dir))
+    atomic.write_json(out / "training_history.json", trainer.state.log_history)
+    results = evaluate_heads(trainer.model, tok, eval_rows, batch_size=cfg.batch_size)
+    results.update(
+        {
+            "split": cfg.eval_split,
+            "variant": cfg.variant,
+            "weighting": cfg.weighting,
+            "parameters": count_parameters(trainer.model),
+            "steps": trainer.state.global_step,
+            "train_seconds": round(train_s, 1),
+            "prepare_seconds": round(prep_s, 1),
+            "train_loss": round(float(result.training_loss), 5),
+            "examples": {"train": train_stats.n_examples, "eval": eval_stats.n_examples},
+        }
+    )
+    atomic.write_json(out / "evaluation_results.json", results)
+    line = (
+        f"{cfg.variant}/{cfg.weighting} share={cfg.share} {cfg.attention}: "
+        f"{results['parameters']:,} params, {results['steps']} steps in {train_s:.0f} s; "
+        f"{cfg.eval_split}: detail {results['detail_loss']:.3f} nats, "
+        f"semantic acc {results['semantic_accuracy']:.3f}, "
+        f"element micro-F1 {results['element_micro_f1']:.3f}"
+    )
+    return {"line": line, "out_dir": str(out), "model_dir": str(model_dir), **results}
+
+
+@torch.no_grad()
+def evaluate_heads(
+    model: Any, tokenizer: Any, rows: list[dict[str, list]], *, batch_size: int = 4
+) -> dict[str, Any]:
+    """Teacher-forced metrics of the three heads on examples from :func:`to_examples`:
+    ``detail_loss`` (nats/token) and ``perplexity``; ``semantic_accuracy`` (the head at t
+    against the class of token t + 1, over completion tokens) and the same without whitespace
+    and comment tokens; ``element_micro_f1`` / ``element_macro_f1`` (threshold 0.5; macro over
+    the element types present in the references) and per-element F1."""
+    model.eval()
+    collate = MultitaskCollator(tokenizer.pad_token_id)
+    nll = n_tok = 0.0
+    correct = total = correct_code = total_code = 0
+    tp = torch.zeros(len(ELEMENT_TYPES))
+    fp = torch.zeros(len(ELEMENT_TYPES))
+    fn = torch.zeros(len(ELEMENT_TYPES))
+    skip = torch.tensor([CLASS_INDEX["whitespace"], CLASS_INDEX["comment"]])
+    for i in range(0, len(rows), batch_size):
+        b = collate(rows[i : i + batch_size])
+        out = model(
+            input_ids=b["input_ids"],
+            attention_mask=b["attention_mask"],
+            prompt_mask=b["prompt_mask"],
+        )
+        logits = out.logits[:, :-1].float()
+        labels = b["labels"][:, 1:]
+        m = labels != -100
+        nll += float(torch.nn.functional.cross_entropy(logits[m], labels[m], reduction="sum"))
+        n_tok += int(m.sum())
+        sem = b["semantic_labels"][:, 1:]
+        sm = sem != -100
+        pred = out.semantic_logits[:, :-1].argmax(-1)
+        correct += int((pred[sm] == sem[sm]).sum())
+        total += int(sm.sum())
+        code = sm & ~torch.isin(sem, skip)
+        correct_code += int((pred[code] == sem[code]).sum())
+        total_code += int(code.sum())
+        p = (torch.sigmoid(out.element_logits.float()) > 0.5).float()
+        y = b["element_labels"]
+        tp += (p * y).sum(0)
+        fp += (p * (1 - y)).sum(0)
+        fn += ((1 - p) * y).sum(0)
+    f1 = 2 * tp / (2 * tp + fp + fn).clamp(min=1)
+    present = (tp + fn) > 0
+    micro = float(2 * tp.sum() / max(float(2 * tp.sum() + fp.sum() + fn.sum()), 1.0))
+    detail = nll / max(n_tok, 1)
+    return {
+        "n_examples": len(rows),
+        "detail_loss": round(detail, 5),
+        "perplexity": round(math.exp(min(detail, 50)), 3),
+        "semantic_accuracy": round(correct / max(total, 1), 5),
+        "semantic_accuracy_code": round(correct_code / max(total_code, 1), 5),
+        "semantic_tokens": total,
+        "element_micro_f1": round(micro, 5),
+        "element_macro_f1": round(float(f1[present].mean()) if present.any() else 0.0, 5),
+        "element_f1": {e: round(float(f1[j]), 4) for j, e in enumerate(ELEMENT_TYPES)},
+        "element_support": {e: int(tp[j] + fn[j]) for j, e in enumerate(ELEMENT_TYPES)},
+        "semantic_classes": len(SEMANTIC_CLASSES),
+    }
+
+
+def evaluate_model_dir(
+    model_dir: str | Path,
+    dataset_dir: str | Path,
+    *,
+    split: str = "test",
+    limit: int | None = None,
+    max_length: int | None = None,
+    batch_size: int = 4,
+) -> dict[str, Any]:
+    """:func:`evaluate_heads` of a saved multi-task model on a dataset split (records in id
+    order, the first ``limit``). Raises ModelLoadError for a folder that is not one."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from evmlm.train.inference import ModelLoadError, check_model
+
+    register_auto_classes()
+    src = check_model(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(src)
+    if not isinstance(model, MultitaskForCausalLM):
+        kind = getattr(model.config, "model_type", "?")
+        raise ModelLoadError(
+            f"{model_dir}: not a multi-task model (model_type {kind});"
+            " pass a folder written by evmlm multitask train"
+        )
+    tok = AutoTokenizer.from_pretrained(src)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    rows, stats = to_examples(
+        _read(dataset_dir, split, limit), tok, max_length or model.config.max_position_embeddings
+    )
+    res = evaluate_heads(model, tok, rows, batch_size=batch_size)
+    res.update({"split": split, "parameters": count_parameters(model), "dropped": stats.n_dropped})
+    return res
+
+
+def predict_elements(model: Any, tokenizer: Any, prompt: str) -> dict[str, float]:
+    """The element classifier's probabilities for one prompt (the TAC prompt, as
+    :func:`evmlm.train.prompt.fit_prompt` builds it): element type -> P(present)."""
+    ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"]
+    ids = ids[:, -model.config.max_position_embeddings :]
+    with torch.no_grad():
+        out = model(input_ids=ids, prompt_mask=torch.ones_like(ids))
+    probs = torch.sigmoid(out.element_logits[0].float()).tolist()
+    return {e: round(p, 4) for e, p in zip(ELEMENT_TYPES, probs)}
