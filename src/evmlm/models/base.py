@@ -134,6 +134,31 @@ def _source_digest(spec: BaseSpec) -> str:
     return h.hexdigest()
 
 
+def source_stamp(base: str) -> str | None:
+    """A cheap identity of a pretrained ``model.base``'s source files (name, size and
+    modification time of the GGUF or of the folder's weight / config / tokenizer files; no
+    hashing, so a 6 GB folder costs a few ``stat`` calls): what the training stages'
+    fingerprints add, so that replacing the weights reruns them. None for ``scratch``.
+    Raises BaseModelError like :func:`parse_base` / :func:`smollm2_gguf`."""
+    spec = parse_base(base)
+    if not spec.pretrained:
+        return None
+    if spec.kind == "smollm2":
+        files = [smollm2_gguf()]
+    else:
+        assert spec.path is not None
+        files = sorted(
+            f
+            for pat in ("*.safetensors", "*.bin", "*.gguf", "config.json", "tokenizer*.json")
+            for f in spec.path.glob(pat)
+        )
+    h = hashlib.sha256()
+    for f in files:
+        st = f.stat()
+        h.update(f"{f.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
 def _load_source(spec: BaseSpec) -> tuple[Any, Any]:
     """``(model float32, tokenizer)`` of the source base (dequantised when it is a GGUF)."""
     import torch

@@ -34,6 +34,9 @@ from typing import Any, Sequence
 from evmlm import atomic
 from evmlm.config import CptConfig, to_dict
 from evmlm.train.data import PackedBlocks
+from evmlm.train.stage import input_digest
+
+__all__ = ["cpt", "input_digest", "run_cpt_stage"]
 
 log = logging.getLogger(__name__)
 

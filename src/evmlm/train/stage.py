@@ -101,6 +101,15 @@ def clear_checkpoints(run_dir: Path, stage: str) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
+def input_digest(config: Any) -> str | None:
+    """The training stages' outside input: the pretrained ``model.base``'s source files
+    (:func:`evmlm.models.base.source_stamp`; None for ``scratch``, leaving fingerprints as
+    before), read by :func:`evmlm.pipeline.fingerprint`."""
+    from evmlm.models.base import source_stamp
+
+    return source_stamp(config.model.base)
+
+
 def pretrained_base_dir(base: str) -> Path:
     """The converted folder of a pretrained ``model.base`` (:func:`evmlm.models.base.base_dir`)
     with the prompt format's special tokens, ``<|endoftext|>`` as EOS and ``<|pad|>`` as padding."""
