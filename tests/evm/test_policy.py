@@ -131,3 +131,23 @@ def test_large_linear_dispatcher_is_lifted_in_linear_time() -> None:
     small_code, _ = synthetic_dispatcher(500)
     small = lift_contract(small_code, config=LiftConfig(max_seconds=60))
     assert lc.seconds < 4 * 2.5 * small.seconds + 0.5  # 4x the selectors, not 16x the time
+
+
+def test_stale_nodes_pruned_and_not_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A node whose successors' keys change when its entry grows leaves the earlier
+    successors behind with no edge into them; the CFG drops them and counts unresolved jumps
+    on live nodes only. Negative control: without the pruning, UniswapV2Pair's walk keeps such
+    an orphan."""
+    from evmlm.evm.disasm import load_bytecode, split_metadata
+
+    exe, _ = split_metadata(
+        load_bytecode(load_fixture("univ2_pair_0516_opt200")["runtime_bytecode"])
+    )
+    g = ContractCFG(exe)
+    live = set(g.reachable(g.start))
+    assert live == set(g.nodes)
+    assert g.unresolved_jumps == {n.block.last.pc for n in g.nodes.values() if n.unresolved}
+    monkeypatch.setattr(ContractCFG, "_prune", lambda self: None)
+    raw = ContractCFG(exe)
+    assert len(set(raw.reachable(raw.start))) < len(raw.nodes)
+    assert len(raw.nodes) > len(g.nodes)

@@ -696,6 +696,7 @@ class ContractCFG:
         self.unresolved_jumps: set[int] = set()
         self.invalid_jumps: set[int] = set()
         self._walk()
+        self._prune()
         self.preds: dict[NodeKey, list[NodeKey]] = {k: [] for k in self.nodes}
         for n in self.nodes.values():
             for s in n.succ:
@@ -843,6 +844,27 @@ class ContractCFG:
         self.block_runs = steps  # block executions (a node re-runs when its entry changes)
         for _, _, k in work:
             self.nodes[k].unexplored = True
+
+    def _prune(self) -> None:
+        """Drop the nodes no longer reachable from the start and count unresolved and invalid
+        jumps on the others only. A node re-runs when its entry grows, and its successors' keys
+        can change then (a tested slot's truth becomes unknown, a block passes the context
+        bound): the nodes of the earlier run stay behind with no edge into them, and their
+        stale, narrower stacks must not count (on Chainlink's FunctionsClientExample, via-IR,
+        2,200 of 11,300 nodes)."""
+        if self.start is None:
+            return
+        d = self.dispatch  # entries the walk read (kept even if a later run re-keyed them)
+        roots = [self.start, *d.selectors.values(), d.fallback, d.receive]
+        live: set[NodeKey] = set()
+        for r in roots:
+            if r is not None and r not in live and r in self.nodes:
+                live.update(self.reachable(r, live))
+        if len(live) == len(self.nodes):
+            return
+        self.nodes = {k: n for k, n in self.nodes.items() if k in live}
+        self.unresolved_jumps = {n.block.last.pc for n in self.nodes.values() if n.unresolved}
+        self.invalid_jumps = {n.block.last.pc for n in self.nodes.values() if n.invalid_jump}
 
     @staticmethod
     def _join_stacks(a: tuple, b: tuple, jumpdests: frozenset[int]) -> tuple:
