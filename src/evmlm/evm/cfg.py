@@ -625,7 +625,14 @@ class BranchPolicy(ContextPolicy):
         return root[1] if root is not None and root[0] == "in" else None
 
     def exact(self, pc: int, stack: list[Value]) -> NodeKey:
-        key = super().exact(pc, stack)
+        jd = self.jumpdests
+        ctx = tuple(
+            [
+                v if type(v) is Label or (type(v) is frozenset and v and v <= jd) else None
+                for v in stack
+            ]
+        )
+        key = NodeKey(pc, ctx, len(ctx))
         d = self.tested_slot(pc)
         if d is None or d >= len(stack):
             return key
