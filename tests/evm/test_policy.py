@@ -9,7 +9,16 @@ import pytest
 
 from evmlm.config import LIFT_POLICIES, ConfigError, LiftConfig
 from evmlm.evm import lift_contract
-from evmlm.evm.cfg import EXACT, KLIMITED, PER_BLOCK, ContractCFG, NodeKey, Refined, make_policy
+from evmlm.evm.cfg import (
+    EXACT,
+    KLIMITED,
+    PER_BLOCK,
+    ContractCFG,
+    Label,
+    NodeKey,
+    Refined,
+    make_policy,
+)
 from evmlm.evm.checks import synthetic_dispatcher
 
 from .conftest import FIXTURE_NAMES, load_fixture
@@ -151,3 +160,34 @@ def test_stale_nodes_pruned_and_not_counted(monkeypatch: pytest.MonkeyPatch) -> 
     raw = ContractCFG(exe)
     assert len(set(raw.reachable(raw.start))) < len(raw.nodes)
     assert len(raw.nodes) > len(g.nodes)
+
+
+def test_a_set_of_return_addresses_is_context() -> None:
+    """labels-branch keys a slot holding a set of return addresses (the exit of a merged node)
+    apart from one holding data; a label-only key joins them and loses the return address."""
+    p = make_policy("labels-branch", 64, {}, frozenset({0x10, 0x20}))
+    ret = frozenset({0x10, 0x20})
+    a = p.node_key(0x30, [ret, Label(0x10)])
+    b = p.node_key(0x30, [7, Label(0x10)])
+    assert a != b and a.ctx == (ret, Label(0x10)) and b.ctx == (None, Label(0x10))
+
+
+def test_thirdweb_corerouter_noopt_fully_resolved(monkeypatch: pytest.MonkeyPatch) -> None:
+    """thirdweb's CoreRouter (MIT), solc 0.8.37 without optimiser, from the 3-setting full build:
+    8 unresolved jump sites when sets of return addresses counted as data (negative control),
+    none now."""
+    import json
+    from pathlib import Path
+
+    from evmlm.evm.cfg import BranchPolicy
+    from evmlm.evm.disasm import load_bytecode, split_metadata
+
+    path = Path(__file__).resolve().parents[1] / "fixtures" / "evm_regress"
+    d = json.loads((path / "corerouter_noopt.json").read_text())
+    code = load_bytecode(d["contracts"]["CoreRouter"]["runtime_bytecode"])
+    exe, _ = split_metadata(code)
+    assert ContractCFG(exe, full_size=len(code)).unresolved_jumps == set()
+    monkeypatch.setattr(
+        BranchPolicy, "slot_context", lambda self, v: v if type(v) is Label else None
+    )
+    assert len(ContractCFG(exe, full_size=len(code)).unresolved_jumps) > 0

@@ -92,7 +92,8 @@ class NodeKey:
     """A CFG node: the basic block at offset ``pc`` (bytes) in a context.
 
     ``tier`` says what the context is: ``EXACT`` (0): ``ctx`` holds, per entry stack slot
-    (bottom first), the :class:`Label` there or None, so ``height == len(ctx)``; ``KLIMITED``
+    (bottom first), the :class:`Label` there (``labels-branch``: or a set of return addresses)
+    or None, so ``height == len(ctx)``; ``KLIMITED``
     (1, past the context bound): ``ctx`` holds ``(slot index, label)`` of the innermost
     :data:`MERGED_K` labels (``labels-branch``: also ``(slot, None)`` for the outer ones) and
     ``height`` the entry stack height; ``PER_BLOCK`` (2, past the bound again): one node for
@@ -624,14 +625,19 @@ class BranchPolicy(ContextPolicy):
         root = shape.root if shape is not None else None
         return root[1] if root is not None and root[0] == "in" else None
 
+    def slot_context(self, v: Value) -> Value:
+        """What a stack slot contributes to an exact context: a label, or a set of return
+        addresses (the exit of a merged node returning through an outer slot whose labels it
+        joined). With labels only, such a set counted as data: the contexts downstream of the
+        merged node shared one exact node with paths holding data in that slot, the set joined
+        with the data into unknown, and the return through it was unresolved (7 of the 21
+        contracts of the 3-setting full build with an unresolved jump; docs/lifter.md)."""
+        if type(v) is Label or (type(v) is frozenset and v and v <= self.jumpdests):
+            return v
+        return None
+
     def exact(self, pc: int, stack: list[Value]) -> NodeKey:
-        jd = self.jumpdests
-        ctx = tuple(
-            [
-                v if type(v) is Label or (type(v) is frozenset and v and v <= jd) else None
-                for v in stack
-            ]
-        )
+        ctx = tuple([self.slot_context(v) for v in stack])
         key = NodeKey(pc, ctx, len(ctx))
         d = self.tested_slot(pc)
         if d is None or d >= len(stack):
