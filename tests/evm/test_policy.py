@@ -9,7 +9,16 @@ import pytest
 
 from evmlm.config import LIFT_POLICIES, ConfigError, LiftConfig
 from evmlm.evm import lift_contract
-from evmlm.evm.cfg import EXACT, KLIMITED, PER_BLOCK, ContractCFG, NodeKey, Refined, make_policy
+from evmlm.evm.cfg import (
+    EXACT,
+    KLIMITED,
+    PER_BLOCK,
+    ContractCFG,
+    Label,
+    NodeKey,
+    Refined,
+    make_policy,
+)
 from evmlm.evm.checks import synthetic_dispatcher
 
 from .conftest import FIXTURE_NAMES, load_fixture
@@ -130,3 +139,54 @@ def test_large_linear_dispatcher_is_lifted_whole() -> None:
     assert lc.partial is None and sorted(int(s, 16) for s in lc.selectors) == sels
     # How the time grows with the number of selectors is measured by benchmarks/lift.py
     # --dispatcher, not asserted here (a timed assertion fails on a loaded machine).
+
+
+def test_stale_nodes_pruned_and_not_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A node whose successors' keys change when its entry grows leaves the earlier
+    successors behind with no edge into them; the CFG drops them and counts unresolved jumps
+    on live nodes only. Negative control: without the pruning, UniswapV2Pair's walk keeps such
+    an orphan."""
+    from evmlm.evm.disasm import load_bytecode, split_metadata
+
+    exe, _ = split_metadata(
+        load_bytecode(load_fixture("univ2_pair_0516_opt200")["runtime_bytecode"])
+    )
+    g = ContractCFG(exe)
+    live = set(g.reachable(g.start))
+    assert live == set(g.nodes)
+    assert g.unresolved_jumps == {n.block.last.pc for n in g.nodes.values() if n.unresolved}
+    monkeypatch.setattr(ContractCFG, "_prune", lambda self: None)
+    raw = ContractCFG(exe)
+    assert len(set(raw.reachable(raw.start))) < len(raw.nodes)
+    assert len(raw.nodes) > len(g.nodes)
+
+
+def test_a_set_of_return_addresses_is_context() -> None:
+    """labels-branch keys a slot holding a set of return addresses (the exit of a merged node)
+    apart from one holding data; a label-only key joins them and loses the return address."""
+    p = make_policy("labels-branch", 64, {}, frozenset({0x10, 0x20}))
+    ret = frozenset({0x10, 0x20})
+    a = p.node_key(0x30, [ret, Label(0x10)])
+    b = p.node_key(0x30, [7, Label(0x10)])
+    assert a != b and a.ctx == (ret, Label(0x10)) and b.ctx == (None, Label(0x10))
+
+
+def test_thirdweb_corerouter_noopt_fully_resolved(monkeypatch: pytest.MonkeyPatch) -> None:
+    """thirdweb's CoreRouter (MIT), solc 0.8.37 without optimiser, from the 3-setting full build:
+    8 unresolved jump sites when sets of return addresses counted as data (negative control),
+    none now."""
+    import json
+    from pathlib import Path
+
+    from evmlm.evm.cfg import BranchPolicy
+    from evmlm.evm.disasm import load_bytecode, split_metadata
+
+    path = Path(__file__).resolve().parents[1] / "fixtures" / "evm_regress"
+    d = json.loads((path / "corerouter_noopt.json").read_text())
+    code = load_bytecode(d["contracts"]["CoreRouter"]["runtime_bytecode"])
+    exe, _ = split_metadata(code)
+    assert ContractCFG(exe, full_size=len(code)).unresolved_jumps == set()
+    monkeypatch.setattr(
+        BranchPolicy, "slot_context", lambda self, v: v if type(v) is Label else None
+    )
+    assert len(ContractCFG(exe, full_size=len(code)).unresolved_jumps) > 0
