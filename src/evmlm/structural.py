@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 
 #: Bump when the drafts of the same TAC change: the dataset stage's pair shards (which store
 #: one draft per pair) are keyed by it, so a changed decompiler re-drafts them.
-DRAFT_VERSION = 1
+DRAFT_VERSION = 2
 
 WORD = (1 << 256) - 1
 MASK160 = (1 << 160) - 1
@@ -159,6 +159,7 @@ _YUL_NAMES = {
     "PREVRANDAO": "prevrandao",
     "DIFFICULTY": "difficulty",
     "KECCAK256": "keccak256",
+    "HASHWORD": "__hash1",
 }
 _SAFE_STR = re.compile(r"[ -!#-\[\]-~]*")  # printable ASCII without '"' and '\\'
 
@@ -826,6 +827,10 @@ class _Translator:
             return f"({self.u(a[0])} == {self.u(a[1])})", "b"
         if op == "ISZERO":
             return self.neg(a[0]), "b"
+        if op == "HASHWORD":
+            if ctx.version < (0, 4, 22):  # abi.encode
+                raise _NotSolidity
+            return f"uint256(keccak256(abi.encode(uint256({self.u(a[0])}))))", "u"
         if op in ("AND", "SHR", "DIV"):
             r = self.packed_read(s)
             if r is not None:
@@ -2557,6 +2562,175 @@ def _typed_errors(
             b.preds.remove(pred)
 
 
+def _straight_path(lab: str, blocks: dict[str, _Block]) -> list[str]:
+    """``lab`` and the blocks that only jump into it, back to the first join (at most 6)."""
+    path = [lab]
+    while (
+        len(path) < 6
+        and len(blocks[path[-1]].preds) == 1
+        and blocks[blocks[path[-1]].preds[0]].term[0] == "jump"
+    ):
+        path.append(blocks[path[-1]].preds[0])
+    return path
+
+
+def _const_stores(
+    blocks: dict[str, _Block], lab: str, before: tac.Stmt, offsets: set[int]
+) -> dict[int, tac.Stmt] | None:
+    """The last ``MSTORE(c, x)`` at each constant offset ``c`` in ``offsets`` before
+    ``before`` on the straight path to it; None when any other memory write or call lies in
+    between or an offset is not found."""
+    found: dict[int, tac.Stmt] = {}
+    for blab in _straight_path(lab, blocks):
+        stmts = blocks[blab].stmts
+        if blab == lab:
+            stmts = stmts[: next(i for i, x in enumerate(stmts) if x is before)]
+        for st in reversed(stmts):
+            if (
+                st.op == "MSTORE"
+                and isinstance(st.args[0], tac.Const)
+                and st.args[0].value in offsets
+            ):
+                found.setdefault(st.args[0].value, st)
+                if len(found) == len(offsets):
+                    return found
+            elif st.op in _MEMORY_BARRIERS:
+                return None
+    return None
+
+
+def _scratch_errors(
+    order: list[str],
+    blocks: dict[str, _Block],
+    errors: Mapping[str, tuple[int, list[str]]],
+    nameable: frozenset[str],
+) -> None:
+    """A custom error written in scratch space, the inline-assembly idiom
+    ``mstore(0, selector) [mstore(0x20, a) …] revert(0x1c, 4 + 32·k)`` (Solady and others),
+    -> ``REVERTERROR(Name, a…)`` (``revert Name(a…);``) when the selector is that of an error
+    the function can name, with k static parameters. The revert data are the same bytes
+    (ABI encoding: selector, then one word per static argument); only scratch memory, dead
+    after the revert, is no longer written."""
+    by_sel = {
+        sel >> 224: (name, types)
+        for name, (sel, types) in errors.items()
+        if name in nameable and all(_STATIC.fullmatch(t) for t in types)
+    }
+    if not by_sel:
+        return
+    for lab in order:
+        b = blocks[lab]
+        if b.term[0] != "halt" or b.term[1].op != "REVERT":
+            continue
+        rev = b.term[1]
+        q, n = rev.args
+        if not (isinstance(q, tac.Const) and q.value == 28 and isinstance(n, tac.Const)):
+            continue
+        if n.value < 4 or (n.value - 4) % 32:
+            continue
+        k = (n.value - 4) // 32
+        stores = _const_stores(blocks, lab, rev, {32 * j for j in range(k + 1)})
+        if stores is None or not isinstance(stores[0].args[1], tac.Const):
+            continue
+        hit = by_sel.get(stores[0].args[1].value)
+        if hit is None or len(hit[1]) != k:
+            continue
+        _Words(blocks).drop(list(stores.values()))
+        new = tac.Stmt(
+            None,
+            "REVERTERROR",
+            (tac.Var(hit[0]), *(stores[32 * (j + 1)].args[1] for j in range(k))),
+        )
+        b.stmts = [x for x in b.stmts if x is not rev] + [new]
+        b.term = ("halt", new)
+
+
+# memory ranges a statement reads: op -> (offset argument, size argument or a constant size)
+_MEMORY_READS: dict[str, tuple[int, int | tac.Const]] = {
+    "MLOAD": (0, tac.Const(32)),
+    "KECCAK256": (0, 1),
+    "RETURN": (0, 1),
+    "REVERT": (0, 1),
+    "LOG0": (0, 1),
+    "LOG1": (0, 1),
+    "LOG2": (0, 1),
+    "LOG3": (0, 1),
+    "LOG4": (0, 1),
+    "EMIT": (1, 2),
+    "MCOPY": (1, 2),
+    "CREATE": (1, 2),
+    "CREATE2": (1, 2),
+    "CALL": (3, 4),
+    "CALLCODE": (3, 4),
+    "DELEGATECALL": (2, 3),
+    "STATICCALL": (2, 3),
+}
+#: statements that read no memory (besides those in _MEMORY_READS and the pure ones)
+_NO_MEMORY_READ = frozenset(
+    {"MSTORE", "MSTORE8", "SSTORE", "SLOAD", "TSTORE", "TLOAD", "CALLDATACOPY", "CODECOPY"}
+    | {"RETURNDATACOPY", "EXTCODECOPY", "STOP", "INVALID", "PANIC", "SELFDESTRUCT", "ERROR"}
+    | {"RETURNVALUES", "REVERTERROR", "EMITVALUES", "HASHWORD"}
+)
+
+
+def _scratch_unread(blocks: dict[str, _Block], skip: set[int]) -> bool:
+    """Whether no statement (but those whose id is in ``skip``) reads scratch space
+    (``[0, 64)``): every memory read is at a constant offset >= 64, of size 0, or at the free
+    memory pointer plus a constant (the pointer is >= 0x80: Solidity docs, "Layout in
+    Memory")."""
+    w = _Words(blocks)
+    for b in blocks.values():
+        for st in b.stmts:
+            op = st.op
+            if id(st) in skip or op is None or op in PURE or op in ENV_CONST:
+                continue
+            if op in _NO_MEMORY_READ or op in READS and op not in _MEMORY_READS:
+                continue
+            if op not in _MEMORY_READS:
+                return False
+            i, n = _MEMORY_READS[op]
+            size = n if isinstance(n, tac.Const) else st.args[n]
+            if isinstance(size, tac.Const) and size.value == 0:
+                continue
+            at = w.lin(st.args[i])
+            if at is None or at[0] not in (0, 1) or at[0] == 0 and at[1] < 64:
+                return False
+            if at[0] == 1 and at[1] >= 1 << 255:
+                return False
+    return True
+
+
+def _hashed_words(order: list[str], blocks: dict[str, _Block]) -> None:
+    """``MSTORE(0, x)`` then ``KECCAK256(0, 32)`` (the data area of a dynamic storage array,
+    a hashed key) -> ``HASHWORD(x)`` (``uint256(keccak256(abi.encode(x)))``: the ABI
+    encoding of one uint256 is its 32-byte word, Solidity docs "Contract ABI
+    Specification"). When nothing else reads scratch space, the stores into it (at 0 and
+    0x20: hashing a mapping key or an array slot that the lifter folded into the key) are
+    dead and are dropped."""
+    stores: list[tac.Stmt] = []
+    hashes: set[int] = set()
+    for lab in order:
+        b = blocks[lab]
+        for i, st in enumerate(b.stmts):
+            if st.op != "KECCAK256" or st.args != (tac.Const(0), tac.Const(32)):
+                continue
+            found = _const_stores(blocks, lab, st, {0})
+            if found is None:
+                continue
+            new = tac.Stmt(st.lhs, "HASHWORD", (found[0].args[1],), st.note)
+            b.stmts[i] = new
+            hashes.add(id(new))
+            stores.append(found[0])
+    stores += [
+        st
+        for lab in order
+        for st in blocks[lab].stmts
+        if st.op == "MSTORE" and st.args[0] in (tac.Const(0), tac.Const(32))
+    ]
+    if stores and _scratch_unread(blocks, hashes):
+        _Words(blocks).drop(stores)
+
+
 # ---------------------------------------------------------------------------------------------
 # Checked arithmetic (solc >= 0.8): the compiler's overflow test + Panic(0x11) -> `a + b`
 # ---------------------------------------------------------------------------------------------
@@ -2579,6 +2753,7 @@ _YUL_HELPERS = {
         "function __map(__k, __p) -> __h { mstore(0, __k) mstore(0x20, __p) "
         "__h := keccak256(0, 0x40) }"
     ),
+    "__hash1": "function __hash1(__x) -> __h { mstore(0, __x) __h := keccak256(0, 0x20) }",
     "__cadd": (
         "function __cadd(__x, __y) -> __z { __z := add(__x, __y) "
         "if lt(__z, __x) { __panic(0x11) } }"
@@ -2819,6 +2994,8 @@ def _translate(fn: LiftedFunction, ctx: _Ctx, n_outputs: int = 0) -> tuple[list[
     _typed_returns(order, blocks, ctx.out_types)
     _typed_events(order, blocks, ctx.event_params)
     _typed_errors(order, blocks, ctx.error_params)
+    _scratch_errors(order, blocks, ctx.error_params, ctx.solidity_errors)
+    _hashed_words(order, blocks)
     _dead_code(order, blocks)
     tr = _Translator(order, blocks, ctx)
     local = [v for v in tr.defs if v not in tr.inlined and tr.uses.get(v)] + sorted(tr.phi_vars)

@@ -568,3 +568,77 @@ def test_calldata_reads_are_solidity(setting: str, fn_name: str, signature: str)
         rc.original_creation_bytecode or "", rc.creation_bytecode or "", rc.abi, selector
     )
     assert other.same is False
+
+
+SCRATCH = """// SPDX-License-Identifier: MIT
+pragma solidity 0.8.26;
+contract Scratch {
+    error Unauthorized();
+    error TooLarge(uint256 value, uint256 limit);
+    uint256[][] public rows;
+    address public owner;
+    constructor() { owner = msg.sender; rows.push(); rows.push(); }
+    function guard(uint256 x) public view returns (uint256) {
+        if (msg.sender != owner) {
+            assembly { mstore(0, 0x82b42900) revert(0x1c, 0x04) }
+        }
+        if (x > 100) {
+            assembly {
+                mstore(0, 0x677fd0e3) mstore(0x20, x) mstore(0x40, 100) revert(0x1c, 0x44)
+            }
+        }
+        return x + 1;
+    }
+    function put(uint256 i, uint256 x) public { rows[i].push(x); }
+}
+"""
+
+
+@pytest.mark.parametrize("setting", ["opt200", "noopt", "ir200"])
+@pytest.mark.parametrize(
+    "fn_name,signature,expect,wrong",
+    [
+        (
+            "guard",
+            "guard(uint256)",
+            ["revert Unauthorized();", "revert TooLarge("],
+            ("revert TooLarge(", "revert TooLarge(1 + "),
+        ),
+        (
+            "put",
+            "put(uint256,uint256)",
+            ["uint256(keccak256(abi.encode(uint256("],
+            ("keccak256(abi.encode(uint256(", "keccak256(abi.encode(uint256(1 + "),
+        ),
+    ],
+)
+def test_scratch_space_errors_and_hashes_are_solidity(
+    setting: str, fn_name: str, signature: str, expect: list[str], wrong: tuple[str, str]
+) -> None:
+    """A custom error written in scratch space by inline assembly (``mstore(0, selector)``,
+    argument words at 0x20…, ``revert(0x1c, 4 + 32·k)``) is ``revert Name(…);`` and the hash
+    of one scratch word (a storage array's data slot) is ``keccak256(abi.encode(…))``; the
+    drafts behave the same. Negative control: a changed error argument or hashed word
+    differs."""
+    draft, (result, deployed, path, start, length, selector, behaviour) = _draft_and_check(
+        {"Scratch.sol": SCRATCH},
+        setting,
+        "0.8.26",
+        "Scratch.sol:Scratch",
+        "Scratch.sol",
+        "Scratch",
+        fn_name,
+        signature,
+        None,
+    )
+    assert behaviour.same is True, (behaviour.first_difference, draft.text)
+    for e in expect:
+        assert e in draft.text, draft.text
+    assert wrong[0] in draft.text
+    changed = draft.text.replace(wrong[0], wrong[1], 1)
+    rc = recompile(result, path, deployed, start, length, changed, selector=selector)
+    assert rc.ok, rc.error
+    other = compare_behaviour(
+        rc.original_creation_bytecode or "", rc.creation_bytecode or "", rc.abi, selector
+    )
+    assert other.same is False
