@@ -31,6 +31,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from eth_utils import keccak
+
 from evmlm.evm import tac
 from evmlm.evm.abi import (
     COMMON_ERRORS,
@@ -103,6 +105,7 @@ READS = frozenset(
         "MSIZE",
         "GAS",
         "TLOAD",
+        "HASHWORD",  # keccak256 of one word: its Yul form hashes in scratch space
     }
 )
 #: Statements with effects (memory, storage, calls, logs); ordering fences for READS.
@@ -2717,7 +2720,12 @@ def _hashed_words(order: list[str], blocks: dict[str, _Block]) -> None:
             found = _const_stores(blocks, lab, st, {0})
             if found is None:
                 continue
-            new = tac.Stmt(st.lhs, "HASHWORD", (found[0].args[1],), st.note)
+            x = found[0].args[1]
+            if isinstance(x, tac.Const):  # a constant's hash is a constant (as the lifter folds)
+                h = int.from_bytes(keccak(x.value.to_bytes(32, "big")), "big")
+                new = tac.Stmt(st.lhs, None, (tac.Const(h),), st.note)
+            else:
+                new = tac.Stmt(st.lhs, "HASHWORD", (x,), st.note)
             b.stmts[i] = new
             hashes.add(id(new))
             stores.append(found[0])
