@@ -567,6 +567,7 @@ class _Ctx:
         default_factory=dict
     )  # name -> (selector word, types)
     solidity_errors: frozenset[str] = frozenset()  # custom errors that `revert Name(…)` can name
+    error_refs: dict[str, str] = field(default_factory=dict)  # name -> `Lib.Name` where qualified
 
     @property
     def checked(self) -> bool:
@@ -1473,7 +1474,8 @@ class _Translator:
             if name in self.ctx.solidity_errors:
                 try:
                     vals = [_from_word(self.u(a), t) for a, t in zip(s.args[1:], types)]
-                    return [_Item("sol", f"revert {name}({', '.join(vals)});")]
+                    ref = self.ctx.error_refs.get(name, name)
+                    return [_Item("sol", f"revert {ref}({', '.join(vals)});")]
                 except _NotSolidity:
                     pass
             self.n_conds += 1
@@ -2590,7 +2592,7 @@ def _const_stores(
             stmts = stmts[: next(i for i, x in enumerate(stmts) if x is before)]
         for st in reversed(stmts):
             if (
-                st.op == "MSTORE"
+                st.op in ("MSTORE", "ERROR")
                 and isinstance(st.args[0], tac.Const)
                 and st.args[0].value in offsets
             ):
@@ -2600,6 +2602,10 @@ def _const_stores(
             elif st.op in _MEMORY_BARRIERS:
                 return None
     return None
+
+
+def _block_of(blocks: dict[str, _Block], st: tac.Stmt) -> str | None:
+    return next((lab for lab, b in blocks.items() if any(x is st for x in b.stmts)), None)
 
 
 def _scratch_errors(
@@ -2627,23 +2633,44 @@ def _scratch_errors(
             continue
         rev = b.term[1]
         q, n = rev.args
-        if not (isinstance(q, tac.Const) and q.value == 28 and isinstance(n, tac.Const)):
+        if not (isinstance(q, tac.Const) and q.value in (0, 28) and isinstance(n, tac.Const)):
             continue
         if n.value < 4 or (n.value - 4) % 32:
             continue
         k = (n.value - 4) // 32
-        stores = _const_stores(blocks, lab, rev, {32 * j for j in range(k + 1)})
-        if stores is None or not isinstance(stores[0].args[1], tac.Const):
+        # at 0x1c: the selector is the low 4 bytes of word 0, argument j is word j + 1; at 0
+        # (via-IR): the selector is the top 4 bytes of word 0, argument j is at 4 + 32·j and
+        # overwrites the rest of word 0, so word 0 must be written first
+        at = [4 + 32 * j for j in range(k)] if q.value == 0 else [32 * (j + 1) for j in range(k)]
+        stores = _const_stores(blocks, lab, rev, {0, *at})
+        if stores is None or any(stores[o].op != "MSTORE" for o in at):
             continue
-        hit = by_sel.get(stores[0].args[1].value)
+        w0 = stores[0]
+        if w0.op == "ERROR":  # the lifter's name for a known selector word at 0
+            named = errors.get(w0.args[1].name) if isinstance(w0.args[1], tac.Var) else None
+            if named is None or q.value != 0:
+                continue
+            sel = named[0]
+        elif isinstance(w0.args[1], tac.Const):
+            sel = w0.args[1].value
+        else:
+            continue
+        if q.value == 0:
+            sel >>= 224
+            pos = {id(x): i for b_ in blocks.values() for i, x in enumerate(b_.stmts)}
+            first = stores[0]
+            if k and any(
+                _block_of(blocks, x) == _block_of(blocks, first)
+                and pos[id(x)] < pos[id(first)]
+                or _block_of(blocks, x) != _block_of(blocks, first)
+                for x in (stores[o] for o in at)
+            ):
+                continue
+        hit = by_sel.get(sel)
         if hit is None or len(hit[1]) != k:
             continue
         _Words(blocks).drop(list(stores.values()))
-        new = tac.Stmt(
-            None,
-            "REVERTERROR",
-            (tac.Var(hit[0]), *(stores[32 * (j + 1)].args[1] for j in range(k))),
-        )
+        new = tac.Stmt(None, "REVERTERROR", (tac.Var(hit[0]), *(stores[o].args[1] for o in at)))
         b.stmts = [x for x in b.stmts if x is not rev] + [new]
         b.term = ("halt", new)
 
@@ -3178,6 +3205,17 @@ def draft_function(
         if entry is not None or fn.kind != "public" or _unnamed is not None
         else fn.payable
     )
+    error_params = _error_params(abi)
+    error_refs: dict[str, str] = {}
+    for ename, (ref, esel, etypes) in (scope.qualified_errors if scope else {}).items():
+        if not all(_STATIC.fullmatch(t) for t in etypes):
+            continue
+        known = error_params.get(ename)
+        if known is None:  # raised only in assembly: not in the ABI
+            error_params[ename] = (esel << 224, list(etypes))
+        elif known != (esel << 224, list(etypes)):
+            continue
+        error_refs[ename] = ref
     ctx = _Ctx(
         version=v,
         payable=payable,
@@ -3195,10 +3233,11 @@ def draft_function(
         event_params={
             k: v for k, v in _event_params(abi).items() if scope is None or k in scope.events
         },
-        error_params=_error_params(abi),
-        solidity_errors=frozenset(scope.errors)
+        error_params=error_params,
+        solidity_errors=frozenset(scope.errors) | frozenset(error_refs)
         if scope is not None and v >= (0, 8, 4)
         else frozenset(),
+        error_refs=error_refs,
         code=bytes.fromhex(runtime_bytecode.removeprefix("0x"))
         if isinstance(runtime_bytecode, str)
         else runtime_bytecode,
@@ -3244,6 +3283,9 @@ class SpliceScope:
     state_variables: frozenset[str]
     events: frozenset[str]
     errors: frozenset[str]
+    #: errors declared in another contract or library that the file names (``Lib.Name``):
+    #: name -> (``Lib.Name``, selector, parameter types); names declared twice are left out
+    qualified_errors: Mapping[str, tuple[str, int, tuple[str, ...]]] = field(default_factory=dict)
 
 
 def splice_scope(asts: Mapping[str, Any], source_path: str, start: int) -> SpliceScope | None:
@@ -3288,7 +3330,30 @@ def splice_scope(asts: Mapping[str, Any], source_path: str, start: int) -> Splic
                 events.add(str(d.get("name")))
             elif kind == "ErrorDefinition":
                 errors.add(str(d.get("name")))
-    return SpliceScope(frozenset(names), frozenset(events), frozenset(errors))
+    # errors of the other contracts and libraries the file can name (its own and imported
+    # top-level symbols: the source unit's `exportedSymbols`), qualified by the contract name
+    here_bases = {int(c) for c in here.get("linearizedBaseContracts", [here["id"]])}
+    qualified: dict[str, tuple[str, int, tuple[str, ...]]] = {}
+    twice: set[str] = set()
+    for cname, ids in ((asts.get(source_path) or {}).get("exportedSymbols") or {}).items():
+        for cid in ids or []:
+            c = by_id.get(int(cid))
+            if c is None or int(cid) in here_bases or c.get("name") != cname:
+                continue
+            for d in c.get("nodes", []):
+                if d.get("nodeType") != "ErrorDefinition" or not d.get("errorSelector"):
+                    continue
+                ename = str(d.get("name"))
+                types = tuple(
+                    str((q.get("typeDescriptions") or {}).get("typeString"))
+                    for q in (d.get("parameters") or {}).get("parameters", [])
+                )
+                if ename in qualified:
+                    twice.add(ename)
+                qualified[ename] = (f"{cname}.{ename}", int(d["errorSelector"], 16), types)
+    for ename in twice | errors:
+        qualified.pop(ename, None)
+    return SpliceScope(frozenset(names), frozenset(events), frozenset(errors), qualified)
 
 
 def parameter_names(original: str) -> list[str | None]:

@@ -572,6 +572,10 @@ def test_calldata_reads_are_solidity(setting: str, fn_name: str, signature: str)
 
 SCRATCH = """// SPDX-License-Identifier: MIT
 pragma solidity 0.8.26;
+library Errs {
+    error Overflowed(uint8 bits, uint256 value);
+    error Closed();
+}
 contract Scratch {
     error Unauthorized();
     error TooLarge(uint256 value, uint256 limit);
@@ -590,8 +594,18 @@ contract Scratch {
         return x + 1;
     }
     function put(uint256 i, uint256 x) public { rows[i].push(x); }
+    function cast(uint256 x) public pure returns (uint8) {
+        if (x > 255) revert Errs.Overflowed(8, x);
+        return uint8(x);
+    }
+    function shut(uint256 x) public pure returns (uint256) {
+        if (x < 2) {
+            assembly { mstore(0, CLOSED) revert(0x1c, 0x04) }
+        }
+        return x;
+    }
 }
-"""
+""".replace("CLOSED", "0x1cdde67b")  # the selector of Closed()
 
 
 @pytest.mark.parametrize("setting", ["opt200", "noopt", "ir200"])
@@ -603,6 +617,18 @@ contract Scratch {
             "guard(uint256)",
             ["revert Unauthorized();", "revert TooLarge("],
             [("revert TooLarge(", "revert TooLarge(1 + ")],
+        ),
+        (
+            "cast",
+            "cast(uint256)",
+            ["revert Errs.Overflowed("],
+            [("revert Errs.Overflowed(", "revert Errs.Overflowed(1 + ")],
+        ),
+        (
+            "shut",
+            "shut(uint256)",
+            ["revert Errs.Closed();"],
+            [("revert Errs.Closed();", "revert Errs.Overflowed(0, 0);")],
         ),
         (
             "put",
@@ -623,7 +649,9 @@ def test_scratch_space_errors_and_hashes_are_solidity(
     wrong: list[tuple[str, str]],
 ) -> None:
     """A custom error written in scratch space by inline assembly (``mstore(0, selector)``,
-    argument words at 0x20…, ``revert(0x1c, 4 + 32·k)``) is ``revert Name(…);``; the hash of
+    argument words at 0x20…, ``revert(0x1c, 4 + 32·k)``) is ``revert Name(…);``, an error of
+    a library is ``revert Lib.Name(…);`` (also one raised only in assembly, absent from the
+    contract's ABI: its selector is the AST's); the hash of
     one scratch word (a storage array's data slot) is ``keccak256(abi.encode(…))`` (in a
     Solidity statement) or the ``__hash1`` helper (inside an assembly expression), and the
     scratch store before it is gone. The drafts behave the same. Negative control: a changed
@@ -640,6 +668,8 @@ def test_scratch_space_errors_and_hashes_are_solidity(
         None,
     )
     assert behaviour.same is True, (behaviour.first_difference, draft.text)
+    if fn_name == "cast" and setting == "noopt":
+        return  # unoptimised code ABI-encodes the error through a helper: it stays assembly
     for e in expect:
         assert e in draft.text, draft.text
     if fn_name == "put":
