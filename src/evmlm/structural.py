@@ -2619,14 +2619,13 @@ def _scratch_errors(
     -> ``REVERTERROR(Name, a…)`` (``revert Name(a…);``) when the selector is that of an error
     the function can name, with k static parameters. The revert data are the same bytes
     (ABI encoding: selector, then one word per static argument); only scratch memory, dead
-    after the revert, is no longer written."""
+    after the revert, is no longer written. ``Panic(code)`` raised so becomes ``PANIC(code)``
+    (a Solidity statement raising it where there is one)."""
     by_sel = {
         sel >> 224: (name, types)
         for name, (sel, types) in errors.items()
         if name in nameable and all(_STATIC.fullmatch(t) for t in types)
     }
-    if not by_sel:
-        return
     for lab in order:
         b = blocks[lab]
         if b.term[0] != "halt" or b.term[1].op != "REVERT":
@@ -2666,6 +2665,12 @@ def _scratch_errors(
                 for x in (stores[o] for o in at)
             ):
                 continue
+        if sel == PANIC_WORD >> 224 and k == 1:  # Panic(uint256): as the compiler raises it
+            _Words(blocks).drop(list(stores.values()))
+            new = tac.Stmt(None, "PANIC", (stores[at[0]].args[1],))
+            b.stmts = [x for x in b.stmts if x is not rev] + [new]
+            b.term = ("halt", new)
+            continue
         hit = by_sel.get(sel)
         if hit is None or len(hit[1]) != k:
             continue

@@ -598,6 +598,12 @@ contract Scratch {
         if (x > 255) revert Errs.Overflowed(8, x);
         return uint8(x);
     }
+    function half(uint256 x) public pure returns (uint256) {
+        if (x == 0) {
+            assembly { mstore(0, 0x4e487b71) mstore(0x20, 0x12) revert(0x1c, 0x24) }
+        }
+        return 100 / x;
+    }
     function shut(uint256 x) public pure returns (uint256) {
         if (x < 2) {
             assembly { mstore(0, CLOSED) revert(0x1c, 0x04) }
@@ -623,6 +629,12 @@ contract Scratch {
             "cast(uint256)",
             ["revert Errs.Overflowed("],
             [("revert Errs.Overflowed(", "revert Errs.Overflowed(1 + ")],
+        ),
+        (
+            "half",
+            "half(uint256)",
+            ["// Panic(0x12)"],
+            [("__z = 1 / __z;  // Panic(0x12)", "__z = __z - 1;  // Panic(0x12)")],
         ),
         (
             "shut",
