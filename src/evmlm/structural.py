@@ -1478,6 +1478,23 @@ class _Translator:
                     return [_Item("sol", f"revert {ref}({', '.join(vals)});")]
                 except _NotSolidity:
                     pass
+            if self.ctx.version >= (0, 8, 0):
+                # an error the function cannot name (declared where the file does not see
+                # it): Solidity ABI-encodes the data (the same bytes: selector, one word per
+                # static argument), assembly only reverts with them
+                try:
+                    vals = [_from_word(self.u(a), t) for a, t in zip(s.args[1:], types)]
+                    self.n_conds += 1
+                    d = f"__d{self.n_conds}"
+                    enc = ", ".join([f"bytes4(0x{sel >> 224:08x})", *vals])
+                    return [
+                        _Item(
+                            "sol", f"bytes memory {d} = abi.encodeWithSelector({enc});  // {name}"
+                        ),
+                        _Item("asm", f"revert(add({d}, 32), mload({d}))"),
+                    ]
+                except _NotSolidity:
+                    pass
             self.n_conds += 1
             r = f"__r{self.n_conds}"
             items = [
@@ -2617,7 +2634,7 @@ def _scratch_errors(
     """A custom error written in scratch space, the inline-assembly idiom
     ``mstore(0, selector) [mstore(0x20, a) …] revert(0x1c, 4 + 32·k)`` (Solady and others),
     -> ``REVERTERROR(Name, a…)`` (``revert Name(a…);``) when the selector is that of an error
-    the function can name, with k static parameters. The revert data are the same bytes
+    in ``nameable``, with k static parameters. The revert data are the same bytes
     (ABI encoding: selector, then one word per static argument); only scratch memory, dead
     after the revert, is no longer written. ``Panic(code)`` raised so becomes ``PANIC(code)``
     (a Solidity statement raising it where there is one)."""
@@ -3034,7 +3051,9 @@ def _translate(fn: LiftedFunction, ctx: _Ctx, n_outputs: int = 0) -> tuple[list[
     _typed_returns(order, blocks, ctx.out_types)
     _typed_events(order, blocks, ctx.event_params)
     _typed_errors(order, blocks, ctx.error_params)
-    _scratch_errors(order, blocks, ctx.error_params, ctx.solidity_errors)
+    # from 0.8 an error the function cannot name is still ABI-encoded by Solidity
+    sayable = ctx.solidity_errors if ctx.version < (0, 8, 0) else frozenset(ctx.error_params)
+    _scratch_errors(order, blocks, ctx.error_params, sayable)
     _hashed_words(order, blocks)
     _dead_code(order, blocks)
     tr = _Translator(order, blocks, ctx)

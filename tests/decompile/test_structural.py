@@ -694,3 +694,54 @@ def test_scratch_space_errors_and_hashes_are_solidity(
         rc.original_creation_bytecode or "", rc.creation_bytecode or "", rc.abi, selector
     )
     assert other.same is False
+
+
+HIDDEN_LIB = """// SPDX-License-Identifier: MIT
+pragma solidity 0.8.26;
+library Errors {
+    error Bad(uint256 value, address who);
+}
+library Helper {
+    function check(uint256 x) internal view {
+        if (x > 10) revert Errors.Bad(x, msg.sender);
+    }
+}
+"""
+HIDDEN_MAIN = """// SPDX-License-Identifier: MIT
+pragma solidity 0.8.26;
+import {Helper} from "./Lib.sol";
+contract Main {
+    uint256 public last;
+    function set(uint256 x) public { Helper.check(x); last = x; }
+}
+"""
+
+
+@pytest.mark.parametrize("setting", ["opt200", "noopt", "ir200"])
+def test_error_the_file_cannot_name_is_encoded_by_solidity(setting: str) -> None:
+    """A custom error declared where the spliced file does not see it (a library that the
+    file does not import) is ABI-encoded by ``abi.encodeWithSelector`` and only the revert
+    is assembly; the draft behaves the same. Negative control: a changed argument differs."""
+    draft, (result, deployed, path, start, length, selector, behaviour) = _draft_and_check(
+        {"Lib.sol": HIDDEN_LIB, "Main.sol": HIDDEN_MAIN},
+        setting,
+        "0.8.26",
+        "Main.sol:Main",
+        "Main.sol",
+        "Main",
+        "set",
+        "set(uint256)",
+        None,
+    )
+    assert behaviour.same is True, (behaviour.first_difference, draft.text)
+    if setting == "noopt":
+        return  # unoptimised code ABI-encodes the error through a helper: it stays assembly
+    assert "abi.encodeWithSelector(bytes4(0x" in draft.text, draft.text
+    changed = draft.text.replace(");  // Bad", ", uint256(1));  // Bad", 1)
+    assert changed != draft.text, draft.text
+    rc = recompile(result, path, deployed, start, length, changed, selector=selector)
+    assert rc.ok, rc.error
+    other = compare_behaviour(
+        rc.original_creation_bytecode or "", rc.creation_bytecode or "", rc.abi, selector
+    )
+    assert other.same is False
