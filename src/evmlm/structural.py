@@ -568,6 +568,7 @@ class _Ctx:
     )  # name -> (selector word, types)
     solidity_errors: frozenset[str] = frozenset()  # custom errors that `revert Name(…)` can name
     error_refs: dict[str, str] = field(default_factory=dict)  # name -> `Lib.Name` where qualified
+    fmp_clobbered: bool = False  # the function may overwrite the free memory pointer
 
     @property
     def checked(self) -> bool:
@@ -832,7 +833,7 @@ class _Translator:
         if op == "ISZERO":
             return self.neg(a[0]), "b"
         if op == "HASHWORD":
-            if ctx.version < (0, 4, 22):  # abi.encode
+            if ctx.version < (0, 4, 22) or ctx.fmp_clobbered:  # abi.encode allocates
                 raise _NotSolidity
             return f"uint256(keccak256(abi.encode(uint256({self.u(a[0])}))))", "u"
         if op in ("AND", "SHR", "DIV"):
@@ -2621,6 +2622,51 @@ def _const_stores(
     return None
 
 
+def _fmp_clobbered(blocks: dict[str, _Block], skip: frozenset[int] = frozenset()) -> bool:
+    """Whether a statement may leave the free memory pointer (``[0x40, 0x60)``) invalid:
+    inline assembly (Solady) uses it as scratch (``mstore(0x40, to)``, ``mstore(0x2c, …)``)
+    and restores it later, so Solidity code that allocates (``revert E()``,
+    ``abi.encode``) must not replace scratch-space code there. A store at 0x40 of the free
+    memory pointer plus a constant (an allocation) keeps it valid. Statements whose id is in
+    ``skip`` are not counted."""
+    w = _Words(blocks)
+
+    def hits(dst: tac.Operand, size: tac.Operand | None) -> bool:
+        if not isinstance(dst, tac.Const) or dst.value >= 0x60:
+            return False
+        if size is None:
+            return dst.value + 32 > 0x40
+        return not isinstance(size, tac.Const) or dst.value + size.value > 0x40
+
+    for b in blocks.values():
+        for st in b.stmts:
+            a = st.args
+            if id(st) in skip:
+                continue
+            if st.op == "MSTORE":
+                if a[0] == tac.Const(0x40):
+                    v = w.lin(a[1])
+                    if v is None or v[0] != 1 or v[1] >= 1 << 255:
+                        return True
+                elif hits(a[0], None):
+                    return True
+            elif st.op == "MSTORE8" and isinstance(a[0], tac.Const):
+                if 0x40 <= a[0].value < 0x60:
+                    return True
+            elif st.op in ("CALLDATACOPY", "CODECOPY", "RETURNDATACOPY", "MCOPY"):
+                if hits(a[0], a[-1]):
+                    return True
+            elif st.op == "EXTCODECOPY":
+                if hits(a[1], a[3]):
+                    return True
+            elif st.op in ("CALL", "CALLCODE"):
+                if hits(a[5], a[6]):
+                    return True
+            elif st.op in ("STATICCALL", "DELEGATECALL") and hits(a[4], a[5]):
+                return True
+    return False
+
+
 def _block_of(blocks: dict[str, _Block], st: tac.Stmt) -> str | None:
     return next((lab for lab, b in blocks.items() if any(x is st for x in b.stmts)), None)
 
@@ -2643,6 +2689,7 @@ def _scratch_errors(
         for name, (sel, types) in errors.items()
         if name in nameable and all(_STATIC.fullmatch(t) for t in types)
     }
+    pending: list[tuple[_Block, tac.Stmt, list[tac.Stmt], tac.Stmt]] = []
     for lab in order:
         b = blocks[lab]
         if b.term[0] != "halt" or b.term[1].op != "REVERT":
@@ -2691,8 +2738,14 @@ def _scratch_errors(
         hit = by_sel.get(sel)
         if hit is None or len(hit[1]) != k:
             continue
-        _Words(blocks).drop(list(stores.values()))
         new = tac.Stmt(None, "REVERTERROR", (tac.Var(hit[0]), *(stores[o].args[1] for o in at)))
+        pending.append((b, rev, list(stores.values()), new))
+    # the stores of these errors lie on straight paths to their reverts: they cannot change
+    # the free memory pointer anywhere else
+    if not pending or _fmp_clobbered(blocks, frozenset(id(x) for p in pending for x in p[2])):
+        return  # Solidity would encode the data at an invalid free memory pointer
+    for b, rev, dead, new in pending:
+        _Words(blocks).drop(dead)
         b.stmts = [x for x in b.stmts if x is not rev] + [new]
         b.term = ("halt", new)
 
@@ -3054,6 +3107,7 @@ def _translate(fn: LiftedFunction, ctx: _Ctx, n_outputs: int = 0) -> tuple[list[
     # from 0.8 an error the function cannot name is still ABI-encoded by Solidity
     sayable = ctx.solidity_errors if ctx.version < (0, 8, 0) else frozenset(ctx.error_params)
     _scratch_errors(order, blocks, ctx.error_params, sayable)
+    ctx.fmp_clobbered = _fmp_clobbered(blocks)
     _hashed_words(order, blocks)
     _dead_code(order, blocks)
     tr = _Translator(order, blocks, ctx)

@@ -594,6 +594,15 @@ contract Scratch {
         return x + 1;
     }
     function put(uint256 i, uint256 x) public { rows[i].push(x); }
+    function pull(address to, uint256 x) public pure returns (uint256) {
+        assembly {
+            let m := mload(0x40)
+            mstore(0x40, to)
+            if gt(x, 5) { mstore(0, 0x82b42900) revert(0x1c, 0x04) }
+            mstore(0x40, m)
+        }
+        return x;
+    }
     function cast(uint256 x) public pure returns (uint8) {
         if (x > 255) revert Errs.Overflowed(8, x);
         return uint8(x);
@@ -745,3 +754,29 @@ def test_error_the_file_cannot_name_is_encoded_by_solidity(setting: str) -> None
         rc.original_creation_bytecode or "", rc.creation_bytecode or "", rc.abi, selector
     )
     assert other.same is False
+
+
+@pytest.mark.parametrize("setting", ["opt200", "noopt", "ir200"])
+def test_scratch_error_stays_assembly_where_the_free_memory_pointer_is_clobbered(
+    setting: str,
+) -> None:
+    """Inline assembly that uses the free memory pointer's word as scratch (Solady's
+    ``mstore(0x40, to)``) and raises an error before restoring it: ``revert Name()`` would
+    encode at that pointer (out of gas), so the scratch-space revert stays assembly and the
+    draft behaves the same (it did not before the guard: "revert data … vs Halt")."""
+    draft, (*_, behaviour) = _draft_and_check(
+        {"Scratch.sol": SCRATCH},
+        setting,
+        "0.8.26",
+        "Scratch.sol:Scratch",
+        "Scratch.sol",
+        "Scratch",
+        "pull",
+        "pull(address,uint256)",
+        None,
+    )
+    assert behaviour.same is True, (behaviour.first_difference, draft.text)
+    if setting == "ir200":
+        return  # the Yul optimiser removes the clobbering store (dead before the revert)
+    assert "revert Unauthorized();" not in draft.text, draft.text
+    assert "revert(28, 4)" in draft.text, draft.text
