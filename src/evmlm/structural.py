@@ -2622,14 +2622,47 @@ def _const_stores(
     return None
 
 
+def _fmp_valid_out(
+    order: list[str], blocks: dict[str, _Block], skip: frozenset[int]
+) -> dict[str, bool]:
+    """Per block, whether the free memory pointer is valid at its end on every path from the
+    entry (a forward must-analysis to a fixpoint): a store that may clobber it
+    (:func:`_fmp_clobbered`) makes it invalid, a store of the pointer plus a constant (an
+    allocation, or Solady's restore of a saved ``mload(0x40)``) valid again. Statements whose
+    id is in ``skip`` are not counted."""
+    w = _Words(blocks)
+    out = {lab: True for lab in order}
+    changed = True
+    while changed:
+        changed = False
+        for lab in order:
+            b = blocks[lab]
+            v = all(out.get(p, True) for p in b.preds) if b.preds else True
+            for st in b.stmts:
+                if id(st) in skip:
+                    continue
+                if st.op == "MSTORE" and st.args[0] == tac.Const(0x40):
+                    v = not _clobbers(st, w)
+                elif _clobbers(st, w):
+                    v = False
+            if out[lab] != v:
+                out[lab] = v
+                changed = True
+    return out
+
+
 def _fmp_clobbered(blocks: dict[str, _Block], skip: frozenset[int] = frozenset()) -> bool:
     """Whether a statement may leave the free memory pointer (``[0x40, 0x60)``) invalid:
     inline assembly (Solady) uses it as scratch (``mstore(0x40, to)``, ``mstore(0x2c, …)``)
-    and restores it later, so Solidity code that allocates (``revert E()``,
-    ``abi.encode``) must not replace scratch-space code there. A store at 0x40 of the free
-    memory pointer plus a constant (an allocation) keeps it valid. Statements whose id is in
-    ``skip`` are not counted."""
+    and restores it later, so Solidity code that allocates (``abi.encode``) must not replace
+    scratch-space code there. A store at 0x40 of the free memory pointer plus a constant (an
+    allocation) keeps it valid. Statements whose id is in ``skip`` are not counted."""
     w = _Words(blocks)
+    return any(id(st) not in skip and _clobbers(st, w) for b in blocks.values() for st in b.stmts)
+
+
+def _clobbers(st: tac.Stmt, w: _Words) -> bool:
+    """Whether ``st`` may leave the free memory pointer invalid (see :func:`_fmp_clobbered`)."""
 
     def hits(dst: tac.Operand, size: tac.Operand | None) -> bool:
         if not isinstance(dst, tac.Const) or dst.value >= 0x60:
@@ -2638,32 +2671,22 @@ def _fmp_clobbered(blocks: dict[str, _Block], skip: frozenset[int] = frozenset()
             return dst.value + 32 > 0x40
         return not isinstance(size, tac.Const) or dst.value + size.value > 0x40
 
-    for b in blocks.values():
-        for st in b.stmts:
-            a = st.args
-            if id(st) in skip:
-                continue
-            if st.op == "MSTORE":
-                if a[0] == tac.Const(0x40):
-                    v = w.lin(a[1])
-                    if v is None or v[0] != 1 or v[1] >= 1 << 255:
-                        return True
-                elif hits(a[0], None):
-                    return True
-            elif st.op == "MSTORE8" and isinstance(a[0], tac.Const):
-                if 0x40 <= a[0].value < 0x60:
-                    return True
-            elif st.op in ("CALLDATACOPY", "CODECOPY", "RETURNDATACOPY", "MCOPY"):
-                if hits(a[0], a[-1]):
-                    return True
-            elif st.op == "EXTCODECOPY":
-                if hits(a[1], a[3]):
-                    return True
-            elif st.op in ("CALL", "CALLCODE"):
-                if hits(a[5], a[6]):
-                    return True
-            elif st.op in ("STATICCALL", "DELEGATECALL") and hits(a[4], a[5]):
-                return True
+    a = st.args
+    if st.op == "MSTORE":
+        if a[0] == tac.Const(0x40):
+            v = w.lin(a[1])
+            return v is None or v[0] != 1 or v[1] >= 1 << 255
+        return hits(a[0], None)
+    if st.op == "MSTORE8" and isinstance(a[0], tac.Const):
+        return 0x40 <= a[0].value < 0x60
+    if st.op in ("CALLDATACOPY", "CODECOPY", "RETURNDATACOPY", "MCOPY"):
+        return hits(a[0], a[-1])
+    if st.op == "EXTCODECOPY":
+        return hits(a[1], a[3])
+    if st.op in ("CALL", "CALLCODE"):
+        return hits(a[5], a[6])
+    if st.op in ("STATICCALL", "DELEGATECALL"):
+        return hits(a[4], a[5])
     return False
 
 
@@ -2742,9 +2765,12 @@ def _scratch_errors(
         pending.append((b, rev, list(stores.values()), new))
     # the stores of these errors lie on straight paths to their reverts: they cannot change
     # the free memory pointer anywhere else
-    if not pending or _fmp_clobbered(blocks, frozenset(id(x) for p in pending for x in p[2])):
-        return  # Solidity would encode the data at an invalid free memory pointer
+    if not pending:
+        return
+    valid = _fmp_valid_out(order, blocks, frozenset(id(x) for p in pending for x in p[2]))
     for b, rev, dead, new in pending:
+        if not valid.get(b.label, False):
+            continue  # Solidity would encode the data at an invalid free memory pointer
         _Words(blocks).drop(dead)
         b.stmts = [x for x in b.stmts if x is not rev] + [new]
         b.term = ("halt", new)
