@@ -31,6 +31,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from eth_utils import keccak
+
 from evmlm.evm import tac
 from evmlm.evm.abi import (
     COMMON_ERRORS,
@@ -47,7 +49,7 @@ log = logging.getLogger(__name__)
 
 #: Bump when the drafts of the same TAC change: the dataset stage's pair shards (which store
 #: one draft per pair) are keyed by it, so a changed decompiler re-drafts them.
-DRAFT_VERSION = 1
+DRAFT_VERSION = 2
 
 WORD = (1 << 256) - 1
 MASK160 = (1 << 160) - 1
@@ -103,6 +105,7 @@ READS = frozenset(
         "MSIZE",
         "GAS",
         "TLOAD",
+        "HASHWORD",  # keccak256 of one word: its Yul form hashes in scratch space
     }
 )
 #: Statements with effects (memory, storage, calls, logs); ordering fences for READS.
@@ -159,6 +162,7 @@ _YUL_NAMES = {
     "PREVRANDAO": "prevrandao",
     "DIFFICULTY": "difficulty",
     "KECCAK256": "keccak256",
+    "HASHWORD": "__hash1",
 }
 _SAFE_STR = re.compile(r"[ -!#-\[\]-~]*")  # printable ASCII without '"' and '\\'
 
@@ -563,6 +567,8 @@ class _Ctx:
         default_factory=dict
     )  # name -> (selector word, types)
     solidity_errors: frozenset[str] = frozenset()  # custom errors that `revert Name(…)` can name
+    error_refs: dict[str, str] = field(default_factory=dict)  # name -> `Lib.Name` where qualified
+    fmp_clobbered: bool = False  # the function may overwrite the free memory pointer
 
     @property
     def checked(self) -> bool:
@@ -826,6 +832,10 @@ class _Translator:
             return f"({self.u(a[0])} == {self.u(a[1])})", "b"
         if op == "ISZERO":
             return self.neg(a[0]), "b"
+        if op == "HASHWORD":
+            if ctx.version < (0, 4, 22) or ctx.fmp_clobbered:  # abi.encode allocates
+                raise _NotSolidity
+            return f"uint256(keccak256(abi.encode(uint256({self.u(a[0])}))))", "u"
         if op in ("AND", "SHR", "DIV"):
             r = self.packed_read(s)
             if r is not None:
@@ -1465,7 +1475,25 @@ class _Translator:
             if name in self.ctx.solidity_errors:
                 try:
                     vals = [_from_word(self.u(a), t) for a, t in zip(s.args[1:], types)]
-                    return [_Item("sol", f"revert {name}({', '.join(vals)});")]
+                    ref = self.ctx.error_refs.get(name, name)
+                    return [_Item("sol", f"revert {ref}({', '.join(vals)});")]
+                except _NotSolidity:
+                    pass
+            if self.ctx.version >= (0, 8, 0):
+                # an error the function cannot name (declared where the file does not see
+                # it): Solidity ABI-encodes the data (the same bytes: selector, one word per
+                # static argument), assembly only reverts with them
+                try:
+                    vals = [_from_word(self.u(a), t) for a, t in zip(s.args[1:], types)]
+                    self.n_conds += 1
+                    d = f"__d{self.n_conds}"
+                    enc = ", ".join([f"bytes4(0x{sel >> 224:08x})", *vals])
+                    return [
+                        _Item(
+                            "sol", f"bytes memory {d} = abi.encodeWithSelector({enc});  // {name}"
+                        ),
+                        _Item("asm", f"revert(add({d}, 32), mload({d}))"),
+                    ]
                 except _NotSolidity:
                     pass
             self.n_conds += 1
@@ -2557,6 +2585,288 @@ def _typed_errors(
             b.preds.remove(pred)
 
 
+def _straight_path(lab: str, blocks: dict[str, _Block]) -> list[str]:
+    """``lab`` and the blocks that only jump into it, back to the first join (at most 6)."""
+    path = [lab]
+    while (
+        len(path) < 6
+        and len(blocks[path[-1]].preds) == 1
+        and blocks[blocks[path[-1]].preds[0]].term[0] == "jump"
+    ):
+        path.append(blocks[path[-1]].preds[0])
+    return path
+
+
+def _const_stores(
+    blocks: dict[str, _Block], lab: str, before: tac.Stmt, offsets: set[int]
+) -> dict[int, tac.Stmt] | None:
+    """The last ``MSTORE(c, x)`` at each constant offset ``c`` in ``offsets`` before
+    ``before`` on the straight path to it; None when any other memory write or call lies in
+    between or an offset is not found."""
+    found: dict[int, tac.Stmt] = {}
+    for blab in _straight_path(lab, blocks):
+        stmts = blocks[blab].stmts
+        if blab == lab:
+            stmts = stmts[: next(i for i, x in enumerate(stmts) if x is before)]
+        for st in reversed(stmts):
+            if (
+                st.op in ("MSTORE", "ERROR")
+                and isinstance(st.args[0], tac.Const)
+                and st.args[0].value in offsets
+            ):
+                found.setdefault(st.args[0].value, st)
+                if len(found) == len(offsets):
+                    return found
+            elif st.op in _MEMORY_BARRIERS:
+                return None
+    return None
+
+
+def _fmp_valid_out(
+    order: list[str], blocks: dict[str, _Block], skip: frozenset[int]
+) -> dict[str, bool]:
+    """Per block, whether the free memory pointer is valid at its end on every path from the
+    entry (a forward must-analysis to a fixpoint): a store that may clobber it
+    (:func:`_fmp_clobbered`) makes it invalid, a store of the pointer plus a constant (an
+    allocation, or Solady's restore of a saved ``mload(0x40)``) valid again. Statements whose
+    id is in ``skip`` are not counted."""
+    w = _Words(blocks)
+    out = {lab: True for lab in order}
+    changed = True
+    while changed:
+        changed = False
+        for lab in order:
+            b = blocks[lab]
+            v = all(out.get(p, True) for p in b.preds) if b.preds else True
+            for st in b.stmts:
+                if id(st) in skip:
+                    continue
+                if st.op == "MSTORE" and st.args[0] == tac.Const(0x40):
+                    v = not _clobbers(st, w)
+                elif _clobbers(st, w):
+                    v = False
+            if out[lab] != v:
+                out[lab] = v
+                changed = True
+    return out
+
+
+def _fmp_clobbered(blocks: dict[str, _Block], skip: frozenset[int] = frozenset()) -> bool:
+    """Whether a statement may leave the free memory pointer (``[0x40, 0x60)``) invalid:
+    inline assembly (Solady) uses it as scratch (``mstore(0x40, to)``, ``mstore(0x2c, …)``)
+    and restores it later, so Solidity code that allocates (``abi.encode``) must not replace
+    scratch-space code there. A store at 0x40 of the free memory pointer plus a constant (an
+    allocation) keeps it valid. Statements whose id is in ``skip`` are not counted."""
+    w = _Words(blocks)
+    return any(id(st) not in skip and _clobbers(st, w) for b in blocks.values() for st in b.stmts)
+
+
+def _clobbers(st: tac.Stmt, w: _Words) -> bool:
+    """Whether ``st`` may leave the free memory pointer invalid (see :func:`_fmp_clobbered`)."""
+
+    def hits(dst: tac.Operand, size: tac.Operand | None) -> bool:
+        if not isinstance(dst, tac.Const) or dst.value >= 0x60:
+            return False
+        if size is None:
+            return dst.value + 32 > 0x40
+        return not isinstance(size, tac.Const) or dst.value + size.value > 0x40
+
+    a = st.args
+    if st.op == "MSTORE":
+        if a[0] == tac.Const(0x40):
+            v = w.lin(a[1])
+            return v is None or v[0] != 1 or v[1] >= 1 << 255
+        return hits(a[0], None)
+    if st.op == "MSTORE8" and isinstance(a[0], tac.Const):
+        return 0x40 <= a[0].value < 0x60
+    if st.op in ("CALLDATACOPY", "CODECOPY", "RETURNDATACOPY", "MCOPY"):
+        return hits(a[0], a[-1])
+    if st.op == "EXTCODECOPY":
+        return hits(a[1], a[3])
+    if st.op in ("CALL", "CALLCODE"):
+        return hits(a[5], a[6])
+    if st.op in ("STATICCALL", "DELEGATECALL"):
+        return hits(a[4], a[5])
+    return False
+
+
+def _block_of(blocks: dict[str, _Block], st: tac.Stmt) -> str | None:
+    return next((lab for lab, b in blocks.items() if any(x is st for x in b.stmts)), None)
+
+
+def _scratch_errors(
+    order: list[str],
+    blocks: dict[str, _Block],
+    errors: Mapping[str, tuple[int, list[str]]],
+    nameable: frozenset[str],
+) -> None:
+    """A custom error written in scratch space, the inline-assembly idiom
+    ``mstore(0, selector) [mstore(0x20, a) …] revert(0x1c, 4 + 32·k)`` (Solady and others),
+    -> ``REVERTERROR(Name, a…)`` (``revert Name(a…);``) when the selector is that of an error
+    in ``nameable``, with k static parameters. The revert data are the same bytes
+    (ABI encoding: selector, then one word per static argument); only scratch memory, dead
+    after the revert, is no longer written. ``Panic(code)`` raised so becomes ``PANIC(code)``
+    (a Solidity statement raising it where there is one)."""
+    by_sel = {
+        sel >> 224: (name, types)
+        for name, (sel, types) in errors.items()
+        if name in nameable and all(_STATIC.fullmatch(t) for t in types)
+    }
+    pending: list[tuple[_Block, tac.Stmt, list[tac.Stmt], tac.Stmt]] = []
+    for lab in order:
+        b = blocks[lab]
+        if b.term[0] != "halt" or b.term[1].op != "REVERT":
+            continue
+        rev = b.term[1]
+        q, n = rev.args
+        if not (isinstance(q, tac.Const) and q.value in (0, 28) and isinstance(n, tac.Const)):
+            continue
+        if n.value < 4 or (n.value - 4) % 32:
+            continue
+        k = (n.value - 4) // 32
+        # at 0x1c: the selector is the low 4 bytes of word 0, argument j is word j + 1; at 0
+        # (via-IR): the selector is the top 4 bytes of word 0, argument j is at 4 + 32·j and
+        # overwrites the rest of word 0, so word 0 must be written first
+        at = [4 + 32 * j for j in range(k)] if q.value == 0 else [32 * (j + 1) for j in range(k)]
+        stores = _const_stores(blocks, lab, rev, {0, *at})
+        if stores is None or any(stores[o].op != "MSTORE" for o in at):
+            continue
+        w0 = stores[0]
+        if w0.op == "ERROR":  # the lifter's name for a known selector word at 0
+            named = errors.get(w0.args[1].name) if isinstance(w0.args[1], tac.Var) else None
+            if named is None or q.value != 0:
+                continue
+            sel = named[0]
+        elif isinstance(w0.args[1], tac.Const):
+            sel = w0.args[1].value
+        else:
+            continue
+        if q.value == 0:
+            sel >>= 224
+            pos = {id(x): i for b_ in blocks.values() for i, x in enumerate(b_.stmts)}
+            first = stores[0]
+            if k and any(
+                _block_of(blocks, x) == _block_of(blocks, first)
+                and pos[id(x)] < pos[id(first)]
+                or _block_of(blocks, x) != _block_of(blocks, first)
+                for x in (stores[o] for o in at)
+            ):
+                continue
+        if sel == PANIC_WORD >> 224 and k == 1:  # Panic(uint256): as the compiler raises it
+            _Words(blocks).drop(list(stores.values()))
+            new = tac.Stmt(None, "PANIC", (stores[at[0]].args[1],))
+            b.stmts = [x for x in b.stmts if x is not rev] + [new]
+            b.term = ("halt", new)
+            continue
+        hit = by_sel.get(sel)
+        if hit is None or len(hit[1]) != k:
+            continue
+        new = tac.Stmt(None, "REVERTERROR", (tac.Var(hit[0]), *(stores[o].args[1] for o in at)))
+        pending.append((b, rev, list(stores.values()), new))
+    # the stores of these errors lie on straight paths to their reverts: they cannot change
+    # the free memory pointer anywhere else
+    if not pending:
+        return
+    valid = _fmp_valid_out(order, blocks, frozenset(id(x) for p in pending for x in p[2]))
+    for b, rev, dead, new in pending:
+        if not valid.get(b.label, False):
+            continue  # Solidity would encode the data at an invalid free memory pointer
+        _Words(blocks).drop(dead)
+        b.stmts = [x for x in b.stmts if x is not rev] + [new]
+        b.term = ("halt", new)
+
+
+# memory ranges a statement reads: op -> (offset argument, size argument or a constant size)
+_MEMORY_READS: dict[str, tuple[int, int | tac.Const]] = {
+    "MLOAD": (0, tac.Const(32)),
+    "KECCAK256": (0, 1),
+    "RETURN": (0, 1),
+    "REVERT": (0, 1),
+    "LOG0": (0, 1),
+    "LOG1": (0, 1),
+    "LOG2": (0, 1),
+    "LOG3": (0, 1),
+    "LOG4": (0, 1),
+    "EMIT": (1, 2),
+    "MCOPY": (1, 2),
+    "CREATE": (1, 2),
+    "CREATE2": (1, 2),
+    "CALL": (3, 4),
+    "CALLCODE": (3, 4),
+    "DELEGATECALL": (2, 3),
+    "STATICCALL": (2, 3),
+}
+#: statements that read no memory (besides those in _MEMORY_READS and the pure ones)
+_NO_MEMORY_READ = frozenset(
+    {"MSTORE", "MSTORE8", "SSTORE", "SLOAD", "TSTORE", "TLOAD", "CALLDATACOPY", "CODECOPY"}
+    | {"RETURNDATACOPY", "EXTCODECOPY", "STOP", "INVALID", "PANIC", "SELFDESTRUCT", "ERROR"}
+    | {"RETURNVALUES", "REVERTERROR", "EMITVALUES", "HASHWORD"}
+)
+
+
+def _scratch_unread(blocks: dict[str, _Block], skip: set[int]) -> bool:
+    """Whether no statement (but those whose id is in ``skip``) reads scratch space
+    (``[0, 64)``): every memory read is at a constant offset >= 64, of size 0, or at the free
+    memory pointer plus a constant (the pointer is >= 0x80: Solidity docs, "Layout in
+    Memory")."""
+    w = _Words(blocks)
+    for b in blocks.values():
+        for st in b.stmts:
+            op = st.op
+            if id(st) in skip or op is None or op in PURE or op in ENV_CONST:
+                continue
+            if op in _NO_MEMORY_READ or op in READS and op not in _MEMORY_READS:
+                continue
+            if op not in _MEMORY_READS:
+                return False
+            i, n = _MEMORY_READS[op]
+            size = n if isinstance(n, tac.Const) else st.args[n]
+            if isinstance(size, tac.Const) and size.value == 0:
+                continue
+            at = w.lin(st.args[i])
+            if at is None or at[0] not in (0, 1) or at[0] == 0 and at[1] < 64:
+                return False
+            if at[0] == 1 and at[1] >= 1 << 255:
+                return False
+    return True
+
+
+def _hashed_words(order: list[str], blocks: dict[str, _Block]) -> None:
+    """``MSTORE(0, x)`` then ``KECCAK256(0, 32)`` (the data area of a dynamic storage array,
+    a hashed key) -> ``HASHWORD(x)`` (``uint256(keccak256(abi.encode(x)))``: the ABI
+    encoding of one uint256 is its 32-byte word, Solidity docs "Contract ABI
+    Specification"). When nothing else reads scratch space, the stores into it (at 0 and
+    0x20: hashing a mapping key or an array slot that the lifter folded into the key) are
+    dead and are dropped."""
+    stores: list[tac.Stmt] = []
+    hashes: set[int] = set()
+    for lab in order:
+        b = blocks[lab]
+        for i, st in enumerate(b.stmts):
+            if st.op != "KECCAK256" or st.args != (tac.Const(0), tac.Const(32)):
+                continue
+            found = _const_stores(blocks, lab, st, {0})
+            if found is None:
+                continue
+            x = found[0].args[1]
+            if isinstance(x, tac.Const):  # a constant's hash is a constant (as the lifter folds)
+                h = int.from_bytes(keccak(x.value.to_bytes(32, "big")), "big")
+                new = tac.Stmt(st.lhs, None, (tac.Const(h),), st.note)
+            else:
+                new = tac.Stmt(st.lhs, "HASHWORD", (x,), st.note)
+            b.stmts[i] = new
+            hashes.add(id(new))
+            stores.append(found[0])
+    stores += [
+        st
+        for lab in order
+        for st in blocks[lab].stmts
+        if st.op == "MSTORE" and st.args[0] in (tac.Const(0), tac.Const(32))
+    ]
+    if stores and _scratch_unread(blocks, hashes):
+        _Words(blocks).drop(stores)
+
+
 # ---------------------------------------------------------------------------------------------
 # Checked arithmetic (solc >= 0.8): the compiler's overflow test + Panic(0x11) -> `a + b`
 # ---------------------------------------------------------------------------------------------
@@ -2579,6 +2889,7 @@ _YUL_HELPERS = {
         "function __map(__k, __p) -> __h { mstore(0, __k) mstore(0x20, __p) "
         "__h := keccak256(0, 0x40) }"
     ),
+    "__hash1": "function __hash1(__x) -> __h { mstore(0, __x) __h := keccak256(0, 0x20) }",
     "__cadd": (
         "function __cadd(__x, __y) -> __z { __z := add(__x, __y) "
         "if lt(__z, __x) { __panic(0x11) } }"
@@ -2819,6 +3130,11 @@ def _translate(fn: LiftedFunction, ctx: _Ctx, n_outputs: int = 0) -> tuple[list[
     _typed_returns(order, blocks, ctx.out_types)
     _typed_events(order, blocks, ctx.event_params)
     _typed_errors(order, blocks, ctx.error_params)
+    # from 0.8 an error the function cannot name is still ABI-encoded by Solidity
+    sayable = ctx.solidity_errors if ctx.version < (0, 8, 0) else frozenset(ctx.error_params)
+    _scratch_errors(order, blocks, ctx.error_params, sayable)
+    ctx.fmp_clobbered = _fmp_clobbered(blocks)
+    _hashed_words(order, blocks)
     _dead_code(order, blocks)
     tr = _Translator(order, blocks, ctx)
     local = [v for v in tr.defs if v not in tr.inlined and tr.uses.get(v)] + sorted(tr.phi_vars)
@@ -2993,6 +3309,17 @@ def draft_function(
         if entry is not None or fn.kind != "public" or _unnamed is not None
         else fn.payable
     )
+    error_params = _error_params(abi)
+    error_refs: dict[str, str] = {}
+    for ename, (ref, esel, etypes) in (scope.qualified_errors if scope else {}).items():
+        if not all(_STATIC.fullmatch(t) for t in etypes):
+            continue
+        known = error_params.get(ename)
+        if known is None:  # raised only in assembly: not in the ABI
+            error_params[ename] = (esel << 224, list(etypes))
+        elif known != (esel << 224, list(etypes)):
+            continue
+        error_refs[ename] = ref
     ctx = _Ctx(
         version=v,
         payable=payable,
@@ -3010,10 +3337,11 @@ def draft_function(
         event_params={
             k: v for k, v in _event_params(abi).items() if scope is None or k in scope.events
         },
-        error_params=_error_params(abi),
-        solidity_errors=frozenset(scope.errors)
+        error_params=error_params,
+        solidity_errors=frozenset(scope.errors) | frozenset(error_refs)
         if scope is not None and v >= (0, 8, 4)
         else frozenset(),
+        error_refs=error_refs,
         code=bytes.fromhex(runtime_bytecode.removeprefix("0x"))
         if isinstance(runtime_bytecode, str)
         else runtime_bytecode,
@@ -3059,6 +3387,9 @@ class SpliceScope:
     state_variables: frozenset[str]
     events: frozenset[str]
     errors: frozenset[str]
+    #: errors declared in another contract or library that the file names (``Lib.Name``):
+    #: name -> (``Lib.Name``, selector, parameter types); names declared twice are left out
+    qualified_errors: Mapping[str, tuple[str, int, tuple[str, ...]]] = field(default_factory=dict)
 
 
 def splice_scope(asts: Mapping[str, Any], source_path: str, start: int) -> SpliceScope | None:
@@ -3103,7 +3434,30 @@ def splice_scope(asts: Mapping[str, Any], source_path: str, start: int) -> Splic
                 events.add(str(d.get("name")))
             elif kind == "ErrorDefinition":
                 errors.add(str(d.get("name")))
-    return SpliceScope(frozenset(names), frozenset(events), frozenset(errors))
+    # errors of the other contracts and libraries the file can name (its own and imported
+    # top-level symbols: the source unit's `exportedSymbols`), qualified by the contract name
+    here_bases = {int(c) for c in here.get("linearizedBaseContracts", [here["id"]])}
+    qualified: dict[str, tuple[str, int, tuple[str, ...]]] = {}
+    twice: set[str] = set()
+    for cname, ids in ((asts.get(source_path) or {}).get("exportedSymbols") or {}).items():
+        for cid in ids or []:
+            c = by_id.get(int(cid))
+            if c is None or int(cid) in here_bases or c.get("name") != cname:
+                continue
+            for d in c.get("nodes", []):
+                if d.get("nodeType") != "ErrorDefinition" or not d.get("errorSelector"):
+                    continue
+                ename = str(d.get("name"))
+                types = tuple(
+                    str((q.get("typeDescriptions") or {}).get("typeString"))
+                    for q in (d.get("parameters") or {}).get("parameters", [])
+                )
+                if ename in qualified:
+                    twice.add(ename)
+                qualified[ename] = (f"{cname}.{ename}", int(d["errorSelector"], 16), types)
+    for ename in twice | errors:
+        qualified.pop(ename, None)
+    return SpliceScope(frozenset(names), frozenset(events), frozenset(errors), qualified)
 
 
 def parameter_names(original: str) -> list[str | None]:

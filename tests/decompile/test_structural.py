@@ -568,3 +568,217 @@ def test_calldata_reads_are_solidity(setting: str, fn_name: str, signature: str)
         rc.original_creation_bytecode or "", rc.creation_bytecode or "", rc.abi, selector
     )
     assert other.same is False
+
+
+SCRATCH = """// SPDX-License-Identifier: MIT
+pragma solidity 0.8.26;
+library Errs {
+    error Overflowed(uint8 bits, uint256 value);
+    error Closed();
+}
+contract Scratch {
+    error Unauthorized();
+    error TooLarge(uint256 value, uint256 limit);
+    uint256[][] public rows;
+    address public owner;
+    constructor() { owner = msg.sender; rows.push(); rows.push(); }
+    function guard(uint256 x) public view returns (uint256) {
+        if (msg.sender != owner) {
+            assembly { mstore(0, 0x82b42900) revert(0x1c, 0x04) }
+        }
+        if (x > 100) {
+            assembly {
+                mstore(0, 0x677fd0e3) mstore(0x20, x) mstore(0x40, 100) revert(0x1c, 0x44)
+            }
+        }
+        return x + 1;
+    }
+    function put(uint256 i, uint256 x) public { rows[i].push(x); }
+    function pull(address to, uint256 x) public pure returns (uint256) {
+        assembly {
+            if eq(x, 1) { mstore(0, 0x82b42900) revert(0x1c, 0x04) }
+            let m := mload(0x40)
+            mstore(0x40, to)
+            if gt(x, 5) { mstore(0, 0x82b42900) revert(0x1c, 0x04) }
+            mstore(0x40, m)
+        }
+        return x;
+    }
+    function cast(uint256 x) public pure returns (uint8) {
+        if (x > 255) revert Errs.Overflowed(8, x);
+        return uint8(x);
+    }
+    function half(uint256 x) public pure returns (uint256) {
+        if (x == 0) {
+            assembly { mstore(0, 0x4e487b71) mstore(0x20, 0x12) revert(0x1c, 0x24) }
+        }
+        return 100 / x;
+    }
+    function shut(uint256 x) public pure returns (uint256) {
+        if (x < 2) {
+            assembly { mstore(0, CLOSED) revert(0x1c, 0x04) }
+        }
+        return x;
+    }
+}
+""".replace("CLOSED", "0x1cdde67b")  # the selector of Closed()
+
+
+@pytest.mark.parametrize("setting", ["opt200", "noopt", "ir200"])
+@pytest.mark.parametrize(
+    "fn_name,signature,expect,wrong",
+    [
+        (
+            "guard",
+            "guard(uint256)",
+            ["revert Unauthorized();", "revert TooLarge("],
+            [("revert TooLarge(", "revert TooLarge(1 + ")],
+        ),
+        (
+            "cast",
+            "cast(uint256)",
+            ["revert Errs.Overflowed("],
+            [("revert Errs.Overflowed(", "revert Errs.Overflowed(1 + ")],
+        ),
+        (
+            "half",
+            "half(uint256)",
+            ["// Panic(0x12)"],
+            [("__z = 1 / __z;  // Panic(0x12)", "__z = __z - 1;  // Panic(0x12)")],
+        ),
+        (
+            "shut",
+            "shut(uint256)",
+            ["revert Errs.Closed();"],
+            [("revert Errs.Closed();", "revert Errs.Overflowed(0, 0);")],
+        ),
+        (
+            "put",
+            "put(uint256,uint256)",
+            [],
+            [
+                ("keccak256(abi.encode(uint256(", "keccak256(abi.encode(uint256(1 + "),
+                ("mstore(0, __x)", "mstore(0, add(__x, 1))"),
+            ],
+        ),
+    ],
+)
+def test_scratch_space_errors_and_hashes_are_solidity(
+    setting: str,
+    fn_name: str,
+    signature: str,
+    expect: list[str],
+    wrong: list[tuple[str, str]],
+) -> None:
+    """A custom error written in scratch space by inline assembly (``mstore(0, selector)``,
+    argument words at 0x20…, ``revert(0x1c, 4 + 32·k)``) is ``revert Name(…);``, an error of
+    a library is ``revert Lib.Name(…);`` (also one raised only in assembly, absent from the
+    contract's ABI: its selector is the AST's); the hash of
+    one scratch word (a storage array's data slot) is ``keccak256(abi.encode(…))`` (in a
+    Solidity statement) or the ``__hash1`` helper (inside an assembly expression), and the
+    scratch store before it is gone. The drafts behave the same. Negative control: a changed
+    error argument or hashed word differs."""
+    draft, (result, deployed, path, start, length, selector, behaviour) = _draft_and_check(
+        {"Scratch.sol": SCRATCH},
+        setting,
+        "0.8.26",
+        "Scratch.sol:Scratch",
+        "Scratch.sol",
+        "Scratch",
+        fn_name,
+        signature,
+        None,
+    )
+    assert behaviour.same is True, (behaviour.first_difference, draft.text)
+    if fn_name == "cast" and setting == "noopt":
+        return  # unoptimised code ABI-encodes the error through a helper: it stays assembly
+    for e in expect:
+        assert e in draft.text, draft.text
+    if fn_name == "put":
+        assert "mstore(0, " not in draft.text.replace("mstore(0, __x)", ""), draft.text
+    old, new = next((o, n) for o, n in wrong if o in draft.text)
+    changed = draft.text.replace(old, new, 1)
+    rc = recompile(result, path, deployed, start, length, changed, selector=selector)
+    assert rc.ok, rc.error
+    other = compare_behaviour(
+        rc.original_creation_bytecode or "", rc.creation_bytecode or "", rc.abi, selector
+    )
+    assert other.same is False
+
+
+HIDDEN_LIB = """// SPDX-License-Identifier: MIT
+pragma solidity 0.8.26;
+library Errors {
+    error Bad(uint256 value, address who);
+}
+library Helper {
+    function check(uint256 x) internal view {
+        if (x > 10) revert Errors.Bad(x, msg.sender);
+    }
+}
+"""
+HIDDEN_MAIN = """// SPDX-License-Identifier: MIT
+pragma solidity 0.8.26;
+import {Helper} from "./Lib.sol";
+contract Main {
+    uint256 public last;
+    function set(uint256 x) public { Helper.check(x); last = x; }
+}
+"""
+
+
+@pytest.mark.parametrize("setting", ["opt200", "noopt", "ir200"])
+def test_error_the_file_cannot_name_is_encoded_by_solidity(setting: str) -> None:
+    """A custom error declared where the spliced file does not see it (a library that the
+    file does not import) is ABI-encoded by ``abi.encodeWithSelector`` and only the revert
+    is assembly; the draft behaves the same. Negative control: a changed argument differs."""
+    draft, (result, deployed, path, start, length, selector, behaviour) = _draft_and_check(
+        {"Lib.sol": HIDDEN_LIB, "Main.sol": HIDDEN_MAIN},
+        setting,
+        "0.8.26",
+        "Main.sol:Main",
+        "Main.sol",
+        "Main",
+        "set",
+        "set(uint256)",
+        None,
+    )
+    assert behaviour.same is True, (behaviour.first_difference, draft.text)
+    if setting == "noopt":
+        return  # unoptimised code ABI-encodes the error through a helper: it stays assembly
+    assert "abi.encodeWithSelector(bytes4(0x" in draft.text, draft.text
+    changed = draft.text.replace(");  // Bad", ", uint256(1));  // Bad", 1)
+    assert changed != draft.text, draft.text
+    rc = recompile(result, path, deployed, start, length, changed, selector=selector)
+    assert rc.ok, rc.error
+    other = compare_behaviour(
+        rc.original_creation_bytecode or "", rc.creation_bytecode or "", rc.abi, selector
+    )
+    assert other.same is False
+
+
+@pytest.mark.parametrize("setting", ["opt200", "noopt", "ir200"])
+def test_scratch_error_stays_assembly_where_the_free_memory_pointer_is_clobbered(
+    setting: str,
+) -> None:
+    """Inline assembly that uses the free memory pointer's word as scratch (Solady's
+    ``mstore(0x40, to)``) and raises an error before restoring it: ``revert Name()`` would
+    encode at that pointer (out of gas), so the scratch-space revert after the store stays
+    assembly (one before it is Solidity) and the draft behaves the same (it did not before
+    the guard: "revert data … vs Halt")."""
+    draft, (*_, behaviour) = _draft_and_check(
+        {"Scratch.sol": SCRATCH},
+        setting,
+        "0.8.26",
+        "Scratch.sol:Scratch",
+        "Scratch.sol",
+        "Scratch",
+        "pull",
+        "pull(address,uint256)",
+        None,
+    )
+    assert behaviour.same is True, (behaviour.first_difference, draft.text)
+    if setting == "ir200":
+        return  # the Yul optimiser removes the clobbering store (dead before the revert)
+    assert draft.text.count("revert Unauthorized();") == 1, draft.text  # before the store
+    assert "revert(28, 4)" in draft.text, draft.text  # after it
