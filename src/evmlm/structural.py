@@ -727,18 +727,28 @@ class _Translator:
                             self.inlined.discard(w)
 
     def _stable(self, s: tac.Stmt) -> bool:
-        """Every leaf is a constant, an argument or a call-long environment value."""
+        """Every leaf is a constant, an argument or a call-long environment value. Memoised per
+        variable (``defs`` and ``phi_vars`` are fixed once built): without it a deep DAG of
+        shared subexpressions was walked once per path, exponential in its depth (a wrapper
+        function's draft ran for minutes in the dataset stage)."""
         for a in s.args:
             for v in _vars(a):
                 if v in self.defs:
-                    d = self.defs[v][2]
-                    if not ((d.op in PURE or d.op in ENV_CONST) and self._stable(d)):
+                    if not self._stable_var(v):
                         return False
                 elif v in self.phi_vars or re.fullmatch(r"s\d+", v):
                     return False
             if isinstance(a, tac.Index):
                 return False
         return True
+
+    def _stable_var(self, v: str) -> bool:
+        cache = self.__dict__.setdefault("_stable_memo", {})
+        if v not in cache:
+            cache[v] = False  # a cycle (not expected in SSA) reads as not stable
+            d = self.defs[v][2]
+            cache[v] = (d.op in PURE or d.op in ENV_CONST) and self._stable(d)
+        return cache[v]
 
     def _size(self, s: tac.Stmt, depth: int = 0) -> int:
         n = 1
