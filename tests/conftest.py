@@ -90,3 +90,44 @@ def make_tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str],
         return out
 
     return make
+
+
+def _save_hf_base(folder: Path, *, vocab_size: int, num_hidden_layers: int, tied: bool) -> Path:
+    """A tiny Llama with a byte-level BPE trained on the fixture Solidity sources (of evmlm's
+    tokens only ``<|endoftext|>``), saved as a plain HF folder: a stand-in for a user's local
+    pretrained base. Returns ``folder``."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    sources = ROOT / "tests" / "fixtures" / "train" / "sources"
+    texts = [p.read_text() for p in sorted(sources.glob("*.sol"))]
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(
+        texts,
+        trainers.BpeTrainer(
+            vocab_size=vocab_size,
+            special_tokens=["<|endoftext|>"],
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        ),
+    )
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>")
+    cfg = LlamaConfig(
+        vocab_size=len(fast),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=num_hidden_layers,
+        num_attention_heads=2,
+        tie_word_embeddings=tied,
+    )
+    LlamaForCausalLM(cfg).save_pretrained(str(folder))
+    fast.save_pretrained(str(folder))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def save_hf_base() -> Callable[..., Path]:
+    """``save(folder, *, vocab_size, num_hidden_layers, tied) -> folder``: a tiny local HF base
+    (:func:`_save_hf_base`)."""
+    return _save_hf_base

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,37 +38,12 @@ needs_wheel = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def local_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def local_base(tmp_path_factory: pytest.TempPathFactory, save_hf_base: Callable[..., Path]) -> Path:
     """A tiny untied Llama with a BPE trained on the fixture sources (no evmlm tokens but
     ``<|endoftext|>``), saved as an HF folder: a stand-in for a user's local base."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    texts = [p.read_text() for p in sorted((FIXTURES / "sources").glob("*.sol"))]
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator(
-        texts,
-        trainers.BpeTrainer(
-            vocab_size=600,
-            special_tokens=["<|endoftext|>"],
-            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        ),
+    return save_hf_base(
+        tmp_path_factory.mktemp("local_base"), vocab_size=600, num_hidden_layers=1, tied=False
     )
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>")
-    cfg = LlamaConfig(
-        vocab_size=len(fast),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        tie_word_embeddings=False,
-    )
-    d = tmp_path_factory.mktemp("local_base")
-    LlamaForCausalLM(cfg).save_pretrained(str(d))
-    fast.save_pretrained(str(d))
-    return d
 
 
 def test_parse_base_names_the_three_kinds(tmp_path: Path, local_base: Path) -> None:

@@ -5,13 +5,14 @@ trains the added tokens' rows; ``finetune.backend=unsloth`` stops in one line wi
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from evmlm.config import load_config
 from evmlm.pipeline import STAGES, run_stage
-from tests.train.test_stage import FIXTURES, _run_dir
+from tests.train.test_stage import _run_dir
 
 SMALL = [
     "--cpt.enabled=true",
@@ -35,36 +36,13 @@ SMALL = [
 
 
 @pytest.fixture(scope="module")
-def foreign_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def foreign_base(
+    tmp_path_factory: pytest.TempPathFactory, save_hf_base: Callable[..., Path]
+) -> Path:
     """A tiny tied Llama whose BPE knows only ``<|endoftext|>`` of evmlm's tokens."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    texts = [p.read_text() for p in sorted((FIXTURES / "sources").glob("*.sol"))]
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator(
-        texts,
-        trainers.BpeTrainer(
-            vocab_size=700,
-            special_tokens=["<|endoftext|>"],
-            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        ),
+    return save_hf_base(
+        tmp_path_factory.mktemp("foreign_base"), vocab_size=700, num_hidden_layers=2, tied=True
     )
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>")
-    cfg = LlamaConfig(
-        vocab_size=len(fast),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        tie_word_embeddings=True,
-    )
-    d = tmp_path_factory.mktemp("foreign_base")
-    LlamaForCausalLM(cfg).save_pretrained(str(d))
-    fast.save_pretrained(str(d))
-    return d
 
 
 def test_pretrained_base_chain(
