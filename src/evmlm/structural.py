@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -138,6 +138,8 @@ EFFECTS = frozenset(
         "ENCODESEL",
         "ABIHASH",
         "ABIHASHSEL",
+        "ALLOCENC",
+        "ALLOCENCSEL",
     }
 )
 # statements that may write memory (or read it as an input to a call): a backward scan for the
@@ -1327,7 +1329,7 @@ class _Translator:
 
     def stmt_items(self, s: tac.Stmt, lab: str) -> list[_Item]:
         op = s.op
-        if op in ("ENCODE", "ENCODESEL", "ABIHASH", "ABIHASHSEL"):
+        if op in ("ENCODE", "ENCODESEL", "ABIHASH", "ABIHASHSEL", "ALLOCENC", "ALLOCENCSEL"):
             return self.encode_items(s)
         if s.lhs is not None:
             v = s.lhs
@@ -1427,6 +1429,7 @@ class _Translator:
         sel = op.endswith("SEL")
         words = s.args[1:] if sel else s.args
         n = 32 * len(words) + (4 if sel else 0)
+        alloc = op.startswith("ALLOCENC")
         self.n_conds += 1
         e = f"__e{self.n_conds}"
         try:
@@ -1445,6 +1448,14 @@ class _Translator:
             if op.startswith("ABIHASH"):
                 return [self.set_sol(v, f"uint256(keccak256({call}))")]
             pre = [] if v in self.cross or v in self.ctx.spill else [_Item("decl", f"uint256 {v};")]
+            if alloc:  # the object itself: its pointer is the encoding's
+                return [
+                    *pre,
+                    _Item("open", "{"),
+                    _Item("sol", f"bytes memory {e} = {call};"),
+                    *self.set_yul(v, e, declare=False),
+                    _Item("close", "}"),
+                ]
             back = [_Item("asm", f"mstore(64, add({e}, 32))")] if s.note == "fmp" else []
             return [
                 *pre,
@@ -1458,6 +1469,12 @@ class _Translator:
             pass
         if op.startswith("ABIHASH"):
             at, items = e, [_Item("decl", f"uint256 {e};"), _Item("asm", f"{e} := mload(64)")]
+        elif alloc:  # the original's allocation: length, words, the pointer moved past them
+            items = self.set_yul(v, "mload(64)")
+            p = self.yul(tac.Var(v))
+            items.append(_Item("asm", f"mstore({p}, {n})"))
+            items.append(_Item("asm", f"mstore(64, add({p}, {32 + (n + 31) // 32 * 32}))"))
+            at = f"add({p}, 32)"
         else:
             items = self.set_yul(v, "mload(64)")
             at = self.yul(tac.Var(v))
@@ -2978,36 +2995,7 @@ def _encoded_words(order: list[str], blocks: dict[str, _Block]) -> int:
     pointer, so the bytes it reads are the same. The caller skips functions that may use the
     pointer's word as scratch (:func:`_fmp_foreign`). Returns the number of rewritten
     readers."""
-    done = 0
-    while True:
-        w = _Words(blocks)
-        uses: dict[str, list[tuple[str, int]]] = {}
-        for lab in order:
-            b = blocks[lab]
-            for i, st in enumerate(b.stmts):
-                for a in st.args:
-                    for v in _vars(a):
-                        uses.setdefault(v, []).append((lab, i))
-            t = b.term
-            extra = t[3] if t[0] == "jumpi" else t[1] if t[0] == "multi" else None
-            if extra is not None:
-                for v in _vars(extra):
-                    uses.setdefault(v, []).append(("", 0))
-            for _lhs, ops in b.phis:
-                for o in ops.values():
-                    for v in _vars(o):
-                        uses.setdefault(v, []).append(("", 0))
-        hit = False
-        for lab in order:
-            for i in range(len(blocks[lab].stmts)):
-                if _encode_one(lab, i, blocks, w, uses):
-                    hit = True
-                    done += 1
-                    break
-            if hit:
-                break
-        if not hit:
-            return done
+    return _rewrite_each(order, blocks, _encode_one)
 
 
 def _fmp_foreign(blocks: dict[str, _Block]) -> bool:
@@ -3166,6 +3154,199 @@ def _encode_one(
     if b.term[0] == "halt" and b.term[1] is st:
         b.term = ("halt", new)
     return True
+
+
+def _allocated_encodings(order: list[str], blocks: dict[str, _Block]) -> int:
+    """A ``bytes memory`` object that Solidity's ``abi.encode`` (or ``encodeWithSelector``)
+    built: at ``p = mload(0x40)`` the length ``L``, the words (the selector word first) at
+    ``p + 32…``, then ``mstore(0x40, p + 32 + L)`` (``L`` rounded up to 32 or not) ->
+    ``p = ALLOCENC(w…)`` / ``ALLOCENCSEL(s, w…)`` where the pointer was moved (the same
+    bytes, allocated the same way); ``h = keccak256(add(p, 32), mload(p))`` of such an object
+    used nowhere else -> ``h = ABIHASH(w…)``. Found as in :func:`_encoded_words` (the straight
+    path back from the pointer's store, nothing in between that reads or writes memory).
+    Returns the number of rewritten objects."""
+    return _rewrite_each(order, blocks, _allocated_one)
+
+
+def _rewrite_each(
+    order: list[str],
+    blocks: dict[str, _Block],
+    one: Callable[[str, int, dict[str, _Block], _Words, dict[str, list[tuple[str, int]]]], bool],
+) -> int:
+    """Apply ``one(lab, i, blocks, words, uses)`` at every statement; after a rewrite the
+    definitions and uses are recounted and the block is scanned again. Returns the number of
+    rewrites."""
+    done = 0
+    w, uses = _Words(blocks), _uses(order, blocks)
+    for lab in order:
+        i = 0
+        while i < len(blocks[lab].stmts):
+            if one(lab, i, blocks, w, uses):
+                done += 1
+                w, uses = _Words(blocks), _uses(order, blocks)
+                i = 0
+                continue
+            i += 1
+    return done
+
+
+def _uses(order: list[str], blocks: dict[str, _Block]) -> dict[str, list[tuple[str, int]]]:
+    """var -> (block, statement index) of each use; ``("", 0)`` for a jump condition or a PHI
+    operand."""
+    uses: dict[str, list[tuple[str, int]]] = {}
+    for lab in order:
+        b = blocks[lab]
+        for i, st in enumerate(b.stmts):
+            for a in st.args:
+                for v in _vars(a):
+                    uses.setdefault(v, []).append((lab, i))
+        t = b.term
+        extra = t[3] if t[0] == "jumpi" else t[1] if t[0] == "multi" else None
+        if extra is not None:
+            for v in _vars(extra):
+                uses.setdefault(v, []).append(("", 0))
+        for _lhs, ops in b.phis:
+            for o in ops.values():
+                for v in _vars(o):
+                    uses.setdefault(v, []).append(("", 0))
+    return uses
+
+
+def _allocated_one(
+    lab: str,
+    i: int,
+    blocks: dict[str, _Block],
+    w: _Words,
+    uses: dict[str, list[tuple[str, int]]],
+) -> bool:
+    """Rewrite the object whose pointer store is ``blocks[lab].stmts[i]`` (see
+    :func:`_allocated_encodings`); False when it does not match."""
+    b = blocks[lab]
+    bump = b.stmts[i]
+    if bump.op != "MSTORE" or bump.args[0] != tac.Const(0x40):
+        return False
+    end = w.lin(bump.args[1])
+    fmps = _fmp_vars(bump.args[1], w)
+    if end is None or end[0] != 1 or not fmps or not 64 <= end[1] <= 32 * 66:
+        return False
+    stores: dict[int, tac.Stmt] = {}  # offset from the pointer -> the last store there
+    ranks: dict[int, int] = {}
+    drop: list[tac.Stmt] = []
+    defs: dict[str, tac.Stmt] = {}
+    derived: set[str] = set()
+    path = _straight_path(lab, blocks)
+
+    def wanted() -> set[int] | None:
+        if 0 not in stores:
+            return None
+        n = w.lin(stores[0].args[1])
+        if n is None or n[0] != 0 or n[1] % 32 not in (0, 4) or not n[1]:
+            return None
+        if end[1] - 32 not in (n[1], (n[1] + 31) // 32 * 32):
+            return None
+        if n[1] % 32 == 4:
+            return {0, 32, *(36 + 32 * j for j in range(n[1] // 32))}
+        return {0, *(32 + 32 * j for j in range(n[1] // 32))}
+
+    rank, complete = 0, False
+    for blab in path:
+        for x in reversed(blocks[blab].stmts[:i] if blab == lab else blocks[blab].stmts):
+            rank += 1
+            if x.lhs is not None and w.is_fmp(tac.Var(x.lhs)):
+                defs[x.lhs] = x
+                want = wanted()
+                if want is not None and set(stores) == want and fmps <= set(defs):
+                    complete = True
+                    break
+                continue
+            if x.op == "MSTORE":
+                at = w.lin(x.args[0])
+                av = _fmp_vars(x.args[0], w)
+                if at is not None and at[0] == 1 and av and at[1] < end[1]:
+                    fmps |= av
+                    drop.append(x)
+                    stores.setdefault(at[1], x)
+                    ranks.setdefault(at[1], rank)
+                    continue
+                a = x.args[0]
+                if isinstance(a, tac.Const) and a.value + 32 <= 0x40:
+                    continue
+                return False
+            if x.op is None or x.op in PURE or x.op in ENV_CONST or x.op in _NO_MEMORY:
+                if x.lhs is not None and x.op in ("ADD", "SUB") and _fmp_vars(tac.Var(x.lhs), w):
+                    derived.add(x.lhs)
+                continue
+            return False
+        if complete:
+            break
+    want = wanted()
+    if not complete or want is None:
+        return False
+    sel = 32 in want and 36 in want
+    if sel and ranks[32] < ranks[36]:
+        return False  # the selector word after the first argument
+    length = stores[0]
+    if not w.is_fmp(length.args[0]):
+        return False
+    p = length.args[0].name  # type: ignore[union-attr]
+    words = [stores[o].args[1] for o in sorted(want) if o and (not sel or o != 32)]
+    selw = (stores[32].args[1],) if sel else ()
+    tainted = fmps | derived | set(defs)
+    if any(set(_vars(x)) & tainted for x in (*selw, *words)):
+        return False
+    dropped = {id(x) for x in drop}
+    on_path = set(path)
+    after: list[tac.Stmt] = []  # uses of p after the pointer's store, in this block
+    for v in tainted:
+        for ulab, ui in uses.get(v, []):
+            x = blocks[ulab].stmts[ui] if ulab in on_path else None
+            if x is bump or (x is not None and (id(x) in dropped or x.lhs in derived)):
+                if x is not bump and x is not length and id(x) in dropped:
+                    if v in _vars(x.args[1]):
+                        return False
+                continue
+            if v == p and ulab == lab and ui > i:
+                after.append(blocks[lab].stmts[ui])
+            elif v == p and ulab and ulab not in on_path:
+                after.append(tac.Stmt(None, "OTHER", ()))
+            else:
+                return False
+    op = "ALLOCENCSEL" if sel else "ALLOCENC"
+    enc = tac.Stmt(p, op, (*selw, *words))
+    hashed = _hash_of(after, p, uses, blocks[lab].stmts)
+    for blab in path:
+        blocks[blab].stmts = [
+            x for x in blocks[blab].stmts if id(x) not in dropped and x is not defs[p]
+        ]
+    if hashed is None:
+        b.stmts[b.stmts.index(bump)] = enc
+        return True
+    h, extra = hashed
+    b.stmts = [x for x in b.stmts if x is not bump and all(x is not e for e in extra)]
+    j = next(k for k, x in enumerate(b.stmts) if x is h)
+    b.stmts[j] = tac.Stmt(h.lhs, "ABIHASHSEL" if sel else "ABIHASH", (*selw, *words), h.note)
+    return True
+
+
+def _hash_of(
+    after: list[tac.Stmt],
+    p: str,
+    uses: dict[str, list[tuple[str, int]]],
+    stmts: list[tac.Stmt],
+) -> tuple[tac.Stmt, list[tac.Stmt]] | None:
+    """``(h, [the length read, the data address])`` when ``p``'s only uses are
+    ``h = keccak256(add(p, 32), mload(p))`` (each part used once, in ``h``)."""
+    m = [x for x in after if x.op == "MLOAD"]
+    a = [x for x in after if x.op == "ADD"]
+    if len(m) != 1 or len(a) != 1 or len(after) != 2 or m[0].lhs is None or a[0].lhs is None:
+        return None
+    if m[0].args != (tac.Var(p),) or set(a[0].args) != {tac.Var(p), tac.Const(32)}:
+        return None
+    hs = [x for x in stmts if x.op == "KECCAK256" and x.lhs is not None]
+    h = next((x for x in hs if x.args == (tac.Var(a[0].lhs), tac.Var(m[0].lhs))), None)
+    if h is None or len(uses.get(m[0].lhs, [])) != 1 or len(uses.get(a[0].lhs, [])) != 1:
+        return None
+    return h, [m[0], a[0]]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -3437,6 +3618,7 @@ def _translate(fn: LiftedFunction, ctx: _Ctx, n_outputs: int = 0) -> tuple[list[
     ctx.fmp_clobbered = _fmp_clobbered(blocks)
     _hashed_words(order, blocks)
     if ctx.version >= (0, 5, 0) and not _fmp_foreign(blocks):
+        _allocated_encodings(order, blocks)
         _encoded_words(order, blocks)
     _dead_code(order, blocks)
     tr = _Translator(order, blocks, ctx)
