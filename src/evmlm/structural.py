@@ -575,6 +575,9 @@ class _Ctx:
     solidity_errors: frozenset[str] = frozenset()  # custom errors that `revert Name(…)` can name
     error_refs: dict[str, str] = field(default_factory=dict)  # name -> `Lib.Name` where qualified
     fmp_clobbered: bool = False  # the function may overwrite the free memory pointer
+    #: overloaded ABI events: name -> [(topic0, indexed parameters, static data words or
+    #: None when a parameter is dynamic)]
+    event_overloads: dict[str, list[tuple[int, int, int | None]]] = field(default_factory=dict)
 
     @property
     def checked(self) -> bool:
@@ -2356,6 +2359,59 @@ def _event_params(
     return {k: v for k, v in out.items() if seen[k] == 1}
 
 
+def _event_overloads(
+    abi: Sequence[Mapping[str, Any]] | None,
+) -> dict[str, list[tuple[int, int, int | None]]]:
+    """ABI events that share a name with another: name -> [(topic0, indexed parameters,
+    data words when every data parameter is static, else None)]."""
+    from evmlm.evm.abi import topic_of
+
+    out: dict[str, list[tuple[int, int, int | None]]] = {}
+    for e in abi or []:
+        if e.get("type") != "event" or e.get("anonymous"):
+            continue
+        ins = e.get("inputs", [])
+        data = [p for p in ins if not p.get("indexed")]
+        static = all(_STATIC.fullmatch(_canon(p)) for p in data)
+        out.setdefault(str(e.get("name")), []).append(
+            (
+                topic_of(signature_of(e)),
+                len(ins) - len(data),
+                len(data) if static else None,
+            )
+        )
+    return {k: v for k, v in out.items() if len(v) > 1}
+
+
+def _overloaded_events(blocks: dict[str, _Block], ctx: _Ctx) -> None:
+    """The lifter names a log by its event's name, which overloads share (ERC-677's
+    ``Transfer(address,address,uint256,bytes)`` beside ERC-20's): an ``EMIT`` of an
+    overloaded name is renamed ``Name#topic0`` (``ctx.events`` gains it) when exactly one
+    overload has its number of topics and its data size (a constant ``32·k`` for static
+    data, not a constant for dynamic data); else the name keeps the last overload's topic."""
+    if not ctx.event_overloads:
+        return
+    w = _Words(blocks)
+    for b in blocks.values():
+        for k, st in enumerate(b.stmts):
+            name = st.args[0].name if st.op == "EMIT" and isinstance(st.args[0], tac.Var) else ""
+            cands = ctx.event_overloads.get(name)
+            if not cands:
+                continue
+            n = w.size(st.args[2], st.args[1])
+            fit = [
+                t
+                for t, n_idx, words in cands
+                if n_idx == len(st.args) - 3
+                and (words is None) == (n is None)
+                and (n is None or n == 32 * (words or 0))
+            ]
+            if len(fit) == 1:
+                key = f"{name}#{fit[0] >> 224:08x}"
+                ctx.events[key] = fit[0]
+                b.stmts[k] = tac.Stmt(st.lhs, "EMIT", (tac.Var(key), *st.args[1:]), st.note)
+
+
 def _plain(p: Mapping[str, Any]) -> bool:
     """An ABI parameter whose Solidity type is its ABI type."""
     it = p.get("internalType")
@@ -3609,6 +3665,7 @@ def _translate(fn: LiftedFunction, ctx: _Ctx, n_outputs: int = 0) -> tuple[list[
     order, blocks = _prepare(f, ctx.payable)
     if ctx.checked and _checked_arith(order, blocks):
         order = _reachable(order, blocks)
+    _overloaded_events(blocks, ctx)
     _typed_returns(order, blocks, ctx.out_types)
     _typed_events(order, blocks, ctx.event_params)
     _typed_errors(order, blocks, ctx.error_params)
@@ -3823,6 +3880,7 @@ def draft_function(
             k: v for k, v in _event_params(abi).items() if scope is None or k in scope.events
         },
         error_params=error_params,
+        event_overloads=_event_overloads(abi),
         solidity_errors=frozenset(scope.errors) | frozenset(error_refs)
         if scope is not None and v >= (0, 8, 4)
         else frozenset(),
