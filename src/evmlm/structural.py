@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -134,6 +134,12 @@ EFFECTS = frozenset(
         "TSTORE",
         "ERROR",
         "SELFDESTRUCT",
+        "ENCODE",  # Solidity's abi.encode… (allocates memory): see _encoded_words
+        "ENCODESEL",
+        "ABIHASH",
+        "ABIHASHSEL",
+        "ALLOCENC",
+        "ALLOCENCSEL",
     }
 )
 # statements that may write memory (or read it as an input to a call): a backward scan for the
@@ -569,6 +575,9 @@ class _Ctx:
     solidity_errors: frozenset[str] = frozenset()  # custom errors that `revert Name(…)` can name
     error_refs: dict[str, str] = field(default_factory=dict)  # name -> `Lib.Name` where qualified
     fmp_clobbered: bool = False  # the function may overwrite the free memory pointer
+    #: overloaded ABI events: name -> [(topic0, indexed parameters, static data words or
+    #: None when a parameter is dynamic)]
+    event_overloads: dict[str, list[tuple[int, int, int | None]]] = field(default_factory=dict)
 
     @property
     def checked(self) -> bool:
@@ -1323,6 +1332,8 @@ class _Translator:
 
     def stmt_items(self, s: tac.Stmt, lab: str) -> list[_Item]:
         op = s.op
+        if op in ("ENCODE", "ENCODESEL", "ABIHASH", "ABIHASHSEL", "ALLOCENC", "ALLOCENCSEL"):
+            return self.encode_items(s)
         if s.lhs is not None:
             v = s.lhs
             if not self.uses.get(v):
@@ -1405,6 +1416,81 @@ class _Translator:
         if op in ("CALLPRIVATE", "RESULT"):
             raise DraftError("internal calls in the call form (lift with inline_internal)")
         return [_Item("asm", self.yul_stmt(s))]
+
+    def word(self, o: tac.Operand) -> str:
+        """``o`` as a ``uint256`` expression (a literal converted: an argument of
+        ``abi.encode``)."""
+        t, k = self.sol(o)
+        return f"uint256({t})" if k == "c" else self.u(o)
+
+    def encode_items(self, s: tac.Stmt) -> list[_Item]:
+        """``p = ENCODE…(w…)`` / ``h = ABIHASH…(w…)`` (:func:`_encoded_words`): Solidity's ABI
+        encoding (``abi.encode``, ``abi.encodeWithSelector``), ``p`` its data pointer set in
+        assembly, or ``h`` the hash; else the original's stores at ``mload(64)`` in
+        assembly."""
+        op, v = s.op or "", s.lhs or ""
+        sel = op.endswith("SEL")
+        words = s.args[1:] if sel else s.args
+        n = 32 * len(words) + (4 if sel else 0)
+        alloc = op.startswith("ALLOCENC")
+        self.n_conds += 1
+        e = f"__e{self.n_conds}"
+        try:
+            vals = [self.word(a) for a in words]
+            if sel:
+                x = s.args[0]
+                vals.insert(
+                    0,
+                    f"bytes4(0x{x.value >> 224:08x})"
+                    if isinstance(x, tac.Const)
+                    else f"bytes4(bytes32({self.u(x)}))",
+                )
+                call = f"abi.encodeWithSelector({', '.join(vals)})"
+            else:
+                call = f"abi.encode({', '.join(vals)})"
+            if op.startswith("ABIHASH"):
+                return [self.set_sol(v, f"uint256(keccak256({call}))")]
+            pre = [] if v in self.cross or v in self.ctx.spill else [_Item("decl", f"uint256 {v};")]
+            if alloc:  # the object itself: its pointer is the encoding's
+                return [
+                    *pre,
+                    _Item("open", "{"),
+                    _Item("sol", f"bytes memory {e} = {call};"),
+                    *self.set_yul(v, e, declare=False),
+                    _Item("close", "}"),
+                ]
+            back = [_Item("asm", f"mstore(64, add({e}, 32))")] if s.note == "fmp" else []
+            return [
+                *pre,
+                _Item("open", "{"),
+                _Item("sol", f"bytes memory {e} = {call};"),
+                *self.set_yul(v, f"add({e}, 32)", declare=False),
+                *back,
+                _Item("close", "}"),
+            ]
+        except _NotSolidity:
+            pass
+        if op.startswith("ABIHASH"):
+            at, items = e, [_Item("decl", f"uint256 {e};"), _Item("asm", f"{e} := mload(64)")]
+        elif alloc:  # the original's allocation: length, words, the pointer moved past them
+            items = self.set_yul(v, "mload(64)")
+            p = self.yul(tac.Var(v))
+            items.append(_Item("asm", f"mstore({p}, {n})"))
+            items.append(_Item("asm", f"mstore(64, add({p}, {32 + (n + 31) // 32 * 32}))"))
+            at = f"add({p}, 32)"
+        else:
+            items = self.set_yul(v, "mload(64)")
+            at = self.yul(tac.Var(v))
+        if sel:
+            items.append(_Item("asm", f"mstore({at}, {self.yul(s.args[0])})"))
+        for k, a in enumerate(words):
+            off = 32 * k + (4 if sel else 0)
+            items.append(
+                _Item("asm", f"mstore({f'add({at}, {off})' if off else at}, {self.yul(a)})")
+            )
+        if op.startswith("ABIHASH"):
+            items += self.set_yul(v, f"keccak256({e}, {n})")
+        return items
 
     def codecopy(self, dst: tac.Operand, off: int, n: int) -> list[_Item]:
         """A copy out of the original code is a copy of constants (the recompiled code is laid
@@ -2273,6 +2359,59 @@ def _event_params(
     return {k: v for k, v in out.items() if seen[k] == 1}
 
 
+def _event_overloads(
+    abi: Sequence[Mapping[str, Any]] | None,
+) -> dict[str, list[tuple[int, int, int | None]]]:
+    """ABI events that share a name with another: name -> [(topic0, indexed parameters,
+    data words when every data parameter is static, else None)]."""
+    from evmlm.evm.abi import topic_of
+
+    out: dict[str, list[tuple[int, int, int | None]]] = {}
+    for e in abi or []:
+        if e.get("type") != "event" or e.get("anonymous"):
+            continue
+        ins = e.get("inputs", [])
+        data = [p for p in ins if not p.get("indexed")]
+        static = all(_STATIC.fullmatch(_canon(p)) for p in data)
+        out.setdefault(str(e.get("name")), []).append(
+            (
+                topic_of(signature_of(e)),
+                len(ins) - len(data),
+                len(data) if static else None,
+            )
+        )
+    return {k: v for k, v in out.items() if len(v) > 1}
+
+
+def _overloaded_events(blocks: dict[str, _Block], ctx: _Ctx) -> None:
+    """The lifter names a log by its event's name, which overloads share (ERC-677's
+    ``Transfer(address,address,uint256,bytes)`` beside ERC-20's): an ``EMIT`` of an
+    overloaded name is renamed ``Name#topic0`` (``ctx.events`` gains it) when exactly one
+    overload has its number of topics and its data size (a constant ``32·k`` for static
+    data, not a constant for dynamic data); else the name keeps the last overload's topic."""
+    if not ctx.event_overloads:
+        return
+    w = _Words(blocks)
+    for b in blocks.values():
+        for k, st in enumerate(b.stmts):
+            name = st.args[0].name if st.op == "EMIT" and isinstance(st.args[0], tac.Var) else ""
+            cands = ctx.event_overloads.get(name)
+            if not cands:
+                continue
+            n = w.size(st.args[2], st.args[1])
+            fit = [
+                t
+                for t, n_idx, words in cands
+                if n_idx == len(st.args) - 3
+                and (words is None) == (n is None)
+                and (n is None or n == 32 * (words or 0))
+            ]
+            if len(fit) == 1:
+                key = f"{name}#{fit[0] >> 224:08x}"
+                ctx.events[key] = fit[0]
+                b.stmts[k] = tac.Stmt(st.lhs, "EMIT", (tac.Var(key), *st.args[1:]), st.note)
+
+
 def _plain(p: Mapping[str, Any]) -> bool:
     """An ABI parameter whose Solidity type is its ABI type."""
     it = p.get("internalType")
@@ -2878,6 +3017,395 @@ def _hashed_words(order: list[str], blocks: dict[str, _Block]) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# ABI-encoded words at the free memory pointer -> abi.encode / abi.encodeWithSelector
+# ---------------------------------------------------------------------------------------------
+
+#: ops that read a memory range built by stores at the free memory pointer (the ABI encoding
+#: of call arguments, log data, return or revert data, hashed data): (start, size) arguments
+_ENCODED_SINKS = {k: v for k, v in _MEMORY_READS.items() if k not in ("MLOAD", "MCOPY")}
+#: reads that neither read nor write memory, allowed between the stores and their reader
+_NO_MEMORY = frozenset(
+    {"SLOAD", "TLOAD", "BALANCE", "SELFBALANCE", "EXTCODESIZE", "EXTCODEHASH"}
+    | {"RETURNDATASIZE", "GAS", "BLOCKHASH", "CADD", "CSUB", "CMUL"}
+)
+
+
+def _encoded_words(order: list[str], blocks: dict[str, _Block]) -> int:
+    """Words stored at ``p = mload(0x40)`` and read at once as ``[p, p + n)`` by a call, a log,
+    a return, a revert, a creation or a hash -> one Solidity ABI encoding of the words:
+    ``p = ENCODE(w…)`` (``abi.encode(uint256(w)…)``, ``n = 32·k``) or ``p = ENCODESEL(s,
+    w…)`` (``abi.encodeWithSelector(bytes4(bytes32(s)), uint256(w)…)``, ``n = 4 + 32·k``,
+    the word at ``p`` written before the one at ``p + 4``) just before the reader, ``p``
+    then being the encoding's data pointer; ``h = keccak256(p, n)`` with ``p`` used nowhere
+    else -> ``h = ABIHASH(w…)`` (``uint256(keccak256(abi.encode(…)))``). The ABI encoding
+    of a ``uint256`` is its 32-byte word and ``encodeWithSelector`` puts the 4 selector
+    bytes first (Solidity docs, "Contract ABI Specification"): the range holds the same
+    bytes.
+
+    Found on the straight path to the reader (:func:`_straight_path`) back to ``p``'s
+    definition, with nothing in between but the stores, scratch-space stores (below 0x40),
+    statements that neither read nor write memory, and reads of the free memory pointer (and
+    sums of them) used only by the stores' addresses and the reader's range. Solidity
+    allocates the encoding (the free memory pointer moves past it; the original wrote past
+    the pointer without moving it): later code addresses memory relative to ``p`` or to the
+    pointer, so the bytes it reads are the same. The caller skips functions that may use the
+    pointer's word as scratch (:func:`_fmp_foreign`). Returns the number of rewritten
+    readers."""
+    return _rewrite_each(order, blocks, _encode_one)
+
+
+def _fmp_foreign(blocks: dict[str, _Block]) -> bool:
+    """Whether a statement may put a value that is not a memory address into the free memory
+    pointer's word (:func:`_clobbers`, but for an allocation: a store at 0x40 of a sum with
+    a read of the pointer, ``mstore(0x40, add(p, size))``, and for a store in a block that
+    halts without reading the pointer again): inline assembly that uses the
+    word as scratch (Solady's ``mstore(0x40, to)``) reads it back as data, so Solidity code
+    must not allocate (move the pointer) while it holds one."""
+    w = _Words(blocks)
+    for b in blocks.values():
+        for k, st in enumerate(b.stmts):
+            if not _clobbers(st, w):
+                continue
+            if b.term[0] == "halt" and not any(w.is_fmp(tac.Var(x.lhs or "")) for x in b.stmts[k:]):
+                continue  # the call ends before the word is read (a bubbled revert's copy)
+            d = w.defs.get(st.args[1].name) if isinstance(st.args[1], tac.Var) else None
+            if (
+                st.op == "MSTORE"
+                and st.args[0] == tac.Const(0x40)
+                and d is not None
+                and d.op == "ADD"
+                and any((x := w.lin(a)) is not None and x[0] == 1 for a in d.args)
+            ):
+                continue
+            return True
+    return False
+
+
+def _fmp_vars(o: tac.Operand, w: _Words, depth: int = 0) -> set[str] | None:
+    """The free-memory-pointer reads in ``o``'s ADD/SUB tree (None when it has other leaves
+    than constants and those)."""
+    if isinstance(o, tac.Const):
+        return set()
+    if w.is_fmp(o):
+        return {o.name}  # type: ignore[union-attr]
+    d = w.defs.get(o.name) if isinstance(o, tac.Var) else None
+    if d is None or depth > 12 or d.op not in ("ADD", "SUB") or len(d.args) != 2:
+        return None
+    x, y = _fmp_vars(d.args[0], w, depth + 1), _fmp_vars(d.args[1], w, depth + 1)
+    return None if x is None or y is None else x | y
+
+
+def _encode_one(
+    lab: str,
+    i: int,
+    blocks: dict[str, _Block],
+    w: _Words,
+    uses: dict[str, list[tuple[str, int]]],
+) -> bool:
+    """Rewrite the reader ``blocks[lab].stmts[i]`` (see :func:`_encoded_words`); False when it
+    does not match."""
+    b = blocks[lab]
+    st = b.stmts[i]
+    if st.op not in _ENCODED_SINKS:
+        return False
+    si, ni = _ENCODED_SINKS[st.op]
+    start, size = st.args[si], st.args[ni]  # type: ignore[index]
+    if not w.is_fmp(start):
+        return False
+    n = w.size(size, start)  # type: ignore[arg-type]
+    if n is None or not n or n % 32 not in (0, 4) or n > 32 * 64:
+        return False
+    p = start.name  # type: ignore[union-attr]
+    sel = n % 32 == 4
+    want = {0, *(4 + 32 * j for j in range(n // 32))} if sel else set(range(0, n, 32))
+    fmps = (_fmp_vars(start, w) or set()) | (_fmp_vars(size, w) or set())
+    found: dict[int, tuple[int, tac.Stmt]] = {}  # offset -> (backward rank, last store)
+    drop: list[tac.Stmt] = []  # the stores, the latest first
+    defs: dict[str, tac.Stmt] = {}
+    derived: set[str] = set()  # sums of pointer reads (addresses), defined on the path
+    rank = 0
+    path = _straight_path(lab, blocks)
+    complete = False
+    for blab in path:
+        stmts = blocks[blab].stmts[:i] if blab == lab else blocks[blab].stmts
+        for x in reversed(stmts):
+            rank += 1
+            if x.lhs is not None and w.is_fmp(tac.Var(x.lhs)):
+                defs[x.lhs] = x
+                if fmps <= set(defs) and len(found) == len(want):
+                    complete = True
+                    break
+                continue
+            if x.op == "MSTORE":
+                off = w.offset(x.args[0], start)
+                if off is not None:
+                    av = _fmp_vars(x.args[0], w)
+                    if off not in want or av is None:
+                        return False
+                    fmps |= av
+                    drop.append(x)
+                    found.setdefault(off, (rank, x))
+                    continue
+                a = x.args[0]
+                if isinstance(a, tac.Const) and a.value + 32 <= 0x40:
+                    continue  # scratch space: neither the range nor the pointer
+                return False
+            if x.op is None or x.op in PURE or x.op in ENV_CONST or x.op in _NO_MEMORY:
+                if x.lhs is not None and x.op in ("ADD", "SUB"):
+                    if _fmp_vars(tac.Var(x.lhs), w):
+                        derived.add(x.lhs)
+                continue
+            return False
+        if complete:
+            break
+    if not complete or (sel and n > 4 and found[0][0] < found[4][0]):
+        return False  # (the selector word must be written before the first argument)
+    words = [found[o][1].args[1] for o in sorted(want) if not sel or o]
+    last = drop[0]
+    selw = (found[0][1].args[1],) if sel else ()
+    tainted = fmps | derived | set(defs)  # (a read of the pointer in between: the same value)
+    if any(set(_vars(x)) & tainted for x in (*selw, *words)):
+        return False  # a word holds the pointer itself (a dynamic offset): not a value
+    dropped = {id(x) for x in drop}
+    on_path = set(path)
+    only_here = True  # p is used by nothing but the stores and the reader's range
+    for v in tainted:
+        for ulab, ui in uses.get(v, []):
+            x = blocks[ulab].stmts[ui] if ulab in on_path else None
+            if ulab == lab and ui == i:
+                rest = [a for k, a in enumerate(st.args) if k not in (si, ni)]
+                if any(v in _vars(a) for a in rest):
+                    if v != p:
+                        return False
+                    only_here = False
+            elif ulab == lab and ui > i and v == p:
+                only_here = False
+            elif x is not None and (id(x) in dropped or x.lhs in derived):
+                if id(x) in dropped and v in _vars(x.args[1]):
+                    return False
+            elif v == p and ulab and ulab not in on_path:
+                only_here = False
+            else:
+                return False
+    hashed = st.op == "KECCAK256" and st.lhs is not None and only_here
+    # a call's result is decoded where a new read of the pointer points (the original's
+    # pointer never moved): the pointer goes back to the encoding's data ("fmp" note)
+    restore = "fmp" if st.op in ("CALL", "CALLCODE", "STATICCALL", "DELEGATECALL") else None
+    enc = tac.Stmt(p, "ENCODESEL" if sel else "ENCODE", (*selw, *words), restore)
+    for blab in path:  # the encoding where the last store was (a read of gas() stays after)
+        blocks[blab].stmts = [
+            enc if x is last and not hashed else x
+            for x in blocks[blab].stmts
+            if id(x) not in dropped or x is last and not hashed
+        ]
+    blocks[_block_of(blocks, defs[p]) or lab].stmts.remove(defs[p])
+    j = next(k for k, x in enumerate(b.stmts) if x is st)
+    if hashed:
+        b.stmts[j] = tac.Stmt(st.lhs, "ABIHASHSEL" if sel else "ABIHASH", (*selw, *words))
+        return True
+    args = list(st.args)
+    args[si], args[ni] = tac.Var(p), tac.Const(n)
+    new = tac.Stmt(st.lhs, st.op, tuple(args), st.note)
+    b.stmts[j] = new
+    if b.term[0] == "halt" and b.term[1] is st:
+        b.term = ("halt", new)
+    return True
+
+
+def _allocated_encodings(order: list[str], blocks: dict[str, _Block]) -> int:
+    """A ``bytes memory`` object that Solidity's ``abi.encode`` (or ``encodeWithSelector``)
+    built: at ``p = mload(0x40)`` the length ``L``, the words (the selector word first) at
+    ``p + 32…``, then ``mstore(0x40, p + 32 + L)`` (``L`` rounded up to 32 or not) ->
+    ``p = ALLOCENC(w…)`` / ``ALLOCENCSEL(s, w…)`` where the pointer was moved (the same
+    bytes, allocated the same way); ``h = keccak256(add(p, 32), mload(p))`` of such an object
+    used nowhere else -> ``h = ABIHASH(w…)``. Found as in :func:`_encoded_words` (the straight
+    path back from the pointer's store, nothing in between that reads or writes memory).
+    Returns the number of rewritten objects."""
+    return _rewrite_each(order, blocks, _allocated_one)
+
+
+def _rewrite_each(
+    order: list[str],
+    blocks: dict[str, _Block],
+    one: Callable[[str, int, dict[str, _Block], _Words, dict[str, list[tuple[str, int]]]], bool],
+) -> int:
+    """Apply ``one(lab, i, blocks, words, uses)`` at every statement; after a rewrite the
+    definitions and uses are recounted and the block is scanned again. Returns the number of
+    rewrites."""
+    done = 0
+    w, uses = _Words(blocks), _uses(order, blocks)
+    for lab in order:
+        i = 0
+        while i < len(blocks[lab].stmts):
+            if one(lab, i, blocks, w, uses):
+                done += 1
+                w, uses = _Words(blocks), _uses(order, blocks)
+                i = 0
+                continue
+            i += 1
+    return done
+
+
+def _uses(order: list[str], blocks: dict[str, _Block]) -> dict[str, list[tuple[str, int]]]:
+    """var -> (block, statement index) of each use; ``("", 0)`` for a jump condition or a PHI
+    operand."""
+    uses: dict[str, list[tuple[str, int]]] = {}
+    for lab in order:
+        b = blocks[lab]
+        for i, st in enumerate(b.stmts):
+            for a in st.args:
+                for v in _vars(a):
+                    uses.setdefault(v, []).append((lab, i))
+        t = b.term
+        extra = t[3] if t[0] == "jumpi" else t[1] if t[0] == "multi" else None
+        if extra is not None:
+            for v in _vars(extra):
+                uses.setdefault(v, []).append(("", 0))
+        for _lhs, ops in b.phis:
+            for o in ops.values():
+                for v in _vars(o):
+                    uses.setdefault(v, []).append(("", 0))
+    return uses
+
+
+def _allocated_one(
+    lab: str,
+    i: int,
+    blocks: dict[str, _Block],
+    w: _Words,
+    uses: dict[str, list[tuple[str, int]]],
+) -> bool:
+    """Rewrite the object whose pointer store is ``blocks[lab].stmts[i]`` (see
+    :func:`_allocated_encodings`); False when it does not match."""
+    b = blocks[lab]
+    bump = b.stmts[i]
+    if bump.op != "MSTORE" or bump.args[0] != tac.Const(0x40):
+        return False
+    end = w.lin(bump.args[1])
+    fmps = _fmp_vars(bump.args[1], w)
+    if end is None or end[0] != 1 or not fmps or not 64 <= end[1] <= 32 * 66:
+        return False
+    stores: dict[int, tac.Stmt] = {}  # offset from the pointer -> the last store there
+    ranks: dict[int, int] = {}
+    drop: list[tac.Stmt] = []
+    defs: dict[str, tac.Stmt] = {}
+    derived: set[str] = set()
+    path = _straight_path(lab, blocks)
+
+    def wanted() -> set[int] | None:
+        if 0 not in stores:
+            return None
+        n = w.lin(stores[0].args[1])
+        if n is None or n[0] != 0 or n[1] % 32 not in (0, 4) or not n[1]:
+            return None
+        if end[1] - 32 not in (n[1], (n[1] + 31) // 32 * 32):
+            return None
+        if n[1] % 32 == 4:
+            return {0, 32, *(36 + 32 * j for j in range(n[1] // 32))}
+        return {0, *(32 + 32 * j for j in range(n[1] // 32))}
+
+    rank, complete = 0, False
+    for blab in path:
+        for x in reversed(blocks[blab].stmts[:i] if blab == lab else blocks[blab].stmts):
+            rank += 1
+            if x.lhs is not None and w.is_fmp(tac.Var(x.lhs)):
+                defs[x.lhs] = x
+                want = wanted()
+                if want is not None and set(stores) == want and fmps <= set(defs):
+                    complete = True
+                    break
+                continue
+            if x.op == "MSTORE":
+                at = w.lin(x.args[0])
+                av = _fmp_vars(x.args[0], w)
+                if at is not None and at[0] == 1 and av and at[1] < end[1]:
+                    fmps |= av
+                    drop.append(x)
+                    stores.setdefault(at[1], x)
+                    ranks.setdefault(at[1], rank)
+                    continue
+                a = x.args[0]
+                if isinstance(a, tac.Const) and a.value + 32 <= 0x40:
+                    continue
+                return False
+            if x.op is None or x.op in PURE or x.op in ENV_CONST or x.op in _NO_MEMORY:
+                if x.lhs is not None and x.op in ("ADD", "SUB") and _fmp_vars(tac.Var(x.lhs), w):
+                    derived.add(x.lhs)
+                continue
+            return False
+        if complete:
+            break
+    want = wanted()
+    if not complete or want is None:
+        return False
+    sel = 32 in want and 36 in want
+    if sel and ranks[32] < ranks[36]:
+        return False  # the selector word after the first argument
+    length = stores[0]
+    if not w.is_fmp(length.args[0]):
+        return False
+    p = length.args[0].name  # type: ignore[union-attr]
+    words = [stores[o].args[1] for o in sorted(want) if o and (not sel or o != 32)]
+    selw = (stores[32].args[1],) if sel else ()
+    tainted = fmps | derived | set(defs)
+    if any(set(_vars(x)) & tainted for x in (*selw, *words)):
+        return False
+    dropped = {id(x) for x in drop}
+    on_path = set(path)
+    after: list[tac.Stmt] = []  # uses of p after the pointer's store, in this block
+    for v in tainted:
+        for ulab, ui in uses.get(v, []):
+            x = blocks[ulab].stmts[ui] if ulab in on_path else None
+            if x is bump or (x is not None and (id(x) in dropped or x.lhs in derived)):
+                if x is not bump and x is not length and id(x) in dropped:
+                    if v in _vars(x.args[1]):
+                        return False
+                continue
+            if v == p and ulab == lab and ui > i:
+                after.append(blocks[lab].stmts[ui])
+            elif v == p and ulab and ulab not in on_path:
+                after.append(tac.Stmt(None, "OTHER", ()))
+            else:
+                return False
+    op = "ALLOCENCSEL" if sel else "ALLOCENC"
+    enc = tac.Stmt(p, op, (*selw, *words))
+    hashed = _hash_of(after, p, uses, blocks[lab].stmts)
+    for blab in path:
+        blocks[blab].stmts = [
+            x for x in blocks[blab].stmts if id(x) not in dropped and x is not defs[p]
+        ]
+    if hashed is None:
+        b.stmts[b.stmts.index(bump)] = enc
+        return True
+    h, extra = hashed
+    b.stmts = [x for x in b.stmts if x is not bump and all(x is not e for e in extra)]
+    j = next(k for k, x in enumerate(b.stmts) if x is h)
+    b.stmts[j] = tac.Stmt(h.lhs, "ABIHASHSEL" if sel else "ABIHASH", (*selw, *words), h.note)
+    return True
+
+
+def _hash_of(
+    after: list[tac.Stmt],
+    p: str,
+    uses: dict[str, list[tuple[str, int]]],
+    stmts: list[tac.Stmt],
+) -> tuple[tac.Stmt, list[tac.Stmt]] | None:
+    """``(h, [the length read, the data address])`` when ``p``'s only uses are
+    ``h = keccak256(add(p, 32), mload(p))`` (each part used once, in ``h``)."""
+    m = [x for x in after if x.op == "MLOAD"]
+    a = [x for x in after if x.op == "ADD"]
+    if len(m) != 1 or len(a) != 1 or len(after) != 2 or m[0].lhs is None or a[0].lhs is None:
+        return None
+    if m[0].args != (tac.Var(p),) or set(a[0].args) != {tac.Var(p), tac.Const(32)}:
+        return None
+    hs = [x for x in stmts if x.op == "KECCAK256" and x.lhs is not None]
+    h = next((x for x in hs if x.args == (tac.Var(a[0].lhs), tac.Var(m[0].lhs))), None)
+    if h is None or len(uses.get(m[0].lhs, [])) != 1 or len(uses.get(a[0].lhs, [])) != 1:
+        return None
+    return h, [m[0], a[0]]
+
+
+# ---------------------------------------------------------------------------------------------
 # Checked arithmetic (solc >= 0.8): the compiler's overflow test + Panic(0x11) -> `a + b`
 # ---------------------------------------------------------------------------------------------
 
@@ -3097,7 +3625,7 @@ def _reachable(order: list[str], blocks: dict[str, _Block]) -> list[str]:
     return order
 
 
-_DECL = re.compile(r"(uint256|int256|bool|bytes32) (\w+) = (.*);")
+_DECL = re.compile(r"(uint256|int256|bool|bytes32|bytes memory) (\w+) = (.*);")
 
 
 def _unchecked(items: list[_Item]) -> list[_Item]:
@@ -3137,6 +3665,7 @@ def _translate(fn: LiftedFunction, ctx: _Ctx, n_outputs: int = 0) -> tuple[list[
     order, blocks = _prepare(f, ctx.payable)
     if ctx.checked and _checked_arith(order, blocks):
         order = _reachable(order, blocks)
+    _overloaded_events(blocks, ctx)
     _typed_returns(order, blocks, ctx.out_types)
     _typed_events(order, blocks, ctx.event_params)
     _typed_errors(order, blocks, ctx.error_params)
@@ -3145,6 +3674,9 @@ def _translate(fn: LiftedFunction, ctx: _Ctx, n_outputs: int = 0) -> tuple[list[
     _scratch_errors(order, blocks, ctx.error_params, sayable)
     ctx.fmp_clobbered = _fmp_clobbered(blocks)
     _hashed_words(order, blocks)
+    if ctx.version >= (0, 5, 0) and not _fmp_foreign(blocks):
+        _allocated_encodings(order, blocks)
+        _encoded_words(order, blocks)
     _dead_code(order, blocks)
     tr = _Translator(order, blocks, ctx)
     local = [v for v in tr.defs if v not in tr.inlined and tr.uses.get(v)] + sorted(tr.phi_vars)
@@ -3348,6 +3880,7 @@ def draft_function(
             k: v for k, v in _event_params(abi).items() if scope is None or k in scope.events
         },
         error_params=error_params,
+        event_overloads=_event_overloads(abi),
         solidity_errors=frozenset(scope.errors) | frozenset(error_refs)
         if scope is not None and v >= (0, 8, 4)
         else frozenset(),

@@ -782,3 +782,106 @@ def test_scratch_error_stays_assembly_where_the_free_memory_pointer_is_clobbered
         return  # the Yul optimiser removes the clobbering store (dead before the revert)
     assert draft.text.count("revert Unauthorized();") == 1, draft.text  # before the store
     assert "revert(28, 4)" in draft.text, draft.text  # after it
+
+
+ENCODED = """// SPDX-License-Identifier: MIT
+pragma solidity 0.8.26;
+interface IBook {
+    function balanceOf(address who) external view returns (uint256);
+    function credit(address who, uint256 v) external returns (bool);
+}
+contract Encoded {
+    IBook public book;
+    uint256 public total;
+    mapping(address => uint256) public balanceOf;
+    event Moved(address indexed who, uint256 v, uint256 w);
+    constructor() { book = IBook(address(this)); }
+    function credit(address who, uint256 v) external returns (bool) {
+        balanceOf[who] += v;
+        return v != 7;
+    }
+    function held(address who) public view returns (uint256) {
+        return book.balanceOf(who) + 1;
+    }
+    function send(address who, uint256 v) public {
+        require(book.credit(who, v), "refused");
+        total += v;
+    }
+    function digest(uint256 a, address b) public pure returns (bytes32) {
+        return keccak256(abi.encode(a, b));
+    }
+    function pack(uint256 a) public pure returns (bytes memory) {
+        return abi.encode(a, a / 2);
+    }
+    function note(uint256 v) public {
+        assembly {
+            let p := mload(0x40)
+            mstore(p, v)
+            mstore(add(p, 0x20), caller())
+            log2(p, 0x40, 0x1234, v)
+        }
+    }
+}
+"""
+
+
+@pytest.mark.parametrize("setting", ["opt200", "noopt", "ir200"])
+@pytest.mark.parametrize(
+    "fn_name,signature,expect,wrong",
+    [
+        (
+            "held",
+            "held(address)",
+            "abi.encodeWithSelector(bytes4(0x70a08231), ",
+            ("bytes4(0x70a08231)", "bytes4(0x18160ddd)"),
+        ),
+        (
+            "send",
+            "send(address,uint256)",
+            "abi.encodeWithSelector(bytes4(0xef6506db), ",
+            ("bytes4(0xef6506db), ", "bytes4(0xef6506db), 1 + "),
+        ),
+        (
+            "digest",
+            "digest(uint256,address)",
+            "uint256(keccak256(abi.encode(",
+            ("keccak256(abi.encode(", "keccak256(abi.encode(1 + "),
+        ),
+        ("note", "note(uint256)", "abi.encode(", ("abi.encode(", "abi.encode(1 + ")),
+        ("pack", "pack(uint256)", "abi.encode(", ("abi.encode(", "abi.encode(1 + ")),
+    ],
+)
+def test_encoded_words_are_solidity(
+    setting: str, fn_name: str, signature: str, expect: str, wrong: tuple[str, str]
+) -> None:
+    """Words stored at the free memory pointer and read at once by a call (arguments after a
+    selector), a hash or a log, and ``bytes`` objects built by ``abi.encode`` /
+    ``abi.encodeWithSelector`` (length, words, the pointer moved) are Solidity's
+    ``abi.encodeWithSelector`` / ``abi.encode`` (the pointer set from the encoding in
+    assembly; the hash of an object is a Solidity expression); the drafts behave the same
+    (calls into the contract itself, a refused credit, events, returned bytes). In ``opt200``
+    every one of them is rewritten. Negative control: a changed selector or encoded word
+    differs."""
+    draft, (result, deployed, path, start, length, selector, behaviour) = _draft_and_check(
+        {"Encoded.sol": ENCODED},
+        setting,
+        "0.8.26",
+        "Encoded.sol:Encoded",
+        "Encoded.sol",
+        "Encoded",
+        fn_name,
+        signature,
+        None,
+    )
+    assert behaviour.same is True, (behaviour.first_difference, draft.text)
+    if expect not in draft.text:
+        assert setting != "opt200", draft.text
+        pytest.skip(f"{setting}: no encoding at the free memory pointer here")
+    changed = draft.text.replace(*wrong, 1)
+    assert changed != draft.text, draft.text
+    rc = recompile(result, path, deployed, start, length, changed, selector=selector)
+    assert rc.ok, rc.error
+    other = compare_behaviour(
+        rc.original_creation_bytecode or "", rc.creation_bytecode or "", rc.abi, selector
+    )
+    assert other.same is False

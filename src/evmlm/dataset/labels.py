@@ -194,6 +194,60 @@ def _parser() -> Any:
     return Parser(Language(tree_sitter_solidity.language()))
 
 
+#: token class -> the program element it marks (one to one)
+_CLASS_ELEMENT = {
+    "external_call": "external_call",
+    "kw_emit": "event_emit",
+    "kw_branch": "conditional",
+    "op_ternary": "conditional",
+    "kw_assembly": "inline_assembly",
+    "kw_unchecked": "unchecked_block",
+    "kw_try": "try_catch",
+    "kw_revert": "revert",
+    "error_name": "custom_error",
+    "modifier_name": "modifier",
+    "internal_call": "internal_call",
+    "kw_new": "contract_creation",
+    "state_var": "storage_read",
+}
+_CALLS: dict[str, tuple[str, ...]] = {
+    "call": ("low_level_call",),
+    "delegatecall": ("low_level_call", "delegatecall"),
+    "staticcall": ("low_level_call", "staticcall"),
+}
+#: token class -> token text -> the elements it marks
+_TEXT_ELEMENTS: dict[str, dict[str, tuple[str, ...]]] = {
+    "low_level_call": {**_CALLS, "send": ("value_transfer",), "transfer": ("value_transfer",)},
+    "assembly_builtin": {
+        **_CALLS,
+        "callcode": ("low_level_call",),
+        "sstore": ("storage_write",),
+        "sload": ("storage_read",),
+        "create": ("contract_creation",),
+        "create2": ("contract_creation",),
+        "log0…log4": ("event_emit",),
+        "revert": ("revert",),
+    },
+    "builtin_function": {
+        "require": ("require",),
+        "assert": ("assert",),
+        "ecrecover": ("signature_recovery",),
+        "selfdestruct": ("value_transfer",),
+        "keccak256": ("hashing",),
+        "sha256": ("hashing",),
+        "ripemd160": ("hashing",),
+    },
+}
+#: (the token two before, a member name) -> the element (``msg.sender`` …)
+_MEMBER_ELEMENT = {
+    ("msg", "sender"): "msg_sender",
+    ("msg", "value"): "msg_value",
+    ("block", "timestamp"): "block_timestamp",
+    ("block", "number"): "block_number",
+    ("tx", "origin"): "tx_origin",
+}
+
+
 @dataclass(frozen=True)
 class Labels:
     """The labels of one function: ``classes`` (one class id per character of the Solidity)
@@ -426,84 +480,22 @@ class _Labeller:
         texts = [leaf.text.decode("utf-8", "replace") for leaf in leaves]
         for i, (leaf, cls, text) in enumerate(zip(leaves, classes, texts)):
             prev2 = texts[i - 2] if i >= 2 else ""
-            if cls == "external_call":
-                el.add("external_call")
-            elif cls == "low_level_call":
-                if text in ("call", "delegatecall", "staticcall"):
-                    el.add("low_level_call")
-                if text == "delegatecall":
-                    el.add("delegatecall")
-                if text == "staticcall":
-                    el.add("staticcall")
-                if text in ("send", "transfer"):
-                    el.add("value_transfer")
-            elif cls == "kw_emit":
-                el.add("event_emit")
-            elif cls == "kw_loop" and text in ("for", "while", "do"):
-                el.add("loop")
-            elif cls == "kw_branch" or cls == "op_ternary":
-                el.add("conditional")
-            elif cls == "kw_assembly":
-                el.add("inline_assembly")
-            elif cls == "kw_unchecked":
-                el.add("unchecked_block")
-            elif cls == "kw_try":
-                el.add("try_catch")
-            elif cls == "kw_revert":
-                el.add("revert")
-            elif cls == "error_name":
-                el.add("custom_error")
-            elif cls == "modifier_name":
-                el.add("modifier")
-            elif cls == "internal_call":
-                el.add("internal_call")
-            elif cls == "kw_new":
-                el.add("contract_creation")
-            elif cls == "state_var":
-                el.add("storage_read")
-            elif cls == "assembly_builtin":
-                if text in ("sstore",):
-                    el.add("storage_write")
-                if text in ("sload",):
-                    el.add("storage_read")
-                if text in ("call", "callcode"):
-                    el.add("low_level_call")
-                if text == "delegatecall":
-                    el.update(("low_level_call", "delegatecall"))
-                if text == "staticcall":
-                    el.update(("low_level_call", "staticcall"))
-                if text in ("create", "create2"):
-                    el.add("contract_creation")
-                if text == "log0" or re.fullmatch(r"log[1-4]", text):
-                    el.add("event_emit")
-                if text == "revert":
-                    el.add("revert")
-            elif cls == "builtin_function":
-                if text in ("require", "assert", "ecrecover", "selfdestruct"):
-                    el.add({"require": "require", "assert": "assert"}.get(text, text))
-                    if text == "ecrecover":
-                        el.discard("ecrecover")
-                        el.add("signature_recovery")
-                    if text == "selfdestruct":
-                        el.discard("selfdestruct")
-                        el.add("value_transfer")
-                if text in ("keccak256", "sha256", "ripemd160"):
-                    el.add("hashing")
+            if cls in _CLASS_ELEMENT:
+                el.add(_CLASS_ELEMENT[cls])
+            elif cls == "kw_loop":
+                if text in ("for", "while", "do"):
+                    el.add("loop")
+            elif cls in _TEXT_ELEMENTS:
+                key = "log0…log4" if re.fullmatch(r"log[0-4]", text) else text
+                el.update(_TEXT_ELEMENTS[cls].get(key, ()))
             elif cls == "builtin_member":
-                if prev2 == "msg" and text == "sender":
-                    el.add("msg_sender")
-                elif prev2 == "msg" and text == "value":
-                    el.add("msg_value")
-                elif prev2 == "block" and text == "timestamp":
-                    el.add("block_timestamp")
-                elif prev2 == "block" and text == "number":
-                    el.add("block_number")
-                elif prev2 == "tx" and text == "origin":
-                    el.add("tx_origin")
-                elif prev2 == "abi":
-                    el.add("abi_coding")
-                elif text in ("push", "pop"):
-                    el.add("array_push_pop")
+                m = _MEMBER_ELEMENT.get((prev2, text))
+                if m is None and prev2 == "abi":
+                    m = "abi_coding"
+                elif m is None and text in ("push", "pop"):
+                    m = "array_push_pop"
+                if m is not None:
+                    el.add(m)
             elif cls == "string_literal" and leaf.parent is not None:
                 if _in_call_to(leaf, ("require", "revert")) or _in_revert(leaf):
                     el.add("error_message")
