@@ -293,6 +293,26 @@ def test_fit_prompt_cuts_like_finetuning(tiny_model_dir: Path) -> None:
     )
 
 
+def test_generation_budget_is_the_fine_tuned_length(tmp_path: Path) -> None:
+    """A model fine-tuned on 96-token examples gets 96-token prompt + completion, not its
+    base's 256-token context; without training_info.json the context."""
+    import json
+
+    from evmlm.decompile.generation import generation_budget, trained_length
+
+    class _M:
+        name_or_path = str(tmp_path)
+
+        class config:  # noqa: N801 - mimics a transformers config
+            max_position_embeddings = 256
+
+    assert trained_length(_M()) is None and generation_budget(_M(), 64) == (192, 64)
+    info = {"config": {"finetune": {"max_length": 96}}}
+    (tmp_path / "training_info.json").write_text(json.dumps(info))
+    assert trained_length(_M()) == 96
+    assert generation_budget(_M(), 32) == (64, 32) and generation_budget(_M(), 64) == (48, 48)
+
+
 def test_fit_prompt_keeps_the_draft_and_cuts_it_last(tiny_model_dir: Path) -> None:
     from transformers import AutoTokenizer
 

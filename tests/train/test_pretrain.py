@@ -128,10 +128,48 @@ def test_effective_threads_drops_to_one_when_oversubscribed(
 ) -> None:
     import os
 
+    from evmlm.train import threads
     from evmlm.train.threads import effective_threads
 
     cores = os.cpu_count() or 1
+    monkeypatch.setattr(threads, "runnable_competitors", lambda: float(cores))
+    assert effective_threads(2) == 1
+    monkeypatch.setattr(threads, "runnable_competitors", lambda: 0.0)
+    assert effective_threads(2) == 2 and effective_threads(1) == 1
+    # without /proc: the 1-minute load average
+    monkeypatch.setattr(threads, "runnable_competitors", lambda: None)
     monkeypatch.setattr(os, "getloadavg", lambda: (cores + 5.0, 0.0, 0.0))
     assert effective_threads(2) == 1
     monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
-    assert effective_threads(2) == 2 and effective_threads(1) == 1
+    assert effective_threads(2) == 2
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="needs Linux /proc")
+def test_runnable_pids_counts_busy_processes_at_our_priority_only() -> None:
+    """Real busy processes: one at our nice value counts, one at nice 19 does not."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from evmlm.train.threads import runnable_pids
+
+    if os.nice(0) >= 19:
+        pytest.skip("this test runs at nice 19 already: nothing can be of lower priority")
+    busy = [sys.executable, "-c", "while True: pass"]
+    same = subprocess.Popen(busy)
+    low = subprocess.Popen(["nice", "-n", "19", *busy])
+    try:
+        time.sleep(0.3)
+        seen: set[int] = set()
+        for _ in range(10):  # a busy loop is runnable (R) whether or not it is on a core
+            seen |= set(runnable_pids(Path("/proc"), os.getpid(), os.nice(0)) or [])
+            time.sleep(0.02)
+        assert same.pid in seen
+        assert low.pid not in seen
+        assert runnable_pids(Path("/nonexistent"), os.getpid(), 0) is None
+    finally:
+        same.kill()
+        low.kill()
+        same.wait()
+        low.wait()

@@ -7,7 +7,9 @@ inference sees the distribution training saw.
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 
@@ -16,11 +18,34 @@ def context_length(model: Any) -> int:
     return int(getattr(getattr(model, "config", None), "max_position_embeddings", 2048) or 2048)
 
 
+def trained_length(model: Any) -> int | None:
+    """``finetune.max_length`` (tokens, prompt + completion) the model was fine-tuned with, from
+    the ``training_info.json`` that fine-tuning writes beside the merged weights; None when the
+    model folder has none (a base model, a GGUF file) or it names no length."""
+    where = getattr(model, "name_or_path", None) or getattr(
+        getattr(model, "config", None), "_name_or_path", None
+    )
+    if not where:
+        return None
+    info = Path(str(where)) / "training_info.json"
+    try:
+        length = json.loads(info.read_text())["config"]["finetune"]["max_length"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return int(length) if isinstance(length, int) and length > 0 else None
+
+
 def generation_budget(model: Any, max_new_tokens: int) -> tuple[int, int]:
-    """``(prompt tokens, new tokens)`` that fit the model's context: the prompt keeps at least
-    half of the context (new tokens are reduced to fit, as fine-tuning kept examples whose
-    completion fits in half of ``max_length``)."""
+    """``(prompt tokens, new tokens)`` that fit the model's context — or, for a fine-tuned model,
+    the ``max_length`` it was fine-tuned with (:func:`trained_length`): a model fine-tuned on
+    768-token examples sees prompts of that size at inference too, not the base's 8,192 (longer
+    prompts are out of its training distribution and cost quadratic attention time). The
+    prompt keeps at least half of that length (new tokens are reduced to fit, as fine-tuning
+    kept examples whose completion fits in half of ``max_length``)."""
     ctx = context_length(model)
+    trained = trained_length(model)
+    if trained is not None:
+        ctx = min(ctx, trained)
     new = min(max_new_tokens, ctx - ctx // 2)
     return ctx - new, new
 
