@@ -4,9 +4,11 @@ Usage: ``.venv/bin/python benchmarks/generate.py --model runs/<name>/finetune/mo
 --gguf runs/<name>/export [--prompts 10] [--max-new-tokens 128] [--threads 2]``
 
 Takes the first ``--prompts`` records of the model's run dataset (test split), builds their
-prompts in evmlm's format fitted to the context (at most ``--prompt-tokens``;
-:func:`evmlm.train.prompt.fit_prompt`, as decompilation does), and generates greedily from each, one prompt at a time, with the HF model
-(float32, ``generate``) and then with each ``model-<type>.gguf`` in ``--gguf`` through
+prompts in evmlm's format fitted to the prompt budget decompilation uses
+(:func:`evmlm.decompile.generation.generation_budget`: a fine-tuned model's ``max_length``
+less the new tokens; at most ``--prompt-tokens``; :func:`evmlm.train.prompt.fit_prompt`, as
+decompilation does), and generates greedily from each, one prompt at a time, with the HF
+model (float32, ``generate``) and then with each ``model-<type>.gguf`` in ``--gguf`` through
 llama.cpp (:class:`evmlm.train.llamacpp.LlamaCppModel`), all in this process, one after the
 other, on the same prompts and thread count. Generation stops at EOS, so the systems may
 generate different numbers of tokens: the table gives new tokens per second (all new tokens /
@@ -55,6 +57,7 @@ def main() -> None:
     ap.add_argument("--prompt-tokens", type=int, default=1024, help="prompt budget (at most)")
     args = ap.parse_args()
 
+    from evmlm.decompile.generation import generation_budget
     from evmlm.export.gguf import default_dataset
     from evmlm.export.stage import check_records
     from evmlm.train import load_for_inference
@@ -63,7 +66,8 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     hf, tok = load_for_inference(args.model)
-    budget = min(hf.config.max_position_embeddings - args.max_new_tokens, args.prompt_tokens)
+    # the prompt budget decompilation uses (a fine-tuned model's max_length), at most --prompt-tokens
+    budget = min(generation_budget(hf, args.max_new_tokens)[0], args.prompt_tokens)
     ds = args.dataset or default_dataset(args.model)
     records = check_records(ds, "test", args.prompts)
     prompts = [
