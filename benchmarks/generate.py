@@ -4,18 +4,23 @@ Usage: ``.venv/bin/python benchmarks/generate.py --model runs/<name>/finetune/mo
 --gguf runs/<name>/export [--prompts 10] [--max-new-tokens 128] [--threads 2]``
 
 Takes the first ``--prompts`` records of the model's run dataset (test split), builds their
-prompts in evmlm's format fitted to the context (at most ``--prompt-tokens``;
-:func:`evmlm.train.prompt.fit_prompt`, as decompilation does), and generates greedily from each, one prompt at a time, with the HF model
-(float32, ``generate``) and then with each ``model-<type>.gguf`` in ``--gguf`` through
+prompts in evmlm's format fitted to the prompt budget decompilation uses
+(:func:`evmlm.decompile.generation.generation_budget`: a fine-tuned model's ``max_length``
+less the new tokens; at most ``--prompt-tokens``; :func:`evmlm.train.prompt.fit_prompt`, as
+decompilation does), and generates greedily from each, one prompt at a time, with the HF
+model (float32, ``generate``) and then with each ``model-<type>.gguf`` in ``--gguf`` through
 llama.cpp (:class:`evmlm.train.llamacpp.LlamaCppModel`), all in this process, one after the
 other, on the same prompts and thread count. Generation stops at EOS, so the systems may
 generate different numbers of tokens: the table gives new tokens per second (all new tokens /
-all generation seconds, prompt processing included) and the ratio against HF.
+all generation seconds, prompt processing included) and the ratio against HF. Each system
+first generates 8 tokens from one prompt (warm-up, not timed). The machine's load average is
+printed with the table (the numbers are wall time).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -52,6 +57,7 @@ def main() -> None:
     ap.add_argument("--prompt-tokens", type=int, default=1024, help="prompt budget (at most)")
     args = ap.parse_args()
 
+    from evmlm.decompile.generation import generation_budget
     from evmlm.export.gguf import default_dataset
     from evmlm.export.stage import check_records
     from evmlm.train import load_for_inference
@@ -60,7 +66,8 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     hf, tok = load_for_inference(args.model)
-    budget = min(hf.config.max_position_embeddings - args.max_new_tokens, args.prompt_tokens)
+    # the prompt budget decompilation uses (a fine-tuned model's max_length), at most --prompt-tokens
+    budget = min(generation_budget(hf, args.max_new_tokens)[0], args.prompt_tokens)
     ds = args.dataset or default_dataset(args.model)
     records = check_records(ds, "test", args.prompts)
     prompts = [
@@ -70,13 +77,20 @@ def main() -> None:
         for r in records
     ]
     eos, pad = tok.eos_token_id, tok.pad_token_id
+    load0 = os.getloadavg()[0]
+    _run(hf, prompts[:1], 8, eos, pad)  # warm-up (first-call allocations), as for llama.cpp
     rows = [("HF generate (float32)", *_run(hf, prompts, args.max_new_tokens, eos, pad))]
     for f in sorted(args.gguf.glob("*.gguf"), key=lambda p: p.stat().st_size, reverse=True):
         m = LlamaCppModel(f, n_threads=args.threads, n_ctx=budget + args.max_new_tokens)
         _run(m, prompts[:1], 8, eos, pad)  # warm-up (first-call allocations)
         rows.append((f"llama.cpp {f.stem}", *_run(m, prompts, args.max_new_tokens, eos, pad)))
     base = rows[0][1] / rows[0][2]
-    print(f"{len(prompts)} prompts, up to {args.max_new_tokens} new tokens, {args.threads} threads")
+    n_prompt = sum(len(p) for p in prompts)
+    print(
+        f"{len(prompts)} prompts ({n_prompt} prompt tokens), up to {args.max_new_tokens} new"
+        f" tokens, {args.threads} threads; 1-min load average {load0:.1f} at the start,"
+        f" {os.getloadavg()[0]:.1f} at the end"
+    )
     print("| system | new tokens | seconds | tokens/s | ratio vs HF |")
     print("|---|---|---|---|---|")
     for name, n, s in rows:

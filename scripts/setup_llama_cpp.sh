@@ -48,6 +48,7 @@ if [ ! -f "$SRC/convert_hf_to_gguf.py" ]; then
   top="llama_cpp_python-$VERSION/vendor/llama.cpp"
   tar xzf "$SDIST" -C "$tmp" --strip-components=3 \
     "$top/convert_hf_to_gguf.py" "$top/conversion" "$top/gguf-py" "$top/LICENSE"
+  chmod 755 "$tmp"  # mktemp -d makes it 0700: the converter is readable like the rest of .cache
   rm -rf "$SRC" && mv "$tmp" "$SRC"
 fi
 "$VPY" -c "import llama_cpp" >> "$LOG" 2>&1  # a failed import fails the step (logged)

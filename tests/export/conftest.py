@@ -30,10 +30,19 @@ def records() -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+#: ``finetune.max_length`` in the tiny model's training_info.json (its context is 256): the
+#: prompt budget at inference (evmlm.decompile.generation.trained_length).
+TRAINED_LENGTH = 200
+
+
 @pytest.fixture(scope="session")
 def tiny_model(make_tiny_model: Callable[[str], Path], records: list[dict[str, Any]]) -> Path:
-    """A tiny Llama whose tokenizer has also seen the fixture TAC (so prompts are short)."""
-    return make_tiny_model("\n".join(r["tac"] for r in records))
+    """A tiny Llama whose tokenizer has also seen the fixture TAC (so prompts are short), with
+    the ``training_info.json`` fine-tuning writes (``max_length`` TRAINED_LENGTH)."""
+    folder = make_tiny_model("\n".join(r["tac"] for r in records))
+    info = {"config": {"finetune": {"max_length": TRAINED_LENGTH}}}
+    (folder / "training_info.json").write_text(json.dumps(info))
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import ROOT, requires_llama_cpp
+from .conftest import ROOT, TRAINED_LENGTH, requires_llama_cpp
 
 # Logits of the tiny random model are O(1) (max |logit| 1.9 on the test's text); float16 weights
 # move them by < 1e-3 (measured max 0.0007 through llama.cpp, 0.0005 through transformers'
@@ -127,6 +127,30 @@ def test_backend_batched_generation_equals_one_at_a_time_and_streams(
     assert streamed == "".join(pieces) == sample(model, tok, prompts[0], cfg)
     a = sample(model, tok, prompts[0], SamplingConfig(max_new_tokens=12, seed=1))
     assert a == sample(model, tok, prompts[0], SamplingConfig(max_new_tokens=12, seed=1))
+
+
+@requires_llama_cpp
+def test_gguf_keeps_the_fine_tuned_prompt_budget(
+    exported: tuple[Path, Any], tiny_model: Path, tmp_path: Path
+) -> None:
+    """The export copies training_info.json beside the files, so llama.cpp gets the prompt
+    budget the HF model gets (the fine-tuned max_length, not the whole context)."""
+    import shutil
+
+    from evmlm.decompile.generation import generation_budget, trained_length
+    from evmlm.train import load_for_inference
+
+    out, _ = exported
+    gg, _ = load_for_inference(out / "model-q8_0.gguf")
+    hf, _ = load_for_inference(tiny_model)
+    assert trained_length(gg) == trained_length(hf) == TRAINED_LENGTH
+    assert generation_budget(gg, 16) == generation_budget(hf, 16) == (TRAINED_LENGTH - 16, 16)
+    # negative control: the same file without the record beside it has its whole context
+    for f in ("model-q8_0.gguf", "tokenizer.json", "tokenizer_config.json"):
+        shutil.copyfile(out / f, tmp_path / f)
+    bare, _ = load_for_inference(tmp_path / "model-q8_0.gguf")
+    assert trained_length(bare) is None
+    assert generation_budget(bare, 16) == (256 - 16, 16)
 
 
 @pytest.fixture

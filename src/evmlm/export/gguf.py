@@ -39,6 +39,10 @@ log = logging.getLogger(__name__)
 
 REPORT = "report.json"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+#: Copied from the model folder beside the GGUF files: fine-tuning's record, whose
+#: ``finetune.max_length`` is the prompt budget at inference
+#: (:func:`evmlm.decompile.generation.trained_length`), for llama.cpp as for the HF model.
+INFO_FILE = "training_info.json"
 
 
 class ExportError(EvmlmError):
@@ -247,6 +251,9 @@ def export_gguf(
             if (staging / f).is_file():
                 with atomic.atomic_path(out / f) as tmp:
                     shutil.copyfile(staging / f, tmp)
+        if (model / INFO_FILE).is_file():
+            with atomic.atomic_path(out / INFO_FILE) as tmp:
+                shutil.copyfile(model / INFO_FILE, tmp)
         report["convert_seconds"] = round(time.perf_counter() - t0, 2)
         texts = record_texts(records or [])[: checks.n_texts]
         report["texts"] = len(texts)
@@ -267,7 +274,7 @@ def export_gguf(
                 entry["tokenisation"] = check_tokenisation(gg, tokenizer, [p + c for p, c in texts])
                 entry["logits"] = check_logits(hf_model, gg, logit_seqs)
             if texts and t == greedy_type:
-                prompts = fitted_prompts(records or [], tokenizer, gg, checks)
+                prompts = fitted_prompts(records or [], tokenizer, gg, checks, hf_model)
                 with tqdm(total=len(prompts), desc=f"greedy HF vs {t}", unit="prompt") as bar:
                     entry["greedy"] = check_greedy(
                         hf_model, gg, tokenizer, prompts, checks.max_new_tokens, bar.update
@@ -283,16 +290,25 @@ def export_gguf(
 
 
 def fitted_prompts(
-    records: Sequence[Mapping[str, Any]], tokenizer: Any, model: Any, checks: CheckConfig
+    records: Sequence[Mapping[str, Any]],
+    tokenizer: Any,
+    model: Any,
+    checks: CheckConfig,
+    hf_model: Any = None,
 ) -> list[list[int]]:
     """Token ids of the first ``checks.n_greedy`` records' prompts, fitted to the model's
-    context less ``checks.max_new_tokens`` as decompilation fits them
-    (:func:`evmlm.train.prompt.fit_prompt`; a prompt still too long keeps its head and its
-    final ``<|solidity|>`` token, as :func:`evmlm.decompile.generation.generate_completions`
-    cuts it), so every continuation has room in the context."""
+    context less ``checks.max_new_tokens`` -- and, given the HF model, to its prompt budget
+    (:func:`evmlm.decompile.generation.generation_budget`: a fine-tuned model's
+    ``max_length``) -- as decompilation fits them (:func:`evmlm.train.prompt.fit_prompt`; a
+    prompt still too long keeps its head and its final ``<|solidity|>`` token, as
+    :func:`evmlm.decompile.generation.generate_completions` cuts it), so every continuation
+    has room in the context."""
+    from evmlm.decompile.generation import generation_budget
     from evmlm.train.prompt import fit_prompt
 
     budget = model.config.max_position_embeddings - checks.max_new_tokens
+    if hf_model is not None:
+        budget = min(budget, generation_budget(hf_model, checks.max_new_tokens)[0])
     out = []
     for r in records[: checks.n_greedy]:
         text = fit_prompt(

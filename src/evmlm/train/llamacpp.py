@@ -121,6 +121,10 @@ class LlamaCppModel:
             max_position_embeddings=min(int(self.llm.n_ctx()), len(self.llm.input_ids)),
             vocab_size=int(self.llm.n_vocab()),
         )
+        # the folder of the file, as transformers' name_or_path is a model's folder: the export
+        # saves the tokenizer and fine-tuning's training_info.json there, whose max_length is
+        # the prompt budget (evmlm.decompile.generation.trained_length), as for the HF model
+        self.name_or_path = str(self.path.parent)
         self.device = torch.device("cpu")
         self.eos_token_id = int(self.llm.token_eos())
 
