@@ -668,7 +668,7 @@ def experiment(
 ) -> None:
     """Fine-tune several LoRA variants (targets, rank, phases) at one step budget; compare them."""
     from evmlm.config import ConfigError, load_experiment_config
-    from evmlm.experiment import PRESETS, run_experiment
+    from evmlm.experiment import PRESETS, experiment_base, run_experiment
     from evmlm.pipeline import run_pipeline
     from evmlm.train.threads import effective_threads
 
@@ -678,13 +678,13 @@ def experiment(
         raise ConfigError(f"--preset {preset}: unknown (known: {', '.join(PRESETS)})")
     exp = PRESETS[preset] if preset is not None else load_experiment_config(grid)
     cfg = load_run_config(config, name, list(ctx.args))
-    base = cfg.finetune.base_model
-    run_pipeline(cfg, until="dataset" if base else "pretrain", on_stage=_print_stage)
+    until, base = experiment_base(cfg)
+    run_pipeline(cfg, until=until, on_stage=_print_stage)
     tok = cfg.run_dir / "tokenizer"
     summary = run_experiment(
         cfg,
         exp,
-        base_model=base or cfg.run_dir / "pretrain" / "model",
+        base_model=base,
         dataset_dir=cfg.run_dir / "dataset",
         out_dir=out or cfg.run_dir / "experiments" / exp.name,
         tokenizer_dir=tok if (tok / "tokenizer.json").is_file() else None,

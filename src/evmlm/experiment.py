@@ -6,7 +6,8 @@ early stopping are switched off, epochs are not limiting); variants differ in
 ``finetune.*`` overrides only (LoRA targets, rank, phase schedule, ...). Each records
 pre-clip gradient norms (:mod:`evmlm.train.grad_norms`) and, with ``eval_functions > 0``, is
 scored on that many test-split functions by :func:`evmlm.evaluate.stage.evaluate` (semantic
-similarity, recompiles, behaves the same; no baselines).
+similarity, recompiles, behaves the same of the greedy output, prompted without and with the
+structural draft; no baselines, no verified selection).
 
 Layout under ``out_dir``: ``<variant>/`` (a fine-tune output folder, see
 :mod:`evmlm.train.finetune`, plus ``evaluate/``), ``results.json``, ``report.md`` (the table,
@@ -92,6 +93,24 @@ def variant_config(
         return load_config(None, flags).finetune
     except ConfigError as e:
         raise ConfigError(f"experiment variant {v.name}: {e}") from None
+
+
+def experiment_base(cfg: RunConfig) -> tuple[str, str | Path]:
+    """``(last stage to run, base model)`` for an experiment on ``cfg``'s run: the base the
+    finetune stage would start from (:func:`evmlm.train.stage.run_finetune_stage`):
+    ``finetune.base_model``, else the run's ``cpt/model`` (``cpt.enabled``), else the
+    converted pretrained ``model.base`` (e.g. ``smollm2-135m``; only the data stages need to
+    exist), else the run's ``pretrain/model`` (``model.base: scratch``). Raises
+    BaseModelError when a pretrained ``model.base`` has no source files."""
+    from evmlm.train.stage import is_pretrained, pretrained_base_dir
+
+    if cfg.finetune.base_model:
+        return "dataset", cfg.finetune.base_model
+    if cfg.cpt.enabled:
+        return "cpt", cfg.run_dir / "cpt" / "model"
+    if is_pretrained(cfg.model.base):
+        return "dataset", pretrained_base_dir(cfg.model.base)
+    return "pretrain", cfg.run_dir / "pretrain" / "model"
 
 
 def run_experiment(
@@ -180,8 +199,14 @@ def run_experiment(
         if exp.eval_functions:
             from evmlm.evaluate.stage import evaluate
 
+            # no baselines and no verified selection (a property of the draft checker, not of
+            # the variant): the model's greedy output, with and without the structural draft
             ev_cfg = replace(
-                run_cfg.evaluate, max_functions=exp.eval_functions, baselines=(), n_examples=0
+                run_cfg.evaluate,
+                max_functions=exp.eval_functions,
+                baselines=(),
+                n_examples=0,
+                verify=False,
             )
             summ = evaluate(
                 res.model_dir,
@@ -192,15 +217,21 @@ def run_experiment(
                 run_name=run_cfg.run.name,
                 threads=threads,
             )
-            ov = summ["overall"]["model"]
-            m.update(
-                similarity=ov["similarity_mean"],
-                recompiles=ov["recompiles"],
-                recompile_checked=ov["recompile_checked"],
-                behaves_same=ov["behaves_same"],
-                behaviour_checked=ov["behaviour_checked"],
-                n_functions=summ["n_functions"],
-            )
+            m["n_functions"] = summ["n_functions"]
+            # "model": prompted without the draft; "model_draft" (suffix _draft): with it, as
+            # fine-tuning, `evmlm decompile` and the default run's evaluation prompt
+            for system, suffix in (("model", ""), ("model_draft", "_draft")):
+                ov = summ["overall"].get(system)
+                if ov:
+                    m.update(
+                        {
+                            f"similarity{suffix}": ov["similarity_mean"],
+                            f"recompiles{suffix}": ov["recompiles"],
+                            f"recompile_checked{suffix}": ov["recompile_checked"],
+                            f"behaves_same{suffix}": ov["behaves_same"],
+                            f"behaviour_checked{suffix}": ov["behaviour_checked"],
+                        }
+                    )
         m = json.loads(json.dumps(m))  # the same plain data whether fresh or read back
         atomic.write_json(done, {"key": key, "metrics": m})
         rows.append(m)
@@ -222,9 +253,12 @@ def write_report(exp: ExperimentConfig, rows: list[dict[str, Any]], out_dir: Pat
     out_dir.mkdir(parents=True, exist_ok=True)
     ranked = sorted(rows, key=lambda r: r["eval_loss"] if r["eval_loss"] is not None else math.inf)
     has_eval = any("similarity" in r for r in rows)
+    has_draft = any("similarity_draft" in r for r in rows)
     head = ["variant", "final eval loss", "best eval loss", "trainable params", "steps", "train s"]
     if has_eval:
         head += ["similarity", "recompiles", "behaves same"]
+    if has_draft:
+        head += ["similarity +draft", "recompiles +draft", "behaves same +draft"]
     head += ["grad norm attention", "grad norm mlp", "grad norm total"]
     lines = [
         f"# Experiment `{exp.name}`",
@@ -235,7 +269,8 @@ def write_report(exp: ExperimentConfig, rows: list[dict[str, Any]], out_dir: Pat
         f"{exp.grad_norm_steps}; a phased variant has only its phase's groups at each step)"
         + (
             f"; similarity / recompiles / behaves same over {rows[0].get('n_functions')} "
-            "test functions."
+            "test functions, greedy, prompted without the structural draft (+draft: with it, "
+            "as in fine-tuning)."
             if has_eval
             else "."
         ),
@@ -253,13 +288,24 @@ def write_report(exp: ExperimentConfig, rows: list[dict[str, Any]], out_dir: Pat
             str(r["steps"]),
             _fmt(r["seconds"], ".0f"),
         ]
-        if has_eval:
-            cells += [
-                _fmt(r.get("similarity"), ".3f"),
-                # unchecked (evaluate.behaviour off) is "–", not 0 %
-                _fmt(r.get("recompiles") if r.get("recompile_checked") else None, ".0%"),
-                _fmt(r.get("behaves_same") if r.get("behaviour_checked") else None, ".0%"),
-            ]
+        for suffix, shown in (("", has_eval), ("_draft", has_draft)):
+            if shown:
+                cells += [
+                    _fmt(r.get(f"similarity{suffix}"), ".3f"),
+                    # unchecked (evaluate.behaviour off) is "–", not 0 %
+                    _fmt(
+                        r.get(f"recompiles{suffix}")
+                        if r.get(f"recompile_checked{suffix}")
+                        else None,
+                        ".0%",
+                    ),
+                    _fmt(
+                        r.get(f"behaves_same{suffix}")
+                        if r.get(f"behaviour_checked{suffix}")
+                        else None,
+                        ".0%",
+                    ),
+                ]
         cells += [
             _fmt(g.get("attention"), ".3g"),
             _fmt(g.get("mlp"), ".3g"),
@@ -337,7 +383,12 @@ def _plots(rows: list[dict[str, Any]], out_dir: Path) -> None:
 
     metrics = [("eval_loss", "final eval loss")] + [
         (k, t)
-        for k, t in (("similarity", "similarity"), ("recompiles", "recompiles"))
+        for k, t in (
+            ("similarity", "similarity"),
+            ("recompiles", "recompiles"),
+            ("similarity_draft", "similarity +draft"),
+            ("recompiles_draft", "recompiles +draft"),
+        )
         if any(k in r for r in rows)
     ]
     fig, axes = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 4), dpi=100, squeeze=False)

@@ -126,3 +126,60 @@ def test_cli_bad_input_is_one_line(tmp_path: Path) -> None:
         p = subprocess.run(env_py + args, capture_output=True, text=True, cwd=tmp_path)
         assert p.returncode == 2, p.stderr
         assert msg in p.stderr and "Traceback" not in p.stderr
+
+
+def test_report_has_columns_with_and_without_draft(tmp_path: Path) -> None:
+    from evmlm.experiment import write_report
+
+    def row(name: str, loss: float, sim: float, sim_d: float, rec_d: float) -> dict:
+        return {
+            "variant": name,
+            "eval_loss": loss,
+            "best_eval_loss": loss,
+            "eval_losses": [[0, 2.0], [4, loss]],
+            "trainable_params": 1000,
+            "steps": 4,
+            "seconds": 1.0,
+            "n_functions": 8,
+            "similarity": sim,
+            "recompiles": 0.0,
+            "recompile_checked": 8,
+            "behaves_same": 0.0,
+            "behaviour_checked": 0,  # unchecked: "–", not 0 %
+            "similarity_draft": sim_d,
+            "recompiles_draft": rec_d,
+            "recompile_checked_draft": 8,
+            "behaves_same_draft": 0.25,
+            "behaviour_checked_draft": 4,
+        }
+
+    exp = ExperimentConfig(name="t", max_steps=4, variants=(ExperimentVariant("a", {}),))
+    write_report(exp, [row("a", 1.5, 0.1, 0.6, 0.5), row("b", 1.2, 0.2, 0.7, 0.75)], tmp_path)
+    report = (tmp_path / "report.md").read_text()
+    assert "| similarity | recompiles | behaves same | similarity +draft |" in report
+    # ranked by eval loss: b first; no-draft cells, then +draft cells
+    assert report.index("| b |") < report.index("| a |")
+    assert "| 0.200 | 0% | – | 0.700 | 75% | 25% |" in report
+    assert "| 0.100 | 0% | – | 0.600 | 50% | 25% |" in report
+    assert "**b**, 0.3000 nats/token (20.0%) below the runner-up a" in report
+
+
+def test_experiment_base_is_the_finetune_stages_base(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, save_hf_base: object
+) -> None:
+    from evmlm.experiment import experiment_base
+
+    monkeypatch.setenv("EVMLM_CACHE_DIR", str(tmp_path / "cache"))
+
+    def cfg(*flags: str):
+        return load_config(None, [f"--run.runs_dir={tmp_path / 'runs'}", *flags])
+
+    run = tmp_path / "runs" / "default"
+    assert experiment_base(cfg("--model.base=scratch")) == ("pretrain", run / "pretrain" / "model")
+    assert experiment_base(cfg("--finetune.base_model=/m")) == ("dataset", "/m")
+    assert experiment_base(cfg("--cpt.enabled=true")) == ("cpt", run / "cpt" / "model")
+    # a pretrained model.base: only the data stages run; the base is its converted folder
+    local = save_hf_base(tmp_path / "hf", vocab_size=700, num_hidden_layers=2, tied=True)
+    until, base = experiment_base(cfg(f"--model.base={local}"))
+    assert until == "dataset" and (Path(base) / "evmlm_base.json").is_file()
+    assert Path(base).parent == tmp_path / "cache" / "bases"
