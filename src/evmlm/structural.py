@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 
 #: Bump when the drafts of the same TAC change: the dataset stage's pair shards (which store
 #: one draft per pair) are keyed by it, so a changed decompiler re-drafts them.
-DRAFT_VERSION = 2
+DRAFT_VERSION = 3
 
 WORD = (1 << 256) - 1
 MASK160 = (1 << 160) - 1
