@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 
 #: Bump when the drafts of the same TAC change: the dataset stage's pair shards (which store
 #: one draft per pair) are keyed by it, so a changed decompiler re-drafts them.
-DRAFT_VERSION = 2
+DRAFT_VERSION = 3
 
 WORD = (1 << 256) - 1
 MASK160 = (1 << 160) - 1
@@ -2540,13 +2540,7 @@ class _Words:
 
     def find(self, lab: str, stmt: tac.Stmt, p: tac.Operand, k: int) -> list[tac.Stmt] | None:
         """The k stores (in word order), or None."""
-        path = [lab]
-        while (
-            len(path) < 6
-            and len(self.blocks[path[-1]].preds) == 1
-            and self.blocks[self.blocks[path[-1]].preds[0]].term[0] == "jump"
-        ):
-            path.append(self.blocks[path[-1]].preds[0])
+        path = _straight_path(lab, self.blocks)
         values: dict[int, tac.Stmt] = {}
         for blab in path:
             stmts = self.blocks[blab].stmts
@@ -2646,13 +2640,7 @@ def _typed_errors(
     def search(
         lab: str, before: tac.Stmt | None, q: tac.Operand, size: int | None
     ) -> tac.Stmt | None:
-        path = [lab]
-        while (
-            len(path) < 6
-            and len(blocks[path[-1]].preds) == 1
-            and blocks[blocks[path[-1]].preds[0]].term[0] == "jump"
-        ):
-            path.append(blocks[path[-1]].preds[0])
+        path = _straight_path(lab, blocks)
         found = None
         words: dict[int, tac.Stmt] = {}
         for blab in path:

@@ -147,12 +147,21 @@ def _draft_and_check(
         assert draft.text == snap.read_text(), (
             f"structural output of {snapshot} changed; review and set EVMLM_UPDATE_SNAPSHOTS=1"
         )
-    rc = recompile(result, fn_path, deployed, start, length, draft.text, selector=fn.selector)
-    assert rc.ok, rc.error
-    behaviour = compare_behaviour(
-        rc.original_creation_bytecode or "", rc.creation_bytecode or "", rc.abi, fn.selector or ""
-    )
+    selector = fn.selector or ""
+    behaviour = _behaviour_of(result, deployed, fn_path, start, length, selector, draft.text)
     return draft, (result, deployed, fn_path, start, length, fn.selector, behaviour)
+
+
+def _behaviour_of(
+    result: Any, deployed: str, path: str, start: int, length: int, selector: str, text: str
+) -> Any:
+    """``text`` spliced in place of the function at ``start:length`` of ``path``, recompiled
+    (it must compile) and compared with the original on ``selector``."""
+    rc = recompile(result, path, deployed, start, length, text, selector=selector)
+    assert rc.ok, rc.error
+    return compare_behaviour(
+        rc.original_creation_bytecode or "", rc.creation_bytecode or "", rc.abi, selector
+    )
 
 
 @pytest.mark.parametrize("setting", ["opt200", "ir200"])
@@ -197,11 +206,7 @@ def test_changed_storage_write_is_detected() -> None:
     assert same.same is True
     changed, n = re.subn(r"(_balances\[to\] = \()", r"\g<1>1 + ", draft.text)
     assert n >= 1, draft.text
-    rc = recompile(result, path, deployed, start, length, changed, selector=selector)
-    assert rc.ok, rc.error
-    res = compare_behaviour(
-        rc.original_creation_bytecode or "", rc.creation_bytecode or "", rc.abi, selector
-    )
+    res = _behaviour_of(result, deployed, path, start, length, selector, changed)
     assert res.same is False and "storage slot" in (res.first_difference or "")
 
 
@@ -414,11 +419,7 @@ def test_checked_arithmetic_is_a_checked_operator(setting: str, fn_name: str) ->
         ln[: len(ln) - len(ln.lstrip())] + f"unchecked {{ {ln.strip()} }}" if ln in checked else ln
         for ln in draft.text.splitlines()
     )
-    rc = recompile(result, path, deployed, start, length, wrapped, selector=selector)
-    assert rc.ok, rc.error
-    other = compare_behaviour(
-        rc.original_creation_bytecode or "", rc.creation_bytecode or "", rc.abi, selector
-    )
+    other = _behaviour_of(result, deployed, path, start, length, selector, wrapped)
     assert other.same is False
 
 
@@ -515,11 +516,7 @@ def test_packed_variables_and_panics_are_solidity(
     assert "__panic" not in draft.text, draft.text
     if fn_name == "item":
         wrong = draft.text.replace("__z[0] = 0;  // Panic(0x32)", "__z[0] = 1 / __z.length;")
-        rc = recompile(result, path, deployed, start, length, wrong, selector=selector)
-        assert rc.ok, rc.error
-        other = compare_behaviour(
-            rc.original_creation_bytecode or "", rc.creation_bytecode or "", rc.abi, selector
-        )
+        other = _behaviour_of(result, deployed, path, start, length, selector, wrong)
         assert other.same is False
 
 
@@ -562,11 +559,7 @@ def test_calldata_reads_are_solidity(setting: str, fn_name: str, signature: str)
     assert behaviour.same is True, (behaviour.first_difference, draft.text)
     assert "uint256(bytes32(msg.data[" in draft.text, draft.text
     short = draft.text.replace(" + 32 : msg.data.length", " + 31 : msg.data.length")
-    rc = recompile(result, path, deployed, start, length, short, selector=selector)
-    assert rc.ok, rc.error
-    other = compare_behaviour(
-        rc.original_creation_bytecode or "", rc.creation_bytecode or "", rc.abi, selector
-    )
+    other = _behaviour_of(result, deployed, path, start, length, selector, short)
     assert other.same is False
 
 
@@ -698,11 +691,7 @@ def test_scratch_space_errors_and_hashes_are_solidity(
         assert "mstore(0, " not in draft.text.replace("mstore(0, __x)", ""), draft.text
     old, new = next((o, n) for o, n in wrong if o in draft.text)
     changed = draft.text.replace(old, new, 1)
-    rc = recompile(result, path, deployed, start, length, changed, selector=selector)
-    assert rc.ok, rc.error
-    other = compare_behaviour(
-        rc.original_creation_bytecode or "", rc.creation_bytecode or "", rc.abi, selector
-    )
+    other = _behaviour_of(result, deployed, path, start, length, selector, changed)
     assert other.same is False
 
 
@@ -749,11 +738,7 @@ def test_error_the_file_cannot_name_is_encoded_by_solidity(setting: str) -> None
     assert "abi.encodeWithSelector(bytes4(0x" in draft.text, draft.text
     changed = draft.text.replace(");  // Bad", ", uint256(1));  // Bad", 1)
     assert changed != draft.text, draft.text
-    rc = recompile(result, path, deployed, start, length, changed, selector=selector)
-    assert rc.ok, rc.error
-    other = compare_behaviour(
-        rc.original_creation_bytecode or "", rc.creation_bytecode or "", rc.abi, selector
-    )
+    other = _behaviour_of(result, deployed, path, start, length, selector, changed)
     assert other.same is False
 
 
@@ -879,9 +864,5 @@ def test_encoded_words_are_solidity(
         pytest.skip(f"{setting}: no encoding at the free memory pointer here")
     changed = draft.text.replace(*wrong, 1)
     assert changed != draft.text, draft.text
-    rc = recompile(result, path, deployed, start, length, changed, selector=selector)
-    assert rc.ok, rc.error
-    other = compare_behaviour(
-        rc.original_creation_bytecode or "", rc.creation_bytecode or "", rc.abi, selector
-    )
+    other = _behaviour_of(result, deployed, path, start, length, selector, changed)
     assert other.same is False
