@@ -307,7 +307,7 @@ def test_generation_budget_is_the_fine_tuned_length(tmp_path: Path) -> None:
             max_position_embeddings = 256
 
     assert trained_length(_M()) is None and generation_budget(_M(), 64) == (192, 64)
-    info = {"config": {"finetune": {"max_length": 96}}}
+    info = {"finetune": {"max_length": 96}}  # as evmlm.train.finetune writes it
     (tmp_path / "training_info.json").write_text(json.dumps(info))
     assert trained_length(_M()) == 96
     assert generation_budget(_M(), 32) == (64, 32) and generation_budget(_M(), 64) == (48, 48)

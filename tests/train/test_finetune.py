@@ -141,6 +141,10 @@ def test_lora_trains_only_adapter_then_reloads_and_merges(
     m2, _ = load_for_inference(r.adapter_dir)
     with torch.no_grad():
         assert torch.allclose(m2(ids).logits, b, atol=1e-4)
+    # both know the length they were fine-tuned with (the prompt budget at inference)
+    from evmlm.decompile.generation import trained_length
+
+    assert trained_length(m2) == trained_length(merged) == BASE_CFG.max_length
 
 
 class Crash(TrainerCallback):

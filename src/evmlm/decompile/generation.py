@@ -29,7 +29,7 @@ def trained_length(model: Any) -> int | None:
         return None
     info = Path(str(where)) / "training_info.json"
     try:
-        length = json.loads(info.read_text())["config"]["finetune"]["max_length"]
+        length = json.loads(info.read_text())["finetune"]["max_length"]  # evmlm.train.finetune
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return int(length) if isinstance(length, int) and length > 0 else None

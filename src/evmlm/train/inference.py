@@ -171,6 +171,9 @@ def load_for_inference(
             model = PeftModel.from_pretrained(base, str(local))
             if merge:
                 model = model.merge_and_unload()
+            # the adapter folder (its training_info.json: the fine-tuned prompt budget,
+            # evmlm.decompile.generation.trained_length), not the base's
+            model.name_or_path = str(local)
         else:
             model = AutoModelForCausalLM.from_pretrained(src, dtype=dtype)
             tokenizer = AutoTokenizer.from_pretrained(src)
