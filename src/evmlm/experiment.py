@@ -146,7 +146,8 @@ def run_experiment(
     cfgs = {
         v.name: variant_config(run_cfg.finetune, exp, v) for v in variants
     }  # validate all first
-    rows = []
+    rows: list[dict[str, Any]] = []
+    starts: dict[tuple[Any, ...], list[Any]] = {}  # _start_key -> [0, step-0 eval loss]
     for v in variants:
         cfg = cfgs[v.name]
         vdir = out_dir / v.name
@@ -168,7 +169,11 @@ def run_experiment(
         if done.is_file() and json.loads(done.read_text()).get("key") == key:
             log.info("experiment %s: %s done already", exp.name, v.name)
             rows.append(json.loads(done.read_text())["metrics"])
+            _note_start(starts, cfg, rows[-1])
             continue
+        # A variant's step-0 model is the base (LoRA B starts at zero), so variants that load
+        # and evaluate it alike share their step-0 eval loss: evaluate it once
+        start = starts.get(_start_key(cfg))
         log.info("experiment %s: variant %s (%s)", exp.name, v.name, v.finetune)
         res = finetune(
             cfg,
@@ -180,14 +185,18 @@ def run_experiment(
             seed=run_cfg.run.seed,
             threads=threads,
             resume=True,
+            eval_on_start=start is None,
         )
+        eval_losses = [tuple(x) for x in res.eval_losses]
+        if start is not None and not any(st == 0 for st, _ in eval_losses):
+            eval_losses.insert(0, tuple(start))
         m: dict[str, Any] = {
             "variant": v.name,
             "overrides": v.finetune,
             "steps": res.steps,
-            "eval_losses": res.eval_losses,
+            "eval_losses": eval_losses,
             "eval_loss": res.eval_loss,
-            "best_eval_loss": min(x for _, x in res.eval_losses) if res.eval_losses else None,
+            "best_eval_loss": min(x for _, x in eval_losses) if eval_losses else None,
             "trainable_params": res.trainable_params,
             "seconds": round(res.seconds, 1),
             "tokens_per_second": round(res.tokens_per_second, 1),
@@ -235,6 +244,7 @@ def run_experiment(
         m = json.loads(json.dumps(m))  # the same plain data whether fresh or read back
         atomic.write_json(done, {"key": key, "metrics": m})
         rows.append(m)
+        _note_start(starts, cfg, m)
     files = write_report(exp, rows, out_dir)
     best = min(rows, key=lambda r: r["eval_loss"] if r["eval_loss"] is not None else math.inf)
     line = (
@@ -242,6 +252,17 @@ def run_experiment(
         f"lowest eval loss: {best['variant']} ({best['eval_loss']:.4f})"
     )
     return {"line": line, "variants": rows, "files": files}
+
+
+def _start_key(cfg: FinetuneConfig) -> tuple[Any, ...]:
+    """What decides a variant's step-0 eval loss besides the base and the data."""
+    return (cfg.method, cfg.max_length, cfg.max_eval_examples, cfg.bf16)
+
+
+def _note_start(starts: dict[tuple[Any, ...], list[Any]], cfg: FinetuneConfig, row: Any) -> None:
+    first = row["eval_losses"][:1]
+    if first and first[0][0] == 0:
+        starts.setdefault(_start_key(cfg), list(first[0]))
 
 
 def _fmt(x: Any, spec: str) -> str:

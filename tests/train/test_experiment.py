@@ -92,6 +92,15 @@ def test_experiment_runs_variants_and_writes_report(tmp_path: Path, tiny_base: P
     assert set(rows) == {"attention", "both->mlp->attn"}
     for r in rows.values():
         assert r["steps"] == 4 and [st for st, _ in r["eval_losses"]] == [0, 2, 4]
+    # the step-0 model is the base for both: evaluated once (in the first), shared
+    assert rows["attention"]["eval_losses"][0] == rows["both->mlp->attn"]["eval_losses"][0]
+    state = json.loads(
+        (
+            out / "both->mlp->attn" / "checkpoints" / "checkpoint-4" / "trainer_state.json"
+        ).read_text()
+    )
+    assert [h["step"] for h in state["log_history"] if "eval_loss" in h] == [2, 4]
+    for r in rows.values():
         assert r["grad_norm_mean"]["total"] > 0
     # attention-only has no mlp adapters; the phased variant has both groups
     assert (

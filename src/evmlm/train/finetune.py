@@ -308,6 +308,7 @@ def finetune(
     resume: bool = True,
     info: dict[str, Any] | None = None,
     callbacks: Sequence[Any] = (),
+    eval_on_start: bool = True,
 ) -> FinetuneResult:
     """Fine-tune ``base_model`` on pair records (TAC -> Solidity), evaluating on ``eval_records``.
 
@@ -315,8 +316,11 @@ def finetune(
     name. ``tokenizer_dir``: tokenizer to use when the base folder has none. Training runs for
     ``cfg.epochs`` epochs or ``cfg.max_steps`` steps, whichever is fewer (or until
     ``time_budget_s`` / early stopping). ``resume``: continue from the newest checkpoint under
-    ``out_dir/checkpoints``. Raises QLoRAUnsupportedError (before any work) when QLoRA cannot
-    run here, ModelLoadError for a bad base, TrainingDataError when there is nothing to train on.
+    ``out_dir/checkpoints``. ``eval_on_start``: evaluate before the first step (the step-0
+    point of ``eval_losses``; :mod:`evmlm.experiment` turns it off for variants after the
+    first, whose step-0 model is the same base). Raises QLoRAUnsupportedError (before any work)
+    when QLoRA cannot run here, ModelLoadError for a bad base, TrainingDataError when there is
+    nothing to train on.
     """
     import torch
     from transformers.trainer_utils import get_last_checkpoint
@@ -378,7 +382,11 @@ def finetune(
         else None
     )
     args = sft_config(
-        cfg, out / "checkpoints", max_steps=max_steps, seed=seed, eval_on_start=last is None
+        cfg,
+        out / "checkpoints",
+        max_steps=max_steps,
+        seed=seed,
+        eval_on_start=eval_on_start and last is None,
     )
     cbs = standard_callbacks(
         tb_dir=out / "tb",
