@@ -40,7 +40,7 @@ def tiny_model(make_tiny_model: Callable[[str], Path], records: list[dict[str, A
     """A tiny Llama whose tokenizer has also seen the fixture TAC (so prompts are short), with
     the ``training_info.json`` fine-tuning writes (``max_length`` TRAINED_LENGTH)."""
     folder = make_tiny_model("\n".join(r["tac"] for r in records))
-    info = {"config": {"finetune": {"max_length": TRAINED_LENGTH}}}
+    info = {"finetune": {"max_length": TRAINED_LENGTH}}
     (folder / "training_info.json").write_text(json.dumps(info))
     return folder
 
