@@ -500,6 +500,22 @@ def _storage_from_layout(
     return st
 
 
+#: operand-free environment opcodes -> (their Solidity expression as uint256, the first solc
+#: version that has it: block.chainid 0.8.0, block.basefee 0.8.7)
+_ENV_EXPR: dict[str, tuple[str, tuple[int, int, int]]] = {
+    "CALLER": ("uint256(uint160(msg.sender))", (0, 0, 0)),
+    "ADDRESS": ("uint256(uint160(address(this)))", (0, 0, 0)),
+    "ORIGIN": ("uint256(uint160(tx.origin))", (0, 0, 0)),
+    "TIMESTAMP": ("block.timestamp", (0, 0, 0)),
+    "NUMBER": ("block.number", (0, 0, 0)),
+    "GASLIMIT": ("block.gaslimit", (0, 0, 0)),
+    "GASPRICE": ("tx.gasprice", (0, 0, 0)),
+    "COINBASE": ("uint256(uint160(address(block.coinbase)))", (0, 0, 0)),
+    "CHAINID": ("block.chainid", (0, 8, 0)),
+    "BASEFEE": ("block.basefee", (0, 8, 7)),
+    "CALLDATASIZE": ("msg.data.length", (0, 0, 0)),
+    "GAS": ("gasleft()", (0, 0, 0)),
+}
 _KEY_TYPES = {"t_address": 160, "t_uint256": 256, "t_bytes32": 256, "t_int256": 256}
 #: Value types read and written by name where they share a slot (solc's storage layout
 #: ``types[…].label``): their bytes in the slot are the value's low-order bytes
@@ -883,38 +899,16 @@ class _Translator:
             return f"({_lit_left(val, a[1])} {'<<' if op == 'SHL' else '>>'} {sh})", "u"
         if op == "SAR" and ctx.version >= (0, 5, 0):
             return f"uint256(int256({self.u(a[1])}) >> {self.u(a[0])})", "u"
-        if op == "CALLER":
-            return "uint256(uint160(msg.sender))", "u"
         if op == "CALLVALUE":
             if not ctx.payable:
                 return "0", "c"
             return "msg.value", "u"
-        if op == "ADDRESS":
-            return "uint256(uint160(address(this)))", "u"
-        if op == "ORIGIN":
-            return "uint256(uint160(tx.origin))", "u"
-        if op == "TIMESTAMP":
-            return "block.timestamp", "u"
-        if op == "NUMBER":
-            return "block.number", "u"
-        if op == "GASLIMIT":
-            return "block.gaslimit", "u"
-        if op == "GASPRICE":
-            return "tx.gasprice", "u"
-        if op == "COINBASE":
-            return "uint256(uint160(address(block.coinbase)))", "u"
-        if op == "CHAINID" and ctx.version >= (0, 8, 0):
-            return "block.chainid", "u"
-        if op == "BASEFEE" and ctx.version >= (0, 8, 7):
-            return "block.basefee", "u"
+        if op in _ENV_EXPR and ctx.version >= _ENV_EXPR[op][1]:
+            return _ENV_EXPR[op][0], "u"
         if op == "SELFBALANCE" or (op == "BALANCE" and a and a[0] == tac.Var("__this__")):
             return "address(this).balance", "u"
         if op == "BALANCE":
             return f"address(uint160({self.u(a[0])})).balance", "u"
-        if op == "CALLDATASIZE":
-            return "msg.data.length", "u"
-        if op == "GAS":
-            return "gasleft()", "u"
         if op == "BLOCKHASH":
             return f"uint256(blockhash({self.u(a[0])}))", "u"
         if op == "CALLDATALOAD" and isinstance(a[0], tac.Const):
