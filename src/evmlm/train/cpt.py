@@ -352,11 +352,11 @@ def run_cpt_stage(ctx: Any) -> dict[str, Any]:
     (:func:`evmlm.train.stage.start_model_dir`); merged model in ``cpt/model``."""
     from evmlm.train.data import TrainingDataError, is_heldout, write_token_file
     from evmlm.train.stage import (
-        _is_main_process,
         _iter_sources,
         _train_tac,
         clear_stale_checkpoints,
         start_model_dir,
+        write_lm_summary,
     )
     from evmlm.train.threads import effective_threads
     from evmlm.train.tokenizer import load_tokenizer
@@ -407,12 +407,4 @@ def run_cpt_stage(ctx: Any) -> dict[str, Any]:
         resume=True,
         info={"config": ctx.declared(), "data": {"train_tokens": n_train, "val_tokens": n_val}},
     )
-    summary = {
-        "line": res.line() + f" ({n_train:,} train / {n_val:,} val tokens, {n_tac} TAC functions)",
-        **res.to_dict(),
-        "train_tokens": n_train,
-        "val_tokens": n_val,
-    }
-    if _is_main_process():
-        atomic.write_json(out / "metrics.json", summary)
-    return summary
+    return write_lm_summary(out, res.line(), res.to_dict(), n_train, n_val, n_tac)

@@ -241,9 +241,18 @@ def run_pretrain_stage(ctx: StageContext) -> dict[str, Any]:
         resume=True,
         info=info,
     )
+    return write_lm_summary(out, res.line(), result_dict(res), n_train, n_val, n_tac)
+
+
+def write_lm_summary(
+    out: Path, line: str, result: dict[str, Any], n_train: int, n_val: int, n_tac: int
+) -> dict[str, Any]:
+    """The summary of a language-modelling stage (``pretrain``, ``cpt``): the result's line
+    with the token counts, the result's fields, ``train_tokens`` / ``val_tokens`` (tokens);
+    written to ``out/metrics.json`` by the main process. Returns the summary."""
     summary = {
-        "line": res.line() + f" ({n_train:,} train / {n_val:,} val tokens, {n_tac} TAC functions)",
-        **result_dict(res),
+        "line": line + f" ({n_train:,} train / {n_val:,} val tokens, {n_tac} TAC functions)",
+        **result,
         "train_tokens": n_train,
         "val_tokens": n_val,
     }
