@@ -3637,7 +3637,7 @@ def _arith_form(s: tac.Stmt) -> tac.Stmt | None:
 def _decoder_size_check(order: list[str], blocks: dict[str, _Block], head: int) -> int:
     """Drop the ABI decoder's calldata size check, in place: a two-way branch whose condition
     reads only ``CALLDATASIZE`` and constants and equals ``calldatasize - 4 < n`` (signed or
-    unsigned) for every size from 4 to ``n + 100`` and some large ones, with ``n <= head``
+    unsigned) for every size from 0 to ``head + 103`` and some large ones, with ``n <= head``
     (the parameters' head size in bytes), and whose true side is an empty ``revert(0, 0)``
     becomes a plain jump to the other side. The recompiled function declares the same
     parameter types, so the compiler's own decoder (solc >= 0.5: "revert if calldata is too
@@ -3683,7 +3683,9 @@ def _decoder_size_check(order: list[str], blocks: dict[str, _Block], head: int) 
             )
         return False
 
-    sizes = [*range(4, head + 104), 1 << 32, 1 << 64, 1 << 128]
+    sizes = [*range(head + 104), 1 << 32, 1 << 64, 1 << 128]
+    signed = [[(c - 4) % (1 << 256) < lim or c < 4 for c in sizes] for lim in range(head + 1)]
+    unsigned = [[(c - 4) % (1 << 256) < lim for c in sizes] for lim in range(1, head + 1)]
     n = 0
     for lab in order:
         b = blocks[lab]
@@ -3697,10 +3699,7 @@ def _decoder_size_check(order: list[str], blocks: dict[str, _Block], head: int) 
                 got = [(ev(cond, c) != 0) == sense for c in sizes]
             except (KeyError, ZeroDivisionError, IndexError, TypeError):
                 break
-            limit = next((c - 4 for c, g in zip(sizes, got) if not g), None)
-            if limit is None or limit > head:
-                break
-            if got == [c - 4 < limit for c in sizes]:
+            if got in signed or got in unsigned:
                 b.term = ("jump", ok)
                 b.succ = [ok]
                 n += 1
@@ -3868,7 +3867,7 @@ def _translate(fn: LiftedFunction, ctx: _Ctx, n_outputs: int = 0) -> tuple[list[
     order, blocks = _prepare(f, ctx.payable)
     if ctx.checked and _checked_arith(order, blocks):
         order = _reachable(order, blocks)
-    if ctx.version >= (0, 5, 0) and ctx.arg_types and fn.kind == "public":
+    if ctx.version >= (0, 5, 0) and ctx.arg_types is not None and fn.kind == "public":
         head = 32 * sum(_head_words(t) for t in ctx.arg_types)
         if _decoder_size_check(order, blocks, head):
             order = _reachable(order, blocks)
