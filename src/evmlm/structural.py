@@ -25,6 +25,7 @@ translate at all (a ``CALLPRIVATE`` of the call form, a header it cannot type) g
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -3883,6 +3884,7 @@ def _translate(fn: LiftedFunction, ctx: _Ctx, n_outputs: int = 0) -> tuple[list[
     if ctx.version >= (0, 5, 0) and not _fmp_foreign(blocks):
         _allocated_encodings(order, blocks)
         _encoded_words(order, blocks)
+    unmerged = (list(order), copy.deepcopy(blocks))
     order = _merge_straight(order, blocks)
     _dead_code(order, blocks)
     tr = _Translator(order, blocks, ctx)
@@ -3893,6 +3895,12 @@ def _translate(fn: LiftedFunction, ctx: _Ctx, n_outputs: int = 0) -> tuple[list[
             per_block[tr.defs[v][0]] = per_block.get(tr.defs[v][0], 0) + 1
     pressure = len(tr.cross) + max(per_block.values(), default=0) + len(ctx.idents) + n_outputs
     if pressure > SPILL_ABOVE:
+        # spilled locals live in memory: keep the original blocks (and so the inlining of
+        # memory reads as it was), which the behaviour checks measured as the same
+        order, blocks = unmerged
+        _dead_code(order, blocks)
+        tr = _Translator(order, blocks, ctx)
+        local = [v for v in tr.defs if v not in tr.inlined and tr.uses.get(v)] + sorted(tr.phi_vars)
         ctx.spill.update({v: i for i, v in enumerate(sorted(set(local), key=_var_key))})
         tr = _Translator(order, blocks, ctx)
     try:
