@@ -25,6 +25,7 @@ translate at all (a ``CALLPRIVATE`` of the call form, a header it cannot type) g
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -49,7 +50,7 @@ log = logging.getLogger(__name__)
 
 #: Bump when the drafts of the same TAC change: the dataset stage's pair shards (which store
 #: one draft per pair) are keyed by it, so a changed decompiler re-drafts them.
-DRAFT_VERSION = 3
+DRAFT_VERSION = 4
 
 WORD = (1 << 256) - 1
 MASK160 = (1 << 160) - 1
@@ -417,6 +418,39 @@ def _prepare(f: tac.Function, payable: bool) -> tuple[list[str], dict[str, _Bloc
     return order, kept
 
 
+def _merge_straight(order: list[str], blocks: dict[str, _Block]) -> list[str]:
+    """Merge each block ``b`` into its only predecessor ``a`` when ``a`` ends in a plain jump
+    to ``b`` and ``b`` has no PHIs (the compiler's jumps into and out of inlined internal
+    functions): the statements run in the same order, so nothing changes but that values
+    read and used on the straight path are now in one block, where they can be inlined
+    (``return s_owner;`` instead of ``v1 = …; v3 = v1; return …(v3);``). Returns the order
+    without the merged blocks; predecessor lists and PHI operand keys are updated."""
+    entry = order[0]
+    changed = True
+    while changed:
+        changed = False
+        for a in order:
+            if a not in blocks:
+                continue
+            ba = blocks[a]
+            while ba.term[0] == "jump":
+                b = ba.term[1]
+                bb = blocks.get(b)
+                if bb is None or b in (a, entry) or bb.preds != [a] or bb.phis:
+                    break
+                ba.stmts = ba.stmts + bb.stmts
+                ba.term, ba.succ = bb.term, bb.succ
+                for s in dict.fromkeys(_succ(bb)):
+                    sb = blocks[s]
+                    sb.preds = [a if x == b else x for x in sb.preds]
+                    for _lhs, ops in sb.phis:
+                        if b in ops:
+                            ops[a] = ops.pop(b)
+                del blocks[b]
+                changed = True
+    return [x for x in order if x in blocks]
+
+
 def _succ(b: _Block) -> list[str]:
     t = b.term
     if t[0] == "jump":
@@ -523,6 +557,9 @@ _KEY_TYPES = {"t_address": 160, "t_uint256": 256, "t_bytes32": 256, "t_int256": 
 _PACKED_TYPE = re.compile(r"address( payable)?|bool|u?int\d+|bytes\d+|contract [\w.]+|enum [\w.]+")
 
 
+#: Halts that revert.
+_REVERTING = frozenset({"REVERT", "ERROR", "PANIC", "INVALID"})
+
 #: Operations whose result is 0 or 1.
 _BOOL_OPS = frozenset({"ISZERO", "LT", "GT", "SLT", "SGT", "EQ"})
 
@@ -542,7 +579,14 @@ def _packed_word(name: str, tl: str, nbytes: int) -> str:
     return f"uint256({name})"  # uintN, enum
 
 
-def _packed_value(tl: str, nbytes: int, w: str, kind: str, v: tuple[int, int, int]) -> str | None:
+def _packed_value(
+    tl: str,
+    nbytes: int,
+    w: str,
+    kind: str,
+    v: tuple[int, int, int],
+    addr_names: frozenset[str] = frozenset(),
+) -> str | None:
     """The right-hand side that stores the low ``nbytes`` of the uint256 expression ``w``
     (Solidity kind ``kind``) into a variable of type ``tl``, or None when Solidity would
     store other bytes (a bool from a non-bool: it stores 1 where the word had 2; an enum:
@@ -551,10 +595,12 @@ def _packed_value(tl: str, nbytes: int, w: str, kind: str, v: tuple[int, int, in
         return w if kind == "b" else None
     if kind == "b":
         w = f"({w} ? uint256(1) : uint256(0))"
+    a = _plain_addr(w, addr_names)
     if tl == "address":
-        return f"address(uint160({w}))"
+        return a or f"address(uint160({w}))"
     if tl == "address payable":
-        return f"payable(address(uint160({w})))" if v >= (0, 6, 0) else f"address(uint160({w}))"
+        a = a or f"address(uint160({w}))"
+        return f"payable({a})" if v >= (0, 6, 0) else a
     if re.fullmatch(r"uint\d+", tl):
         return f"{tl}({w})"
     if re.fullmatch(r"int\d+|bytes\d+", tl):
@@ -591,6 +637,8 @@ class _Ctx:
     solidity_errors: frozenset[str] = frozenset()  # custom errors that `revert Name(…)` can name
     error_refs: dict[str, str] = field(default_factory=dict)  # name -> `Lib.Name` where qualified
     fmp_clobbered: bool = False  # the function may overwrite the free memory pointer
+    #: identifiers of type ``address``: parameters and packed state variables
+    addr_names: frozenset[str] = frozenset()
     #: overloaded ABI events: name -> [(topic0, indexed parameters, static data words or
     #: None when a parameter is dynamic)]
     event_overloads: dict[str, list[tuple[int, int, int | None]]] = field(default_factory=dict)
@@ -817,12 +865,51 @@ class _Translator:
         return f"(({t}) ? uint256(1) : uint256(0))" if k == "b" else t
 
     def b(self, o: tac.Operand) -> str:
+        d = self.inl(o)
+        if d is not None and d.op == "SUB":
+            # x - y is non-zero exactly when x != y (mod 2^256): the optimizer's form of `!=`
+            (x, kx), (y, ky) = self.sol(d.args[0]), self.sol(d.args[1])
+            if x == y and kx != "c":
+                return "false"
+            if not (kx == "c" and ky == "c"):
+                return f"({self.eq_operands(d.args[0], d.args[1], '!=')})"
         t, k = self.sol(o)
         if k == "b":
             return t
         if k == "c":
             raise _NotSolidity
+        c = _bool_word(t) or (a + " != address(0)" if (a := self.addr_of(t)) else None)
+        if c is not None:
+            return c
         return f"{t} != 0"
+
+    def eq_operands(self, x: tac.Operand, y: tac.Operand, sym: str) -> str:
+        """``x sym y`` (``==`` or ``!=``) of two words; two addresses compare as addresses
+        (``msg.sender == owner``: equal words exactly when equal addresses), an address
+        against 0 as ``address(0)``, two bools as bools."""
+        tx, ty = self.u(x), self.u(y)
+        ax, ay = self.addr_of(tx), self.addr_of(ty)
+        if ax is not None and (ay is not None or ty == "0"):
+            return f"{ax} {sym} {ay or 'address(0)'}"
+        if ay is not None and tx == "0":
+            return f"address(0) {sym} {ay}"
+        bx, by = _bool_word(tx), _bool_word(ty)
+        if bx is not None and by is not None:
+            return f"{_paren(bx)} {sym} {_paren(by)}"
+        return f"{tx} {sym} {ty}"
+
+    def addr_of(self, t: str) -> str | None:
+        """The address expression ``a`` when the word text ``t`` is ``uint256(uint160(a))``
+        of an expression known to be an ``address`` (:func:`_plain_addr`), else None."""
+        return _plain_addr(t, self.ctx.addr_names)
+        a = t[len("uint256(uint160(") : -2]
+        if not _balanced(a):
+            return None
+        if a in ("msg.sender", "tx.origin") or a in self.ctx.addr_names:
+            return a
+        if a.startswith("address(") and a.endswith(")") and _balanced(a[8:-1]):
+            return a
+        return None
 
     def sol_stmt(self, s: tac.Stmt) -> tuple[str, str]:
         op, a = s.op, s.args
@@ -864,7 +951,7 @@ class _Translator:
                 return f"({x} == {y})", "b"
             if kx == "c" and ky == "c":
                 raise _NotSolidity
-            return f"({self.u(a[0])} == {self.u(a[1])})", "b"
+            return f"({self.eq_operands(a[0], a[1], '==')})", "b"
         if op == "ISZERO":
             return self.neg(a[0]), "b"
         if op == "HASHWORD":
@@ -1042,7 +1129,7 @@ class _Translator:
                 w, kind = self.u(v), "u"
             if len(terms) > 1 and any(re.search(rf"\b{re.escape(n)}\b", w) for n in names):
                 return None
-            rhs = _packed_value(tl, nbytes, w, kind, self.ctx.version)
+            rhs = _packed_value(tl, nbytes, w, kind, self.ctx.version, self.ctx.addr_names)
             if rhs is None:
                 return None
             out.append(f"{name} = {rhs};")
@@ -1151,9 +1238,16 @@ class _Translator:
                     return f"({x} != {y})"
                 if kx == "c" and ky == "c":
                     raise _NotSolidity
-                return f"({self.u(d.args[0])} != {self.u(d.args[1])})"
+                return f"({self.eq_operands(d.args[0], d.args[1], '!=')})"
             if d.op == "ISZERO":
                 return self.b(d.args[0])
+            if d.op == "SUB":
+                # x - y is zero exactly when x == y (mod 2^256): the optimizer's form of `==`
+                (x, kx), (y, ky) = self.sol(d.args[0]), self.sol(d.args[1])
+                if x == y and kx != "c":
+                    return "true"
+                if not (kx == "c" and ky == "c"):
+                    return f"({self.eq_operands(d.args[0], d.args[1], '==')})"
         t, k = self.sol(o)
         if t == "true":
             return "false"
@@ -1161,6 +1255,12 @@ class _Translator:
             return f"!{_paren(t)}"
         if k == "c":
             raise _NotSolidity
+        c = _bool_word(t)
+        if c is not None:
+            return f"!{_paren(c)}"
+        a = self.addr_of(t)
+        if a is not None:
+            return f"({a} == address(0))"
         return f"({t} == 0)"
 
     def _uu(self, x: tac.Operand, y: tac.Operand) -> tuple[str, str]:
@@ -1678,7 +1778,9 @@ class _Translator:
 
 
 def _paren(t: str) -> str:
-    return t if (t.startswith("(") and t.endswith(")")) or re.fullmatch(r"[\w.]+", t) else f"({t})"
+    if re.fullmatch(r"[\w.]+", t) or (t.startswith("(") and t.endswith(")") and _balanced(t[1:-1])):
+        return t
+    return f"({t})"
 
 
 def _lit_left(text: str, o: tac.Operand) -> str:
@@ -1729,10 +1831,12 @@ def _from_word(x: str, t: str) -> str:
     if t.startswith("int"):
         return f"{t}(int256({x}))"
     if t == "address":
+        if x == "0":
+            return "address(0)"
         m = re.fullmatch(r"uint256\(uint160\(([\w.]+)\)\)", x)
         return m.group(1) if m else f"address(uint160({x}))"
     if t == "bool":
-        return {"0": "false", "1": "true"}.get(x, f"({x} != 0)")
+        return {"0": "false", "1": "true"}.get(x) or _bool_word(x) or f"({x} != 0)"
     if t == "bytes32":
         return f"bytes32({x})"
     return f"{t}(bytes32({x}))"
@@ -1930,6 +2034,15 @@ class _Structurer:
             raise _Unstructured("a loop with several exits")
         return follow
 
+    def only_reverts(self, n: str) -> bool:
+        """Every halt reachable from ``n`` reverts (a guard's failing side)."""
+        blocks = self.tr.blocks
+        return all(
+            blocks[x].term[0] != "halt" or blocks[x].term[1].op in _REVERTING
+            for x in self.reach(n)
+            if x in blocks
+        )
+
     def _sole_follow(self, follow: str, exits: list[str], body: set[str] | frozenset[str]) -> bool:
         """No other exit of the loop reaches ``follow`` or comes back into the loop."""
         return not any(
@@ -1990,7 +2103,10 @@ class _Structurer:
             if loops and m is not None and m not in loops[-1][1] and m != loops[-1][2]:
                 m = None
             if m is None:
-                small_is_t = len(self.reach(tl)) <= len(self.reach(fl))
+                small_is_t = (len(self.reach(tl)), not self.only_reverts(tl)) <= (
+                    len(self.reach(fl)),
+                    not self.only_reverts(fl),
+                )
                 small, big = (tl, fl) if small_is_t else (fl, tl)
                 text, is_sol = tr.cond(c, negate=not small_is_t)
                 body: list[_Item] = list(tr.copies(n, small))
@@ -2044,7 +2160,10 @@ class _Structurer:
             and body[0].text.startswith("revert(")
         ):
             reason = body[0].text[len("revert(") : -2]
-            out.append(_Item("sol", f"require({alt[0]}{', ' + reason if reason else ''});"))
+            c = alt[0]
+            if c.startswith("(") and c.endswith(")") and _balanced(c[1:-1]):
+                c = c[1:-1]
+            out.append(_Item("sol", f"require({c}{', ' + reason if reason else ''});"))
             return
         if not is_sol:
             self.tr.n_conds += 1
@@ -2052,12 +2171,41 @@ class _Structurer:
             out.append(_Item("decl", f"uint256 {var};"))
             out.append(_Item("asm", f"{var} := {text}"))
             text = f"{var} != 0"
+        if text.startswith("(") and text.endswith(")") and _balanced(text[1:-1]):
+            text = text[1:-1]
         out.append(_Item("open", f"if ({text}) {{"))
         out.extend(body)
         if els:
             out.append(_Item("mid", "} else {"))
             out.extend(els)
         out.append(_Item("close", "}"))
+
+
+def _plain_addr(w: str, addr_names: frozenset[str]) -> str | None:
+    """``a`` when the word text ``w`` is ``uint256(uint160(a))`` of ``msg.sender``,
+    ``tx.origin``, ``address(…)`` or an identifier in ``addr_names`` (declared
+    ``address``): converting it back to ``address`` gives ``a`` itself."""
+    pre = "uint256(uint160("
+    if not (w.startswith(pre) and w.endswith("))")):
+        return None
+    a = w[len(pre) : -2]
+    if a in ("msg.sender", "tx.origin") or (
+        a.startswith("address(") and a.endswith(")") and _balanced(a[8:-1])
+    ):
+        return a
+    return a if a in addr_names else None
+
+
+def _bool_word(t: str) -> str | None:
+    """``c`` when the word text ``t`` is ``(c ? uint256(1) : uint256(0))`` (a bool as a word,
+    written by :meth:`_Translator.u` or for a bool variable), else None."""
+    for pre in ("((", "("):
+        suf = ") ? uint256(1) : uint256(0))" if pre == "((" else " ? uint256(1) : uint256(0))"
+        if t.startswith(pre) and t.endswith(suf):
+            c = t[len(pre) : -len(suf)]
+            if _balanced(c) and (pre == "((" or re.fullmatch(r"[\w.]+", c)):
+                return c
+    return None
 
 
 def _balanced(t: str) -> bool:
@@ -3487,6 +3635,79 @@ def _arith_form(s: tac.Stmt) -> tac.Stmt | None:
     return s if s.op in _OVERFLOW else None
 
 
+def _decoder_size_check(order: list[str], blocks: dict[str, _Block], head: int) -> int:
+    """Drop the ABI decoder's calldata size check, in place: a two-way branch whose condition
+    reads only ``CALLDATASIZE`` and constants and equals ``calldatasize - 4 < n`` (signed or
+    unsigned) for every size from 0 to ``head + 103`` and some large ones, with ``n <= head``
+    (the parameters' head size in bytes), and whose true side is an empty ``revert(0, 0)``
+    becomes a plain jump to the other side. The recompiled function declares the same
+    parameter types, so the compiler's own decoder (solc >= 0.5: "revert if calldata is too
+    short") makes the same check, with the same empty revert, before the body runs: the
+    body's copy never fails. Returns the number of dropped checks."""
+    defs = {st.lhs: st for lab in order for st in blocks[lab].stmts if st.lhs is not None}
+
+    def ev(o: tac.Operand, cds: int, depth: int = 0) -> int:
+        if isinstance(o, tac.Const):
+            return o.value
+        if not isinstance(o, tac.Var) or depth > 12 or o.name not in defs:
+            raise KeyError
+        d = defs[o.name]
+        if d.op == "CALLDATASIZE":
+            return cds
+        if d.op is None:
+            return ev(d.args[0], cds, depth + 1)
+        if d.op not in PURE:
+            raise KeyError
+        r = fold(d.op, [ev(a, cds, depth + 1) for a in d.args])
+        if r is None:
+            raise KeyError
+        return r
+
+    def empty_revert(lab: str) -> bool:
+        seen: set[str] = set()
+        while lab in blocks and lab not in seen:
+            seen.add(lab)
+            t = blocks[lab].term
+            if blocks[lab].stmts not in ([], [t[1]] if t[0] == "halt" else []):
+                return False
+            if t[0] == "jump":
+                lab = t[1]
+                continue
+            return (
+                t[0] == "halt"
+                and t[1].op == "REVERT"
+                and t[1].args
+                == (
+                    tac.Const(0),
+                    tac.Const(0),
+                )
+            )
+        return False
+
+    sizes = [*range(head + 104), 1 << 32, 1 << 64, 1 << 128]
+    signed = [[(c - 4) % (1 << 256) < lim or c < 4 for c in sizes] for lim in range(head + 1)]
+    unsigned = [[(c - 4) % (1 << 256) < lim for c in sizes] for lim in range(1, head + 1)]
+    n = 0
+    for lab in order:
+        b = blocks[lab]
+        if b.term[0] != "jumpi":
+            continue
+        _, tl, fl, cond = b.term
+        for fails, ok, sense in ((tl, fl, True), (fl, tl, False)):
+            if not empty_revert(fails):
+                continue
+            try:
+                got = [(ev(cond, c) != 0) == sense for c in sizes]
+            except (KeyError, ZeroDivisionError, IndexError, TypeError):
+                break
+            if got in signed or got in unsigned:
+                b.term = ("jump", ok)
+                b.succ = [ok]
+                n += 1
+            break
+    return n
+
+
 def _checked_arith(order: list[str], blocks: dict[str, _Block]) -> int:
     """Fold the compiler's overflow tests back into checked operations, in place.
 
@@ -3647,6 +3868,10 @@ def _translate(fn: LiftedFunction, ctx: _Ctx, n_outputs: int = 0) -> tuple[list[
     order, blocks = _prepare(f, ctx.payable)
     if ctx.checked and _checked_arith(order, blocks):
         order = _reachable(order, blocks)
+    if ctx.version >= (0, 5, 0) and ctx.arg_types is not None and fn.kind == "public":
+        head = 32 * sum(_head_words(t) for t in ctx.arg_types)
+        if _decoder_size_check(order, blocks, head):
+            order = _reachable(order, blocks)
     _overloaded_events(blocks, ctx)
     _typed_returns(order, blocks, ctx.out_types)
     _typed_events(order, blocks, ctx.event_params)
@@ -3659,6 +3884,8 @@ def _translate(fn: LiftedFunction, ctx: _Ctx, n_outputs: int = 0) -> tuple[list[
     if ctx.version >= (0, 5, 0) and not _fmp_foreign(blocks):
         _allocated_encodings(order, blocks)
         _encoded_words(order, blocks)
+    unmerged = (list(order), copy.deepcopy(blocks))
+    order = _merge_straight(order, blocks)
     _dead_code(order, blocks)
     tr = _Translator(order, blocks, ctx)
     local = [v for v in tr.defs if v not in tr.inlined and tr.uses.get(v)] + sorted(tr.phi_vars)
@@ -3668,6 +3895,12 @@ def _translate(fn: LiftedFunction, ctx: _Ctx, n_outputs: int = 0) -> tuple[list[
             per_block[tr.defs[v][0]] = per_block.get(tr.defs[v][0], 0) + 1
     pressure = len(tr.cross) + max(per_block.values(), default=0) + len(ctx.idents) + n_outputs
     if pressure > SPILL_ABOVE:
+        # spilled locals live in memory: keep the original blocks (and so the inlining of
+        # memory reads as it was), which the behaviour checks measured as the same
+        order, blocks = unmerged
+        _dead_code(order, blocks)
+        tr = _Translator(order, blocks, ctx)
+        local = [v for v in tr.defs if v not in tr.inlined and tr.uses.get(v)] + sorted(tr.phi_vars)
         ctx.spill.update({v: i for i, v in enumerate(sorted(set(local), key=_var_key))})
         tr = _Translator(order, blocks, ctx)
     try:
@@ -3678,12 +3911,83 @@ def _translate(fn: LiftedFunction, ctx: _Ctx, n_outputs: int = 0) -> tuple[list[
         tr = _Translator(order, blocks, ctx)
         items = _state_machine(tr)
         structured = False
+    if items and items[-1].kind == "sol" and items[-1].text == "return;":
+        items.pop()  # the end of the body returns as well
+    at_def = _declared_at_definition(items, tr.cross - set(ctx.spill))
+    named = set(re.findall(r"\b(?:v\d+|s\d+)\b", "\n".join(it.text for it in items)))
     decls = [
-        _Item("decl", f"uint256 {v};") for v in sorted(tr.cross, key=_var_key) if v not in ctx.spill
+        _Item("decl", f"uint256 {v};")
+        for v in sorted(tr.cross, key=_var_key)
+        if v not in ctx.spill
+        and v not in at_def
+        and (v in named or not re.fullmatch(r"[vs]\d+", v))
     ]
     if ctx.spill:
         decls.insert(0, _Item("decl", f"uint256[{len(ctx.spill)}] memory __s;"))
     return decls + items, structured, tr.needs_map
+
+
+def _addr_names(
+    idents: Mapping[str, tuple[str, str | None]], types: Sequence[str] | None, st: _Storage
+) -> frozenset[str]:
+    """The identifiers a draft reads as ``address``: parameters declared ``address`` and
+    packed state variables of an address type that no parameter shadows."""
+    params = {name for name, _k in idents.values()}
+    out = {
+        name
+        for key, (name, kind) in idents.items()
+        if kind is None
+        and types is not None
+        and re.fullmatch(r"arg\d+", key)
+        and int(key[3:]) < len(types)
+        and types[int(key[3:])] == "address"
+    }
+    out |= {
+        label
+        for label, tl, _n in st.packed.values()
+        if tl.startswith("address") and label not in params
+    }
+    return frozenset(out)
+
+
+def _declared_at_definition(items: list[_Item], names: set[str]) -> set[str]:
+    """Turn ``v = e;`` into ``uint256 v = e;``, in place, for each local ``v`` of ``names``
+    assigned once, by a Solidity statement at the top level of the body (outside every
+    ``if``/``while``), and named nowhere before it: the declaration's scope then runs to the
+    end of the body and covers every use. Returns the names so declared."""
+    done: set[str] = set()
+    if not names:
+        return done
+    word = re.compile(r"\b(" + "|".join(sorted(map(re.escape, names))) + r")\b")
+    first: dict[str, int] = {}
+    assigns: dict[str, list[int]] = {}
+    depth_at: list[int] = []
+    depth = 0
+    for i, it in enumerate(items):
+        if it.kind == "close":
+            depth -= 1
+        depth_at.append(depth if it.kind != "mid" else depth - 1)
+        if it.kind == "open":
+            depth += 1
+        for m in word.finditer(it.text):
+            first.setdefault(m.group(1), i)
+        m = re.match(r"(\w+) (=|:=) ", it.text)
+        if m and m.group(1) in names:
+            assigns.setdefault(m.group(1), []).append(i)
+    for v, at in assigns.items():
+        i = at[0]
+        if (
+            len(at) == 1
+            and first.get(v) == i
+            and depth_at[i] == 0
+            and items[i].kind == "sol"
+            and items[i].text.startswith(f"{v} = ")
+            and len(word.findall(items[i].text.split(" = ", 1)[0])) == 1
+            and v not in word.findall(items[i].text.split(" = ", 1)[1])
+        ):
+            items[i] = _Item("sol", f"uint256 {items[i].text}")
+            done.add(v)
+    return done
 
 
 def _var_key(v: str) -> tuple[int, str]:
@@ -3856,6 +4160,7 @@ def draft_function(
         errors=errors,
         has_outputs=has_out,
         idents=idents,
+        addr_names=_addr_names(idents, types, storage),
         out_types=[_canon(p) for p in (entry or {}).get("outputs", [])] if entry else [],
         out_sol=out_sol,
         event_params={
