@@ -177,7 +177,7 @@ class LiftConfig:
     context_policy: str = "labels-branch"  # how CFG nodes are keyed (LIFT_POLICIES; docs/lifter.md)
     recognisers: tuple[str, ...] = LIFT_RECOGNISERS
     max_nodes: int = 100_000  # CFG node budget per contract; past it the lift is partial (recorded)
-    max_seconds: float = 1.5  # wall-clock budget per contract (s); past it the lift is partial
+    max_seconds: float = 1.5  # CPU-time budget per contract (s, this thread); past it: partial
     internal_functions: bool = (
         True  # also list internal functions (call/return pattern) as their own entries
     )

@@ -701,7 +701,7 @@ class ContractCFG:
         self.jumpdests = frozenset(i.pc for i in self.instructions if i.name == "JUMPDEST")
         self.max_contexts = max_contexts_per_block
         self.max_nodes = max_nodes
-        self.deadline = deadline  # time.monotonic() value past which the walk stops
+        self.deadline = deadline  # time.thread_time() value (CPU s) past which the walk stops
         self.nodes: dict[NodeKey, Node] = {}
         self.policy = make_policy(policy, max_contexts_per_block, self.blocks, self.jumpdests)
         self.fallback_blocks = self.policy.fallback_blocks
@@ -790,7 +790,7 @@ class ContractCFG:
         steps = 0
         while work:
             steps += 1
-            if self.deadline is not None and steps % 256 == 0 and time.monotonic() > self.deadline:
+            if self.deadline is not None and steps % 256 == 0 and time.thread_time() > self.deadline:
                 left = len(work)
                 self.partial = f"the CFG walk's time budget ran out ({left} nodes left unexplored)"
                 break

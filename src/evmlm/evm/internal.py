@@ -102,7 +102,7 @@ def find_internal_functions(
 ) -> list[tuple[NodeKey, list[NodeKey]]]:
     """Internal functions as (entry node, body nodes), one per entry offset, sorted by offset.
 
-    Raises :class:`~evmlm.evm.cfg.AnalysisLimitError` past ``deadline`` (``time.monotonic()``).
+    Raises :class:`~evmlm.evm.cfg.AnalysisLimitError` past ``deadline`` (``time.thread_time()``: CPU seconds of this thread).
     """
     local, calls = _analyse(cfg)
     sites: dict[int, tuple[NodeKey, int]] = {}
@@ -112,7 +112,7 @@ def find_internal_functions(
             sites.setdefault(callee.pc, (callee, ret))
     out = []
     for e in sorted(sites):
-        if deadline is not None and time.monotonic() > deadline:
+        if deadline is not None and time.thread_time() > deadline:
             raise AnalysisLimitError("time budget")
         out.append((sites[e][0], _body(cfg, sites[e][0], sites[e][1], local)))
     return out

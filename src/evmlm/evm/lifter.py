@@ -198,8 +198,8 @@ def _body(
 
 
 def _check(deadline: float) -> None:
-    """Raise :class:`AnalysisLimitError` past ``deadline`` (a ``time.monotonic()`` value)."""
-    if time.monotonic() > deadline:
+    """Raise :class:`AnalysisLimitError` past ``deadline`` (a ``time.thread_time()`` value: CPU seconds of this thread)."""
+    if time.thread_time() > deadline:
         raise AnalysisLimitError("time budget")
 
 
@@ -300,8 +300,11 @@ def lift_contract(
     exe, meta = split_metadata(code)
     info = AbiInfo.from_abi(abi, what=f"{what} abi")
     t0 = time.monotonic()
-    deadline = t0 + cfg_.max_seconds
-    walk_deadline = t0 + WALK_SHARE * cfg_.max_seconds
+    # the budget is CPU time of this thread, not wall time: the same bytecode lifts to the same
+    # result on a loaded machine as on a quiet one (docs/lifter.md, "Budgets")
+    c0 = time.thread_time()
+    deadline = c0 + cfg_.max_seconds
+    walk_deadline = c0 + WALK_SHARE * cfg_.max_seconds
     cfg, tables = _walk(exe, cfg_, len(code), walk_deadline)
     moles = _evmole_info(code, len(cfg.dispatch.selectors)) if not info.given else {}
     from evmlm.evm.vyper import dialect
@@ -427,7 +430,7 @@ def recover_selectors(
     cfg_ = config if config is not None else LiftConfig()
     code = load_bytecode(bytecode, what=what)
     exe, _ = split_metadata(code)
-    cfg, _ = _walk(exe, cfg_, len(code), time.monotonic() + cfg_.max_seconds)
+    cfg, _ = _walk(exe, cfg_, len(code), time.thread_time() + cfg_.max_seconds)
     return [f"{s:#010x}" for s in sorted(cfg.dispatch.selectors)]
 
 

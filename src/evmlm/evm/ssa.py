@@ -293,7 +293,7 @@ class _Builder:
         return self.read_entry(v.node, v.d) if isinstance(v, Slot) else v
 
     def _check(self, i: int) -> None:
-        if self.deadline is not None and i % 64 == 63 and time.monotonic() > self.deadline:
+        if self.deadline is not None and i % 64 == 63 and time.thread_time() > self.deadline:
             raise AnalysisLimitError("time budget")
 
     def build(self) -> FunctionSSA:
@@ -420,7 +420,7 @@ def build_ssa(
 ) -> FunctionSSA:
     """SSA form of the function made of ``nodes`` (``entry`` first) of ``cfg``; ``calls`` maps
     call-site nodes to :class:`evmlm.evm.internal.CallSite` for the call form. Raises
-    :class:`~evmlm.evm.cfg.AnalysisLimitError` past ``deadline`` (``time.monotonic()``)."""
+    :class:`~evmlm.evm.cfg.AnalysisLimitError` past ``deadline`` (``time.thread_time()``: CPU seconds of this thread)."""
     b = _Builder(cfg, entry, nodes, calls)
     b.deadline = deadline
     return b.build()
