@@ -790,7 +790,11 @@ class ContractCFG:
         steps = 0
         while work:
             steps += 1
-            if self.deadline is not None and steps % 256 == 0 and time.thread_time() > self.deadline:
+            if (
+                self.deadline is not None
+                and steps % 256 == 0
+                and time.thread_time() > self.deadline
+            ):
                 left = len(work)
                 self.partial = f"the CFG walk's time budget ran out ({left} nodes left unexplored)"
                 break
