@@ -3635,6 +3635,18 @@ def _arith_form(s: tac.Stmt) -> tac.Stmt | None:
     return s if s.op in _OVERFLOW else None
 
 
+def _branches(
+    order: list[str], blocks: dict[str, _Block]
+) -> Iterable[tuple[str, _Block, str, str, Any]]:
+    """``(label, block, true target, false target, condition)`` of every block in ``order``
+    that ends in a ``jumpi``."""
+    for lab in order:
+        b = blocks[lab]
+        if b.term[0] == "jumpi":
+            _, t, f, cond = b.term
+            yield lab, b, t, f, cond
+
+
 def _decoder_size_check(order: list[str], blocks: dict[str, _Block], head: int) -> int:
     """Drop the ABI decoder's calldata size check, in place: a two-way branch whose condition
     reads only ``CALLDATASIZE`` and constants and equals ``calldatasize - 4 < n`` (signed or
@@ -3688,11 +3700,7 @@ def _decoder_size_check(order: list[str], blocks: dict[str, _Block], head: int) 
     signed = [[(c - 4) % (1 << 256) < lim or c < 4 for c in sizes] for lim in range(head + 1)]
     unsigned = [[(c - 4) % (1 << 256) < lim for c in sizes] for lim in range(1, head + 1)]
     n = 0
-    for lab in order:
-        b = blocks[lab]
-        if b.term[0] != "jumpi":
-            continue
-        _, tl, fl, cond = b.term
+    for lab, b, tl, fl, cond in _branches(order, blocks):
         for fails, ok, sense in ((tl, fl, True), (fl, tl, False)):
             if not empty_revert(fails):
                 continue
@@ -3769,11 +3777,7 @@ def _checked_arith(order: list[str], blocks: dict[str, _Block]) -> int:
         return True
 
     n = 0
-    for lab in order:
-        b = blocks[lab]
-        if b.term[0] != "jumpi":
-            continue
-        _, t, f, cond = b.term
+    for lab, b, t, f, cond in _branches(order, blocks):
         if _is_panic11(t, blocks) and not _is_panic11(f, blocks):
             ok, panic_if = f, True
         elif _is_panic11(f, blocks) and not _is_panic11(t, blocks):
