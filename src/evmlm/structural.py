@@ -866,13 +866,8 @@ class _Translator:
 
     def b(self, o: tac.Operand) -> str:
         d = self.inl(o)
-        if d is not None and d.op == "SUB":
-            # x - y is non-zero exactly when x != y (mod 2^256): the optimizer's form of `!=`
-            (x, kx), (y, ky) = self.sol(d.args[0]), self.sol(d.args[1])
-            if x == y and kx != "c":
-                return "false"
-            if not (kx == "c" and ky == "c"):
-                return f"({self.eq_operands(d.args[0], d.args[1], '!=')})"
+        if d is not None and d.op == "SUB" and (c := self.sub_compared(d, "!=")) is not None:
+            return c
         t, k = self.sol(o)
         if k == "b":
             return t
@@ -882,6 +877,17 @@ class _Translator:
         if c is not None:
             return c
         return f"{t} != 0"
+
+    def sub_compared(self, d: tac.Stmt, sym: str) -> str | None:
+        """``x - y`` compared with 0 by ``sym`` (``!=``: non-zero, ``==``: zero) as ``x sym y``:
+        the difference is zero exactly when ``x == y`` (mod 2^256), the optimizer's form of an
+        equality test; None when both sides are literals."""
+        (x, kx), (y, ky) = self.sol(d.args[0]), self.sol(d.args[1])
+        if x == y and kx != "c":
+            return "false" if sym == "!=" else "true"
+        if kx == "c" and ky == "c":
+            return None
+        return f"({self.eq_operands(d.args[0], d.args[1], sym)})"
 
     def eq_operands(self, x: tac.Operand, y: tac.Operand, sym: str) -> str:
         """``x sym y`` (``==`` or ``!=``) of two words; two addresses compare as addresses
@@ -902,14 +908,6 @@ class _Translator:
         """The address expression ``a`` when the word text ``t`` is ``uint256(uint160(a))``
         of an expression known to be an ``address`` (:func:`_plain_addr`), else None."""
         return _plain_addr(t, self.ctx.addr_names)
-        a = t[len("uint256(uint160(") : -2]
-        if not _balanced(a):
-            return None
-        if a in ("msg.sender", "tx.origin") or a in self.ctx.addr_names:
-            return a
-        if a.startswith("address(") and a.endswith(")") and _balanced(a[8:-1]):
-            return a
-        return None
 
     def sol_stmt(self, s: tac.Stmt) -> tuple[str, str]:
         op, a = s.op, s.args
@@ -1241,13 +1239,8 @@ class _Translator:
                 return f"({self.eq_operands(d.args[0], d.args[1], '!=')})"
             if d.op == "ISZERO":
                 return self.b(d.args[0])
-            if d.op == "SUB":
-                # x - y is zero exactly when x == y (mod 2^256): the optimizer's form of `==`
-                (x, kx), (y, ky) = self.sol(d.args[0]), self.sol(d.args[1])
-                if x == y and kx != "c":
-                    return "true"
-                if not (kx == "c" and ky == "c"):
-                    return f"({self.eq_operands(d.args[0], d.args[1], '==')})"
+            if d.op == "SUB" and (c := self.sub_compared(d, "==")) is not None:
+                return c
         t, k = self.sol(o)
         if t == "true":
             return "false"
@@ -1777,10 +1770,18 @@ class _Translator:
             return self.set_yul(lhs, self.yul(o), declare=False)
 
 
+def _enclosed(t: str) -> bool:
+    """``t`` is one parenthesised expression: ``(…)`` whose outer pair match each other."""
+    return t.startswith("(") and t.endswith(")") and _balanced(t[1:-1])
+
+
 def _paren(t: str) -> str:
-    if re.fullmatch(r"[\w.]+", t) or (t.startswith("(") and t.endswith(")") and _balanced(t[1:-1])):
-        return t
-    return f"({t})"
+    return t if re.fullmatch(r"[\w.]+", t) or _enclosed(t) else f"({t})"
+
+
+def _unparen(t: str) -> str:
+    """``t`` without its outer parentheses (a condition of ``if``/``require``)."""
+    return t[1:-1] if _enclosed(t) else t
 
 
 def _lit_left(text: str, o: tac.Operand) -> str:
@@ -2160,9 +2161,7 @@ class _Structurer:
             and body[0].text.startswith("revert(")
         ):
             reason = body[0].text[len("revert(") : -2]
-            c = alt[0]
-            if c.startswith("(") and c.endswith(")") and _balanced(c[1:-1]):
-                c = c[1:-1]
+            c = _unparen(alt[0])
             out.append(_Item("sol", f"require({c}{', ' + reason if reason else ''});"))
             return
         if not is_sol:
@@ -2171,9 +2170,7 @@ class _Structurer:
             out.append(_Item("decl", f"uint256 {var};"))
             out.append(_Item("asm", f"{var} := {text}"))
             text = f"{var} != 0"
-        if text.startswith("(") and text.endswith(")") and _balanced(text[1:-1]):
-            text = text[1:-1]
-        out.append(_Item("open", f"if ({text}) {{"))
+        out.append(_Item("open", f"if ({_unparen(text)}) {{"))
         out.extend(body)
         if els:
             out.append(_Item("mid", "} else {"))
@@ -3685,15 +3682,8 @@ def _decoder_size_check(order: list[str], blocks: dict[str, _Block], head: int) 
             if t[0] == "jump":
                 lab = t[1]
                 continue
-            return (
-                t[0] == "halt"
-                and t[1].op == "REVERT"
-                and t[1].args
-                == (
-                    tac.Const(0),
-                    tac.Const(0),
-                )
-            )
+            empty = (tac.Const(0), tac.Const(0))
+            return t[0] == "halt" and t[1].op == "REVERT" and t[1].args == empty
         return False
 
     sizes = [*range(head + 104), 1 << 32, 1 << 64, 1 << 128]
@@ -3892,7 +3882,7 @@ def _translate(fn: LiftedFunction, ctx: _Ctx, n_outputs: int = 0) -> tuple[list[
     order = _merge_straight(order, blocks)
     _dead_code(order, blocks)
     tr = _Translator(order, blocks, ctx)
-    local = [v for v in tr.defs if v not in tr.inlined and tr.uses.get(v)] + sorted(tr.phi_vars)
+    local = _locals(tr)
     per_block: dict[str, int] = {}
     for v in local:
         if v not in tr.cross and v in tr.defs:
@@ -3904,7 +3894,7 @@ def _translate(fn: LiftedFunction, ctx: _Ctx, n_outputs: int = 0) -> tuple[list[
         order, blocks = unmerged
         _dead_code(order, blocks)
         tr = _Translator(order, blocks, ctx)
-        local = [v for v in tr.defs if v not in tr.inlined and tr.uses.get(v)] + sorted(tr.phi_vars)
+        local = _locals(tr)
         ctx.spill.update({v: i for i, v in enumerate(sorted(set(local), key=_var_key))})
         tr = _Translator(order, blocks, ctx)
     try:
@@ -3929,6 +3919,11 @@ def _translate(fn: LiftedFunction, ctx: _Ctx, n_outputs: int = 0) -> tuple[list[
     if ctx.spill:
         decls.insert(0, _Item("decl", f"uint256[{len(ctx.spill)}] memory __s;"))
     return decls + items, structured, tr.needs_map
+
+
+def _locals(tr: _Translator) -> list[str]:
+    """The variables a body needs as locals: defined, not inlined and used, and the PHIs."""
+    return [v for v in tr.defs if v not in tr.inlined and tr.uses.get(v)] + sorted(tr.phi_vars)
 
 
 def _addr_names(
