@@ -57,6 +57,13 @@ class AnalysisLimitError(EvmlmError, RuntimeError):
     (``LiftedContract.partial``) instead; kept public so that callers catching it still work."""
 
 
+def budget_clock() -> float:
+    """The clock of the lifter's time budget (``lift.max_seconds``): CPU seconds of the calling
+    thread, so that the same bytecode lifts to the same result on a loaded machine as on a
+    quiet one (docs/lifter.md, "Time budget"). Deadlines are values of this clock."""
+    return time.thread_time()
+
+
 class Label(int):
     """A constant pushed by PUSH whose value is a valid JUMPDEST (a jump target or return address)."""
 
@@ -701,7 +708,7 @@ class ContractCFG:
         self.jumpdests = frozenset(i.pc for i in self.instructions if i.name == "JUMPDEST")
         self.max_contexts = max_contexts_per_block
         self.max_nodes = max_nodes
-        self.deadline = deadline  # time.thread_time() value (CPU s) past which the walk stops
+        self.deadline = deadline  # budget_clock() value past which the walk stops
         self.nodes: dict[NodeKey, Node] = {}
         self.policy = make_policy(policy, max_contexts_per_block, self.blocks, self.jumpdests)
         self.fallback_blocks = self.policy.fallback_blocks
@@ -790,11 +797,7 @@ class ContractCFG:
         steps = 0
         while work:
             steps += 1
-            if (
-                self.deadline is not None
-                and steps % 256 == 0
-                and time.thread_time() > self.deadline
-            ):
+            if self.deadline is not None and steps % 256 == 0 and budget_clock() > self.deadline:
                 left = len(work)
                 self.partial = f"the CFG walk's time budget ran out ({left} nodes left unexplored)"
                 break

@@ -15,11 +15,10 @@ continuation, so a caller's TAC shows ``CALLPRIVATE(0x<entry>, args…)`` instea
 
 from __future__ import annotations
 
-import time
 from collections import deque
 from dataclasses import dataclass
 
-from evmlm.evm.cfg import AnalysisLimitError, ContractCFG, NodeKey
+from evmlm.evm.cfg import AnalysisLimitError, ContractCFG, NodeKey, budget_clock
 from evmlm.evm.disasm import BasicBlock
 
 
@@ -102,7 +101,7 @@ def find_internal_functions(
 ) -> list[tuple[NodeKey, list[NodeKey]]]:
     """Internal functions as (entry node, body nodes), one per entry offset, sorted by offset.
 
-    Raises :class:`~evmlm.evm.cfg.AnalysisLimitError` past ``deadline`` (``time.thread_time()``: CPU seconds of this thread).
+    Raises :class:`~evmlm.evm.cfg.AnalysisLimitError` past ``deadline`` (a :func:`~evmlm.evm.cfg.budget_clock` value).
     """
     local, calls = _analyse(cfg)
     sites: dict[int, tuple[NodeKey, int]] = {}
@@ -112,7 +111,7 @@ def find_internal_functions(
             sites.setdefault(callee.pc, (callee, ret))
     out = []
     for e in sorted(sites):
-        if deadline is not None and time.thread_time() > deadline:
+        if deadline is not None and budget_clock() > deadline:
             raise AnalysisLimitError("time budget")
         out.append((sites[e][0], _body(cfg, sites[e][0], sites[e][1], local)))
     return out

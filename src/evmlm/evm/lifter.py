@@ -21,7 +21,7 @@ from typing import Any, Mapping, Sequence
 
 from evmlm.evm import tac
 from evmlm.evm.abi import COMMON_FUNCTIONS, AbiInfo, normalise_selector
-from evmlm.evm.cfg import AnalysisLimitError, ContractCFG, NodeKey
+from evmlm.evm.cfg import AnalysisLimitError, ContractCFG, NodeKey, budget_clock
 from evmlm.evm.disasm import BytecodeError, load_bytecode, split_metadata
 from evmlm.evm.opcodes import HALTS, STATE_CHANGING
 from evmlm.evm.ssa import build_ssa, to_tac
@@ -198,8 +198,8 @@ def _body(
 
 
 def _check(deadline: float) -> None:
-    """Raise :class:`AnalysisLimitError` past ``deadline`` (a ``time.thread_time()`` value: CPU seconds of this thread)."""
-    if time.thread_time() > deadline:
+    """Raise :class:`AnalysisLimitError` past ``deadline`` (a :func:`budget_clock` value)."""
+    if budget_clock() > deadline:
         raise AnalysisLimitError("time budget")
 
 
@@ -300,9 +300,7 @@ def lift_contract(
     exe, meta = split_metadata(code)
     info = AbiInfo.from_abi(abi, what=f"{what} abi")
     t0 = time.monotonic()
-    # the budget is CPU time of this thread, not wall time: the same bytecode lifts to the same
-    # result on a loaded machine as on a quiet one (docs/lifter.md, "Budgets")
-    c0 = time.thread_time()
+    c0 = budget_clock()  # CPU time: t0 (wall) is only what LiftedContract.seconds reports
     deadline = c0 + cfg_.max_seconds
     walk_deadline = c0 + WALK_SHARE * cfg_.max_seconds
     cfg, tables = _walk(exe, cfg_, len(code), walk_deadline)
@@ -430,7 +428,7 @@ def recover_selectors(
     cfg_ = config if config is not None else LiftConfig()
     code = load_bytecode(bytecode, what=what)
     exe, _ = split_metadata(code)
-    cfg, _ = _walk(exe, cfg_, len(code), time.thread_time() + cfg_.max_seconds)
+    cfg, _ = _walk(exe, cfg_, len(code), budget_clock() + cfg_.max_seconds)
     return [f"{s:#010x}" for s in sorted(cfg.dispatch.selectors)]
 
 

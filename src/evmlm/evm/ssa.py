@@ -14,12 +14,19 @@ internal call is one statement, ``v = CALLPRIVATE(0x<entry>, args…)`` (further
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from evmlm.evm import tac
-from evmlm.evm.cfg import PURE, AnalysisLimitError, ContractCFG, NodeKey, Refined, fold
+from evmlm.evm.cfg import (
+    PURE,
+    AnalysisLimitError,
+    ContractCFG,
+    NodeKey,
+    Refined,
+    budget_clock,
+    fold,
+)
 
 #: Side-effect-free operations: removed when their result is unused.
 NO_EFFECT = PURE | frozenset(
@@ -293,7 +300,7 @@ class _Builder:
         return self.read_entry(v.node, v.d) if isinstance(v, Slot) else v
 
     def _check(self, i: int) -> None:
-        if self.deadline is not None and i % 64 == 63 and time.thread_time() > self.deadline:
+        if self.deadline is not None and i % 64 == 63 and budget_clock() > self.deadline:
             raise AnalysisLimitError("time budget")
 
     def build(self) -> FunctionSSA:
@@ -420,7 +427,7 @@ def build_ssa(
 ) -> FunctionSSA:
     """SSA form of the function made of ``nodes`` (``entry`` first) of ``cfg``; ``calls`` maps
     call-site nodes to :class:`evmlm.evm.internal.CallSite` for the call form. Raises
-    :class:`~evmlm.evm.cfg.AnalysisLimitError` past ``deadline`` (``time.thread_time()``: CPU seconds of this thread)."""
+    :class:`~evmlm.evm.cfg.AnalysisLimitError` past ``deadline`` (a :func:`~evmlm.evm.cfg.budget_clock` value)."""
     b = _Builder(cfg, entry, nodes, calls)
     b.deadline = deadline
     return b.build()
