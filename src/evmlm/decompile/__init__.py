@@ -485,7 +485,9 @@ def decompile(
         from evmlm.multitask.elements import element_report, is_multitask
 
         for fo in outputs if is_multitask(model) else ():
-            fo.elements = element_report(model, tokenizer, fo.tac, fo.signature, fo.output)
+            fo.elements = element_report(
+                model, tokenizer, fo.tac, fo.signature, fo.output, fo.draft
+            )
     t5 = time.perf_counter()
     source, compiles = _assemble(
         verifier.draft_source if verifier is not None else draft.source, outputs, verifier, cfg

@@ -1,7 +1,8 @@
 """Pair records -> multi-task training examples, and their collator.
 
-One example per record, in the prompt format of :mod:`evmlm.train.prompt` (the prompt is fitted
-by :func:`evmlm.train.prompt.fit_prompt` exactly as fine-tuning does): ``input_ids`` = prompt +
+One example per record, in the prompt format of :mod:`evmlm.train.prompt` (TAC + the record's
+structural ``draft``, fitted by :func:`evmlm.train.prompt.fit_prompt` exactly as fine-tuning
+does): ``input_ids`` = prompt +
 completion + EOS; ``labels`` = -100 on the prompt, the token ids on the completion and EOS;
 ``semantic_labels`` = the semantic class of each completion token (from the record's
 ``solidity_classes``, aligned by character offsets: a token takes the class of its first
@@ -99,7 +100,7 @@ def to_examples(
             dropped += 1
             continue
         prompt = fit_prompt(
-            r["tac"], r.get("signature"), r.get("contract_context"), tokenizer, budget
+            r["tac"], r.get("signature"), r.get("contract_context"), tokenizer, budget, r.get("draft")
         )
         p_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"][:budget]
         c_cls = completion_classes(r["solidity"], char_classes, tokenizer)

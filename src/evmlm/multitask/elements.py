@@ -23,15 +23,16 @@ def is_multitask(model: Any) -> bool:
 
 
 def element_report(
-    model: Any, tokenizer: Any, tac: str, signature: str | None, code: str
+    model: Any, tokenizer: Any, tac: str, signature: str | None, code: str, draft: str | None
 ) -> dict[str, list[str]]:
-    """``predicted`` (the classifier on the TAC prompt, P > 0.5), ``in_code`` (element types of
+    """``predicted`` (the classifier on the prompt the model generated from: TAC + structural
+    ``draft``, as in training; P > 0.5), ``in_code`` (element types of
     ``code``), ``predicted_not_in_code`` and ``in_code_not_predicted`` (the disagreements)."""
     from evmlm.multitask.training import predict_elements
     from evmlm.train.prompt import fit_prompt
 
     budget = int(model.config.max_position_embeddings)
-    prompt = fit_prompt(tac, signature, None, tokenizer, budget)
+    prompt = fit_prompt(tac, signature, None, tokenizer, budget, draft)
     probs = predict_elements(model, tokenizer, prompt)
     predicted = sorted(e for e, p in probs.items() if p > THRESHOLD)
     in_code = sorted(label_function(code).elements) if code.strip() else []

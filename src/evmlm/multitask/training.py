@@ -47,6 +47,7 @@ from evmlm.multitask.modeling import (
 log = logging.getLogger(__name__)
 
 VARIANTS = ("multitask", "plain")
+EXAMPLES_FORMAT = 2  # in the examples' cache key; 2: the prompt holds the structural draft
 
 
 class MultitaskConfigError(EvmlmError, ValueError):
@@ -68,7 +69,13 @@ class MultitaskRunConfig:
     linear; cosine decays to 0 at ``max_steps``), ``warmup_ratio``, ``max_steps``, ``time_budget_s``
     (wall seconds, None = no budget), ``eval_steps``, ``logging_steps``,
     ``early_stopping_patience`` (evaluations; None = off), ``bf16``, ``seed``.
-    Raises :class:`MultitaskConfigError` for a bad value.
+    Start: ``init_from`` (None = random weights) is a saved Llama causal LM folder — the
+    default run's fine-tuned model (``runs/default/finetune/model``) or a converted base — whose
+    weights, shape and tokenizer the backbone and the detail head take (``tokenizer_dir`` and
+    the shape fields are then not read; the semantic and element heads start random);
+    ``train_layers`` (None = every weight) trains only the last N layers, the final norm and the
+    semantic and element heads (transfer learning's layer freezing: the backward pass stops N
+    layers down). Raises :class:`MultitaskConfigError` for a bad value.
     """
 
     dataset_dir: str = "runs/default/dataset"
@@ -101,6 +108,8 @@ class MultitaskRunConfig:
     early_stopping_patience: int | None = 3
     bf16: bool = False
     seed: int = 0
+    init_from: str | None = None
+    train_layers: int | None = None
 
     def __post_init__(self) -> None:
         def need(ok: bool, key: str, what: str) -> None:
@@ -124,6 +133,12 @@ class MultitaskRunConfig:
             "cosine, constant_with_warmup or linear",
         )
         need(0 <= self.warmup_ratio < 1, "warmup_ratio", "must be in [0, 1)")
+        need(self.train_layers is None or self.train_layers >= 1, "train_layers", "must be >= 1")
+        need(
+            self.init_from is None or self.share == 1,
+            "share",
+            "must be 1 with init_from (the pretrained layers are distinct blocks)",
+        )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], overrides: dict[str, Any] | None = None):
@@ -185,6 +200,78 @@ def model_config(cfg: MultitaskRunConfig, tokenizer: Any) -> MultitaskConfig:
     )
 
 
+def from_pretrained_llama(cfg: MultitaskRunConfig) -> MultitaskForCausalLM:
+    """A multi-task model whose backbone and detail head are the Llama causal LM saved in
+    ``cfg.init_from`` (embeddings, every layer, final norm, LM head; its shape and vocabulary),
+    with random semantic and element heads and ``cfg``'s attention, weighting and
+    ``max_length`` (the model's context). Raises MultitaskConfigError when the folder is not a
+    Llama causal LM or a weight does not map."""
+    from transformers import AutoModelForCausalLM
+
+    from evmlm.train.inference import ModelLoadError, check_model
+
+    try:
+        src = AutoModelForCausalLM.from_pretrained(check_model(cfg.init_from), dtype=torch.float32)
+    except (ModelLoadError, OSError, ValueError) as e:
+        raise MultitaskConfigError(
+            f"multitask.init_from: {cfg.init_from}: {e}; pass a saved Llama model folder"
+        ) from e
+    if src.config.model_type != "llama":
+        raise MultitaskConfigError(
+            f"multitask.init_from: {cfg.init_from} is a {src.config.model_type} model;"
+            " pass a Llama model folder (the default run's finetune/model)"
+        )
+    fields = {
+        k: v
+        for k, v in src.config.to_dict().items()
+        if k not in ("model_type", "architectures", "transformers_version", "_name_or_path")
+    }
+    config = MultitaskConfig(
+        **{
+            **fields,
+            "max_position_embeddings": cfg.max_length,
+            "layer_groups": None,
+            "attention": cfg.attention,
+            "sparse_window": cfg.sparse_window,
+            "sparse_top_k": cfg.sparse_top_k,
+            "loss_weighting": cfg.weighting if cfg.variant == "multitask" else "fixed",
+        }
+    )
+    model = MultitaskForCausalLM(config)
+    state = {}
+    for k, v in src.state_dict().items():
+        k = k.removeprefix("model.")
+        state["blocks." + k.removeprefix("layers.") if k.startswith("layers.") else k] = v
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    new = {k for k in missing if k.split(".")[0] in ("semantic_head", "element_head")}
+    if set(missing) - new - {"task_log_vars"} or unexpected:
+        raise MultitaskConfigError(
+            f"multitask.init_from: {cfg.init_from}: weights do not map"
+            f" (missing {sorted(set(missing) - new)[:3]}, unexpected {sorted(unexpected)[:3]})"
+        )
+    model.tie_weights()
+    return model
+
+
+def freeze_below(model: MultitaskForCausalLM, train_layers: int) -> None:
+    """Train only the blocks of the last ``train_layers`` logical layers, the final norm, the
+    semantic and element heads (and ``task_log_vars``); every other weight (embeddings = the
+    tied detail head, the lower blocks) is frozen. Raises MultitaskConfigError when the model
+    has fewer layers."""
+    groups = model.config.groups()
+    if train_layers > len(groups):
+        raise MultitaskConfigError(
+            f"multitask.train_layers: {train_layers} > the model's {len(groups)} layers"
+        )
+    model.requires_grad_(False)
+    for g in set(groups[-train_layers:]):
+        model.blocks[g].requires_grad_(True)
+    for part in (model.norm, model.semantic_head, model.element_head):
+        part.requires_grad_(True)
+    if hasattr(model, "task_log_vars"):
+        model.task_log_vars.requires_grad_(True)
+
+
 def count_parameters(model: torch.nn.Module) -> int:
     """Distinct parameters (a shared or tied tensor counts once)."""
     return sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
@@ -242,7 +329,7 @@ def cached_examples(
     cfg: MultitaskRunConfig, tokenizer: Any, split: str, limit: int | None
 ) -> tuple[list[dict[str, list]], ExampleStats]:
     """:func:`to_examples` of a split, cached beside the experiment folders
-    (``<out_dir>/../.examples/<key>.json``; the key covers the dataset's ``pairs.jsonl`` size
+    (``<out_dir>/../.examples/<key>.json``; the key covers :data:`EXAMPLES_FORMAT`, the dataset's ``pairs.jsonl`` size
     and mtime, the tokenizer's vocabulary, ``max_length``, the split and the limit), so the
     arms of an ablation prepare the same data once."""
     import hashlib
@@ -252,6 +339,7 @@ def cached_examples(
     key = hashlib.sha256(
         json.dumps(
             [
+                EXAMPLES_FORMAT,
                 str(Path(cfg.dataset_dir).resolve()),
                 [st.st_size, st.st_mtime_ns] if st else None,
                 sorted(tokenizer.get_vocab().items()),
@@ -289,7 +377,7 @@ def train(cfg: MultitaskRunConfig, *, threads: int | None = None) -> dict[str, A
         torch.set_num_threads(threads)
     register_auto_classes()
     set_seed(cfg.seed)
-    tok = load_tokenizer(cfg.tokenizer_dir)  # fails before anything is written
+    tok = load_tokenizer(cfg.init_from or cfg.tokenizer_dir)  # fails before anything is written
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     out = Path(cfg.out_dir)
@@ -307,7 +395,12 @@ def train(cfg: MultitaskRunConfig, *, threads: int | None = None) -> dict[str, A
         eval_stats.n_dropped,
         prep_s,
     )
-    model = MultitaskForCausalLM(model_config(cfg, tok))
+    if cfg.init_from:
+        model = from_pretrained_llama(cfg)
+    else:
+        model = MultitaskForCausalLM(model_config(cfg, tok))
+    if cfg.train_layers:
+        freeze_below(model, cfg.train_layers)
     weights = cfg.weights if cfg.variant == "multitask" else LossWeights(1.0, 0.0, 0.0, 0.0)
     mt_loss = MultitaskLoss(
         model.config.num_semantic_classes,
