@@ -15,9 +15,9 @@ budget leaves no arm mid-schedule):
 Each arm is then evaluated teacher-forced on the whole test split (`evaluate_model_dir`:
 detail loss, semantic-class accuracy, element micro-F1); `--generate N` also runs evmlm's
 evaluation (`evmlm.evaluate.stage.evaluate`: BLEU, similarity, recompiles) of the `plain` and
-`fixed` arms on N test functions. The tokenizer is the run's (`<run>/tokenizer`) or, when the
-run has none, one trained here exactly as the tokenizer stage does (corpus Solidity + train
-TAC, 8,192 tokens). The baseline of every ratio is `plain`.
+`fixed` arms on N test functions. The tokenizer is trained here exactly as the tokenizer
+stage does for a scratch model (corpus Solidity + train TAC, 8,192 tokens). The baseline of
+every ratio is `plain`.
 
     nice -n 10 .venv/bin/python benchmarks/multitask_ablation.py --run runs/default \\
         --out runs/multitask-ablation [--budget 300] [--arms plain,fixed,...] [--generate 20]
@@ -47,9 +47,10 @@ ARMS: dict[str, dict] = {
 
 
 def tokenizer_dir(run: Path, out: Path) -> Path:
-    """The run's tokenizer, else one trained like the tokenizer stage into ``out/tokenizer``."""
-    if (run / "tokenizer" / "tokenizer.json").is_file():
-        return run / "tokenizer"
+    """The scratch models' tokenizer: 8,192 BPE tokens trained as the tokenizer stage does for
+    ``model.base: scratch`` (corpus Solidity + train TAC), into ``out/tokenizer`` (reused). Not the
+    run's own tokenizer: the default run's is SmolLM2's 49,152 tokens, whose embeddings alone
+    would be three times these models' blocks."""
     target = out / "tokenizer"
     if (target / "tokenizer.json").is_file():
         return target

@@ -236,3 +236,36 @@ def test_config_rejects_bad_groups_and_attention() -> None:
         tiny_config(layer_groups=[0, 1])
     with pytest.raises(ValueError, match="attention"):
         tiny_config(attention="flash")
+
+
+def test_element_head_pools_per_type_over_the_mask_only() -> None:
+    """Label-wise attention: a type's logit is w_e · (softmax-weighted mean of the pooled
+    tokens) + b_e; tokens outside the mask do not count; an empty mask pools everything."""
+    from evmlm.multitask.modeling import ElementHead
+
+    torch.manual_seed(0)
+    head = ElementHead(8, 3)
+    h = torch.randn(2, 5, 8)
+    mask = torch.tensor([[1, 1, 0, 0, 0], [0, 0, 0, 0, 0]])
+    z = head(h, mask)
+    assert z.shape == (2, 3)
+    for e in range(3):  # by hand, row 0: softmax over tokens 0 and 1
+        a = torch.softmax(h[0, :2] @ head.query.weight[e], 0)
+        want = (a[:, None] * h[0, :2]).sum(0) @ head.weight[e] + head.bias[e]
+        assert torch.allclose(z[0, e], want, atol=1e-5)
+    h2 = h.clone()
+    h2[0, 2:] = 100.0  # outside the mask: no effect
+    assert torch.allclose(head(h2, mask)[0], z[0], atol=1e-6)
+    assert torch.allclose(z[1], head(h[1:], torch.ones(1, 5))[0], atol=1e-6)
+
+
+def test_head_optimizer_gives_the_new_heads_their_rate() -> None:
+    from evmlm.multitask.modeling import MultitaskForCausalLM
+    from evmlm.multitask.training import head_optimizer
+
+    model = MultitaskForCausalLM(tiny_config())
+    opt = head_optimizer(model, 1e-4, 2e-3)
+    rates = {id(p): g["lr"] for g in opt.param_groups for p in g["params"]}
+    assert rates[id(model.element_head.weight)] == rates[id(model.semantic_head.weight)] == 2e-3
+    assert rates[id(model.blocks[0].mlp.up_proj.weight)] == rates[id(model.norm.weight)] == 1e-4
+    assert len(rates) == len({id(p) for p in model.parameters()})  # each once (lm_head tied)

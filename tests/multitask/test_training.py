@@ -129,3 +129,84 @@ def test_decompile_with_a_multitask_model_shows_the_classifier(trained: Path, so
     assert res.source.count("// elements (classifier):") == len(res.functions)
     flagged = [f for f in res.functions if f.elements["in_code_not_predicted"]]
     assert all("DISAGREES" in res.source for _ in flagged)
+
+
+def test_examples_put_the_draft_in_the_prompt(pairs: list[dict[str, Any]], tokenizer: Any) -> None:
+    """Like fine-tuning, the prompt holds the record's structural draft (the element classifier
+    pools it too: the draft is in the prompt mask)."""
+    rec = dict(pairs[0], draft="function probe() { return DRAFTMARK; }")
+    (with_draft,), _ = to_examples([rec], tokenizer, 512)
+    (without,), _ = to_examples([pairs[0]], tokenizer, 512)
+    start = with_draft["prompt_mask"].index(0)
+    prompt = tokenizer.decode(with_draft["input_ids"][:start])
+    assert "DRAFTMARK" in prompt
+    assert "DRAFTMARK" not in tokenizer.decode(without["input_ids"])
+    # the completion and its labels do not move
+    assert with_draft["labels"][start:] == without["labels"][without["prompt_mask"].index(0) :]
+
+
+def test_init_from_a_llama_model_keeps_its_logits_and_freezes_below(
+    tmp_path: Path, tokenizer: Any
+) -> None:
+    """init_from copies a saved Llama causal LM (embeddings, layers, norm, tied LM head): the
+    multi-task model's detail logits equal the source's; train_layers=1 leaves exactly the last
+    block, the final norm and the two new heads trainable, and one step changes only those."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from evmlm.multitask.training import (
+        MultitaskConfigError,
+        MultitaskRunConfig,
+        freeze_below,
+        from_pretrained_llama,
+    )
+
+    torch.manual_seed(0)
+    src = LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=3,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=256,
+            tie_word_embeddings=True,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+        )
+    ).eval()
+    src.save_pretrained(str(tmp_path / "llama"))
+    tokenizer.save_pretrained(str(tmp_path / "llama"))
+    cfg = MultitaskRunConfig(init_from=str(tmp_path / "llama"), max_length=256, train_layers=1)
+    model = from_pretrained_llama(cfg).eval()
+    assert model.config.num_key_value_heads == 2 and len(model.blocks) == 3
+    ids = torch.tensor([[5, 17, 42, 8, 99, 3]])
+    with torch.no_grad():
+        want = src(input_ids=ids).logits
+        got = model(input_ids=ids)
+    assert torch.allclose(got.logits, want, atol=1e-5)  # float32, same weights, same order
+    assert got.semantic_logits.shape == (1, 6, model.config.num_semantic_classes)
+    assert model.lm_head.weight.data_ptr() == model.embed_tokens.weight.data_ptr()
+
+    freeze_below(model, cfg.train_layers)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all(
+        n.startswith(("blocks.2.", "norm.", "semantic_head.", "element_head.")) for n in trainable
+    )
+    assert any(n.startswith("blocks.2.") for n in trainable)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    model.train()
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    out = model(input_ids=ids)
+    (out.logits.sum() + out.semantic_logits.sum() + out.element_logits.sum()).backward()
+    opt.step()
+    changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
+    assert changed and changed <= trainable and "embed_tokens.weight" not in changed
+
+    with pytest.raises(MultitaskConfigError, match="share"):
+        MultitaskRunConfig(init_from=str(tmp_path / "llama"), share=2)
+    with pytest.raises(MultitaskConfigError, match="train_layers"):
+        freeze_below(model, 4)
+    with pytest.raises(MultitaskConfigError, match="init_from"):
+        from_pretrained_llama(MultitaskRunConfig(init_from=str(tmp_path / "nothing")))

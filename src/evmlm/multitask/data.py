@@ -100,7 +100,12 @@ def to_examples(
             dropped += 1
             continue
         prompt = fit_prompt(
-            r["tac"], r.get("signature"), r.get("contract_context"), tokenizer, budget, r.get("draft")
+            r["tac"],
+            r.get("signature"),
+            r.get("contract_context"),
+            tokenizer,
+            budget,
+            r.get("draft"),
         )
         p_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"][:budget]
         c_cls = completion_classes(r["solidity"], char_classes, tokenizer)

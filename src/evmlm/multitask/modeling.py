@@ -10,9 +10,12 @@
   decompiles like any evmlm causal LM.
 - **Semantic head** (``semantic_head``): per-token logits over the semantic classes
   (:data:`evmlm.dataset.labels.SEMANTIC_CLASSES`) of the token at the same position.
-- **Element classifier** (``element_head``): multi-label logits over the element types
-  (:data:`evmlm.dataset.labels.ELEMENT_TYPES`) from the mean of the final hidden states over
-  the prompt (the TAC) tokens (``prompt_mask``).
+- **Element classifier** (``element_head``, :class:`ElementHead`): multi-label logits over the
+  element types (:data:`evmlm.dataset.labels.ELEMENT_TYPES`) from the final hidden states of
+  the prompt (TAC + draft) tokens (``prompt_mask``), pooled once per element type by label-wise
+  attention (CAML, Mullenbach et al. 2018, arXiv 1802.05695): an element type is a presence
+  question ("does the function emit an event?") that one or two tokens of a long prompt answer,
+  which a mean over hundreds of tokens dilutes.
 
 ``attention: sparse`` selects :mod:`evmlm.multitask.attention` (windowed + top-k) as the
 attention implementation; the default is dense SDPA.
@@ -106,6 +109,30 @@ class MultitaskOutput(ModelOutput):
     hidden_states: torch.Tensor | None = None
 
 
+class ElementHead(nn.Module):
+    """Label-wise attention pooling + one logit per element type (CAML, Mullenbach et al. 2018,
+    arXiv 1802.05695): per type ``e``, ``α_e = softmax_t(u_e · h_t)`` over the pooled tokens,
+    ``z_e = w_e · Σ_t α_{e,t} h_t + b_e``. ``forward(hidden (batch, seq, hidden), mask (batch,
+    seq) 1 = pooled token)`` returns (batch, elements) logits; a row with no pooled token pools
+    every position."""
+
+    def __init__(self, hidden_size: int, num_elements: int) -> None:
+        super().__init__()
+        self.query = nn.Linear(hidden_size, num_elements, bias=False)
+        self.weight = nn.Parameter(torch.empty(num_elements, hidden_size))
+        self.bias = nn.Parameter(torch.zeros(num_elements))
+        nn.init.normal_(self.weight, std=hidden_size**-0.5)
+
+    def forward(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        mask = mask.bool()
+        mask = mask | ~mask.any(1, keepdim=True)  # nothing to pool: pool everything
+        scores = self.query(hidden).float()  # (batch, seq, elements)
+        scores = scores.masked_fill(~mask.unsqueeze(-1), torch.finfo(scores.dtype).min)
+        alpha = scores.softmax(1).to(hidden.dtype)
+        pooled = torch.einsum("bte,bth->beh", alpha, hidden)  # (batch, elements, hidden)
+        return (pooled * self.weight).sum(-1) + self.bias
+
+
 class MultitaskPreTrainedModel(PreTrainedModel):
     config_class = MultitaskConfig
     config: MultitaskConfig
@@ -134,11 +161,7 @@ class MultitaskForCausalLM(MultitaskPreTrainedModel, GenerationMixin):
         self.rotary_emb = LlamaRotaryEmbedding(config=config)
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         self.semantic_head = nn.Linear(config.hidden_size, config.num_semantic_classes)
-        self.element_head = nn.Sequential(
-            nn.Linear(config.hidden_size, config.hidden_size),
-            nn.GELU(),
-            nn.Linear(config.hidden_size, config.num_element_types),
-        )
+        self.element_head = ElementHead(config.hidden_size, config.num_element_types)
         self.post_init()
         if config.loss_weighting == "uncertainty":  # s_i = log sigma_i^2, Kendall et al. 2018
             self.task_log_vars = nn.Parameter(torch.zeros(3))
@@ -218,9 +241,7 @@ class MultitaskForCausalLM(MultitaskPreTrainedModel, GenerationMixin):
             pool = prompt_mask if prompt_mask is not None else attention_mask
             if pool is None:
                 pool = torch.ones(hidden.shape[:2], device=hidden.device)
-            w = pool.to(hidden.dtype).unsqueeze(-1)
-            pooled = (hidden * w).sum(1) / w.sum(1).clamp(min=1.0)
-            element = self.element_head(pooled)
+            element = self.element_head(hidden, pool)
         loss = None
         if labels is not None:
             loss = detail_loss(logits, labels)

@@ -75,7 +75,9 @@ class MultitaskRunConfig:
     the shape fields are then not read; the semantic and element heads start random);
     ``train_layers`` (None = every weight) trains only the last N layers, the final norm and the
     semantic and element heads (transfer learning's layer freezing: the backward pass stops N
-    layers down). Raises :class:`MultitaskConfigError` for a bad value.
+    layers down); ``head_learning_rate`` (None = ``learning_rate``): the peak rate of the
+    semantic and element heads (and ``task_log_vars``), which start from random weights while
+    the backbone does not; the schedule scales both rates alike. Raises :class:`MultitaskConfigError` for a bad value.
     """
 
     dataset_dir: str = "runs/default/dataset"
@@ -110,6 +112,7 @@ class MultitaskRunConfig:
     seed: int = 0
     init_from: str | None = None
     train_layers: int | None = None
+    head_learning_rate: float | None = None
 
     def __post_init__(self) -> None:
         def need(ok: bool, key: str, what: str) -> None:
@@ -134,6 +137,11 @@ class MultitaskRunConfig:
         )
         need(0 <= self.warmup_ratio < 1, "warmup_ratio", "must be in [0, 1)")
         need(self.train_layers is None or self.train_layers >= 1, "train_layers", "must be >= 1")
+        need(
+            self.head_learning_rate is None or self.head_learning_rate > 0,
+            "head_learning_rate",
+            "must be > 0",
+        )
         need(
             self.init_from is None or self.share == 1,
             "share",
@@ -270,6 +278,21 @@ def freeze_below(model: MultitaskForCausalLM, train_layers: int) -> None:
         part.requires_grad_(True)
     if hasattr(model, "task_log_vars"):
         model.task_log_vars.requires_grad_(True)
+
+
+HEADS = ("semantic_head.", "element_head.", "task_log_vars")
+
+
+def head_optimizer(model: MultitaskForCausalLM, lr: float, head_lr: float) -> torch.optim.AdamW:
+    """AdamW (the Trainer's default: betas 0.9/0.999, eps 1e-8, no weight decay) with two
+    parameter groups: the trainable backbone weights at ``lr``, the semantic and element heads
+    (and ``task_log_vars``) at ``head_lr``."""
+    heads, rest = [], []
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            (heads if name.startswith(HEADS) else rest).append(p)
+    groups = [{"params": rest, "lr": lr}, {"params": heads, "lr": head_lr}]
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr, weight_decay=0.0)
 
 
 def count_parameters(model: torch.nn.Module) -> int:
@@ -452,6 +475,12 @@ def train(cfg: MultitaskRunConfig, *, threads: int | None = None) -> dict[str, A
             early_stopping_patience=cfg.early_stopping_patience,
         ),
         mt_loss=mt_loss,
+        optimizers=(
+            head_optimizer(model, cfg.learning_rate, cfg.head_learning_rate)
+            if cfg.head_learning_rate
+            else None,
+            None,
+        ),
     )
     t1 = time.perf_counter()
     result = trainer.train()
