@@ -210,3 +210,19 @@ def test_init_from_a_llama_model_keeps_its_logits_and_freezes_below(
         freeze_below(model, 4)
     with pytest.raises(MultitaskConfigError, match="init_from"):
         from_pretrained_llama(MultitaskRunConfig(init_from=str(tmp_path / "nothing")))
+
+
+def test_label_baselines_by_hand() -> None:
+    from evmlm.multitask.training import label_baselines
+
+    train = [
+        {"semantic_labels": [-100, 1, 2, 1, 2], "element_labels": [1.0, 0.0]},
+        {"semantic_labels": [-100, 1, 2, 2], "element_labels": [1.0, 1.0]},
+        {"semantic_labels": [-100, 3, 2], "element_labels": [1.0, 0.0]},
+    ]
+    # followers: -100 -> 1 (2x), 3 (1x); 1 -> 2 (3x); 2 -> 1 (1x), 2 (1x); overall 2 is most common
+    test = [{"semantic_labels": [-100, 1, 2, 2], "element_labels": [1.0, 1.0]}]
+    b = label_baselines(train, test)
+    assert b["semantic_majority_accuracy"] == round(2 / 3, 5)  # class 2 at 2 of 3 positions
+    assert b["semantic_bigram_accuracy"] == round(2 / 3, 5)  # 1 ok, 2 ok, 2->1 wrong
+    assert b["element_majority_micro_f1"] == round(2 / 3, 5)  # predicts type 0 only: tp 1, fn 1

@@ -492,6 +492,7 @@ def train(cfg: MultitaskRunConfig, *, threads: int | None = None) -> dict[str, A
     results = evaluate_heads(trainer.model, tok, eval_rows, batch_size=cfg.batch_size)
     results.update(
         {
+            "baselines": label_baselines(train_rows, eval_rows),
             "split": cfg.eval_split,
             "variant": cfg.variant,
             "weighting": cfg.weighting,
@@ -572,6 +573,51 @@ def evaluate_heads(
         "element_f1": {e: round(float(f1[j]), 4) for j, e in enumerate(ELEMENT_TYPES)},
         "element_support": {e: int(tp[j] + fn[j]) for j, e in enumerate(ELEMENT_TYPES)},
         "semantic_classes": len(SEMANTIC_CLASSES),
+    }
+
+
+def label_baselines(
+    train_rows: list[dict[str, list]], rows: list[dict[str, list]]
+) -> dict[str, float]:
+    """Named baselines of the two heads from labels alone (no model), scored on ``rows`` as
+    :func:`evaluate_heads` scores the heads: ``element_majority_micro_f1`` (predict the element
+    types present in more than half of ``train_rows``), ``semantic_majority_accuracy`` (the most
+    frequent class of the train completion tokens) and ``semantic_bigram_accuracy`` (the class
+    of token t + 1 from the class of token t: its most frequent follower in ``train_rows``; the
+    first completion token from the most frequent first class)."""
+    from collections import Counter, defaultdict
+
+    def pairs(r: dict[str, list]):
+        sem = r["semantic_labels"]
+        for t in range(len(sem) - 1):
+            if sem[t + 1] != -100:
+                yield sem[t], sem[t + 1]
+
+    follow: dict[int, Counter] = defaultdict(Counter)
+    for r in train_rows:
+        for a, b in pairs(r):
+            follow[a][b] += 1
+    overall = Counter()
+    for c in follow.values():
+        overall.update(c)
+    top = overall.most_common(1)[0][0] if overall else 0
+    best = {a: c.most_common(1)[0][0] for a, c in follow.items()}
+    n = maj = big = 0
+    for r in rows:
+        for a, b in pairs(r):
+            n += 1
+            maj += b == top
+            big += best.get(a, top) == b
+    freq = torch.tensor([r["element_labels"] for r in train_rows]).mean(0)
+    guess = (freq > 0.5).float()
+    y = torch.tensor([r["element_labels"] for r in rows])
+    tp = float((guess * y).sum())
+    fp = float((guess * (1 - y)).sum())
+    fn = float(((1 - guess) * y).sum())
+    return {
+        "element_majority_micro_f1": round(2 * tp / max(2 * tp + fp + fn, 1.0), 5),
+        "semantic_majority_accuracy": round(maj / max(n, 1), 5),
+        "semantic_bigram_accuracy": round(big / max(n, 1), 5),
     }
 
 
