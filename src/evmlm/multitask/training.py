@@ -532,7 +532,10 @@ def evaluate_heads(
     fp = torch.zeros(len(ELEMENT_TYPES))
     fn = torch.zeros(len(ELEMENT_TYPES))
     skip = torch.tensor([CLASS_INDEX["whitespace"], CLASS_INDEX["comment"]])
-    for i in range(0, len(rows), batch_size):
+    from tqdm import tqdm
+
+    starts = range(0, len(rows), batch_size)
+    for i in tqdm(starts, desc="multitask evaluate", unit="batch", leave=False):
         b = collate(rows[i : i + batch_size])
         out = model(
             input_ids=b["input_ids"],
