@@ -226,3 +226,15 @@ def test_label_baselines_by_hand() -> None:
     assert b["semantic_majority_accuracy"] == round(2 / 3, 5)  # class 2 at 2 of 3 positions
     assert b["semantic_bigram_accuracy"] == round(2 / 3, 5)  # 1 ok, 2 ok, 2->1 wrong
     assert b["element_majority_micro_f1"] == round(2 / 3, 5)  # predicts type 0 only: tp 1, fn 1
+
+
+@pytest.mark.parametrize(
+    "name", sorted(p.name for p in (ROOT / "configs" / "multitask").glob("*.yaml"))
+)
+def test_shipped_multitask_configs_load(name: str) -> None:
+    from evmlm.multitask.training import load_run_config
+
+    cfg = load_run_config(ROOT / "configs" / "multitask" / name)
+    assert cfg.max_steps >= 1 and cfg.learning_rate > 0
+    if cfg.init_from:  # the default-model config: the pretrained layers are not shared
+        assert cfg.share == 1 and cfg.train_layers and cfg.head_learning_rate
