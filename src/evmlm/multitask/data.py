@@ -2,12 +2,12 @@
 
 One example per record, in the prompt format of :mod:`evmlm.train.prompt` (TAC + the record's
 structural ``draft``, fitted by :func:`evmlm.train.prompt.fit_prompt` exactly as fine-tuning
-does): ``input_ids`` = prompt +
-completion + EOS; ``labels`` = -100 on the prompt, the token ids on the completion and EOS;
-``semantic_labels`` = the semantic class of each completion token (from the record's
-``solidity_classes``, aligned by character offsets: a token takes the class of its first
-non-whitespace character), -100 on the prompt and EOS; ``prompt_mask`` = 1 on the prompt
-tokens (what the element classifier pools); ``element_labels`` = the multi-hot element types.
+does): ``input_ids`` = prompt + completion + EOS; ``labels`` = -100 on the prompt, the token
+ids on the completion and EOS; ``semantic_labels`` = the semantic class of each completion
+token (from the record's ``solidity_classes``, aligned by character offsets: a token takes the
+class of its first non-whitespace character), -100 on the prompt and EOS; ``prompt_mask`` = 1
+on the prompt tokens (what the element classifier pools); ``element_labels`` = the multi-hot
+element types.
 
 Records built before the dataset stage wrote the labels are labelled here with the same
 function (:func:`evmlm.dataset.labels.label_fields`).
