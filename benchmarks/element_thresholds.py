@@ -21,15 +21,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-def micro_f1(probs, labels, thresholds) -> float:
-    """Micro-F1 of ``probs > thresholds`` (per type) against 0/1 ``labels`` (functions, types)."""
-    p = (probs > thresholds).float()
-    tp = float((p * labels).sum())
-    fp = float((p * (1 - labels)).sum())
-    fn = float(((1 - p) * labels).sum())
-    return 2 * tp / max(2 * tp + fp + fn, 1.0)
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", type=Path, required=True, help="a multitask model folder")
@@ -42,7 +33,11 @@ def main() -> int:
 
     from evmlm.multitask.data import MultitaskCollator, to_examples
     from evmlm.multitask.modeling import register_auto_classes
-    from evmlm.multitask.training import _read
+    from evmlm.multitask.training import _read, element_counts, micro_f1
+
+    def f1_at(probs, labels, thresholds) -> float:
+        """Micro-F1 of ``probs > thresholds`` (per type) against ``labels`` (functions, types)."""
+        return micro_f1(*element_counts((probs > thresholds).float(), labels))
 
     register_auto_classes()
     model = AutoModelForCausalLM.from_pretrained(str(a.model)).eval()
@@ -74,17 +69,17 @@ def main() -> int:
     th = torch.full((pv.shape[1],), 0.5)
     for _ in range(2):
         for j in range(pv.shape[1]):
-            best_f, best_t = micro_f1(pv, yv, th), float(th[j])
+            best_f, best_t = f1_at(pv, yv, th), float(th[j])
             for g in grid:
                 trial = th.clone()
                 trial[j] = g
-                f = micro_f1(pv, yv, trial)
+                f = f1_at(pv, yv, trial)
                 if f > best_f + 1e-9:
                     best_f, best_t = f, g
             th[j] = best_t
     half = torch.full_like(th, 0.5)
-    base_v, base_t = micro_f1(pv, yv, half), micro_f1(pt, yt, half)
-    tuned_v, tuned_t = micro_f1(pv, yv, th), micro_f1(pt, yt, th)
+    base_v, base_t = f1_at(pv, yv, half), f1_at(pt, yt, half)
+    tuned_v, tuned_t = f1_at(pv, yv, th), f1_at(pt, yt, th)
     print(
         f"{a.model}: {len(yv)} validation / {len(yt)} test functions, "
         f"{time.perf_counter() - t0:.0f} s"

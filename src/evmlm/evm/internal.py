@@ -101,7 +101,8 @@ def find_internal_functions(
 ) -> list[tuple[NodeKey, list[NodeKey]]]:
     """Internal functions as (entry node, body nodes), one per entry offset, sorted by offset.
 
-    Raises :class:`~evmlm.evm.cfg.AnalysisLimitError` past ``deadline`` (a :func:`~evmlm.evm.cfg.budget_clock` value).
+    Raises :class:`~evmlm.evm.cfg.AnalysisLimitError` past ``deadline`` (a
+    :func:`~evmlm.evm.cfg.budget_clock` value).
     """
     local, calls = _analyse(cfg)
     sites: dict[int, tuple[NodeKey, int]] = {}

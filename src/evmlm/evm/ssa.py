@@ -427,7 +427,8 @@ def build_ssa(
 ) -> FunctionSSA:
     """SSA form of the function made of ``nodes`` (``entry`` first) of ``cfg``; ``calls`` maps
     call-site nodes to :class:`evmlm.evm.internal.CallSite` for the call form. Raises
-    :class:`~evmlm.evm.cfg.AnalysisLimitError` past ``deadline`` (a :func:`~evmlm.evm.cfg.budget_clock` value)."""
+    :class:`~evmlm.evm.cfg.AnalysisLimitError` past ``deadline`` (a
+    :func:`~evmlm.evm.cfg.budget_clock` value)."""
     b = _Builder(cfg, entry, nodes, calls)
     b.deadline = deadline
     return b.build()

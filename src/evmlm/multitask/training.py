@@ -77,7 +77,8 @@ class MultitaskRunConfig:
     semantic and element heads (transfer learning's layer freezing: the backward pass stops N
     layers down); ``head_learning_rate`` (None = ``learning_rate``): the peak rate of the
     semantic and element heads (and ``task_log_vars``), which start from random weights while
-    the backbone does not; the schedule scales both rates alike. Raises :class:`MultitaskConfigError` for a bad value.
+    the backbone does not; the schedule scales both rates alike. Raises
+    :class:`MultitaskConfigError` for a bad value.
     """
 
     dataset_dir: str = "runs/default/dataset"
@@ -208,6 +209,9 @@ def model_config(cfg: MultitaskRunConfig, tokenizer: Any) -> MultitaskConfig:
     )
 
 
+HEADS = ("semantic_head.", "element_head.", "task_log_vars")  # what init_from does not bring
+
+
 def from_pretrained_llama(cfg: MultitaskRunConfig) -> MultitaskForCausalLM:
     """A multi-task model whose backbone and detail head are the Llama causal LM saved in
     ``cfg.init_from`` (embeddings, every layer, final norm, LM head; its shape and vocabulary),
@@ -251,11 +255,11 @@ def from_pretrained_llama(cfg: MultitaskRunConfig) -> MultitaskForCausalLM:
         k = k.removeprefix("model.")
         state["blocks." + k.removeprefix("layers.") if k.startswith("layers.") else k] = v
     missing, unexpected = model.load_state_dict(state, strict=False)
-    new = {k for k in missing if k.split(".")[0] in ("semantic_head", "element_head")}
-    if set(missing) - new - {"task_log_vars"} or unexpected:
+    lacking = sorted(k for k in missing if not k.startswith(HEADS))
+    if lacking or unexpected:
         raise MultitaskConfigError(
             f"multitask.init_from: {cfg.init_from}: weights do not map"
-            f" (missing {sorted(set(missing) - new)[:3]}, unexpected {sorted(unexpected)[:3]})"
+            f" (missing {lacking[:3]}, unexpected {sorted(unexpected)[:3]})"
         )
     model.tie_weights()
     return model
@@ -274,13 +278,10 @@ def freeze_below(model: MultitaskForCausalLM, train_layers: int) -> None:
     model.requires_grad_(False)
     for g in set(groups[-train_layers:]):
         model.blocks[g].requires_grad_(True)
-    for part in (model.norm, model.semantic_head, model.element_head):
-        part.requires_grad_(True)
-    if hasattr(model, "task_log_vars"):
-        model.task_log_vars.requires_grad_(True)
-
-
-HEADS = ("semantic_head.", "element_head.", "task_log_vars")
+    model.norm.requires_grad_(True)
+    for name, p in model.named_parameters():
+        if name.startswith(HEADS):
+            p.requires_grad_(True)
 
 
 def head_optimizer(model: MultitaskForCausalLM, lr: float, head_lr: float) -> torch.optim.AdamW:
@@ -293,6 +294,19 @@ def head_optimizer(model: MultitaskForCausalLM, lr: float, head_lr: float) -> to
             (heads if name.startswith(HEADS) else rest).append(p)
     groups = [{"params": rest, "lr": lr}, {"params": heads, "lr": head_lr}]
     return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr, weight_decay=0.0)
+
+
+def element_counts(
+    pred: torch.Tensor, labels: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per element type: true positives, false positives, false negatives (each (types,)) of 0/1
+    ``pred`` against 0/1 ``labels`` (functions, types)."""
+    return (pred * labels).sum(0), (pred * (1 - labels)).sum(0), ((1 - pred) * labels).sum(0)
+
+
+def micro_f1(tp: torch.Tensor, fp: torch.Tensor, fn: torch.Tensor) -> float:
+    """Micro-F1 from per-type counts: ``2·Σtp / (2·Σtp + Σfp + Σfn)`` (0 when all are 0)."""
+    return float(2 * tp.sum() / max(float(2 * tp.sum() + fp.sum() + fn.sum()), 1.0))
 
 
 def count_parameters(model: torch.nn.Module) -> int:
@@ -352,9 +366,9 @@ def cached_examples(
     cfg: MultitaskRunConfig, tokenizer: Any, split: str, limit: int | None
 ) -> tuple[list[dict[str, list]], ExampleStats]:
     """:func:`to_examples` of a split, cached beside the experiment folders
-    (``<out_dir>/../.examples/<key>.json``; the key covers :data:`EXAMPLES_FORMAT`, the dataset's ``pairs.jsonl`` size
-    and mtime, the tokenizer's vocabulary, ``max_length``, the split and the limit), so the
-    arms of an ablation prepare the same data once."""
+    (``<out_dir>/../.examples/<key>.json``; the key covers :data:`EXAMPLES_FORMAT`, the
+    dataset's ``pairs.jsonl`` size and mtime, the tokenizer's vocabulary, ``max_length``, the
+    split and the limit), so the arms of an ablation prepare the same data once."""
     import hashlib
 
     pairs = Path(cfg.dataset_dir) / "pairs.jsonl"
@@ -524,6 +538,8 @@ def evaluate_heads(
     against the class of token t + 1, over completion tokens) and the same without whitespace
     and comment tokens; ``element_micro_f1`` / ``element_macro_f1`` (threshold 0.5; macro over
     the element types present in the references) and per-element F1."""
+    from tqdm import tqdm
+
     model.eval()
     collate = MultitaskCollator(tokenizer.pad_token_id)
     nll = n_tok = 0.0
@@ -532,8 +548,6 @@ def evaluate_heads(
     fp = torch.zeros(len(ELEMENT_TYPES))
     fn = torch.zeros(len(ELEMENT_TYPES))
     skip = torch.tensor([CLASS_INDEX["whitespace"], CLASS_INDEX["comment"]])
-    from tqdm import tqdm
-
     starts = range(0, len(rows), batch_size)
     for i in tqdm(starts, desc="multitask evaluate", unit="batch", leave=False):
         b = collate(rows[i : i + batch_size])
@@ -557,12 +571,11 @@ def evaluate_heads(
         total_code += int(code.sum())
         p = (torch.sigmoid(out.element_logits.float()) > 0.5).float()
         y = b["element_labels"]
-        tp += (p * y).sum(0)
-        fp += (p * (1 - y)).sum(0)
-        fn += ((1 - p) * y).sum(0)
+        counts = element_counts(p, y)
+        tp, fp, fn = tp + counts[0], fp + counts[1], fn + counts[2]
     f1 = 2 * tp / (2 * tp + fp + fn).clamp(min=1)
     present = (tp + fn) > 0
-    micro = float(2 * tp.sum() / max(float(2 * tp.sum() + fp.sum() + fn.sum()), 1.0))
+    micro = micro_f1(tp, fp, fn)
     detail = nll / max(n_tok, 1)
     return {
         "n_examples": len(rows),
@@ -614,11 +627,8 @@ def label_baselines(
     freq = torch.tensor([r["element_labels"] for r in train_rows]).mean(0)
     guess = (freq > 0.5).float()
     y = torch.tensor([r["element_labels"] for r in rows])
-    tp = float((guess * y).sum())
-    fp = float((guess * (1 - y)).sum())
-    fn = float(((1 - guess) * y).sum())
     return {
-        "element_majority_micro_f1": round(2 * tp / max(2 * tp + fp + fn, 1.0), 5),
+        "element_majority_micro_f1": round(micro_f1(*element_counts(guess.expand_as(y), y)), 5),
         "semantic_majority_accuracy": round(maj / max(n, 1), 5),
         "semantic_bigram_accuracy": round(big / max(n, 1), 5),
     }
