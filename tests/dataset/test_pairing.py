@@ -122,3 +122,61 @@ def test_unknown_contract_raises_key_error(token_opt):
     index = AstIndex(token_opt.sources, token_opt.asts)
     with pytest.raises(KeyError):
         index.resolve("Token.sol", "Nope", {})
+
+
+REACHED = """// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.4;
+
+library Lib {
+    function inner(uint256 x) internal pure returns (uint256) { return x + 1; }
+    function outer(uint256 x) public pure returns (uint256) { return x * 2; }
+}
+
+abstract contract A {
+    using Lib for uint256;
+    uint256 internal v;
+    modifier guard() virtual { _; }
+    function _hook(uint256 x) internal virtual { v = x; }
+    function _base() internal virtual { v = 0; }
+    function run(uint256 x) external guard {
+        _hook(x.inner());
+        this.ping();
+        Lib.outer(x);
+    }
+    function ping() external {}
+}
+
+contract B is A {
+    event Hooked(uint256 x);
+    modifier guard() override { require(msg.sender != address(0), "zero"); _; }
+    function _hook(uint256 x) internal override { emit Hooked(x); super._hook(x); }
+    function _base() internal override { }
+}
+"""
+
+
+def test_reached_code_follows_the_compiler():
+    """Modifiers and internal calls resolve to the most derived override, as solc does;
+    super, using-for library calls followed; this.f and public library functions (message
+    calls) not; the member calls that are not message calls are found."""
+    from evmlm.solc import compile_sources
+
+    result = compile_sources({"R.sol": REACHED}, setting="opt200", version="0.8.26")
+    art = next(a for a in result.contracts if a.name == "B")
+    fns, _ = resolve_contract(result, art)
+    run = next(f for f in fns if f.signature == "run(uint256)")
+    heads = [t.split("{")[0].strip() for t, _ in run.reached]
+    # x.inner() is a library function (inlined); this.ping() and Lib.outer(x) are message calls
+    # (CALL, DELEGATECALL)
+    assert [run.solidity.encode()[o:].split(b"(")[0] for o in run.internal_member_calls] == [
+        b"inner"
+    ]
+    hook = next(t for t, _ in run.reached if "emit Hooked" in t)
+    assert [hook.encode()[o:].split(b"(")[0] for o in dict(run.reached)[hook]] == [b"_hook"]
+    assert heads == [
+        "function inner(uint256 x) internal pure returns (uint256)",
+        "function _hook(uint256 x) internal virtual",  # A's, through super._hook
+        "modifier guard() override",
+        "function _hook(uint256 x) internal override",
+    ]
+    assert next(f for f in fns if f.signature == "ping()").reached == ()

@@ -123,6 +123,44 @@ def test_record_fields_round_trip_and_token_alignment() -> None:
         decode_classes("\x01")
 
 
+def test_elements_include_the_reached_code_but_not_its_header() -> None:
+    """transfer's own text only calls _transfer; its bytecode writes and emits (positive);
+    _transfer's view/returns header is not transfer's (negative)."""
+    fn = "function transfer(address to, uint256 v) external { _transfer(msg.sender, to, v); }"
+    callee = (
+        "function _transfer(address f, address t, uint256 v) internal returns (bool) {"
+        " _balances[t] += v; emit Paid(t, v); return true; }"
+    )
+    own = label_fields({"solidity": fn, "contract_context": CONTEXT})
+    assert own["elements"] == "internal_call msg_sender"
+    rec = {"solidity": fn, "contract_context": CONTEXT, "reached": [[callee, []]]}
+    got = label_fields(rec)
+    assert got["elements"] == (
+        "event_emit internal_call mapping_access msg_sender storage_read storage_write"
+    )
+    assert "returns_value" not in got["elements"]
+    assert got["solidity_classes"] == own["solidity_classes"]  # classes: own text only
+
+
+def test_library_calls_the_ast_names_are_internal_not_external() -> None:
+    """``a.max(b)`` through ``using for`` and ``Math.min`` compile to jumps, ``token.f()`` to a
+    CALL: with the AST's offsets the first two are internal calls (positive); without them the
+    text alone calls all three external (the control)."""
+    fn = (
+        "function f(IPing token, uint256 a, uint256 b) external returns (uint256)"
+        " { token.ping(); return Math.min(a.max(b), b); }"
+    )
+    calls = [fn.encode().index(b"max("), fn.encode().index(b"min(")]
+    lab = label_function(fn, "", "function", calls)
+    cls = {name: SEMANTIC_CLASSES[lab.classes[fn.index(name)]] for name in ("max", "min", "ping")}
+    assert cls == {"max": "internal_call", "min": "internal_call", "ping": "external_call"}
+    assert SEMANTIC_CLASSES[lab.classes[fn.index("Math")]] == "user_type"
+    assert "storage_read" not in lab.elements  # Math is a library, not a state variable
+    text_only = label_function(fn, "")
+    assert SEMANTIC_CLASSES[text_only.classes[fn.index("max")]] == "external_call"
+    assert {"external_call", "internal_call"} <= set(lab.elements)
+
+
 def test_unparsable_text_never_raises() -> None:
     lab = label_function("function (((( {", "")
     assert len(lab.classes) == len("function (((( {")

@@ -158,7 +158,7 @@ def test_init_from_a_llama_model_keeps_its_logits_and_freezes_below(
         MultitaskConfigError,
         MultitaskRunConfig,
         freeze_below,
-        from_pretrained_llama,
+        from_saved,
     )
 
     torch.manual_seed(0)
@@ -179,7 +179,7 @@ def test_init_from_a_llama_model_keeps_its_logits_and_freezes_below(
     src.save_pretrained(str(tmp_path / "llama"))
     tokenizer.save_pretrained(str(tmp_path / "llama"))
     cfg = MultitaskRunConfig(init_from=str(tmp_path / "llama"), max_length=256, train_layers=1)
-    model = from_pretrained_llama(cfg).eval()
+    model = from_saved(cfg).eval()
     assert model.config.num_key_value_heads == 2 and len(model.blocks) == 3
     ids = torch.tensor([[5, 17, 42, 8, 99, 3]])
     with torch.no_grad():
@@ -204,12 +204,22 @@ def test_init_from_a_llama_model_keeps_its_logits_and_freezes_below(
     changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
     assert changed and changed <= trainable and "embed_tokens.weight" not in changed
 
+    # a saved multi-task model continues: every weight, heads included
+    model.save_pretrained(str(tmp_path / "mt"))
+    tokenizer.save_pretrained(str(tmp_path / "mt"))
+    again = from_saved(MultitaskRunConfig(init_from=str(tmp_path / "mt"), max_length=256)).eval()
+    model.eval()
+    with torch.no_grad():
+        a, b = model(input_ids=ids), again(input_ids=ids)
+    assert torch.equal(a.element_logits, b.element_logits)
+    assert torch.equal(a.semantic_logits, b.semantic_logits) and torch.equal(a.logits, b.logits)
+
     with pytest.raises(MultitaskConfigError, match="share"):
         MultitaskRunConfig(init_from=str(tmp_path / "llama"), share=2)
     with pytest.raises(MultitaskConfigError, match="train_layers"):
         freeze_below(model, 4)
     with pytest.raises(MultitaskConfigError, match="init_from"):
-        from_pretrained_llama(MultitaskRunConfig(init_from=str(tmp_path / "nothing")))
+        from_saved(MultitaskRunConfig(init_from=str(tmp_path / "nothing")))
 
 
 def test_label_baselines_by_hand() -> None:

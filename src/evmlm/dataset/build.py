@@ -57,7 +57,7 @@ from evmlm.structural import DRAFT_VERSION
 
 log = logging.getLogger(__name__)
 
-PAIRING_VERSION = 5  # bump when a shard's content would change for the same inputs (4: groups split by package version; 5: the draft field)
+PAIRING_VERSION = 6  # bump when a shard's content would change for the same inputs (4: groups split by package version; 5: the draft field; 6: reached)
 WORK_DIR = "_work"
 
 
@@ -374,6 +374,8 @@ def finish(
     build["leakage_check"] = check_leakage(d.records)
     for r in d.records:  # the multi-task labels (docs/multitask.md)
         r.update(label_fields(r))
+        for raw_only in ("internal_member_calls", "reached"):  # the labels' input
+            r.pop(raw_only, None)
     export(d.records, out_dir)
     return write_stats(d.records, build, out_dir)
 

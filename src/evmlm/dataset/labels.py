@@ -10,8 +10,9 @@ pair record, so nothing is labelled by hand (docs/multitask.md lists the classes
   (:func:`token_class`), so the labels do not depend on the tokenizer, which is trained after
   the dataset.
 - ``elements``: the function's element types (``ELEMENT_TYPES``: external call, delegatecall,
-  storage write, event, require/revert, custom error, loop, inline assembly, ...), sorted and
-  joined by single spaces ("" for none).
+  storage write, event, require/revert, custom error, loop, inline assembly, ...) as compiled:
+  of its own text and of the internal functions and modifiers it reaches (:func:`label_fields`),
+  sorted and joined by single spaces ("" for none).
 
 The dataset stage adds both to every exported record (:func:`label_fields`). The parser is
 tree-sitter-solidity (the grammar :mod:`evmlm.dataset.filters` checks syntax with); the
@@ -23,12 +24,12 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 #: Bump when the labels of the same source change (the dataset stage's fingerprint covers it).
-LABELS_VERSION = 1
+LABELS_VERSION = 2  # 2: elements of the code the function reaches, not only of its own text
 
 #: Semantic classes of target characters/tokens, in id order (docs/multitask.md).
 SEMANTIC_CLASSES: tuple[str, ...] = (
@@ -324,9 +325,12 @@ def _leaves(node: Any) -> list[Any]:
 
 
 class _Labeller:
-    def __init__(self, fn: Any, declared: Mapping[str, str]) -> None:
+    def __init__(
+        self, fn: Any, declared: Mapping[str, str], internal_members: frozenset[int] = frozenset()
+    ) -> None:
         self.fn = fn
         self.declared = dict(declared)
+        self.internal_members = internal_members  # byte offsets of library/super member calls
         self.params: set[str] = set()
         self.returns: set[str] = set()
         self.locals: set[str] = set()
@@ -396,7 +400,7 @@ class _Labeller:
         if ptype == "member_expression":
             prop = parent.child_by_field_name("property")
             if prop is not None and prop.id == leaf.id:
-                return self._member_class(parent, text, prev2)
+                return self._member_class(parent, text, prev2, leaf.start_byte)
         if text in _BUILTIN_OBJECTS:
             return "builtin_object"
         if text in _BUILTIN_FUNCTIONS and _is_callee(leaf):
@@ -412,11 +416,18 @@ class _Labeller:
             return "internal_call"
         if ptype == "struct_field_assignment":
             return "member"
+        if (
+            ptype == "member_expression"
+            and re.fullmatch(r"[A-Z][a-z0-9]\w*", text)
+            and text not in self.locals | self.params | self.returns
+            and self.declared.get(text) in (None, "user_type")
+        ):
+            return "user_type"  # Math.max, Status.Active: a library, contract or enum name
         if text in ("true", "false"):
             return "bool_literal"
         return self._variable_class(text, decl=False)
 
-    def _member_class(self, member: Any, prop: str, obj_text: str) -> str:
+    def _member_class(self, member: Any, prop: str, obj_text: str, at: int = -1) -> str:
         # the object is the leaf before the dot (``prev2``), not the parse's object node:
         # tree-sitter-solidity 1.2 binds ``a && msg.sender`` as ``(a && msg).sender``
         if obj_text in _BUILTIN_OBJECTS and obj_text not in ("this", "super"):
@@ -428,6 +439,8 @@ class _Labeller:
                 return "internal_call"
             if prop in ("push", "pop", "concat", "encode", "encodePacked", "decode"):
                 return "builtin_member"
+            if at in self.internal_members:
+                return "internal_call"  # a library function, Base.f (the AST says so)
             return "external_call"
         if prop in _ADDRESS_MEMBERS or prop in ("length", "selector"):
             return "builtin_member"
@@ -629,13 +642,23 @@ def _in_revert(node: Any) -> bool:
     return False
 
 
-def label_function(solidity: str, contract_context: str = "", kind: str = "function") -> Labels:
+def label_function(
+    solidity: str,
+    contract_context: str = "",
+    kind: str = "function",
+    internal_member_calls: Collection[int] = (),
+) -> Labels:
     """Semantic class per character of ``solidity`` and the function's element types.
 
     ``solidity``: the function's source text (a pair record's ``solidity``); ``contract_context``:
     the declarations it uses; ``kind``: ``function`` or ``getter`` (a state variable, labelled
-    as a declaration). Characters outside any parse node (whitespace) get ``whitespace``;
-    characters of a parse that failed locally get ``other``. Never raises on bad Solidity.
+    as a declaration); ``internal_member_calls``: byte offsets in ``solidity`` of member names
+    of calls the AST knows are not message calls
+    (:func:`evmlm.dataset.pairing.internal_member_calls`: ``a.max(b)`` through a library),
+    labelled ``internal_call``; any other ``x.f(...)`` is an ``external_call`` (the text alone
+    cannot tell them apart). Characters outside any parse node (whitespace) get
+    ``whitespace``; characters of a parse that failed locally get ``other``. Never raises on
+    bad Solidity.
     """
     ctx = contract_context or ""
     body = solidity if kind != "getter" or solidity.rstrip().endswith(";") else solidity + ";"
@@ -646,7 +669,7 @@ def label_function(solidity: str, contract_context: str = "", kind: str = "funct
     end = start + len(body.encode("utf-8"))
     declared = _declared_names(tree.root_node)
     fn = _function_node(tree.root_node, start) or tree.root_node
-    lab = _Labeller(fn, declared)
+    lab = _Labeller(fn, declared, frozenset(start + b for b in internal_member_calls))
     leaves = [leaf for leaf in _leaves(tree.root_node) if start <= leaf.start_byte < end]
     texts = [leaf.text.decode("utf-8", "replace") for leaf in leaves]
     classes = [
@@ -714,14 +737,35 @@ def decode_classes(text: str) -> list[int]:
     return out
 
 
+#: Element types of a function's header (its own declaration), not taken from reached code.
+HEADER_ELEMENTS = frozenset(("payable", "view_or_pure", "returns_value"))
+
+
 def label_fields(record: Mapping[str, Any]) -> dict[str, str]:
-    """The new pair-record fields of a record: ``solidity_classes`` and ``elements``."""
+    """The new pair-record fields of a record: ``solidity_classes`` and ``elements``.
+
+    ``elements`` are those of the function as compiled: its own text's, and those of every
+    internal function and modifier it reaches (the raw record's ``reached``, from
+    :meth:`evmlm.dataset.pairing.AstIndex.reached`), less :data:`HEADER_ELEMENTS`, which only
+    the function's own header states. The raw record's ``internal_member_calls`` (and each
+    reached text's) tell library calls from message calls (:func:`label_function`). ``transfer`` calling ``_transfer``, which writes balances
+    and emits ``Transfer``, has ``storage_write`` and ``event_emit``: its bytecode does.
+    """
+    context = record.get("contract_context") or ""
     lab = label_function(
         record.get("solidity") or "",
-        record.get("contract_context") or "",
+        context,
         record.get("kind") or "function",
+        record.get("internal_member_calls") or (),
     )
-    return {"solidity_classes": encode_classes(lab.classes), "elements": " ".join(lab.elements)}
+    elements = set(lab.elements)
+    for text, calls in record.get("reached") or ():
+        elements |= set(label_function(text, context, "function", calls).elements)
+    elements -= HEADER_ELEMENTS - set(lab.elements)
+    return {
+        "solidity_classes": encode_classes(lab.classes),
+        "elements": " ".join(sorted(elements)),
+    }
 
 
 def token_class(char_classes: list[int] | str, text: str, start: int, end: int) -> int:

@@ -55,6 +55,9 @@ class SourceFunction:
     ``solidity`` is exactly those bytes decoded. ``kind`` is ``"function"`` or ``"getter"``
     (a public state variable). ``defining_contract`` is ``"path:Name"`` of the contract that
     holds the definition (a base of the deployed contract for inherited functions).
+    ``internal_member_calls``: :func:`internal_member_calls` of ``solidity``; ``reached``: the
+    internal functions and modifiers the function reaches (:meth:`AstIndex.reached`), the code
+    its bytecode holds beyond its own text, each as (source text, its internal member calls).
     """
 
     selector: str  # "0x" + 8 hex
@@ -68,6 +71,8 @@ class SourceFunction:
     visibility: str
     state_mutability: str
     contract_context: str
+    internal_member_calls: tuple[int, ...] = ()
+    reached: tuple[tuple[str, tuple[int, ...]], ...] = ()
 
 
 @dataclass
@@ -165,7 +170,7 @@ class AstIndex:
                 counts["no_body" if bodyless else "unresolved"] += 1
                 continue
             base, node = found
-            out.append(self._source_function(selector, signature, base, node))
+            out.append(self._source_function(selector, signature, base, node, bases))
             counts["resolved"] += 1
         return out, counts
 
@@ -190,7 +195,7 @@ class AstIndex:
         return canon == signature if canon is not None else _arity(signature) == _node_arity(node)
 
     def _source_function(
-        self, selector: str, signature: str, base: _Decl, node: dict
+        self, selector: str, signature: str, base: _Decl, node: dict, bases: list[_Decl]
     ) -> SourceFunction:
         start, length, text = self.text(base.path, node["src"])
         if node.get("nodeType") == "VariableDeclaration":
@@ -217,7 +222,82 @@ class AstIndex:
             visibility=visibility,
             state_mutability=mutability,
             contract_context=self.context(node),
+            internal_member_calls=internal_member_calls(node),
+            reached=self.reached(node, bases),
         )
+
+    # ---------------------------------------------------------------- reached code
+
+    def reached(
+        self, node: dict, bases: list[_Decl] | None = None
+    ) -> tuple[tuple[str, tuple[int, ...]], ...]:
+        """The internal functions and modifiers ``node`` reaches, transitively, each as (source
+        text, :func:`internal_member_calls` of it).
+
+        That is the code the compiler puts into the function's bytecode beyond its own text
+        (inlined or jumped to; all of it is in the function's TAC). Followed: modifier
+        invocations; calls by name to functions that are not ``external`` (a ``public``
+        function called by name is an internal jump); ``super.f``; ``internal``/``private``
+        library functions (``L.f(x)``, ``x.f()`` through ``using for``). Not followed:
+        ``this.f`` and calls on other contracts (message calls), ``public``/``external``
+        library functions (``DELEGATECALL``), declarations without a body. A virtual function
+        or modifier called by name resolves to the most derived implementation in ``bases``
+        (the deployed contract's ``linearizedBaseContracts``, most derived first; Solidity
+        docs, "Inheritance"), as the compiler does. Ordered by file and offset.
+        """
+        bases = bases or []
+        own = node.get("id")
+        seen: dict[int, _Decl] = {}
+        todo = [node]
+        while todo:
+            for ref_id, ref in _references(todo.pop()):
+                d = self.decls.get(ref_id)
+                if d is None or not self._followed(d, ref):
+                    continue
+                if ref.get("nodeType") in ("Identifier", "IdentifierPath"):
+                    d = self._most_derived(d, bases)
+                i = d.node.get("id")
+                if i == own or i in seen or d.node.get("body") is None:
+                    continue
+                seen[i] = d
+                todo.append(d.node)
+        items = sorted((d.path, *self.text(d.path, d.node["src"]), d.node) for d in seen.values())
+        return tuple((text, internal_member_calls(n)) for _, _, _, text, n in items)
+
+    def _followed(self, d: _Decl, ref: dict) -> bool:
+        nt = d.node.get("nodeType")
+        if nt == "ModifierDefinition":
+            return True
+        if nt != "FunctionDefinition" or d.node.get("kind", "function") != "function":
+            return False
+        visibility = d.node.get("visibility")
+        via = ref.get("nodeType")
+        if via == "Identifier":
+            return visibility != "external"
+        if via == "MemberAccess":
+            obj = ref.get("expression") or {}
+            if obj.get("nodeType") == "Identifier" and obj.get("name") == "super":
+                return True
+            owner = self.contracts.get((d.path, d.contract or ""), {})
+            return visibility in ("internal", "private") and owner.get("contractKind") == "library"
+        return False
+
+    def _most_derived(self, d: _Decl, bases: list[_Decl]) -> _Decl:
+        n = d.node
+        if not (n.get("virtual") or n.get("overrides")):
+            return d
+        nt, name, params = n.get("nodeType"), n.get("name"), _param_type_strings(n)
+        for base in bases:
+            for child in base.node.get("nodes", []):
+                if (
+                    child.get("nodeType") == nt
+                    and child.get("name") == name
+                    and child.get("body") is not None
+                    and (nt == "ModifierDefinition" or _param_type_strings(child) == params)
+                    and child.get("id") in self.decls
+                ):
+                    return self.decls[child["id"]]
+        return d
 
     # ---------------------------------------------------------------- context
 
@@ -254,6 +334,66 @@ class AstIndex:
                 text += ";"
             items.append((CONTEXT_KINDS.index(d.node["nodeType"]), d.path, start, text))
         return "\n".join(t for *_, t in sorted(items))
+
+
+#: ``typeIdentifier`` prefixes of the function types called by a message call (solc's
+#: ``FunctionType::Kind``: External, DelegateCall — a public library function)
+_MESSAGE_CALLS = ("t_function_external", "t_function_delegatecall")
+
+
+def internal_member_calls(node: dict) -> tuple[int, ...]:
+    """Byte offsets, from the start of ``node``'s source text, of the member name of every call
+    ``x.f(...)`` under ``node`` that is not a message call: the callee's function type
+    (``typeDescriptions.typeIdentifier``) is not external or delegatecall (without a
+    ``typeIdentifier``: its ``typeString`` does not say ``external``). These are internal
+    library functions through ``using for`` or by library name (``a.max(b)``,
+    ``Math.max(a, b)``: inlined or jumped to), ``super.f``/``Base.f`` and builtins;
+    ``token.transfer(...)``, ``this.f()`` and public library functions are message calls. The
+    AST knows what the text alone cannot (:mod:`evmlm.dataset.labels`)."""
+    origin = int(node["src"].split(":")[0])
+    out = set()
+    for n in _walk_dicts(node):
+        if n.get("nodeType") != "FunctionCall":
+            continue
+        callee = n.get("expression") or {}
+        if callee.get("nodeType") == "FunctionCallOptions":  # f{value: v}(...)
+            callee = callee.get("expression") or {}
+        if callee.get("nodeType") != "MemberAccess" or "src" not in callee:
+            continue
+        types = callee.get("typeDescriptions") or {}
+        if types.get("typeIdentifier"):
+            if types["typeIdentifier"].startswith(_MESSAGE_CALLS):
+                continue
+        elif "external" in (types.get("typeString") or "").split("returns")[0]:
+            continue
+        start, length, _ = (int(x) for x in callee["src"].split(":"))
+        member = (callee.get("memberName") or "").encode("utf-8")
+        out.add(start + length - len(member) - origin)
+    return tuple(sorted(out))
+
+
+def _walk_dicts(node: Any) -> Iterator[dict]:
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, dict):
+            yield n
+            stack.extend(v for v in n.values() if isinstance(v, (dict, list)))
+        elif isinstance(n, list):
+            stack.extend(n)
+
+
+def _references(node: Any) -> Iterator[tuple[int, dict]]:
+    """(referencedDeclaration, the referencing AST node) for every reference under ``node``."""
+    for n in _walk_dicts(node):
+        ref = n.get("referencedDeclaration")
+        if isinstance(ref, int):
+            yield ref, n
+
+
+def _param_type_strings(node: dict) -> tuple[str | None, ...]:
+    params = (node.get("parameters") or {}).get("parameters", [])
+    return tuple((p.get("typeDescriptions") or {}).get("typeString") for p in params)
 
 
 def _referenced_ids(node: Any) -> Iterator[int]:

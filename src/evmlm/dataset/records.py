@@ -122,6 +122,8 @@ def make_record(
         "tac": lifted.tac,
         "solidity": fn.solidity,
         "contract_context": fn.contract_context,
+        "internal_member_calls": list(fn.internal_member_calls),  # raw only (labels)
+        "reached": [[text, list(calls)] for text, calls in fn.reached],  # raw only (labels)
         "n_tac_lines": sum(1 for line in lifted.tac.splitlines() if line.strip()),
         "n_solidity_tokens": whitespace_tokens(fn.solidity),
         "complexity": lifted.complexity,

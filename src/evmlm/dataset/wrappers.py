@@ -39,7 +39,7 @@ from semantic_version import Version
 from tqdm import tqdm
 
 from evmlm.config import DatasetConfig
-from evmlm.dataset.pairing import AstIndex, SourceFunction
+from evmlm.dataset.pairing import AstIndex, SourceFunction, internal_member_calls
 from evmlm.dataset.records import (
     add_draft,
     lifted_functions,
@@ -51,7 +51,7 @@ from evmlm.structural import DRAFT_VERSION
 
 log = logging.getLogger(__name__)
 
-WRAPPER_VERSION = 5  # bump when the generated wrappers or their records change (5: draft)
+WRAPPER_VERSION = 6  # bump when the generated wrappers or their records change (5: draft; 6: reached)
 WRAPPER_DIR = "__evmlm_wrappers__"
 MIN_VERSION = Version("0.6.0")
 
@@ -456,6 +456,8 @@ def pair_wrappers(
                     visibility=target.get("visibility", "internal"),
                     state_mutability=target.get("stateMutability", "nonpayable"),
                     contract_context=index.context(target),
+                    internal_member_calls=internal_member_calls(target),
+                    reached=index.reached(target),
                 )
                 # the deployed contract is the wrapper (evaluation recompiles and runs it)
                 record = make_record(

@@ -72,7 +72,8 @@ class MultitaskRunConfig:
     Start: ``init_from`` (None = random weights) is a saved Llama causal LM folder — the
     default run's fine-tuned model (``runs/default/finetune/model``) or a converted base — whose
     weights, shape and tokenizer the backbone and the detail head take (``tokenizer_dir`` and
-    the shape fields are then not read; the semantic and element heads start random);
+    the shape fields are then not read; the semantic and element heads start random), or a
+    saved multi-task model, whose training continues (:func:`from_saved`);
     ``train_layers`` (None = every weight) trains only the last N layers, the final norm and the
     semantic and element heads (transfer learning's layer freezing: the backward pass stops N
     layers down); ``head_learning_rate`` (None = ``learning_rate``): the peak rate of the
@@ -212,22 +213,28 @@ def model_config(cfg: MultitaskRunConfig, tokenizer: Any) -> MultitaskConfig:
 HEADS = ("semantic_head.", "element_head.", "task_log_vars")  # what init_from does not bring
 
 
-def from_pretrained_llama(cfg: MultitaskRunConfig) -> MultitaskForCausalLM:
-    """A multi-task model whose backbone and detail head are the Llama causal LM saved in
-    ``cfg.init_from`` (embeddings, every layer, final norm, LM head; its shape and vocabulary),
-    with random semantic and element heads and ``cfg``'s attention, weighting and
-    ``max_length`` (the model's context). Raises MultitaskConfigError when the folder is not a
-    Llama causal LM or a weight does not map."""
+def from_saved(cfg: MultitaskRunConfig) -> MultitaskForCausalLM:
+    """The model ``cfg.init_from`` starts from.
+
+    A Llama causal LM folder: a multi-task model whose backbone and detail head are that model
+    (embeddings, every layer, final norm, LM head; its shape and vocabulary), with random
+    semantic and element heads and ``cfg``'s attention, weighting and ``max_length`` (the
+    model's context). A saved multi-task model folder (``<out_dir>/model`` of an earlier run):
+    that model, every weight, heads included — training continues from it. Raises
+    MultitaskConfigError when the folder is neither or a weight does not map."""
     from transformers import AutoModelForCausalLM
 
     from evmlm.train.inference import ModelLoadError, check_model
 
+    register_auto_classes()
     try:
         src = AutoModelForCausalLM.from_pretrained(check_model(cfg.init_from), dtype=torch.float32)
     except (ModelLoadError, OSError, ValueError) as e:
         raise MultitaskConfigError(
             f"multitask.init_from: {cfg.init_from}: {e}; pass a saved Llama model folder"
         ) from e
+    if isinstance(src, MultitaskForCausalLM):
+        return src
     if src.config.model_type != "llama":
         raise MultitaskConfigError(
             f"multitask.init_from: {cfg.init_from} is a {src.config.model_type} model;"
@@ -433,7 +440,7 @@ def train(cfg: MultitaskRunConfig, *, threads: int | None = None) -> dict[str, A
         prep_s,
     )
     if cfg.init_from:
-        model = from_pretrained_llama(cfg)
+        model = from_saved(cfg)
     else:
         model = MultitaskForCausalLM(model_config(cfg, tok))
     if cfg.train_layers:
