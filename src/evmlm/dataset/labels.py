@@ -748,8 +748,9 @@ def label_fields(record: Mapping[str, Any]) -> dict[str, str]:
     internal function and modifier it reaches (the raw record's ``reached``, from
     :meth:`evmlm.dataset.pairing.AstIndex.reached`), less :data:`HEADER_ELEMENTS`, which only
     the function's own header states. The raw record's ``internal_member_calls`` (and each
-    reached text's) tell library calls from message calls (:func:`label_function`). ``transfer`` calling ``_transfer``, which writes balances
-    and emits ``Transfer``, has ``storage_write`` and ``event_emit``: its bytecode does.
+    reached text's) tell library calls from message calls (:func:`label_function`).
+    ``transfer`` calling ``_transfer``, which writes balances and emits ``Transfer``, has
+    ``storage_write`` and ``event_emit``: its bytecode does.
     """
     context = record.get("contract_context") or ""
     lab = label_function(
@@ -760,8 +761,7 @@ def label_fields(record: Mapping[str, Any]) -> dict[str, str]:
     )
     elements = set(lab.elements)
     for text, calls in record.get("reached") or ():
-        elements |= set(label_function(text, context, "function", calls).elements)
-    elements -= HEADER_ELEMENTS - set(lab.elements)
+        elements |= set(label_function(text, context, "function", calls).elements) - HEADER_ELEMENTS
     return {
         "solidity_classes": encode_classes(lab.classes),
         "elements": " ".join(sorted(elements)),

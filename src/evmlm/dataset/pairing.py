@@ -373,14 +373,15 @@ def internal_member_calls(node: dict) -> tuple[int, ...]:
 
 
 def _walk_dicts(node: Any) -> Iterator[dict]:
+    """Every dict under ``node`` (an AST as JSON), depth first, in key and list order."""
     stack = [node]
     while stack:
         n = stack.pop()
         if isinstance(n, dict):
             yield n
-            stack.extend(v for v in n.values() if isinstance(v, (dict, list)))
+            stack.extend(reversed([v for v in n.values() if isinstance(v, (dict, list))]))
         elif isinstance(n, list):
-            stack.extend(n)
+            stack.extend(reversed(n))
 
 
 def _references(node: Any) -> Iterator[tuple[int, dict]]:
@@ -397,15 +398,7 @@ def _param_type_strings(node: dict) -> tuple[str | None, ...]:
 
 
 def _referenced_ids(node: Any) -> Iterator[int]:
-    if isinstance(node, dict):
-        for k, v in node.items():
-            if k == "referencedDeclaration" and isinstance(v, int):
-                yield v
-            elif isinstance(v, (dict, list)):
-                yield from _referenced_ids(v)
-    elif isinstance(node, list):
-        for v in node:
-            yield from _referenced_ids(v)
+    return (ref for ref, _ in _references(node))
 
 
 # ------------------------------------------------------------------- canonical ABI types

@@ -51,9 +51,8 @@ from evmlm.structural import DRAFT_VERSION
 
 log = logging.getLogger(__name__)
 
-WRAPPER_VERSION = (
-    6  # bump when the generated wrappers or their records change (5: draft; 6: reached)
-)
+# bump when the generated wrappers or their records change (5: draft; 6: reached)
+WRAPPER_VERSION = 6
 WRAPPER_DIR = "__evmlm_wrappers__"
 MIN_VERSION = Version("0.6.0")
 
