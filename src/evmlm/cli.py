@@ -783,11 +783,44 @@ def multitask_evaluate(
     atomic.write_json(target, res)
     typer.echo(
         f"[multitask] {split}: {res['n_examples']} functions, element micro-F1 "
-        f"{res['element_micro_f1']:.3f}, semantic accuracy {res['semantic_accuracy']:.3f}, "
+        f"{res['element_micro_f1']:.3f} (thresholds {res['element_thresholds']}; P > 0.5: "
+        f"{res['element_micro_f1_p50']:.3f}), semantic accuracy {res['semantic_accuracy']:.3f}, "
         f"detail {res['detail_loss']:.3f} nats -> {target}"
     )
     if "generation" in res:
         typer.echo(f"[multitask] generation: {res['generation']['line']}")
+
+
+@multitask_app.command("calibrate")
+def multitask_calibrate(
+    model: Annotated[Path, typer.Option("--model", "-m", help="A multitask model folder.")],
+    dataset: Annotated[Path, typer.Option("--dataset", help="Dataset stage folder.")] = Path(
+        "runs/default/dataset"
+    ),
+    split: Annotated[str, typer.Option(help="The split the thresholds are chosen on.")] = (
+        "validation"
+    ),
+    limit: Annotated[
+        Optional[int], typer.Option(help="First N records of the split (id order).")
+    ] = None,
+) -> None:
+    """Choose the element classifier's per-type thresholds on a split (validation) and save
+    them in the model's config.json; evaluate and decompile then use them."""
+    from evmlm.multitask.training import calibrate_model_dir
+
+    if split not in ("train", "validation"):
+        raise typer.BadParameter(
+            f"{split!r}: choose thresholds on train or validation, never on the split you report",
+            param_hint="'--split'",
+        )
+    res = calibrate_model_dir(model, dataset, split=split, limit=limit)
+    moved = {e: t for e, t in res["thresholds"].items() if t != 0.5}
+    typer.echo(
+        f"[multitask] calibrated on {res['n_examples']} {split} functions: element micro-F1 "
+        f"{res['micro_f1_p50']:.3f} (P > 0.5) -> {res['micro_f1']:.3f}; {len(moved)} of "
+        f"{len(res['thresholds'])} thresholds moved -> {model / 'config.json'}"
+    )
+    typer.echo("  " + ", ".join(f"{e} {t:.2f}" for e, t in sorted(moved.items())))
 
 
 @app.command(context_settings=_EXTRA)

@@ -236,6 +236,12 @@ def test_config_rejects_bad_groups_and_attention() -> None:
         tiny_config(layer_groups=[0, 1])
     with pytest.raises(ValueError, match="attention"):
         tiny_config(attention="flash")
+    with pytest.raises(ValueError, match="element_thresholds"):
+        tiny_config(element_thresholds=[0.5] * (E - 1))
+    with pytest.raises(ValueError, match="element_thresholds"):
+        tiny_config(element_thresholds=[0.5] * (E - 1) + [1.0])
+    assert tiny_config().thresholds() == [0.5] * E
+    assert tiny_config(element_thresholds=[0.3] * E).thresholds() == [0.3] * E
 
 
 def test_element_head_pools_per_type_over_the_mask_only() -> None:

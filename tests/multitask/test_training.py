@@ -222,6 +222,55 @@ def test_init_from_a_llama_model_keeps_its_logits_and_freezes_below(
         from_saved(MultitaskRunConfig(init_from=str(tmp_path / "nothing")))
 
 
+def test_choose_thresholds_by_hand() -> None:
+    import torch
+
+    from evmlm.multitask.training import choose_thresholds, element_counts, micro_f1
+
+    # type 0: both positives at P 0.40 / 0.45 (missed at 0.5); type 1: a negative at P 0.6;
+    # type 2: absent, every P below 0.5 (nothing to gain: stays 0.5)
+    probs = torch.tensor([[0.40, 0.9, 0.1], [0.45, 0.6, 0.2], [0.10, 0.1, 0.3], [0.20, 0.9, 0.1]])
+    labels = torch.tensor([[1.0, 1, 0], [1, 0, 0], [0, 0, 0], [0, 1, 0]])
+    th = choose_thresholds(probs, labels)
+    # first grid value that raises micro-F1 most: 0.20 for type 0 (P > 0.20 keeps 0.40, 0.45
+    # but not 0.20), 0.60 for type 1 (P > 0.60 drops the negative at 0.6)
+    assert th.tolist() == pytest.approx([0.2, 0.6, 0.5])
+    half = micro_f1(*element_counts((probs > 0.5).float(), labels))
+    assert half == pytest.approx(2 * 2 / (2 * 2 + 1 + 2))  # tp 2 (type 1), fp 1, fn 2
+    assert micro_f1(*element_counts((probs > th).float(), labels)) == 1.0
+
+
+def test_calibrate_cli_writes_thresholds_that_evaluate_and_decompile_use(
+    trained: Path, tmp_path: Path
+) -> None:
+    from evmlm.cli import run_cli
+    from evmlm.multitask.elements import element_report
+    from evmlm.multitask.training import _load_multitask, predict_elements
+    from evmlm.train.prompt import fit_prompt
+
+    model = tmp_path / "model"
+    shutil.copytree(trained / "model", model)
+    ds = trained.parent / "ds"
+    assert run_cli(["multitask", "calibrate", "--model", str(model), "--dataset", str(ds)]) == 0
+    th = json.loads((model / "config.json").read_text())["element_thresholds"]
+    assert len(th) == len(ELEMENT_INDEX) and all(0 < t < 1 for t in th)
+    args = ["multitask", "evaluate", "--model", str(model), "--dataset", str(ds)]
+    assert run_cli(args + ["--limit", "3", "--out", str(tmp_path)]) == 0
+    res = json.loads((tmp_path / "evaluation_results.json").read_text())
+    assert res["element_thresholds"] == "calibrated" and 0 <= res["element_micro_f1_p50"] <= 1
+    # never on the split one reports
+    assert run_cli(["multitask", "calibrate", "--model", str(model), "--split", "test"]) == 2
+    # the decompile report predicts by the model's thresholds
+    m, tok, _ = _load_multitask(model)
+    tac = json.loads((ds / "pairs.jsonl").read_text().splitlines()[0])["tac"]
+    prompt = fit_prompt(tac, None, None, tok, m.config.max_position_embeddings, None)
+    probs = predict_elements(m, tok, prompt)  # the prompt element_report builds
+    for t in (0.01, 0.99):
+        m.config.element_thresholds = [t] * len(ELEMENT_INDEX)
+        got = element_report(m, tok, tac, None, "", None)["predicted"]
+        assert got == sorted(e for e, p in probs.items() if p > t)
+
+
 def test_label_baselines_by_hand() -> None:
     from evmlm.multitask.training import label_baselines
 

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from evmlm.dataset.labels import label_function
-
-THRESHOLD = 0.5  # P(element present) above which the classifier predicts it
+from evmlm.dataset.labels import ELEMENT_TYPES, label_function
 
 
 def is_multitask(model: Any) -> bool:
@@ -26,7 +24,8 @@ def element_report(
     model: Any, tokenizer: Any, tac: str, signature: str | None, code: str, draft: str | None
 ) -> dict[str, list[str]]:
     """``predicted`` (the classifier on the prompt the model generated from: TAC + structural
-    ``draft``, as in training; P > 0.5), ``in_code`` (element types of
+    ``draft``, as in training; P above the model's threshold for the type,
+    ``MultitaskConfig.thresholds``), ``in_code`` (element types of
     ``code``), ``predicted_not_in_code`` and ``in_code_not_predicted`` (the disagreements)."""
     from evmlm.multitask.training import predict_elements
     from evmlm.train.prompt import fit_prompt
@@ -34,7 +33,8 @@ def element_report(
     budget = int(model.config.max_position_embeddings)
     prompt = fit_prompt(tac, signature, None, tokenizer, budget, draft)
     probs = predict_elements(model, tokenizer, prompt)
-    predicted = sorted(e for e, p in probs.items() if p > THRESHOLD)
+    th = dict(zip(ELEMENT_TYPES, model.config.thresholds()))
+    predicted = sorted(e for e, p in probs.items() if p > th[e])
     in_code = sorted(label_function(code).elements) if code.strip() else []
     return {
         "predicted": predicted,

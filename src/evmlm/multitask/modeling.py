@@ -51,8 +51,12 @@ class MultitaskConfig(LlamaConfig):
     ``0..n_blocks-1``, each used. ``attention``: ``sdpa`` (dense, default) or ``sparse``;
     ``sparse_window`` / ``sparse_top_k``: the sparse rule's block size in tokens and number of
     far blocks. ``loss_weighting``: ``fixed`` or ``uncertainty`` (then the model holds the
-    learned log-variances ``task_log_vars``, :mod:`evmlm.multitask.loss`). ``num_semantic_classes`` / ``num_element_types``: head sizes (the label lists'
-    lengths). Raises ValueError for inconsistent values.
+    learned log-variances ``task_log_vars``, :mod:`evmlm.multitask.loss`).
+    ``num_semantic_classes`` / ``num_element_types``: head sizes (the label lists' lengths).
+    ``element_thresholds``: per element type, the probability above which the classifier
+    predicts it (None = 0.5 for every type; ``evmlm multitask calibrate`` sets them from the
+    validation split, :func:`evmlm.multitask.training.choose_thresholds`). Raises ValueError
+    for inconsistent values.
     """
 
     model_type = MODEL_TYPE
@@ -63,9 +67,18 @@ class MultitaskConfig(LlamaConfig):
     sparse_window: int = 64
     sparse_top_k: int = 4
     loss_weighting: str = "fixed"
+    element_thresholds: list | None = None
 
     def __post_init__(self, **kwargs: Any) -> None:
         super().__post_init__(**kwargs)
+        th = self.element_thresholds
+        if th is not None and (
+            len(th) != self.num_element_types or not all(0.0 < float(t) < 1.0 for t in th)
+        ):
+            raise ValueError(
+                f"element_thresholds: {len(th)} values; need {self.num_element_types}, each"
+                " strictly between 0 and 1"
+            )
         if self.attention not in ("sdpa", "sparse"):
             raise ValueError(f"attention: {self.attention!r}; use sdpa or sparse")
         if self.loss_weighting not in ("fixed", "uncertainty"):
@@ -79,6 +92,12 @@ class MultitaskConfig(LlamaConfig):
             )
         if sorted(set(groups)) != list(range(len(set(groups)))):
             raise ValueError(f"layer_groups {groups}: block indices must be 0..n-1, each used")
+
+    def thresholds(self) -> list[float]:
+        """Per element type, P(present) above which the classifier predicts it."""
+        if self.element_thresholds is None:
+            return [0.5] * self.num_element_types
+        return [float(t) for t in self.element_thresholds]
 
     def groups(self) -> list[int]:
         """Block index per logical layer."""

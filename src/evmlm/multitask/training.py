@@ -316,6 +316,33 @@ def micro_f1(tp: torch.Tensor, fp: torch.Tensor, fn: torch.Tensor) -> float:
     return float(2 * tp.sum() / max(float(2 * tp.sum() + fp.sum() + fn.sum()), 1.0))
 
 
+THRESHOLD_GRID = tuple(round(0.05 * k, 2) for k in range(1, 20))  # 0.05, 0.10, ..., 0.95
+
+
+def choose_thresholds(
+    probs: torch.Tensor, labels: torch.Tensor, *, passes: int = 2
+) -> torch.Tensor:
+    """Per-type thresholds (types,) that maximise the micro-F1 of ``probs > thresholds`` against
+    0/1 ``labels`` (both (functions, types)): coordinate ascent from 0.5, each type in turn over
+    :data:`THRESHOLD_GRID`, ``passes`` times; a type keeps its threshold unless another one
+    raises the micro-F1 (so types absent from ``labels`` stay at 0.5)."""
+
+    def score(th: torch.Tensor) -> float:
+        return micro_f1(*element_counts((probs > th).float(), labels))
+
+    th = torch.full((probs.shape[1],), 0.5)
+    for _ in range(passes):
+        for j in range(probs.shape[1]):
+            best_f, best_t = score(th), float(th[j])
+            for g in THRESHOLD_GRID:
+                th[j] = g
+                f = score(th)
+                if f > best_f + 1e-9:
+                    best_f, best_t = f, g
+            th[j] = best_t
+    return th
+
+
 def count_parameters(model: torch.nn.Module) -> int:
     """Distinct parameters (a shared or tied tensor counts once)."""
     return sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
@@ -543,8 +570,10 @@ def evaluate_heads(
     """Teacher-forced metrics of the three heads on examples from :func:`to_examples`:
     ``detail_loss`` (nats/token) and ``perplexity``; ``semantic_accuracy`` (the head at t
     against the class of token t + 1, over completion tokens) and the same without whitespace
-    and comment tokens; ``element_micro_f1`` / ``element_macro_f1`` (threshold 0.5; macro over
-    the element types present in the references) and per-element F1."""
+    and comment tokens; ``element_micro_f1`` / ``element_macro_f1`` (the model's thresholds,
+    ``MultitaskConfig.thresholds``; macro over the element types present in the references),
+    per-element F1, and ``element_micro_f1_p50`` (every threshold 0.5: equal to
+    ``element_micro_f1`` unless the model is calibrated)."""
     from tqdm import tqdm
 
     model.eval()
@@ -554,6 +583,8 @@ def evaluate_heads(
     tp = torch.zeros(len(ELEMENT_TYPES))
     fp = torch.zeros(len(ELEMENT_TYPES))
     fn = torch.zeros(len(ELEMENT_TYPES))
+    half = [torch.zeros(len(ELEMENT_TYPES)) for _ in range(3)]  # the same counts at P > 0.5
+    thresholds = torch.tensor(model.config.thresholds())
     skip = torch.tensor([CLASS_INDEX["whitespace"], CLASS_INDEX["comment"]])
     starts = range(0, len(rows), batch_size)
     for i in tqdm(starts, desc="multitask evaluate", unit="batch", leave=False):
@@ -576,10 +607,11 @@ def evaluate_heads(
         code = sm & ~torch.isin(sem, skip)
         correct_code += int((pred[code] == sem[code]).sum())
         total_code += int(code.sum())
-        p = (torch.sigmoid(out.element_logits.float()) > 0.5).float()
+        probs = torch.sigmoid(out.element_logits.float())
         y = b["element_labels"]
-        counts = element_counts(p, y)
+        counts = element_counts((probs > thresholds).float(), y)
         tp, fp, fn = tp + counts[0], fp + counts[1], fn + counts[2]
+        half = [a + c for a, c in zip(half, element_counts((probs > 0.5).float(), y))]
     f1 = 2 * tp / (2 * tp + fp + fn).clamp(min=1)
     present = (tp + fn) > 0
     micro = micro_f1(tp, fp, fn)
@@ -592,6 +624,8 @@ def evaluate_heads(
         "semantic_accuracy_code": round(correct_code / max(total_code, 1), 5),
         "semantic_tokens": total,
         "element_micro_f1": round(micro, 5),
+        "element_micro_f1_p50": round(micro_f1(*half), 5),
+        "element_thresholds": "0.5" if model.config.element_thresholds is None else "calibrated",
         "element_macro_f1": round(float(f1[present].mean()) if present.any() else 0.0, 5),
         "element_f1": {e: round(float(f1[j]), 4) for j, e in enumerate(ELEMENT_TYPES)},
         "element_support": {e: int(tp[j] + fn[j]) for j, e in enumerate(ELEMENT_TYPES)},
@@ -652,6 +686,18 @@ def evaluate_model_dir(
 ) -> dict[str, Any]:
     """:func:`evaluate_heads` of a saved multi-task model on a dataset split (records in id
     order, the first ``limit``). Raises ModelLoadError for a folder that is not one."""
+    model, tok, _ = _load_multitask(model_dir)
+    rows, stats = to_examples(
+        _read(dataset_dir, split, limit), tok, max_length or model.config.max_position_embeddings
+    )
+    res = evaluate_heads(model, tok, rows, batch_size=batch_size)
+    res.update({"split": split, "parameters": count_parameters(model), "dropped": stats.n_dropped})
+    return res
+
+
+def _load_multitask(model_dir: str | Path) -> tuple[Any, Any, str]:
+    """(model in eval mode, tokenizer with a pad token, resolved folder) of a saved multi-task
+    model. Raises ModelLoadError for a folder that is not one."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from evmlm.train.inference import ModelLoadError, check_model
@@ -668,12 +714,60 @@ def evaluate_model_dir(
     tok = AutoTokenizer.from_pretrained(src)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
-    rows, stats = to_examples(
-        _read(dataset_dir, split, limit), tok, max_length or model.config.max_position_embeddings
+    return model.eval(), tok, src
+
+
+def calibrate_model_dir(
+    model_dir: str | Path,
+    dataset_dir: str | Path,
+    *,
+    split: str = "validation",
+    limit: int | None = None,
+    batch_size: int = 8,
+) -> dict[str, Any]:
+    """Choose the element classifier's per-type thresholds on a split
+    (:func:`choose_thresholds` on the classifier's probabilities for its functions) and write
+    them into the model folder's ``config.json`` (``element_thresholds``; temp file, then
+    rename). Only the prompt is forwarded: the classifier pools the prompt's final hidden
+    states, which causal attention keeps independent of the completion. Returns ``split``,
+    ``n_examples``, ``micro_f1_p50`` (every threshold 0.5), ``micro_f1`` (the chosen ones) on
+    that split, and ``thresholds`` (element type -> threshold). Raises ModelLoadError for a
+    folder that is not a multi-task model."""
+    from tqdm import tqdm
+
+    from evmlm import atomic
+
+    model, tok, src = _load_multitask(model_dir)
+    rows, _ = to_examples(
+        _read(dataset_dir, split, limit), tok, model.config.max_position_embeddings
     )
-    res = evaluate_heads(model, tok, rows, batch_size=batch_size)
-    res.update({"split": split, "parameters": count_parameters(model), "dropped": stats.n_dropped})
-    return res
+    rows = [
+        {k: (v if k == "element_labels" else v[: sum(r["prompt_mask"])]) for k, v in r.items()}
+        for r in rows
+    ]
+    collate = MultitaskCollator(tok.pad_token_id)
+    probs, labels = [], []
+    with torch.no_grad():
+        for i in tqdm(range(0, len(rows), batch_size), desc="calibrate", unit="batch"):
+            b = collate(rows[i : i + batch_size])
+            out = model(
+                input_ids=b["input_ids"],
+                attention_mask=b["attention_mask"],
+                prompt_mask=b["prompt_mask"],
+            )
+            probs.append(torch.sigmoid(out.element_logits.float()))
+            labels.append(b["element_labels"].float())
+    p, y = torch.cat(probs), torch.cat(labels)
+    th = choose_thresholds(p, y)
+    model.config.element_thresholds = [float(t) for t in th]
+    atomic.write_text(Path(src) / "config.json", model.config.to_json_string())
+    return {
+        "split": split,
+        "n_examples": len(rows),
+        "micro_f1_p50": round(micro_f1(*element_counts((p > 0.5).float(), y)), 5),
+        "micro_f1": round(micro_f1(*element_counts((p > th).float(), y)), 5),
+        "thresholds": {e: float(th[j]) for j, e in enumerate(ELEMENT_TYPES)},
+    }
 
 
 def predict_elements(model: Any, tokenizer: Any, prompt: str) -> dict[str, float]:
