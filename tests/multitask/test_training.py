@@ -260,6 +260,11 @@ def test_calibrate_cli_writes_thresholds_that_evaluate_and_decompile_use(
     assert res["element_thresholds"] == "calibrated" and 0 <= res["element_micro_f1_p50"] <= 1
     # never on the split one reports
     assert run_cli(["multitask", "calibrate", "--model", str(model), "--split", "test"]) == 2
+    bad = tmp_path / "bad"
+    shutil.copytree(model, bad)
+    cfg = json.loads((bad / "config.json").read_text())
+    (bad / "config.json").write_text(json.dumps({**cfg, "element_thresholds": [0.5, 2.0]}))
+    assert run_cli(["multitask", "evaluate", "--model", str(bad), "--dataset", str(ds)]) == 2
     # the decompile report predicts by the model's thresholds
     m, tok, _ = _load_multitask(model)
     tac = json.loads((ds / "pairs.jsonl").read_text().splitlines()[0])["tac"]

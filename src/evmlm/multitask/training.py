@@ -697,14 +697,19 @@ def evaluate_model_dir(
 
 def _load_multitask(model_dir: str | Path) -> tuple[Any, Any, str]:
     """(model in eval mode, tokenizer with a pad token, resolved folder) of a saved multi-task
-    model. Raises ModelLoadError for a folder that is not one."""
+    model. Raises ModelLoadError for a folder that is not one or whose config fails
+    :class:`MultitaskConfig`'s checks."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from evmlm.train.inference import ModelLoadError, check_model
 
     register_auto_classes()
     src = check_model(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(src)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(src)
+    except ValueError as e:  # MultitaskConfig's checks (a hand-edited config.json)
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ModelLoadError(f"{model_dir}/config.json: {first}; fix or re-save it") from None
     if not isinstance(model, MultitaskForCausalLM):
         kind = getattr(model.config, "model_type", "?")
         raise ModelLoadError(
