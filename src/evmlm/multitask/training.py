@@ -316,6 +316,12 @@ def micro_f1(tp: torch.Tensor, fp: torch.Tensor, fn: torch.Tensor) -> float:
     return float(2 * tp.sum() / max(float(2 * tp.sum() + fp.sum() + fn.sum()), 1.0))
 
 
+def micro_f1_at(probs: torch.Tensor, labels: torch.Tensor, thresholds: Any) -> float:
+    """Micro-F1 of ``probs > thresholds`` (a number or (types,)) against 0/1 ``labels`` (both
+    (functions, types))."""
+    return micro_f1(*element_counts((probs > thresholds).float(), labels))
+
+
 THRESHOLD_GRID = tuple(round(0.05 * k, 2) for k in range(1, 20))  # 0.05, 0.10, ..., 0.95
 
 
@@ -326,17 +332,13 @@ def choose_thresholds(
     0/1 ``labels`` (both (functions, types)): coordinate ascent from 0.5, each type in turn over
     :data:`THRESHOLD_GRID`, ``passes`` times; a type keeps its threshold unless another one
     raises the micro-F1 (so types absent from ``labels`` stay at 0.5)."""
-
-    def score(th: torch.Tensor) -> float:
-        return micro_f1(*element_counts((probs > th).float(), labels))
-
     th = torch.full((probs.shape[1],), 0.5)
     for _ in range(passes):
         for j in range(probs.shape[1]):
-            best_f, best_t = score(th), float(th[j])
+            best_f, best_t = micro_f1_at(probs, labels, th), float(th[j])
             for g in THRESHOLD_GRID:
                 th[j] = g
-                f = score(th)
+                f = micro_f1_at(probs, labels, th)
                 if f > best_f + 1e-9:
                     best_f, best_t = f, g
             th[j] = best_t
@@ -580,10 +582,9 @@ def evaluate_heads(
     collate = MultitaskCollator(tokenizer.pad_token_id)
     nll = n_tok = 0.0
     correct = total = correct_code = total_code = 0
-    tp = torch.zeros(len(ELEMENT_TYPES))
-    fp = torch.zeros(len(ELEMENT_TYPES))
-    fn = torch.zeros(len(ELEMENT_TYPES))
-    half = [torch.zeros(len(ELEMENT_TYPES)) for _ in range(3)]  # the same counts at P > 0.5
+    # (tp, fp, fn) per type: at the model's thresholds, and at P > 0.5
+    counts = [torch.zeros(len(ELEMENT_TYPES)) for _ in range(3)]
+    half = [torch.zeros(len(ELEMENT_TYPES)) for _ in range(3)]
     thresholds = torch.tensor(model.config.thresholds())
     skip = torch.tensor([CLASS_INDEX["whitespace"], CLASS_INDEX["comment"]])
     starts = range(0, len(rows), batch_size)
@@ -609,9 +610,9 @@ def evaluate_heads(
         total_code += int(code.sum())
         probs = torch.sigmoid(out.element_logits.float())
         y = b["element_labels"]
-        counts = element_counts((probs > thresholds).float(), y)
-        tp, fp, fn = tp + counts[0], fp + counts[1], fn + counts[2]
+        counts = [a + c for a, c in zip(counts, element_counts((probs > thresholds).float(), y))]
         half = [a + c for a, c in zip(half, element_counts((probs > 0.5).float(), y))]
+    tp, fp, fn = counts
     f1 = 2 * tp / (2 * tp + fp + fn).clamp(min=1)
     present = (tp + fn) > 0
     micro = micro_f1(tp, fp, fn)
@@ -769,8 +770,8 @@ def calibrate_model_dir(
     return {
         "split": split,
         "n_examples": len(rows),
-        "micro_f1_p50": round(micro_f1(*element_counts((p > 0.5).float(), y)), 5),
-        "micro_f1": round(micro_f1(*element_counts((p > th).float(), y)), 5),
+        "micro_f1_p50": round(micro_f1_at(p, y, 0.5), 5),
+        "micro_f1": round(micro_f1_at(p, y, th), 5),
         "thresholds": {e: float(th[j]) for j, e in enumerate(ELEMENT_TYPES)},
     }
 
