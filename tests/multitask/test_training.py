@@ -204,10 +204,15 @@ def test_init_from_a_llama_model_keeps_its_logits_and_freezes_below(
     changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
     assert changed and changed <= trainable and "embed_tokens.weight" not in changed
 
-    # a saved multi-task model continues: every weight, heads included
+    # a saved multi-task model continues: every weight, heads included; not its thresholds,
+    # which were chosen for the weights training changes
+    model.config.element_thresholds = [0.3] * model.config.num_element_types
     model.save_pretrained(str(tmp_path / "mt"))
     tokenizer.save_pretrained(str(tmp_path / "mt"))
     again = from_saved(MultitaskRunConfig(init_from=str(tmp_path / "mt"), max_length=256)).eval()
+    assert again.config.element_thresholds is None and again.config.thresholds() == [0.5] * (
+        model.config.num_element_types
+    )
     model.eval()
     with torch.no_grad():
         a, b = model(input_ids=ids), again(input_ids=ids)

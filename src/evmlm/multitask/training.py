@@ -220,8 +220,10 @@ def from_saved(cfg: MultitaskRunConfig) -> MultitaskForCausalLM:
     (embeddings, every layer, final norm, LM head; its shape and vocabulary), with random
     semantic and element heads and ``cfg``'s attention, weighting and ``max_length`` (the
     model's context). A saved multi-task model folder (``<out_dir>/model`` of an earlier run):
-    that model, every weight, heads included — training continues from it. Raises
-    MultitaskConfigError when the folder is neither or a weight does not map."""
+    that model, every weight, heads included — training continues from it; its
+    ``element_thresholds`` are dropped (chosen for the weights training is about to change:
+    run ``evmlm multitask calibrate`` on the new model). Raises MultitaskConfigError when the
+    folder is neither or a weight does not map."""
     from transformers import AutoModelForCausalLM
 
     from evmlm.train.inference import ModelLoadError, check_model
@@ -234,6 +236,7 @@ def from_saved(cfg: MultitaskRunConfig) -> MultitaskForCausalLM:
             f"multitask.init_from: {cfg.init_from}: {e}; pass a saved Llama model folder"
         ) from e
     if isinstance(src, MultitaskForCausalLM):
+        src.config.element_thresholds = None
         return src
     if src.config.model_type != "llama":
         raise MultitaskConfigError(
