@@ -804,8 +804,9 @@ def multitask_calibrate(
         Optional[int], typer.Option(help="First N records of the split (id order).")
     ] = None,
 ) -> None:
-    """Choose the element classifier's per-type thresholds on a split (validation) and save
-    them in the model's config.json; evaluate and decompile then use them."""
+    """Choose the element classifier's thresholds on a split (validation) — 0.5, one shared or
+    one per type, whichever cross-validates best — and save them in the model's config.json;
+    evaluate and decompile then use them."""
     from evmlm.multitask.training import calibrate_model_dir
 
     if split not in ("train", "validation"):
@@ -815,12 +816,15 @@ def multitask_calibrate(
         )
     res = calibrate_model_dir(model, dataset, split=split, limit=limit)
     moved = {e: t for e, t in res["thresholds"].items() if t != 0.5}
+    cv = ", ".join(f"{r} {f:.3f}" for r, f in res["cv_micro_f1"].items())
     typer.echo(
-        f"[multitask] calibrated on {res['n_examples']} {split} functions: element micro-F1 "
-        f"{res['micro_f1_p50']:.3f} (P > 0.5) -> {res['micro_f1']:.3f}; {len(moved)} of "
-        f"{len(res['thresholds'])} thresholds moved -> {model / 'config.json'}"
+        f"[multitask] calibrated on {res['n_examples']} {split} functions: rule {res['rule']} "
+        f"(held-out micro-F1, 2-fold: {cv}); element micro-F1 {res['micro_f1_p50']:.3f} "
+        f"(P > 0.5) -> {res['micro_f1']:.3f}; {len(moved)} of {len(res['thresholds'])} "
+        f"thresholds moved -> {model / 'config.json'}"
     )
-    typer.echo("  " + ", ".join(f"{e} {t:.2f}" for e, t in sorted(moved.items())))
+    if moved:
+        typer.echo("  " + ", ".join(f"{e} {t:.2f}" for e, t in sorted(moved.items())))
 
 
 @app.command(context_settings=_EXTRA)

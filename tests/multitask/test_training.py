@@ -245,6 +245,34 @@ def test_choose_thresholds_by_hand() -> None:
     assert micro_f1(*element_counts((probs > th).float(), labels)) == 1.0
 
 
+def test_threshold_rule_is_chosen_held_out() -> None:
+    import torch
+
+    from evmlm.multitask.training import choose_threshold_rule, cross_validate_rules
+
+    def rows(pos: list[float], neg: list[float]) -> tuple[torch.Tensor, torch.Tensor]:
+        # 8 functions alternating positive / negative, so both 2-fold folds hold each kind
+        probs = torch.tensor(
+            [[pos[j] if i % 4 < 2 else neg[j] for j in range(len(pos))] for i in range(8)]
+        )
+        labels = torch.tensor([[1.0 if i % 4 < 2 else 0.0] * len(pos) for i in range(8)])
+        return probs, labels
+
+    # types that need different thresholds (0.10 and 0.70): only per-type is right held out
+    probs, labels = rows([0.3, 0.9], [0.1, 0.7])
+    cv = cross_validate_rules(probs, labels)
+    assert cv["per_type"] == 1.0 and cv["shared"] < 1.0 and cv["0.5"] < cv["per_type"]
+    assert choose_threshold_rule(probs, labels)[0] == "per_type"
+    # one threshold fits both types: shared and per-type tie, the simpler one is chosen
+    probs, labels = rows([0.3, 0.4], [0.1, 0.1])
+    rule, cv = choose_threshold_rule(probs, labels)
+    assert rule == "shared" and cv["shared"] == cv["per_type"] == 1.0 and cv["0.5"] == 0.0
+    # right at 0.5 already: no thresholds
+    assert choose_threshold_rule(*rows([0.9, 0.8], [0.1, 0.2]))[0] == "0.5"
+    with pytest.raises(ValueError, match="at least 2"):
+        cross_validate_rules(probs[:1], labels[:1])
+
+
 def test_calibrate_cli_writes_thresholds_that_evaluate_and_decompile_use(
     trained: Path, tmp_path: Path
 ) -> None:
@@ -258,11 +286,13 @@ def test_calibrate_cli_writes_thresholds_that_evaluate_and_decompile_use(
     ds = trained.parent / "ds"
     assert run_cli(["multitask", "calibrate", "--model", str(model), "--dataset", str(ds)]) == 0
     th = json.loads((model / "config.json").read_text())["element_thresholds"]
-    assert len(th) == len(ELEMENT_INDEX) and all(0 < t < 1 for t in th)
+    # None when the held-out rule is 0.5 (test_threshold_rule_is_chosen_held_out)
+    assert th is None or (len(th) == len(ELEMENT_INDEX) and all(0 < t < 1 for t in th))
     args = ["multitask", "evaluate", "--model", str(model), "--dataset", str(ds)]
     assert run_cli(args + ["--limit", "3", "--out", str(tmp_path)]) == 0
     res = json.loads((tmp_path / "evaluation_results.json").read_text())
-    assert res["element_thresholds"] == "calibrated" and 0 <= res["element_micro_f1_p50"] <= 1
+    assert res["element_thresholds"] == ("0.5" if th is None else "calibrated")
+    assert 0 <= res["element_micro_f1_p50"] <= 1
     # never on the split one reports
     assert run_cli(["multitask", "calibrate", "--model", str(model), "--split", "test"]) == 2
     bad = tmp_path / "bad"

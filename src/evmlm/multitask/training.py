@@ -348,6 +348,71 @@ def choose_thresholds(
     return th
 
 
+THRESHOLD_RULES = ("0.5", "shared", "per_type")
+
+
+def choose_shared_threshold(probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """One threshold for every type (types,): the value of :data:`THRESHOLD_GRID` that
+    maximises the micro-F1 of ``probs > t`` against 0/1 ``labels`` (both (functions, types));
+    the first of equals, 0.5 when nothing beats it."""
+    best_f, best_t = micro_f1_at(probs, labels, 0.5), 0.5
+    for g in THRESHOLD_GRID:
+        f = micro_f1_at(probs, labels, g)
+        if f > best_f + 1e-9:
+            best_f, best_t = f, g
+    return torch.full((probs.shape[1],), best_t)
+
+
+def fit_threshold_rule(rule: str, probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Thresholds (types,) by one of :data:`THRESHOLD_RULES`: ``0.5`` (every type),
+    ``shared`` (:func:`choose_shared_threshold`), ``per_type`` (:func:`choose_thresholds`).
+    Raises ValueError for another rule."""
+    if rule == "0.5":
+        return torch.full((probs.shape[1],), 0.5)
+    if rule == "shared":
+        return choose_shared_threshold(probs, labels)
+    if rule == "per_type":
+        return choose_thresholds(probs, labels)
+    raise ValueError(f"threshold rule {rule!r}: use one of {', '.join(THRESHOLD_RULES)}")
+
+
+def cross_validate_rules(
+    probs: torch.Tensor, labels: torch.Tensor, *, folds: int = 2
+) -> dict[str, float]:
+    """Held-out micro-F1 of each of :data:`THRESHOLD_RULES` by ``folds``-fold cross-validation
+    over the functions (rows of ``probs`` / ``labels``, both (functions, types); fold ``k`` =
+    rows ``k, k + folds, ...``): each fold is predicted with the thresholds the rule fits on the
+    other folds, and the counts of all folds are pooled into one micro-F1. Raises ValueError
+    when there are fewer functions than folds."""
+    n = probs.shape[0]
+    if n < folds:
+        raise ValueError(f"{n} functions: cross-validation needs at least {folds}")
+    idx = torch.arange(n)
+    scores = {}
+    for rule in THRESHOLD_RULES:
+        counts = None
+        for k in range(folds):
+            held, fit = idx % folds == k, idx % folds != k
+            th = fit_threshold_rule(rule, probs[fit], labels[fit])
+            c = element_counts((probs[held] > th).float(), labels[held])
+            counts = c if counts is None else [a + b for a, b in zip(counts, c)]
+        scores[rule] = micro_f1(*counts)
+    return scores
+
+
+def choose_threshold_rule(
+    probs: torch.Tensor, labels: torch.Tensor
+) -> tuple[str, dict[str, float]]:
+    """The rule of :data:`THRESHOLD_RULES` with the best held-out micro-F1
+    (:func:`cross_validate_rules`; the simpler rule, earlier in the tuple, on a tie), and every
+    rule's score. Per-type thresholds have one free value per type; on a few hundred functions
+    they fit noise (docs/multitask.md, `calibrate` under "Training"), which is why they must win
+    held out."""
+    cv = cross_validate_rules(probs, labels)
+    rule = max(THRESHOLD_RULES, key=lambda r: (round(cv[r], 9), -THRESHOLD_RULES.index(r)))
+    return rule, cv
+
+
 def count_parameters(model: torch.nn.Module) -> int:
     """Distinct parameters (a shared or tied tensor counts once)."""
     return sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
@@ -734,14 +799,17 @@ def calibrate_model_dir(
     limit: int | None = None,
     batch_size: int = 8,
 ) -> dict[str, Any]:
-    """Choose the element classifier's per-type thresholds on a split
-    (:func:`choose_thresholds` on the classifier's probabilities for its functions) and write
-    them into the model folder's ``config.json`` (``element_thresholds``; temp file, then
-    rename). Only the prompt is forwarded: the classifier pools the prompt's final hidden
-    states, which causal attention keeps independent of the completion. Returns ``split``,
-    ``n_examples``, ``micro_f1_p50`` (every threshold 0.5), ``micro_f1`` (the chosen ones) on
-    that split, and ``thresholds`` (element type -> threshold). Raises ModelLoadError for a
-    folder that is not a multi-task model."""
+    """Choose the element classifier's thresholds on a split and write them into the model
+    folder's ``config.json`` (``element_thresholds``, None for the ``0.5`` rule; temp file, then
+    rename). The rule — one of :data:`THRESHOLD_RULES` — is the one with the best held-out
+    micro-F1 in :func:`cross_validate_rules` on the classifier's probabilities for the split's
+    functions (the simpler rule on a tie), then fitted on the whole split. Only the prompt is
+    forwarded: the classifier pools the prompt's final hidden states, which causal attention
+    keeps independent of the completion. Returns ``split``, ``n_examples``, ``rule``,
+    ``cv_micro_f1`` (rule -> held-out micro-F1), ``micro_f1_p50`` (every threshold 0.5),
+    ``micro_f1`` (the chosen thresholds, on the split they were fitted on) and ``thresholds``
+    (element type -> threshold). Raises ModelLoadError for a folder that is not a multi-task
+    model."""
     from tqdm import tqdm
 
     from evmlm import atomic
@@ -767,12 +835,15 @@ def calibrate_model_dir(
             probs.append(torch.sigmoid(out.element_logits.float()))
             labels.append(b["element_labels"].float())
     p, y = torch.cat(probs), torch.cat(labels)
-    th = choose_thresholds(p, y)
-    model.config.element_thresholds = [float(t) for t in th]
+    rule, cv = choose_threshold_rule(p, y)
+    th = fit_threshold_rule(rule, p, y)
+    model.config.element_thresholds = None if rule == "0.5" else [float(t) for t in th]
     atomic.write_text(Path(src) / "config.json", model.config.to_json_string())
     return {
         "split": split,
         "n_examples": len(rows),
+        "rule": rule,
+        "cv_micro_f1": {r: round(f, 5) for r, f in cv.items()},
         "micro_f1_p50": round(micro_f1_at(p, y, 0.5), 5),
         "micro_f1": round(micro_f1_at(p, y, th), 5),
         "thresholds": {e: float(th[j]) for j, e in enumerate(ELEMENT_TYPES)},
