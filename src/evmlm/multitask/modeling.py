@@ -55,7 +55,7 @@ class MultitaskConfig(LlamaConfig):
     ``num_semantic_classes`` / ``num_element_types``: head sizes (the label lists' lengths).
     ``element_thresholds``: per element type, the probability above which the classifier
     predicts it (None = 0.5 for every type; ``evmlm multitask calibrate`` sets them from the
-    validation split, :func:`evmlm.multitask.training.choose_thresholds`). Raises ValueError
+    validation split, :func:`evmlm.multitask.training.choose_threshold_rule`). Raises ValueError
     for inconsistent values.
     """
 
