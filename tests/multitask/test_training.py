@@ -4,6 +4,7 @@ and decompilation with a multi-task model (the element classifier beside the cod
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -274,7 +275,7 @@ def test_threshold_rule_is_chosen_held_out() -> None:
 
 
 def test_calibrate_cli_writes_thresholds_that_evaluate_and_decompile_use(
-    trained: Path, tmp_path: Path
+    trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from evmlm.cli import run_cli
     from evmlm.multitask.elements import element_report
@@ -286,8 +287,13 @@ def test_calibrate_cli_writes_thresholds_that_evaluate_and_decompile_use(
     ds = trained.parent / "ds"
     assert run_cli(["multitask", "calibrate", "--model", str(model), "--dataset", str(ds)]) == 0
     th = json.loads((model / "config.json").read_text())["element_thresholds"]
-    # None when the held-out rule is 0.5 (test_threshold_rule_is_chosen_held_out)
-    assert th is None or (len(th) == len(ELEMENT_INDEX) and all(0 < t < 1 for t in th))
+    # what is saved is what the printed rule says: None for 0.5, one value for shared
+    rule = re.search(r"rule (\S+) \(held-out", capsys.readouterr().out).group(1)
+    if rule == "0.5":
+        assert th is None
+    else:
+        assert rule in ("shared", "per_type") and len(th) == len(ELEMENT_INDEX)
+        assert all(0 < t < 1 for t in th) and (rule == "per_type" or len(set(th)) == 1)
     args = ["multitask", "evaluate", "--model", str(model), "--dataset", str(ds)]
     assert run_cli(args + ["--limit", "3", "--out", str(tmp_path)]) == 0
     res = json.loads((tmp_path / "evaluation_results.json").read_text())
